@@ -1,0 +1,173 @@
+//! What the engine answers: verdicts, per-policy results, and the HTTP shape of a denial.
+
+use std::collections::BTreeMap;
+use std::fmt;
+
+use serde::{Deserialize, Serialize};
+
+use crate::pack::spec::PolicyKind;
+use crate::request::{ChatRequest, ChatResponse};
+
+/// A verdict, ordered by precedence: `block` > `escalate` > `ticket` > `redact` > `allow`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum Verdict {
+    /// Forward unchanged.
+    Allow,
+    /// Forward the rewritten request / return the rewritten response.
+    Redact,
+    /// No wallet can cover the estimate; a cost ticket queues the request.
+    Ticket,
+    /// Held for human review.
+    Escalate,
+    /// Stopped.
+    Block,
+}
+
+impl Verdict {
+    /// The lowercase name.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Verdict::Allow => "allow",
+            Verdict::Redact => "redact",
+            Verdict::Ticket => "ticket",
+            Verdict::Escalate => "escalate",
+            Verdict::Block => "block",
+        }
+    }
+}
+
+impl fmt::Display for Verdict {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(self.as_str())
+    }
+}
+
+/// Which side of the provider call was evaluated.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum Phase {
+    /// The request, before the provider is called.
+    Input,
+    /// The provider's response.
+    Output,
+}
+
+/// The settings `audit-logger` stamps on the decision's event.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+pub struct AuditStamp {
+    /// Days events are kept.
+    pub retention_days: u32,
+    /// Events are append-only.
+    pub immutable: bool,
+    /// Allowed requests are logged too.
+    pub log_all_access: bool,
+    /// HIPAA audit controls apply.
+    pub hipaa_audit_controls: bool,
+}
+
+/// One policy's say on a request.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct PolicyResult {
+    /// The policy kind.
+    pub kind: PolicyKind,
+    /// Its verdict.
+    pub verdict: Verdict,
+    /// Why, as a stable reason code (`missing_team`, `pii_detected`, `require_review`, …).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub reason: Option<String>,
+    /// Entity type → count of findings (never the values).
+    #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
+    pub entities: BTreeMap<String, u32>,
+}
+
+/// Something worth knowing about the evaluation that is not itself a verdict (a policy that
+/// failed and was failed closed or open, an escalation id that could not be used, …).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct DecisionDiagnostic {
+    /// The policy concerned.
+    pub kind: PolicyKind,
+    /// Stable code.
+    pub code: String,
+    /// One line; never holds request text.
+    pub message: String,
+}
+
+/// The error envelope of a non-allow decision, OpenAI-SDK friendly: serialize
+/// [`Decision::error_body`] as the HTTP body.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct ErrorInfo {
+    /// OpenAI-style error type.
+    #[serde(rename = "type")]
+    pub kind: String,
+    /// Stable code: `unauthenticated`, `rbac_denied`, `policy_blocked`, `escalation_required`, …
+    pub code: String,
+    /// One line for humans; never holds request text or detected values.
+    pub message: String,
+    /// The deciding policy.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub policy: Option<PolicyKind>,
+    /// The request id.
+    pub request_id: String,
+    /// For `escalation_required`: the id to re-send in `X-Keeptrusts-Escalation-Id`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub escalation_id: Option<String>,
+    /// For `budget_exceeded`: the id to re-send in `X-Keeptrusts-Ticket-Id`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub ticket_id: Option<String>,
+}
+
+/// The engine's answer for one phase of one request. The host performs the I/O it implies.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct Decision {
+    /// Input or output.
+    pub phase: Phase,
+    /// The overall verdict (highest precedence among the policies).
+    pub verdict: Verdict,
+    /// HTTP status the gateway answers: 200, 401, 402, 403 or 409.
+    pub status: u16,
+    /// Reason code of the deciding policy.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub reason: Option<String>,
+    /// Error envelope for every non-allow, non-redact verdict.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub error: Option<ErrorInfo>,
+    /// The effective chain, in execution order.
+    pub chain: Vec<PolicyKind>,
+    /// One result per policy that ran, in order (policies after a block do not run).
+    pub results: Vec<PolicyResult>,
+    /// The rewritten request, when a policy redacted it (input phase).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub request: Option<ChatRequest>,
+    /// The rewritten response, when a policy redacted it (output phase).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub response: Option<ChatResponse>,
+    /// Escalation raised or used.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub escalation_id: Option<String>,
+    /// Audit settings, when `audit-logger` is in the effective chain.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub audit: Option<AuditStamp>,
+    /// Diagnostics.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub diagnostics: Vec<DecisionDiagnostic>,
+}
+
+impl Decision {
+    /// Whether the host should forward (the request) or return (the response).
+    pub fn forwards(&self) -> bool {
+        matches!(self.verdict, Verdict::Allow | Verdict::Redact)
+    }
+
+    /// The error code, if the decision is a denial.
+    pub fn code(&self) -> Option<&str> {
+        self.error.as_ref().map(|e| e.code.as_str())
+    }
+
+    /// `{"error": {...}}` for a denial, `None` otherwise.
+    pub fn error_body(&self) -> Option<serde_json::Value> {
+        self.error
+            .as_ref()
+            .map(|e| serde_json::json!({ "error": e }))
+    }
+}

@@ -1,0 +1,223 @@
+//! Detectors: find sensitive values in text and report them as typed byte spans.
+//!
+//! Every finding is `{entity, start, end, confidence}` with byte offsets on UTF-8 boundaries.
+//! Overlapping findings resolve to the longest, then the most confident one.
+//!
+//! This module holds the detector interface the `pii-detector` and `hipaa-phi-detector`
+//! policies plug into, and the initial built-in recognizers (see [`builtin`]).
+
+pub mod builtin;
+
+use std::fmt;
+
+use serde::{Deserialize, Serialize};
+
+/// Entity types (SPEC §5).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]
+#[serde(rename_all = "SCREAMING_SNAKE_CASE")]
+#[allow(missing_docs)]
+pub enum EntityType {
+    Email,
+    Phone,
+    UsSsn,
+    CreditCard,
+    Iban,
+    IpAddress,
+    Url,
+    Person,
+    Address,
+    DateOfBirth,
+    Date,
+    UsDriverLicense,
+    UsPassport,
+    UsItin,
+    BankAccount,
+    RoutingNumber,
+    ZipCode,
+    MedicalRecordNumber,
+    HealthPlanId,
+    AccountNumber,
+    LicenseNumber,
+    VehicleId,
+    DeviceId,
+    Npi,
+    Fax,
+    AwsAccessKey,
+    GithubToken,
+    GitlabToken,
+    SlackToken,
+    ApiKey,
+    PrivateKey,
+    Jwt,
+    /// A match of a pack's named `detect_patterns` entry.
+    Custom,
+}
+
+impl EntityType {
+    /// The SPEC §5 spelling, such as `US_SSN`.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            EntityType::Email => "EMAIL",
+            EntityType::Phone => "PHONE",
+            EntityType::UsSsn => "US_SSN",
+            EntityType::CreditCard => "CREDIT_CARD",
+            EntityType::Iban => "IBAN",
+            EntityType::IpAddress => "IP_ADDRESS",
+            EntityType::Url => "URL",
+            EntityType::Person => "PERSON",
+            EntityType::Address => "ADDRESS",
+            EntityType::DateOfBirth => "DATE_OF_BIRTH",
+            EntityType::Date => "DATE",
+            EntityType::UsDriverLicense => "US_DRIVER_LICENSE",
+            EntityType::UsPassport => "US_PASSPORT",
+            EntityType::UsItin => "US_ITIN",
+            EntityType::BankAccount => "BANK_ACCOUNT",
+            EntityType::RoutingNumber => "ROUTING_NUMBER",
+            EntityType::ZipCode => "ZIP_CODE",
+            EntityType::MedicalRecordNumber => "MEDICAL_RECORD_NUMBER",
+            EntityType::HealthPlanId => "HEALTH_PLAN_ID",
+            EntityType::AccountNumber => "ACCOUNT_NUMBER",
+            EntityType::LicenseNumber => "LICENSE_NUMBER",
+            EntityType::VehicleId => "VEHICLE_ID",
+            EntityType::DeviceId => "DEVICE_ID",
+            EntityType::Npi => "NPI",
+            EntityType::Fax => "FAX",
+            EntityType::AwsAccessKey => "AWS_ACCESS_KEY",
+            EntityType::GithubToken => "GITHUB_TOKEN",
+            EntityType::GitlabToken => "GITLAB_TOKEN",
+            EntityType::SlackToken => "SLACK_TOKEN",
+            EntityType::ApiKey => "API_KEY",
+            EntityType::PrivateKey => "PRIVATE_KEY",
+            EntityType::Jwt => "JWT",
+            EntityType::Custom => "CUSTOM",
+        }
+    }
+
+    /// The personal-data types a `pii-detector` scans for by default.
+    pub const PII: &'static [EntityType] = &[
+        EntityType::Email,
+        EntityType::Phone,
+        EntityType::UsSsn,
+        EntityType::CreditCard,
+        EntityType::Iban,
+        EntityType::IpAddress,
+        EntityType::Url,
+        EntityType::Person,
+        EntityType::Address,
+        EntityType::DateOfBirth,
+        EntityType::Date,
+        EntityType::UsDriverLicense,
+        EntityType::UsPassport,
+        EntityType::UsItin,
+        EntityType::BankAccount,
+        EntityType::RoutingNumber,
+        EntityType::ZipCode,
+    ];
+
+    /// Secrets, scanned by `pii-detector` as well (DLP).
+    pub const SECRETS: &'static [EntityType] = &[
+        EntityType::AwsAccessKey,
+        EntityType::GithubToken,
+        EntityType::GitlabToken,
+        EntityType::SlackToken,
+        EntityType::ApiKey,
+        EntityType::PrivateKey,
+        EntityType::Jwt,
+    ];
+}
+
+impl fmt::Display for EntityType {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(self.as_str())
+    }
+}
+
+/// One detected value: where it is and what it is. Never holds the value itself.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Finding {
+    /// Entity type.
+    pub entity: EntityType,
+    /// Byte offset of the first byte (on a char boundary).
+    pub start: usize,
+    /// Byte offset one past the last byte (on a char boundary).
+    pub end: usize,
+    /// 0–100.
+    pub confidence: u8,
+    /// For [`EntityType::Custom`]: index of the pattern in the detector's custom list.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub custom: Option<u16>,
+}
+
+impl Finding {
+    /// Length in bytes.
+    pub fn len(&self) -> usize {
+        self.end.saturating_sub(self.start)
+    }
+
+    /// Whether the span is empty.
+    pub fn is_empty(&self) -> bool {
+        self.end <= self.start
+    }
+}
+
+/// Something that finds sensitive values in text. Implementations must be linear-time, must not
+/// panic on any input, and must report spans on UTF-8 boundaries.
+pub trait Detector: Send + Sync + fmt::Debug {
+    /// Appends findings for `text` to `out` (in any order, overlaps allowed).
+    fn scan(&self, text: &str, out: &mut Vec<Finding>);
+}
+
+/// Sorts findings and resolves overlaps: of overlapping findings the longest wins, then the most
+/// confident, then the earliest.
+pub fn resolve_overlaps(findings: &mut Vec<Finding>) {
+    if findings.len() < 2 {
+        findings.sort_by_key(|f| f.start);
+        return;
+    }
+    findings.sort_by(|a, b| {
+        b.len()
+            .cmp(&a.len())
+            .then(b.confidence.cmp(&a.confidence))
+            .then(a.start.cmp(&b.start))
+    });
+    let mut kept: Vec<Finding> = Vec::with_capacity(findings.len());
+    for f in findings.drain(..) {
+        if f.is_empty() {
+            continue;
+        }
+        if kept.iter().all(|k| f.end <= k.start || f.start >= k.end) {
+            kept.push(f);
+        }
+    }
+    kept.sort_by_key(|f| f.start);
+    *findings = kept;
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn f(entity: EntityType, start: usize, end: usize, confidence: u8) -> Finding {
+        Finding {
+            entity,
+            start,
+            end,
+            confidence,
+            custom: None,
+        }
+    }
+
+    #[test]
+    fn overlaps_keep_longest_then_most_confident() {
+        let mut v = vec![
+            f(EntityType::Phone, 0, 10, 90),
+            f(EntityType::CreditCard, 0, 16, 80),
+            f(EntityType::Email, 20, 30, 50),
+            f(EntityType::Url, 20, 30, 70),
+        ];
+        resolve_overlaps(&mut v);
+        assert_eq!(v.len(), 2);
+        assert_eq!(v[0].entity, EntityType::CreditCard);
+        assert_eq!(v[1].entity, EntityType::Url);
+    }
+}

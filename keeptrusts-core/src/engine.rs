@@ -1,0 +1,445 @@
+//! The engine: a compiled pack that evaluates requests and responses.
+
+use std::borrow::Cow;
+use std::sync::Arc;
+
+use serde::{Deserialize, Serialize};
+use sha2::{Digest, Sha256};
+
+use crate::decision::{
+    AuditStamp, Decision, DecisionDiagnostic, ErrorInfo, Phase, PolicyResult, Verdict,
+};
+use crate::error::{Diagnostic, PackError, RequestError, Severity};
+use crate::escalation::{EscalationStore, Millis};
+use crate::identity::Principal;
+use crate::pack::spec::{FailMode, KindOptions, PackSpec, PolicyKind};
+use crate::pack::{self, merge_options, ParsedPack};
+use crate::policy::detector::DetectorPolicy;
+use crate::policy::oversight::{self, Oversight};
+use crate::policy::rbac::Rbac;
+use crate::policy::{audit_stamp, fail_mode, Outcome, PolicyFailure};
+use crate::request::{ChatRequest, ChatResponse};
+use crate::targeting::{EffectiveChain, Targeting};
+
+/// Per-request facts the host supplies: an id, the time, and replay headers.
+#[derive(Debug, Clone, PartialEq, Eq, Default, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RequestContext {
+    /// Unique request id (the host's, or the client's `X-Request-Id`).
+    pub request_id: String,
+    /// Now, in milliseconds since the Unix epoch.
+    #[serde(default)]
+    pub now_ms: Millis,
+    /// `X-Keeptrusts-Escalation-Id`, when the client re-sends an escalated request.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub escalation_id: Option<String>,
+    /// `X-Keeptrusts-Ticket-Id`, when the client re-sends a ticketed request.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub ticket_id: Option<String>,
+}
+
+impl RequestContext {
+    /// A context with an id and a time.
+    pub fn new(request_id: &str, now_ms: Millis) -> Self {
+        RequestContext {
+            request_id: request_id.to_owned(),
+            now_ms,
+            ..Default::default()
+        }
+    }
+}
+
+/// The stores an evaluation may read and write.
+#[derive(Clone, Copy)]
+pub struct Stores<'a> {
+    /// Escalations (`human-oversight`).
+    pub escalations: &'a dyn EscalationStore,
+}
+
+#[derive(Debug)]
+enum Compiled {
+    Rbac(Rbac),
+    Detector(DetectorPolicy),
+    Oversight(Oversight),
+    Audit(AuditStamp),
+}
+
+#[derive(Debug)]
+struct Entry {
+    kind: PolicyKind,
+    policy: Compiled,
+    fail_mode: FailMode,
+}
+
+#[derive(Debug)]
+struct Inner {
+    spec: PackSpec,
+    warnings: Vec<Diagnostic>,
+    enabled: bool,
+    entries: Vec<Entry>,
+    targeting: Targeting,
+}
+
+/// A compiled, immutable pack. Cheap to clone (`Arc`), `Send + Sync`: share one per pack.
+#[derive(Debug, Clone)]
+pub struct Engine {
+    inner: Arc<Inner>,
+}
+
+/// Options for [`Engine::compile_with`].
+#[derive(Debug, Clone, Default)]
+pub struct EngineOptions {
+    /// Key for the `hash` marker format's digest. Hosts should pass a secret; when absent a key
+    /// derived from the pack name is used, which keeps markers stable but guessable.
+    pub redaction_key: Option<[u8; 32]>,
+}
+
+fn fail_of(o: &Option<KindOptions>) -> FailMode {
+    fail_mode(match o {
+        Some(KindOptions::Rbac(x)) => x.fail_mode,
+        Some(KindOptions::Pii(x)) => x.fail_mode,
+        Some(KindOptions::Phi(x)) => x.fail_mode,
+        Some(KindOptions::Oversight(x)) => x.fail_mode,
+        Some(KindOptions::Audit(x)) => x.fail_mode,
+        None => None,
+    })
+}
+
+fn error_type(status: u16) -> &'static str {
+    match status {
+        401 => "authentication_error",
+        402 => "insufficient_quota",
+        403 => "permission_error",
+        _ => "governance_error",
+    }
+}
+
+impl Engine {
+    /// Parses, validates and compiles a YAML pack.
+    ///
+    /// # Errors
+    /// Every validation error of the pack (see [`pack::parse`]); nothing is half-loaded.
+    pub fn from_yaml(src: &str) -> Result<Engine, PackError> {
+        Engine::compile(pack::parse(src)?)
+    }
+
+    /// Compiles a validated pack.
+    ///
+    /// # Errors
+    /// A policy whose options cannot be compiled (an invalid custom regex, …) as `E003`.
+    pub fn compile(parsed: ParsedPack) -> Result<Engine, PackError> {
+        Engine::compile_with(parsed, &EngineOptions::default())
+    }
+
+    /// Compiles a validated pack with options.
+    ///
+    /// # Errors
+    /// As [`Engine::compile`].
+    pub fn compile_with(parsed: ParsedPack, options: &EngineOptions) -> Result<Engine, PackError> {
+        let ParsedPack { spec, warnings } = parsed;
+        let key = options.redaction_key.unwrap_or_else(|| {
+            let mut h = Sha256::new();
+            h.update(b"keeptrusts-redaction-key:");
+            h.update(spec.pack.name.as_bytes());
+            h.finalize().into()
+        });
+        let mut entries = Vec::with_capacity(spec.policies.chain.len());
+        let mut errors = Vec::new();
+        for (i, e) in spec.policies.chain.iter().enumerate() {
+            let merged = merge_options(spec.policy.get(e.kind), e.options.clone());
+            let fail = fail_of(&merged);
+            let compiled = match (e.kind, &merged) {
+                (PolicyKind::Rbac, Some(KindOptions::Rbac(o))) => {
+                    Ok(Compiled::Rbac(Rbac::new(Some(o))))
+                }
+                (PolicyKind::Rbac, _) => Ok(Compiled::Rbac(Rbac::new(None))),
+                (PolicyKind::PiiDetector, Some(KindOptions::Pii(o))) => {
+                    DetectorPolicy::pii(Some(o), key).map(Compiled::Detector)
+                }
+                (PolicyKind::PiiDetector, _) => {
+                    DetectorPolicy::pii(None, key).map(Compiled::Detector)
+                }
+                (PolicyKind::HipaaPhiDetector, Some(KindOptions::Phi(o))) => {
+                    DetectorPolicy::phi(Some(o), key).map(Compiled::Detector)
+                }
+                (PolicyKind::HipaaPhiDetector, _) => {
+                    DetectorPolicy::phi(None, key).map(Compiled::Detector)
+                }
+                (PolicyKind::HumanOversight, Some(KindOptions::Oversight(o))) => {
+                    Oversight::new(Some(o)).map(Compiled::Oversight)
+                }
+                (PolicyKind::HumanOversight, _) => Oversight::new(None).map(Compiled::Oversight),
+                (PolicyKind::AuditLogger, Some(KindOptions::Audit(o))) => {
+                    Ok(Compiled::Audit(audit_stamp(Some(o))))
+                }
+                (PolicyKind::AuditLogger, _) => Ok(Compiled::Audit(audit_stamp(None))),
+            };
+            match compiled {
+                Ok(policy) => entries.push(Entry {
+                    kind: e.kind,
+                    policy,
+                    fail_mode: fail,
+                }),
+                Err(msg) => errors.push(Diagnostic::new(
+                    "E003",
+                    Severity::Error,
+                    &format!("policies.chain[{i}]"),
+                    crate::pack::yaml::Mark::default(),
+                    format!("`{}` cannot be compiled: {msg}", e.kind),
+                )),
+            }
+        }
+        if !errors.is_empty() {
+            return Err(PackError { errors, warnings });
+        }
+        let targeting = Targeting::new(&spec.policies.chain);
+        Ok(Engine {
+            inner: Arc::new(Inner {
+                enabled: spec.pack.enabled.unwrap_or(true),
+                spec,
+                warnings,
+                entries,
+                targeting,
+            }),
+        })
+    }
+
+    /// The validated spec this engine was compiled from.
+    pub fn spec(&self) -> &PackSpec {
+        &self.inner.spec
+    }
+
+    /// Validation warnings.
+    pub fn warnings(&self) -> &[Diagnostic] {
+        &self.inner.warnings
+    }
+
+    /// Team slugs named by targeting lists, in first-mention order.
+    pub fn named_teams(&self) -> Vec<String> {
+        self.inner.targeting.named_teams()
+    }
+
+    /// The effective chain for `principal` (cached per team, user and consumer group).
+    pub fn effective_chain(&self, principal: &Principal) -> Arc<EffectiveChain> {
+        self.inner.targeting.resolve(principal)
+    }
+
+    fn audit_of(&self, chain: &EffectiveChain) -> Option<AuditStamp> {
+        chain
+            .entries
+            .iter()
+            .find_map(|i| match self.inner.entries.get(*i) {
+                Some(Entry {
+                    policy: Compiled::Audit(s),
+                    ..
+                }) => Some(*s),
+                _ => None,
+            })
+    }
+
+    /// Evaluates a request before it is sent to a provider (the input phase).
+    ///
+    /// Runs the principal's effective chain in order; a `block` stops it. The decision's verdict is
+    /// the highest-precedence one (block > escalate > ticket > redact > allow); redactions carry
+    /// forward, so later policies see the rewritten text.
+    ///
+    /// # Errors
+    /// `RequestError::Invalid` if the request has no messages. Failures inside one policy are not
+    /// errors: they become diagnostics and block (or pass, with `fail_mode: open`).
+    pub fn evaluate(
+        &self,
+        principal: &Principal,
+        request: &ChatRequest,
+        ctx: &RequestContext,
+        stores: &Stores<'_>,
+    ) -> Result<Decision, RequestError> {
+        if request.messages.is_empty() {
+            return Err(RequestError::Invalid("`messages` must not be empty".into()));
+        }
+        let chain = self.effective_chain(principal);
+        let mut working: Cow<'_, ChatRequest> = Cow::Borrowed(request);
+        let mut run = Run::new(Phase::Input, &chain, self.audit_of(&chain));
+        if self.inner.enabled {
+            for &i in &chain.entries {
+                let Some(entry) = self.inner.entries.get(i) else {
+                    continue;
+                };
+                let outcome = match &entry.policy {
+                    Compiled::Rbac(r) => Ok(r.check(principal, working.model.as_deref())),
+                    Compiled::Detector(d) if d.applies(true) => Ok(d.run(&mut working)),
+                    Compiled::Oversight(o) => o.check(
+                        &working,
+                        &oversight::Ctx {
+                            principal,
+                            request_id: &ctx.request_id,
+                            escalation_id: ctx.escalation_id.as_deref(),
+                            now: ctx.now_ms,
+                            store: stores.escalations,
+                        },
+                    ),
+                    Compiled::Detector(_) | Compiled::Audit(_) => continue,
+                };
+                if run.record(entry, outcome) {
+                    break;
+                }
+            }
+        }
+        let rewritten = match working {
+            Cow::Owned(r) => Some(r),
+            Cow::Borrowed(_) => None,
+        };
+        let mut d = run.finish(&ctx.request_id);
+        d.request = rewritten;
+        Ok(d)
+    }
+
+    /// Evaluates a provider response (the output phase): detectors whose `apply_to` covers
+    /// output redact or block it, including tool-call arguments.
+    ///
+    /// # Errors
+    /// None at present; the `Result` leaves room for response validation.
+    pub fn evaluate_output(
+        &self,
+        principal: &Principal,
+        response: &ChatResponse,
+        ctx: &RequestContext,
+    ) -> Result<Decision, RequestError> {
+        let chain = self.effective_chain(principal);
+        let mut working: Cow<'_, ChatResponse> = Cow::Borrowed(response);
+        let mut run = Run::new(Phase::Output, &chain, self.audit_of(&chain));
+        if self.inner.enabled {
+            for &i in &chain.entries {
+                let Some(entry) = self.inner.entries.get(i) else {
+                    continue;
+                };
+                let outcome = match &entry.policy {
+                    Compiled::Detector(d) if d.applies(false) => Ok(d.run(&mut working)),
+                    _ => continue,
+                };
+                if run.record(entry, outcome) {
+                    break;
+                }
+            }
+        }
+        let rewritten = match working {
+            Cow::Owned(r) => Some(r),
+            Cow::Borrowed(_) => None,
+        };
+        let mut d = run.finish(&ctx.request_id);
+        d.response = rewritten;
+        Ok(d)
+    }
+}
+
+/// Accumulates policy outcomes into a decision.
+struct Run {
+    phase: Phase,
+    chain: Vec<PolicyKind>,
+    audit: Option<AuditStamp>,
+    results: Vec<PolicyResult>,
+    diagnostics: Vec<DecisionDiagnostic>,
+    /// The deciding outcome so far (highest precedence, first of its level).
+    top: Option<(PolicyKind, Outcome)>,
+    escalation_id: Option<String>,
+}
+
+impl Run {
+    fn new(phase: Phase, chain: &EffectiveChain, audit: Option<AuditStamp>) -> Self {
+        Run {
+            phase,
+            chain: chain.kinds.clone(),
+            audit,
+            results: Vec::with_capacity(chain.kinds.len()),
+            diagnostics: Vec::new(),
+            top: None,
+            escalation_id: None,
+        }
+    }
+
+    /// Records one policy's outcome; returns true when the chain must stop (block).
+    fn record(&mut self, entry: &Entry, outcome: Result<Outcome, PolicyFailure>) -> bool {
+        let outcome = match outcome {
+            Ok(o) => o,
+            Err(f) => {
+                self.diagnostics.push(DecisionDiagnostic {
+                    kind: entry.kind,
+                    code: f.code.to_owned(),
+                    message: f.message,
+                });
+                match entry.fail_mode {
+                    FailMode::Open => Outcome::allow(),
+                    FailMode::Closed => Outcome::deny(
+                        Verdict::Block,
+                        409,
+                        "policy_blocked",
+                        "policy_error",
+                        format!("{} failed and fails closed", entry.kind),
+                    ),
+                }
+            }
+        };
+        if let Some(id) = &outcome.escalation_id {
+            self.escalation_id = Some(id.clone());
+        }
+        self.results.push(PolicyResult {
+            kind: entry.kind,
+            verdict: outcome.verdict,
+            reason: outcome.reason.clone(),
+            entities: outcome.entities.clone(),
+        });
+        let stop = outcome.verdict == Verdict::Block;
+        let replace = self
+            .top
+            .as_ref()
+            .is_none_or(|(_, t)| outcome.verdict > t.verdict);
+        if replace {
+            self.top = Some((entry.kind, outcome));
+        }
+        stop
+    }
+
+    fn finish(self, request_id: &str) -> Decision {
+        let (kind, top) = match self.top {
+            Some((k, o)) => (Some(k), o),
+            None => (None, Outcome::allow()),
+        };
+        let error = top.code.map(|code| ErrorInfo {
+            kind: error_type(top.status).to_owned(),
+            code: code.to_owned(),
+            message: top
+                .message
+                .clone()
+                .unwrap_or_else(|| code.replace('_', " ")),
+            policy: kind,
+            request_id: request_id.to_owned(),
+            escalation_id: top.escalation_id.clone(),
+            ticket_id: None,
+        });
+        Decision {
+            phase: self.phase,
+            verdict: top.verdict,
+            status: top.status,
+            reason: top.reason,
+            error,
+            chain: self.chain,
+            results: self.results,
+            request: None,
+            response: None,
+            escalation_id: self.escalation_id,
+            audit: self.audit,
+            diagnostics: self.diagnostics,
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn assert_send_sync<T: Send + Sync>() {}
+
+    #[test]
+    fn engine_is_send_sync() {
+        assert_send_sync::<Engine>();
+    }
+}

@@ -1,0 +1,393 @@
+//! Escalations: requests held for human review (SPEC §4.3).
+//!
+//! An escalation is bound to the fingerprint of the (redacted) request that raised it. An admin
+//! of the team, or an owner, approves or denies it; the client re-sends the same request with the
+//! escalation id and an approved, unexpired, unused escalation lets it through exactly once.
+
+use std::collections::HashMap;
+use std::sync::Mutex;
+
+use serde::{Deserialize, Serialize};
+
+use crate::error::{AdminError, StoreError};
+use crate::identity::{Principal, Role};
+
+/// Milliseconds since the Unix epoch, passed in by the host.
+pub type Millis = i64;
+
+/// Lifecycle of an escalation.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum EscalationStatus {
+    /// Waiting for a reviewer.
+    Pending,
+    /// Approved; the matching request may go through once.
+    Approved,
+    /// Denied.
+    Denied,
+    /// Not resolved before its deadline (counts as a denial).
+    Expired,
+}
+
+/// One escalation record.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Escalation {
+    /// Id, given back to the client.
+    pub id: String,
+    /// Hex digest of the redacted request.
+    pub fingerprint: String,
+    /// Organization of the requester.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub org: Option<String>,
+    /// Team of the requester.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub team: Option<String>,
+    /// User id of the requester.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub user: Option<String>,
+    /// Role of the requester.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub role: Option<Role>,
+    /// Why: `require_review` or `category:<name>`.
+    pub reason: String,
+    /// Reviewer the pack names by default.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub assignee: Option<String>,
+    /// Stored status (see [`Escalation::status_at`] for expiry).
+    pub status: EscalationStatus,
+    /// Creation time.
+    pub created_at: Millis,
+    /// Pending escalations expire at this time.
+    pub expires_at: Millis,
+    /// When it was approved or denied.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub resolved_at: Option<Millis>,
+    /// Who approved or denied it.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub resolved_by: Option<String>,
+    /// When the approved request went through (an approval is used once).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub redeemed_at: Option<Millis>,
+}
+
+impl Escalation {
+    /// The status as of `now`: a pending escalation past its deadline is expired.
+    pub fn status_at(&self, now: Millis) -> EscalationStatus {
+        if self.status == EscalationStatus::Pending && now >= self.expires_at {
+            EscalationStatus::Expired
+        } else {
+            self.status
+        }
+    }
+}
+
+/// A reviewer's decision.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum Resolution {
+    /// Let the request through once.
+    Approve,
+    /// Refuse it.
+    Deny,
+}
+
+/// What happened when a request tried to use an escalation.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Redeem {
+    /// Approved and matching: the request goes through; the approval is now used.
+    Granted,
+    /// Still waiting for review.
+    Pending(String),
+    /// Denied by a reviewer.
+    Denied,
+    /// Expired before review, or the approval's request never came in time.
+    Expired,
+    /// No such id, another request's fingerprint or team, or already used.
+    Invalid(&'static str),
+}
+
+/// Storage of escalations. `redeem` and `resolve` must be atomic: a SQL store makes each one
+/// statement or one transaction.
+pub trait EscalationStore: Send + Sync {
+    /// Inserts a new escalation.
+    ///
+    /// # Errors
+    /// `StoreError::Conflict` if the id exists; other errors if the store failed.
+    fn insert(&self, escalation: &Escalation) -> Result<(), StoreError>;
+
+    /// Reads one escalation.
+    ///
+    /// # Errors
+    /// If the store failed.
+    fn get(&self, id: &str) -> Result<Option<Escalation>, StoreError>;
+
+    /// Escalations of one team (all teams when `None`), newest first.
+    ///
+    /// # Errors
+    /// If the store failed.
+    fn list(&self, team: Option<&str>) -> Result<Vec<Escalation>, StoreError>;
+
+    /// Atomically moves a pending, unexpired escalation to approved/denied. Returns the updated
+    /// record, or the current one unchanged if it was not pending (the caller reports that).
+    ///
+    /// # Errors
+    /// If the store failed.
+    fn resolve(
+        &self,
+        id: &str,
+        resolution: Resolution,
+        by: &str,
+        now: Millis,
+    ) -> Result<Option<Escalation>, StoreError>;
+
+    /// Atomically checks that the escalation is approved, matches `fingerprint` and `team`, and
+    /// is unused, and marks it used.
+    ///
+    /// # Errors
+    /// If the store failed.
+    fn redeem(
+        &self,
+        id: &str,
+        fingerprint: &str,
+        team: Option<&str>,
+        now: Millis,
+    ) -> Result<Redeem, StoreError>;
+}
+
+/// The redeem rule shared by every store: given the current record, what the outcome is and
+/// whether to mark it used.
+pub fn redeem_outcome(
+    esc: &Escalation,
+    fingerprint: &str,
+    team: Option<&str>,
+    now: Millis,
+) -> Redeem {
+    if esc.fingerprint != fingerprint || esc.team.as_deref() != team {
+        return Redeem::Invalid("escalation belongs to another request");
+    }
+    match esc.status_at(now) {
+        EscalationStatus::Pending => Redeem::Pending(esc.id.clone()),
+        EscalationStatus::Denied => Redeem::Denied,
+        EscalationStatus::Expired => Redeem::Expired,
+        EscalationStatus::Approved if esc.redeemed_at.is_some() => {
+            Redeem::Invalid("escalation approval already used")
+        }
+        EscalationStatus::Approved => Redeem::Granted,
+    }
+}
+
+/// In-memory escalation store, for tests and single-process embedding.
+#[derive(Debug, Default)]
+pub struct MemoryEscalations {
+    rows: Mutex<HashMap<String, Escalation>>,
+}
+
+impl MemoryEscalations {
+    /// An empty store.
+    pub fn new() -> Self {
+        Self::default()
+    }
+
+    fn rows(&self) -> Result<std::sync::MutexGuard<'_, HashMap<String, Escalation>>, StoreError> {
+        self.rows
+            .lock()
+            .map_err(|_| StoreError::Unavailable("escalation store lock poisoned".into()))
+    }
+}
+
+impl EscalationStore for MemoryEscalations {
+    fn insert(&self, escalation: &Escalation) -> Result<(), StoreError> {
+        let mut rows = self.rows()?;
+        if rows.contains_key(&escalation.id) {
+            return Err(StoreError::Conflict(format!(
+                "escalation `{}` exists",
+                escalation.id
+            )));
+        }
+        rows.insert(escalation.id.clone(), escalation.clone());
+        Ok(())
+    }
+
+    fn get(&self, id: &str) -> Result<Option<Escalation>, StoreError> {
+        Ok(self.rows()?.get(id).cloned())
+    }
+
+    fn list(&self, team: Option<&str>) -> Result<Vec<Escalation>, StoreError> {
+        let rows = self.rows()?;
+        let mut v: Vec<Escalation> = rows
+            .values()
+            .filter(|e| team.is_none() || e.team.as_deref() == team)
+            .cloned()
+            .collect();
+        v.sort_by(|a, b| b.created_at.cmp(&a.created_at).then(a.id.cmp(&b.id)));
+        Ok(v)
+    }
+
+    fn resolve(
+        &self,
+        id: &str,
+        resolution: Resolution,
+        by: &str,
+        now: Millis,
+    ) -> Result<Option<Escalation>, StoreError> {
+        let mut rows = self.rows()?;
+        let Some(esc) = rows.get_mut(id) else {
+            return Ok(None);
+        };
+        if esc.status_at(now) == EscalationStatus::Pending {
+            esc.status = match resolution {
+                Resolution::Approve => EscalationStatus::Approved,
+                Resolution::Deny => EscalationStatus::Denied,
+            };
+            esc.resolved_at = Some(now);
+            esc.resolved_by = Some(by.to_owned());
+        }
+        Ok(Some(esc.clone()))
+    }
+
+    fn redeem(
+        &self,
+        id: &str,
+        fingerprint: &str,
+        team: Option<&str>,
+        now: Millis,
+    ) -> Result<Redeem, StoreError> {
+        let mut rows = self.rows()?;
+        let Some(esc) = rows.get_mut(id) else {
+            return Ok(Redeem::Invalid("no such escalation"));
+        };
+        let outcome = redeem_outcome(esc, fingerprint, team, now);
+        if outcome == Redeem::Granted {
+            esc.redeemed_at = Some(now);
+        }
+        Ok(outcome)
+    }
+}
+
+/// Approves or denies an escalation on behalf of `reviewer`, who must be an owner or an admin of
+/// the escalation's team.
+///
+/// # Errors
+/// `Forbidden` for anyone else, `NotFound` for an unknown id, `Conflict` when the escalation is
+/// no longer pending (already resolved or expired), `Store` if the store failed.
+pub fn resolve(
+    store: &dyn EscalationStore,
+    reviewer: &Principal,
+    id: &str,
+    resolution: Resolution,
+    now: Millis,
+) -> Result<Escalation, AdminError> {
+    let current = store
+        .get(id)?
+        .ok_or_else(|| AdminError::NotFound(format!("escalation `{id}`")))?;
+    if !reviewer.authenticated || !reviewer.administers(current.team.as_deref()) {
+        return Err(AdminError::Forbidden(
+            "only an owner or an admin of the escalation's team may resolve it".into(),
+        ));
+    }
+    let by = reviewer.user.clone().unwrap_or_else(|| "unknown".into());
+    let after = store
+        .resolve(id, resolution, &by, now)?
+        .ok_or_else(|| AdminError::NotFound(format!("escalation `{id}`")))?;
+    let expected = match resolution {
+        Resolution::Approve => EscalationStatus::Approved,
+        Resolution::Deny => EscalationStatus::Denied,
+    };
+    if after.status != expected || after.resolved_at != Some(now) {
+        let state = match after.status_at(now) {
+            EscalationStatus::Pending => "pending",
+            EscalationStatus::Approved => "approved",
+            EscalationStatus::Denied => "denied",
+            EscalationStatus::Expired => "expired",
+        };
+        return Err(AdminError::Conflict(format!(
+            "escalation `{id}` is {state}, not pending"
+        )));
+    }
+    Ok(after)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn esc(id: &str) -> Escalation {
+        Escalation {
+            id: id.into(),
+            fingerprint: "f".into(),
+            org: None,
+            team: Some("legal".into()),
+            user: Some("u@x.com".into()),
+            role: Some(Role::Member),
+            reason: "require_review".into(),
+            assignee: None,
+            status: EscalationStatus::Pending,
+            created_at: 0,
+            expires_at: 1000,
+            resolved_at: None,
+            resolved_by: None,
+            redeemed_at: None,
+        }
+    }
+
+    #[test]
+    fn approve_then_redeem_once() {
+        let s = MemoryEscalations::new();
+        s.insert(&esc("e1")).unwrap();
+        let admin = Principal::new("a@x.com", "legal", Role::Admin);
+        resolve(&s, &admin, "e1", Resolution::Approve, 10).unwrap();
+        assert_eq!(
+            s.redeem("e1", "f", Some("legal"), 20).unwrap(),
+            Redeem::Granted
+        );
+        assert!(matches!(
+            s.redeem("e1", "f", Some("legal"), 21).unwrap(),
+            Redeem::Invalid(_)
+        ));
+    }
+
+    #[test]
+    fn only_team_admins_and_owners_resolve() {
+        let s = MemoryEscalations::new();
+        s.insert(&esc("e1")).unwrap();
+        let other = Principal::new("a@x.com", "support", Role::Admin);
+        let member = Principal::new("m@x.com", "legal", Role::Member);
+        assert_eq!(
+            resolve(&s, &other, "e1", Resolution::Approve, 1)
+                .unwrap_err()
+                .code(),
+            "forbidden"
+        );
+        assert_eq!(
+            resolve(&s, &member, "e1", Resolution::Approve, 1)
+                .unwrap_err()
+                .code(),
+            "forbidden"
+        );
+        let owner = Principal::new("o@x.com", "eng", Role::Owner);
+        resolve(&s, &owner, "e1", Resolution::Deny, 1).unwrap();
+        assert_eq!(
+            resolve(&s, &owner, "e1", Resolution::Approve, 2)
+                .unwrap_err()
+                .code(),
+            "conflict"
+        );
+    }
+
+    #[test]
+    fn expiry_blocks_resolution() {
+        let s = MemoryEscalations::new();
+        s.insert(&esc("e1")).unwrap();
+        let owner = Principal::new("o@x.com", "eng", Role::Owner);
+        assert_eq!(
+            resolve(&s, &owner, "e1", Resolution::Approve, 1000)
+                .unwrap_err()
+                .code(),
+            "conflict"
+        );
+        assert_eq!(
+            s.redeem("e1", "f", Some("legal"), 1000).unwrap(),
+            Redeem::Expired
+        );
+    }
+}

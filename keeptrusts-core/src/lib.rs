@@ -1,0 +1,25 @@
+#![doc = include_str!("../README.md")]
+#![warn(missing_docs)]
+
+pub mod decision;
+pub mod detect;
+pub mod engine;
+pub mod error;
+pub mod escalation;
+pub mod golden;
+pub mod identity;
+pub mod pack;
+pub mod policy;
+pub mod redact;
+pub mod request;
+pub mod targeting;
+
+pub use decision::{AuditStamp, Decision, ErrorInfo, Phase, PolicyResult, Verdict};
+pub use engine::{Engine, EngineOptions, RequestContext, Stores};
+pub use error::{AdminError, Diagnostic, PackError, RequestError, Severity, StoreError};
+pub use escalation::{
+    Escalation, EscalationStatus, EscalationStore, MemoryEscalations, Resolution,
+};
+pub use identity::{Principal, Role};
+pub use pack::spec::PolicyKind;
+pub use request::{ChatMessage, ChatRequest, ChatResponse};

@@ -1,0 +1,163 @@
+//! Rewrites text so that detected values are replaced by markers.
+
+use std::collections::BTreeMap;
+use std::fmt::Write as _;
+
+use sha2::{Digest, Sha256};
+
+use crate::detect::{EntityType, Finding};
+use crate::pack::spec::{MarkerFormat, RedactionOptions};
+
+/// Replaces findings with markers in the configured format.
+#[derive(Debug, Clone)]
+pub struct Redactor {
+    format: MarkerFormat,
+    preserve_length: bool,
+    custom_markers: BTreeMap<EntityType, String>,
+    custom_names: Vec<String>,
+    key: [u8; 32],
+}
+
+impl Redactor {
+    /// Builds a redactor. `key` keys the `hash` format's digest; `custom_names` label
+    /// [`EntityType::Custom`] findings by pattern index.
+    pub fn new(
+        options: Option<&RedactionOptions>,
+        custom_names: Vec<String>,
+        key: [u8; 32],
+    ) -> Self {
+        let o = options.cloned().unwrap_or_default();
+        Redactor {
+            format: o.marker_format.unwrap_or(MarkerFormat::Label),
+            preserve_length: o.preserve_length.unwrap_or(false),
+            custom_markers: o.custom_markers.unwrap_or_default(),
+            custom_names,
+            key,
+        }
+    }
+
+    fn label(&self, f: &Finding) -> String {
+        match (f.entity, f.custom) {
+            (EntityType::Custom, Some(i)) => self.custom_names.get(usize::from(i)).map_or_else(
+                || "CUSTOM".to_owned(),
+                |n| n.to_ascii_uppercase().replace('-', "_"),
+            ),
+            (e, _) => e.as_str().to_owned(),
+        }
+    }
+
+    /// The marker for one finding whose value is `value`.
+    pub fn marker(&self, f: &Finding, value: &str) -> String {
+        let chars = value.chars().count();
+        let marker = if let Some(m) = self.custom_markers.get(&f.entity) {
+            m.clone()
+        } else {
+            match self.format {
+                MarkerFormat::Label => format!("[{}]", self.label(f)),
+                MarkerFormat::Mask => "*".repeat(chars.max(1)),
+                MarkerFormat::Hash => {
+                    let mut h = Sha256::new();
+                    h.update(self.key);
+                    h.update(value.as_bytes());
+                    let digest = h.finalize();
+                    let mut hex = String::with_capacity(6);
+                    for b in digest.iter().take(3) {
+                        let _ = write!(hex, "{b:02x}");
+                    }
+                    format!("[{}:{hex}]", self.label(f))
+                }
+                MarkerFormat::Partial => {
+                    let keep = if chars > 8 { 4 } else { 0 };
+                    let tail: String = value.chars().skip(chars - keep).collect();
+                    format!("{}{tail}", "*".repeat(chars - keep))
+                }
+            }
+        };
+        if self.preserve_length {
+            let n = marker.chars().count();
+            if n < chars {
+                return format!("{marker}{}", "*".repeat(chars - n));
+            }
+            return marker.chars().take(chars).collect();
+        }
+        marker
+    }
+
+    /// Rewrites `text`. `findings` must be sorted and non-overlapping (see
+    /// [`resolve_overlaps`](crate::detect::resolve_overlaps)); spans off char boundaries are skipped.
+    pub fn redact(&self, text: &str, findings: &[Finding]) -> String {
+        let mut out = String::with_capacity(text.len());
+        let mut pos = 0;
+        for f in findings {
+            if f.start < pos {
+                continue;
+            }
+            let (Some(before), Some(value)) = (text.get(pos..f.start), text.get(f.start..f.end))
+            else {
+                continue;
+            };
+            out.push_str(before);
+            out.push_str(&self.marker(f, value));
+            pos = f.end;
+        }
+        out.push_str(text.get(pos..).unwrap_or(""));
+        out
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn f(entity: EntityType, start: usize, end: usize) -> Finding {
+        Finding {
+            entity,
+            start,
+            end,
+            confidence: 90,
+            custom: None,
+        }
+    }
+
+    fn opts(format: MarkerFormat) -> RedactionOptions {
+        RedactionOptions {
+            marker_format: Some(format),
+            ..Default::default()
+        }
+    }
+
+    #[test]
+    fn formats() {
+        let text = "mail a@b.co card 4111111111111111";
+        let fs = [
+            f(EntityType::Email, 5, 11),
+            f(EntityType::CreditCard, 17, 33),
+        ];
+        let label = Redactor::new(None, vec![], [0; 32]);
+        assert_eq!(label.redact(text, &fs), "mail [EMAIL] card [CREDIT_CARD]");
+        let mask = Redactor::new(Some(&opts(MarkerFormat::Mask)), vec![], [0; 32]);
+        assert_eq!(mask.redact(text, &fs), "mail ****** card ****************");
+        let partial = Redactor::new(Some(&opts(MarkerFormat::Partial)), vec![], [0; 32]);
+        assert_eq!(
+            partial.redact(text, &fs),
+            "mail ****** card ************1111"
+        );
+        let hash = Redactor::new(Some(&opts(MarkerFormat::Hash)), vec![], [7; 32]);
+        let a = hash.redact(text, &fs);
+        assert_eq!(a, hash.redact(text, &fs));
+        assert!(a.starts_with("mail [EMAIL:") && !a.contains("a@b.co"));
+    }
+
+    #[test]
+    fn preserve_length() {
+        let o = RedactionOptions {
+            preserve_length: Some(true),
+            ..Default::default()
+        };
+        let r = Redactor::new(Some(&o), vec![], [0; 32]);
+        assert_eq!(
+            r.redact("x a@b.cdefgh", &[f(EntityType::Email, 2, 12)]),
+            "x [EMAIL]***"
+        );
+    }
+}
