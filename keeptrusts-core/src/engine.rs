@@ -219,6 +219,11 @@ impl Engine {
         self.inner.targeting.named_teams()
     }
 
+    /// Consumer groups named by targeting lists, in first-mention order.
+    pub fn named_groups(&self) -> Vec<String> {
+        self.inner.targeting.named_groups()
+    }
+
     /// The effective chain for `principal` (cached per team, user and consumer group).
     pub fn effective_chain(&self, principal: &Principal) -> Arc<EffectiveChain> {
         self.inner.targeting.resolve(principal)

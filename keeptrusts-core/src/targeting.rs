@@ -62,6 +62,12 @@ fn intern(map: &mut HashMap<String, u32>, names: &[String]) {
     }
 }
 
+fn in_order(map: &HashMap<String, u32>) -> Vec<String> {
+    let mut v: Vec<(&String, &u32)> = map.iter().collect();
+    v.sort_by_key(|(_, i)| **i);
+    v.into_iter().map(|(n, _)| n.clone()).collect()
+}
+
 impl Targeting {
     pub fn new(chain: &[ChainEntry]) -> Self {
         let mut teams = HashMap::new();
@@ -104,9 +110,12 @@ impl Targeting {
 
     /// Team slugs named by any targeting list, in first-mention order.
     pub fn named_teams(&self) -> Vec<String> {
-        let mut v: Vec<(&String, &u32)> = self.teams.iter().collect();
-        v.sort_by_key(|(_, i)| **i);
-        v.into_iter().map(|(n, _)| n.clone()).collect()
+        in_order(&self.teams)
+    }
+
+    /// Consumer groups named by any targeting list, in first-mention order.
+    pub fn named_groups(&self) -> Vec<String> {
+        in_order(&self.groups)
     }
 
     fn key(&self, p: &Principal) -> Key {

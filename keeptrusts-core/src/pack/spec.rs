@@ -485,6 +485,7 @@ pub struct PiiOptions {
 #[serde(rename_all = "snake_case")]
 pub enum PhiMode {
     /// The 18 Safe Harbor identifiers of 45 CFR 164.514(b)(2).
+    #[serde(rename = "hipaa_18")]
     Hipaa18,
 }
 
