@@ -8,7 +8,7 @@ use std::collections::BTreeMap;
 
 use serde::{Deserialize, Serialize};
 
-use crate::decision::{Decision, Verdict};
+use crate::decision::{AuditStamp, Decision, Verdict};
 use crate::engine::{Engine, RequestContext, Stores};
 use crate::error::{Diagnostic, PackError, Severity};
 use crate::identity::Principal;
@@ -42,6 +42,12 @@ pub struct Expectation {
     /// Entity counts summed over every policy.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub entities: Option<BTreeMap<String, u32>>,
+    /// The audit stamp (`audit-logger` settings).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub audit: Option<AuditStamp>,
+    /// The escalation raised or used.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub escalation_id: Option<String>,
     /// Strings the forwarded request text must contain.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub forwarded_contains: Option<Vec<String>>,
@@ -112,6 +118,19 @@ pub fn check(decision: &Decision, expect: &Expectation) -> Vec<String> {
                 "chain: expected [{}], got [{}]",
                 show(chain),
                 show(&decision.chain)
+            ));
+        }
+    }
+    if let Some(a) = &expect.audit {
+        if decision.audit.as_ref() != Some(a) {
+            out.push(format!("audit: expected {a:?}, got {:?}", decision.audit));
+        }
+    }
+    if let Some(id) = &expect.escalation_id {
+        if decision.escalation_id.as_ref() != Some(id) {
+            out.push(format!(
+                "escalation_id: expected {id}, got {}",
+                decision.escalation_id.as_deref().unwrap_or("none")
             ));
         }
     }

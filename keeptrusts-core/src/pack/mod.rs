@@ -766,7 +766,11 @@ fn validate_targeting(
                     }
                 }
             }
-            None if owner == scope => {
+            None if owner == scope
+                && [&t.teams, &t.users, &t.consumer_groups]
+                    .iter()
+                    .all(|l| l.is_none()) =>
+            {
                 let m = ctx.mark(&segs);
                 ctx.err(
                     "E006",

@@ -235,21 +235,29 @@ impl MarkedEventReceiver for Builder {
                     self.stack.push(Frame::Map(Vec::new(), None, mark, anchor));
                 }
             }
+            // A block collection's start event is marked after its first key or item; a flow
+            // collection's at its bracket. Either way the earlier of the two is where it starts.
             Event::SequenceEnd | Event::MappingEnd => match self.stack.pop() {
-                Some(Frame::Seq(items, m, anchor)) => self.push(
-                    Node {
-                        kind: NodeKind::Seq(items),
-                        mark: m,
-                    },
-                    anchor,
-                ),
-                Some(Frame::Map(pairs, _, m, anchor)) => self.push(
-                    Node {
-                        kind: NodeKind::Map(pairs),
-                        mark: m,
-                    },
-                    anchor,
-                ),
+                Some(Frame::Seq(items, m, anchor)) => {
+                    let mark = items.first().map_or(m, |n| earlier(m, n.mark));
+                    self.push(
+                        Node {
+                            kind: NodeKind::Seq(items),
+                            mark,
+                        },
+                        anchor,
+                    );
+                }
+                Some(Frame::Map(pairs, _, m, anchor)) => {
+                    let mark = pairs.first().map_or(m, |(k, _)| earlier(m, k.mark));
+                    self.push(
+                        Node {
+                            kind: NodeKind::Map(pairs),
+                            mark,
+                        },
+                        anchor,
+                    );
+                }
                 None => self.fail("unbalanced yaml structure".into(), mark, false),
             },
             Event::Alias(id) => match self.anchors.get(&id).cloned() {
@@ -274,6 +282,14 @@ impl MarkedEventReceiver for Builder {
             | Event::DocumentStart
             | Event::DocumentEnd => {}
         }
+    }
+}
+
+fn earlier(a: Mark, b: Mark) -> Mark {
+    if (b.line, b.column) < (a.line, a.column) {
+        b
+    } else {
+        a
     }
 }
 
