@@ -1,5 +1,10 @@
 //! `kt policy lint` / `kt pack validate` / `kt policy test` as a user runs them.
-#![allow(clippy::unwrap_used, clippy::expect_used, clippy::indexing_slicing, missing_docs)]
+#![allow(
+    clippy::unwrap_used,
+    clippy::expect_used,
+    clippy::indexing_slicing,
+    missing_docs
+)]
 
 use std::path::{Path, PathBuf};
 use std::process::{Command, Output};
@@ -42,30 +47,70 @@ fn stderr(o: &Output) -> String {
 
 #[test]
 fn lint_accepts_the_example_packs_and_prints_team_chains() {
-    for pack in ["multi-team-governance", "per-team-targeting", "rbac", "consumer-groups"] {
-        let o = kt(&["policy", "lint", "--file", &format!("examples/packs/{pack}.yaml")]);
+    for pack in [
+        "multi-team-governance",
+        "per-team-targeting",
+        "rbac",
+        "consumer-groups",
+    ] {
+        let o = kt(&[
+            "policy",
+            "lint",
+            "--file",
+            &format!("examples/packs/{pack}.yaml"),
+        ]);
         assert_eq!(o.status.code(), Some(0), "{pack}: {}", stderr(&o));
         assert!(stdout(&o).contains("valid pack"), "{pack}");
     }
-    let o = kt(&["policy", "lint", "--file", "examples/packs/per-team-targeting.yaml"]);
+    let o = kt(&[
+        "policy",
+        "lint",
+        "--file",
+        "examples/packs/per-team-targeting.yaml",
+    ]);
     let out = stdout(&o);
-    assert!(out.contains("team engineering: rbac -> audit-logger"), "{out}");
-    assert!(out.contains("team support: rbac -> pii-detector -> audit-logger"), "{out}");
     assert!(
-        out.contains("team legal: pii-detector -> hipaa-phi-detector -> human-oversight -> audit-logger"),
+        out.contains("team engineering: rbac -> audit-logger"),
+        "{out}"
+    );
+    assert!(
+        out.contains("team support: rbac -> pii-detector -> audit-logger"),
+        "{out}"
+    );
+    assert!(
+        out.contains(
+            "team legal: pii-detector -> hipaa-phi-detector -> human-oversight -> audit-logger"
+        ),
         "{out}"
     );
     assert!(out.contains("everyone else: audit-logger"), "{out}");
 
-    let o = kt(&["pack", "validate", "--file", "examples/packs/per-team-targeting.yaml", "--json"]);
+    let o = kt(&[
+        "pack",
+        "validate",
+        "--file",
+        "examples/packs/per-team-targeting.yaml",
+        "--json",
+    ]);
     assert_eq!(o.status.code(), Some(0));
     let v: Value = serde_json::from_str(&stdout(&o)).unwrap();
     assert_eq!(v["valid"], true);
-    assert_eq!(v["chains"]["engineering"], serde_json::json!(["rbac", "audit-logger"]));
-    assert_eq!(v["chains"]["support"], serde_json::json!(["rbac", "pii-detector", "audit-logger"]));
+    assert_eq!(
+        v["chains"]["engineering"],
+        serde_json::json!(["rbac", "audit-logger"])
+    );
+    assert_eq!(
+        v["chains"]["support"],
+        serde_json::json!(["rbac", "pii-detector", "audit-logger"])
+    );
     assert_eq!(
         v["chains"]["legal"],
-        serde_json::json!(["pii-detector", "hipaa-phi-detector", "human-oversight", "audit-logger"])
+        serde_json::json!([
+            "pii-detector",
+            "hipaa-phi-detector",
+            "human-oversight",
+            "audit-logger"
+        ])
     );
     assert_eq!(v["default_chain"], serde_json::json!(["audit-logger"]));
 }
@@ -78,7 +123,9 @@ fn lint_rejects_every_malformed_vector_with_code_path_and_position() {
     .unwrap();
     let mut checked = 0;
     for case in doc["cases"].as_array().unwrap() {
-        let Some(exp) = case.get("expect_pack_error") else { continue };
+        let Some(exp) = case.get("expect_pack_error") else {
+            continue;
+        };
         let name = case["name"].as_str().unwrap();
         let file = temp_file("pack.yaml", case["pack_yaml"].as_str().unwrap());
         let file_s = file.to_str().unwrap();
@@ -97,7 +144,10 @@ fn lint_rejects_every_malformed_vector_with_code_path_and_position() {
         } else {
             format!("{file_s}:{line}:{col}: error[{code}] {path}:")
         };
-        assert!(first.starts_with(&located), "{name}: expected `{located}`, got `{first}`");
+        assert!(
+            first.starts_with(&located),
+            "{name}: expected `{located}`, got `{first}`"
+        );
 
         let o = kt(&["policy", "lint", "--file", file_s, "--json"]);
         assert_eq!(o.status.code(), Some(2), "{name}: exit status (json)");
@@ -150,12 +200,19 @@ fn lint_warns_about_teams_the_data_does_not_know() {
     let warnings = v["warnings"].as_array().unwrap();
     assert!(!warnings.is_empty());
     assert!(warnings.iter().all(|w| w["code"] == "W002"));
-    assert!(warnings.iter().all(|w| w["message"].as_str().unwrap().contains("`legal`")));
+    assert!(warnings
+        .iter()
+        .all(|w| w["message"].as_str().unwrap().contains("`legal`")));
 }
 
 #[test]
 fn policy_test_runs_the_golden_cases() {
-    for pack in ["multi-team-governance", "per-team-targeting", "rbac", "consumer-groups"] {
+    for pack in [
+        "multi-team-governance",
+        "per-team-targeting",
+        "rbac",
+        "consumer-groups",
+    ] {
         let o = kt(&[
             "policy",
             "test",
@@ -209,5 +266,9 @@ fn policy_test_rejects_a_malformed_case_file_with_its_position() {
         cases.to_str().unwrap(),
     ]);
     assert_eq!(o.status.code(), Some(2));
-    assert!(stderr(&o).contains(":4:3: error[E002] [0].expct:"), "{}", stderr(&o));
+    assert!(
+        stderr(&o).contains(":4:3: error[E002] [0].expct:"),
+        "{}",
+        stderr(&o)
+    );
 }
