@@ -1,0 +1,42 @@
+#!/usr/bin/env bash
+# Runs every test of the project, the same way on a laptop and in CI.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+log=$(mktemp)
+trap 'rm -f "$log"' EXIT
+
+echo "== format and lints"
+cargo fmt --all -- --check
+cargo clippy --workspace --all-targets -- -D warnings
+
+echo "== core purity"
+bash scripts/check-core-purity.sh
+
+echo "== cargo test (unit, integration, conformance vectors, property tests, doctests)"
+cargo test --workspace 2>&1 | tee "$log"
+
+echo "== example packs: lint and golden cases"
+kt=target/debug/kt
+for pack in examples/packs/*.yaml; do
+  "$kt" policy lint --file "$pack" >/dev/null
+  name=$(basename "$pack" .yaml)
+  if [ -d "examples/packs/cases/$name" ]; then
+    "$kt" policy test --file "$pack" --cases "examples/packs/cases/$name" | tee -a "$log" | tail -n 1
+  fi
+done
+
+if command -v cargo-fuzz >/dev/null 2>&1; then
+  echo "== fuzz smoke (stable toolchain, no sanitizer)"
+  (cd fuzz && cargo fuzz build -s none pack_parse && \
+    mkdir -p corpus/pack_parse && \
+    cargo fuzz run -s none pack_parse corpus/pack_parse seeds/pack_parse -- -max_total_time=20 -rss_limit_mb=2048 2>&1 | tail -n 3)
+else
+  echo "== fuzz smoke skipped: cargo-fuzz is not installed (.ci/run installs it)"
+fi
+
+# One closing line for the whole run: cargo's per-binary results plus kt's golden cases.
+awk '
+  /^test result: / { for (i = 1; i <= NF; i++) { if ($(i+1) ~ /^passed/) p += $i; if ($(i+1) ~ /^failed/) f += $i } }
+  /^[0-9]+ passed, [0-9]+ failed$/ { p += $1; f += $3 }
+  END { printf "%d passed, %d failed\n", p, f }
+' "$log"
