@@ -25,6 +25,16 @@ for pack in examples/packs/*.yaml; do
   fi
 done
 
+echo "== Python package: pip install ./bindings-python, then pytest (conformance vectors + API tests)"
+venv=target/py-venv
+[ -x "$venv/bin/python" ] || python3 -m venv "$venv"
+"$venv/bin/pip" install --quiet pytest
+MATURIN_PEP517_ARGS="--profile dev" "$venv/bin/pip" install --quiet --force-reinstall --no-deps ./bindings-python
+"$venv/bin/python" -m pytest -q bindings-python/tests 2>&1 | tee -a "$log" | tail -n 3
+
+echo "== Node package: npm ci && npm test in bindings-node (conformance vectors + API tests)"
+(cd bindings-node && npm ci --no-audit --no-fund --loglevel=error && npm test 2>&1) | tee -a "$log" | grep -E '^# (tests|pass|fail) '
+
 if command -v cargo-fuzz >/dev/null 2>&1; then
   echo "== fuzz smoke (stable toolchain, no sanitizer)"
   (cd fuzz && cargo fuzz build -s none pack_parse && \
@@ -38,5 +48,8 @@ fi
 awk '
   /^test result: / { for (i = 1; i <= NF; i++) { if ($(i+1) ~ /^passed/) p += $i; if ($(i+1) ~ /^failed/) f += $i } }
   /^[0-9]+ passed, [0-9]+ failed$/ { p += $1; f += $3 }
+  /^[0-9]+ (passed|failed).* in [0-9.]+s/ { for (i = 1; i < NF; i++) { if ($(i+1) ~ /^passed/) p += $i; if ($(i+1) ~ /^failed/) f += $i } }
+  /^# pass [0-9]+$/ { p += $3 }
+  /^# fail [0-9]+$/ { f += $3 }
   END { printf "%d passed, %d failed\n", p, f }
 ' "$log"
