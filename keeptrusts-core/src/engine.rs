@@ -289,12 +289,8 @@ impl Engine {
                 }
             }
         }
-        let rewritten = match working {
-            Cow::Owned(r) => Some(r),
-            Cow::Borrowed(_) => None,
-        };
         let mut d = run.finish(&ctx.request_id);
-        d.request = rewritten;
+        d.request = owned(working);
         Ok(d)
     }
 
@@ -326,13 +322,17 @@ impl Engine {
                 }
             }
         }
-        let rewritten = match working {
-            Cow::Owned(r) => Some(r),
-            Cow::Borrowed(_) => None,
-        };
         let mut d = run.finish(&ctx.request_id);
-        d.response = rewritten;
+        d.response = owned(working);
         Ok(d)
+    }
+}
+
+/// The rewritten value, if any policy rewrote it.
+fn owned<T: Clone>(working: Cow<'_, T>) -> Option<T> {
+    match working {
+        Cow::Owned(v) => Some(v),
+        Cow::Borrowed(_) => None,
     }
 }
 

@@ -10,7 +10,7 @@ use serde::{Deserialize, Serialize};
 
 use crate::decision::{AuditStamp, Decision, Verdict};
 use crate::engine::{Engine, RequestContext, Stores};
-use crate::error::{Diagnostic, PackError, Severity};
+use crate::error::PackError;
 use crate::identity::Principal;
 use crate::pack::de::from_node;
 use crate::pack::spec::PolicyKind;
@@ -224,16 +224,7 @@ pub fn run_case(
 /// # Errors
 /// Located diagnostics, as for packs.
 pub fn parse_cases(src: &str) -> Result<Vec<GoldenCase>, PackError> {
-    let root = yaml::load(src).map_err(|e| PackError {
-        errors: vec![Diagnostic::new(
-            if e.limit { "E007" } else { "E000" },
-            Severity::Error,
-            "",
-            e.mark,
-            e.message,
-        )],
-        warnings: Vec::new(),
-    })?;
+    let root = yaml::load(src)?;
     #[derive(Deserialize)]
     #[serde(deny_unknown_fields)]
     struct Wrapped {

@@ -140,16 +140,7 @@ pub fn parse(src: &str) -> Result<ParsedPack, PackError> {
             warnings: Vec::new(),
         });
     }
-    let root = yaml::load(src).map_err(|e| PackError {
-        errors: vec![Diagnostic::new(
-            if e.limit { "E007" } else { "E000" },
-            Severity::Error,
-            "",
-            e.mark,
-            e.message,
-        )],
-        warnings: Vec::new(),
-    })?;
+    let root = yaml::load(src)?;
     let mut ctx = Ctx {
         root: &root,
         errors: Vec::new(),

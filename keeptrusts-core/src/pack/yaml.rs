@@ -92,6 +92,21 @@ pub(crate) struct LoadError {
     pub limit: bool,
 }
 
+impl From<LoadError> for crate::error::PackError {
+    fn from(e: LoadError) -> Self {
+        crate::error::PackError {
+            errors: vec![crate::error::Diagnostic::new(
+                if e.limit { "E007" } else { "E000" },
+                crate::error::Severity::Error,
+                "",
+                e.mark,
+                e.message,
+            )],
+            warnings: Vec::new(),
+        }
+    }
+}
+
 /// Loads exactly one YAML document.
 pub(crate) fn load(src: &str) -> Result<Node, LoadError> {
     let mut builder = Builder::default();
