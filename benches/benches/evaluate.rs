@@ -45,7 +45,7 @@ fn bench(c: &mut Criterion) {
         b.iter_batched_ref(
             MemoryEscalations::new,
             |store| {
-                let stores = Stores { escalations: store };
+                let stores = Stores::new(store);
                 black_box(
                     legal
                         .evaluate(black_box(&principal), black_box(&req), &ctx, &stores)
@@ -58,9 +58,7 @@ fn bench(c: &mut Criterion) {
 
     let eng = Principal::new("dev@yourco.com", "engineering", Role::Member);
     let store = MemoryEscalations::new();
-    let stores = Stores {
-        escalations: &store,
-    };
+    let stores = Stores::new(&store);
     c.bench_function("evaluate/engineering_rbac_and_audit", |b| {
         b.iter(|| {
             black_box(

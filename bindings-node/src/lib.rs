@@ -164,9 +164,7 @@ impl Engine {
         let p: core::Principal = from_js(principal, "principal")?;
         let r: core::ChatRequest = from_js(request, "request")?;
         let ctx = context(context_)?;
-        let stores = core::Stores {
-            escalations: escalations.inner.as_ref(),
-        };
+        let stores = core::Stores::new(escalations.inner.as_ref());
         let d = self
             .inner
             .evaluate(&p, &r, &ctx, &stores)

@@ -248,9 +248,7 @@ impl Engine {
         let store = Arc::clone(&escalations.inner);
         let d = py
             .detach(move || {
-                let stores = core::Stores {
-                    escalations: store.as_ref(),
-                };
+                let stores = core::Stores::new(store.as_ref());
                 engine.evaluate(&p, &r, &ctx, &stores)
             })
             .map_err(Error::Request)?;

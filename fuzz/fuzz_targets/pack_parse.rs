@@ -14,7 +14,7 @@ fuzz_target!(|data: &[u8]| {
     assert_eq!(again.spec, parsed.spec);
     let engine = Engine::compile(ParsedPack { spec: parsed.spec, warnings: Vec::new() }).expect("a valid spec compiles");
     let store = MemoryEscalations::new();
-    let stores = Stores { escalations: &store };
+    let stores = Stores::new(&store);
     let p = Principal::new("a@b.io", "legal", Role::Member);
     let r = ChatRequest::user("gpt-4o", "mail a@b.io, ssn 123-45-6789");
     let _ = engine.evaluate(&p, &r, &RequestContext::new("r", 0), &stores);

@@ -6,7 +6,9 @@ use std::fmt;
 use serde::{Deserialize, Serialize};
 
 use crate::pack::spec::PolicyKind;
+use crate::pricing::Estimate;
 use crate::request::{ChatRequest, ChatResponse};
+use crate::wallet::Lease;
 
 /// A verdict, ordered by precedence: `block` > `escalate` > `ticket` > `redact` > `allow`.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]
@@ -145,6 +147,15 @@ pub struct Decision {
     /// Escalation raised or used.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub escalation_id: Option<String>,
+    /// Cost ticket opened or used.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub ticket_id: Option<String>,
+    /// The reservation held for this request (settle it with the provider's usage).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub reservation: Option<Lease>,
+    /// The cost estimate.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub estimate: Option<Estimate>,
     /// Audit settings, when `audit-logger` is in the effective chain.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub audit: Option<AuditStamp>,
@@ -162,6 +173,27 @@ impl Decision {
     /// The error code, if the decision is a denial.
     pub fn code(&self) -> Option<&str> {
         self.error.as_ref().map(|e| e.code.as_str())
+    }
+
+    /// Turns an allowing decision into a denial that no policy made (the budget step).
+    pub(crate) fn deny(&mut self, verdict: Verdict, status: u16, code: &str, message: String) {
+        let request_id = self
+            .error
+            .as_ref()
+            .map(|e| e.request_id.clone())
+            .unwrap_or_default();
+        self.verdict = verdict;
+        self.status = status;
+        self.reason = Some(code.to_owned());
+        self.error = Some(ErrorInfo {
+            kind: crate::engine::error_type(status).to_owned(),
+            code: code.to_owned(),
+            message,
+            policy: None,
+            request_id,
+            escalation_id: None,
+            ticket_id: None,
+        });
     }
 
     /// `{"error": {...}}` for a denial, `None` otherwise.

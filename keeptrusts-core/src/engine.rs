@@ -18,8 +18,12 @@ use crate::policy::detector::DetectorPolicy;
 use crate::policy::oversight::{self, Oversight};
 use crate::policy::rbac::Rbac;
 use crate::policy::{audit_stamp, fail_mode, Outcome, PolicyFailure};
+use crate::pricing::Usage;
 use crate::request::{ChatRequest, ChatResponse};
 use crate::targeting::{EffectiveChain, Targeting};
+use crate::wallet::budget::{self, Budget, BudgetConfig, Charge, ChargeCtx};
+use crate::wallet::ticket::TicketStore;
+use crate::wallet::{Settlement, WalletError, WalletStore};
 
 /// Per-request facts the host supplies: an id, the time, and replay headers.
 #[derive(Debug, Clone, PartialEq, Eq, Default, Serialize, Deserialize)]
@@ -54,6 +58,29 @@ impl RequestContext {
 pub struct Stores<'a> {
     /// Escalations (`human-oversight`).
     pub escalations: &'a dyn EscalationStore,
+    /// Wallets and cost tickets. When present, every request the chain lets through is
+    /// estimated and reserved (SPEC §6); when absent, no budget is enforced.
+    pub budget: Option<Budget<'a>>,
+}
+
+impl<'a> Stores<'a> {
+    /// Stores without budget enforcement.
+    pub fn new(escalations: &'a dyn EscalationStore) -> Self {
+        Stores {
+            escalations,
+            budget: None,
+        }
+    }
+
+    /// Enforces budgets with these wallet and ticket stores.
+    pub fn with_budget(
+        mut self,
+        wallets: &'a dyn WalletStore,
+        tickets: &'a dyn TicketStore,
+    ) -> Self {
+        self.budget = Some(Budget { wallets, tickets });
+        self
+    }
 }
 
 #[derive(Debug)]
@@ -78,6 +105,7 @@ struct Inner {
     enabled: bool,
     entries: Vec<Entry>,
     targeting: Targeting,
+    budget: BudgetConfig,
 }
 
 /// A compiled, immutable pack. Cheap to clone (`Arc`), `Send + Sync`: share one per pack.
@@ -105,8 +133,9 @@ fn fail_of(o: &Option<KindOptions>) -> FailMode {
     })
 }
 
-fn error_type(status: u16) -> &'static str {
+pub(crate) fn error_type(status: u16) -> &'static str {
     match status {
+        400 => "invalid_request_error",
         401 => "authentication_error",
         402 => "insufficient_quota",
         403 => "permission_error",
@@ -195,6 +224,7 @@ impl Engine {
         let targeting = Targeting::new(&spec.policies.chain);
         Ok(Engine {
             inner: Arc::new(Inner {
+                budget: BudgetConfig::new(&spec),
                 enabled: spec.pack.enabled.unwrap_or(true),
                 spec,
                 warnings,
@@ -289,9 +319,59 @@ impl Engine {
                 }
             }
         }
+        let forwards = run.forwards();
         let mut d = run.finish(&ctx.request_id);
+        if let (true, Some(b)) = (forwards, &stores.budget) {
+            let charge = budget::charge(
+                &self.inner.budget,
+                b,
+                &ChargeCtx {
+                    principal,
+                    request: &working,
+                    request_id: &ctx.request_id,
+                    ticket_id: ctx.ticket_id.as_deref(),
+                    now: ctx.now_ms,
+                },
+            )?;
+            match charge {
+                Charge::Reserved(lease, estimate) => {
+                    d.reservation = Some(lease);
+                    d.estimate = Some(estimate);
+                }
+                Charge::Ticket(id, estimate) => {
+                    d.estimate = Some(estimate);
+                    d.deny(Verdict::Ticket, 402, "budget_exceeded", "no wallet in the cascade can cover the estimated cost; the request is queued as a cost ticket".into());
+                    if let Some(e) = d.error.as_mut() {
+                        e.ticket_id = Some(id.clone());
+                    }
+                    d.ticket_id = Some(id);
+                }
+                Charge::Refused(status, code, message) => {
+                    d.deny(Verdict::Block, status, code, message)
+                }
+            }
+        }
         d.request = owned(working);
         Ok(d)
+    }
+
+    /// Settles a reservation with the provider's usage, at the price recorded on the lease.
+    /// Idempotent: settling a lease twice charges once.
+    ///
+    /// # Errors
+    /// `UnknownLease`, `Overflow`, or a store failure; nothing is charged then.
+    pub fn settle(
+        &self,
+        wallets: &dyn WalletStore,
+        lease_id: &str,
+        usage: &Usage,
+        now_ms: Millis,
+    ) -> Result<Settlement, WalletError> {
+        let lease = wallets
+            .lease(lease_id)?
+            .ok_or_else(|| WalletError::UnknownLease(lease_id.to_owned()))?;
+        let actual = budget::actual_cost(&lease, usage)?;
+        wallets.settle(lease_id, actual, now_ms)
     }
 
     /// Evaluates a provider response (the output phase): detectors whose `apply_to` covers
@@ -359,6 +439,13 @@ impl Run {
             top: None,
             escalation_id: None,
         }
+    }
+
+    /// Whether the policies so far let the request through.
+    fn forwards(&self) -> bool {
+        self.top
+            .as_ref()
+            .is_none_or(|(_, o)| matches!(o.verdict, Verdict::Allow | Verdict::Redact))
     }
 
     /// Records one policy's outcome; returns true when the chain must stop (block).
@@ -431,6 +518,9 @@ impl Run {
             request: None,
             response: None,
             escalation_id: self.escalation_id,
+            ticket_id: None,
+            reservation: None,
+            estimate: None,
             audit: self.audit,
             diagnostics: self.diagnostics,
         }

@@ -10,9 +10,11 @@ pub mod golden;
 pub mod identity;
 pub mod pack;
 pub mod policy;
+pub mod pricing;
 pub mod redact;
 pub mod request;
 pub mod targeting;
+pub mod wallet;
 
 pub use decision::{AuditStamp, Decision, ErrorInfo, Phase, PolicyResult, Verdict};
 pub use engine::{Engine, EngineOptions, RequestContext, Stores};
@@ -23,3 +25,6 @@ pub use escalation::{
 pub use identity::{Principal, Role};
 pub use pack::spec::PolicyKind;
 pub use request::{ChatMessage, ChatRequest, ChatResponse};
+pub use wallet::budget::Budget;
+pub use wallet::ticket::{MemoryTickets, Ticket, TicketStore};
+pub use wallet::{MemoryWallets, Wallet, WalletKey, WalletStore};

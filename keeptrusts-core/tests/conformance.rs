@@ -107,9 +107,7 @@ fn run_case(case: &Value) -> Result<(), String> {
     }
     let engine = Engine::from_yaml(&src).map_err(|e| format!("pack rejected: {e}"))?;
     let store = MemoryEscalations::new();
-    let stores = Stores {
-        escalations: &store,
-    };
+    let stores = Stores::new(&store);
     let mut ids: Vec<String> = Vec::new();
     let name = case["name"].as_str().unwrap();
     for (i, step) in case["steps"].as_array().expect("steps").iter().enumerate() {

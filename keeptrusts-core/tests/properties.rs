@@ -6,7 +6,7 @@
     missing_docs
 )]
 
-use std::collections::{BTreeMap, HashSet};
+use std::collections::HashSet;
 
 use keeptrusts_core::detect::EntityType;
 use keeptrusts_core::pack::spec::*;
@@ -19,6 +19,7 @@ use keeptrusts_core::{
 use proptest::collection::{btree_map, vec};
 use proptest::option;
 use proptest::prelude::*;
+use proptest::test_runner::TestRunner;
 use rust_decimal::Decimal;
 
 const TEAMS: [&str; 4] = ["engineering", "support", "legal", "finance"];
@@ -385,6 +386,7 @@ fn spec() -> impl Strategy<Value = PackSpec> {
                     1..=3,
                 )),
                 option::of(1u32..100_000),
+                option::of(1u64..100_000),
             )),
         )
             .prop_map(
@@ -405,9 +407,13 @@ fn spec() -> impl Strategy<Value = PackSpec> {
                             audit: au,
                         },
                         providers: providers.clone(),
-                        wallets: wallets.map(|(cascade, default_max_output_tokens)| WalletsSpec {
-                            cascade,
-                            default_max_output_tokens,
+                        wallets: wallets.map(|(cascade, default_max_output_tokens, ttl)| {
+                            WalletsSpec {
+                                cascade,
+                                default_max_output_tokens,
+                                reservation_ttl_seconds: ttl,
+                                ticket_ttl_seconds: ttl.map(|t| t * 10),
+                            }
                         }),
                     }
                 },
@@ -488,46 +494,91 @@ fn request() -> impl Strategy<Value = ChatRequest> {
         })
 }
 
-proptest! {
-    #![proptest_config(ProptestConfig { cases: 256, ..ProptestConfig::default() })]
+/// The spec strategy nests deeply; debug builds need more than a test thread's 2 MiB of stack.
+fn big_stack(f: impl FnOnce() + Send + 'static) {
+    std::thread::Builder::new()
+        .stack_size(64 << 20)
+        .spawn(f)
+        .unwrap()
+        .join()
+        .unwrap();
+}
 
-    #[test]
-    fn parse_of_render_is_identity(spec in spec()) {
-        let text = pack::render(&spec).unwrap();
-        let parsed = pack::parse(&text);
-        prop_assert!(parsed.is_ok(), "rendered pack rejected: {:?}\n{}", parsed.err(), text);
-        prop_assert_eq!(parsed.unwrap().spec, spec);
+fn config(cases: u32) -> ProptestConfig {
+    ProptestConfig {
+        cases,
+        ..ProptestConfig::default()
     }
 }
 
-proptest! {
-    #![proptest_config(ProptestConfig { cases: 48, ..ProptestConfig::default() })]
+#[test]
+fn parse_of_render_is_identity() {
+    big_stack(|| {
+        TestRunner::new(config(256))
+            .run(&spec(), |spec| {
+                let text = pack::render(&spec).unwrap();
+                let parsed = pack::parse(&text);
+                prop_assert!(
+                    parsed.is_ok(),
+                    "rendered pack rejected: {:?}\n{}",
+                    parsed.err(),
+                    text
+                );
+                prop_assert_eq!(parsed.unwrap().spec, spec);
+                Ok(())
+            })
+            .unwrap();
+    });
+}
 
-    #[test]
-    fn evaluation_never_panics(
-        spec in spec(),
-        calls in vec((principal(), request(), option::of("esc_[a-z0-9#-]{0,8}"), text()), 1..6),
-    ) {
-        let engine = Engine::compile(ParsedPack { spec, warnings: Vec::new() }).unwrap();
-        let store = MemoryEscalations::new();
-        let stores = Stores { escalations: &store };
-        for (i, (p, req, esc, out_text)) in calls.iter().enumerate() {
-            let ctx = RequestContext { request_id: format!("r{i}"), now_ms: i as i64, escalation_id: esc.clone(), ticket_id: None };
-            let d = engine.evaluate(p, req, &ctx, &stores).unwrap();
-            prop_assert!(matches!(d.status, 200 | 401 | 403 | 409));
-            prop_assert_eq!(d.forwards(), d.status == 200);
-            prop_assert_eq!(d.error.is_some(), d.status != 200);
-            prop_assert!(d.verdict != Verdict::Redact || d.request.is_some());
-            let kinds: HashSet<_> = d.chain.iter().collect();
-            prop_assert_eq!(kinds.len(), d.chain.len(), "a kind ran twice");
-            prop_assert!(d.results.len() <= d.chain.len());
-            let response = ChatResponse {
-                choices: vec![Choice { message: Some(ChatMessage::text("assistant", out_text)), ..Default::default() }],
-                ..Default::default()
-            };
-            let o = engine.evaluate_output(p, &response, &ctx).unwrap();
-            prop_assert!(matches!(o.status, 200 | 409));
-            let _ = BTreeMap::<u8, u8>::new();
-        }
-    }
+#[test]
+fn evaluation_never_panics() {
+    big_stack(|| {
+        let calls = vec(
+            (
+                principal(),
+                request(),
+                option::of("esc_[a-z0-9#-]{0,8}"),
+                text(),
+            ),
+            1..6,
+        );
+        TestRunner::new(config(48))
+            .run(&(spec(), calls), |(spec, calls)| {
+                let engine = Engine::compile(ParsedPack {
+                    spec,
+                    warnings: Vec::new(),
+                })
+                .unwrap();
+                let store = MemoryEscalations::new();
+                let stores = Stores::new(&store);
+                for (i, (p, req, esc, out_text)) in calls.iter().enumerate() {
+                    let ctx = RequestContext {
+                        request_id: format!("r{i}"),
+                        now_ms: i as i64,
+                        escalation_id: esc.clone(),
+                        ticket_id: None,
+                    };
+                    let d = engine.evaluate(p, req, &ctx, &stores).unwrap();
+                    prop_assert!(matches!(d.status, 200 | 401 | 403 | 409));
+                    prop_assert_eq!(d.forwards(), d.status == 200);
+                    prop_assert_eq!(d.error.is_some(), d.status != 200);
+                    prop_assert!(d.verdict != Verdict::Redact || d.request.is_some());
+                    let kinds: HashSet<_> = d.chain.iter().collect();
+                    prop_assert_eq!(kinds.len(), d.chain.len(), "a kind ran twice");
+                    prop_assert!(d.results.len() <= d.chain.len());
+                    let response = ChatResponse {
+                        choices: vec![Choice {
+                            message: Some(ChatMessage::text("assistant", out_text)),
+                            ..Default::default()
+                        }],
+                        ..Default::default()
+                    };
+                    let o = engine.evaluate_output(p, &response, &ctx).unwrap();
+                    prop_assert!(matches!(o.status, 200 | 409));
+                }
+                Ok(())
+            })
+            .unwrap();
+    });
 }

@@ -65,9 +65,7 @@ fn rbac_table() {
         Caller::As(Role::Owner),
     ];
     let store = MemoryEscalations::new();
-    let stores = Stores {
-        escalations: &store,
-    };
+    let stores = Stores::new(&store);
     let request = ChatRequest::user("gpt-4o-mini", "hello");
     let mut rows = 0;
     for deny_if_missing in [true, false] {

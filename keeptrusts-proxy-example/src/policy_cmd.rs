@@ -257,9 +257,7 @@ pub fn test(args: &TestArgs) -> u8 {
         for case in &cases {
             ordinal += 1;
             let escalations = MemoryEscalations::new();
-            let stores = Stores {
-                escalations: &escalations,
-            };
+            let stores = Stores::new(&escalations);
             reports.push((file.clone(), run_case(&engine, case, ordinal, &stores)));
         }
     }

@@ -695,7 +695,7 @@ pub struct ConsumerGroupSpec {
 }
 
 /// A wallet scope in the cascade.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]
 #[serde(rename_all = "lowercase")]
 pub enum WalletScope {
     /// The user's own wallet.
@@ -716,4 +716,10 @@ pub struct WalletsSpec {
     /// Output tokens assumed when a request sets no `max_tokens`. Default 1024.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub default_max_output_tokens: Option<u32>,
+    /// Lifetime of a reservation lease; an unsettled lease is released after it. Default 600.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub reservation_ttl_seconds: Option<u64>,
+    /// Lifetime of a pending cost ticket. Default 86400.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub ticket_ttl_seconds: Option<u64>,
 }

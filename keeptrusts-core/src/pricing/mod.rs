@@ -1,0 +1,310 @@
+//! Prices and cost estimates. Money is exact (`rust_decimal`); no float touches it.
+//!
+//! ## Token estimation
+//! Before the provider answers, input tokens are estimated from the request: every text of every
+//! message counts `ceil(utf8_bytes / 3)` tokens, plus 4 tokens of overhead per message and 3 for
+//! the reply priming. English averages about 4 bytes per token, so this over-estimates by about a
+//! third, and CJK text (3 bytes per character, often one token each) is not under-estimated by
+//! much: a reservation should err high, and settlement charges the provider's real `usage`.
+//! Output tokens are `min(max_tokens, the model's output limit, wallets.default_max_output_tokens)`.
+
+use rust_decimal::Decimal;
+use serde::{Deserialize, Serialize};
+
+use crate::request::{ChatRequest, Texts};
+
+/// A model's price per million tokens.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Price {
+    /// Price of 1M input (prompt) tokens.
+    pub input_per_1m: Decimal,
+    /// Price of 1M output (completion) tokens.
+    pub output_per_1m: Decimal,
+    /// ISO 4217 code.
+    pub currency: String,
+}
+
+impl Price {
+    /// Exact cost of a number of input and output tokens, or `None` on overflow.
+    pub fn cost(&self, input_tokens: u64, output_tokens: u64) -> Option<Decimal> {
+        let million = Decimal::from(1_000_000u32);
+        let i = Decimal::from(input_tokens).checked_mul(self.input_per_1m)?;
+        let o = Decimal::from(output_tokens).checked_mul(self.output_per_1m)?;
+        i.checked_add(o)?.checked_div(million)
+    }
+}
+
+/// One row of the built-in price table.
+#[derive(Debug, Clone, Copy)]
+pub struct Listed {
+    /// Model name, or the prefix of dated snapshots (`claude-sonnet-4` matches `claude-sonnet-4-20250514`).
+    pub model: &'static str,
+    /// USD per 1M input tokens, as decimal text.
+    pub input_per_1m: &'static str,
+    /// USD per 1M output tokens, as decimal text.
+    pub output_per_1m: &'static str,
+    /// Largest completion the model returns.
+    pub max_output_tokens: u32,
+}
+
+/// List prices (USD per 1M tokens) of current OpenAI and Anthropic models, as published by the
+/// providers. Packs override them per target with `pricing:`.
+pub const BUILTIN: &[Listed] = &[
+    Listed {
+        model: "gpt-4o-mini",
+        input_per_1m: "0.15",
+        output_per_1m: "0.60",
+        max_output_tokens: 16_384,
+    },
+    Listed {
+        model: "gpt-4o",
+        input_per_1m: "2.50",
+        output_per_1m: "10.00",
+        max_output_tokens: 16_384,
+    },
+    Listed {
+        model: "gpt-4.1-nano",
+        input_per_1m: "0.10",
+        output_per_1m: "0.40",
+        max_output_tokens: 32_768,
+    },
+    Listed {
+        model: "gpt-4.1-mini",
+        input_per_1m: "0.40",
+        output_per_1m: "1.60",
+        max_output_tokens: 32_768,
+    },
+    Listed {
+        model: "gpt-4.1",
+        input_per_1m: "2.00",
+        output_per_1m: "8.00",
+        max_output_tokens: 32_768,
+    },
+    Listed {
+        model: "gpt-5-nano",
+        input_per_1m: "0.05",
+        output_per_1m: "0.40",
+        max_output_tokens: 128_000,
+    },
+    Listed {
+        model: "gpt-5-mini",
+        input_per_1m: "0.25",
+        output_per_1m: "2.00",
+        max_output_tokens: 128_000,
+    },
+    Listed {
+        model: "gpt-5",
+        input_per_1m: "1.25",
+        output_per_1m: "10.00",
+        max_output_tokens: 128_000,
+    },
+    Listed {
+        model: "o4-mini",
+        input_per_1m: "1.10",
+        output_per_1m: "4.40",
+        max_output_tokens: 100_000,
+    },
+    Listed {
+        model: "o3-mini",
+        input_per_1m: "1.10",
+        output_per_1m: "4.40",
+        max_output_tokens: 100_000,
+    },
+    Listed {
+        model: "o3",
+        input_per_1m: "2.00",
+        output_per_1m: "8.00",
+        max_output_tokens: 100_000,
+    },
+    Listed {
+        model: "o1",
+        input_per_1m: "15.00",
+        output_per_1m: "60.00",
+        max_output_tokens: 100_000,
+    },
+    Listed {
+        model: "gpt-3.5-turbo",
+        input_per_1m: "0.50",
+        output_per_1m: "1.50",
+        max_output_tokens: 4_096,
+    },
+    Listed {
+        model: "claude-opus-4-1",
+        input_per_1m: "15.00",
+        output_per_1m: "75.00",
+        max_output_tokens: 32_000,
+    },
+    Listed {
+        model: "claude-opus-4",
+        input_per_1m: "15.00",
+        output_per_1m: "75.00",
+        max_output_tokens: 32_000,
+    },
+    Listed {
+        model: "claude-sonnet-4-5",
+        input_per_1m: "3.00",
+        output_per_1m: "15.00",
+        max_output_tokens: 64_000,
+    },
+    Listed {
+        model: "claude-sonnet-4",
+        input_per_1m: "3.00",
+        output_per_1m: "15.00",
+        max_output_tokens: 64_000,
+    },
+    Listed {
+        model: "claude-haiku-4-5",
+        input_per_1m: "1.00",
+        output_per_1m: "5.00",
+        max_output_tokens: 64_000,
+    },
+    Listed {
+        model: "claude-3-7-sonnet",
+        input_per_1m: "3.00",
+        output_per_1m: "15.00",
+        max_output_tokens: 64_000,
+    },
+    Listed {
+        model: "claude-3-5-sonnet",
+        input_per_1m: "3.00",
+        output_per_1m: "15.00",
+        max_output_tokens: 8_192,
+    },
+    Listed {
+        model: "claude-3-5-haiku",
+        input_per_1m: "0.80",
+        output_per_1m: "4.00",
+        max_output_tokens: 8_192,
+    },
+    Listed {
+        model: "claude-3-haiku",
+        input_per_1m: "0.25",
+        output_per_1m: "1.25",
+        max_output_tokens: 4_096,
+    },
+];
+
+/// The built-in row for `model`: an exact name, or the longest listed prefix followed by `-`
+/// (dated snapshots such as `gpt-4o-2024-08-06`).
+pub fn listed(model: &str) -> Option<&'static Listed> {
+    BUILTIN
+        .iter()
+        .filter(|l| {
+            model == l.model
+                || model
+                    .strip_prefix(l.model)
+                    .is_some_and(|rest| rest.starts_with('-'))
+        })
+        .max_by_key(|l| l.model.len())
+}
+
+/// The built-in price of `model`, in USD.
+pub fn builtin_price(model: &str) -> Option<(Price, u32)> {
+    let l = listed(model)?;
+    Some((
+        Price {
+            input_per_1m: l.input_per_1m.parse().ok()?,
+            output_per_1m: l.output_per_1m.parse().ok()?,
+            currency: "USD".into(),
+        },
+        l.max_output_tokens,
+    ))
+}
+
+/// Estimated input tokens of a request (see the module docs).
+pub fn estimate_input_tokens(request: &ChatRequest) -> u64 {
+    let text: u64 = request
+        .texts()
+        .iter()
+        .map(|(_, t)| (t.len() as u64).div_ceil(3))
+        .sum();
+    text + 4 * request.messages.len() as u64 + 3
+}
+
+/// Output tokens reserved for a request.
+pub fn estimate_output_tokens(
+    request: &ChatRequest,
+    model_limit: Option<u32>,
+    default_max: u32,
+) -> u64 {
+    let mut n = default_max;
+    if let Some(m) = request.max_tokens.or_else(|| {
+        request
+            .extra
+            .get("max_completion_tokens")
+            .and_then(serde_json::Value::as_u64)
+            .and_then(|v| u32::try_from(v).ok())
+    }) {
+        n = n.min(m);
+    }
+    if let Some(l) = model_limit {
+        n = n.min(l);
+    }
+    u64::from(n)
+}
+
+/// A cost estimate for one request.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Estimate {
+    /// The price used.
+    pub price: Price,
+    /// Estimated input tokens.
+    pub input_tokens: u64,
+    /// Reserved output tokens.
+    pub output_tokens: u64,
+    /// `price.cost(input_tokens, output_tokens)`.
+    pub amount: Decimal,
+}
+
+/// Provider-reported token usage.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Serialize, Deserialize)]
+pub struct Usage {
+    /// Prompt tokens.
+    pub prompt_tokens: u64,
+    /// Completion tokens.
+    pub completion_tokens: u64,
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn snapshots_resolve_to_the_longest_prefix() {
+        assert_eq!(
+            listed("gpt-4o-mini-2024-07-18").unwrap().model,
+            "gpt-4o-mini"
+        );
+        assert_eq!(listed("gpt-4o-2024-08-06").unwrap().model, "gpt-4o");
+        assert_eq!(
+            listed("claude-sonnet-4-20250514").unwrap().model,
+            "claude-sonnet-4"
+        );
+        assert_eq!(
+            listed("claude-sonnet-4-5-20250929").unwrap().model,
+            "claude-sonnet-4-5"
+        );
+        assert!(listed("gpt-4").is_none());
+        assert!(listed("my-finetune").is_none());
+    }
+
+    #[test]
+    fn cost_is_exact() {
+        let (p, _) = builtin_price("gpt-4o-mini").unwrap();
+        // 1000 input at $0.15/M + 500 output at $0.60/M = 0.00015 + 0.0003
+        assert_eq!(
+            p.cost(1000, 500).unwrap(),
+            "0.00045".parse::<Decimal>().unwrap()
+        );
+    }
+
+    #[test]
+    fn estimates() {
+        let mut r = ChatRequest::user("gpt-4o", "abcdefghi"); // 9 bytes → 3 tokens
+        assert_eq!(estimate_input_tokens(&r), 3 + 4 + 3);
+        assert_eq!(estimate_output_tokens(&r, Some(16_384), 1024), 1024);
+        r.max_tokens = Some(100);
+        assert_eq!(estimate_output_tokens(&r, Some(16_384), 1024), 100);
+        assert_eq!(estimate_output_tokens(&r, Some(50), 1024), 50);
+    }
+}

@@ -1,0 +1,243 @@
+//! The budget step of an evaluation: estimate the request's cost, reserve it on the first wallet
+//! of the cascade that can pay, or open a cost ticket.
+
+use std::collections::HashMap;
+
+use rust_decimal::Decimal;
+
+use super::ticket::{Ticket, TicketRedeem, TicketStatus, TicketStore};
+use super::{
+    Lease, ReserveOutcome, ReserveRequest, WalletError, WalletKey, WalletScope, WalletStore,
+};
+use crate::error::{RequestError, StoreError};
+use crate::escalation::Millis;
+use crate::identity::Principal;
+use crate::pack::spec::PackSpec;
+use crate::pricing::{self, Estimate, Price};
+use crate::request::ChatRequest;
+
+/// The wallet and ticket stores; when the host passes them, every forwarded request is budgeted.
+#[derive(Clone, Copy)]
+pub struct Budget<'a> {
+    /// Wallets and leases.
+    pub wallets: &'a dyn WalletStore,
+    /// Cost tickets.
+    pub tickets: &'a dyn TicketStore,
+}
+
+/// Budget settings compiled from the pack.
+#[derive(Debug, Clone)]
+pub(crate) struct BudgetConfig {
+    cascade: Vec<WalletScope>,
+    default_max_output_tokens: u32,
+    reservation_ttl_ms: Millis,
+    ticket_ttl_ms: Millis,
+    /// Per-target price overrides, by model name.
+    overrides: HashMap<String, Price>,
+}
+
+/// Id of the org wallet when the principal names no org.
+pub const DEFAULT_ORG: &str = "default";
+
+fn secs(s: Option<u64>, default: u64) -> Millis {
+    i64::try_from(s.unwrap_or(default))
+        .unwrap_or(i64::MAX / 1000)
+        .saturating_mul(1000)
+}
+
+impl BudgetConfig {
+    pub fn new(spec: &PackSpec) -> Self {
+        let w = spec.wallets.clone().unwrap_or_default();
+        let mut overrides = HashMap::new();
+        for t in spec
+            .providers
+            .iter()
+            .flat_map(|p| p.targets.iter().flatten())
+        {
+            if let Some(p) = &t.pricing {
+                overrides.entry(t.model.clone()).or_insert_with(|| Price {
+                    input_per_1m: p.input_per_1m,
+                    output_per_1m: p.output_per_1m,
+                    currency: p.currency.clone().unwrap_or_else(|| "USD".into()),
+                });
+            }
+        }
+        BudgetConfig {
+            cascade: w
+                .cascade
+                .unwrap_or_else(|| vec![WalletScope::User, WalletScope::Team, WalletScope::Org]),
+            default_max_output_tokens: w.default_max_output_tokens.unwrap_or(1024),
+            reservation_ttl_ms: secs(w.reservation_ttl_seconds, 600),
+            ticket_ttl_ms: secs(w.ticket_ttl_seconds, 86_400),
+            overrides,
+        }
+    }
+
+    /// The price of `model`: the pack's override, else the built-in table.
+    pub fn price(&self, model: &str) -> Option<(Price, Option<u32>)> {
+        let limit = pricing::listed(model).map(|l| l.max_output_tokens);
+        match self.overrides.get(model) {
+            Some(p) => Some((p.clone(), limit)),
+            None => pricing::builtin_price(model).map(|(p, l)| (p, Some(l))),
+        }
+    }
+
+    pub fn estimate(&self, request: &ChatRequest) -> Option<Estimate> {
+        let (price, limit) = self.price(request.model.as_deref()?)?;
+        let input_tokens = pricing::estimate_input_tokens(request);
+        let output_tokens =
+            pricing::estimate_output_tokens(request, limit, self.default_max_output_tokens);
+        let amount = price.cost(input_tokens, output_tokens)?;
+        Some(Estimate {
+            price,
+            input_tokens,
+            output_tokens,
+            amount,
+        })
+    }
+
+    /// The principal's wallets in cascade order (scopes it has no id for are skipped).
+    pub fn cascade(&self, p: &Principal) -> Vec<WalletKey> {
+        self.cascade
+            .iter()
+            .filter_map(|s| {
+                let id = match s {
+                    WalletScope::User => p.user.clone()?,
+                    WalletScope::Team => p.team.clone()?,
+                    WalletScope::Org => p.org.clone().unwrap_or_else(|| DEFAULT_ORG.to_owned()),
+                };
+                Some(WalletKey { scope: *s, id })
+            })
+            .collect()
+    }
+}
+
+/// What the budget step decided.
+#[derive(Debug, Clone, PartialEq)]
+pub(crate) enum Charge {
+    /// Held on a wallet; the request goes through.
+    Reserved(Lease, Estimate),
+    /// No wallet could pay: a ticket (new, or the pending one the client sent).
+    Ticket(String, Estimate),
+    /// Refused outright: (status, code, message).
+    Refused(u16, &'static str, String),
+}
+
+fn wallet_failure(e: WalletError) -> RequestError {
+    match e {
+        WalletError::Store(s) => RequestError::Store(s),
+        other => RequestError::Store(StoreError::Corrupt(other.to_string())),
+    }
+}
+
+pub(crate) struct ChargeCtx<'a> {
+    pub principal: &'a Principal,
+    pub request: &'a ChatRequest,
+    pub request_id: &'a str,
+    pub ticket_id: Option<&'a str>,
+    pub now: Millis,
+}
+
+pub(crate) fn charge(
+    cfg: &BudgetConfig,
+    budget: &Budget<'_>,
+    c: &ChargeCtx<'_>,
+) -> Result<Charge, RequestError> {
+    let Some(estimate) = cfg.estimate(c.request) else {
+        let msg = match c.request.model.as_deref() {
+            None => "the request names no model, so its cost cannot be estimated".to_owned(),
+            Some(_) => {
+                "the model has no known price: add `pricing` to its target in the pack".to_owned()
+            }
+        };
+        return Ok(Charge::Refused(400, "model_price_unknown", msg));
+    };
+    let fingerprint = c.request.fingerprint();
+    let mut reserve = ReserveRequest {
+        lease_id: format!("rsv_{}", c.request_id),
+        cascade: cfg.cascade(c.principal),
+        amount: estimate.amount,
+        currency: estimate.price.currency.clone(),
+        ttl_ms: cfg.reservation_ttl_ms,
+        price: Some(estimate.price.clone()),
+        force: None,
+    };
+    let mut pending_ticket = None;
+    if let Some(id) = c.ticket_id {
+        match budget
+            .tickets
+            .redeem(id, &fingerprint, c.principal.team.as_deref(), c.now)?
+        {
+            TicketRedeem::Approved(wallet) => reserve.force = Some(wallet),
+            TicketRedeem::Pending => pending_ticket = Some(id.to_owned()),
+            TicketRedeem::Denied => {
+                return Ok(Charge::Refused(
+                    409,
+                    "ticket_denied",
+                    "the cost ticket was denied".into(),
+                ))
+            }
+            TicketRedeem::Expired => {
+                return Ok(Charge::Refused(
+                    409,
+                    "ticket_expired",
+                    "the cost ticket expired before approval".into(),
+                ))
+            }
+            TicketRedeem::Invalid(_) => {}
+        }
+    }
+    match budget
+        .wallets
+        .reserve(&reserve, c.now)
+        .map_err(wallet_failure)?
+    {
+        ReserveOutcome::Reserved(lease) => {
+            if let Some(id) = &pending_ticket {
+                budget.tickets.fulfill(id, c.now)?;
+            }
+            Ok(Charge::Reserved(lease, estimate))
+        }
+        ReserveOutcome::Insufficient => {
+            if let Some(id) = pending_ticket {
+                return Ok(Charge::Ticket(id, estimate));
+            }
+            let p = c.principal;
+            let ticket = Ticket {
+                id: format!("tkt_{}", c.request_id),
+                fingerprint,
+                org: p.org.clone(),
+                team: p.team.clone(),
+                user: p.user.clone(),
+                role: p.role,
+                model: c.request.model.clone().unwrap_or_default(),
+                estimate: estimate.amount,
+                currency: estimate.price.currency.clone(),
+                status: TicketStatus::Pending,
+                created_at: c.now,
+                expires_at: c.now.saturating_add(cfg.ticket_ttl_ms),
+                resolved_at: None,
+                resolved_by: None,
+                charge_to: None,
+                redeemed_at: None,
+            };
+            match budget.tickets.insert(&ticket) {
+                Ok(()) => {}
+                // A host retry with the same request id: the ticket is already there.
+                Err(StoreError::Conflict(_)) => {}
+                Err(e) => return Err(e.into()),
+            }
+            Ok(Charge::Ticket(ticket.id, estimate))
+        }
+    }
+}
+
+/// Exact cost of provider usage at the lease's price (zero without a price).
+pub(crate) fn actual_cost(lease: &Lease, usage: &pricing::Usage) -> Result<Decimal, WalletError> {
+    match &lease.price {
+        Some(p) => p
+            .cost(usage.prompt_tokens, usage.completion_tokens)
+            .ok_or(WalletError::Overflow),
+        None => Ok(Decimal::ZERO),
+    }
+}

@@ -1,0 +1,849 @@
+//! Wallets: allocations per scope, the user → team → org cascade, reservation leases and
+//! idempotent settlement (SPEC §6). Money is `rust_decimal` end to end and every operation is
+//! checked.
+//!
+//! The rules live in [`Ledger`], a plain in-memory value: [`MemoryWallets`] wraps one in a mutex,
+//! and a SQL store can load the rows an operation touches into a `Ledger` inside one transaction,
+//! apply the same method, and write the rows back, so every store decides identically.
+//!
+//! ## Overrun
+//! A reservation is an estimate. Settlement charges the provider's actual usage to the wallet
+//! that held the lease, even when it is above the estimate; the wallet's available balance can
+//! then go below zero, and no further reservation succeeds on it until it is funded. Settling an
+//! expired or released lease still charges the actual cost (the provider was called).
+
+pub mod budget;
+pub mod ticket;
+
+use std::collections::HashMap;
+use std::fmt;
+use std::sync::Mutex;
+
+use rust_decimal::Decimal;
+use serde::{Deserialize, Serialize};
+
+use crate::error::{AdminError, StoreError};
+use crate::escalation::Millis;
+use crate::identity::{Principal, Role};
+pub use crate::pack::spec::WalletScope;
+use crate::pricing::Price;
+
+/// Which wallet: a scope and the id of the user, team or org.
+#[derive(Debug, Clone, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize)]
+pub struct WalletKey {
+    /// `user`, `team` or `org`.
+    pub scope: WalletScope,
+    /// User id, team slug or org id.
+    pub id: String,
+}
+
+impl WalletKey {
+    /// A key.
+    pub fn new(scope: WalletScope, id: &str) -> Self {
+        WalletKey {
+            scope,
+            id: id.to_owned(),
+        }
+    }
+}
+
+impl fmt::Display for WalletKey {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        let s = match self.scope {
+            WalletScope::User => "user",
+            WalletScope::Team => "team",
+            WalletScope::Org => "org",
+        };
+        write!(f, "{s}:{}", self.id)
+    }
+}
+
+/// How often `spent` starts again from zero.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum Period {
+    /// At 00:00 UTC on the first day of each month.
+    Monthly,
+}
+
+/// One wallet.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Wallet {
+    /// Which wallet.
+    pub key: WalletKey,
+    /// ISO 4217 code.
+    pub currency: String,
+    /// Budget.
+    pub allocated: Decimal,
+    /// Charged in the current period.
+    pub spent: Decimal,
+    /// Held by active leases.
+    pub reserved: Decimal,
+    /// Optional reset period.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub period: Option<Period>,
+    /// Start of the current period (ms), for periodic wallets.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub period_start: Option<Millis>,
+}
+
+impl Wallet {
+    /// `allocated − spent − reserved` (negative after an overrun).
+    pub fn available(&self) -> Decimal {
+        self.allocated - self.spent - self.reserved
+    }
+
+    /// Starts a new period if `now` is past the current one.
+    pub fn roll(&mut self, now: Millis) {
+        if self.period == Some(Period::Monthly) {
+            let start = month_start(now);
+            if self.period_start.is_none_or(|s| s < start) {
+                self.spent = Decimal::ZERO;
+                self.period_start = Some(start);
+            }
+        }
+    }
+}
+
+/// Days since 1970-01-01 → (year, month, day), proleptic Gregorian (Howard Hinnant's algorithm).
+fn civil_from_days(z: i64) -> (i64, u32, u32) {
+    let z = z + 719_468;
+    let era = z.div_euclid(146_097);
+    let doe = z.rem_euclid(146_097);
+    let yoe = (doe - doe / 1460 + doe / 36_524 - doe / 146_096) / 365;
+    let y = yoe + era * 400;
+    let doy = doe - (365 * yoe + yoe / 4 - yoe / 100);
+    let mp = (5 * doy + 2) / 153;
+    let d = (doy - (153 * mp + 2) / 5 + 1) as u32;
+    let m = if mp < 10 { mp + 3 } else { mp - 9 } as u32;
+    (if m <= 2 { y + 1 } else { y }, m, d)
+}
+
+/// (year, month, day) → days since 1970-01-01.
+fn days_from_civil(y: i64, m: u32, d: u32) -> i64 {
+    let y = if m <= 2 { y - 1 } else { y };
+    let era = y.div_euclid(400);
+    let yoe = y.rem_euclid(400);
+    let mp = i64::from(if m > 2 { m - 3 } else { m + 9 });
+    let doy = (153 * mp + 2) / 5 + i64::from(d) - 1;
+    let doe = yoe * 365 + yoe / 4 - yoe / 100 + doy;
+    era * 146_097 + doe - 719_468
+}
+
+/// The first millisecond of the UTC month containing `now`.
+pub fn month_start(now: Millis) -> Millis {
+    let day = now.div_euclid(86_400_000);
+    let (y, m, _) = civil_from_days(day);
+    days_from_civil(y, m, 1).saturating_mul(86_400_000)
+}
+
+/// Lifecycle of a lease.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum LeaseStatus {
+    /// Holding its amount.
+    Active,
+    /// Charged (see `charged`).
+    Settled,
+    /// Given back without a charge (the request failed before the provider billed).
+    Released,
+    /// Passed its TTL unsettled and given back.
+    Expired,
+}
+
+/// A reservation: an amount held on one wallet for one request.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Lease {
+    /// Id (`rsv_<request id>`).
+    pub id: String,
+    /// The wallet holding it.
+    pub wallet: WalletKey,
+    /// Amount held.
+    pub amount: Decimal,
+    /// Currency.
+    pub currency: String,
+    /// Price used for the estimate, so settlement can price the actual usage.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub price: Option<Price>,
+    /// Creation time.
+    pub created_at: Millis,
+    /// After this, an active lease is released by [`WalletStore::expire`].
+    pub expires_at: Millis,
+    /// Status.
+    pub status: LeaseStatus,
+    /// Amount charged at settlement.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub charged: Option<Decimal>,
+    /// Reserved beyond the available balance on an approver's authority (cost ticket).
+    #[serde(default)]
+    pub approved_overrun: bool,
+}
+
+/// What to reserve.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ReserveRequest {
+    /// Lease id; reserving an id that exists returns the existing lease (idempotent retries).
+    pub lease_id: String,
+    /// Wallets to try, in order; the first with enough available balance is used.
+    pub cascade: Vec<WalletKey>,
+    /// Amount to hold.
+    pub amount: Decimal,
+    /// Currency; wallets in another currency are skipped.
+    pub currency: String,
+    /// Lease lifetime.
+    pub ttl_ms: Millis,
+    /// Price to remember for settlement.
+    pub price: Option<Price>,
+    /// Hold on this wallet whatever its balance (an approved cost ticket).
+    pub force: Option<WalletKey>,
+}
+
+/// Result of a reservation attempt.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum ReserveOutcome {
+    /// Held.
+    Reserved(Lease),
+    /// No wallet in the cascade could cover the amount.
+    Insufficient,
+}
+
+/// Result of a settlement.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Settlement {
+    /// The lease after settlement.
+    pub lease: Lease,
+    /// What was charged (the first settlement's amount, on a replay).
+    pub charged: Decimal,
+    /// True when the lease was already settled and nothing was charged now.
+    pub replay: bool,
+}
+
+/// Set or add.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum AllocateMode {
+    /// `allocated = amount`.
+    Set,
+    /// `allocated += amount`.
+    TopUp,
+}
+
+/// A wallet operation that was refused.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum WalletError {
+    /// No lease with that id.
+    #[error("unknown lease `{0}`")]
+    UnknownLease(String),
+    /// No wallet with that key.
+    #[error("no wallet {0}")]
+    UnknownWallet(String),
+    /// The wallet holds another currency.
+    #[error("currency mismatch: wallet {wallet} is in {has}, not {wanted}")]
+    CurrencyMismatch {
+        /// The wallet.
+        wallet: String,
+        /// Its currency.
+        has: String,
+        /// The one asked for.
+        wanted: String,
+    },
+    /// A negative, zero (for top-ups) or malformed amount, or an unknown currency code.
+    #[error("invalid amount or currency: {0}")]
+    Invalid(String),
+    /// Arithmetic overflow; nothing changed.
+    #[error("amount overflow")]
+    Overflow,
+    /// The store failed; nothing changed.
+    #[error(transparent)]
+    Store(#[from] StoreError),
+}
+
+impl WalletError {
+    /// Stable code.
+    pub fn code(&self) -> &'static str {
+        match self {
+            WalletError::UnknownLease(_) => "unknown_lease",
+            WalletError::UnknownWallet(_) => "unknown_wallet",
+            WalletError::CurrencyMismatch { .. } => "currency_mismatch",
+            WalletError::Invalid(_) => "invalid_amount",
+            WalletError::Overflow => "amount_overflow",
+            WalletError::Store(e) => e.code(),
+        }
+    }
+}
+
+/// Whether `c` looks like an ISO 4217 code.
+pub fn is_currency(c: &str) -> bool {
+    c.len() == 3 && c.bytes().all(|b| b.is_ascii_uppercase())
+}
+
+fn add(a: Decimal, b: Decimal) -> Result<Decimal, WalletError> {
+    a.checked_add(b).ok_or(WalletError::Overflow)
+}
+
+fn sub(a: Decimal, b: Decimal) -> Result<Decimal, WalletError> {
+    a.checked_sub(b).ok_or(WalletError::Overflow)
+}
+
+/// Wallets and leases, with every rule of SPEC §6. Each method either applies completely or
+/// returns an error and changes nothing.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct Ledger {
+    /// Wallets by key.
+    pub wallets: HashMap<WalletKey, Wallet>,
+    /// Leases by id.
+    pub leases: HashMap<String, Lease>,
+}
+
+impl Ledger {
+    /// Sets or tops up a wallet, creating it if needed.
+    ///
+    /// # Errors
+    /// `Invalid` for a negative amount, a non-positive top-up or a bad currency code;
+    /// `CurrencyMismatch` if the wallet exists in another currency; `Overflow`.
+    pub fn allocate(
+        &mut self,
+        key: &WalletKey,
+        amount: Decimal,
+        currency: &str,
+        period: Option<Period>,
+        mode: AllocateMode,
+        now: Millis,
+    ) -> Result<Wallet, WalletError> {
+        if !is_currency(currency) {
+            return Err(WalletError::Invalid(format!(
+                "`{currency}` is not an ISO 4217 code"
+            )));
+        }
+        if amount.is_sign_negative() || (mode == AllocateMode::TopUp && amount.is_zero()) {
+            return Err(WalletError::Invalid("the amount must be positive".into()));
+        }
+        let mut w = match self.wallets.get(key) {
+            Some(w) => {
+                if w.currency != currency {
+                    return Err(WalletError::CurrencyMismatch {
+                        wallet: key.to_string(),
+                        has: w.currency.clone(),
+                        wanted: currency.to_owned(),
+                    });
+                }
+                w.clone()
+            }
+            None => Wallet {
+                key: key.clone(),
+                currency: currency.to_owned(),
+                allocated: Decimal::ZERO,
+                spent: Decimal::ZERO,
+                reserved: Decimal::ZERO,
+                period: None,
+                period_start: None,
+            },
+        };
+        if period.is_some() {
+            w.period = period;
+        }
+        w.roll(now);
+        w.allocated = match mode {
+            AllocateMode::Set => amount,
+            AllocateMode::TopUp => add(w.allocated, amount)?,
+        };
+        self.wallets.insert(key.clone(), w.clone());
+        Ok(w)
+    }
+
+    /// A wallet as of `now` (its period rolled).
+    pub fn get(&mut self, key: &WalletKey, now: Millis) -> Option<Wallet> {
+        let w = self.wallets.get_mut(key)?;
+        w.roll(now);
+        Some(w.clone())
+    }
+
+    /// Holds `amount` on the first wallet of the cascade that can cover it.
+    ///
+    /// # Errors
+    /// `Invalid` for a negative amount; `UnknownWallet` / `CurrencyMismatch` for a forced
+    /// wallet that is missing or in another currency; `Overflow`.
+    pub fn reserve(
+        &mut self,
+        r: &ReserveRequest,
+        now: Millis,
+    ) -> Result<ReserveOutcome, WalletError> {
+        if r.amount.is_sign_negative() {
+            return Err(WalletError::Invalid(
+                "a reservation cannot be negative".into(),
+            ));
+        }
+        if let Some(existing) = self.leases.get(&r.lease_id) {
+            return Ok(ReserveOutcome::Reserved(existing.clone()));
+        }
+        let chosen = match &r.force {
+            Some(key) => {
+                let w = self
+                    .wallets
+                    .get_mut(key)
+                    .ok_or_else(|| WalletError::UnknownWallet(key.to_string()))?;
+                if w.currency != r.currency {
+                    return Err(WalletError::CurrencyMismatch {
+                        wallet: key.to_string(),
+                        has: w.currency.clone(),
+                        wanted: r.currency.clone(),
+                    });
+                }
+                w.roll(now);
+                Some(key.clone())
+            }
+            None => {
+                let mut found = None;
+                for key in &r.cascade {
+                    let Some(w) = self.wallets.get_mut(key) else {
+                        continue;
+                    };
+                    if w.currency != r.currency {
+                        continue;
+                    }
+                    w.roll(now);
+                    if w.available() >= r.amount {
+                        found = Some(key.clone());
+                        break;
+                    }
+                }
+                found
+            }
+        };
+        let Some(key) = chosen else {
+            return Ok(ReserveOutcome::Insufficient);
+        };
+        let w = self
+            .wallets
+            .get_mut(&key)
+            .ok_or_else(|| WalletError::UnknownWallet(key.to_string()))?;
+        w.reserved = add(w.reserved, r.amount)?;
+        let lease = Lease {
+            id: r.lease_id.clone(),
+            wallet: key,
+            amount: r.amount,
+            currency: r.currency.clone(),
+            price: r.price.clone(),
+            created_at: now,
+            expires_at: now.saturating_add(r.ttl_ms),
+            status: LeaseStatus::Active,
+            charged: None,
+            approved_overrun: r.force.is_some(),
+        };
+        self.leases.insert(lease.id.clone(), lease.clone());
+        Ok(ReserveOutcome::Reserved(lease))
+    }
+
+    /// Charges `actual` for a lease, once: a second settlement of the same lease charges nothing
+    /// and returns the first one.
+    ///
+    /// # Errors
+    /// `UnknownLease`, `Invalid` for a negative amount, `Overflow`.
+    pub fn settle(
+        &mut self,
+        lease_id: &str,
+        actual: Decimal,
+        now: Millis,
+    ) -> Result<Settlement, WalletError> {
+        if actual.is_sign_negative() {
+            return Err(WalletError::Invalid(
+                "a settlement cannot be negative".into(),
+            ));
+        }
+        let lease = self
+            .leases
+            .get(lease_id)
+            .ok_or_else(|| WalletError::UnknownLease(lease_id.to_owned()))?
+            .clone();
+        if lease.status == LeaseStatus::Settled {
+            let charged = lease.charged.unwrap_or(Decimal::ZERO);
+            return Ok(Settlement {
+                lease,
+                charged,
+                replay: true,
+            });
+        }
+        let w = self
+            .wallets
+            .get_mut(&lease.wallet)
+            .ok_or_else(|| WalletError::UnknownWallet(lease.wallet.to_string()))?;
+        w.roll(now);
+        let reserved = if lease.status == LeaseStatus::Active {
+            sub(w.reserved, lease.amount)?
+        } else {
+            w.reserved
+        };
+        let spent = add(w.spent, actual)?;
+        w.reserved = reserved;
+        w.spent = spent;
+        let mut settled = lease;
+        settled.status = LeaseStatus::Settled;
+        settled.charged = Some(actual);
+        self.leases.insert(settled.id.clone(), settled.clone());
+        Ok(Settlement {
+            lease: settled,
+            charged: actual,
+            replay: false,
+        })
+    }
+
+    /// Gives an active lease back without a charge. Releasing a lease that is no longer active
+    /// changes nothing.
+    ///
+    /// # Errors
+    /// `UnknownLease`, `Overflow`.
+    pub fn release(&mut self, lease_id: &str, status: LeaseStatus) -> Result<Lease, WalletError> {
+        let lease = self
+            .leases
+            .get(lease_id)
+            .ok_or_else(|| WalletError::UnknownLease(lease_id.to_owned()))?
+            .clone();
+        if lease.status != LeaseStatus::Active {
+            return Ok(lease);
+        }
+        if let Some(w) = self.wallets.get_mut(&lease.wallet) {
+            w.reserved = sub(w.reserved, lease.amount)?;
+        }
+        let mut released = lease;
+        released.status = status;
+        self.leases.insert(released.id.clone(), released.clone());
+        Ok(released)
+    }
+
+    /// Releases every active lease whose TTL has passed; returns how many.
+    ///
+    /// # Errors
+    /// `Overflow` (nothing is released then).
+    pub fn expire(&mut self, now: Millis) -> Result<usize, WalletError> {
+        let due: Vec<String> = self
+            .leases
+            .values()
+            .filter(|l| l.status == LeaseStatus::Active && now >= l.expires_at)
+            .map(|l| l.id.clone())
+            .collect();
+        let mut copy = self.clone();
+        for id in &due {
+            copy.release(id, LeaseStatus::Expired)?;
+        }
+        *self = copy;
+        Ok(due.len())
+    }
+}
+
+/// Storage of wallets and leases. Every method is atomic: a SQL store makes each one statement or
+/// one transaction (for example by loading the touched rows `FOR UPDATE` into a [`Ledger`]).
+pub trait WalletStore: Send + Sync {
+    /// See [`Ledger::allocate`].
+    ///
+    /// # Errors
+    /// As [`Ledger::allocate`], or a store failure.
+    fn allocate(
+        &self,
+        key: &WalletKey,
+        amount: Decimal,
+        currency: &str,
+        period: Option<Period>,
+        mode: AllocateMode,
+        now: Millis,
+    ) -> Result<Wallet, WalletError>;
+
+    /// One wallet, period rolled.
+    ///
+    /// # Errors
+    /// A store failure.
+    fn get(&self, key: &WalletKey, now: Millis) -> Result<Option<Wallet>, StoreError>;
+
+    /// Every wallet, sorted by key.
+    ///
+    /// # Errors
+    /// A store failure.
+    fn list(&self, now: Millis) -> Result<Vec<Wallet>, StoreError>;
+
+    /// See [`Ledger::reserve`].
+    ///
+    /// # Errors
+    /// As [`Ledger::reserve`], or a store failure.
+    fn reserve(&self, request: &ReserveRequest, now: Millis)
+        -> Result<ReserveOutcome, WalletError>;
+
+    /// See [`Ledger::settle`].
+    ///
+    /// # Errors
+    /// As [`Ledger::settle`], or a store failure.
+    fn settle(
+        &self,
+        lease_id: &str,
+        actual: Decimal,
+        now: Millis,
+    ) -> Result<Settlement, WalletError>;
+
+    /// Releases an active lease (the request failed).
+    ///
+    /// # Errors
+    /// As [`Ledger::release`], or a store failure.
+    fn release(&self, lease_id: &str, now: Millis) -> Result<Lease, WalletError>;
+
+    /// Releases expired leases; returns how many.
+    ///
+    /// # Errors
+    /// A store failure.
+    fn expire(&self, now: Millis) -> Result<usize, WalletError>;
+
+    /// One lease.
+    ///
+    /// # Errors
+    /// A store failure.
+    fn lease(&self, lease_id: &str) -> Result<Option<Lease>, StoreError>;
+}
+
+/// In-memory wallet store: one [`Ledger`] behind a mutex.
+#[derive(Debug, Default)]
+pub struct MemoryWallets {
+    ledger: Mutex<Ledger>,
+}
+
+impl MemoryWallets {
+    /// An empty store.
+    pub fn new() -> Self {
+        Self::default()
+    }
+
+    fn with<T>(
+        &self,
+        f: impl FnOnce(&mut Ledger) -> Result<T, WalletError>,
+    ) -> Result<T, WalletError> {
+        let mut l = self
+            .ledger
+            .lock()
+            .map_err(|_| StoreError::Unavailable("wallet store lock poisoned".into()))?;
+        f(&mut l)
+    }
+
+    /// A copy of the whole ledger (tests, exports).
+    ///
+    /// # Errors
+    /// A poisoned lock.
+    pub fn snapshot(&self) -> Result<Ledger, StoreError> {
+        self.ledger
+            .lock()
+            .map(|l| l.clone())
+            .map_err(|_| StoreError::Unavailable("wallet store lock poisoned".into()))
+    }
+}
+
+fn store_err(e: WalletError) -> StoreError {
+    match e {
+        WalletError::Store(s) => s,
+        other => StoreError::Corrupt(other.to_string()),
+    }
+}
+
+impl WalletStore for MemoryWallets {
+    fn allocate(
+        &self,
+        key: &WalletKey,
+        amount: Decimal,
+        currency: &str,
+        period: Option<Period>,
+        mode: AllocateMode,
+        now: Millis,
+    ) -> Result<Wallet, WalletError> {
+        self.with(|l| l.allocate(key, amount, currency, period, mode, now))
+    }
+
+    fn get(&self, key: &WalletKey, now: Millis) -> Result<Option<Wallet>, StoreError> {
+        self.with(|l| Ok(l.get(key, now))).map_err(store_err)
+    }
+
+    fn list(&self, now: Millis) -> Result<Vec<Wallet>, StoreError> {
+        self.with(|l| {
+            let keys: Vec<WalletKey> = l.wallets.keys().cloned().collect();
+            let mut v: Vec<Wallet> = keys.iter().filter_map(|k| l.get(k, now)).collect();
+            v.sort_by(|a, b| a.key.cmp(&b.key));
+            Ok(v)
+        })
+        .map_err(store_err)
+    }
+
+    fn reserve(
+        &self,
+        request: &ReserveRequest,
+        now: Millis,
+    ) -> Result<ReserveOutcome, WalletError> {
+        self.with(|l| l.reserve(request, now))
+    }
+
+    fn settle(
+        &self,
+        lease_id: &str,
+        actual: Decimal,
+        now: Millis,
+    ) -> Result<Settlement, WalletError> {
+        self.with(|l| l.settle(lease_id, actual, now))
+    }
+
+    fn release(&self, lease_id: &str, _now: Millis) -> Result<Lease, WalletError> {
+        self.with(|l| l.release(lease_id, LeaseStatus::Released))
+    }
+
+    fn expire(&self, now: Millis) -> Result<usize, WalletError> {
+        self.with(|l| l.expire(now))
+    }
+
+    fn lease(&self, lease_id: &str) -> Result<Option<Lease>, StoreError> {
+        self.with(|l| Ok(l.leases.get(lease_id).cloned()))
+            .map_err(store_err)
+    }
+}
+
+/// Whether `actor` may fund or charge `key`: owners anywhere; admins their own team's wallet and
+/// the wallets of users in their team (`user_team` is the team the host knows the user is in);
+/// members never.
+pub fn may_manage(actor: &Principal, key: &WalletKey, user_team: Option<&str>) -> bool {
+    if !actor.authenticated {
+        return false;
+    }
+    match actor.role {
+        Some(Role::Owner) => true,
+        Some(Role::Admin) => {
+            let own = actor.team.as_deref();
+            match key.scope {
+                WalletScope::Team => own.is_some() && own == Some(key.id.as_str()),
+                WalletScope::User => own.is_some() && own == user_team,
+                WalletScope::Org => false,
+            }
+        }
+        _ => false,
+    }
+}
+
+/// Sets or tops up a wallet on behalf of `actor` (the seed's `POST /v1/wallets/allocate`).
+///
+/// # Errors
+/// `Forbidden` unless [`may_manage`]; `Invalid` for a bad amount or currency; `Conflict` for a
+/// currency mismatch; `Store`.
+#[allow(clippy::too_many_arguments)]
+pub fn allocate(
+    store: &dyn WalletStore,
+    actor: &Principal,
+    key: &WalletKey,
+    user_team: Option<&str>,
+    amount: Decimal,
+    currency: &str,
+    period: Option<Period>,
+    mode: AllocateMode,
+    now: Millis,
+) -> Result<Wallet, AdminError> {
+    if !may_manage(actor, key, user_team) {
+        return Err(AdminError::Forbidden(format!(
+            "only an owner, or an admin of the team, may allocate to {key}"
+        )));
+    }
+    store
+        .allocate(key, amount, currency, period, mode, now)
+        .map_err(admin_error)
+}
+
+pub(crate) fn admin_error(e: WalletError) -> AdminError {
+    match e {
+        WalletError::Store(s) => AdminError::Store(s),
+        e @ WalletError::CurrencyMismatch { .. } => AdminError::Conflict(e.to_string()),
+        e @ (WalletError::UnknownLease(_) | WalletError::UnknownWallet(_)) => {
+            AdminError::NotFound(e.to_string())
+        }
+        e => AdminError::Invalid(e.to_string()),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn d(s: &str) -> Decimal {
+        s.parse().unwrap()
+    }
+
+    #[test]
+    fn month_boundaries() {
+        // 2026-11-24T21:37:00Z
+        let now = 1_795_556_220_000;
+        assert_eq!(month_start(now), 1_793_491_200_000); // 2026-11-01
+        assert_eq!(month_start(1_793_491_200_000), 1_793_491_200_000);
+        assert_eq!(month_start(1_793_491_199_999), 1_790_812_800_000); // 2026-10-01
+        assert_eq!(month_start(0), 0);
+        assert_eq!(civil_from_days(days_from_civil(2024, 2, 29)), (2024, 2, 29));
+    }
+
+    #[test]
+    fn monthly_wallets_reset_spent() {
+        let mut l = Ledger::default();
+        let k = WalletKey::new(WalletScope::Team, "engineering");
+        let oct = 1_790_812_800_000 + 5 * 86_400_000;
+        l.allocate(
+            &k,
+            d("1000"),
+            "USD",
+            Some(Period::Monthly),
+            AllocateMode::Set,
+            oct,
+        )
+        .unwrap();
+        let r = ReserveRequest {
+            lease_id: "a".into(),
+            cascade: vec![k.clone()],
+            amount: d("10"),
+            currency: "USD".into(),
+            ttl_ms: 1000,
+            price: None,
+            force: None,
+        };
+        l.reserve(&r, oct).unwrap();
+        l.settle("a", d("7.5"), oct).unwrap();
+        assert_eq!(l.get(&k, oct).unwrap().spent, d("7.5"));
+        let nov = 1_793_491_200_000 + 1;
+        assert_eq!(l.get(&k, nov).unwrap().spent, Decimal::ZERO);
+        assert_eq!(l.get(&k, nov).unwrap().available(), d("1000"));
+    }
+
+    #[test]
+    fn admins_manage_their_team_only() {
+        let admin = Principal::new("a@x.com", "support", Role::Admin);
+        assert!(may_manage(
+            &admin,
+            &WalletKey::new(WalletScope::Team, "support"),
+            None
+        ));
+        assert!(!may_manage(
+            &admin,
+            &WalletKey::new(WalletScope::Team, "engineering"),
+            None
+        ));
+        assert!(may_manage(
+            &admin,
+            &WalletKey::new(WalletScope::User, "u@x.com"),
+            Some("support")
+        ));
+        assert!(!may_manage(
+            &admin,
+            &WalletKey::new(WalletScope::User, "u@x.com"),
+            Some("legal")
+        ));
+        assert!(!may_manage(
+            &admin,
+            &WalletKey::new(WalletScope::Org, "acme"),
+            None
+        ));
+        let member = Principal::new("m@x.com", "support", Role::Member);
+        assert!(!may_manage(
+            &member,
+            &WalletKey::new(WalletScope::Team, "support"),
+            None
+        ));
+        let owner = Principal::new("o@x.com", "any", Role::Owner);
+        assert!(may_manage(
+            &owner,
+            &WalletKey::new(WalletScope::Org, "acme"),
+            None
+        ));
+    }
+}

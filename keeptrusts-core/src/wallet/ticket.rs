@@ -1,0 +1,339 @@
+//! Cost tickets: what happens when no wallet in the cascade can cover a request.
+//!
+//! The request is refused with 402 and a ticket that records it (by fingerprint). An owner, or an
+//! admin of the requester's team, approves it and names the wallet to charge, or denies it; or
+//! somebody funds a wallet. The client re-sends the same request with `X-Keeptrusts-Ticket-Id`:
+//! an approved ticket reserves on the named wallet (even beyond its balance: the approver accepted
+//! the overrun) exactly once; a pending ticket tries the cascade again and, if a wallet can now
+//! pay, is closed as fulfilled.
+
+use std::collections::HashMap;
+use std::sync::Mutex;
+
+use rust_decimal::Decimal;
+use serde::{Deserialize, Serialize};
+
+use super::{may_manage, WalletKey};
+use crate::error::{AdminError, StoreError};
+use crate::escalation::Millis;
+use crate::identity::{Principal, Role};
+
+/// Lifecycle of a ticket.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum TicketStatus {
+    /// Waiting for approval or funding.
+    Pending,
+    /// Approved; the matching request may go through once, charged to `charge_to`.
+    Approved,
+    /// Denied.
+    Denied,
+    /// Not resolved before its deadline.
+    Expired,
+    /// A wallet was funded and the request went through on retry.
+    Fulfilled,
+}
+
+/// One cost ticket.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Ticket {
+    /// Id (`tkt_<request id>`), given back to the client.
+    pub id: String,
+    /// Fingerprint of the (redacted) request.
+    pub fingerprint: String,
+    /// Organization.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub org: Option<String>,
+    /// Team.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub team: Option<String>,
+    /// User.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub user: Option<String>,
+    /// Role.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub role: Option<Role>,
+    /// Model asked for.
+    pub model: String,
+    /// Estimated cost.
+    pub estimate: Decimal,
+    /// Currency of the estimate.
+    pub currency: String,
+    /// Stored status (see [`Ticket::status_at`]).
+    pub status: TicketStatus,
+    /// Creation time.
+    pub created_at: Millis,
+    /// Pending tickets expire then.
+    pub expires_at: Millis,
+    /// Approval or denial time.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub resolved_at: Option<Millis>,
+    /// Who approved or denied it.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub resolved_by: Option<String>,
+    /// The wallet an approval charges.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub charge_to: Option<WalletKey>,
+    /// When the request went through on this ticket.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub redeemed_at: Option<Millis>,
+}
+
+impl Ticket {
+    /// Status as of `now`: a pending ticket past its deadline is expired.
+    pub fn status_at(&self, now: Millis) -> TicketStatus {
+        if self.status == TicketStatus::Pending && now >= self.expires_at {
+            TicketStatus::Expired
+        } else {
+            self.status
+        }
+    }
+}
+
+/// An approver's decision.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum TicketResolution {
+    /// Let the request through once, charged to this wallet.
+    Approve {
+        /// The wallet to charge.
+        charge_to: WalletKey,
+    },
+    /// Refuse it.
+    Deny,
+}
+
+/// What a retried request may do with its ticket.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum TicketRedeem {
+    /// Approved and matching: reserve on this wallet; the ticket is now used.
+    Approved(WalletKey),
+    /// Still pending (or the id was valid but not usable yet): try the cascade again.
+    Pending,
+    /// Denied.
+    Denied,
+    /// Expired.
+    Expired,
+    /// No such ticket, another request's, or already used.
+    Invalid(&'static str),
+}
+
+/// Storage of tickets; `resolve`, `redeem` and `fulfill` are atomic.
+pub trait TicketStore: Send + Sync {
+    /// Inserts a ticket.
+    ///
+    /// # Errors
+    /// `Conflict` if the id exists; a store failure.
+    fn insert(&self, ticket: &Ticket) -> Result<(), StoreError>;
+    /// One ticket.
+    ///
+    /// # Errors
+    /// A store failure.
+    fn get(&self, id: &str) -> Result<Option<Ticket>, StoreError>;
+    /// Tickets of a team (all when `None`), newest first.
+    ///
+    /// # Errors
+    /// A store failure.
+    fn list(&self, team: Option<&str>) -> Result<Vec<Ticket>, StoreError>;
+    /// Moves a pending, unexpired ticket to approved/denied; returns the record after the call
+    /// (unchanged if it was not pending).
+    ///
+    /// # Errors
+    /// A store failure.
+    fn resolve(
+        &self,
+        id: &str,
+        resolution: &TicketResolution,
+        by: &str,
+        now: Millis,
+    ) -> Result<Option<Ticket>, StoreError>;
+    /// Checks a retried request against its ticket; an approved match is marked used.
+    ///
+    /// # Errors
+    /// A store failure.
+    fn redeem(
+        &self,
+        id: &str,
+        fingerprint: &str,
+        team: Option<&str>,
+        now: Millis,
+    ) -> Result<TicketRedeem, StoreError>;
+    /// Closes a pending ticket whose request went through after funding.
+    ///
+    /// # Errors
+    /// A store failure.
+    fn fulfill(&self, id: &str, now: Millis) -> Result<(), StoreError>;
+}
+
+/// The redeem rule every store applies.
+pub fn redeem_outcome(
+    t: &Ticket,
+    fingerprint: &str,
+    team: Option<&str>,
+    now: Millis,
+) -> TicketRedeem {
+    if t.fingerprint != fingerprint || t.team.as_deref() != team {
+        return TicketRedeem::Invalid("ticket belongs to another request");
+    }
+    match t.status_at(now) {
+        TicketStatus::Pending => TicketRedeem::Pending,
+        TicketStatus::Denied => TicketRedeem::Denied,
+        TicketStatus::Expired => TicketRedeem::Expired,
+        TicketStatus::Fulfilled => TicketRedeem::Invalid("ticket already fulfilled"),
+        TicketStatus::Approved if t.redeemed_at.is_some() => {
+            TicketRedeem::Invalid("ticket approval already used")
+        }
+        TicketStatus::Approved => match &t.charge_to {
+            Some(k) => TicketRedeem::Approved(k.clone()),
+            None => TicketRedeem::Invalid("approved ticket names no wallet"),
+        },
+    }
+}
+
+/// In-memory ticket store.
+#[derive(Debug, Default)]
+pub struct MemoryTickets {
+    rows: Mutex<HashMap<String, Ticket>>,
+}
+
+impl MemoryTickets {
+    /// An empty store.
+    pub fn new() -> Self {
+        Self::default()
+    }
+
+    fn rows(&self) -> Result<std::sync::MutexGuard<'_, HashMap<String, Ticket>>, StoreError> {
+        self.rows
+            .lock()
+            .map_err(|_| StoreError::Unavailable("ticket store lock poisoned".into()))
+    }
+}
+
+impl TicketStore for MemoryTickets {
+    fn insert(&self, ticket: &Ticket) -> Result<(), StoreError> {
+        let mut rows = self.rows()?;
+        if rows.contains_key(&ticket.id) {
+            return Err(StoreError::Conflict(format!(
+                "ticket `{}` exists",
+                ticket.id
+            )));
+        }
+        rows.insert(ticket.id.clone(), ticket.clone());
+        Ok(())
+    }
+
+    fn get(&self, id: &str) -> Result<Option<Ticket>, StoreError> {
+        Ok(self.rows()?.get(id).cloned())
+    }
+
+    fn list(&self, team: Option<&str>) -> Result<Vec<Ticket>, StoreError> {
+        let rows = self.rows()?;
+        let mut v: Vec<Ticket> = rows
+            .values()
+            .filter(|t| team.is_none() || t.team.as_deref() == team)
+            .cloned()
+            .collect();
+        v.sort_by(|a, b| b.created_at.cmp(&a.created_at).then(a.id.cmp(&b.id)));
+        Ok(v)
+    }
+
+    fn resolve(
+        &self,
+        id: &str,
+        resolution: &TicketResolution,
+        by: &str,
+        now: Millis,
+    ) -> Result<Option<Ticket>, StoreError> {
+        let mut rows = self.rows()?;
+        let Some(t) = rows.get_mut(id) else {
+            return Ok(None);
+        };
+        if t.status_at(now) == TicketStatus::Pending {
+            match resolution {
+                TicketResolution::Approve { charge_to } => {
+                    t.status = TicketStatus::Approved;
+                    t.charge_to = Some(charge_to.clone());
+                }
+                TicketResolution::Deny => t.status = TicketStatus::Denied,
+            }
+            t.resolved_at = Some(now);
+            t.resolved_by = Some(by.to_owned());
+        }
+        Ok(Some(t.clone()))
+    }
+
+    fn redeem(
+        &self,
+        id: &str,
+        fingerprint: &str,
+        team: Option<&str>,
+        now: Millis,
+    ) -> Result<TicketRedeem, StoreError> {
+        let mut rows = self.rows()?;
+        let Some(t) = rows.get_mut(id) else {
+            return Ok(TicketRedeem::Invalid("no such ticket"));
+        };
+        let out = redeem_outcome(t, fingerprint, team, now);
+        if matches!(out, TicketRedeem::Approved(_)) {
+            t.redeemed_at = Some(now);
+        }
+        Ok(out)
+    }
+
+    fn fulfill(&self, id: &str, now: Millis) -> Result<(), StoreError> {
+        let mut rows = self.rows()?;
+        if let Some(t) = rows.get_mut(id) {
+            if t.status_at(now) == TicketStatus::Pending {
+                t.status = TicketStatus::Fulfilled;
+                t.redeemed_at = Some(now);
+            }
+        }
+        Ok(())
+    }
+}
+
+/// Approves (charging the wallet the approver names) or denies a ticket on behalf of `approver`:
+/// an owner, or an admin of the ticket's team who may also manage the named wallet.
+///
+/// # Errors
+/// `Forbidden`, `NotFound`, `Conflict` (not pending: resolved, fulfilled or expired), `Store`.
+pub fn resolve(
+    store: &dyn TicketStore,
+    approver: &Principal,
+    id: &str,
+    resolution: &TicketResolution,
+    now: Millis,
+) -> Result<Ticket, AdminError> {
+    let current = store
+        .get(id)?
+        .ok_or_else(|| AdminError::NotFound(format!("ticket `{id}`")))?;
+    if !approver.authenticated || !approver.administers(current.team.as_deref()) {
+        return Err(AdminError::Forbidden(
+            "only an owner or an admin of the ticket's team may resolve it".into(),
+        ));
+    }
+    if let TicketResolution::Approve { charge_to } = resolution {
+        if !may_manage(approver, charge_to, current.team.as_deref()) {
+            return Err(AdminError::Forbidden(format!(
+                "the approver may not charge {charge_to}"
+            )));
+        }
+    }
+    let by = approver.user.clone().unwrap_or_else(|| "unknown".into());
+    let after = store
+        .resolve(id, resolution, &by, now)?
+        .ok_or_else(|| AdminError::NotFound(format!("ticket `{id}`")))?;
+    if after.resolved_at != Some(now) || after.resolved_by.as_deref() != Some(by.as_str()) {
+        let state = match after.status_at(now) {
+            TicketStatus::Pending => "pending",
+            TicketStatus::Approved => "approved",
+            TicketStatus::Denied => "denied",
+            TicketStatus::Expired => "expired",
+            TicketStatus::Fulfilled => "fulfilled",
+        };
+        return Err(AdminError::Conflict(format!(
+            "ticket `{id}` is {state}, not pending"
+        )));
+    }
+    Ok(after)
+}
