@@ -8,20 +8,81 @@
 //! much: a reservation should err high, and settlement charges the provider's real `usage`.
 //! Output tokens are `min(max_tokens, the model's output limit, wallets.default_max_output_tokens)`.
 
+use std::fmt;
+use std::str::FromStr;
+
 use rust_decimal::Decimal;
 use serde::{Deserialize, Serialize};
 
 use crate::request::{ChatRequest, Texts};
 
+/// An ISO 4217 currency code (three uppercase ASCII letters), stored inline so money values copy
+/// without allocating.
+#[derive(Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
+pub struct Currency([u8; 3]);
+
+impl Currency {
+    /// US dollars, the default.
+    pub const USD: Currency = Currency(*b"USD");
+
+    /// The code as text.
+    pub fn as_str(&self) -> &str {
+        std::str::from_utf8(&self.0).unwrap_or("???")
+    }
+}
+
+/// Text that is not three uppercase ASCII letters.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[error("not an ISO 4217 currency code (three uppercase letters such as USD)")]
+pub struct BadCurrency;
+
+impl FromStr for Currency {
+    type Err = BadCurrency;
+
+    fn from_str(s: &str) -> Result<Self, BadCurrency> {
+        match s.as_bytes() {
+            [a, b, c] if [a, b, c].iter().all(|x| x.is_ascii_uppercase()) => {
+                Ok(Currency([*a, *b, *c]))
+            }
+            _ => Err(BadCurrency),
+        }
+    }
+}
+
+impl fmt::Display for Currency {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(self.as_str())
+    }
+}
+
+impl fmt::Debug for Currency {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(self.as_str())
+    }
+}
+
+impl Serialize for Currency {
+    fn serialize<S: serde::Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+        s.serialize_str(self.as_str())
+    }
+}
+
+impl<'de> Deserialize<'de> for Currency {
+    fn deserialize<D: serde::Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        let s = String::deserialize(d)?;
+        s.parse().map_err(serde::de::Error::custom)
+    }
+}
+
 /// A model's price per million tokens.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
 pub struct Price {
     /// Price of 1M input (prompt) tokens.
     pub input_per_1m: Decimal,
     /// Price of 1M output (completion) tokens.
     pub output_per_1m: Decimal,
     /// ISO 4217 code.
-    pub currency: String,
+    pub currency: Currency,
 }
 
 impl Price {
@@ -205,7 +266,7 @@ pub fn builtin_price(model: &str) -> Option<(Price, u32)> {
         Price {
             input_per_1m: l.input_per_1m.parse().ok()?,
             output_per_1m: l.output_per_1m.parse().ok()?,
-            currency: "USD".into(),
+            currency: Currency::USD,
         },
         l.max_output_tokens,
     ))

@@ -13,7 +13,7 @@ use crate::error::{RequestError, StoreError};
 use crate::escalation::Millis;
 use crate::identity::Principal;
 use crate::pack::spec::PackSpec;
-use crate::pricing::{self, Estimate, Price};
+use crate::pricing::{self, Currency, Estimate, Price};
 use crate::request::ChatRequest;
 
 /// The wallet and ticket stores; when the host passes them, every forwarded request is budgeted.
@@ -58,7 +58,12 @@ impl BudgetConfig {
                 overrides.entry(t.model.clone()).or_insert_with(|| Price {
                     input_per_1m: p.input_per_1m,
                     output_per_1m: p.output_per_1m,
-                    currency: p.currency.clone().unwrap_or_else(|| "USD".into()),
+                    // validated as an ISO code when the pack was parsed
+                    currency: p
+                        .currency
+                        .as_deref()
+                        .and_then(|c| c.parse().ok())
+                        .unwrap_or(Currency::USD),
                 });
             }
         }
@@ -77,7 +82,7 @@ impl BudgetConfig {
     pub fn price(&self, model: &str) -> Option<(Price, Option<u32>)> {
         let limit = pricing::listed(model).map(|l| l.max_output_tokens);
         match self.overrides.get(model) {
-            Some(p) => Some((p.clone(), limit)),
+            Some(p) => Some((*p, limit)),
             None => pricing::builtin_price(model).map(|(p, l)| (p, Some(l))),
         }
     }
@@ -106,7 +111,10 @@ impl BudgetConfig {
                     WalletScope::Team => p.team.clone()?,
                     WalletScope::Org => p.org.clone().unwrap_or_else(|| DEFAULT_ORG.to_owned()),
                 };
-                Some(WalletKey { scope: *s, id })
+                Some(WalletKey {
+                    scope: *s,
+                    id: id.into(),
+                })
             })
             .collect()
     }
@@ -154,12 +162,12 @@ pub(crate) fn charge(
     };
     let fingerprint = c.request.fingerprint();
     let mut reserve = ReserveRequest {
-        lease_id: format!("rsv_{}", c.request_id),
+        lease_id: format!("rsv_{}", c.request_id).into(),
         cascade: cfg.cascade(c.principal),
         amount: estimate.amount,
-        currency: estimate.price.currency.clone(),
+        currency: estimate.price.currency,
         ttl_ms: cfg.reservation_ttl_ms,
-        price: Some(estimate.price.clone()),
+        price: Some(estimate.price),
         force: None,
     };
     let mut pending_ticket = None;
@@ -212,7 +220,7 @@ pub(crate) fn charge(
                 role: p.role,
                 model: c.request.model.clone().unwrap_or_default(),
                 estimate: estimate.amount,
-                currency: estimate.price.currency.clone(),
+                currency: estimate.price.currency,
                 status: TicketStatus::Pending,
                 created_at: c.now,
                 expires_at: c.now.saturating_add(cfg.ticket_ttl_ms),

@@ -10,14 +10,18 @@
 //! A reservation is an estimate. Settlement charges the provider's actual usage to the wallet
 //! that held the lease, even when it is above the estimate; the wallet's available balance can
 //! then go below zero, and no further reservation succeeds on it until it is funded. Settling an
-//! expired or released lease still charges the actual cost (the provider was called).
+//! expired or released lease still charges the actual cost (the provider was called). The other
+//! way below zero is an owner lowering an allocation under what is already spent or reserved:
+//! nothing held is revoked, and the wallet refuses new reservations until it is funded or its
+//! period resets.
 
 pub mod budget;
 pub mod ticket;
 
+use std::collections::hash_map::Entry;
 use std::collections::HashMap;
 use std::fmt;
-use std::sync::Mutex;
+use std::sync::{Arc, Mutex};
 
 use rust_decimal::Decimal;
 use serde::{Deserialize, Serialize};
@@ -26,7 +30,7 @@ use crate::error::{AdminError, StoreError};
 use crate::escalation::Millis;
 use crate::identity::{Principal, Role};
 pub use crate::pack::spec::WalletScope;
-use crate::pricing::Price;
+use crate::pricing::{Currency, Price};
 
 /// Which wallet: a scope and the id of the user, team or org.
 #[derive(Debug, Clone, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize)]
@@ -34,7 +38,7 @@ pub struct WalletKey {
     /// `user`, `team` or `org`.
     pub scope: WalletScope,
     /// User id, team slug or org id.
-    pub id: String,
+    pub id: Arc<str>,
 }
 
 impl WalletKey {
@@ -42,7 +46,7 @@ impl WalletKey {
     pub fn new(scope: WalletScope, id: &str) -> Self {
         WalletKey {
             scope,
-            id: id.to_owned(),
+            id: Arc::from(id),
         }
     }
 }
@@ -72,7 +76,7 @@ pub struct Wallet {
     /// Which wallet.
     pub key: WalletKey,
     /// ISO 4217 code.
-    pub currency: String,
+    pub currency: Currency,
     /// Budget.
     pub allocated: Decimal,
     /// Charged in the current period.
@@ -155,13 +159,13 @@ pub enum LeaseStatus {
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct Lease {
     /// Id (`rsv_<request id>`).
-    pub id: String,
+    pub id: Arc<str>,
     /// The wallet holding it.
     pub wallet: WalletKey,
     /// Amount held.
     pub amount: Decimal,
     /// Currency.
-    pub currency: String,
+    pub currency: Currency,
     /// Price used for the estimate, so settlement can price the actual usage.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub price: Option<Price>,
@@ -183,13 +187,13 @@ pub struct Lease {
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct ReserveRequest {
     /// Lease id; reserving an id that exists returns the existing lease (idempotent retries).
-    pub lease_id: String,
+    pub lease_id: Arc<str>,
     /// Wallets to try, in order; the first with enough available balance is used.
     pub cascade: Vec<WalletKey>,
     /// Amount to hold.
     pub amount: Decimal,
     /// Currency; wallets in another currency are skipped.
-    pub currency: String,
+    pub currency: Currency,
     /// Lease lifetime.
     pub ttl_ms: Millis,
     /// Price to remember for settlement.
@@ -243,9 +247,9 @@ pub enum WalletError {
         /// The wallet.
         wallet: String,
         /// Its currency.
-        has: String,
+        has: Currency,
         /// The one asked for.
-        wanted: String,
+        wanted: Currency,
     },
     /// A negative, zero (for top-ups) or malformed amount, or an unknown currency code.
     #[error("invalid amount or currency: {0}")]
@@ -272,11 +276,6 @@ impl WalletError {
     }
 }
 
-/// Whether `c` looks like an ISO 4217 code.
-pub fn is_currency(c: &str) -> bool {
-    c.len() == 3 && c.bytes().all(|b| b.is_ascii_uppercase())
-}
-
 fn add(a: Decimal, b: Decimal) -> Result<Decimal, WalletError> {
     a.checked_add(b).ok_or(WalletError::Overflow)
 }
@@ -292,7 +291,7 @@ pub struct Ledger {
     /// Wallets by key.
     pub wallets: HashMap<WalletKey, Wallet>,
     /// Leases by id.
-    pub leases: HashMap<String, Lease>,
+    pub leases: HashMap<Arc<str>, Lease>,
 }
 
 impl Ledger {
@@ -310,11 +309,9 @@ impl Ledger {
         mode: AllocateMode,
         now: Millis,
     ) -> Result<Wallet, WalletError> {
-        if !is_currency(currency) {
-            return Err(WalletError::Invalid(format!(
-                "`{currency}` is not an ISO 4217 code"
-            )));
-        }
+        let currency: Currency = currency
+            .parse()
+            .map_err(|_| WalletError::Invalid(format!("`{currency}` is not an ISO 4217 code")))?;
         if amount.is_sign_negative() || (mode == AllocateMode::TopUp && amount.is_zero()) {
             return Err(WalletError::Invalid("the amount must be positive".into()));
         }
@@ -323,15 +320,15 @@ impl Ledger {
                 if w.currency != currency {
                     return Err(WalletError::CurrencyMismatch {
                         wallet: key.to_string(),
-                        has: w.currency.clone(),
-                        wanted: currency.to_owned(),
+                        has: w.currency,
+                        wanted: currency,
                     });
                 }
                 w.clone()
             }
             None => Wallet {
                 key: key.clone(),
-                currency: currency.to_owned(),
+                currency,
                 allocated: Decimal::ZERO,
                 spent: Decimal::ZERO,
                 reserved: Decimal::ZERO,
@@ -373,10 +370,15 @@ impl Ledger {
                 "a reservation cannot be negative".into(),
             ));
         }
-        if let Some(existing) = self.leases.get(&r.lease_id) {
-            return Ok(ReserveOutcome::Reserved(existing.clone()));
-        }
-        let chosen = match &r.force {
+        let slot = match self.leases.entry(Arc::clone(&r.lease_id)) {
+            Entry::Occupied(existing) => {
+                return Ok(ReserveOutcome::Reserved(existing.get().clone()))
+            }
+            Entry::Vacant(slot) => slot,
+        };
+        // Find the wallet and hold the amount on it in one lookup per candidate.
+        let mut held = None;
+        match &r.force {
             Some(key) => {
                 let w = self
                     .wallets
@@ -385,15 +387,15 @@ impl Ledger {
                 if w.currency != r.currency {
                     return Err(WalletError::CurrencyMismatch {
                         wallet: key.to_string(),
-                        has: w.currency.clone(),
-                        wanted: r.currency.clone(),
+                        has: w.currency,
+                        wanted: r.currency,
                     });
                 }
                 w.roll(now);
-                Some(key.clone())
+                w.reserved = add(w.reserved, r.amount)?;
+                held = Some(key);
             }
             None => {
-                let mut found = None;
                 for key in &r.cascade {
                     let Some(w) = self.wallets.get_mut(key) else {
                         continue;
@@ -403,34 +405,29 @@ impl Ledger {
                     }
                     w.roll(now);
                     if w.available() >= r.amount {
-                        found = Some(key.clone());
+                        w.reserved = add(w.reserved, r.amount)?;
+                        held = Some(key);
                         break;
                     }
                 }
-                found
             }
-        };
-        let Some(key) = chosen else {
+        }
+        let Some(key) = held else {
             return Ok(ReserveOutcome::Insufficient);
         };
-        let w = self
-            .wallets
-            .get_mut(&key)
-            .ok_or_else(|| WalletError::UnknownWallet(key.to_string()))?;
-        w.reserved = add(w.reserved, r.amount)?;
         let lease = Lease {
-            id: r.lease_id.clone(),
-            wallet: key,
+            id: Arc::clone(&r.lease_id),
+            wallet: key.clone(),
             amount: r.amount,
-            currency: r.currency.clone(),
-            price: r.price.clone(),
+            currency: r.currency,
+            price: r.price,
             created_at: now,
             expires_at: now.saturating_add(r.ttl_ms),
             status: LeaseStatus::Active,
             charged: None,
             approved_overrun: r.force.is_some(),
         };
-        self.leases.insert(lease.id.clone(), lease.clone());
+        slot.insert(lease.clone());
         Ok(ReserveOutcome::Reserved(lease))
     }
 
@@ -452,13 +449,12 @@ impl Ledger {
         }
         let lease = self
             .leases
-            .get(lease_id)
-            .ok_or_else(|| WalletError::UnknownLease(lease_id.to_owned()))?
-            .clone();
+            .get_mut(lease_id)
+            .ok_or_else(|| WalletError::UnknownLease(lease_id.to_owned()))?;
         if lease.status == LeaseStatus::Settled {
             let charged = lease.charged.unwrap_or(Decimal::ZERO);
             return Ok(Settlement {
-                lease,
+                lease: lease.clone(),
                 charged,
                 replay: true,
             });
@@ -476,12 +472,10 @@ impl Ledger {
         let spent = add(w.spent, actual)?;
         w.reserved = reserved;
         w.spent = spent;
-        let mut settled = lease;
-        settled.status = LeaseStatus::Settled;
-        settled.charged = Some(actual);
-        self.leases.insert(settled.id.clone(), settled.clone());
+        lease.status = LeaseStatus::Settled;
+        lease.charged = Some(actual);
         Ok(Settlement {
-            lease: settled,
+            lease: lease.clone(),
             charged: actual,
             replay: false,
         })
@@ -506,8 +500,19 @@ impl Ledger {
         }
         let mut released = lease;
         released.status = status;
-        self.leases.insert(released.id.clone(), released.clone());
+        self.leases
+            .insert(Arc::clone(&released.id), released.clone());
         Ok(released)
+    }
+
+    /// Forgets finished (settled, released, expired) leases created before `before`; returns how
+    /// many. Settlement is idempotent for as long as a lease is remembered, so keep at least the
+    /// longest delay after which a host may retry a settlement.
+    pub fn prune(&mut self, before: Millis) -> usize {
+        let n = self.leases.len();
+        self.leases
+            .retain(|_, l| l.status == LeaseStatus::Active || l.created_at >= before);
+        n - self.leases.len()
     }
 
     /// Releases every active lease whose TTL has passed; returns how many.
@@ -515,7 +520,7 @@ impl Ledger {
     /// # Errors
     /// `Overflow` (nothing is released then).
     pub fn expire(&mut self, now: Millis) -> Result<usize, WalletError> {
-        let due: Vec<String> = self
+        let due: Vec<Arc<str>> = self
             .leases
             .values()
             .filter(|l| l.status == LeaseStatus::Active && now >= l.expires_at)
@@ -594,6 +599,12 @@ pub trait WalletStore: Send + Sync {
     /// # Errors
     /// A store failure.
     fn lease(&self, lease_id: &str) -> Result<Option<Lease>, StoreError>;
+
+    /// See [`Ledger::prune`].
+    ///
+    /// # Errors
+    /// A store failure.
+    fn prune(&self, before: Millis) -> Result<usize, StoreError>;
 }
 
 /// In-memory wallet store: one [`Ledger`] behind a mutex.
@@ -694,6 +705,10 @@ impl WalletStore for MemoryWallets {
         self.with(|l| Ok(l.leases.get(lease_id).cloned()))
             .map_err(store_err)
     }
+
+    fn prune(&self, before: Millis) -> Result<usize, StoreError> {
+        self.with(|l| Ok(l.prune(before))).map_err(store_err)
+    }
 }
 
 /// Whether `actor` may fund or charge `key`: owners anywhere; admins their own team's wallet and
@@ -708,7 +723,7 @@ pub fn may_manage(actor: &Principal, key: &WalletKey, user_team: Option<&str>) -
         Some(Role::Admin) => {
             let own = actor.team.as_deref();
             match key.scope {
-                WalletScope::Team => own.is_some() && own == Some(key.id.as_str()),
+                WalletScope::Team => own.is_some() && own == Some(&*key.id),
                 WalletScope::User => own.is_some() && own == user_team,
                 WalletScope::Org => false,
             }
@@ -758,6 +773,7 @@ pub(crate) fn admin_error(e: WalletError) -> AdminError {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::pricing::Currency;
 
     fn d(s: &str) -> Decimal {
         s.parse().unwrap()
@@ -792,7 +808,7 @@ mod tests {
             lease_id: "a".into(),
             cascade: vec![k.clone()],
             amount: d("10"),
-            currency: "USD".into(),
+            currency: Currency::USD,
             ttl_ms: 1000,
             price: None,
             force: None,

@@ -58,7 +58,7 @@ pub struct Ticket {
     /// Estimated cost.
     pub estimate: Decimal,
     /// Currency of the estimate.
-    pub currency: String,
+    pub currency: crate::pricing::Currency,
     /// Stored status (see [`Ticket::status_at`]).
     pub status: TicketStatus,
     /// Creation time.

@@ -1,0 +1,470 @@
+//! The seed's money story, replayed: allocations, the cascade, cost tickets, approval and funding.
+#![allow(
+    clippy::unwrap_used,
+    clippy::expect_used,
+    clippy::indexing_slicing,
+    missing_docs
+)]
+
+use keeptrusts_core::pricing::Usage;
+use keeptrusts_core::wallet::ticket::{self, TicketResolution, TicketStatus};
+use keeptrusts_core::wallet::{self, AllocateMode, LeaseStatus, Period, WalletScope};
+use keeptrusts_core::{
+    ChatRequest, Decision, Engine, MemoryEscalations, MemoryTickets, MemoryWallets, Principal,
+    RequestContext, Role, Stores, TicketStore, Verdict, WalletKey, WalletStore,
+};
+use rust_decimal::Decimal;
+
+const PACK: &str = r#"
+pack: { name: budgets, version: "1.0" }
+policies:
+  chain: [rbac, audit-logger]
+policy:
+  rbac: { require_auth: true, deny_if_missing: [team, role] }
+providers:
+  targets:
+    - id: mini
+      provider: openai
+      model: gpt-4o-mini
+    - id: house
+      provider: openai-compatible
+      model: house-model
+      base_url: http://127.0.0.1:9000/v1
+      pricing: { input_per_1m: "1.00", output_per_1m: "2.00" }
+"#;
+
+fn d(s: &str) -> Decimal {
+    s.parse().unwrap()
+}
+
+struct World {
+    engine: Engine,
+    escalations: MemoryEscalations,
+    wallets: MemoryWallets,
+    tickets: MemoryTickets,
+}
+
+impl World {
+    fn new(pack: &str) -> Self {
+        World {
+            engine: Engine::from_yaml(pack).unwrap(),
+            escalations: MemoryEscalations::new(),
+            wallets: MemoryWallets::new(),
+            tickets: MemoryTickets::new(),
+        }
+    }
+
+    fn eval(&self, p: &Principal, r: &ChatRequest, id: &str, ticket: Option<&str>) -> Decision {
+        let stores = Stores::new(&self.escalations).with_budget(&self.wallets, &self.tickets);
+        let ctx = RequestContext {
+            request_id: id.into(),
+            now_ms: NOW,
+            escalation_id: None,
+            ticket_id: ticket.map(str::to_owned),
+        };
+        self.engine.evaluate(p, r, &ctx, &stores).unwrap()
+    }
+
+    fn allocate(&self, actor: &Principal, key: &WalletKey, amount: &str) {
+        wallet::allocate(
+            &self.wallets,
+            actor,
+            key,
+            None,
+            d(amount),
+            "USD",
+            Some(Period::Monthly),
+            AllocateMode::Set,
+            NOW,
+        )
+        .unwrap();
+    }
+
+    fn wallet(&self, key: &WalletKey) -> keeptrusts_core::Wallet {
+        self.wallets.get(key, NOW).unwrap().unwrap()
+    }
+}
+
+const NOW: i64 = 1_795_556_220_000;
+
+fn owner() -> Principal {
+    Principal::new("cfo@yourco.com", "finance", Role::Owner)
+}
+
+fn team(t: &str) -> WalletKey {
+    WalletKey::new(WalletScope::Team, t)
+}
+
+#[test]
+fn seed_allocations_and_team_budgets() {
+    let w = World::new(PACK);
+    w.allocate(&owner(), &team("engineering"), "1000.00");
+    w.allocate(&owner(), &team("support"), "200.00");
+    assert_eq!(w.wallet(&team("engineering")).available(), d("1000"));
+
+    let dev = Principal::new("dev@yourco.com", "engineering", Role::Member);
+    let req = ChatRequest::user(
+        "gpt-4o-mini",
+        "Summarise the incident report in five bullet points.",
+    );
+    let dec = w.eval(&dev, &req, "r1", None);
+    assert_eq!((dec.verdict, dec.status), (Verdict::Allow, 200));
+    let lease = dec.reservation.clone().unwrap();
+    assert_eq!(lease.wallet, team("engineering"));
+    // estimate: 53 bytes → 18 tokens + 4 + 3 = 25 input, 1024 output at 0.15 / 0.60 per 1M
+    assert_eq!(dec.estimate.as_ref().unwrap().input_tokens, 25);
+    assert_eq!(lease.amount, d("0.00061815"));
+    assert_eq!(w.wallet(&team("engineering")).reserved, lease.amount);
+
+    // settle with the provider's usage: 30 in, 200 out = 0.0000045 + 0.00012
+    let s = w
+        .engine
+        .settle(
+            &w.wallets,
+            &lease.id,
+            &Usage {
+                prompt_tokens: 30,
+                completion_tokens: 200,
+            },
+            NOW,
+        )
+        .unwrap();
+    assert_eq!(s.charged, d("0.0001245"));
+    let again = w
+        .engine
+        .settle(
+            &w.wallets,
+            &lease.id,
+            &Usage {
+                prompt_tokens: 30,
+                completion_tokens: 200,
+            },
+            NOW,
+        )
+        .unwrap();
+    assert!(again.replay);
+    let eng = w.wallet(&team("engineering"));
+    assert_eq!((eng.spent, eng.reserved), (d("0.0001245"), Decimal::ZERO));
+    assert_eq!(eng.available(), d("999.9998755"));
+
+    // support's wallet is separate
+    let agent = Principal::new("agent@yourco.com", "support", Role::Member);
+    let dec = w.eval(&agent, &req, "r2", None);
+    assert_eq!(dec.reservation.unwrap().wallet, team("support"));
+    assert_eq!(w.wallet(&team("engineering")).reserved, Decimal::ZERO);
+}
+
+#[test]
+fn cascade_order_user_then_team_then_org() {
+    let w = World::new(PACK);
+    let dev = Principal {
+        org: Some("acme".into()),
+        ..Principal::new("dev@yourco.com", "engineering", Role::Member)
+    };
+    let user = WalletKey::new(WalletScope::User, "dev@yourco.com");
+    let org = WalletKey::new(WalletScope::Org, "acme");
+    w.allocate(&owner(), &org, "50");
+    w.allocate(&owner(), &team("engineering"), "0.001");
+    w.allocate(&owner(), &user, "0.0005");
+    let req = ChatRequest::user("house-model", "hi"); // 1 + 4 + 3 = 8 in, 1024 out at 1/2 per 1M
+    let cost = d("0.002056");
+    // the user wallet (0.0005) and the team wallet (0.001) cannot cover 0.002056: org pays
+    let dec = w.eval(&dev, &req, "a", None);
+    assert_eq!(dec.estimate.as_ref().unwrap().amount, cost);
+    assert_eq!(dec.reservation.unwrap().wallet, org);
+    // fund the team: now it pays, before the org
+    w.allocate(&owner(), &team("engineering"), "1");
+    assert_eq!(
+        w.eval(&dev, &req, "b", None).reservation.unwrap().wallet,
+        team("engineering")
+    );
+    // fund the user: the user wallet comes first
+    w.allocate(&owner(), &user, "1");
+    assert_eq!(
+        w.eval(&dev, &req, "c", None).reservation.unwrap().wallet,
+        user
+    );
+}
+
+#[test]
+fn the_pack_can_shorten_the_cascade() {
+    let pack = format!("{PACK}wallets:\n  cascade: [team]\n  default_max_output_tokens: 100\n");
+    let w = World::new(&pack);
+    let dev = Principal::new("dev@yourco.com", "engineering", Role::Member);
+    w.allocate(
+        &owner(),
+        &WalletKey::new(WalletScope::Org, "default"),
+        "100",
+    );
+    let dec = w.eval(&dev, &ChatRequest::user("gpt-4o-mini", "hi"), "a", None);
+    assert_eq!(
+        (dec.verdict, dec.status, dec.code()),
+        (Verdict::Ticket, 402, Some("budget_exceeded"))
+    );
+    assert_eq!(dec.estimate.unwrap().output_tokens, 100);
+}
+
+#[test]
+fn empty_cascade_opens_a_ticket_and_approval_lets_the_retry_through_once() {
+    let w = World::new(PACK);
+    let dev = Principal::new("dev@yourco.com", "engineering", Role::Member);
+    let req = ChatRequest::user("gpt-4o-mini", "Draft the quarterly report.");
+    let dec = w.eval(&dev, &req, "r1", None);
+    assert_eq!(
+        (dec.verdict, dec.status, dec.code()),
+        (Verdict::Ticket, 402, Some("budget_exceeded"))
+    );
+    let ticket_id = dec.ticket_id.clone().unwrap();
+    assert_eq!(
+        dec.error.as_ref().unwrap().ticket_id.as_deref(),
+        Some(ticket_id.as_str())
+    );
+    assert!(dec.reservation.is_none());
+    let t = w.tickets.get(&ticket_id).unwrap().unwrap();
+    assert_eq!(
+        (t.status, t.team.as_deref(), t.model.as_str()),
+        (TicketStatus::Pending, Some("engineering"), "gpt-4o-mini")
+    );
+
+    // retry before approval: still 402 with the same ticket
+    let dec = w.eval(&dev, &req, "r2", Some(&ticket_id));
+    assert_eq!(
+        (dec.status, dec.ticket_id.as_deref()),
+        (402, Some(ticket_id.as_str()))
+    );
+
+    // a member cannot approve; an admin of another team cannot; the team admin can
+    let member = Principal::new("m@yourco.com", "engineering", Role::Member);
+    let other = Principal::new("a@yourco.com", "support", Role::Admin);
+    let admin = Principal::new("lead@yourco.com", "engineering", Role::Admin);
+    let approve = TicketResolution::Approve {
+        charge_to: team("engineering"),
+    };
+    assert_eq!(
+        ticket::resolve(&w.tickets, &member, &ticket_id, &approve, NOW)
+            .unwrap_err()
+            .code(),
+        "forbidden"
+    );
+    assert_eq!(
+        ticket::resolve(&w.tickets, &other, &ticket_id, &approve, NOW)
+            .unwrap_err()
+            .code(),
+        "forbidden"
+    );
+    // the admin may not charge another team's wallet
+    let elsewhere = TicketResolution::Approve {
+        charge_to: team("support"),
+    };
+    assert_eq!(
+        ticket::resolve(&w.tickets, &admin, &ticket_id, &elsewhere, NOW)
+            .unwrap_err()
+            .code(),
+        "forbidden"
+    );
+    // approval charges the named wallet, which must exist (an empty allocation is enough)
+    w.allocate(&admin, &team("engineering"), "0");
+    ticket::resolve(&w.tickets, &admin, &ticket_id, &approve, NOW).unwrap();
+
+    // a different request cannot use the ticket
+    let other_req = ChatRequest::user("gpt-4o-mini", "Something else entirely.");
+    let dec = w.eval(&dev, &other_req, "r3", Some(&ticket_id));
+    assert_eq!(dec.status, 402);
+    assert_ne!(dec.ticket_id.as_deref(), Some(ticket_id.as_str()));
+
+    // the approved retry goes through, as an approved overrun on the engineering wallet
+    let dec = w.eval(&dev, &req, "r4", Some(&ticket_id));
+    assert_eq!((dec.verdict, dec.status), (Verdict::Allow, 200));
+    let lease = dec.reservation.unwrap();
+    assert!(lease.approved_overrun);
+    assert_eq!(lease.wallet, team("engineering"));
+    assert!(w.wallet(&team("engineering")).available() < Decimal::ZERO);
+
+    // ... exactly once
+    let dec = w.eval(&dev, &req, "r5", Some(&ticket_id));
+    assert_eq!(dec.status, 402);
+    assert_ne!(dec.ticket_id.as_deref(), Some(ticket_id.as_str()));
+}
+
+#[test]
+fn funding_a_wallet_lets_the_queued_request_through_once() {
+    let w = World::new(PACK);
+    let agent = Principal::new("agent@yourco.com", "support", Role::Member);
+    let req = ChatRequest::user("gpt-4o-mini", "Reply to the refund request.");
+    let ticket_id = w.eval(&agent, &req, "r1", None).ticket_id.unwrap();
+    w.allocate(&owner(), &team("support"), "200");
+    let dec = w.eval(&agent, &req, "r2", Some(&ticket_id));
+    assert_eq!((dec.verdict, dec.status), (Verdict::Allow, 200));
+    assert_eq!(
+        w.tickets.get(&ticket_id).unwrap().unwrap().status,
+        TicketStatus::Fulfilled
+    );
+    // the ticket cannot be approved any more
+    let approve = TicketResolution::Approve {
+        charge_to: team("support"),
+    };
+    assert_eq!(
+        ticket::resolve(&w.tickets, &owner(), &ticket_id, &approve, NOW)
+            .unwrap_err()
+            .code(),
+        "conflict"
+    );
+}
+
+#[test]
+fn denied_and_expired_tickets_refuse_the_retry() {
+    let w = World::new(&format!("{PACK}wallets:\n  ticket_ttl_seconds: 60\n"));
+    let dev = Principal::new("dev@yourco.com", "engineering", Role::Member);
+    let req = ChatRequest::user("gpt-4o-mini", "hello");
+    let id = w.eval(&dev, &req, "r1", None).ticket_id.unwrap();
+    ticket::resolve(&w.tickets, &owner(), &id, &TicketResolution::Deny, NOW).unwrap();
+    let dec = w.eval(&dev, &req, "r2", Some(&id));
+    assert_eq!(
+        (dec.verdict, dec.status, dec.code()),
+        (Verdict::Block, 409, Some("ticket_denied"))
+    );
+
+    let id = w.eval(&dev, &req, "r3", None).ticket_id.unwrap();
+    let stores = Stores::new(&w.escalations).with_budget(&w.wallets, &w.tickets);
+    let later = RequestContext {
+        request_id: "r4".into(),
+        now_ms: NOW + 61_000,
+        escalation_id: None,
+        ticket_id: Some(id),
+    };
+    let dec = w.engine.evaluate(&dev, &req, &later, &stores).unwrap();
+    assert_eq!(dec.code(), Some("ticket_expired"));
+}
+
+#[test]
+fn unknown_models_are_refused_never_free() {
+    let w = World::new(PACK);
+    w.allocate(&owner(), &team("engineering"), "1000");
+    let dev = Principal::new("dev@yourco.com", "engineering", Role::Member);
+    let dec = w.eval(
+        &dev,
+        &ChatRequest::user("my-private-finetune", "hi"),
+        "a",
+        None,
+    );
+    assert_eq!(
+        (dec.verdict, dec.status, dec.code()),
+        (Verdict::Block, 400, Some("model_price_unknown"))
+    );
+    let mut no_model = ChatRequest::user("x", "hi");
+    no_model.model = None;
+    assert_eq!(
+        w.eval(&dev, &no_model, "b", None).code(),
+        Some("model_price_unknown")
+    );
+    assert_eq!(w.wallet(&team("engineering")).reserved, Decimal::ZERO);
+}
+
+#[test]
+fn denied_requests_reserve_nothing_and_failures_release() {
+    let w = World::new(PACK);
+    w.allocate(&owner(), &team("engineering"), "10");
+    let anonymous = Principal {
+        authenticated: false,
+        ..Principal::new("x", "engineering", Role::Member)
+    };
+    let dec = w.eval(
+        &anonymous,
+        &ChatRequest::user("gpt-4o-mini", "hi"),
+        "a",
+        None,
+    );
+    assert_eq!(dec.status, 401);
+    assert!(dec.reservation.is_none() && dec.estimate.is_none());
+    assert_eq!(w.wallet(&team("engineering")).reserved, Decimal::ZERO);
+
+    let dev = Principal::new("dev@yourco.com", "engineering", Role::Member);
+    let lease = w
+        .eval(&dev, &ChatRequest::user("gpt-4o-mini", "hi"), "b", None)
+        .reservation
+        .unwrap();
+    assert!(w.wallet(&team("engineering")).reserved > Decimal::ZERO);
+    assert_eq!(
+        w.wallets.release(&lease.id, NOW).unwrap().status,
+        LeaseStatus::Released
+    );
+    assert_eq!(w.wallet(&team("engineering")).reserved, Decimal::ZERO);
+    // the same request id again returns the same lease instead of holding twice
+    let l1 = w
+        .eval(&dev, &ChatRequest::user("gpt-4o-mini", "hi"), "c", None)
+        .reservation
+        .unwrap();
+    let l2 = w
+        .eval(&dev, &ChatRequest::user("gpt-4o-mini", "hi"), "c", None)
+        .reservation
+        .unwrap();
+    assert_eq!(l1, l2);
+    assert_eq!(w.wallet(&team("engineering")).reserved, l1.amount);
+    // expiry releases
+    assert_eq!(w.wallets.expire(NOW + 600_000).unwrap(), 1);
+    assert_eq!(w.wallet(&team("engineering")).reserved, Decimal::ZERO);
+}
+
+#[test]
+fn allocation_permissions_and_validation() {
+    let w = World::new(PACK);
+    let admin = Principal::new("lead@yourco.com", "support", Role::Admin);
+    let member = Principal::new("m@yourco.com", "support", Role::Member);
+    let set = |actor: &Principal, key: &WalletKey, amount: &str, currency: &str| {
+        wallet::allocate(
+            &w.wallets,
+            actor,
+            key,
+            None,
+            d(amount),
+            currency,
+            None,
+            AllocateMode::Set,
+            NOW,
+        )
+    };
+    assert!(set(&admin, &team("support"), "200", "USD").is_ok());
+    assert_eq!(
+        set(&admin, &team("engineering"), "200", "USD")
+            .unwrap_err()
+            .code(),
+        "forbidden"
+    );
+    assert_eq!(
+        set(&member, &team("support"), "200", "USD")
+            .unwrap_err()
+            .code(),
+        "forbidden"
+    );
+    assert_eq!(
+        set(&admin, &team("support"), "-1", "USD")
+            .unwrap_err()
+            .code(),
+        "invalid_argument"
+    );
+    assert_eq!(
+        set(&admin, &team("support"), "1", "usd")
+            .unwrap_err()
+            .code(),
+        "invalid_argument"
+    );
+    assert_eq!(
+        set(&admin, &team("support"), "1", "EUR")
+            .unwrap_err()
+            .code(),
+        "conflict"
+    );
+    let top = wallet::allocate(
+        &w.wallets,
+        &admin,
+        &team("support"),
+        None,
+        d("50.5"),
+        "USD",
+        None,
+        AllocateMode::TopUp,
+        NOW,
+    )
+    .unwrap();
+    assert_eq!(top.allocated, d("250.5"));
+}
