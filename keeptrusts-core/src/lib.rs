@@ -13,6 +13,7 @@ pub mod policy;
 pub mod pricing;
 pub mod redact;
 pub mod request;
+pub mod routing;
 pub mod targeting;
 pub mod wallet;
 

@@ -124,18 +124,22 @@ pub struct Choice {
 }
 
 impl ChatMessage {
-    fn texts(&self) -> impl Iterator<Item = &String> {
-        let content: Vec<&String> = match &self.content {
-            Some(Content::Text(t)) => vec![t],
-            Some(Content::Parts(parts)) => parts.iter().filter_map(|p| p.text.as_ref()).collect(),
-            None => Vec::new(),
+    /// The message's texts (content, content parts, tool-call arguments) without allocating.
+    pub(crate) fn texts(&self) -> impl Iterator<Item = &String> {
+        let (single, parts) = match &self.content {
+            Some(Content::Text(t)) => (Some(t), None),
+            Some(Content::Parts(p)) => (None, Some(p)),
+            None => (None, None),
         };
         let args = self
             .tool_calls
             .iter()
             .flatten()
             .filter_map(|c| c.function.as_ref().and_then(|f| f.arguments.as_ref()));
-        content.into_iter().chain(args)
+        single
+            .into_iter()
+            .chain(parts.into_iter().flatten().filter_map(|p| p.text.as_ref()))
+            .chain(args)
     }
 
     fn texts_mut(&mut self) -> Vec<&mut String> {

@@ -1003,6 +1003,18 @@ fn validate_providers(ctx: &mut Ctx<'_>, spec: &PackSpec) -> HashSet<String> {
                 "a target needs a non-empty `id` and `model`".into(),
             );
         }
+        if t.base_url.is_none() && crate::routing::default_base_url(t.provider).is_none() {
+            let m = ctx.mark(&segs);
+            ctx.err(
+                "E006",
+                &child(&path, "base_url"),
+                m,
+                format!(
+                    "provider `{}` has no default base URL: set `base_url`",
+                    t.provider.as_str()
+                ),
+            );
+        }
         if let Some(url) = &t.base_url {
             if !(url.starts_with("http://") || url.starts_with("https://")) {
                 let mut s = segs.to_vec();

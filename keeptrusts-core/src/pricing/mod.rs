@@ -14,7 +14,7 @@ use std::str::FromStr;
 use rust_decimal::Decimal;
 use serde::{Deserialize, Serialize};
 
-use crate::request::{ChatRequest, Texts};
+use crate::request::ChatRequest;
 
 /// An ISO 4217 currency code (three uppercase ASCII letters), stored inline so money values copy
 /// without allocating.
@@ -275,9 +275,10 @@ pub fn builtin_price(model: &str) -> Option<(Price, u32)> {
 /// Estimated input tokens of a request (see the module docs).
 pub fn estimate_input_tokens(request: &ChatRequest) -> u64 {
     let text: u64 = request
-        .texts()
+        .messages
         .iter()
-        .map(|(_, t)| (t.len() as u64).div_ceil(3))
+        .flat_map(|m| m.texts())
+        .map(|t| (t.len() as u64).div_ceil(3))
         .sum();
     text + 4 * request.messages.len() as u64 + 3
 }
