@@ -4,13 +4,11 @@
 //! of the team, or an owner, approves or denies it; the client re-sends the same request with the
 //! escalation id and an approved, unexpired, unused escalation lets it through exactly once.
 
-use std::collections::HashMap;
-use std::sync::Mutex;
-
 use serde::{Deserialize, Serialize};
 
 use crate::error::{AdminError, StoreError};
 use crate::identity::{Principal, Role};
+use crate::memory::Table;
 
 /// Milliseconds since the Unix epoch, passed in by the host.
 pub type Millis = i64;
@@ -176,10 +174,32 @@ pub fn redeem_outcome(
     }
 }
 
+impl crate::memory::Row for Escalation {
+    fn id(&self) -> &str {
+        &self.id
+    }
+
+    fn team(&self) -> Option<&str> {
+        self.team.as_deref()
+    }
+
+    fn created_at(&self) -> Millis {
+        self.created_at
+    }
+}
+
 /// In-memory escalation store, for tests and single-process embedding.
-#[derive(Debug, Default)]
+#[derive(Debug)]
 pub struct MemoryEscalations {
-    rows: Mutex<HashMap<String, Escalation>>,
+    table: Table<Escalation>,
+}
+
+impl Default for MemoryEscalations {
+    fn default() -> Self {
+        MemoryEscalations {
+            table: Table::new("escalation"),
+        }
+    }
 }
 
 impl MemoryEscalations {
@@ -187,40 +207,19 @@ impl MemoryEscalations {
     pub fn new() -> Self {
         Self::default()
     }
-
-    fn rows(&self) -> Result<std::sync::MutexGuard<'_, HashMap<String, Escalation>>, StoreError> {
-        self.rows
-            .lock()
-            .map_err(|_| StoreError::Unavailable("escalation store lock poisoned".into()))
-    }
 }
 
 impl EscalationStore for MemoryEscalations {
     fn insert(&self, escalation: &Escalation) -> Result<(), StoreError> {
-        let mut rows = self.rows()?;
-        if rows.contains_key(&escalation.id) {
-            return Err(StoreError::Conflict(format!(
-                "escalation `{}` exists",
-                escalation.id
-            )));
-        }
-        rows.insert(escalation.id.clone(), escalation.clone());
-        Ok(())
+        self.table.insert(escalation)
     }
 
     fn get(&self, id: &str) -> Result<Option<Escalation>, StoreError> {
-        Ok(self.rows()?.get(id).cloned())
+        self.table.get(id)
     }
 
     fn list(&self, team: Option<&str>) -> Result<Vec<Escalation>, StoreError> {
-        let rows = self.rows()?;
-        let mut v: Vec<Escalation> = rows
-            .values()
-            .filter(|e| team.is_none() || e.team.as_deref() == team)
-            .cloned()
-            .collect();
-        v.sort_by(|a, b| b.created_at.cmp(&a.created_at).then(a.id.cmp(&b.id)));
-        Ok(v)
+        self.table.list(team)
     }
 
     fn resolve(
@@ -230,7 +229,7 @@ impl EscalationStore for MemoryEscalations {
         by: &str,
         now: Millis,
     ) -> Result<Option<Escalation>, StoreError> {
-        let mut rows = self.rows()?;
+        let mut rows = self.table.lock()?;
         let Some(esc) = rows.get_mut(id) else {
             return Ok(None);
         };
@@ -252,7 +251,7 @@ impl EscalationStore for MemoryEscalations {
         team: Option<&str>,
         now: Millis,
     ) -> Result<Redeem, StoreError> {
-        let mut rows = self.rows()?;
+        let mut rows = self.table.lock()?;
         let Some(esc) = rows.get_mut(id) else {
             return Ok(Redeem::Invalid("no such escalation"));
         };

@@ -8,6 +8,7 @@ pub mod error;
 pub mod escalation;
 pub mod golden;
 pub mod identity;
+mod memory;
 pub mod pack;
 pub mod policy;
 pub mod pricing;

@@ -7,9 +7,6 @@
 //! the overrun) exactly once; a pending ticket tries the cascade again and, if a wallet can now
 //! pay, is closed as fulfilled.
 
-use std::collections::HashMap;
-use std::sync::Mutex;
-
 use rust_decimal::Decimal;
 use serde::{Deserialize, Serialize};
 
@@ -17,6 +14,7 @@ use super::{may_manage, WalletKey};
 use crate::error::{AdminError, StoreError};
 use crate::escalation::Millis;
 use crate::identity::{Principal, Role};
+use crate::memory::Table;
 
 /// Lifecycle of a ticket.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
@@ -190,10 +188,32 @@ pub fn redeem_outcome(
     }
 }
 
+impl crate::memory::Row for Ticket {
+    fn id(&self) -> &str {
+        &self.id
+    }
+
+    fn team(&self) -> Option<&str> {
+        self.team.as_deref()
+    }
+
+    fn created_at(&self) -> Millis {
+        self.created_at
+    }
+}
+
 /// In-memory ticket store.
-#[derive(Debug, Default)]
+#[derive(Debug)]
 pub struct MemoryTickets {
-    rows: Mutex<HashMap<String, Ticket>>,
+    table: Table<Ticket>,
+}
+
+impl Default for MemoryTickets {
+    fn default() -> Self {
+        MemoryTickets {
+            table: Table::new("ticket"),
+        }
+    }
 }
 
 impl MemoryTickets {
@@ -201,40 +221,19 @@ impl MemoryTickets {
     pub fn new() -> Self {
         Self::default()
     }
-
-    fn rows(&self) -> Result<std::sync::MutexGuard<'_, HashMap<String, Ticket>>, StoreError> {
-        self.rows
-            .lock()
-            .map_err(|_| StoreError::Unavailable("ticket store lock poisoned".into()))
-    }
 }
 
 impl TicketStore for MemoryTickets {
     fn insert(&self, ticket: &Ticket) -> Result<(), StoreError> {
-        let mut rows = self.rows()?;
-        if rows.contains_key(&ticket.id) {
-            return Err(StoreError::Conflict(format!(
-                "ticket `{}` exists",
-                ticket.id
-            )));
-        }
-        rows.insert(ticket.id.clone(), ticket.clone());
-        Ok(())
+        self.table.insert(ticket)
     }
 
     fn get(&self, id: &str) -> Result<Option<Ticket>, StoreError> {
-        Ok(self.rows()?.get(id).cloned())
+        self.table.get(id)
     }
 
     fn list(&self, team: Option<&str>) -> Result<Vec<Ticket>, StoreError> {
-        let rows = self.rows()?;
-        let mut v: Vec<Ticket> = rows
-            .values()
-            .filter(|t| team.is_none() || t.team.as_deref() == team)
-            .cloned()
-            .collect();
-        v.sort_by(|a, b| b.created_at.cmp(&a.created_at).then(a.id.cmp(&b.id)));
-        Ok(v)
+        self.table.list(team)
     }
 
     fn resolve(
@@ -244,7 +243,7 @@ impl TicketStore for MemoryTickets {
         by: &str,
         now: Millis,
     ) -> Result<Option<Ticket>, StoreError> {
-        let mut rows = self.rows()?;
+        let mut rows = self.table.lock()?;
         let Some(t) = rows.get_mut(id) else {
             return Ok(None);
         };
@@ -269,7 +268,7 @@ impl TicketStore for MemoryTickets {
         team: Option<&str>,
         now: Millis,
     ) -> Result<TicketRedeem, StoreError> {
-        let mut rows = self.rows()?;
+        let mut rows = self.table.lock()?;
         let Some(t) = rows.get_mut(id) else {
             return Ok(TicketRedeem::Invalid("no such ticket"));
         };
@@ -281,7 +280,7 @@ impl TicketStore for MemoryTickets {
     }
 
     fn fulfill(&self, id: &str, now: Millis) -> Result<(), StoreError> {
-        let mut rows = self.rows()?;
+        let mut rows = self.table.lock()?;
         if let Some(t) = rows.get_mut(id) {
             if t.status_at(now) == TicketStatus::Pending {
                 t.status = TicketStatus::Fulfilled;
