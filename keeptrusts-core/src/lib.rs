@@ -1,11 +1,13 @@
 #![doc = include_str!("../README.md")]
 #![warn(missing_docs)]
 
+pub mod dashboard;
 pub mod decision;
 pub mod detect;
 pub mod engine;
 pub mod error;
 pub mod escalation;
+pub mod event;
 pub mod golden;
 pub mod identity;
 mod memory;

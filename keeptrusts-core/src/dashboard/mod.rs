@@ -1,0 +1,355 @@
+//! Team dashboards (SPEC §8, the seed's table): overview, events, spend, escalations, usage —
+//! aggregated from events for a viewing principal, with visibility applied here, in the core.
+//!
+//! Visibility: an owner sees every team; an admin sees all of their own team; a member sees their
+//! own events and usage plus team aggregates (per-day totals, spend by model and period), never
+//! another member's events, escalations or per-user figures.
+
+use std::collections::BTreeMap;
+
+use rust_decimal::Decimal;
+use serde::{Deserialize, Serialize};
+
+use crate::decision::Verdict;
+use crate::error::AdminError;
+use crate::escalation::Millis;
+use crate::event::Event;
+use crate::identity::{Principal, Role};
+use crate::pack::spec::PolicyKind;
+use crate::wallet::month_start;
+
+const DAY: Millis = 86_400_000;
+
+/// A dashboard section.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum Section {
+    /// Request volume, cost and policy events per day.
+    Overview,
+    /// The events themselves.
+    Events,
+    /// Cost by model, by user, by period.
+    Spend,
+    /// Escalations.
+    Escalations,
+    /// Per-member usage.
+    Usage,
+}
+
+/// Spend period.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum Granularity {
+    /// UTC days.
+    #[default]
+    Day,
+    /// ISO weeks (Monday 00:00 UTC).
+    Week,
+    /// UTC months.
+    Month,
+}
+
+/// Event filters (all optional, combined with AND).
+#[derive(Debug, Clone, PartialEq, Eq, Default, Serialize, Deserialize)]
+pub struct EventFilter {
+    /// Final verdict.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub verdict: Option<Verdict>,
+    /// A policy that ran and did not allow.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub policy: Option<PolicyKind>,
+    /// User.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub user: Option<String>,
+    /// From (inclusive, ms).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub from: Option<Millis>,
+    /// To (exclusive, ms).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub to: Option<Millis>,
+}
+
+impl EventFilter {
+    fn keeps(&self, e: &Event) -> bool {
+        let b = &e.body;
+        self.verdict.is_none_or(|v| b.verdict == v)
+            && self.policy.is_none_or(|k| {
+                b.policies
+                    .iter()
+                    .any(|p| p.kind == k && p.verdict != Verdict::Allow)
+            })
+            && self
+                .user
+                .as_ref()
+                .is_none_or(|u| b.user.as_ref() == Some(u))
+            && self.from.is_none_or(|f| b.timestamp >= f)
+            && self.to.is_none_or(|t| b.timestamp < t)
+    }
+}
+
+/// What to show.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Query {
+    /// Team slug.
+    pub team: String,
+    /// Section.
+    pub section: Section,
+    /// Filters (events, escalations; the time range applies to every section).
+    #[serde(default)]
+    pub filter: EventFilter,
+    /// Spend period.
+    #[serde(default)]
+    pub granularity: Granularity,
+}
+
+/// One day of the overview.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct DayRow {
+    /// Day start (ms, UTC).
+    pub day: Millis,
+    /// Requests.
+    pub requests: u64,
+    /// Cost.
+    pub cost: Decimal,
+    /// Requests where a policy did not simply allow.
+    pub policy_events: u64,
+}
+
+/// One escalation.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct EscalationRow {
+    /// The escalation id.
+    pub escalation_id: String,
+    /// The event id.
+    pub event_id: String,
+    /// Requester.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub user: Option<String>,
+    /// Reason code.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub reason: Option<String>,
+    /// When.
+    pub timestamp: Millis,
+    /// Final verdict of that request (escalate, or allow once approved and re-sent).
+    pub verdict: Verdict,
+}
+
+/// One member's usage.
+#[derive(Debug, Clone, PartialEq, Eq, Default, Serialize, Deserialize)]
+pub struct UsageRow {
+    /// User.
+    pub user: String,
+    /// Requests.
+    pub requests: u64,
+    /// Requests not let through.
+    pub denied: u64,
+    /// Cost.
+    pub cost: Decimal,
+    /// Prompt tokens.
+    pub prompt_tokens: u64,
+    /// Completion tokens.
+    pub completion_tokens: u64,
+}
+
+/// A section's content.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(tag = "section", rename_all = "lowercase")]
+pub enum View {
+    /// Team aggregates per day.
+    Overview {
+        /// Days with traffic, ascending.
+        days: Vec<DayRow>,
+    },
+    /// Events, in chain order.
+    Events {
+        /// The rows.
+        rows: Vec<Event>,
+    },
+    /// Spend.
+    Spend {
+        /// Team total.
+        total: Decimal,
+        /// By model.
+        by_model: BTreeMap<String, Decimal>,
+        /// By user (a member sees only their own row).
+        by_user: BTreeMap<String, Decimal>,
+        /// By period start.
+        by_period: BTreeMap<Millis, Decimal>,
+    },
+    /// Escalations.
+    Escalations {
+        /// The rows.
+        rows: Vec<EscalationRow>,
+    },
+    /// Usage per member.
+    Usage {
+        /// Rows by user.
+        members: Vec<UsageRow>,
+    },
+}
+
+/// How much of a team a viewer may see.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Visibility {
+    /// Everything of the team.
+    Full,
+    /// Own rows plus team aggregates.
+    Own(String),
+}
+
+/// The viewer's visibility of `team`.
+///
+/// # Errors
+/// `Forbidden` for an unauthenticated viewer, another team's admin or member, or a member
+/// without a user id.
+pub fn visibility(viewer: &Principal, team: &str) -> Result<Visibility, AdminError> {
+    let forbidden = || AdminError::Forbidden(format!("the viewer may not see team `{team}`"));
+    if !viewer.authenticated {
+        return Err(forbidden());
+    }
+    let own_team = viewer.team.as_deref() == Some(team);
+    match viewer.role {
+        Some(Role::Owner) => Ok(Visibility::Full),
+        Some(Role::Admin) if own_team => Ok(Visibility::Full),
+        Some(Role::Member) if own_team => viewer
+            .user
+            .clone()
+            .map(Visibility::Own)
+            .ok_or_else(forbidden),
+        _ => Err(forbidden()),
+    }
+}
+
+/// What a request cost: the settled amount, else the reserved estimate of a request that went
+/// through; zero for requests that were not let through.
+pub fn cost_of(e: &Event) -> Decimal {
+    let b = &e.body;
+    match &b.cost {
+        Some(c) => c
+            .settled
+            .unwrap_or(if matches!(b.verdict, Verdict::Allow | Verdict::Redact) {
+                c.estimated
+            } else {
+                Decimal::ZERO
+            }),
+        None => Decimal::ZERO,
+    }
+}
+
+fn period_start(t: Millis, g: Granularity) -> Millis {
+    match g {
+        Granularity::Day => t.div_euclid(DAY) * DAY,
+        // 1970-01-01 was a Thursday: shift so weeks start on Monday
+        Granularity::Week => (t.div_euclid(DAY) + 3).div_euclid(7) * 7 * DAY - 3 * DAY,
+        Granularity::Month => month_start(t),
+    }
+}
+
+/// Builds one section for `viewer` over `events` (any order; other teams' events are ignored).
+///
+/// # Errors
+/// `Forbidden` per [`visibility`].
+pub fn view(viewer: &Principal, query: &Query, events: &[Event]) -> Result<View, AdminError> {
+    let vis = visibility(viewer, &query.team)?;
+    let own = |e: &Event| match &vis {
+        Visibility::Full => true,
+        Visibility::Own(u) => e.body.user.as_ref() == Some(u),
+    };
+    let range = EventFilter {
+        from: query.filter.from,
+        to: query.filter.to,
+        ..EventFilter::default()
+    };
+    let team = events
+        .iter()
+        .filter(|e| e.body.team.as_deref() == Some(query.team.as_str()) && range.keeps(e));
+    Ok(match query.section {
+        Section::Overview => {
+            let mut days: BTreeMap<Millis, DayRow> = BTreeMap::new();
+            for e in team {
+                let day = period_start(e.body.timestamp, Granularity::Day);
+                let row = days.entry(day).or_insert(DayRow {
+                    day,
+                    requests: 0,
+                    cost: Decimal::ZERO,
+                    policy_events: 0,
+                });
+                row.requests += 1;
+                row.cost += cost_of(e);
+                row.policy_events += u64::from(e.body.is_policy_event());
+            }
+            View::Overview {
+                days: days.into_values().collect(),
+            }
+        }
+        Section::Events => View::Events {
+            rows: team
+                .filter(|e| own(e) && query.filter.keeps(e))
+                .cloned()
+                .collect(),
+        },
+        Section::Spend => {
+            let mut total = Decimal::ZERO;
+            let mut by_model = BTreeMap::new();
+            let mut by_user = BTreeMap::new();
+            let mut by_period = BTreeMap::new();
+            for e in team {
+                let c = cost_of(e);
+                total += c;
+                *by_model
+                    .entry(e.body.model.clone().unwrap_or_default())
+                    .or_insert(Decimal::ZERO) += c;
+                *by_period
+                    .entry(period_start(e.body.timestamp, query.granularity))
+                    .or_insert(Decimal::ZERO) += c;
+                if own(e) {
+                    *by_user
+                        .entry(e.body.user.clone().unwrap_or_default())
+                        .or_insert(Decimal::ZERO) += c;
+                }
+            }
+            View::Spend {
+                total,
+                by_model,
+                by_user,
+                by_period,
+            }
+        }
+        Section::Escalations => View::Escalations {
+            rows: team
+                .filter(|e| own(e) && query.filter.keeps(e))
+                .filter_map(|e| {
+                    Some(EscalationRow {
+                        escalation_id: e.body.escalation_id.clone()?,
+                        event_id: e.body.id.clone(),
+                        user: e.body.user.clone(),
+                        reason: e.body.reason.clone(),
+                        timestamp: e.body.timestamp,
+                        verdict: e.body.verdict,
+                    })
+                })
+                .collect(),
+        },
+        Section::Usage => {
+            let mut members: BTreeMap<String, UsageRow> = BTreeMap::new();
+            for e in team.filter(|e| own(e)) {
+                let user = e.body.user.clone().unwrap_or_default();
+                let row = members.entry(user.clone()).or_insert_with(|| UsageRow {
+                    user,
+                    ..UsageRow::default()
+                });
+                row.requests += 1;
+                row.denied +=
+                    u64::from(!matches!(e.body.verdict, Verdict::Allow | Verdict::Redact));
+                row.cost += cost_of(e);
+                if let Some(t) = e.body.tokens {
+                    row.prompt_tokens += t.prompt_tokens;
+                    row.completion_tokens += t.completion_tokens;
+                }
+            }
+            View::Usage {
+                members: members.into_values().collect(),
+            }
+        }
+    })
+}
