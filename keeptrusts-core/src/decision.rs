@@ -176,12 +176,15 @@ impl Decision {
     }
 
     /// Turns an allowing decision into a denial that no policy made (the budget step).
-    pub(crate) fn deny(&mut self, verdict: Verdict, status: u16, code: &str, message: String) {
-        let request_id = self
-            .error
-            .as_ref()
-            .map(|e| e.request_id.clone())
-            .unwrap_or_default();
+    pub(crate) fn deny(
+        &mut self,
+        request_id: &str,
+        verdict: Verdict,
+        status: u16,
+        code: &str,
+        message: String,
+    ) {
+        let request_id = request_id.to_owned();
         self.verdict = verdict;
         self.status = status;
         self.reason = Some(code.to_owned());

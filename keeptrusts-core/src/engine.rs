@@ -340,14 +340,14 @@ impl Engine {
                 }
                 Charge::Ticket(id, estimate) => {
                     d.estimate = Some(estimate);
-                    d.deny(Verdict::Ticket, 402, "budget_exceeded", "no wallet in the cascade can cover the estimated cost; the request is queued as a cost ticket".into());
+                    d.deny(&ctx.request_id, Verdict::Ticket, 402, "budget_exceeded", "no wallet in the cascade can cover the estimated cost; the request is queued as a cost ticket".into());
                     if let Some(e) = d.error.as_mut() {
                         e.ticket_id = Some(id.clone());
                     }
                     d.ticket_id = Some(id);
                 }
                 Charge::Refused(status, code, message) => {
-                    d.deny(Verdict::Block, status, code, message)
+                    d.deny(&ctx.request_id, Verdict::Block, status, code, message)
                 }
             }
         }

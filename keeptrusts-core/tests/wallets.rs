@@ -214,6 +214,10 @@ fn empty_cascade_opens_a_ticket_and_approval_lets_the_retry_through_once() {
         (dec.verdict, dec.status, dec.code()),
         (Verdict::Ticket, 402, Some("budget_exceeded"))
     );
+    let body = dec.error_body().unwrap();
+    assert_eq!(body["error"]["request_id"], "r1");
+    assert_eq!(body["error"]["type"], "insufficient_quota");
+    assert_eq!(body["error"]["code"], "budget_exceeded");
     let ticket_id = dec.ticket_id.clone().unwrap();
     assert_eq!(
         dec.error.as_ref().unwrap().ticket_id.as_deref(),
@@ -351,6 +355,7 @@ fn unknown_models_are_refused_never_free() {
         (dec.verdict, dec.status, dec.code()),
         (Verdict::Block, 400, Some("model_price_unknown"))
     );
+    assert_eq!(dec.error.as_ref().unwrap().request_id, "a");
     let mut no_model = ChatRequest::user("x", "hi");
     no_model.model = None;
     assert_eq!(
