@@ -405,6 +405,25 @@ fn denied_requests_reserve_nothing_and_failures_release() {
         .unwrap();
     assert_eq!(l1, l2);
     assert_eq!(w.wallet(&team("engineering")).reserved, l1.amount);
+    // a completed request's id cannot be reused to ride on its settled lease
+    let lease = w
+        .eval(&dev, &ChatRequest::user("gpt-4o-mini", "hi"), "d", None)
+        .reservation
+        .unwrap();
+    w.wallets
+        .settle(&lease.id, Decimal::new(1, 4), NOW)
+        .unwrap();
+    let again = w.eval(
+        &dev,
+        &ChatRequest::user("gpt-4o-mini", "something else"),
+        "d",
+        None,
+    );
+    assert_eq!(
+        (again.verdict, again.status, again.code()),
+        (Verdict::Block, 409, Some("duplicate_request_id"))
+    );
+    assert!(again.reservation.is_none());
     // expiry releases
     assert_eq!(w.wallets.expire(NOW + 600_000).unwrap(), 1);
     assert_eq!(w.wallet(&team("engineering")).reserved, Decimal::ZERO);

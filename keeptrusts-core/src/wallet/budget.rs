@@ -195,11 +195,17 @@ pub(crate) fn charge(
             TicketRedeem::Invalid(_) => {}
         }
     }
-    match budget
-        .wallets
-        .reserve(&reserve, c.now)
-        .map_err(wallet_failure)?
-    {
+    let outcome = match budget.wallets.reserve(&reserve, c.now) {
+        Err(WalletError::LeaseReused(_)) => {
+            return Ok(Charge::Refused(
+                409,
+                "duplicate_request_id",
+                "this request id was already used by a completed request".into(),
+            ))
+        }
+        other => other.map_err(wallet_failure)?,
+    };
+    match outcome {
         ReserveOutcome::Reserved(lease) => {
             if let Some(id) = &pending_ticket {
                 budget.tickets.fulfill(id, c.now)?;

@@ -238,6 +238,9 @@ pub enum WalletError {
     /// No lease with that id.
     #[error("unknown lease `{0}`")]
     UnknownLease(String),
+    /// A reservation reused the id of a lease that is no longer active.
+    #[error("lease `{0}` was already used")]
+    LeaseReused(String),
     /// No wallet with that key.
     #[error("no wallet {0}")]
     UnknownWallet(String),
@@ -267,6 +270,7 @@ impl WalletError {
     pub fn code(&self) -> &'static str {
         match self {
             WalletError::UnknownLease(_) => "unknown_lease",
+            WalletError::LeaseReused(_) => "lease_reused",
             WalletError::UnknownWallet(_) => "unknown_wallet",
             WalletError::CurrencyMismatch { .. } => "currency_mismatch",
             WalletError::Invalid(_) => "invalid_amount",
@@ -371,9 +375,13 @@ impl Ledger {
             ));
         }
         let slot = match self.leases.entry(Arc::clone(&r.lease_id)) {
-            Entry::Occupied(existing) => {
+            // a retry of the same request while its lease is held: the same lease
+            Entry::Occupied(existing) if existing.get().status == LeaseStatus::Active => {
                 return Ok(ReserveOutcome::Reserved(existing.get().clone()))
             }
+            // the id was used by a request that already settled or gave its lease back: reusing
+            // it must not ride on that lease (it would never be charged)
+            Entry::Occupied(_) => return Err(WalletError::LeaseReused(r.lease_id.to_string())),
             Entry::Vacant(slot) => slot,
         };
         // Find the wallet and hold the amount on it in one lookup per candidate.
@@ -766,6 +774,7 @@ pub(crate) fn admin_error(e: WalletError) -> AdminError {
         e @ (WalletError::UnknownLease(_) | WalletError::UnknownWallet(_)) => {
             AdminError::NotFound(e.to_string())
         }
+        e @ WalletError::LeaseReused(_) => AdminError::Conflict(e.to_string()),
         e => AdminError::Invalid(e.to_string()),
     }
 }
