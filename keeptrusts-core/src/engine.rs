@@ -9,7 +9,7 @@ use sha2::{Digest, Sha256};
 use crate::decision::{
     AuditStamp, Decision, DecisionDiagnostic, ErrorInfo, Phase, PolicyResult, Verdict,
 };
-use crate::error::{Diagnostic, PackError, RequestError, Severity};
+use crate::error::{Diagnostic, PackError, RequestError, Severity, StoreError};
 use crate::escalation::{EscalationStore, Millis};
 use crate::identity::Principal;
 use crate::pack::spec::{FailMode, KindOptions, PackSpec, PolicyKind};
@@ -320,6 +320,7 @@ impl Engine {
             }
         }
         let forwards = run.forwards();
+        let consume = run.consume.take();
         let mut d = run.finish(&ctx.request_id);
         if let (true, Some(b)) = (forwards, &stores.budget) {
             let charge = budget::charge(
@@ -349,6 +350,30 @@ impl Engine {
                 Charge::Refused(status, code, message) => {
                     d.deny(&ctx.request_id, Verdict::Block, status, code, message)
                 }
+            }
+        }
+        // The request goes through: now use up the approval it came with, atomically. If another
+        // request used it first, this one is refused and its reservation given back.
+        if let (true, Some((id, fingerprint))) = (d.forwards(), consume) {
+            let granted = stores.escalations.redeem(
+                &id,
+                &fingerprint,
+                principal.team.as_deref(),
+                ctx.now_ms,
+            )?;
+            if granted != crate::escalation::Redeem::Granted {
+                if let (Some(lease), Some(b)) = (d.reservation.take(), &stores.budget) {
+                    b.wallets
+                        .release(&lease.id, ctx.now_ms)
+                        .map_err(|e| RequestError::Store(StoreError::Corrupt(e.to_string())))?;
+                }
+                d.deny(
+                    &ctx.request_id,
+                    Verdict::Escalate,
+                    409,
+                    "escalation_used",
+                    "the escalation approval was already used by another request".into(),
+                );
             }
         }
         d.request = owned(working);
@@ -426,6 +451,8 @@ struct Run {
     /// The deciding outcome so far (highest precedence, first of its level).
     top: Option<(PolicyKind, Outcome)>,
     escalation_id: Option<String>,
+    /// An approved escalation (id, fingerprint) to consume if the request goes through.
+    consume: Option<(String, String)>,
 }
 
 impl Run {
@@ -438,6 +465,7 @@ impl Run {
             diagnostics: Vec::new(),
             top: None,
             escalation_id: None,
+            consume: None,
         }
     }
 
@@ -472,6 +500,9 @@ impl Run {
         };
         if let Some(id) = &outcome.escalation_id {
             self.escalation_id = Some(id.clone());
+            if let Some(fp) = &outcome.consume {
+                self.consume = Some((id.clone(), fp.clone()));
+            }
         }
         self.results.push(PolicyResult {
             kind: entry.kind,

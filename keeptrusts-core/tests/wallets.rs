@@ -9,6 +9,7 @@
 use keeptrusts_core::pricing::Usage;
 use keeptrusts_core::wallet::ticket::{self, TicketResolution, TicketStatus};
 use keeptrusts_core::wallet::{self, AllocateMode, LeaseStatus, Period, WalletScope};
+use keeptrusts_core::EscalationStore;
 use keeptrusts_core::{
     ChatRequest, Decision, Engine, MemoryEscalations, MemoryTickets, MemoryWallets, Principal,
     RequestContext, Role, Stores, TicketStore, Verdict, WalletKey, WalletStore,
@@ -491,4 +492,84 @@ fn allocation_permissions_and_validation() {
     )
     .unwrap();
     assert_eq!(top.allocated, d("250.5"));
+}
+
+#[test]
+fn an_escalation_approval_is_not_used_up_by_a_request_the_budget_refuses() {
+    let pack = PACK.replace(
+        "  chain: [rbac, audit-logger]\n",
+        "  chain: [rbac, human-oversight, audit-logger]\n",
+    ) + "  \n";
+    let pack = pack.replace(
+        "  rbac: { require_auth: true, deny_if_missing: [team, role] }\n",
+        "  rbac: { require_auth: true, deny_if_missing: [team, role] }\n  human-oversight: { require_review: true }\n",
+    );
+    let w = World::new(&pack);
+    let counsel = Principal::new("counsel@yourco.com", "legal", Role::Member);
+    let lead = Principal::new("lead@yourco.com", "legal", Role::Admin);
+    let req = ChatRequest::user("gpt-4o-mini", "Review the indemnity clause.");
+    let stores = Stores::new(&w.escalations).with_budget(&w.wallets, &w.tickets);
+    let eval = |id: &str, esc: Option<&str>| {
+        let ctx = RequestContext {
+            request_id: id.into(),
+            now_ms: NOW,
+            escalation_id: esc.map(str::to_owned),
+            ticket_id: None,
+        };
+        w.engine.evaluate(&counsel, &req, &ctx, &stores).unwrap()
+    };
+    let esc = eval("r1", None).escalation_id.unwrap();
+    keeptrusts_core::escalation::resolve(
+        &w.escalations,
+        &lead,
+        &esc,
+        keeptrusts_core::Resolution::Approve,
+        NOW,
+    )
+    .unwrap();
+    // approved, but no wallet can pay: 402, and the approval is kept
+    let d = eval("r2", Some(&esc));
+    assert_eq!((d.status, d.code()), (402, Some("budget_exceeded")));
+    assert!(w
+        .escalations
+        .get(&esc)
+        .unwrap()
+        .unwrap()
+        .redeemed_at
+        .is_none());
+    // funded: the retry goes through and uses the approval
+    w.allocate(&owner(), &team("legal"), "10");
+    let d = eval("r3", Some(&esc));
+    assert_eq!((d.verdict, d.status), (Verdict::Allow, 200));
+    assert!(w
+        .escalations
+        .get(&esc)
+        .unwrap()
+        .unwrap()
+        .redeemed_at
+        .is_some());
+    // once
+    assert_eq!(eval("r4", Some(&esc)).code(), Some("escalation_required"));
+}
+
+#[test]
+fn an_approved_ticket_on_a_missing_wallet_keeps_its_approval() {
+    let w = World::new(PACK);
+    let dev = Principal::new("dev@yourco.com", "engineering", Role::Member);
+    let req = ChatRequest::user("gpt-4o-mini", "Draft the plan.");
+    let id = w.eval(&dev, &req, "r1", None).ticket_id.unwrap();
+    let approve = TicketResolution::Approve {
+        charge_to: team("engineering"),
+    };
+    ticket::resolve(&w.tickets, &owner(), &id, &approve, NOW).unwrap();
+    // the named wallet does not exist yet
+    let d = w.eval(&dev, &req, "r2", Some(&id));
+    assert_eq!(
+        (d.status, d.code()),
+        (409, Some("ticket_wallet_unavailable"))
+    );
+    assert!(w.tickets.get(&id).unwrap().unwrap().redeemed_at.is_none());
+    w.allocate(&owner(), &team("engineering"), "0");
+    let d = w.eval(&dev, &req, "r3", Some(&id));
+    assert_eq!((d.verdict, d.status), (Verdict::Allow, 200));
 }

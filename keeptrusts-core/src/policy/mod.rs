@@ -19,6 +19,8 @@ pub(crate) struct Outcome {
     pub message: Option<String>,
     pub entities: BTreeMap<String, u32>,
     pub escalation_id: Option<String>,
+    /// An approved escalation to consume (with this fingerprint) once the request goes through.
+    pub consume: Option<String>,
 }
 
 impl Outcome {
@@ -31,6 +33,7 @@ impl Outcome {
             message: None,
             entities: BTreeMap::new(),
             escalation_id: None,
+            consume: None,
         }
     }
 
@@ -49,6 +52,7 @@ impl Outcome {
             message: Some(message),
             entities: BTreeMap::new(),
             escalation_id: None,
+            consume: None,
         }
     }
 }

@@ -9,7 +9,9 @@ use aho_corasick::{AhoCorasick, AhoCorasickBuilder, MatchKind};
 
 use super::{Outcome, PolicyFailure};
 use crate::decision::Verdict;
-use crate::escalation::{Escalation, EscalationStatus, EscalationStore, Millis, Redeem};
+use crate::escalation::{
+    redeem_outcome, Escalation, EscalationStatus, EscalationStore, Millis, Redeem,
+};
 use crate::identity::Principal;
 use crate::pack::spec::{OversightAction, OversightOptions};
 use crate::request::{ChatRequest, Texts};
@@ -191,15 +193,21 @@ impl Oversight {
         };
         let mut note = None;
         if let Some(id) = ctx.escalation_id {
-            match ctx
-                .store
-                .redeem(id, &fingerprint, ctx.principal.team.as_deref(), ctx.now)
-                .map_err(store_err)?
-            {
+            // Only look here: the approval is consumed by the engine once the request is
+            // certain to go through (after the budget step), so a request that is then refused
+            // does not use it up.
+            let outcome = match ctx.store.get(id).map_err(store_err)? {
+                Some(esc) => {
+                    redeem_outcome(&esc, &fingerprint, ctx.principal.team.as_deref(), ctx.now)
+                }
+                None => Redeem::Invalid("no such escalation"),
+            };
+            match outcome {
                 Redeem::Granted => {
                     let mut o = Outcome::allow();
                     o.reason = Some("escalation_approved".into());
                     o.escalation_id = Some(id.to_owned());
+                    o.consume = Some(fingerprint);
                     return Ok(o);
                 }
                 Redeem::Pending(id) => return Ok(escalated(&reason, id)),

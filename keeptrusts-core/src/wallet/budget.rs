@@ -172,6 +172,23 @@ pub(crate) fn charge(
     };
     let mut pending_ticket = None;
     if let Some(id) = c.ticket_id {
+        // Redeeming an approved ticket uses it up, so first make sure its wallet can take the
+        // charge; otherwise refuse and keep the approval for a retry.
+        if let Some(t) = budget.tickets.get(id)? {
+            if let (TicketStatus::Approved, Some(k)) = (t.status, t.charge_to.as_ref()) {
+                let usable = budget
+                    .wallets
+                    .get(k, c.now)?
+                    .is_some_and(|w| w.currency == estimate.price.currency);
+                if !usable && t.redeemed_at.is_none() && t.fingerprint == fingerprint {
+                    return Ok(Charge::Refused(
+                        409,
+                        "ticket_wallet_unavailable",
+                        format!("the wallet the ticket charges ({k}) does not exist or is in another currency"),
+                    ));
+                }
+            }
+        }
         match budget
             .tickets
             .redeem(id, &fingerprint, c.principal.team.as_deref(), c.now)?
