@@ -1,0 +1,690 @@
+//! SQLite implementation.
+
+use std::path::Path;
+use std::sync::{Arc, Mutex, MutexGuard};
+use std::time::Duration;
+
+use keeptrusts_core::escalation::{
+    redeem_outcome, Escalation, EscalationStatus, EscalationStore, Millis, Redeem, Resolution,
+};
+use keeptrusts_core::event::{event_hash, Anchor, Event, EventDraft, EventStore, GENESIS};
+use keeptrusts_core::wallet::ticket::{
+    self, Ticket, TicketRedeem, TicketResolution, TicketStatus, TicketStore,
+};
+use keeptrusts_core::wallet::{
+    AllocateMode, Lease, LeaseStatus, Ledger, Period, ReserveOutcome, ReserveRequest, Settlement,
+    Wallet, WalletError, WalletKey, WalletStore,
+};
+use keeptrusts_core::StoreError;
+use rusqlite::{params, Connection, OptionalExtension, Transaction, TransactionBehavior};
+use rust_decimal::Decimal;
+use serde::de::DeserializeOwned;
+use serde::Serialize;
+
+/// Migrations, applied in order on open; `PRAGMA user_version` records how many ran.
+const MIGRATIONS: &[&str] = &[r"
+CREATE TABLE wallets (
+    scope TEXT NOT NULL,
+    id TEXT NOT NULL,
+    body TEXT NOT NULL,
+    PRIMARY KEY (scope, id)
+);
+CREATE TABLE leases (
+    id TEXT PRIMARY KEY,
+    status TEXT NOT NULL,
+    created_at INTEGER NOT NULL,
+    expires_at INTEGER NOT NULL,
+    body TEXT NOT NULL
+);
+CREATE INDEX leases_active ON leases (status, expires_at);
+CREATE TABLE tickets (
+    id TEXT PRIMARY KEY,
+    team TEXT,
+    created_at INTEGER NOT NULL,
+    body TEXT NOT NULL
+);
+CREATE TABLE escalations (
+    id TEXT PRIMARY KEY,
+    team TEXT,
+    created_at INTEGER NOT NULL,
+    body TEXT NOT NULL
+);
+CREATE TABLE events (
+    org TEXT NOT NULL,
+    seq INTEGER NOT NULL,
+    timestamp INTEGER NOT NULL,
+    body TEXT NOT NULL,
+    PRIMARY KEY (org, seq)
+);
+CREATE TABLE event_heads (
+    org TEXT PRIMARY KEY,
+    seq INTEGER NOT NULL,
+    hash TEXT NOT NULL
+);
+CREATE TABLE event_anchors (
+    org TEXT PRIMARY KEY,
+    seq INTEGER NOT NULL,
+    prev_hash TEXT NOT NULL
+);
+"];
+
+/// A SQLite database holding wallets, leases, tickets, escalations and events.
+///
+/// Cheap to clone; clones share one connection, which serializes this process's writers (SQLite
+/// allows one writer at a time anyway). Other processes may open the same file: writers wait up to
+/// the busy timeout, then fail with `StoreError::Unavailable`, never hang.
+#[derive(Clone)]
+pub struct SqliteStore {
+    conn: Arc<Mutex<Connection>>,
+}
+
+impl std::fmt::Debug for SqliteStore {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("SqliteStore")
+    }
+}
+
+fn unavailable(e: impl std::fmt::Display) -> StoreError {
+    StoreError::Unavailable(format!("sqlite: {e}"))
+}
+
+fn corrupt(e: impl std::fmt::Display) -> StoreError {
+    StoreError::Corrupt(format!("sqlite: {e}"))
+}
+
+fn to_json<T: Serialize>(v: &T) -> Result<String, StoreError> {
+    serde_json::to_string(v).map_err(corrupt)
+}
+
+fn from_json<T: DeserializeOwned>(s: &str) -> Result<T, StoreError> {
+    serde_json::from_str(s).map_err(corrupt)
+}
+
+fn scope_str(k: &WalletKey) -> Result<String, StoreError> {
+    match serde_json::to_value(k.scope).map_err(corrupt)? {
+        serde_json::Value::String(s) => Ok(s),
+        _ => Err(corrupt("wallet scope")),
+    }
+}
+
+fn status_str<T: Serialize>(s: &T) -> Result<String, StoreError> {
+    match serde_json::to_value(s).map_err(corrupt)? {
+        serde_json::Value::String(s) => Ok(s),
+        _ => Err(corrupt("status")),
+    }
+}
+
+impl SqliteStore {
+    /// Opens (creating if needed) a database file, switches it to WAL and applies migrations.
+    ///
+    /// # Errors
+    /// `Unavailable` if the file cannot be opened; `Corrupt` if it holds a newer schema.
+    pub fn open(path: impl AsRef<Path>) -> Result<Self, StoreError> {
+        let conn = Connection::open(path).map_err(unavailable)?;
+        Self::init(conn, true)
+    }
+
+    /// An in-memory database (tests).
+    ///
+    /// # Errors
+    /// As [`SqliteStore::open`].
+    pub fn open_in_memory() -> Result<Self, StoreError> {
+        Self::init(Connection::open_in_memory().map_err(unavailable)?, false)
+    }
+
+    fn init(mut conn: Connection, wal: bool) -> Result<Self, StoreError> {
+        conn.busy_timeout(Duration::from_secs(5))
+            .map_err(unavailable)?;
+        if wal {
+            conn.pragma_update(None, "journal_mode", "WAL")
+                .map_err(unavailable)?;
+        }
+        conn.pragma_update(None, "synchronous", "NORMAL")
+            .map_err(unavailable)?;
+        let tx = conn
+            .transaction_with_behavior(TransactionBehavior::Immediate)
+            .map_err(unavailable)?;
+        let version: usize = tx
+            .query_row("PRAGMA user_version", [], |r| r.get::<_, i64>(0))
+            .map_err(unavailable)
+            .map(|v| usize::try_from(v).unwrap_or(0))?;
+        if version > MIGRATIONS.len() {
+            return Err(corrupt(format!(
+                "the database schema is version {version}, newer than this build's {}",
+                MIGRATIONS.len()
+            )));
+        }
+        for (i, m) in MIGRATIONS.iter().enumerate().skip(version) {
+            tx.execute_batch(m).map_err(unavailable)?;
+            tx.pragma_update(
+                None,
+                "user_version",
+                i64::try_from(i + 1).unwrap_or(i64::MAX),
+            )
+            .map_err(unavailable)?;
+        }
+        tx.commit().map_err(unavailable)?;
+        Ok(SqliteStore {
+            conn: Arc::new(Mutex::new(conn)),
+        })
+    }
+
+    fn lock(&self) -> Result<MutexGuard<'_, Connection>, StoreError> {
+        self.conn
+            .lock()
+            .map_err(|_| unavailable("connection lock poisoned"))
+    }
+
+    /// Runs `f` in one `BEGIN IMMEDIATE` transaction; commits on `Ok`, rolls back on `Err`.
+    fn tx<T, E: From<StoreError>>(
+        &self,
+        f: impl FnOnce(&Transaction<'_>) -> Result<T, E>,
+    ) -> Result<T, E> {
+        let mut conn = self.lock()?;
+        let tx = conn
+            .transaction_with_behavior(TransactionBehavior::Immediate)
+            .map_err(unavailable)?;
+        let out = f(&tx)?;
+        tx.commit().map_err(unavailable)?;
+        Ok(out)
+    }
+}
+
+// ---------- wallets ----------
+
+fn load_wallet(tx: &Transaction<'_>, key: &WalletKey) -> Result<Option<Wallet>, StoreError> {
+    tx.query_row(
+        "SELECT body FROM wallets WHERE scope = ?1 AND id = ?2",
+        params![scope_str(key)?, &*key.id],
+        |r| r.get::<_, String>(0),
+    )
+    .optional()
+    .map_err(unavailable)?
+    .map(|b| from_json(&b))
+    .transpose()
+}
+
+fn save_wallet(tx: &Transaction<'_>, w: &Wallet) -> Result<(), StoreError> {
+    tx.execute(
+        "INSERT INTO wallets (scope, id, body) VALUES (?1, ?2, ?3)
+         ON CONFLICT (scope, id) DO UPDATE SET body = excluded.body",
+        params![scope_str(&w.key)?, &*w.key.id, to_json(w)?],
+    )
+    .map_err(unavailable)?;
+    Ok(())
+}
+
+fn load_lease(tx: &Transaction<'_>, id: &str) -> Result<Option<Lease>, StoreError> {
+    tx.query_row("SELECT body FROM leases WHERE id = ?1", params![id], |r| {
+        r.get::<_, String>(0)
+    })
+    .optional()
+    .map_err(unavailable)?
+    .map(|b| from_json(&b))
+    .transpose()
+}
+
+fn save_lease(tx: &Transaction<'_>, l: &Lease) -> Result<(), StoreError> {
+    tx.execute(
+        "INSERT INTO leases (id, status, created_at, expires_at, body) VALUES (?1, ?2, ?3, ?4, ?5)
+         ON CONFLICT (id) DO UPDATE SET status = excluded.status, body = excluded.body",
+        params![
+            &*l.id,
+            status_str(&l.status)?,
+            l.created_at,
+            l.expires_at,
+            to_json(l)?
+        ],
+    )
+    .map_err(unavailable)?;
+    Ok(())
+}
+
+/// Loads the given wallets and leases into a ledger, applies `f`, writes back what changed.
+fn with_ledger<T>(
+    tx: &Transaction<'_>,
+    keys: &[WalletKey],
+    lease_ids: &[&str],
+    f: impl FnOnce(&mut Ledger) -> Result<T, WalletError>,
+) -> Result<T, WalletError> {
+    let mut ledger = Ledger::default();
+    for k in keys {
+        if let Some(w) = load_wallet(tx, k)? {
+            ledger.wallets.insert(k.clone(), w);
+        }
+    }
+    for id in lease_ids {
+        if let Some(l) = load_lease(tx, id)? {
+            if let Some(w) = load_wallet(tx, &l.wallet)? {
+                ledger.wallets.insert(l.wallet.clone(), w);
+            }
+            ledger.leases.insert(l.id.clone(), l);
+        }
+    }
+    let before = ledger.clone();
+    let out = f(&mut ledger)?;
+    for (k, w) in &ledger.wallets {
+        if before.wallets.get(k) != Some(w) {
+            save_wallet(tx, w)?;
+        }
+    }
+    for (id, l) in &ledger.leases {
+        if before.leases.get(id) != Some(l) {
+            save_lease(tx, l)?;
+        }
+    }
+    Ok(out)
+}
+
+impl WalletStore for SqliteStore {
+    fn allocate(
+        &self,
+        key: &WalletKey,
+        amount: Decimal,
+        currency: &str,
+        period: Option<Period>,
+        mode: AllocateMode,
+        now: Millis,
+    ) -> Result<Wallet, WalletError> {
+        self.tx(|tx| {
+            with_ledger(tx, std::slice::from_ref(key), &[], |l| {
+                l.allocate(key, amount, currency, period, mode, now)
+            })
+        })
+    }
+
+    fn get(&self, key: &WalletKey, now: Millis) -> Result<Option<Wallet>, StoreError> {
+        self.tx(|tx| {
+            Ok(load_wallet(tx, key)?.map(|mut w| {
+                w.roll(now);
+                w
+            }))
+        })
+    }
+
+    fn list(&self, now: Millis) -> Result<Vec<Wallet>, StoreError> {
+        self.tx(|tx| {
+            let mut stmt = tx
+                .prepare("SELECT body FROM wallets")
+                .map_err(unavailable)?;
+            let rows = stmt
+                .query_map([], |r| r.get::<_, String>(0))
+                .map_err(unavailable)?;
+            let mut v = Vec::new();
+            for b in rows {
+                let mut w: Wallet = from_json(&b.map_err(unavailable)?)?;
+                w.roll(now);
+                v.push(w);
+            }
+            v.sort_by(|a, b| a.key.cmp(&b.key));
+            Ok(v)
+        })
+    }
+
+    fn reserve(
+        &self,
+        request: &ReserveRequest,
+        now: Millis,
+    ) -> Result<ReserveOutcome, WalletError> {
+        let mut keys = request.cascade.clone();
+        keys.extend(request.force.iter().cloned());
+        self.tx(|tx| with_ledger(tx, &keys, &[&request.lease_id], |l| l.reserve(request, now)))
+    }
+
+    fn settle(
+        &self,
+        lease_id: &str,
+        actual: Decimal,
+        now: Millis,
+    ) -> Result<Settlement, WalletError> {
+        self.tx(|tx| with_ledger(tx, &[], &[lease_id], |l| l.settle(lease_id, actual, now)))
+    }
+
+    fn release(&self, lease_id: &str, _now: Millis) -> Result<Lease, WalletError> {
+        self.tx(|tx| {
+            with_ledger(tx, &[], &[lease_id], |l| {
+                l.release(lease_id, LeaseStatus::Released)
+            })
+        })
+    }
+
+    fn expire(&self, now: Millis) -> Result<usize, WalletError> {
+        self.tx(|tx| {
+            let ids: Vec<String> = {
+                let mut stmt = tx
+                    .prepare("SELECT id FROM leases WHERE status = 'active' AND expires_at <= ?1")
+                    .map_err(unavailable)?;
+                let rows = stmt
+                    .query_map(params![now], |r| r.get::<_, String>(0))
+                    .map_err(unavailable)?;
+                rows.collect::<Result<_, _>>().map_err(unavailable)?
+            };
+            let refs: Vec<&str> = ids.iter().map(String::as_str).collect();
+            with_ledger(tx, &[], &refs, |l| l.expire(now))
+        })
+    }
+
+    fn lease(&self, lease_id: &str) -> Result<Option<Lease>, StoreError> {
+        self.tx(|tx| load_lease(tx, lease_id))
+    }
+
+    fn prune(&self, before: Millis) -> Result<usize, StoreError> {
+        self.tx(|tx| {
+            tx.execute(
+                "DELETE FROM leases WHERE status != 'active' AND created_at < ?1",
+                params![before],
+            )
+            .map_err(unavailable)
+        })
+    }
+}
+
+// ---------- tickets and escalations (JSON rows keyed by id) ----------
+
+fn insert_row<T: Serialize>(
+    tx: &Transaction<'_>,
+    table: &str,
+    id: &str,
+    team: Option<&str>,
+    created_at: Millis,
+    row: &T,
+) -> Result<(), StoreError> {
+    let n = tx
+        .execute(
+            &format!("INSERT INTO {table} (id, team, created_at, body) VALUES (?1, ?2, ?3, ?4) ON CONFLICT (id) DO NOTHING"),
+            params![id, team, created_at, to_json(row)?],
+        )
+        .map_err(unavailable)?;
+    if n == 0 {
+        return Err(StoreError::Conflict(format!("{table} row `{id}` exists")));
+    }
+    Ok(())
+}
+
+fn get_row<T: DeserializeOwned>(
+    tx: &Transaction<'_>,
+    table: &str,
+    id: &str,
+) -> Result<Option<T>, StoreError> {
+    tx.query_row(
+        &format!("SELECT body FROM {table} WHERE id = ?1"),
+        params![id],
+        |r| r.get::<_, String>(0),
+    )
+    .optional()
+    .map_err(unavailable)?
+    .map(|b| from_json(&b))
+    .transpose()
+}
+
+fn update_row<T: Serialize>(
+    tx: &Transaction<'_>,
+    table: &str,
+    id: &str,
+    row: &T,
+) -> Result<(), StoreError> {
+    tx.execute(
+        &format!("UPDATE {table} SET body = ?2 WHERE id = ?1"),
+        params![id, to_json(row)?],
+    )
+    .map_err(unavailable)?;
+    Ok(())
+}
+
+fn list_rows<T: DeserializeOwned>(
+    tx: &Transaction<'_>,
+    table: &str,
+    team: Option<&str>,
+) -> Result<Vec<T>, StoreError> {
+    let sql = format!(
+        "SELECT body FROM {table} WHERE (?1 IS NULL OR team = ?1) ORDER BY created_at DESC, id ASC"
+    );
+    let mut stmt = tx.prepare(&sql).map_err(unavailable)?;
+    let rows = stmt
+        .query_map(params![team], |r| r.get::<_, String>(0))
+        .map_err(unavailable)?;
+    rows.map(|b| from_json(&b.map_err(unavailable)?)).collect()
+}
+
+impl EscalationStore for SqliteStore {
+    fn insert(&self, e: &Escalation) -> Result<(), StoreError> {
+        self.tx(|tx| insert_row(tx, "escalations", &e.id, e.team.as_deref(), e.created_at, e))
+    }
+
+    fn get(&self, id: &str) -> Result<Option<Escalation>, StoreError> {
+        self.tx(|tx| get_row(tx, "escalations", id))
+    }
+
+    fn list(&self, team: Option<&str>) -> Result<Vec<Escalation>, StoreError> {
+        self.tx(|tx| list_rows(tx, "escalations", team))
+    }
+
+    fn resolve(
+        &self,
+        id: &str,
+        resolution: Resolution,
+        by: &str,
+        now: Millis,
+    ) -> Result<Option<Escalation>, StoreError> {
+        self.tx(|tx| {
+            let Some(mut e): Option<Escalation> = get_row(tx, "escalations", id)? else {
+                return Ok(None);
+            };
+            if e.status_at(now) == EscalationStatus::Pending {
+                e.status = match resolution {
+                    Resolution::Approve => EscalationStatus::Approved,
+                    Resolution::Deny => EscalationStatus::Denied,
+                };
+                e.resolved_at = Some(now);
+                e.resolved_by = Some(by.to_owned());
+                update_row(tx, "escalations", id, &e)?;
+            }
+            Ok(Some(e))
+        })
+    }
+
+    fn redeem(
+        &self,
+        id: &str,
+        fingerprint: &str,
+        team: Option<&str>,
+        now: Millis,
+    ) -> Result<Redeem, StoreError> {
+        self.tx(|tx| {
+            let Some(mut e): Option<Escalation> = get_row(tx, "escalations", id)? else {
+                return Ok(Redeem::Invalid("no such escalation"));
+            };
+            let out = redeem_outcome(&e, fingerprint, team, now);
+            if out == Redeem::Granted {
+                e.redeemed_at = Some(now);
+                update_row(tx, "escalations", id, &e)?;
+            }
+            Ok(out)
+        })
+    }
+}
+
+impl TicketStore for SqliteStore {
+    fn insert(&self, t: &Ticket) -> Result<(), StoreError> {
+        self.tx(|tx| insert_row(tx, "tickets", &t.id, t.team.as_deref(), t.created_at, t))
+    }
+
+    fn get(&self, id: &str) -> Result<Option<Ticket>, StoreError> {
+        self.tx(|tx| get_row(tx, "tickets", id))
+    }
+
+    fn list(&self, team: Option<&str>) -> Result<Vec<Ticket>, StoreError> {
+        self.tx(|tx| list_rows(tx, "tickets", team))
+    }
+
+    fn resolve(
+        &self,
+        id: &str,
+        resolution: &TicketResolution,
+        by: &str,
+        now: Millis,
+    ) -> Result<Option<Ticket>, StoreError> {
+        self.tx(|tx| {
+            let Some(mut t): Option<Ticket> = get_row(tx, "tickets", id)? else {
+                return Ok(None);
+            };
+            if t.status_at(now) == TicketStatus::Pending {
+                match resolution {
+                    TicketResolution::Approve { charge_to } => {
+                        t.status = TicketStatus::Approved;
+                        t.charge_to = Some(charge_to.clone());
+                    }
+                    TicketResolution::Deny => t.status = TicketStatus::Denied,
+                }
+                t.resolved_at = Some(now);
+                t.resolved_by = Some(by.to_owned());
+                update_row(tx, "tickets", id, &t)?;
+            }
+            Ok(Some(t))
+        })
+    }
+
+    fn redeem(
+        &self,
+        id: &str,
+        fingerprint: &str,
+        team: Option<&str>,
+        now: Millis,
+    ) -> Result<TicketRedeem, StoreError> {
+        self.tx(|tx| {
+            let Some(mut t): Option<Ticket> = get_row(tx, "tickets", id)? else {
+                return Ok(TicketRedeem::Invalid("no such ticket"));
+            };
+            let out = ticket::redeem_outcome(&t, fingerprint, team, now);
+            if matches!(out, TicketRedeem::Approved(_)) {
+                t.redeemed_at = Some(now);
+                update_row(tx, "tickets", id, &t)?;
+            }
+            Ok(out)
+        })
+    }
+
+    fn fulfill(&self, id: &str, now: Millis) -> Result<(), StoreError> {
+        self.tx(|tx| {
+            if let Some(mut t) = get_row::<Ticket>(tx, "tickets", id)? {
+                if t.status_at(now) == TicketStatus::Pending {
+                    t.status = TicketStatus::Fulfilled;
+                    t.redeemed_at = Some(now);
+                    update_row(tx, "tickets", id, &t)?;
+                }
+            }
+            Ok(())
+        })
+    }
+}
+
+// ---------- events ----------
+
+impl EventStore for SqliteStore {
+    fn append(&self, draft: EventDraft) -> Result<Event, StoreError> {
+        self.tx(|tx| {
+            let head: Option<(i64, String)> = tx
+                .query_row(
+                    "SELECT seq, hash FROM event_heads WHERE org = ?1",
+                    params![&draft.org],
+                    |r| Ok((r.get(0)?, r.get(1)?)),
+                )
+                .optional()
+                .map_err(unavailable)?;
+            let (seq, prev_hash) = match head {
+                Some((s, h)) => (u64::try_from(s).map_err(corrupt)? + 1, h),
+                None => (0, GENESIS.to_owned()),
+            };
+            let hash = event_hash(seq, &draft, &prev_hash);
+            let event = Event {
+                seq,
+                body: draft,
+                prev_hash,
+                hash,
+            };
+            let seq_i = i64::try_from(seq).map_err(corrupt)?;
+            tx.execute(
+                "INSERT INTO events (org, seq, timestamp, body) VALUES (?1, ?2, ?3, ?4)",
+                params![
+                    &event.body.org,
+                    seq_i,
+                    event.body.timestamp,
+                    to_json(&event)?
+                ],
+            )
+            .map_err(unavailable)?;
+            tx.execute(
+                "INSERT INTO event_heads (org, seq, hash) VALUES (?1, ?2, ?3)
+                 ON CONFLICT (org) DO UPDATE SET seq = excluded.seq, hash = excluded.hash",
+                params![&event.body.org, seq_i, &event.hash],
+            )
+            .map_err(unavailable)?;
+            Ok(event)
+        })
+    }
+
+    fn list(&self, org: &str) -> Result<Vec<Event>, StoreError> {
+        self.tx(|tx| {
+            let mut stmt = tx
+                .prepare("SELECT body FROM events WHERE org = ?1 ORDER BY seq")
+                .map_err(unavailable)?;
+            let rows = stmt
+                .query_map(params![org], |r| r.get::<_, String>(0))
+                .map_err(unavailable)?;
+            rows.map(|b| from_json(&b.map_err(unavailable)?)).collect()
+        })
+    }
+
+    fn anchor(&self, org: &str) -> Result<Option<Anchor>, StoreError> {
+        self.tx(|tx| {
+            tx.query_row(
+                "SELECT seq, prev_hash FROM event_anchors WHERE org = ?1",
+                params![org],
+                |r| Ok((r.get::<_, i64>(0)?, r.get::<_, String>(1)?)),
+            )
+            .optional()
+            .map_err(unavailable)?
+            .map(|(s, h)| {
+                Ok(Anchor {
+                    seq: u64::try_from(s).map_err(corrupt)?,
+                    prev_hash: h,
+                })
+            })
+            .transpose()
+        })
+    }
+
+    fn prune(&self, org: &str, now: Millis, default_days: u32) -> Result<usize, StoreError> {
+        self.tx(|tx| {
+            let events: Vec<Event> = {
+                let mut stmt = tx.prepare("SELECT body FROM events WHERE org = ?1 ORDER BY seq").map_err(unavailable)?;
+                let rows = stmt.query_map(params![org], |r| r.get::<_, String>(0)).map_err(unavailable)?;
+                rows.map(|b| from_json(&b.map_err(unavailable)?)).collect::<Result<_, StoreError>>()?
+            };
+            let expired = |e: &Event| {
+                let days = e.body.audit.map_or(default_days, |a| a.retention_days);
+                e.body.timestamp.saturating_add(i64::from(days).saturating_mul(86_400_000)) < now
+            };
+            let n = events.iter().take_while(|e| expired(e)).count();
+            if n == 0 {
+                return Ok(0);
+            }
+            let anchor = match events.get(n) {
+                Some(first) => Anchor { seq: first.seq, prev_hash: first.prev_hash.clone() },
+                None => match events.last() {
+                    Some(last) => Anchor { seq: last.seq + 1, prev_hash: last.hash.clone() },
+                    None => return Ok(0),
+                },
+            };
+            let cut = i64::try_from(anchor.seq).map_err(corrupt)?;
+            tx.execute("DELETE FROM events WHERE org = ?1 AND seq < ?2", params![org, cut]).map_err(unavailable)?;
+            tx.execute(
+                "INSERT INTO event_anchors (org, seq, prev_hash) VALUES (?1, ?2, ?3)
+                 ON CONFLICT (org) DO UPDATE SET seq = excluded.seq, prev_hash = excluded.prev_hash",
+                params![org, cut, &anchor.prev_hash],
+            )
+            .map_err(unavailable)?;
+            Ok(n)
+        })
+    }
+}
