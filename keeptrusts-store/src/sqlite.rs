@@ -193,49 +193,51 @@ impl SqliteStore {
 // ---------- wallets ----------
 
 fn load_wallet(tx: &Transaction<'_>, key: &WalletKey) -> Result<Option<Wallet>, StoreError> {
-    tx.query_row(
-        "SELECT body FROM wallets WHERE scope = ?1 AND id = ?2",
-        params![scope_str(key)?, &*key.id],
-        |r| r.get::<_, String>(0),
-    )
-    .optional()
-    .map_err(unavailable)?
-    .map(|b| from_json(&b))
-    .transpose()
+    tx.prepare_cached("SELECT body FROM wallets WHERE scope = ?1 AND id = ?2")
+        .map_err(unavailable)?
+        .query_row(params![scope_str(key)?, &*key.id], |r| {
+            r.get::<_, String>(0)
+        })
+        .optional()
+        .map_err(unavailable)?
+        .map(|b| from_json(&b))
+        .transpose()
 }
 
 fn save_wallet(tx: &Transaction<'_>, w: &Wallet) -> Result<(), StoreError> {
-    tx.execute(
+    tx.prepare_cached(
         "INSERT INTO wallets (scope, id, body) VALUES (?1, ?2, ?3)
          ON CONFLICT (scope, id) DO UPDATE SET body = excluded.body",
-        params![scope_str(&w.key)?, &*w.key.id, to_json(w)?],
     )
+    .map_err(unavailable)?
+    .execute(params![scope_str(&w.key)?, &*w.key.id, to_json(w)?])
     .map_err(unavailable)?;
     Ok(())
 }
 
 fn load_lease(tx: &Transaction<'_>, id: &str) -> Result<Option<Lease>, StoreError> {
-    tx.query_row("SELECT body FROM leases WHERE id = ?1", params![id], |r| {
-        r.get::<_, String>(0)
-    })
-    .optional()
-    .map_err(unavailable)?
-    .map(|b| from_json(&b))
-    .transpose()
+    tx.prepare_cached("SELECT body FROM leases WHERE id = ?1")
+        .map_err(unavailable)?
+        .query_row(params![id], |r| r.get::<_, String>(0))
+        .optional()
+        .map_err(unavailable)?
+        .map(|b| from_json(&b))
+        .transpose()
 }
 
 fn save_lease(tx: &Transaction<'_>, l: &Lease) -> Result<(), StoreError> {
-    tx.execute(
+    tx.prepare_cached(
         "INSERT INTO leases (id, status, created_at, expires_at, body) VALUES (?1, ?2, ?3, ?4, ?5)
          ON CONFLICT (id) DO UPDATE SET status = excluded.status, body = excluded.body",
-        params![
-            &*l.id,
-            status_str(&l.status)?,
-            l.created_at,
-            l.expires_at,
-            to_json(l)?
-        ],
     )
+    .map_err(unavailable)?
+    .execute(params![
+        &*l.id,
+        status_str(&l.status)?,
+        l.created_at,
+        l.expires_at,
+        to_json(l)?
+    ])
     .map_err(unavailable)?;
     Ok(())
 }
@@ -370,11 +372,10 @@ impl WalletStore for SqliteStore {
 
     fn prune(&self, before: Millis) -> Result<usize, StoreError> {
         self.tx(|tx| {
-            tx.execute(
-                "DELETE FROM leases WHERE status != 'active' AND created_at < ?1",
-                params![before],
-            )
-            .map_err(unavailable)
+            tx.prepare_cached("DELETE FROM leases WHERE status != 'active' AND created_at < ?1")
+                .map_err(unavailable)?
+                .execute(params![before])
+                .map_err(unavailable)
         })
     }
 }
@@ -390,10 +391,11 @@ fn insert_row<T: Serialize>(
     row: &T,
 ) -> Result<(), StoreError> {
     let n = tx
-        .execute(
-            &format!("INSERT INTO {table} (id, team, created_at, body) VALUES (?1, ?2, ?3, ?4) ON CONFLICT (id) DO NOTHING"),
-            params![id, team, created_at, to_json(row)?],
-        )
+        .prepare_cached(&format!(
+            "INSERT INTO {table} (id, team, created_at, body) VALUES (?1, ?2, ?3, ?4) ON CONFLICT (id) DO NOTHING"
+        ))
+        .map_err(unavailable)?
+        .execute(params![id, team, created_at, to_json(row)?])
         .map_err(unavailable)?;
     if n == 0 {
         return Err(StoreError::Conflict(format!("{table} row `{id}` exists")));
@@ -406,15 +408,13 @@ fn get_row<T: DeserializeOwned>(
     table: &str,
     id: &str,
 ) -> Result<Option<T>, StoreError> {
-    tx.query_row(
-        &format!("SELECT body FROM {table} WHERE id = ?1"),
-        params![id],
-        |r| r.get::<_, String>(0),
-    )
-    .optional()
-    .map_err(unavailable)?
-    .map(|b| from_json(&b))
-    .transpose()
+    tx.prepare_cached(&format!("SELECT body FROM {table} WHERE id = ?1"))
+        .map_err(unavailable)?
+        .query_row(params![id], |r| r.get::<_, String>(0))
+        .optional()
+        .map_err(unavailable)?
+        .map(|b| from_json(&b))
+        .transpose()
 }
 
 fn update_row<T: Serialize>(
@@ -423,11 +423,10 @@ fn update_row<T: Serialize>(
     id: &str,
     row: &T,
 ) -> Result<(), StoreError> {
-    tx.execute(
-        &format!("UPDATE {table} SET body = ?2 WHERE id = ?1"),
-        params![id, to_json(row)?],
-    )
-    .map_err(unavailable)?;
+    tx.prepare_cached(&format!("UPDATE {table} SET body = ?2 WHERE id = ?1"))
+        .map_err(unavailable)?
+        .execute(params![id, to_json(row)?])
+        .map_err(unavailable)?;
     Ok(())
 }
 
@@ -439,7 +438,7 @@ fn list_rows<T: DeserializeOwned>(
     let sql = format!(
         "SELECT body FROM {table} WHERE (?1 IS NULL OR team = ?1) ORDER BY created_at DESC, id ASC"
     );
-    let mut stmt = tx.prepare(&sql).map_err(unavailable)?;
+    let mut stmt = tx.prepare_cached(&sql).map_err(unavailable)?;
     let rows = stmt
         .query_map(params![team], |r| r.get::<_, String>(0))
         .map_err(unavailable)?;
@@ -584,11 +583,9 @@ impl EventStore for SqliteStore {
     fn append(&self, draft: EventDraft) -> Result<Event, StoreError> {
         self.tx(|tx| {
             let head: Option<(i64, String)> = tx
-                .query_row(
-                    "SELECT seq, hash FROM event_heads WHERE org = ?1",
-                    params![&draft.org],
-                    |r| Ok((r.get(0)?, r.get(1)?)),
-                )
+                .prepare_cached("SELECT seq, hash FROM event_heads WHERE org = ?1")
+                .map_err(unavailable)?
+                .query_row(params![&draft.org], |r| Ok((r.get(0)?, r.get(1)?)))
                 .optional()
                 .map_err(unavailable)?;
             let (seq, prev_hash) = match head {
@@ -603,21 +600,23 @@ impl EventStore for SqliteStore {
                 hash,
             };
             let seq_i = i64::try_from(seq).map_err(corrupt)?;
-            tx.execute(
+            tx.prepare_cached(
                 "INSERT INTO events (org, seq, timestamp, body) VALUES (?1, ?2, ?3, ?4)",
-                params![
-                    &event.body.org,
-                    seq_i,
-                    event.body.timestamp,
-                    to_json(&event)?
-                ],
             )
+            .map_err(unavailable)?
+            .execute(params![
+                &event.body.org,
+                seq_i,
+                event.body.timestamp,
+                to_json(&event)?
+            ])
             .map_err(unavailable)?;
-            tx.execute(
+            tx.prepare_cached(
                 "INSERT INTO event_heads (org, seq, hash) VALUES (?1, ?2, ?3)
                  ON CONFLICT (org) DO UPDATE SET seq = excluded.seq, hash = excluded.hash",
-                params![&event.body.org, seq_i, &event.hash],
             )
+            .map_err(unavailable)?
+            .execute(params![&event.body.org, seq_i, &event.hash])
             .map_err(unavailable)?;
             Ok(event)
         })
@@ -637,27 +636,27 @@ impl EventStore for SqliteStore {
 
     fn anchor(&self, org: &str) -> Result<Option<Anchor>, StoreError> {
         self.tx(|tx| {
-            tx.query_row(
-                "SELECT seq, prev_hash FROM event_anchors WHERE org = ?1",
-                params![org],
-                |r| Ok((r.get::<_, i64>(0)?, r.get::<_, String>(1)?)),
-            )
-            .optional()
-            .map_err(unavailable)?
-            .map(|(s, h)| {
-                Ok(Anchor {
-                    seq: u64::try_from(s).map_err(corrupt)?,
-                    prev_hash: h,
+            tx.prepare_cached("SELECT seq, prev_hash FROM event_anchors WHERE org = ?1")
+                .map_err(unavailable)?
+                .query_row(params![org], |r| {
+                    Ok((r.get::<_, i64>(0)?, r.get::<_, String>(1)?))
                 })
-            })
-            .transpose()
+                .optional()
+                .map_err(unavailable)?
+                .map(|(s, h)| {
+                    Ok(Anchor {
+                        seq: u64::try_from(s).map_err(corrupt)?,
+                        prev_hash: h,
+                    })
+                })
+                .transpose()
         })
     }
 
     fn prune(&self, org: &str, now: Millis, default_days: u32) -> Result<usize, StoreError> {
         self.tx(|tx| {
             let events: Vec<Event> = {
-                let mut stmt = tx.prepare("SELECT body FROM events WHERE org = ?1 ORDER BY seq").map_err(unavailable)?;
+                let mut stmt = tx.prepare_cached("SELECT body FROM events WHERE org = ?1 ORDER BY seq").map_err(unavailable)?;
                 let rows = stmt.query_map(params![org], |r| r.get::<_, String>(0)).map_err(unavailable)?;
                 rows.map(|b| from_json(&b.map_err(unavailable)?)).collect::<Result<_, StoreError>>()?
             };
@@ -677,12 +676,9 @@ impl EventStore for SqliteStore {
                 },
             };
             let cut = i64::try_from(anchor.seq).map_err(corrupt)?;
-            tx.execute("DELETE FROM events WHERE org = ?1 AND seq < ?2", params![org, cut]).map_err(unavailable)?;
-            tx.execute(
-                "INSERT INTO event_anchors (org, seq, prev_hash) VALUES (?1, ?2, ?3)
-                 ON CONFLICT (org) DO UPDATE SET seq = excluded.seq, prev_hash = excluded.prev_hash",
-                params![org, cut, &anchor.prev_hash],
-            )
+            tx.prepare_cached("DELETE FROM events WHERE org = ?1 AND seq < ?2").map_err(unavailable)?.execute(params![org, cut]).map_err(unavailable)?;
+            tx.prepare_cached("INSERT INTO event_anchors (org, seq, prev_hash) VALUES (?1, ?2, ?3)
+                 ON CONFLICT (org) DO UPDATE SET seq = excluded.seq, prev_hash = excluded.prev_hash").map_err(unavailable)?.execute(params![org, cut, &anchor.prev_hash])
             .map_err(unavailable)?;
             Ok(n)
         })
