@@ -21,6 +21,8 @@ use rust_decimal::Decimal;
 use serde::de::DeserializeOwned;
 use serde::Serialize;
 
+use crate::ledger::Rows;
+
 /// Migrations, applied in order on open; `PRAGMA user_version` records how many ran.
 const MIGRATIONS: &[&str] = &[r"
 CREATE TABLE wallets (
@@ -242,40 +244,33 @@ fn save_lease(tx: &Transaction<'_>, l: &Lease) -> Result<(), StoreError> {
     Ok(())
 }
 
-/// Loads the given wallets and leases into a ledger, applies `f`, writes back what changed.
+struct SqliteRows<'a, 'c>(&'a Transaction<'c>);
+
+impl Rows for SqliteRows<'_, '_> {
+    fn load_wallet(&mut self, key: &WalletKey) -> Result<Option<Wallet>, StoreError> {
+        load_wallet(self.0, key)
+    }
+
+    fn save_wallet(&mut self, w: &Wallet) -> Result<(), StoreError> {
+        save_wallet(self.0, w)
+    }
+
+    fn load_lease(&mut self, id: &str) -> Result<Option<Lease>, StoreError> {
+        load_lease(self.0, id)
+    }
+
+    fn save_lease(&mut self, l: &Lease) -> Result<(), StoreError> {
+        save_lease(self.0, l)
+    }
+}
+
 fn with_ledger<T>(
     tx: &Transaction<'_>,
     keys: &[WalletKey],
     lease_ids: &[&str],
     f: impl FnOnce(&mut Ledger) -> Result<T, WalletError>,
 ) -> Result<T, WalletError> {
-    let mut ledger = Ledger::default();
-    for k in keys {
-        if let Some(w) = load_wallet(tx, k)? {
-            ledger.wallets.insert(k.clone(), w);
-        }
-    }
-    for id in lease_ids {
-        if let Some(l) = load_lease(tx, id)? {
-            if let Some(w) = load_wallet(tx, &l.wallet)? {
-                ledger.wallets.insert(l.wallet.clone(), w);
-            }
-            ledger.leases.insert(l.id.clone(), l);
-        }
-    }
-    let before = ledger.clone();
-    let out = f(&mut ledger)?;
-    for (k, w) in &ledger.wallets {
-        if before.wallets.get(k) != Some(w) {
-            save_wallet(tx, w)?;
-        }
-    }
-    for (id, l) in &ledger.leases {
-        if before.leases.get(id) != Some(l) {
-            save_lease(tx, l)?;
-        }
-    }
-    Ok(out)
+    crate::ledger::with_ledger(&mut SqliteRows(tx), keys, lease_ids, f)
 }
 
 impl WalletStore for SqliteStore {

@@ -1,0 +1,745 @@
+//! PostgreSQL implementation: many gateway instances on one set of wallets, tickets, escalations
+//! and events.
+//!
+//! Every atomic trait method is one transaction. Wallet rows are locked `FOR UPDATE` in one
+//! global key order; operations on a lease id (and allocations of a wallet that may not exist
+//! yet) also take a transaction-scoped advisory lock on that id, so two instances can never both
+//! create the same lease or wallet. Deadlocks and serialization failures are retried (up to five
+//! attempts). Connections come from a small pool; connecting and every statement time out after
+//! five seconds, so an unreachable or stuck server fails closed with `StoreError::Unavailable`.
+
+use std::str::FromStr;
+use std::sync::{Condvar, Mutex};
+use std::time::{Duration, Instant};
+
+use keeptrusts_core::escalation::{
+    redeem_outcome, Escalation, EscalationStatus, EscalationStore, Millis, Redeem, Resolution,
+};
+use keeptrusts_core::event::{event_hash, Anchor, Event, EventDraft, EventStore, GENESIS};
+use keeptrusts_core::wallet::ticket::{
+    self, Ticket, TicketRedeem, TicketResolution, TicketStatus, TicketStore,
+};
+use keeptrusts_core::wallet::{
+    AllocateMode, Lease, LeaseStatus, Ledger, Period, ReserveOutcome, ReserveRequest, Settlement,
+    Wallet, WalletError, WalletKey, WalletStore,
+};
+use keeptrusts_core::StoreError;
+use postgres::{Client, Config, NoTls, Transaction};
+use rust_decimal::Decimal;
+use serde::de::DeserializeOwned;
+use serde::Serialize;
+
+use crate::ledger::Rows;
+
+const MIGRATIONS: &[&str] = &[r"
+CREATE TABLE wallets (scope TEXT NOT NULL, id TEXT NOT NULL, body TEXT NOT NULL, PRIMARY KEY (scope, id));
+CREATE TABLE leases (id TEXT PRIMARY KEY, status TEXT NOT NULL, created_at BIGINT NOT NULL, expires_at BIGINT NOT NULL, body TEXT NOT NULL);
+CREATE INDEX leases_active ON leases (status, expires_at);
+CREATE TABLE tickets (id TEXT PRIMARY KEY, team TEXT, created_at BIGINT NOT NULL, body TEXT NOT NULL);
+CREATE TABLE escalations (id TEXT PRIMARY KEY, team TEXT, created_at BIGINT NOT NULL, body TEXT NOT NULL);
+CREATE TABLE events (org TEXT NOT NULL, seq BIGINT NOT NULL, timestamp BIGINT NOT NULL, body TEXT NOT NULL, PRIMARY KEY (org, seq));
+CREATE TABLE event_heads (org TEXT PRIMARY KEY, seq BIGINT NOT NULL, hash TEXT NOT NULL);
+CREATE TABLE event_anchors (org TEXT PRIMARY KEY, seq BIGINT NOT NULL, prev_hash TEXT NOT NULL);
+"];
+
+const TIMEOUT: Duration = Duration::from_secs(5);
+/// Connections a store opens at most; more callers wait (up to [`TIMEOUT`]) for one to be free.
+const MAX_OPEN: usize = 8;
+
+#[derive(Default)]
+struct Pool {
+    idle: Vec<Client>,
+    open: usize,
+}
+
+/// A PostgreSQL database holding the ledger, shared by any number of processes.
+pub struct PgStore {
+    config: Config,
+    schema: Option<String>,
+    pool: Mutex<Pool>,
+    freed: Condvar,
+}
+
+impl std::fmt::Debug for PgStore {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("PgStore")
+    }
+}
+
+fn unavailable(e: impl std::fmt::Display) -> StoreError {
+    StoreError::Unavailable(format!("postgres: {e}"))
+}
+
+fn corrupt(e: impl std::fmt::Display) -> StoreError {
+    StoreError::Corrupt(format!("postgres: {e}"))
+}
+
+/// Deadlocks and serialization failures are worth retrying; everything else is reported.
+fn pg(e: postgres::Error) -> StoreError {
+    let retry = e.code().is_some_and(|c| {
+        *c == postgres::error::SqlState::T_R_DEADLOCK_DETECTED
+            || *c == postgres::error::SqlState::T_R_SERIALIZATION_FAILURE
+    });
+    let detail = match e.as_db_error() {
+        Some(db) => format!("{} ({})", db.message(), db.code().code()),
+        None => e.to_string(),
+    };
+    if retry {
+        StoreError::Conflict(format!("{RETRY}: {detail}"))
+    } else {
+        unavailable(detail)
+    }
+}
+
+const RETRY: &str = "postgres transaction conflict";
+
+trait Retryable {
+    fn retryable(&self) -> bool;
+}
+
+impl Retryable for StoreError {
+    fn retryable(&self) -> bool {
+        matches!(self, StoreError::Conflict(m) if m.starts_with(RETRY))
+    }
+}
+
+impl Retryable for WalletError {
+    fn retryable(&self) -> bool {
+        matches!(self, WalletError::Store(s) if s.retryable())
+    }
+}
+
+fn to_json<T: Serialize>(v: &T) -> Result<String, StoreError> {
+    serde_json::to_string(v).map_err(corrupt)
+}
+
+fn from_json<T: DeserializeOwned>(s: &str) -> Result<T, StoreError> {
+    serde_json::from_str(s).map_err(corrupt)
+}
+
+fn text<T: Serialize>(v: &T) -> Result<String, StoreError> {
+    match serde_json::to_value(v).map_err(corrupt)? {
+        serde_json::Value::String(s) => Ok(s),
+        _ => Err(corrupt("expected a string")),
+    }
+}
+
+fn lock_name(tx: &mut Transaction<'_>, name: &str) -> Result<(), StoreError> {
+    tx.execute(
+        "SELECT pg_advisory_xact_lock(hashtextextended($1, 0))",
+        &[&name],
+    )
+    .map_err(pg)?;
+    Ok(())
+}
+
+impl PgStore {
+    /// Connects (`postgres://user@host:port/db`), and applies migrations.
+    ///
+    /// # Errors
+    /// `Unavailable` if the URL is malformed or the server cannot be reached within 5 s.
+    pub fn connect(url: &str) -> Result<Self, StoreError> {
+        Self::connect_in_schema(url, None)
+    }
+
+    /// Like [`PgStore::connect`], inside a schema of its own (created if needed): tests, or
+    /// several independent ledgers in one database.
+    ///
+    /// # Errors
+    /// As [`PgStore::connect`].
+    pub fn connect_in_schema(url: &str, schema: Option<&str>) -> Result<Self, StoreError> {
+        let mut config =
+            Config::from_str(url).map_err(|e| unavailable(format!("invalid url: {e}")))?;
+        config.connect_timeout(TIMEOUT);
+        if let Some(s) = schema {
+            if !s
+                .bytes()
+                .all(|b| b.is_ascii_lowercase() || b.is_ascii_digit() || b == b'_')
+            {
+                return Err(unavailable(
+                    "a schema name is lowercase letters, digits and `_`",
+                ));
+            }
+        }
+        let store = PgStore {
+            config,
+            schema: schema.map(str::to_owned),
+            pool: Mutex::new(Pool::default()),
+            freed: Condvar::new(),
+        };
+        store.tx(|tx| {
+            lock_name(tx, "keeptrusts:migrations")?;
+            tx.batch_execute("CREATE TABLE IF NOT EXISTS keeptrusts_schema (version INT NOT NULL)")
+                .map_err(pg)?;
+            let version: i32 = tx
+                .query_opt("SELECT version FROM keeptrusts_schema", &[])
+                .map_err(pg)?
+                .map_or(0, |r| r.get(0));
+            let version = usize::try_from(version).unwrap_or(0);
+            if version > MIGRATIONS.len() {
+                return Err(corrupt(format!(
+                    "schema version {version} is newer than this build's {}",
+                    MIGRATIONS.len()
+                )));
+            }
+            for m in MIGRATIONS.iter().skip(version) {
+                tx.batch_execute(m).map_err(pg)?;
+            }
+            let now = i32::try_from(MIGRATIONS.len()).unwrap_or(i32::MAX);
+            tx.execute("DELETE FROM keeptrusts_schema", &[])
+                .map_err(pg)?;
+            tx.execute(
+                "INSERT INTO keeptrusts_schema (version) VALUES ($1)",
+                &[&now],
+            )
+            .map_err(pg)?;
+            Ok::<_, StoreError>(())
+        })?;
+        Ok(store)
+    }
+
+    fn client(&self) -> Result<Client, StoreError> {
+        let deadline = Instant::now() + TIMEOUT;
+        let mut pool = self
+            .pool
+            .lock()
+            .map_err(|_| unavailable("pool lock poisoned"))?;
+        loop {
+            if let Some(c) = pool.idle.pop() {
+                if !c.is_closed() {
+                    return Ok(c);
+                }
+                pool.open -= 1;
+                continue;
+            }
+            if pool.open < MAX_OPEN {
+                pool.open += 1;
+                drop(pool);
+                return self.open_connection().inspect_err(|_| {
+                    if let Ok(mut p) = self.pool.lock() {
+                        p.open -= 1;
+                    }
+                    self.freed.notify_one();
+                });
+            }
+            let now = Instant::now();
+            if now >= deadline {
+                return Err(unavailable("no connection became free within 5 s"));
+            }
+            pool = self
+                .freed
+                .wait_timeout(pool, deadline - now)
+                .map_err(|_| unavailable("pool lock poisoned"))?
+                .0;
+        }
+    }
+
+    fn open_connection(&self) -> Result<Client, StoreError> {
+        let mut c = self.config.connect(NoTls).map_err(pg)?;
+        let mut setup = format!(
+            "SET statement_timeout = {ms}; SET lock_timeout = {ms};",
+            ms = TIMEOUT.as_millis()
+        );
+        if let Some(s) = &self.schema {
+            setup.push_str(&format!(
+                "CREATE SCHEMA IF NOT EXISTS {s}; SET search_path = {s};"
+            ));
+        }
+        c.batch_execute(&setup).map_err(pg)?;
+        Ok(c)
+    }
+
+    fn give_back(&self, c: Client) {
+        if let Ok(mut pool) = self.pool.lock() {
+            if c.is_closed() {
+                pool.open -= 1;
+            } else {
+                pool.idle.push(c);
+            }
+        }
+        self.freed.notify_one();
+    }
+
+    /// Runs `f` in one transaction, retrying deadlocks and serialization failures.
+    fn tx<T, E: From<StoreError> + Retryable>(
+        &self,
+        mut f: impl FnMut(&mut Transaction<'_>) -> Result<T, E>,
+    ) -> Result<T, E> {
+        let mut attempt = 0;
+        loop {
+            attempt += 1;
+            let mut client = self.client()?;
+            let result = (|| {
+                let mut tx = client.transaction().map_err(pg)?;
+                let out = f(&mut tx)?;
+                tx.commit().map_err(pg)?;
+                Ok(out)
+            })();
+            self.give_back(client);
+            match result {
+                Err(e) if attempt < 5 && Retryable::retryable(&e) => continue,
+                other => return other,
+            }
+        }
+    }
+}
+
+struct PgRows<'a, 'c>(&'a mut Transaction<'c>);
+
+impl Rows for PgRows<'_, '_> {
+    fn load_wallet(&mut self, key: &WalletKey) -> Result<Option<Wallet>, StoreError> {
+        let scope = text(&key.scope)?;
+        self.0
+            .query_opt(
+                "SELECT body FROM wallets WHERE scope = $1 AND id = $2 FOR UPDATE",
+                &[&scope, &&*key.id],
+            )
+            .map_err(pg)?
+            .map(|r| from_json(r.get::<_, &str>(0)))
+            .transpose()
+    }
+
+    fn save_wallet(&mut self, w: &Wallet) -> Result<(), StoreError> {
+        let scope = text(&w.key.scope)?;
+        self.0
+            .execute(
+                "INSERT INTO wallets (scope, id, body) VALUES ($1, $2, $3)
+                 ON CONFLICT (scope, id) DO UPDATE SET body = excluded.body",
+                &[&scope, &&*w.key.id, &to_json(w)?],
+            )
+            .map_err(pg)?;
+        Ok(())
+    }
+
+    fn load_lease(&mut self, id: &str) -> Result<Option<Lease>, StoreError> {
+        self.0
+            .query_opt("SELECT body FROM leases WHERE id = $1 FOR UPDATE", &[&id])
+            .map_err(pg)?
+            .map(|r| from_json(r.get::<_, &str>(0)))
+            .transpose()
+    }
+
+    fn save_lease(&mut self, l: &Lease) -> Result<(), StoreError> {
+        self.0
+            .execute(
+                "INSERT INTO leases (id, status, created_at, expires_at, body) VALUES ($1, $2, $3, $4, $5)
+                 ON CONFLICT (id) DO UPDATE SET status = excluded.status, body = excluded.body",
+                &[&&*l.id, &text(&l.status)?, &l.created_at, &l.expires_at, &to_json(l)?],
+            )
+            .map_err(pg)?;
+        Ok(())
+    }
+}
+
+fn with_ledger<T>(
+    tx: &mut Transaction<'_>,
+    keys: &[WalletKey],
+    lease_ids: &[&str],
+    f: impl FnOnce(&mut Ledger) -> Result<T, WalletError>,
+) -> Result<T, WalletError> {
+    for id in lease_ids {
+        lock_name(tx, &format!("lease:{id}"))?;
+    }
+    crate::ledger::with_ledger(&mut PgRows(tx), keys, lease_ids, f)
+}
+
+impl WalletStore for PgStore {
+    fn allocate(
+        &self,
+        key: &WalletKey,
+        amount: Decimal,
+        currency: &str,
+        period: Option<Period>,
+        mode: AllocateMode,
+        now: Millis,
+    ) -> Result<Wallet, WalletError> {
+        self.tx(|tx| {
+            lock_name(tx, &format!("wallet:{key}"))?;
+            with_ledger(tx, std::slice::from_ref(key), &[], |l| {
+                l.allocate(key, amount, currency, period, mode, now)
+            })
+        })
+    }
+
+    fn get(&self, key: &WalletKey, now: Millis) -> Result<Option<Wallet>, StoreError> {
+        self.tx(|tx| {
+            let scope = text(&key.scope)?;
+            Ok(tx
+                .query_opt(
+                    "SELECT body FROM wallets WHERE scope = $1 AND id = $2",
+                    &[&scope, &&*key.id],
+                )
+                .map_err(pg)?
+                .map(|r| from_json::<Wallet>(r.get::<_, &str>(0)))
+                .transpose()?
+                .map(|mut w| {
+                    w.roll(now);
+                    w
+                }))
+        })
+    }
+
+    fn list(&self, now: Millis) -> Result<Vec<Wallet>, StoreError> {
+        self.tx(|tx| {
+            let mut v = Vec::new();
+            for r in tx.query("SELECT body FROM wallets", &[]).map_err(pg)? {
+                let mut w: Wallet = from_json(r.get::<_, &str>(0))?;
+                w.roll(now);
+                v.push(w);
+            }
+            v.sort_by(|a, b| a.key.cmp(&b.key));
+            Ok(v)
+        })
+    }
+
+    fn reserve(
+        &self,
+        request: &ReserveRequest,
+        now: Millis,
+    ) -> Result<ReserveOutcome, WalletError> {
+        let mut keys = request.cascade.clone();
+        keys.extend(request.force.iter().cloned());
+        self.tx(|tx| with_ledger(tx, &keys, &[&request.lease_id], |l| l.reserve(request, now)))
+    }
+
+    fn settle(
+        &self,
+        lease_id: &str,
+        actual: Decimal,
+        now: Millis,
+    ) -> Result<Settlement, WalletError> {
+        self.tx(|tx| with_ledger(tx, &[], &[lease_id], |l| l.settle(lease_id, actual, now)))
+    }
+
+    fn release(&self, lease_id: &str, _now: Millis) -> Result<Lease, WalletError> {
+        self.tx(|tx| {
+            with_ledger(tx, &[], &[lease_id], |l| {
+                l.release(lease_id, LeaseStatus::Released)
+            })
+        })
+    }
+
+    fn expire(&self, now: Millis) -> Result<usize, WalletError> {
+        self.tx(|tx| {
+            let ids: Vec<String> = tx
+                .query("SELECT id FROM leases WHERE status = 'active' AND expires_at <= $1 ORDER BY id", &[&now])
+                .map_err(pg)?
+                .iter()
+                .map(|r| r.get::<_, String>(0))
+                .collect();
+            let refs: Vec<&str> = ids.iter().map(String::as_str).collect();
+            with_ledger(tx, &[], &refs, |l| l.expire(now))
+        })
+    }
+
+    fn lease(&self, lease_id: &str) -> Result<Option<Lease>, StoreError> {
+        self.tx(|tx| {
+            tx.query_opt("SELECT body FROM leases WHERE id = $1", &[&lease_id])
+                .map_err(pg)?
+                .map(|r| from_json(r.get::<_, &str>(0)))
+                .transpose()
+        })
+    }
+
+    fn prune(&self, before: Millis) -> Result<usize, StoreError> {
+        self.tx(|tx| {
+            let n = tx
+                .execute(
+                    "DELETE FROM leases WHERE status <> 'active' AND created_at < $1",
+                    &[&before],
+                )
+                .map_err(pg)?;
+            Ok(usize::try_from(n).unwrap_or(usize::MAX))
+        })
+    }
+}
+
+fn insert_row<T: Serialize>(
+    tx: &mut Transaction<'_>,
+    table: &str,
+    id: &str,
+    team: Option<&str>,
+    created_at: Millis,
+    row: &T,
+) -> Result<(), StoreError> {
+    let n = tx
+        .execute(
+            &format!("INSERT INTO {table} (id, team, created_at, body) VALUES ($1, $2, $3, $4) ON CONFLICT (id) DO NOTHING"),
+            &[&id, &team, &created_at, &to_json(row)?],
+        )
+        .map_err(pg)?;
+    if n == 0 {
+        return Err(StoreError::Conflict(format!("{table} row `{id}` exists")));
+    }
+    Ok(())
+}
+
+fn get_row<T: DeserializeOwned>(
+    tx: &mut Transaction<'_>,
+    table: &str,
+    id: &str,
+    lock: bool,
+) -> Result<Option<T>, StoreError> {
+    let sql = format!(
+        "SELECT body FROM {table} WHERE id = $1{}",
+        if lock { " FOR UPDATE" } else { "" }
+    );
+    tx.query_opt(&sql, &[&id])
+        .map_err(pg)?
+        .map(|r| from_json(r.get::<_, &str>(0)))
+        .transpose()
+}
+
+fn update_row<T: Serialize>(
+    tx: &mut Transaction<'_>,
+    table: &str,
+    id: &str,
+    row: &T,
+) -> Result<(), StoreError> {
+    tx.execute(
+        &format!("UPDATE {table} SET body = $2 WHERE id = $1"),
+        &[&id, &to_json(row)?],
+    )
+    .map_err(pg)?;
+    Ok(())
+}
+
+fn list_rows<T: DeserializeOwned>(
+    tx: &mut Transaction<'_>,
+    table: &str,
+    team: Option<&str>,
+) -> Result<Vec<T>, StoreError> {
+    let sql = format!("SELECT body FROM {table} WHERE ($1::TEXT IS NULL OR team = $1) ORDER BY created_at DESC, id ASC");
+    tx.query(&sql, &[&team])
+        .map_err(pg)?
+        .iter()
+        .map(|r| from_json(r.get::<_, &str>(0)))
+        .collect()
+}
+
+impl EscalationStore for PgStore {
+    fn insert(&self, e: &Escalation) -> Result<(), StoreError> {
+        self.tx(|tx| insert_row(tx, "escalations", &e.id, e.team.as_deref(), e.created_at, e))
+    }
+
+    fn get(&self, id: &str) -> Result<Option<Escalation>, StoreError> {
+        self.tx(|tx| get_row(tx, "escalations", id, false))
+    }
+
+    fn list(&self, team: Option<&str>) -> Result<Vec<Escalation>, StoreError> {
+        self.tx(|tx| list_rows(tx, "escalations", team))
+    }
+
+    fn resolve(
+        &self,
+        id: &str,
+        resolution: Resolution,
+        by: &str,
+        now: Millis,
+    ) -> Result<Option<Escalation>, StoreError> {
+        self.tx(|tx| {
+            let Some(mut e): Option<Escalation> = get_row(tx, "escalations", id, true)? else {
+                return Ok(None);
+            };
+            if e.status_at(now) == EscalationStatus::Pending {
+                e.status = match resolution {
+                    Resolution::Approve => EscalationStatus::Approved,
+                    Resolution::Deny => EscalationStatus::Denied,
+                };
+                e.resolved_at = Some(now);
+                e.resolved_by = Some(by.to_owned());
+                update_row(tx, "escalations", id, &e)?;
+            }
+            Ok(Some(e))
+        })
+    }
+
+    fn redeem(
+        &self,
+        id: &str,
+        fingerprint: &str,
+        team: Option<&str>,
+        now: Millis,
+    ) -> Result<Redeem, StoreError> {
+        self.tx(|tx| {
+            let Some(mut e): Option<Escalation> = get_row(tx, "escalations", id, true)? else {
+                return Ok(Redeem::Invalid("no such escalation"));
+            };
+            let out = redeem_outcome(&e, fingerprint, team, now);
+            if out == Redeem::Granted {
+                e.redeemed_at = Some(now);
+                update_row(tx, "escalations", id, &e)?;
+            }
+            Ok(out)
+        })
+    }
+}
+
+impl TicketStore for PgStore {
+    fn insert(&self, t: &Ticket) -> Result<(), StoreError> {
+        self.tx(|tx| insert_row(tx, "tickets", &t.id, t.team.as_deref(), t.created_at, t))
+    }
+
+    fn get(&self, id: &str) -> Result<Option<Ticket>, StoreError> {
+        self.tx(|tx| get_row(tx, "tickets", id, false))
+    }
+
+    fn list(&self, team: Option<&str>) -> Result<Vec<Ticket>, StoreError> {
+        self.tx(|tx| list_rows(tx, "tickets", team))
+    }
+
+    fn resolve(
+        &self,
+        id: &str,
+        resolution: &TicketResolution,
+        by: &str,
+        now: Millis,
+    ) -> Result<Option<Ticket>, StoreError> {
+        self.tx(|tx| {
+            let Some(mut t): Option<Ticket> = get_row(tx, "tickets", id, true)? else {
+                return Ok(None);
+            };
+            if t.status_at(now) == TicketStatus::Pending {
+                match resolution {
+                    TicketResolution::Approve { charge_to } => {
+                        t.status = TicketStatus::Approved;
+                        t.charge_to = Some(charge_to.clone());
+                    }
+                    TicketResolution::Deny => t.status = TicketStatus::Denied,
+                }
+                t.resolved_at = Some(now);
+                t.resolved_by = Some(by.to_owned());
+                update_row(tx, "tickets", id, &t)?;
+            }
+            Ok(Some(t))
+        })
+    }
+
+    fn redeem(
+        &self,
+        id: &str,
+        fingerprint: &str,
+        team: Option<&str>,
+        now: Millis,
+    ) -> Result<TicketRedeem, StoreError> {
+        self.tx(|tx| {
+            let Some(mut t): Option<Ticket> = get_row(tx, "tickets", id, true)? else {
+                return Ok(TicketRedeem::Invalid("no such ticket"));
+            };
+            let out = ticket::redeem_outcome(&t, fingerprint, team, now);
+            if matches!(out, TicketRedeem::Approved(_)) {
+                t.redeemed_at = Some(now);
+                update_row(tx, "tickets", id, &t)?;
+            }
+            Ok(out)
+        })
+    }
+
+    fn fulfill(&self, id: &str, now: Millis) -> Result<(), StoreError> {
+        self.tx(|tx| {
+            if let Some(mut t) = get_row::<Ticket>(tx, "tickets", id, true)? {
+                if t.status_at(now) == TicketStatus::Pending {
+                    t.status = TicketStatus::Fulfilled;
+                    t.redeemed_at = Some(now);
+                    update_row(tx, "tickets", id, &t)?;
+                }
+            }
+            Ok(())
+        })
+    }
+}
+
+impl EventStore for PgStore {
+    fn append(&self, draft: EventDraft) -> Result<Event, StoreError> {
+        self.tx(|tx| {
+            tx.execute("INSERT INTO event_heads (org, seq, hash) VALUES ($1, -1, '') ON CONFLICT (org) DO NOTHING", &[&draft.org])
+                .map_err(pg)?;
+            let row = tx
+                .query_one("SELECT seq, hash FROM event_heads WHERE org = $1 FOR UPDATE", &[&draft.org])
+                .map_err(pg)?;
+            let (head_seq, head_hash): (i64, String) = (row.get(0), row.get(1));
+            let (seq, prev_hash) = if head_seq < 0 {
+                (0u64, GENESIS.to_owned())
+            } else {
+                (u64::try_from(head_seq).map_err(corrupt)? + 1, head_hash)
+            };
+            let hash = event_hash(seq, &draft, &prev_hash);
+            let event = Event { seq, body: draft.clone(), prev_hash, hash };
+            let seq_i = i64::try_from(seq).map_err(corrupt)?;
+            tx.execute(
+                "INSERT INTO events (org, seq, timestamp, body) VALUES ($1, $2, $3, $4)",
+                &[&event.body.org, &seq_i, &event.body.timestamp, &to_json(&event)?],
+            )
+            .map_err(pg)?;
+            tx.execute("UPDATE event_heads SET seq = $2, hash = $3 WHERE org = $1", &[&event.body.org, &seq_i, &event.hash])
+                .map_err(pg)?;
+            Ok(event)
+        })
+    }
+
+    fn list(&self, org: &str) -> Result<Vec<Event>, StoreError> {
+        self.tx(|tx| {
+            tx.query(
+                "SELECT body FROM events WHERE org = $1 ORDER BY seq",
+                &[&org],
+            )
+            .map_err(pg)?
+            .iter()
+            .map(|r| from_json(r.get::<_, &str>(0)))
+            .collect()
+        })
+    }
+
+    fn anchor(&self, org: &str) -> Result<Option<Anchor>, StoreError> {
+        self.tx(|tx| {
+            tx.query_opt(
+                "SELECT seq, prev_hash FROM event_anchors WHERE org = $1",
+                &[&org],
+            )
+            .map_err(pg)?
+            .map(|r| {
+                Ok(Anchor {
+                    seq: u64::try_from(r.get::<_, i64>(0)).map_err(corrupt)?,
+                    prev_hash: r.get(1),
+                })
+            })
+            .transpose()
+        })
+    }
+
+    fn prune(&self, org: &str, now: Millis, default_days: u32) -> Result<usize, StoreError> {
+        self.tx(|tx| {
+            tx.execute("SELECT 1 FROM event_heads WHERE org = $1 FOR UPDATE", &[&org]).map_err(pg)?;
+            let events: Vec<Event> = tx
+                .query("SELECT body FROM events WHERE org = $1 ORDER BY seq", &[&org])
+                .map_err(pg)?
+                .iter()
+                .map(|r| from_json(r.get::<_, &str>(0)))
+                .collect::<Result<_, StoreError>>()?;
+            let expired = |e: &Event| {
+                let days = e.body.audit.map_or(default_days, |a| a.retention_days);
+                e.body.timestamp.saturating_add(i64::from(days).saturating_mul(86_400_000)) < now
+            };
+            let n = events.iter().take_while(|e| expired(e)).count();
+            if n == 0 {
+                return Ok(0);
+            }
+            let anchor = match events.get(n) {
+                Some(first) => Anchor { seq: first.seq, prev_hash: first.prev_hash.clone() },
+                None => match events.last() {
+                    Some(last) => Anchor { seq: last.seq + 1, prev_hash: last.hash.clone() },
+                    None => return Ok(0),
+                },
+            };
+            let cut = i64::try_from(anchor.seq).map_err(corrupt)?;
+            tx.execute("DELETE FROM events WHERE org = $1 AND seq < $2", &[&org, &cut]).map_err(pg)?;
+            tx.execute(
+                "INSERT INTO event_anchors (org, seq, prev_hash) VALUES ($1, $2, $3)
+                 ON CONFLICT (org) DO UPDATE SET seq = excluded.seq, prev_hash = excluded.prev_hash",
+                &[&org, &cut, &anchor.prev_hash],
+            )
+            .map_err(pg)?;
+            Ok(n)
+        })
+    }
+}
