@@ -27,7 +27,7 @@ use proptest::prelude::*;
 use rust_decimal::Decimal;
 
 mod common;
-use common::{escalation_case, op, run};
+use common::{check_after_crash, escalation_case, op, request_cycle, run, ticket_case};
 
 fn url() -> Option<String> {
     let u = std::env::var("KEEPTRUSTS_TEST_POSTGRES_URL").ok();
@@ -308,4 +308,71 @@ fn four_processes_of_32_threads_never_overspend() {
     assert!(w.spent <= w.allocated);
     // 3,200 attempts of 1.00 against 1,000.00 settled at 0.73: the wallet ran dry
     assert!(w.available() < Decimal::new(1, 0), "{w:?}");
+}
+
+/// Worker for the PostgreSQL SIGKILL test: cycles until killed.
+#[test]
+#[ignore = "spawned by a_killed_process_loses_nothing_committed_on_postgres"]
+fn postgres_crash_worker() {
+    let (Ok(url), Ok(schema)) = (
+        std::env::var("KEEPTRUSTS_TEST_POSTGRES_URL"),
+        std::env::var("KT_PG_CRASH_SCHEMA"),
+    ) else {
+        return;
+    };
+    let store = PgStore::connect_in_schema(&url, Some(&schema)).unwrap();
+    for i in 0..u64::MAX {
+        request_cycle(&store, &store, "k", i);
+    }
+}
+
+#[test]
+fn a_killed_process_loses_nothing_committed_on_postgres() {
+    let Some(url) = url() else { return };
+    let store = fresh(&url, "crash");
+    let key = WalletKey::new(WalletScope::Team, "engineering");
+    store
+        .allocate(
+            &key,
+            Decimal::new(1_000_000, 0),
+            "USD",
+            None,
+            AllocateMode::Set,
+            0,
+        )
+        .unwrap();
+    let mut child = Command::new(std::env::current_exe().unwrap())
+        .args([
+            "--exact",
+            "postgres_crash_worker",
+            "--ignored",
+            "--nocapture",
+            "--test-threads=1",
+        ])
+        .env("KEEPTRUSTS_TEST_POSTGRES_URL", &url)
+        .env(
+            "KT_PG_CRASH_SCHEMA",
+            format!("kt_test_{}_crash", std::process::id()),
+        )
+        .stdout(Stdio::null())
+        .spawn()
+        .unwrap();
+    std::thread::sleep(std::time::Duration::from_millis(2_000));
+    child.kill().unwrap(); // SIGKILL
+    child.wait().unwrap();
+    let (events, settled) = check_after_crash(&store, &store, "k");
+    assert!(
+        events > 20 && settled > 20,
+        "the worker got going: {events} events, {settled} settlements"
+    );
+}
+
+#[test]
+fn tickets_behave_the_same() {
+    let Some(url) = url() else { return };
+    let store = fresh(&url, "tickets");
+    assert_eq!(
+        ticket_case(&keeptrusts_core::MemoryTickets::new()),
+        ticket_case(&store)
+    );
 }
