@@ -69,6 +69,30 @@ pub struct Escalation {
 }
 
 impl Escalation {
+    /// Applies a reviewer's decision if the escalation is pending at `now`; returns whether it
+    /// changed (every store applies this same rule inside its own atomic step).
+    pub fn resolve_at(&mut self, resolution: Resolution, by: &str, now: Millis) -> bool {
+        if self.status_at(now) != EscalationStatus::Pending {
+            return false;
+        }
+        self.status = match resolution {
+            Resolution::Approve => EscalationStatus::Approved,
+            Resolution::Deny => EscalationStatus::Denied,
+        };
+        self.resolved_at = Some(now);
+        self.resolved_by = Some(by.to_owned());
+        true
+    }
+
+    /// Checks a retried request against this escalation; a granted approval is marked used.
+    pub fn redeem_at(&mut self, fingerprint: &str, team: Option<&str>, now: Millis) -> Redeem {
+        let out = redeem_outcome(self, fingerprint, team, now);
+        if out == Redeem::Granted {
+            self.redeemed_at = Some(now);
+        }
+        out
+    }
+
     /// The status as of `now`: a pending escalation past its deadline is expired.
     pub fn status_at(&self, now: Millis) -> EscalationStatus {
         if self.status == EscalationStatus::Pending && now >= self.expires_at {
@@ -230,18 +254,10 @@ impl EscalationStore for MemoryEscalations {
         now: Millis,
     ) -> Result<Option<Escalation>, StoreError> {
         let mut rows = self.table.lock()?;
-        let Some(esc) = rows.get_mut(id) else {
-            return Ok(None);
-        };
-        if esc.status_at(now) == EscalationStatus::Pending {
-            esc.status = match resolution {
-                Resolution::Approve => EscalationStatus::Approved,
-                Resolution::Deny => EscalationStatus::Denied,
-            };
-            esc.resolved_at = Some(now);
-            esc.resolved_by = Some(by.to_owned());
-        }
-        Ok(Some(esc.clone()))
+        Ok(rows.get_mut(id).map(|e| {
+            e.resolve_at(resolution, by, now);
+            e.clone()
+        }))
     }
 
     fn redeem(
@@ -252,14 +268,10 @@ impl EscalationStore for MemoryEscalations {
         now: Millis,
     ) -> Result<Redeem, StoreError> {
         let mut rows = self.table.lock()?;
-        let Some(esc) = rows.get_mut(id) else {
-            return Ok(Redeem::Invalid("no such escalation"));
-        };
-        let outcome = redeem_outcome(esc, fingerprint, team, now);
-        if outcome == Redeem::Granted {
-            esc.redeemed_at = Some(now);
-        }
-        Ok(outcome)
+        Ok(match rows.get_mut(id) {
+            Some(e) => e.redeem_at(fingerprint, team, now),
+            None => Redeem::Invalid("no such escalation"),
+        })
     }
 }
 

@@ -12,13 +12,9 @@ use std::str::FromStr;
 use std::sync::{Condvar, Mutex};
 use std::time::{Duration, Instant};
 
-use keeptrusts_core::escalation::{
-    redeem_outcome, Escalation, EscalationStatus, EscalationStore, Millis, Redeem, Resolution,
-};
+use keeptrusts_core::escalation::{Escalation, EscalationStore, Millis, Redeem, Resolution};
 use keeptrusts_core::event::{event_hash, Anchor, Event, EventDraft, EventStore, GENESIS};
-use keeptrusts_core::wallet::ticket::{
-    self, Ticket, TicketRedeem, TicketResolution, TicketStatus, TicketStore,
-};
+use keeptrusts_core::wallet::ticket::{Ticket, TicketRedeem, TicketResolution, TicketStore};
 use keeptrusts_core::wallet::{
     AllocateMode, Lease, LeaseStatus, Ledger, Period, ReserveOutcome, ReserveRequest, Settlement,
     Wallet, WalletError, WalletKey, WalletStore,
@@ -541,13 +537,7 @@ impl EscalationStore for PgStore {
             let Some(mut e): Option<Escalation> = get_row(tx, "escalations", id, true)? else {
                 return Ok(None);
             };
-            if e.status_at(now) == EscalationStatus::Pending {
-                e.status = match resolution {
-                    Resolution::Approve => EscalationStatus::Approved,
-                    Resolution::Deny => EscalationStatus::Denied,
-                };
-                e.resolved_at = Some(now);
-                e.resolved_by = Some(by.to_owned());
+            if e.resolve_at(resolution, by, now) {
                 update_row(tx, "escalations", id, &e)?;
             }
             Ok(Some(e))
@@ -565,9 +555,8 @@ impl EscalationStore for PgStore {
             let Some(mut e): Option<Escalation> = get_row(tx, "escalations", id, true)? else {
                 return Ok(Redeem::Invalid("no such escalation"));
             };
-            let out = redeem_outcome(&e, fingerprint, team, now);
+            let out = e.redeem_at(fingerprint, team, now);
             if out == Redeem::Granted {
-                e.redeemed_at = Some(now);
                 update_row(tx, "escalations", id, &e)?;
             }
             Ok(out)
@@ -599,16 +588,7 @@ impl TicketStore for PgStore {
             let Some(mut t): Option<Ticket> = get_row(tx, "tickets", id, true)? else {
                 return Ok(None);
             };
-            if t.status_at(now) == TicketStatus::Pending {
-                match resolution {
-                    TicketResolution::Approve { charge_to } => {
-                        t.status = TicketStatus::Approved;
-                        t.charge_to = Some(charge_to.clone());
-                    }
-                    TicketResolution::Deny => t.status = TicketStatus::Denied,
-                }
-                t.resolved_at = Some(now);
-                t.resolved_by = Some(by.to_owned());
+            if t.resolve_at(resolution, by, now) {
                 update_row(tx, "tickets", id, &t)?;
             }
             Ok(Some(t))
@@ -626,9 +606,8 @@ impl TicketStore for PgStore {
             let Some(mut t): Option<Ticket> = get_row(tx, "tickets", id, true)? else {
                 return Ok(TicketRedeem::Invalid("no such ticket"));
             };
-            let out = ticket::redeem_outcome(&t, fingerprint, team, now);
+            let out = t.redeem_at(fingerprint, team, now);
             if matches!(out, TicketRedeem::Approved(_)) {
-                t.redeemed_at = Some(now);
                 update_row(tx, "tickets", id, &t)?;
             }
             Ok(out)
@@ -638,9 +617,7 @@ impl TicketStore for PgStore {
     fn fulfill(&self, id: &str, now: Millis) -> Result<(), StoreError> {
         self.tx(|tx| {
             if let Some(mut t) = get_row::<Ticket>(tx, "tickets", id, true)? {
-                if t.status_at(now) == TicketStatus::Pending {
-                    t.status = TicketStatus::Fulfilled;
-                    t.redeemed_at = Some(now);
+                if t.fulfill_at(now) {
                     update_row(tx, "tickets", id, &t)?;
                 }
             }

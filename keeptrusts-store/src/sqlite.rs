@@ -4,13 +4,9 @@ use std::path::Path;
 use std::sync::{Arc, Mutex, MutexGuard};
 use std::time::Duration;
 
-use keeptrusts_core::escalation::{
-    redeem_outcome, Escalation, EscalationStatus, EscalationStore, Millis, Redeem, Resolution,
-};
+use keeptrusts_core::escalation::{Escalation, EscalationStore, Millis, Redeem, Resolution};
 use keeptrusts_core::event::{event_hash, Anchor, Event, EventDraft, EventStore, GENESIS};
-use keeptrusts_core::wallet::ticket::{
-    self, Ticket, TicketRedeem, TicketResolution, TicketStatus, TicketStore,
-};
+use keeptrusts_core::wallet::ticket::{Ticket, TicketRedeem, TicketResolution, TicketStore};
 use keeptrusts_core::wallet::{
     AllocateMode, Lease, LeaseStatus, Ledger, Period, ReserveOutcome, ReserveRequest, Settlement,
     Wallet, WalletError, WalletKey, WalletStore,
@@ -464,13 +460,7 @@ impl EscalationStore for SqliteStore {
             let Some(mut e): Option<Escalation> = get_row(tx, "escalations", id)? else {
                 return Ok(None);
             };
-            if e.status_at(now) == EscalationStatus::Pending {
-                e.status = match resolution {
-                    Resolution::Approve => EscalationStatus::Approved,
-                    Resolution::Deny => EscalationStatus::Denied,
-                };
-                e.resolved_at = Some(now);
-                e.resolved_by = Some(by.to_owned());
+            if e.resolve_at(resolution, by, now) {
                 update_row(tx, "escalations", id, &e)?;
             }
             Ok(Some(e))
@@ -488,9 +478,8 @@ impl EscalationStore for SqliteStore {
             let Some(mut e): Option<Escalation> = get_row(tx, "escalations", id)? else {
                 return Ok(Redeem::Invalid("no such escalation"));
             };
-            let out = redeem_outcome(&e, fingerprint, team, now);
+            let out = e.redeem_at(fingerprint, team, now);
             if out == Redeem::Granted {
-                e.redeemed_at = Some(now);
                 update_row(tx, "escalations", id, &e)?;
             }
             Ok(out)
@@ -522,16 +511,7 @@ impl TicketStore for SqliteStore {
             let Some(mut t): Option<Ticket> = get_row(tx, "tickets", id)? else {
                 return Ok(None);
             };
-            if t.status_at(now) == TicketStatus::Pending {
-                match resolution {
-                    TicketResolution::Approve { charge_to } => {
-                        t.status = TicketStatus::Approved;
-                        t.charge_to = Some(charge_to.clone());
-                    }
-                    TicketResolution::Deny => t.status = TicketStatus::Denied,
-                }
-                t.resolved_at = Some(now);
-                t.resolved_by = Some(by.to_owned());
+            if t.resolve_at(resolution, by, now) {
                 update_row(tx, "tickets", id, &t)?;
             }
             Ok(Some(t))
@@ -549,9 +529,8 @@ impl TicketStore for SqliteStore {
             let Some(mut t): Option<Ticket> = get_row(tx, "tickets", id)? else {
                 return Ok(TicketRedeem::Invalid("no such ticket"));
             };
-            let out = ticket::redeem_outcome(&t, fingerprint, team, now);
+            let out = t.redeem_at(fingerprint, team, now);
             if matches!(out, TicketRedeem::Approved(_)) {
-                t.redeemed_at = Some(now);
                 update_row(tx, "tickets", id, &t)?;
             }
             Ok(out)
@@ -561,9 +540,7 @@ impl TicketStore for SqliteStore {
     fn fulfill(&self, id: &str, now: Millis) -> Result<(), StoreError> {
         self.tx(|tx| {
             if let Some(mut t) = get_row::<Ticket>(tx, "tickets", id)? {
-                if t.status_at(now) == TicketStatus::Pending {
-                    t.status = TicketStatus::Fulfilled;
-                    t.redeemed_at = Some(now);
+                if t.fulfill_at(now) {
                     update_row(tx, "tickets", id, &t)?;
                 }
             }

@@ -78,6 +78,49 @@ pub struct Ticket {
 }
 
 impl Ticket {
+    /// Applies an approver's decision if the ticket is pending at `now`; returns whether it
+    /// changed (every store applies this same rule inside its own atomic step).
+    pub fn resolve_at(&mut self, resolution: &TicketResolution, by: &str, now: Millis) -> bool {
+        if self.status_at(now) != TicketStatus::Pending {
+            return false;
+        }
+        match resolution {
+            TicketResolution::Approve { charge_to } => {
+                self.status = TicketStatus::Approved;
+                self.charge_to = Some(charge_to.clone());
+            }
+            TicketResolution::Deny => self.status = TicketStatus::Denied,
+        }
+        self.resolved_at = Some(now);
+        self.resolved_by = Some(by.to_owned());
+        true
+    }
+
+    /// Checks a retried request against this ticket; an approved match is marked used.
+    pub fn redeem_at(
+        &mut self,
+        fingerprint: &str,
+        team: Option<&str>,
+        now: Millis,
+    ) -> TicketRedeem {
+        let out = redeem_outcome(self, fingerprint, team, now);
+        if matches!(out, TicketRedeem::Approved(_)) {
+            self.redeemed_at = Some(now);
+        }
+        out
+    }
+
+    /// Closes a pending ticket whose request went through after funding; returns whether it
+    /// changed.
+    pub fn fulfill_at(&mut self, now: Millis) -> bool {
+        if self.status_at(now) != TicketStatus::Pending {
+            return false;
+        }
+        self.status = TicketStatus::Fulfilled;
+        self.redeemed_at = Some(now);
+        true
+    }
+
     /// Status as of `now`: a pending ticket past its deadline is expired.
     pub fn status_at(&self, now: Millis) -> TicketStatus {
         if self.status == TicketStatus::Pending && now >= self.expires_at {
@@ -244,21 +287,10 @@ impl TicketStore for MemoryTickets {
         now: Millis,
     ) -> Result<Option<Ticket>, StoreError> {
         let mut rows = self.table.lock()?;
-        let Some(t) = rows.get_mut(id) else {
-            return Ok(None);
-        };
-        if t.status_at(now) == TicketStatus::Pending {
-            match resolution {
-                TicketResolution::Approve { charge_to } => {
-                    t.status = TicketStatus::Approved;
-                    t.charge_to = Some(charge_to.clone());
-                }
-                TicketResolution::Deny => t.status = TicketStatus::Denied,
-            }
-            t.resolved_at = Some(now);
-            t.resolved_by = Some(by.to_owned());
-        }
-        Ok(Some(t.clone()))
+        Ok(rows.get_mut(id).map(|t| {
+            t.resolve_at(resolution, by, now);
+            t.clone()
+        }))
     }
 
     fn redeem(
@@ -269,23 +301,16 @@ impl TicketStore for MemoryTickets {
         now: Millis,
     ) -> Result<TicketRedeem, StoreError> {
         let mut rows = self.table.lock()?;
-        let Some(t) = rows.get_mut(id) else {
-            return Ok(TicketRedeem::Invalid("no such ticket"));
-        };
-        let out = redeem_outcome(t, fingerprint, team, now);
-        if matches!(out, TicketRedeem::Approved(_)) {
-            t.redeemed_at = Some(now);
-        }
-        Ok(out)
+        Ok(match rows.get_mut(id) {
+            Some(t) => t.redeem_at(fingerprint, team, now),
+            None => TicketRedeem::Invalid("no such ticket"),
+        })
     }
 
     fn fulfill(&self, id: &str, now: Millis) -> Result<(), StoreError> {
         let mut rows = self.table.lock()?;
         if let Some(t) = rows.get_mut(id) {
-            if t.status_at(now) == TicketStatus::Pending {
-                t.status = TicketStatus::Fulfilled;
-                t.redeemed_at = Some(now);
-            }
+            t.fulfill_at(now);
         }
         Ok(())
     }
