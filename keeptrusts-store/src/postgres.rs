@@ -500,6 +500,24 @@ fn update_row<T: Serialize>(
     Ok(())
 }
 
+/// Loads row `id` (locked where the database can), applies `f` — which returns its result and
+/// whether the row changed — and saves the row if it did. `None` when there is no such row.
+fn modify_row<T: Serialize + DeserializeOwned, R>(
+    tx: &mut Transaction<'_>,
+    table: &str,
+    id: &str,
+    f: impl FnOnce(&mut T) -> (R, bool),
+) -> Result<Option<R>, StoreError> {
+    let Some(mut row) = get_row::<T>(tx, table, id, true)? else {
+        return Ok(None);
+    };
+    let (out, changed) = f(&mut row);
+    if changed {
+        update_row(tx, table, id, &row)?;
+    }
+    Ok(Some(out))
+}
+
 fn list_rows<T: DeserializeOwned>(
     tx: &mut Transaction<'_>,
     table: &str,
@@ -534,13 +552,10 @@ impl EscalationStore for PgStore {
         now: Millis,
     ) -> Result<Option<Escalation>, StoreError> {
         self.tx(|tx| {
-            let Some(mut e): Option<Escalation> = get_row(tx, "escalations", id, true)? else {
-                return Ok(None);
-            };
-            if e.resolve_at(resolution, by, now) {
-                update_row(tx, "escalations", id, &e)?;
-            }
-            Ok(Some(e))
+            modify_row(tx, "escalations", id, |e: &mut Escalation| {
+                let changed = e.resolve_at(resolution, by, now);
+                (e.clone(), changed)
+            })
         })
     }
 
@@ -552,14 +567,12 @@ impl EscalationStore for PgStore {
         now: Millis,
     ) -> Result<Redeem, StoreError> {
         self.tx(|tx| {
-            let Some(mut e): Option<Escalation> = get_row(tx, "escalations", id, true)? else {
-                return Ok(Redeem::Invalid("no such escalation"));
-            };
-            let out = e.redeem_at(fingerprint, team, now);
-            if out == Redeem::Granted {
-                update_row(tx, "escalations", id, &e)?;
-            }
-            Ok(out)
+            let out = modify_row(tx, "escalations", id, |e: &mut Escalation| {
+                let out = e.redeem_at(fingerprint, team, now);
+                let changed = out == Redeem::Granted;
+                (out, changed)
+            })?;
+            Ok(out.unwrap_or(Redeem::Invalid("no such escalation")))
         })
     }
 }
@@ -585,13 +598,10 @@ impl TicketStore for PgStore {
         now: Millis,
     ) -> Result<Option<Ticket>, StoreError> {
         self.tx(|tx| {
-            let Some(mut t): Option<Ticket> = get_row(tx, "tickets", id, true)? else {
-                return Ok(None);
-            };
-            if t.resolve_at(resolution, by, now) {
-                update_row(tx, "tickets", id, &t)?;
-            }
-            Ok(Some(t))
+            modify_row(tx, "tickets", id, |t: &mut Ticket| {
+                let changed = t.resolve_at(resolution, by, now);
+                (t.clone(), changed)
+            })
         })
     }
 
@@ -603,24 +613,18 @@ impl TicketStore for PgStore {
         now: Millis,
     ) -> Result<TicketRedeem, StoreError> {
         self.tx(|tx| {
-            let Some(mut t): Option<Ticket> = get_row(tx, "tickets", id, true)? else {
-                return Ok(TicketRedeem::Invalid("no such ticket"));
-            };
-            let out = t.redeem_at(fingerprint, team, now);
-            if matches!(out, TicketRedeem::Approved(_)) {
-                update_row(tx, "tickets", id, &t)?;
-            }
-            Ok(out)
+            let out = modify_row(tx, "tickets", id, |t: &mut Ticket| {
+                let out = t.redeem_at(fingerprint, team, now);
+                let changed = matches!(out, TicketRedeem::Approved(_));
+                (out, changed)
+            })?;
+            Ok(out.unwrap_or(TicketRedeem::Invalid("no such ticket")))
         })
     }
 
     fn fulfill(&self, id: &str, now: Millis) -> Result<(), StoreError> {
         self.tx(|tx| {
-            if let Some(mut t) = get_row::<Ticket>(tx, "tickets", id, true)? {
-                if t.fulfill_at(now) {
-                    update_row(tx, "tickets", id, &t)?;
-                }
-            }
+            modify_row(tx, "tickets", id, |t: &mut Ticket| ((), t.fulfill_at(now)))?;
             Ok(())
         })
     }
