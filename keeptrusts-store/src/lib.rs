@@ -6,6 +6,7 @@
 //! rows they touch into a `keeptrusts_core::wallet::Ledger`, apply the core's own rule, and write
 //! the changed rows back, so SQLite decides exactly as the in-memory store does.
 
+mod batch;
 mod ledger;
 mod postgres;
 mod sqlite;

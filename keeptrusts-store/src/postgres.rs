@@ -8,23 +8,25 @@
 //! attempts). Connections come from a small pool; connecting and every statement time out after
 //! five seconds, so an unreachable or stuck server fails closed with `StoreError::Unavailable`.
 
+use std::collections::HashMap;
 use std::str::FromStr;
 use std::sync::{Condvar, Mutex};
 use std::time::{Duration, Instant};
 
 use keeptrusts_core::escalation::{Escalation, EscalationStore, Millis, Redeem, Resolution};
-use keeptrusts_core::event::{event_hash, Anchor, Event, EventDraft, EventStore, GENESIS};
+use keeptrusts_core::event::{Anchor, Event, EventDraft, EventStore, Journal};
 use keeptrusts_core::wallet::ticket::{Ticket, TicketRedeem, TicketResolution, TicketStore};
 use keeptrusts_core::wallet::{
     AllocateMode, Lease, LeaseStatus, Ledger, Period, ReserveOutcome, ReserveRequest, Settlement,
     Wallet, WalletError, WalletKey, WalletStore,
 };
 use keeptrusts_core::StoreError;
-use postgres::{Client, Config, NoTls, Transaction};
+use postgres::{Client, Config, NoTls, Statement, Transaction};
 use rust_decimal::Decimal;
 use serde::de::DeserializeOwned;
 use serde::Serialize;
 
+use crate::batch::{self, BatchRows, Combiner, Done, Op};
 use crate::ledger::Rows;
 
 const MIGRATIONS: &[&str] = &[r"
@@ -42,9 +44,16 @@ const TIMEOUT: Duration = Duration::from_secs(5);
 /// Connections a store opens at most; more callers wait (up to [`TIMEOUT`]) for one to be free.
 const MAX_OPEN: usize = 8;
 
+/// A pooled connection and the statements prepared on it (the request path's statements are
+/// prepared once per connection, so each costs one round trip instead of two).
+struct Conn {
+    client: Client,
+    prepared: HashMap<&'static str, Statement>,
+}
+
 #[derive(Default)]
 struct Pool {
-    idle: Vec<Client>,
+    idle: Vec<Conn>,
     open: usize,
 }
 
@@ -54,6 +63,7 @@ pub struct PgStore {
     schema: Option<String>,
     pool: Mutex<Pool>,
     freed: Condvar,
+    combiner: Combiner,
 }
 
 impl std::fmt::Debug for PgStore {
@@ -162,6 +172,7 @@ impl PgStore {
             schema: schema.map(str::to_owned),
             pool: Mutex::new(Pool::default()),
             freed: Condvar::new(),
+            combiner: Combiner::default(),
         };
         store.tx(|tx| {
             lock_name(tx, "keeptrusts:migrations")?;
@@ -194,7 +205,7 @@ impl PgStore {
         Ok(store)
     }
 
-    fn client(&self) -> Result<Client, StoreError> {
+    fn client(&self) -> Result<Conn, StoreError> {
         let deadline = Instant::now() + TIMEOUT;
         let mut pool = self
             .pool
@@ -202,7 +213,7 @@ impl PgStore {
             .map_err(|_| unavailable("pool lock poisoned"))?;
         loop {
             if let Some(c) = pool.idle.pop() {
-                if !c.is_closed() {
+                if !c.client.is_closed() {
                     return Ok(c);
                 }
                 pool.open -= 1;
@@ -230,7 +241,7 @@ impl PgStore {
         }
     }
 
-    fn open_connection(&self) -> Result<Client, StoreError> {
+    fn open_connection(&self) -> Result<Conn, StoreError> {
         let mut c = self.config.connect(NoTls).map_err(pg)?;
         let mut setup = format!(
             "SET statement_timeout = {ms}; SET lock_timeout = {ms};",
@@ -242,12 +253,15 @@ impl PgStore {
             ));
         }
         c.batch_execute(&setup).map_err(pg)?;
-        Ok(c)
+        Ok(Conn {
+            client: c,
+            prepared: HashMap::new(),
+        })
     }
 
-    fn give_back(&self, c: Client) {
+    fn give_back(&self, c: Conn) {
         if let Ok(mut pool) = self.pool.lock() {
-            if c.is_closed() {
+            if c.client.is_closed() {
                 pool.open -= 1;
             } else {
                 pool.idle.push(c);
@@ -261,22 +275,37 @@ impl PgStore {
         &self,
         mut f: impl FnMut(&mut Transaction<'_>) -> Result<T, E>,
     ) -> Result<T, E> {
+        self.tx_prepared(|tx, _| f(tx))
+    }
+
+    /// [`PgStore::tx`], with the connection's prepared statements at hand.
+    fn tx_prepared<T, E: From<StoreError> + Retryable>(
+        &self,
+        mut f: impl FnMut(&mut Transaction<'_>, &mut HashMap<&'static str, Statement>) -> Result<T, E>,
+    ) -> Result<T, E> {
         let mut attempt = 0;
         loop {
             attempt += 1;
-            let mut client = self.client()?;
+            let mut conn = self.client()?;
             let result = (|| {
-                let mut tx = client.transaction().map_err(pg)?;
-                let out = f(&mut tx)?;
+                let mut tx = conn.client.transaction().map_err(pg)?;
+                let out = f(&mut tx, &mut conn.prepared)?;
                 tx.commit().map_err(pg)?;
                 Ok(out)
             })();
-            self.give_back(client);
+            self.give_back(conn);
             match result {
                 Err(e) if attempt < 5 && Retryable::retryable(&e) => continue,
                 other => return other,
             }
         }
+    }
+
+    /// Queues a request-path operation; concurrent ones share one transaction.
+    fn submit(&self, op: Op) -> Result<Done, StoreError> {
+        self.combiner.submit(op, |ops| {
+            self.tx_prepared(|tx, prepared| batch::apply(&mut PgBatch { tx, prepared }, ops))
+        })
     }
 }
 
@@ -321,6 +350,182 @@ impl Rows for PgRows<'_, '_> {
                 "INSERT INTO leases (id, status, created_at, expires_at, body) VALUES ($1, $2, $3, $4, $5)
                  ON CONFLICT (id) DO UPDATE SET status = excluded.status, body = excluded.body",
                 &[&&*l.id, &text(&l.status)?, &l.created_at, &l.expires_at, &to_json(l)?],
+            )
+            .map_err(pg)?;
+        Ok(())
+    }
+}
+
+/// The batch path's rows: bulk statements, prepared once per connection.
+struct PgBatch<'a, 'c> {
+    tx: &'a mut Transaction<'c>,
+    prepared: &'a mut HashMap<&'static str, Statement>,
+}
+
+impl PgBatch<'_, '_> {
+    fn statement(&mut self, sql: &'static str) -> Result<Statement, StoreError> {
+        if let Some(s) = self.prepared.get(sql) {
+            return Ok(s.clone());
+        }
+        let s = self.tx.prepare(sql).map_err(pg)?;
+        self.prepared.insert(sql, s.clone());
+        Ok(s)
+    }
+}
+
+impl Rows for PgBatch<'_, '_> {
+    fn load_wallet(&mut self, key: &WalletKey) -> Result<Option<Wallet>, StoreError> {
+        PgRows(self.tx).load_wallet(key)
+    }
+
+    fn save_wallet(&mut self, w: &Wallet) -> Result<(), StoreError> {
+        PgRows(self.tx).save_wallet(w)
+    }
+
+    fn load_lease(&mut self, id: &str) -> Result<Option<Lease>, StoreError> {
+        PgRows(self.tx).load_lease(id)
+    }
+
+    fn save_lease(&mut self, l: &Lease) -> Result<(), StoreError> {
+        PgRows(self.tx).save_lease(l)
+    }
+}
+
+const LOCK_LEASES: &str =
+    "SELECT pg_advisory_xact_lock(hashtextextended(n, 0)) FROM unnest($1::TEXT[]) AS n";
+const LOAD_LEASES: &str = "SELECT body FROM leases WHERE id = ANY($1::TEXT[]) FOR UPDATE";
+/// Locks in the order of the keys given (the core's key order, as the single-operation path).
+const LOAD_WALLETS: &str = "SELECT w.body FROM wallets w
+     JOIN unnest($1::TEXT[], $2::TEXT[], $3::INT[]) AS k(scope, id, ord) ON w.scope = k.scope AND w.id = k.id
+     ORDER BY k.ord FOR UPDATE OF w";
+const LOAD_HEAD: &str = "INSERT INTO event_heads (org, seq, hash) VALUES ($1, -1, '')
+     ON CONFLICT (org) DO UPDATE SET seq = event_heads.seq RETURNING seq, hash";
+const SAVE: &str = "WITH
+ w AS (INSERT INTO wallets (scope, id, body) SELECT * FROM unnest($1::TEXT[], $2::TEXT[], $3::TEXT[])
+       ON CONFLICT (scope, id) DO UPDATE SET body = excluded.body),
+ l AS (INSERT INTO leases (id, status, created_at, expires_at, body)
+       SELECT * FROM unnest($4::TEXT[], $5::TEXT[], $6::BIGINT[], $7::BIGINT[], $8::TEXT[])
+       ON CONFLICT (id) DO UPDATE SET status = excluded.status, body = excluded.body),
+ e AS (INSERT INTO events (org, seq, timestamp, body)
+       SELECT * FROM unnest($9::TEXT[], $10::BIGINT[], $11::BIGINT[], $12::TEXT[])),
+ h AS (UPDATE event_heads SET seq = n.seq, hash = n.hash
+       FROM unnest($13::TEXT[], $14::BIGINT[], $15::TEXT[]) AS n(org, seq, hash)
+       WHERE event_heads.org = n.org)
+SELECT 1";
+
+fn seq_i64(seq: u64) -> Result<i64, StoreError> {
+    i64::try_from(seq).map_err(corrupt)
+}
+
+impl BatchRows for PgBatch<'_, '_> {
+    fn lock_leases(&mut self, ids: &[&str]) -> Result<(), StoreError> {
+        if ids.is_empty() {
+            return Ok(());
+        }
+        let names: Vec<String> = ids.iter().map(|id| format!("lease:{id}")).collect();
+        let st = self.statement(LOCK_LEASES)?;
+        self.tx.execute(&st, &[&names]).map_err(pg)?;
+        Ok(())
+    }
+
+    fn load_leases(&mut self, ids: &[&str]) -> Result<Vec<Lease>, StoreError> {
+        if ids.is_empty() {
+            return Ok(Vec::new());
+        }
+        let st = self.statement(LOAD_LEASES)?;
+        self.tx
+            .query(&st, &[&ids])
+            .map_err(pg)?
+            .iter()
+            .map(|r| from_json(r.get::<_, &str>(0)))
+            .collect()
+    }
+
+    fn load_wallets(&mut self, keys: &[&WalletKey]) -> Result<Vec<Wallet>, StoreError> {
+        if keys.is_empty() {
+            return Ok(Vec::new());
+        }
+        let scopes = keys
+            .iter()
+            .map(|k| text(&k.scope))
+            .collect::<Result<Vec<String>, _>>()?;
+        let ids: Vec<&str> = keys.iter().map(|k| &*k.id).collect();
+        let ords: Vec<i32> = (0..keys.len())
+            .map(|i| i32::try_from(i).unwrap_or(i32::MAX))
+            .collect();
+        let st = self.statement(LOAD_WALLETS)?;
+        self.tx
+            .query(&st, &[&scopes, &ids, &ords])
+            .map_err(pg)?
+            .iter()
+            .map(|r| from_json(r.get::<_, &str>(0)))
+            .collect()
+    }
+
+    fn load_head(&mut self, org: &str) -> Result<Option<(u64, String)>, StoreError> {
+        let st = self.statement(LOAD_HEAD)?;
+        let row = self.tx.query_one(&st, &[&org]).map_err(pg)?;
+        let (seq, hash): (i64, String) = (row.get(0), row.get(1));
+        if seq < 0 {
+            return Ok(None);
+        }
+        Ok(Some((u64::try_from(seq).map_err(corrupt)?, hash)))
+    }
+
+    fn save(
+        &mut self,
+        wallets: &[&Wallet],
+        leases: &[&Lease],
+        events: &[Event],
+        heads: &[(&str, u64, &str)],
+    ) -> Result<(), StoreError> {
+        if wallets.is_empty() && leases.is_empty() && events.is_empty() {
+            return Ok(());
+        }
+        let w_scope = wallets
+            .iter()
+            .map(|w| text(&w.key.scope))
+            .collect::<Result<Vec<String>, _>>()?;
+        let w_id: Vec<&str> = wallets.iter().map(|w| &*w.key.id).collect();
+        let w_body = wallets
+            .iter()
+            .map(to_json)
+            .collect::<Result<Vec<String>, _>>()?;
+        let l_id: Vec<&str> = leases.iter().map(|l| &*l.id).collect();
+        let l_status = leases
+            .iter()
+            .map(|l| text(&l.status))
+            .collect::<Result<Vec<String>, _>>()?;
+        let l_created: Vec<i64> = leases.iter().map(|l| l.created_at).collect();
+        let l_expires: Vec<i64> = leases.iter().map(|l| l.expires_at).collect();
+        let l_body = leases
+            .iter()
+            .map(to_json)
+            .collect::<Result<Vec<String>, _>>()?;
+        let e_org: Vec<&str> = events.iter().map(|e| e.body.org.as_str()).collect();
+        let e_seq = events
+            .iter()
+            .map(|e| seq_i64(e.seq))
+            .collect::<Result<Vec<i64>, _>>()?;
+        let e_ts: Vec<i64> = events.iter().map(|e| e.body.timestamp).collect();
+        let e_body = events
+            .iter()
+            .map(to_json)
+            .collect::<Result<Vec<String>, _>>()?;
+        let h_org: Vec<&str> = heads.iter().map(|h| h.0).collect();
+        let h_seq = heads
+            .iter()
+            .map(|h| seq_i64(h.1))
+            .collect::<Result<Vec<i64>, _>>()?;
+        let h_hash: Vec<&str> = heads.iter().map(|h| h.2).collect();
+        let st = self.statement(SAVE)?;
+        self.tx
+            .execute(
+                &st,
+                &[
+                    &w_scope, &w_id, &w_body, &l_id, &l_status, &l_created, &l_expires, &l_body,
+                    &e_org, &e_seq, &e_ts, &e_body, &h_org, &h_seq, &h_hash,
+                ],
             )
             .map_err(pg)?;
         Ok(())
@@ -393,9 +598,10 @@ impl WalletStore for PgStore {
         request: &ReserveRequest,
         now: Millis,
     ) -> Result<ReserveOutcome, WalletError> {
-        let mut keys = request.cascade.clone();
-        keys.extend(request.force.iter().cloned());
-        self.tx(|tx| with_ledger(tx, &keys, &[&request.lease_id], |l| l.reserve(request, now)))
+        match self.submit(Op::Reserve(request.clone(), now))? {
+            Done::Reserve(r) => r,
+            other => Err(batch::mismatch(&other).into()),
+        }
     }
 
     fn settle(
@@ -404,7 +610,10 @@ impl WalletStore for PgStore {
         actual: Decimal,
         now: Millis,
     ) -> Result<Settlement, WalletError> {
-        self.tx(|tx| with_ledger(tx, &[], &[lease_id], |l| l.settle(lease_id, actual, now)))
+        match self.submit(Op::Settle(lease_id.into(), actual, now))? {
+            Done::Settle(r) => r,
+            other => Err(batch::mismatch(&other).into()),
+        }
     }
 
     fn release(&self, lease_id: &str, _now: Millis) -> Result<Lease, WalletError> {
@@ -632,30 +841,10 @@ impl TicketStore for PgStore {
 
 impl EventStore for PgStore {
     fn append(&self, draft: EventDraft) -> Result<Event, StoreError> {
-        self.tx(|tx| {
-            tx.execute("INSERT INTO event_heads (org, seq, hash) VALUES ($1, -1, '') ON CONFLICT (org) DO NOTHING", &[&draft.org])
-                .map_err(pg)?;
-            let row = tx
-                .query_one("SELECT seq, hash FROM event_heads WHERE org = $1 FOR UPDATE", &[&draft.org])
-                .map_err(pg)?;
-            let (head_seq, head_hash): (i64, String) = (row.get(0), row.get(1));
-            let (seq, prev_hash) = if head_seq < 0 {
-                (0u64, GENESIS.to_owned())
-            } else {
-                (u64::try_from(head_seq).map_err(corrupt)? + 1, head_hash)
-            };
-            let hash = event_hash(seq, &draft, &prev_hash);
-            let event = Event { seq, body: draft.clone(), prev_hash, hash };
-            let seq_i = i64::try_from(seq).map_err(corrupt)?;
-            tx.execute(
-                "INSERT INTO events (org, seq, timestamp, body) VALUES ($1, $2, $3, $4)",
-                &[&event.body.org, &seq_i, &event.body.timestamp, &to_json(&event)?],
-            )
-            .map_err(pg)?;
-            tx.execute("UPDATE event_heads SET seq = $2, hash = $3 WHERE org = $1", &[&event.body.org, &seq_i, &event.hash])
-                .map_err(pg)?;
-            Ok(event)
-        })
+        match self.submit(Op::Append(draft))? {
+            Done::Append(e) => Ok(e),
+            other => Err(batch::mismatch(&other)),
+        }
     }
 
     fn list(&self, org: &str) -> Result<Vec<Event>, StoreError> {
@@ -722,5 +911,20 @@ impl EventStore for PgStore {
             .map_err(pg)?;
             Ok(n)
         })
+    }
+}
+
+impl Journal for PgStore {
+    fn settle_and_append(
+        &self,
+        lease_id: &str,
+        actual: Decimal,
+        now: Millis,
+        draft: EventDraft,
+    ) -> Result<(Settlement, Option<Event>), WalletError> {
+        match self.submit(Op::SettleAppend(lease_id.into(), actual, now, draft))? {
+            Done::SettleAppend(r) => r,
+            other => Err(batch::mismatch(&other).into()),
+        }
     }
 }

@@ -5,7 +5,7 @@ use std::sync::{Arc, Mutex, MutexGuard};
 use std::time::Duration;
 
 use keeptrusts_core::escalation::{Escalation, EscalationStore, Millis, Redeem, Resolution};
-use keeptrusts_core::event::{event_hash, Anchor, Event, EventDraft, EventStore, GENESIS};
+use keeptrusts_core::event::{Anchor, Event, EventDraft, EventStore, Journal};
 use keeptrusts_core::wallet::ticket::{Ticket, TicketRedeem, TicketResolution, TicketStore};
 use keeptrusts_core::wallet::{
     AllocateMode, Lease, LeaseStatus, Ledger, Period, ReserveOutcome, ReserveRequest, Settlement,
@@ -17,6 +17,7 @@ use rust_decimal::Decimal;
 use serde::de::DeserializeOwned;
 use serde::Serialize;
 
+use crate::batch::{self, BatchRows, Combiner, Done, Op};
 use crate::ledger::Rows;
 
 /// Migrations, applied in order on open; `PRAGMA user_version` records how many ran.
@@ -74,6 +75,7 @@ CREATE TABLE event_anchors (
 #[derive(Clone)]
 pub struct SqliteStore {
     conn: Arc<Mutex<Connection>>,
+    combiner: Arc<Combiner>,
 }
 
 impl std::fmt::Debug for SqliteStore {
@@ -164,6 +166,7 @@ impl SqliteStore {
         tx.commit().map_err(unavailable)?;
         Ok(SqliteStore {
             conn: Arc::new(Mutex::new(conn)),
+            combiner: Arc::default(),
         })
     }
 
@@ -185,6 +188,13 @@ impl SqliteStore {
         let out = f(&tx)?;
         tx.commit().map_err(unavailable)?;
         Ok(out)
+    }
+
+    /// Queues a request-path operation; concurrent ones share one transaction.
+    fn submit(&self, op: Op) -> Result<Done, StoreError> {
+        self.combiner.submit(op, |ops| {
+            self.tx(|tx| batch::apply(&mut SqliteRows(tx), ops))
+        })
     }
 }
 
@@ -260,6 +270,59 @@ impl Rows for SqliteRows<'_, '_> {
     }
 }
 
+impl BatchRows for SqliteRows<'_, '_> {
+    fn load_head(&mut self, org: &str) -> Result<Option<(u64, String)>, StoreError> {
+        let head: Option<(i64, String)> = self
+            .0
+            .prepare_cached("SELECT seq, hash FROM event_heads WHERE org = ?1")
+            .map_err(unavailable)?
+            .query_row(params![org], |r| Ok((r.get(0)?, r.get(1)?)))
+            .optional()
+            .map_err(unavailable)?;
+        head.map(|(s, h)| Ok((u64::try_from(s).map_err(corrupt)?, h)))
+            .transpose()
+    }
+
+    fn save(
+        &mut self,
+        wallets: &[&Wallet],
+        leases: &[&Lease],
+        events: &[Event],
+        heads: &[(&str, u64, &str)],
+    ) -> Result<(), StoreError> {
+        for w in wallets {
+            save_wallet(self.0, w)?;
+        }
+        for l in leases {
+            save_lease(self.0, l)?;
+        }
+        let mut insert = self
+            .0
+            .prepare_cached(
+                "INSERT INTO events (org, seq, timestamp, body) VALUES (?1, ?2, ?3, ?4)",
+            )
+            .map_err(unavailable)?;
+        for e in events {
+            let seq = i64::try_from(e.seq).map_err(corrupt)?;
+            insert
+                .execute(params![&e.body.org, seq, e.body.timestamp, to_json(e)?])
+                .map_err(unavailable)?;
+        }
+        let mut head = self
+            .0
+            .prepare_cached(
+                "INSERT INTO event_heads (org, seq, hash) VALUES (?1, ?2, ?3)
+                 ON CONFLICT (org) DO UPDATE SET seq = excluded.seq, hash = excluded.hash",
+            )
+            .map_err(unavailable)?;
+        for (org, seq, hash) in heads {
+            let seq = i64::try_from(*seq).map_err(corrupt)?;
+            head.execute(params![org, seq, hash]).map_err(unavailable)?;
+        }
+        Ok(())
+    }
+}
+
 fn with_ledger<T>(
     tx: &Transaction<'_>,
     keys: &[WalletKey],
@@ -319,9 +382,10 @@ impl WalletStore for SqliteStore {
         request: &ReserveRequest,
         now: Millis,
     ) -> Result<ReserveOutcome, WalletError> {
-        let mut keys = request.cascade.clone();
-        keys.extend(request.force.iter().cloned());
-        self.tx(|tx| with_ledger(tx, &keys, &[&request.lease_id], |l| l.reserve(request, now)))
+        match self.submit(Op::Reserve(request.clone(), now))? {
+            Done::Reserve(r) => r,
+            other => Err(batch::mismatch(&other).into()),
+        }
     }
 
     fn settle(
@@ -330,7 +394,10 @@ impl WalletStore for SqliteStore {
         actual: Decimal,
         now: Millis,
     ) -> Result<Settlement, WalletError> {
-        self.tx(|tx| with_ledger(tx, &[], &[lease_id], |l| l.settle(lease_id, actual, now)))
+        match self.submit(Op::Settle(lease_id.into(), actual, now))? {
+            Done::Settle(r) => r,
+            other => Err(batch::mismatch(&other).into()),
+        }
     }
 
     fn release(&self, lease_id: &str, _now: Millis) -> Result<Lease, WalletError> {
@@ -557,45 +624,10 @@ impl TicketStore for SqliteStore {
 
 impl EventStore for SqliteStore {
     fn append(&self, draft: EventDraft) -> Result<Event, StoreError> {
-        self.tx(|tx| {
-            let head: Option<(i64, String)> = tx
-                .prepare_cached("SELECT seq, hash FROM event_heads WHERE org = ?1")
-                .map_err(unavailable)?
-                .query_row(params![&draft.org], |r| Ok((r.get(0)?, r.get(1)?)))
-                .optional()
-                .map_err(unavailable)?;
-            let (seq, prev_hash) = match head {
-                Some((s, h)) => (u64::try_from(s).map_err(corrupt)? + 1, h),
-                None => (0, GENESIS.to_owned()),
-            };
-            let hash = event_hash(seq, &draft, &prev_hash);
-            let event = Event {
-                seq,
-                body: draft,
-                prev_hash,
-                hash,
-            };
-            let seq_i = i64::try_from(seq).map_err(corrupt)?;
-            tx.prepare_cached(
-                "INSERT INTO events (org, seq, timestamp, body) VALUES (?1, ?2, ?3, ?4)",
-            )
-            .map_err(unavailable)?
-            .execute(params![
-                &event.body.org,
-                seq_i,
-                event.body.timestamp,
-                to_json(&event)?
-            ])
-            .map_err(unavailable)?;
-            tx.prepare_cached(
-                "INSERT INTO event_heads (org, seq, hash) VALUES (?1, ?2, ?3)
-                 ON CONFLICT (org) DO UPDATE SET seq = excluded.seq, hash = excluded.hash",
-            )
-            .map_err(unavailable)?
-            .execute(params![&event.body.org, seq_i, &event.hash])
-            .map_err(unavailable)?;
-            Ok(event)
-        })
+        match self.submit(Op::Append(draft))? {
+            Done::Append(e) => Ok(e),
+            other => Err(batch::mismatch(&other)),
+        }
     }
 
     fn list(&self, org: &str) -> Result<Vec<Event>, StoreError> {
@@ -658,5 +690,20 @@ impl EventStore for SqliteStore {
             .map_err(unavailable)?;
             Ok(n)
         })
+    }
+}
+
+impl Journal for SqliteStore {
+    fn settle_and_append(
+        &self,
+        lease_id: &str,
+        actual: Decimal,
+        now: Millis,
+        draft: EventDraft,
+    ) -> Result<(Settlement, Option<Event>), WalletError> {
+        match self.submit(Op::SettleAppend(lease_id.into(), actual, now, draft))? {
+            Done::SettleAppend(r) => r,
+            other => Err(batch::mismatch(&other).into()),
+        }
     }
 }

@@ -27,7 +27,10 @@ use proptest::prelude::*;
 use rust_decimal::Decimal;
 
 mod common;
-use common::{check_after_crash, escalation_case, op, request_cycle, run, ticket_case};
+use common::{
+    check_after_crash, concurrent_cycles, escalation_case, journal_case, op, request_cycle, run,
+    ticket_case, JOURNAL_CASE,
+};
 
 fn url() -> Option<String> {
     let u = std::env::var("KEEPTRUSTS_TEST_POSTGRES_URL").ok();
@@ -119,6 +122,18 @@ fn event_chains_behave_the_same() {
         verify(&rest, store.anchor("default").unwrap().as_ref()),
         Ok(())
     );
+}
+
+#[test]
+fn settle_and_append_is_one_step() {
+    let Some(url) = url() else { return };
+    assert_eq!(journal_case(&fresh(&url, "journal")), JOURNAL_CASE);
+}
+
+#[test]
+fn concurrent_requests_share_transactions_and_lose_nothing() {
+    let Some(url) = url() else { return };
+    concurrent_cycles(&fresh(&url, "concurrent"), 32, 50);
 }
 
 #[test]
@@ -322,7 +337,7 @@ fn postgres_crash_worker() {
     };
     let store = PgStore::connect_in_schema(&url, Some(&schema)).unwrap();
     for i in 0..u64::MAX {
-        request_cycle(&store, &store, "k", i);
+        request_cycle(&store, "k", i);
     }
 }
 

@@ -21,7 +21,10 @@ use keeptrusts_core::{
 use keeptrusts_store::SqliteStore;
 
 mod common;
-use common::{check_after_crash, escalation_case, op, request_cycle, run, ticket_case};
+use common::{
+    check_after_crash, concurrent_cycles, escalation_case, journal_case, op, request_cycle, run,
+    ticket_case, JOURNAL_CASE,
+};
 use proptest::prelude::*;
 use rust_decimal::Decimal;
 
@@ -34,6 +37,24 @@ proptest! {
         let sqlite = SqliteStore::open_in_memory().unwrap();
         prop_assert_eq!(run(&memory, &ops), run(&sqlite, &ops));
     }
+}
+
+#[test]
+fn settle_and_append_is_one_step() {
+    let store = SqliteStore::open_in_memory().unwrap();
+    assert_eq!(journal_case(&store), JOURNAL_CASE);
+}
+
+#[test]
+fn concurrent_requests_share_transactions_and_lose_nothing() {
+    let dir = std::env::temp_dir().join(format!("kt-sqlite-conc-{}", std::process::id()));
+    std::fs::create_dir_all(&dir).unwrap();
+    let path = dir.join("conc.db");
+    let _ = std::fs::remove_file(&path);
+    let store = SqliteStore::open(&path).unwrap();
+    concurrent_cycles(&store, 16, 100);
+    drop(store);
+    let _ = std::fs::remove_dir_all(&dir);
 }
 
 #[test]
@@ -273,7 +294,7 @@ fn sqlite_crash_worker() {
     };
     let store = SqliteStore::open(&path).unwrap();
     for i in 0..u64::MAX {
-        request_cycle(&store, &store, "k", i);
+        request_cycle(&store, "k", i);
         if i == 20 {
             println!("\nREADY");
         }

@@ -25,7 +25,7 @@ use crate::identity::{Principal, Role};
 use crate::pricing::{Currency, Usage};
 use crate::request::hex;
 use crate::wallet::budget::DEFAULT_ORG;
-use crate::wallet::WalletKey;
+use crate::wallet::{Settlement, WalletError, WalletKey, WalletStore};
 
 /// Hash of "nothing before": the `prev_hash` of an org's first event.
 pub const GENESIS: &str = "0000000000000000000000000000000000000000000000000000000000000000";
@@ -280,6 +280,32 @@ pub trait EventStore: Send + Sync {
     /// # Errors
     /// A store failure.
     fn prune(&self, org: &str, now: Millis, default_days: u32) -> Result<usize, StoreError>;
+}
+
+/// A store holding both the ledger and the audit chain: settles a request's lease and appends its
+/// event as one step. The provided method runs the two one after the other; the SQL stores
+/// override it with one transaction, so a committed settlement always has its event.
+pub trait Journal: WalletStore + EventStore {
+    /// Settles `lease_id` at `actual` and, unless the settlement is a replay (the lease was
+    /// already settled, so its event was already written), appends `draft`.
+    ///
+    /// # Errors
+    /// As [`WalletStore::settle`] and [`EventStore::append`]; in the SQL stores nothing is
+    /// written when either fails.
+    fn settle_and_append(
+        &self,
+        lease_id: &str,
+        actual: Decimal,
+        now: Millis,
+        draft: EventDraft,
+    ) -> Result<(Settlement, Option<Event>), WalletError> {
+        let s = self.settle(lease_id, actual, now)?;
+        if s.replay {
+            return Ok((s, None));
+        }
+        let e = self.append(draft)?;
+        Ok((s, Some(e)))
+    }
 }
 
 #[derive(Debug, Default)]

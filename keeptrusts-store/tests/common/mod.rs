@@ -3,6 +3,7 @@
 #![allow(dead_code)]
 
 use keeptrusts_core::escalation::{resolve, Escalation, EscalationStatus, Redeem, Resolution};
+use keeptrusts_core::event::Journal;
 use keeptrusts_core::pricing::Currency;
 use keeptrusts_core::wallet::{
     AllocateMode, ReserveOutcome, ReserveRequest, WalletScope, WalletStore,
@@ -175,13 +176,33 @@ pub fn escalation_case(store: &dyn EscalationStore) -> Vec<String> {
     out
 }
 
-/// One unit of gateway storage work, repeated by the SIGKILL workers: reserve, settle, append.
-pub fn request_cycle(
-    wallets: &dyn WalletStore,
-    events: &dyn keeptrusts_core::event::EventStore,
-    tag: &str,
-    i: u64,
-) {
+fn draft(tag: &str, i: u64, now: i64) -> keeptrusts_core::event::EventDraft {
+    keeptrusts_core::event::EventDraft {
+        id: format!("evt_{tag}-{i}"),
+        request_id: format!("{tag}-{i}"),
+        timestamp: now,
+        org: "default".into(),
+        team: Some("engineering".into()),
+        user: Some("dev@yourco.com".into()),
+        role: Some(Role::Member),
+        consumer_group: None,
+        model: Some("gpt-4o-mini".into()),
+        target: None,
+        verdict: keeptrusts_core::Verdict::Allow,
+        status: 200,
+        reason: None,
+        policies: Vec::new(),
+        cost: None,
+        tokens: None,
+        escalation_id: None,
+        ticket_id: None,
+        audit: None,
+    }
+}
+
+/// One unit of gateway storage work, repeated by the SIGKILL workers and the concurrency tests:
+/// reserve, then settle and append the request's event in one step.
+pub fn request_cycle(store: &dyn Journal, tag: &str, i: u64) {
     let key = WalletKey::new(WalletScope::Team, "engineering");
     let req = ReserveRequest {
         lease_id: format!("{tag}-{i}").into(),
@@ -193,35 +214,14 @@ pub fn request_cycle(
         force: None,
     };
     let now = i64::try_from(i).unwrap_or(0);
-    if let Ok(ReserveOutcome::Reserved(l)) = wallets.reserve(&req, now) {
-        let _ = wallets.settle(&l.id, Decimal::new(37, 2), now);
-        let draft = keeptrusts_core::event::EventDraft {
-            id: format!("evt_{tag}-{i}"),
-            request_id: format!("{tag}-{i}"),
-            timestamp: now,
-            org: "default".into(),
-            team: Some("engineering".into()),
-            user: Some("dev@yourco.com".into()),
-            role: Some(Role::Member),
-            consumer_group: None,
-            model: Some("gpt-4o-mini".into()),
-            target: None,
-            verdict: keeptrusts_core::Verdict::Allow,
-            status: 200,
-            reason: None,
-            policies: Vec::new(),
-            cost: None,
-            tokens: None,
-            escalation_id: None,
-            ticket_id: None,
-            audit: None,
-        };
-        let _ = events.append(draft);
+    if let Ok(ReserveOutcome::Reserved(l)) = store.reserve(&req, now) {
+        let _ = store.settle_and_append(&l.id, Decimal::new(37, 2), now, draft(tag, i, now));
     }
 }
 
-/// After a crash: the chain verifies, spent equals the committed settlements, and expiry releases
-/// every lease left active.
+/// After a crash (or a concurrent run): the chain verifies, holds one event per committed
+/// settlement, spent equals the sum of committed settlements, and expiry releases every lease
+/// left active.
 pub fn check_after_crash(
     wallets: &dyn WalletStore,
     events: &dyn keeptrusts_core::event::EventStore,
@@ -255,6 +255,11 @@ pub fn check_after_crash(
         w.spent, settled,
         "spent equals the sum of committed settlements"
     );
+    let logged = chain
+        .iter()
+        .filter(|e| e.body.request_id.starts_with(&format!("{tag}-")))
+        .count();
+    assert_eq!(logged, n_settled, "one event per committed settlement");
     wallets.expire(i64::MAX / 2).unwrap();
     let w = wallets.get(&key, 0).unwrap().unwrap();
     assert_eq!(
@@ -343,4 +348,87 @@ pub fn ticket_case(store: &dyn keeptrusts_core::TicketStore) -> Vec<String> {
         store.redeem("t3", "fp", Some("legal"), 9).unwrap()
     ));
     out
+}
+
+/// What [`journal_case`] must print on every store.
+pub const JOURNAL_CASE: [&str; 5] = [
+    "charged 0.25 replay false event Some(0)",
+    "charged 0.25 replay true event None",
+    "unknown lease: unknown_lease",
+    "events 1",
+    "spent 0.25 reserved 0",
+];
+
+/// `settle_and_append`: one event per settlement, none on a replay or a failed settlement.
+pub fn journal_case(store: &dyn Journal) -> Vec<String> {
+    let key = WalletKey::new(WalletScope::Team, "engineering");
+    store
+        .allocate(&key, Decimal::new(10, 0), "USD", None, AllocateMode::Set, 0)
+        .unwrap();
+    let mut out = Vec::new();
+    let req = ReserveRequest {
+        lease_id: "j-1".into(),
+        cascade: vec![key.clone()],
+        amount: Decimal::new(1, 0),
+        currency: Currency::USD,
+        ttl_ms: 1_000,
+        price: None,
+        force: None,
+    };
+    assert!(matches!(
+        store.reserve(&req, 1).unwrap(),
+        ReserveOutcome::Reserved(_)
+    ));
+    for _ in 0..2 {
+        let (s, e) = store
+            .settle_and_append("j-1", Decimal::new(25, 2), 2, draft("j", 1, 2))
+            .unwrap();
+        out.push(format!(
+            "charged {} replay {} event {:?}",
+            s.charged,
+            s.replay,
+            e.map(|e| e.seq)
+        ));
+    }
+    let err = store
+        .settle_and_append("j-404", Decimal::new(1, 0), 3, draft("j", 404, 3))
+        .unwrap_err();
+    out.push(format!("unknown lease: {}", err.code()));
+    let chain = keeptrusts_core::event::EventStore::list(store, "default").unwrap();
+    out.push(format!("events {}", chain.len()));
+    let w = store.get(&key, 3).unwrap().unwrap();
+    out.push(format!("spent {} reserved {}", w.spent, w.reserved));
+    out
+}
+
+/// `threads` threads each run `per_thread` request cycles against one store (so the store
+/// batches them); then the same checks as after a crash.
+pub fn concurrent_cycles(store: &(dyn Journal + Sync), threads: u64, per_thread: u64) {
+    let key = WalletKey::new(WalletScope::Team, "engineering");
+    store
+        .allocate(
+            &key,
+            Decimal::new(1_000_000, 0),
+            "USD",
+            None,
+            AllocateMode::Set,
+            0,
+        )
+        .unwrap();
+    std::thread::scope(|s| {
+        for t in 0..threads {
+            s.spawn(move || {
+                for i in 0..per_thread {
+                    request_cycle(store, "c", t * per_thread + i);
+                }
+            });
+        }
+    });
+    let (events, settled) = check_after_crash(store, store, "c");
+    assert_eq!(
+        settled as u64,
+        threads * per_thread,
+        "every cycle settled (the wallet could cover all of them)"
+    );
+    assert_eq!(events as u64, threads * per_thread);
 }

@@ -1,0 +1,327 @@
+//! Group commit for the operations every request makes: reserve, settle, append (and settle +
+//! append together). Concurrent callers' operations are collected and applied in one
+//! transaction: the rows they touch are loaded (and locked) once, each operation is applied in
+//! turn by the core's `Ledger` and event chain — exactly as it would be alone — and the changed
+//! rows are written back with one commit. A caller gets its answer only after that commit; if the
+//! transaction fails, every operation in it fails and nothing of it is written.
+
+use std::collections::{HashMap, HashSet};
+use std::sync::{Arc, Condvar, Mutex};
+
+use keeptrusts_core::escalation::Millis;
+use keeptrusts_core::event::{event_hash, Event, EventDraft, GENESIS};
+use keeptrusts_core::wallet::{
+    Lease, Ledger, ReserveOutcome, ReserveRequest, Settlement, Wallet, WalletError, WalletKey,
+};
+use keeptrusts_core::StoreError;
+use rust_decimal::Decimal;
+
+use crate::ledger::Rows;
+
+/// One request-path operation.
+#[derive(Debug, Clone)]
+pub(crate) enum Op {
+    Reserve(ReserveRequest, Millis),
+    Settle(Arc<str>, Decimal, Millis),
+    Append(EventDraft),
+    SettleAppend(Arc<str>, Decimal, Millis, EventDraft),
+}
+
+/// The answer to one [`Op`], in the same order.
+#[derive(Debug)]
+pub(crate) enum Done {
+    Reserve(Result<ReserveOutcome, WalletError>),
+    Settle(Result<Settlement, WalletError>),
+    Append(Event),
+    SettleAppend(Result<(Settlement, Option<Event>), WalletError>),
+}
+
+/// The error for an answer of the wrong kind (a bug, reported rather than panicking).
+pub(crate) fn mismatch(done: &Done) -> StoreError {
+    StoreError::Corrupt(format!(
+        "store batch answered with the wrong kind: {done:?}"
+    ))
+}
+
+/// Bulk row access inside one open transaction; loads lock rows where the database can.
+pub(crate) trait BatchRows: Rows {
+    /// Takes whatever lock guards the creation of these lease ids (sorted, deduplicated).
+    fn lock_leases(&mut self, _ids: &[&str]) -> Result<(), StoreError> {
+        Ok(())
+    }
+
+    fn load_leases(&mut self, ids: &[&str]) -> Result<Vec<Lease>, StoreError> {
+        let mut out = Vec::with_capacity(ids.len());
+        for id in ids {
+            out.extend(self.load_lease(id)?);
+        }
+        Ok(out)
+    }
+
+    /// `keys` arrive sorted and deduplicated, so concurrent transactions lock in one order.
+    fn load_wallets(&mut self, keys: &[&WalletKey]) -> Result<Vec<Wallet>, StoreError> {
+        let mut out = Vec::with_capacity(keys.len());
+        for k in keys {
+            out.extend(self.load_wallet(k)?);
+        }
+        Ok(out)
+    }
+
+    /// The org chain's head (seq and hash of its last event), locked until commit.
+    fn load_head(&mut self, org: &str) -> Result<Option<(u64, String)>, StoreError>;
+
+    /// Writes changed wallets and leases, new events, and each touched org's new head.
+    fn save(
+        &mut self,
+        wallets: &[&Wallet],
+        leases: &[&Lease],
+        events: &[Event],
+        heads: &[(&str, u64, &str)],
+    ) -> Result<(), StoreError>;
+}
+
+/// The org chains a batch appends to: each head loaded once, then advanced in memory.
+#[derive(Default)]
+struct Chain<'a> {
+    heads: HashMap<&'a str, Option<(u64, String)>>,
+    events: Vec<Event>,
+}
+
+impl<'a> Chain<'a> {
+    fn push(
+        &mut self,
+        rows: &mut dyn BatchRows,
+        draft: &'a EventDraft,
+    ) -> Result<Event, StoreError> {
+        let head = match self.heads.entry(draft.org.as_str()) {
+            std::collections::hash_map::Entry::Occupied(e) => e.into_mut(),
+            std::collections::hash_map::Entry::Vacant(e) => e.insert(rows.load_head(&draft.org)?),
+        };
+        let (seq, prev_hash) = match head.take() {
+            Some((s, h)) => (s + 1, h),
+            None => (0, GENESIS.to_owned()),
+        };
+        let hash = event_hash(seq, draft, &prev_hash);
+        *head = Some((seq, hash.clone()));
+        let event = Event {
+            seq,
+            body: draft.clone(),
+            prev_hash,
+            hash,
+        };
+        self.events.push(event.clone());
+        Ok(event)
+    }
+}
+
+/// Applies `ops` in order on the rows they touch and writes the result (the caller commits).
+pub(crate) fn apply(rows: &mut dyn BatchRows, ops: &[Op]) -> Result<Vec<Done>, StoreError> {
+    let mut lease_ids: Vec<&str> = ops
+        .iter()
+        .filter_map(|op| match op {
+            Op::Reserve(r, _) => Some(&*r.lease_id),
+            Op::Settle(id, ..) | Op::SettleAppend(id, ..) => Some(&**id),
+            Op::Append(_) => None,
+        })
+        .collect();
+    lease_ids.sort_unstable();
+    lease_ids.dedup();
+    rows.lock_leases(&lease_ids)?;
+    let leases = rows.load_leases(&lease_ids)?;
+
+    let mut keys: Vec<&WalletKey> = leases.iter().map(|l| &l.wallet).collect();
+    for op in ops {
+        if let Op::Reserve(r, _) = op {
+            keys.extend(r.cascade.iter());
+            keys.extend(r.force.iter());
+        }
+    }
+    keys.sort_unstable();
+    keys.dedup();
+    let wallets = rows.load_wallets(&keys)?;
+
+    let mut ledger = Ledger::default();
+    for w in wallets {
+        ledger.wallets.insert(w.key.clone(), w);
+    }
+    for l in leases {
+        ledger.leases.insert(Arc::clone(&l.id), l);
+    }
+    let before = ledger.clone();
+
+    let mut chain = Chain::default();
+    let mut done = Vec::with_capacity(ops.len());
+    for op in ops {
+        done.push(match op {
+            Op::Reserve(r, now) => Done::Reserve(ledger.reserve(r, *now)),
+            Op::Settle(id, actual, now) => Done::Settle(ledger.settle(id, *actual, *now)),
+            Op::Append(draft) => Done::Append(chain.push(rows, draft)?),
+            Op::SettleAppend(id, actual, now, draft) => {
+                Done::SettleAppend(match ledger.settle(id, *actual, *now) {
+                    Ok(s) if s.replay => Ok((s, None)),
+                    Ok(s) => Ok((s, Some(chain.push(rows, draft)?))),
+                    Err(e) => Err(e),
+                })
+            }
+        });
+    }
+
+    let changed_wallets: Vec<&Wallet> = ledger
+        .wallets
+        .iter()
+        .filter(|(k, w)| before.wallets.get(*k) != Some(*w))
+        .map(|(_, w)| w)
+        .collect();
+    let changed_leases: Vec<&Lease> = ledger
+        .leases
+        .iter()
+        .filter(|(id, l)| before.leases.get(*id) != Some(*l))
+        .map(|(_, l)| l)
+        .collect();
+    let mut seen = HashSet::new();
+    let new_heads: Vec<(&str, u64, &str)> = chain
+        .events
+        .iter()
+        .rev()
+        .filter(|e| seen.insert(e.body.org.as_str()))
+        .map(|e| (e.body.org.as_str(), e.seq, e.hash.as_str()))
+        .collect();
+    rows.save(&changed_wallets, &changed_leases, &chain.events, &new_heads)?;
+    Ok(done)
+}
+
+/// How many operations one transaction takes at most.
+const MAX_BATCH: usize = 256;
+
+/// Where one caller waits: for its answer, or for its turn to lead a batch.
+#[derive(Default)]
+struct Slot {
+    state: Mutex<SlotState>,
+    wake: Condvar,
+}
+
+#[derive(Default)]
+struct SlotState {
+    done: Option<Result<Done, StoreError>>,
+    lead: bool,
+}
+
+impl Slot {
+    fn set(&self, f: impl FnOnce(&mut SlotState)) {
+        if let Ok(mut s) = self.state.lock() {
+            f(&mut s);
+        }
+        self.wake.notify_one();
+    }
+}
+
+#[derive(Default)]
+struct Queue {
+    pending: Vec<(Op, Arc<Slot>)>,
+    running: bool,
+}
+
+/// Collects concurrent callers' operations. One caller at a time leads: it takes everything
+/// queued, runs it as one batch, hands each caller its answer, and passes the lead to the
+/// oldest caller still queued (or stands down when none is). Each caller sleeps on its own slot,
+/// so a batch wakes exactly the callers it answered plus the next leader.
+#[derive(Default)]
+pub(crate) struct Combiner {
+    queue: Mutex<Queue>,
+}
+
+fn poisoned() -> StoreError {
+    StoreError::Unavailable("store queue lock poisoned".into())
+}
+
+impl Combiner {
+    /// Submits `op` and returns its answer. `run` executes one batch in one transaction.
+    pub(crate) fn submit(
+        &self,
+        op: Op,
+        run: impl Fn(&[Op]) -> Result<Vec<Done>, StoreError>,
+    ) -> Result<Done, StoreError> {
+        let slot = Arc::new(Slot::default());
+        {
+            let mut q = self.queue.lock().map_err(|_| poisoned())?;
+            q.pending.push((op, Arc::clone(&slot)));
+            if !q.running {
+                q.running = true;
+                drop(q);
+                slot.set(|s| s.lead = true);
+            }
+        }
+        loop {
+            let mut st = slot.state.lock().map_err(|_| poisoned())?;
+            while st.done.is_none() && !st.lead {
+                st = slot.wake.wait(st).map_err(|_| poisoned())?;
+            }
+            if let Some(done) = st.done.take() {
+                return done;
+            }
+            st.lead = false;
+            drop(st);
+            self.lead(&run)?;
+        }
+    }
+
+    /// Runs one batch of what is queued, answers it, and passes the lead on.
+    fn lead(
+        &self,
+        run: &impl Fn(&[Op]) -> Result<Vec<Done>, StoreError>,
+    ) -> Result<(), StoreError> {
+        let batch: Vec<(Op, Arc<Slot>)> = {
+            let mut q = self.queue.lock().map_err(|_| poisoned())?;
+            let take = q.pending.len().min(MAX_BATCH);
+            q.pending.drain(..take).collect()
+        };
+        let (ops, slots): (Vec<Op>, Vec<Arc<Slot>>) = batch.into_iter().unzip();
+        let leading = Leading(self, &slots);
+        let result = run(&ops);
+        std::mem::forget(leading);
+        match result {
+            Ok(done) if done.len() == slots.len() => {
+                for (slot, d) in slots.iter().zip(done) {
+                    slot.set(|s| s.done = Some(Ok(d)));
+                }
+            }
+            Ok(_) => answer_all(
+                &slots,
+                &StoreError::Corrupt("a batch lost an answer".into()),
+            ),
+            Err(e) => answer_all(&slots, &e),
+        }
+        self.pass_lead();
+        Ok(())
+    }
+
+    fn pass_lead(&self) {
+        let Ok(mut q) = self.queue.lock() else {
+            return;
+        };
+        match q.pending.first() {
+            Some((_, next)) => next.set(|s| s.lead = true),
+            None => q.running = false,
+        }
+    }
+}
+
+fn answer_all(slots: &[Arc<Slot>], e: &StoreError) {
+    for slot in slots {
+        slot.set(|s| s.done = Some(Err(e.clone())));
+    }
+}
+
+/// If a batch panics: fails its operations (nothing of it was committed) and passes the lead on,
+/// so the callers still waiting are not stranded.
+struct Leading<'a>(&'a Combiner, &'a [Arc<Slot>]);
+
+impl Drop for Leading<'_> {
+    fn drop(&mut self) {
+        answer_all(
+            self.1,
+            &StoreError::Unavailable("a store batch panicked".into()),
+        );
+        self.0.pass_lead();
+    }
+}
