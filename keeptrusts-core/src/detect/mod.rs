@@ -7,6 +7,10 @@
 //! policies plug into, and the initial built-in recognizers (see [`builtin`]).
 
 pub mod builtin;
+mod scan;
+mod words;
+
+pub use scan::{iban_ok, luhn_digits};
 
 use std::fmt;
 
@@ -168,29 +172,57 @@ pub trait Detector: Send + Sync + fmt::Debug {
 }
 
 /// Sorts findings and resolves overlaps: of overlapping findings the longest wins, then the most
-/// confident, then the earliest.
+/// confident, then the earliest. Linear when nothing overlaps (the usual case: the scanner emits
+/// findings in order); each cluster of overlapping findings is resolved on its own, O(k log k).
 pub fn resolve_overlaps(findings: &mut Vec<Finding>) {
-    if findings.len() < 2 {
+    findings.retain(|f| !f.is_empty());
+    if !findings.is_sorted_by_key(|f| f.start) {
         findings.sort_by_key(|f| f.start);
+    }
+    if findings
+        .windows(2)
+        .all(|w| matches!(w, [a, b] if a.end <= b.start))
+    {
         return;
     }
-    findings.sort_by(|a, b| {
+    let all = std::mem::take(findings);
+    let mut cluster: Vec<Finding> = Vec::new();
+    let mut reach = 0;
+    for f in all {
+        if !cluster.is_empty() && f.start >= reach {
+            resolve_cluster(&mut cluster, findings);
+        }
+        reach = reach.max(f.end);
+        cluster.push(f);
+    }
+    resolve_cluster(&mut cluster, findings);
+}
+
+/// Resolves one cluster of transitively overlapping findings into `out` (in start order).
+fn resolve_cluster(cluster: &mut Vec<Finding>, out: &mut Vec<Finding>) {
+    if cluster.len() == 1 {
+        out.append(cluster);
+        return;
+    }
+    cluster.sort_by(|a, b| {
         b.len()
             .cmp(&a.len())
             .then(b.confidence.cmp(&a.confidence))
             .then(a.start.cmp(&b.start))
     });
-    let mut kept: Vec<Finding> = Vec::with_capacity(findings.len());
-    for f in findings.drain(..) {
-        if f.is_empty() {
-            continue;
-        }
-        if kept.iter().all(|k| f.end <= k.start || f.start >= k.end) {
-            kept.push(f);
+    // kept spans by start; they never overlap, so only the last one starting before `f.end`
+    // can overlap `f`
+    let mut kept: std::collections::BTreeMap<usize, Finding> = std::collections::BTreeMap::new();
+    for f in cluster.drain(..) {
+        let clash = kept
+            .range(..f.end)
+            .next_back()
+            .is_some_and(|(_, k)| k.end > f.start);
+        if !clash {
+            kept.insert(f.start, f);
         }
     }
-    kept.sort_by_key(|f| f.start);
-    *findings = kept;
+    out.extend(kept.into_values());
 }
 
 #[cfg(test)]
