@@ -37,9 +37,11 @@ echo "== Node package: npm ci && npm test in bindings-node (conformance vectors 
 
 if command -v cargo-fuzz >/dev/null 2>&1; then
   echo "== fuzz smoke (stable toolchain, no sanitizer)"
-  (cd fuzz && cargo fuzz build -s none pack_parse && \
-    mkdir -p corpus/pack_parse && \
-    cargo fuzz run -s none pack_parse corpus/pack_parse seeds/pack_parse -- -max_total_time=20 -rss_limit_mb=2048 2>&1 | tail -n 3)
+  for target in pack_parse scan_redact; do
+    (cd fuzz && cargo fuzz build -s none "$target" && \
+      mkdir -p "corpus/$target" && \
+      cargo fuzz run -s none "$target" "corpus/$target" "seeds/$target" -- -max_total_time=20 -rss_limit_mb=2048 2>&1 | tail -n 3)
+  done
 else
   echo "== fuzz smoke skipped: cargo-fuzz is not installed (.ci/run installs it)"
 fi

@@ -3,7 +3,12 @@
 //! Inputs are built from the evaluation corpus, each concatenated to about 1 MB: its PII-free
 //! prose, its PII-free technical text (dense with version strings, hashes, timestamps, order
 //! numbers and other hard negatives), and its documents with PII.
-#![allow(clippy::unwrap_used, clippy::expect_used, clippy::indexing_slicing, missing_docs)]
+#![allow(
+    clippy::unwrap_used,
+    clippy::expect_used,
+    clippy::indexing_slicing,
+    missing_docs
+)]
 
 use std::hint::black_box;
 

@@ -5,7 +5,7 @@ use std::fmt::Write as _;
 
 use sha2::{Digest, Sha256};
 
-use crate::detect::{EntityType, Finding};
+use crate::detect::{resolve_overlaps, Detector, EntityType, Finding};
 use crate::pack::spec::{MarkerFormat, RedactionOptions};
 
 /// Replaces findings with markers in the configured format.
@@ -101,6 +101,145 @@ impl Redactor {
             pos = f.end;
         }
         out.push_str(text.get(pos..).unwrap_or(""));
+        out
+    }
+}
+
+/// Bytes a [`StreamRedactor`] holds back from the end of what it has seen before emitting: more
+/// than any multi-word value (names, addresses, spaced card and phone numbers) can span, so a
+/// value is always seen whole before the text around it is released.
+pub const STREAM_HOLD_BACK: usize = 512;
+
+/// Bytes of already-emitted text kept as left context for the next scan (context words, the
+/// word before a name or a street number).
+const STREAM_CONTEXT: usize = 160;
+
+/// Redacts a stream of text chunks (an SSE response) as it arrives. Feed chunks with
+/// [`push`](Self::push), which returns the text that is safe to send now; call
+/// [`finish`](Self::finish) at the end. The concatenated output equals [`Redactor::redact`] on
+/// the whole text, for any chunking: text is released only up to a whitespace boundary at least
+/// [`STREAM_HOLD_BACK`] bytes before the end, never inside a detected value or an unterminated
+/// private-key block.
+#[derive(Debug)]
+pub struct StreamRedactor<'a> {
+    detector: &'a dyn Detector,
+    redactor: &'a Redactor,
+    /// already-emitted raw text kept for context (starts at a whitespace boundary)
+    left: String,
+    /// raw text not yet emitted
+    pending: String,
+    findings: Vec<Finding>,
+}
+
+fn whitespace_cut_at_or_before(s: &str, mut cut: usize) -> usize {
+    let b = s.as_bytes();
+    while cut > 0 && !(b.get(cut - 1).is_some_and(u8::is_ascii_whitespace)) {
+        cut -= 1;
+    }
+    cut
+}
+
+impl<'a> StreamRedactor<'a> {
+    /// A redactor for one stream.
+    pub fn new(detector: &'a dyn Detector, redactor: &'a Redactor) -> Self {
+        StreamRedactor {
+            detector,
+            redactor,
+            left: String::new(),
+            pending: String::new(),
+            findings: Vec::new(),
+        }
+    }
+
+    /// Adds a chunk; returns the redacted text that can be sent now (possibly empty).
+    pub fn push(&mut self, chunk: &str) -> String {
+        self.pending.push_str(chunk);
+        if self.pending.len() <= STREAM_HOLD_BACK {
+            return String::new();
+        }
+        let window = format!("{}{}", self.left, self.pending);
+        let offset = self.left.len();
+        self.findings.clear();
+        self.detector.scan(&window, &mut self.findings);
+        let mut cut =
+            whitespace_cut_at_or_before(&self.pending, self.pending.len() - STREAM_HOLD_BACK);
+        // never inside an unterminated private key block
+        if let Some(p) = window.rfind("-----BEGIN ") {
+            if p >= offset && !window.get(p..).is_some_and(|t| t.contains("-----END ")) {
+                cut = cut.min(whitespace_cut_at_or_before(&self.pending, p - offset));
+            }
+        }
+        // never inside any candidate value (before overlaps are resolved)
+        loop {
+            let abs = offset + cut;
+            let straddling = self
+                .findings
+                .iter()
+                .filter(|f| f.start < abs && abs < f.end)
+                .map(|f| f.start)
+                .min();
+            match straddling {
+                Some(start) if start >= offset => {
+                    cut = whitespace_cut_at_or_before(&self.pending, start - offset);
+                }
+                Some(_) => {
+                    cut = 0;
+                    break;
+                }
+                None => break,
+            }
+        }
+        if cut == 0 {
+            return String::new();
+        }
+        self.emit(&window, offset, cut)
+    }
+
+    /// Ends the stream: returns the rest, redacted.
+    pub fn finish(&mut self) -> String {
+        let window = format!("{}{}", self.left, self.pending);
+        let offset = self.left.len();
+        self.findings.clear();
+        self.detector.scan(&window, &mut self.findings);
+        let cut = self.pending.len();
+        self.emit(&window, offset, cut)
+    }
+
+    /// Redacts `pending[..cut]` with the window's findings and moves it to `left`.
+    fn emit(&mut self, window: &str, offset: usize, cut: usize) -> String {
+        resolve_overlaps(&mut self.findings);
+        let end = offset + cut;
+        let local: Vec<Finding> = self
+            .findings
+            .iter()
+            .filter(|f| f.start >= offset && f.end <= end)
+            .map(|f| Finding {
+                start: f.start - offset,
+                end: f.end - offset,
+                ..*f
+            })
+            .collect();
+        let out = self
+            .redactor
+            .redact(window.get(offset..end).unwrap_or(""), &local);
+        // keep the last STREAM_CONTEXT bytes (from a whitespace boundary) as left context
+        let emitted = window.get(..end).unwrap_or("");
+        let mut from = emitted.len().saturating_sub(STREAM_CONTEXT);
+        while from < emitted.len() && !emitted.is_char_boundary(from) {
+            from += 1;
+        }
+        let from = {
+            let b = emitted.as_bytes();
+            let mut k = from;
+            while k < emitted.len()
+                && !(k == 0 || b.get(k - 1).is_some_and(u8::is_ascii_whitespace))
+            {
+                k += 1;
+            }
+            k
+        };
+        self.left = emitted.get(from..).unwrap_or("").to_owned();
+        self.pending = window.get(end..).unwrap_or("").to_owned();
         out
     }
 }

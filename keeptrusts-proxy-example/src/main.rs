@@ -1,6 +1,7 @@
 //! `kt`: the keeptrusts command line.
 
 mod policy_cmd;
+mod scan_cmd;
 
 use std::process::ExitCode;
 
@@ -22,6 +23,15 @@ enum Command {
     /// Pack commands (`kt pack validate` is `kt policy lint`).
     #[command(subcommand)]
     Pack(PackCommand),
+    /// Detect sensitive values: reads JSON lines `{"id", "text"}` on stdin, writes
+    /// `{"id", "spans": [{"start", "end", "type"}]}` per line.
+    ///
+    /// Exit status: 0, 2 if an input line was invalid (reported on stderr), 1 on an I/O error.
+    Scan(scan_cmd::ScanArgs),
+    /// Redact text read on stdin (streamed) and write it to stdout.
+    ///
+    /// Exit status: 0, 2 for input that is not UTF-8 or a bad option, 1 on an I/O error.
+    Redact(scan_cmd::RedactArgs),
 }
 
 #[derive(Debug, Subcommand)]
@@ -49,6 +59,8 @@ fn main() -> ExitCode {
             policy_cmd::lint(&a)
         }
         Command::Policy(PolicyCommand::Test(a)) => policy_cmd::test(&a),
+        Command::Scan(a) => scan_cmd::scan(&a),
+        Command::Redact(a) => scan_cmd::redact(&a),
     };
     ExitCode::from(code)
 }

@@ -28,6 +28,26 @@ pub struct BuiltinDetector {
 }
 
 impl BuiltinDetector {
+    /// Every built-in entity type (PII, secrets and the PHI extras).
+    pub fn all_types() -> Vec<EntityType> {
+        let mut v: Vec<EntityType> = EntityType::PII
+            .iter()
+            .chain(EntityType::SECRETS)
+            .copied()
+            .collect();
+        v.extend([
+            EntityType::MedicalRecordNumber,
+            EntityType::HealthPlanId,
+            EntityType::AccountNumber,
+            EntityType::LicenseNumber,
+            EntityType::VehicleId,
+            EntityType::DeviceId,
+            EntityType::Npi,
+            EntityType::Fax,
+        ]);
+        v
+    }
+
     /// Builds a detector for `entities` (built-in types) and `custom` regexes.
     ///
     /// # Errors

@@ -453,7 +453,9 @@ impl Run<'_> {
 
     /// The nearest context phrase ending in the 40 bytes before `start`. Walks back word by
     /// word (words are runs of non-space, trimmed of punctuation at either end) and stops at the
-    /// first phrase found, so the usual case — `SSN 123-45-6789` — costs one lookup.
+    /// first phrase found, so the usual case — `SSN 123-45-6789` — costs one lookup. It gives up
+    /// at a word holding a digit or a redaction marker: that is another value, which the context
+    /// words before it describe.
     fn context(&self, start: usize) -> Option<Ctx> {
         let b = self.b;
         let floor = start.saturating_sub(CONTEXT_WINDOW);
@@ -488,6 +490,14 @@ impl Run<'_> {
             }
             if k == floor && floor > 0 && !at(b, k - 1).is_ascii_whitespace() {
                 break; // the word is cut by the window
+            }
+            // another value (a number, an ID, a redaction marker) stands between: the context
+            // words before it belong to it, not to this one
+            if b.get(k..we).is_some_and(|w| {
+                w.iter()
+                    .any(|&c| c.is_ascii_digit() || c == b'[' || c == b'*')
+            }) {
+                return None;
             }
             let (mut s2, mut e2) = (k, we);
             while s2 < e2 && trim(at(b, s2)) {
@@ -1342,13 +1352,20 @@ impl Run<'_> {
         while e > a + 1 && matches!(at(b, e - 1), b'.' | b'-') {
             e -= 1;
         }
-        let domain = b.get(a + 1..e).unwrap_or(&[]);
-        let Some(dot) = domain.iter().rposition(|&c| c == b'.') else {
-            return a + 1;
-        };
-        let tld = domain.get(dot + 1..).unwrap_or(&[]);
-        if dot == 0 || !(2..=24).contains(&tld.len()) || !tld.iter().all(u8::is_ascii_alphabetic) {
-            return a + 1;
+        // the longest domain whose last label is a top-level domain (`a@b.es.x` → `a@b.es`)
+        loop {
+            let domain = b.get(a + 1..e).unwrap_or(&[]);
+            let Some(dot) = domain.iter().rposition(|&c| c == b'.') else {
+                return a + 1;
+            };
+            let tld = domain.get(dot + 1..).unwrap_or(&[]);
+            if dot == 0 {
+                return a + 1;
+            }
+            if (2..=24).contains(&tld.len()) && tld.iter().all(u8::is_ascii_alphabetic) {
+                break;
+            }
+            e = a + 1 + dot;
         }
         self.push(EntityType::Email, s, e, 95);
         e

@@ -10,7 +10,8 @@ use crate::pack::spec::{ApplyTo, DetectAction, PhiOptions, PiiOptions, PolicyKin
 use crate::redact::Redactor;
 use crate::request::Texts;
 
-/// The HIPAA Safe Harbor identifiers the PHI detector covers with recognizers.
+/// The HIPAA Safe Harbor identifiers the PHI detector covers with recognizers (the mapping of
+/// each of the 18 identifiers is in docs/detection.md).
 pub(crate) const HIPAA_18: &[EntityType] = &[
     EntityType::Person,
     EntityType::Address,
@@ -24,7 +25,12 @@ pub(crate) const HIPAA_18: &[EntityType] = &[
     EntityType::MedicalRecordNumber,
     EntityType::HealthPlanId,
     EntityType::AccountNumber,
+    EntityType::BankAccount,
+    EntityType::CreditCard,
     EntityType::LicenseNumber,
+    EntityType::UsDriverLicense,
+    EntityType::UsPassport,
+    EntityType::UsItin,
     EntityType::VehicleId,
     EntityType::DeviceId,
     EntityType::Url,

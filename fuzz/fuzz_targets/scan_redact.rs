@@ -1,0 +1,60 @@
+//! Any text through the detectors: never panics; spans are on char boundaries inside the text;
+//! no detected occurrence of a value (six bytes or more) survives redaction; redaction is idempotent; streaming
+//! redaction with a chunking taken from the input equals whole-text redaction.
+#![no_main]
+
+use std::sync::OnceLock;
+
+use keeptrusts_core::detect::builtin::BuiltinDetector;
+use keeptrusts_core::detect::{resolve_overlaps, Detector};
+use keeptrusts_core::redact::{Redactor, StreamRedactor};
+use libfuzzer_sys::fuzz_target;
+
+fn detector() -> &'static BuiltinDetector {
+    static D: OnceLock<BuiltinDetector> = OnceLock::new();
+    D.get_or_init(|| BuiltinDetector::new(&BuiltinDetector::all_types(), &[], &[]).expect("builds"))
+}
+
+fuzz_target!(|data: &[u8]| {
+    let Some((&step, rest)) = data.split_first() else { return };
+    let text = String::from_utf8_lossy(rest);
+    let d = detector();
+    let mut found = Vec::new();
+    d.scan(&text, &mut found);
+    for f in &found {
+        assert!(f.start < f.end && f.end <= text.len());
+        assert!(text.is_char_boundary(f.start) && text.is_char_boundary(f.end));
+    }
+    resolve_overlaps(&mut found);
+    let r = Redactor::new(None, Vec::new(), [1; 32]);
+    let once = r.redact(&text, &found);
+    // every detected occurrence is gone (the same characters elsewhere, without the context
+    // that made them a finding, may stay)
+    for f in &found {
+        let v = &text[f.start..f.end];
+        let detected = found.iter().filter(|g| &text[g.start..g.end] == v).count();
+        assert!(
+            v.len() < 6 || once.matches(v).count() + detected <= text.matches(v).count(),
+            "{v:?} survived"
+        );
+    }
+    let mut again = Vec::new();
+    d.scan(&once, &mut again);
+    resolve_overlaps(&mut again);
+    assert_eq!(r.redact(&once, &again), once, "redaction is idempotent");
+    // stream in chunks of 1 + step bytes (moved forward to char boundaries)
+    let size = 1 + usize::from(step) * 4;
+    let mut s = StreamRedactor::new(d, &r);
+    let mut out = String::new();
+    let mut pos = 0;
+    while pos < text.len() {
+        let mut end = (pos + size).min(text.len());
+        while !text.is_char_boundary(end) {
+            end += 1;
+        }
+        out.push_str(&s.push(&text[pos..end]));
+        pos = end;
+    }
+    out.push_str(&s.finish());
+    assert_eq!(out, once, "streaming equals whole text");
+});

@@ -1,0 +1,203 @@
+//! `kt scan` and `kt redact`: the detectors on stdin, for scripts and external scorers.
+
+use std::io::{BufRead, Read, Write};
+
+use clap::{Args, ValueEnum};
+use keeptrusts_core::detect::builtin::BuiltinDetector;
+use keeptrusts_core::detect::{resolve_overlaps, Detector, EntityType};
+use keeptrusts_core::pack::spec::{MarkerFormat, RedactionOptions};
+use keeptrusts_core::redact::{Redactor, StreamRedactor};
+use sha2::{Digest, Sha256};
+
+#[derive(Debug, Clone, Copy, ValueEnum)]
+pub enum Offsets {
+    /// UTF-8 byte offsets
+    Byte,
+    /// Unicode scalar (character) offsets
+    Char,
+}
+
+#[derive(Debug, Clone, Copy, ValueEnum)]
+pub enum Format {
+    Label,
+    Mask,
+    Hash,
+    Partial,
+}
+
+/// Which entity types to look for.
+#[derive(Debug, Args)]
+pub struct EntityArgs {
+    /// Comma-separated entity types as in SPEC §5 (`EMAIL,US_SSN,…`); default: all of them.
+    #[arg(long, value_delimiter = ',')]
+    entities: Option<Vec<String>>,
+}
+
+#[derive(Debug, Args)]
+pub struct ScanArgs {
+    /// How `start` and `end` count.
+    #[arg(long, value_enum, default_value = "byte")]
+    offsets: Offsets,
+    #[command(flatten)]
+    entities: EntityArgs,
+}
+
+#[derive(Debug, Args)]
+pub struct RedactArgs {
+    /// Marker format.
+    #[arg(long, value_enum, default_value = "label")]
+    format: Format,
+    /// Key for the `hash` format (any string; the same key gives the same digests).
+    #[arg(long, env = "KT_HASH_KEY", default_value = "")]
+    hash_key: String,
+    #[command(flatten)]
+    entities: EntityArgs,
+}
+
+fn detector(args: &EntityArgs) -> Result<BuiltinDetector, String> {
+    let types = match &args.entities {
+        None => BuiltinDetector::all_types(),
+        Some(names) => names
+            .iter()
+            .map(|n| {
+                serde_json::from_value::<EntityType>(serde_json::Value::String(n.trim().to_owned()))
+                    .map_err(|_| format!("--entities: `{n}` is not an entity type (see SPEC §5, e.g. EMAIL, US_SSN)"))
+            })
+            .collect::<Result<Vec<_>, _>>()?,
+    };
+    BuiltinDetector::new(&types, &[], &[]).map_err(|(_, e)| e)
+}
+
+/// Reads JSON lines `{"id", "text"}`; writes `{"id", "spans": [{"start", "end", "type"}]}`.
+/// Exit status: 0, 2 if a line was not valid (reported on stderr with its line number; the
+/// other lines are still answered), 1 on an I/O error.
+pub fn scan(args: &ScanArgs) -> u8 {
+    let d = match detector(&args.entities) {
+        Ok(d) => d,
+        Err(e) => {
+            eprintln!("kt scan: {e}");
+            return 2;
+        }
+    };
+    let stdin = std::io::stdin();
+    let mut out = std::io::BufWriter::new(std::io::stdout().lock());
+    let mut code = 0;
+    let mut found = Vec::new();
+    for (n, line) in stdin.lock().lines().enumerate() {
+        let Ok(line) = line else {
+            eprintln!("kt scan: line {}: not UTF-8", n + 1);
+            code = 2;
+            continue;
+        };
+        if line.trim().is_empty() {
+            continue;
+        }
+        let v: serde_json::Value = match serde_json::from_str(&line) {
+            Ok(v) => v,
+            Err(e) => {
+                eprintln!("kt scan: line {}: {e}", n + 1);
+                code = 2;
+                continue;
+            }
+        };
+        let Some(text) = v.get("text").and_then(|t| t.as_str()) else {
+            eprintln!(
+                "kt scan: line {}: expected an object with a string `text`",
+                n + 1
+            );
+            code = 2;
+            continue;
+        };
+        found.clear();
+        d.scan(text, &mut found);
+        resolve_overlaps(&mut found);
+        let spans: Vec<serde_json::Value> = found
+            .iter()
+            .map(|f| {
+                let (start, end) = match args.offsets {
+                    Offsets::Byte => (f.start, f.end),
+                    Offsets::Char => {
+                        let s = text.get(..f.start).map_or(0, |p| p.chars().count());
+                        let len = text.get(f.start..f.end).map_or(0, |p| p.chars().count());
+                        (s, s + len)
+                    }
+                };
+                serde_json::json!({"start": start, "end": end, "type": f.entity.as_str()})
+            })
+            .collect();
+        let id = v.get("id").cloned().unwrap_or(serde_json::Value::Null);
+        if writeln!(out, "{}", serde_json::json!({"id": id, "spans": spans})).is_err() {
+            return 1;
+        }
+    }
+    if out.flush().is_err() {
+        return 1;
+    }
+    code
+}
+
+/// Reads text on stdin and writes it redacted, streaming (memory stays bounded).
+/// Exit status: 0, 2 for invalid options or input that is not UTF-8, 1 on an I/O error.
+pub fn redact(args: &RedactArgs) -> u8 {
+    let d = match detector(&args.entities) {
+        Ok(d) => d,
+        Err(e) => {
+            eprintln!("kt redact: {e}");
+            return 2;
+        }
+    };
+    let options = RedactionOptions {
+        marker_format: Some(match args.format {
+            Format::Label => MarkerFormat::Label,
+            Format::Mask => MarkerFormat::Mask,
+            Format::Hash => MarkerFormat::Hash,
+            Format::Partial => MarkerFormat::Partial,
+        }),
+        ..Default::default()
+    };
+    let key: [u8; 32] = Sha256::digest(args.hash_key.as_bytes()).into();
+    let r = Redactor::new(Some(&options), Vec::new(), key);
+    let mut stream = StreamRedactor::new(&d, &r);
+    let mut input = std::io::stdin().lock();
+    let mut out = std::io::stdout().lock();
+    let mut buf = vec![0u8; 64 * 1024];
+    let mut carry: Vec<u8> = Vec::new();
+    let mut offset = 0usize;
+    loop {
+        let n = match input.read(&mut buf) {
+            Ok(0) => break,
+            Ok(n) => n,
+            Err(e) => {
+                eprintln!("kt redact: reading stdin: {e}");
+                return 1;
+            }
+        };
+        carry.extend_from_slice(buf.get(..n).unwrap_or(&[]));
+        // hand over the longest valid UTF-8 prefix; keep an incomplete trailing character
+        let valid = match std::str::from_utf8(&carry) {
+            Ok(_) => carry.len(),
+            Err(e) if e.error_len().is_none() => e.valid_up_to(),
+            Err(e) => {
+                eprintln!(
+                    "kt redact: input is not UTF-8 (byte {})",
+                    offset + e.valid_up_to()
+                );
+                return 2;
+            }
+        };
+        let text = std::str::from_utf8(carry.get(..valid).unwrap_or(&[])).unwrap_or("");
+        if out.write_all(stream.push(text).as_bytes()).is_err() {
+            return 1;
+        }
+        offset += valid;
+        carry.drain(..valid);
+    }
+    if !carry.is_empty() {
+        eprintln!("kt redact: input is not UTF-8 (it ends inside a character, byte {offset})");
+        return 2;
+    }
+    if out.write_all(stream.finish().as_bytes()).is_err() || out.flush().is_err() {
+        return 1;
+    }
+    0
+}
