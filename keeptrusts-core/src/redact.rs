@@ -110,16 +110,21 @@ impl Redactor {
 /// value is always seen whole before the text around it is released.
 pub const STREAM_HOLD_BACK: usize = 512;
 
-/// Bytes of already-emitted text kept as left context for the next scan (context words, the
-/// word before a name or a street number).
+/// Bytes of already-emitted text kept as left context for the next scan: more than the
+/// detector ever looks back ([`LOOK_BACK`](crate::detect::LOOK_BACK)) plus a value's length.
 const STREAM_CONTEXT: usize = 160;
+
+/// How far back the left context may reach to start at a whitespace boundary.
+const STREAM_CONTEXT_MAX: usize = 4096;
 
 /// Redacts a stream of text chunks (an SSE response) as it arrives. Feed chunks with
 /// [`push`](Self::push), which returns the text that is safe to send now; call
 /// [`finish`](Self::finish) at the end. The concatenated output equals [`Redactor::redact`] on
-/// the whole text, for any chunking: text is released only up to a whitespace boundary at least
-/// [`STREAM_HOLD_BACK`] bytes before the end, never inside a detected value or an unterminated
-/// private-key block.
+/// the whole text, for any chunking, as long as no run of text without whitespace is longer
+/// than 4 KiB: text is released only up to a whitespace boundary at least [`STREAM_HOLD_BACK`]
+/// bytes before the end, never inside a detected value or an unterminated private-key block, and
+/// each rescan starts at a whitespace boundary far enough back to see everything the detector
+/// looks at.
 #[derive(Debug)]
 pub struct StreamRedactor<'a> {
     detector: &'a dyn Detector,
@@ -222,22 +227,23 @@ impl<'a> StreamRedactor<'a> {
         let out = self
             .redactor
             .redact(window.get(offset..end).unwrap_or(""), &local);
-        // keep the last STREAM_CONTEXT bytes (from a whitespace boundary) as left context
+        // keep at least STREAM_CONTEXT bytes as left context, from a whitespace boundary (so no
+        // word is cut) found within STREAM_CONTEXT_MAX bytes; a longer run without whitespace is
+        // cut at a character boundary
         let emitted = window.get(..end).unwrap_or("");
-        let mut from = emitted.len().saturating_sub(STREAM_CONTEXT);
-        while from < emitted.len() && !emitted.is_char_boundary(from) {
-            from += 1;
+        let b = emitted.as_bytes();
+        let want = emitted.len().saturating_sub(STREAM_CONTEXT);
+        let limit = emitted.len().saturating_sub(STREAM_CONTEXT_MAX);
+        let mut from = want;
+        while from > limit && !(from == 0 || b.get(from - 1).is_some_and(u8::is_ascii_whitespace)) {
+            from -= 1;
         }
-        let from = {
-            let b = emitted.as_bytes();
-            let mut k = from;
-            while k < emitted.len()
-                && !(k == 0 || b.get(k - 1).is_some_and(u8::is_ascii_whitespace))
-            {
-                k += 1;
+        if !(from == 0 || b.get(from - 1).is_some_and(u8::is_ascii_whitespace)) {
+            from = want;
+            while from < emitted.len() && !emitted.is_char_boundary(from) {
+                from += 1;
             }
-            k
-        };
+        }
         self.left = emitted.get(from..).unwrap_or("").to_owned();
         self.pending = window.get(end..).unwrap_or("").to_owned();
         out

@@ -10,7 +10,7 @@ pub mod builtin;
 mod scan;
 mod words;
 
-pub use scan::{iban_ok, luhn_digits};
+pub use scan::{iban_ok, luhn_digits, LOOK_BACK};
 
 use std::fmt;
 

@@ -51,6 +51,11 @@ const CLASS: [u8; 256] = {
 /// How far back context words are looked for.
 const CONTEXT_WINDOW: usize = 40;
 
+/// How far back any look at the text before a position goes (street names before a number,
+/// a month before a day, an e-mail's local part): detection at a position depends on at most
+/// this many bytes before it, which is what lets the stream redactor rescan a bounded window.
+pub const LOOK_BACK: usize = 64;
+
 #[inline]
 fn at(b: &[u8], i: usize) -> u8 {
     b.get(i).copied().unwrap_or(0)
@@ -64,12 +69,6 @@ fn class(c: u8) -> u8 {
 #[inline]
 fn alnum(c: u8) -> bool {
     c.is_ascii_alphanumeric()
-}
-
-/// Whether `i` starts a token: the byte before is not an ASCII letter or digit.
-#[inline]
-fn starts_token(b: &[u8], i: usize) -> bool {
-    i == 0 || !alnum(at(b, i - 1))
 }
 
 fn run(b: &[u8], from: usize, max: usize, pred: impl Fn(u8) -> bool) -> usize {
@@ -382,6 +381,9 @@ struct Run<'a> {
     w: &'static Words,
     on: u64,
     out: &'a mut Vec<Finding>,
+    /// End of the last finding: the scan treats it like the start of the text (nothing looks
+    /// back across it), so text around a value reads the same before and after redaction.
+    last_end: usize,
 }
 
 impl Scanner {
@@ -400,6 +402,7 @@ impl Scanner {
             w,
             on: self.on,
             out,
+            last_end: 0,
         };
         let mut i = 0;
         let n = b.len();
@@ -448,7 +451,24 @@ impl Run<'_> {
                 confidence,
                 custom: None,
             });
+            self.last_end = self.last_end.max(end);
         }
+    }
+
+    /// The byte before `i`, or 0 at the start of the text or right after a finding.
+    #[inline]
+    fn before(&self, i: usize) -> u8 {
+        if i <= self.last_end {
+            0
+        } else {
+            at(self.b, i - 1)
+        }
+    }
+
+    /// Whether `i` starts a token: the byte before is not an ASCII letter or digit.
+    #[inline]
+    fn starts(&self, i: usize) -> bool {
+        !alnum(self.before(i))
     }
 
     /// The nearest context phrase ending in the 40 bytes before `start`. Walks back word by
@@ -458,7 +478,7 @@ impl Run<'_> {
     /// words before it describe.
     fn context(&self, start: usize) -> Option<Ctx> {
         let b = self.b;
-        let floor = start.saturating_sub(CONTEXT_WINDOW);
+        let floor = start.saturating_sub(CONTEXT_WINDOW).max(self.last_end);
         let trim = |c: u8| {
             matches!(
                 c,
@@ -544,7 +564,7 @@ impl Run<'_> {
 
     fn digit(&mut self, i: usize) -> usize {
         let b = self.b;
-        if !starts_token(b, i) {
+        if !self.starts(i) {
             return run(b, i, usize::MAX, alnum);
         }
         // groups of digits joined by one kind of separator
@@ -613,7 +633,7 @@ impl Run<'_> {
         let lens = len_store.get(..groups.len()).unwrap_or(&[]);
         let (s, e) = (groups.first()?.0, groups.last()?.1);
         let d = digits_of(b, s, e);
-        let before = if s == 0 { 0 } else { at(b, s - 1) };
+        let before = self.before(s);
         // IPv4: exactly four dotted octets, not part of a longer dotted run
         if sep == b'.' && lens.len() == 4 {
             let ok = groups.iter().all(|&(gs, ge)| {
@@ -727,7 +747,7 @@ impl Run<'_> {
 
     /// `, CA 94105` or `CA 94105`: a US state code right before.
     fn after_state(&self, s: usize) -> bool {
-        s >= 3
+        s >= self.last_end + 3
             && at(self.b, s - 1) == b' '
             && self.w.states.contains(self.word_at(s - 3, s - 1))
             && (s == 3 || !alnum(at(self.b, s - 4)))
@@ -744,7 +764,7 @@ impl Run<'_> {
             let b = self.b;
             let next = at(b, e + 1);
             let spaced_after = at(b, e) == b' ' || at(b, e) == b'.' || at(b, e) == b',';
-            let spaced_before = s >= 2
+            let spaced_before = s >= self.last_end + 2
                 && at(b, s - 1) == b' '
                 && (at(b, s - 2).is_ascii_alphabetic()
                     || at(b, s - 2) >= 0x80
@@ -906,16 +926,17 @@ impl Run<'_> {
             }
         }
         // German and Spanish: the street name comes first
-        if s < 2 || at(b, s - 1) != b' ' {
+        if s < self.last_end + 2 || at(b, s - 1) != b' ' {
             return None;
         }
         let mut ws = s - 1;
         let mut words = 0;
         let mut start = None;
-        while words < 4 && ws > 0 {
+        while words < 4 && ws > self.last_end {
             let we = ws;
             let mut k = we;
-            while k > 0
+            while k > self.last_end
+                && s - k < LOOK_BACK
                 && (at(b, k - 1).is_ascii_alphabetic()
                     || at(b, k - 1) >= 0x80
                     || at(b, k - 1) == b'.')
@@ -950,7 +971,7 @@ impl Run<'_> {
                 break;
             }
             words += 1;
-            if k == 0 || at(b, k - 1) != b' ' {
+            if k <= self.last_end || at(b, k - 1) != b' ' {
                 break;
             }
             ws = k - 1;
@@ -976,10 +997,11 @@ impl Run<'_> {
             (ye - k == 4 && (1900..=2099).contains(&y) && !alnum(at(b, ye))).then_some(ye)
         };
         // month before the day
-        if s >= 2 && at(b, s - 1) == b' ' {
+        if s >= self.last_end + 2 && at(b, s - 1) == b' ' {
             let me = s - 1;
             let mut ms = me;
-            while ms > 0
+            while ms > self.last_end
+                && s - ms < LOOK_BACK
                 && (at(b, ms - 1).is_ascii_alphabetic()
                     || at(b, ms - 1) >= 0x80
                     || at(b, ms - 1) == b'.')
@@ -1068,9 +1090,13 @@ impl Run<'_> {
 
     fn upper(&mut self, i: usize) -> usize {
         let b = self.b;
-        if !starts_token(b, i) || (i > 0 && at(b, i - 1) >= 0x80) {
+        if !self.starts(i) || self.before(i) >= 0x80 {
             // JWT: `eyJ…` seen at its `J`
-            if at(b, i) == b'J' && i >= 2 && at(b, i - 2) == b'e' && at(b, i - 1) == b'y' {
+            if at(b, i) == b'J'
+                && i >= self.last_end + 2
+                && at(b, i - 2) == b'e'
+                && at(b, i - 1) == b'y'
+            {
                 if let Some(e) = self.jwt(i - 2) {
                     return e;
                 }
@@ -1157,7 +1183,7 @@ impl Run<'_> {
             .get(i..)
             .and_then(|t| t.chars().next())
             .is_some_and(char::is_uppercase);
-        if upper && (i == 0 || !(alnum(at(b, i - 1)) || at(b, i - 1) >= 0x80)) {
+        if upper && !(alnum(self.before(i)) || self.before(i) >= 0x80) {
             return self.name(i);
         }
         run(b, i, 64, |c| c.is_ascii_alphabetic() || c >= 0x80)
@@ -1220,11 +1246,11 @@ impl Run<'_> {
         let b = self.b;
         let mut k = i;
         let mut spaces = 0;
-        while k > 0 && matches!(at(b, k - 1), b' ' | b'\t') && spaces < 2 {
+        while k > self.last_end && matches!(at(b, k - 1), b' ' | b'\t') && spaces < 2 {
             k -= 1;
             spaces += 1;
         }
-        let punct = k > 0 && matches!(at(b, k - 1), b':' | b',');
+        let punct = k > self.last_end && matches!(at(b, k - 1), b':' | b',');
         if punct {
             k -= 1;
         }
@@ -1232,7 +1258,7 @@ impl Run<'_> {
             return None;
         }
         let e = k;
-        while k > 0
+        while k > self.last_end
             && (at(b, k - 1).is_ascii_alphabetic() || at(b, k - 1) >= 0x80 || at(b, k - 1) == b'.')
             && e - k < 24
         {
@@ -1339,7 +1365,7 @@ impl Run<'_> {
         let b = self.b;
         let local = |c: u8| alnum(c) || matches!(c, b'.' | b'_' | b'%' | b'+' | b'-');
         let mut s = a;
-        while s > 0 && a - s < 64 && local(at(b, s - 1)) {
+        while s > self.last_end && a - s < 64 && local(at(b, s - 1)) {
             s -= 1;
         }
         while s < a && at(b, s) == b'.' {
@@ -1404,14 +1430,14 @@ impl Run<'_> {
         let b = self.b;
         if at(b, c + 1) == b'/' && at(b, c + 2) == b'/' {
             let mut s = c;
-            while s > 0 && c - s < 8 && at(b, s - 1).is_ascii_alphabetic() {
+            while s > self.last_end && c - s < 8 && at(b, s - 1).is_ascii_alphabetic() {
                 s -= 1;
             }
             let scheme = self.word_at(s, c).to_ascii_lowercase();
             if matches!(
                 scheme.as_str(),
                 "http" | "https" | "ftp" | "ftps" | "sftp" | "ws" | "wss"
-            ) && starts_token(b, s)
+            ) && self.starts(s)
             {
                 let e = self.url_end(c + 3);
                 if e > c + 3 && alnum(at(b, c + 3)) {
@@ -1429,7 +1455,7 @@ impl Run<'_> {
             return c + 1;
         }
         let mut s = c;
-        while s > 0 && c - s < 39 && hexc(at(b, s - 1)) {
+        while s > self.last_end && c - s < 39 && hexc(at(b, s - 1)) {
             s -= 1;
         }
         let e = run(b, c, 45, |x| hexc(x) || x == b'.');
@@ -1437,7 +1463,7 @@ impl Run<'_> {
         while e2 > c && at(b, e2 - 1) == b'.' {
             e2 -= 1;
         }
-        if (s > 0 && (alnum(at(b, s - 1)) || at(b, s - 1) == b'.')) || alnum(at(b, e)) {
+        if alnum(self.before(s)) || self.before(s) == b'.' || alnum(at(b, e)) {
             return e.max(c + 1);
         }
         let cand = self.word_at(s, e2);
@@ -1453,7 +1479,11 @@ impl Run<'_> {
 
     fn dot(&mut self, d: usize) -> usize {
         let b = self.b;
-        if d >= 3 && self.word_at(d - 3, d).eq_ignore_ascii_case("www") && starts_token(b, d - 3) {
+        if d >= 3
+            && self.word_at(d - 3, d).eq_ignore_ascii_case("www")
+            && d - 3 >= self.last_end
+            && self.starts(d - 3)
+        {
             let e = self.url_end(d + 1);
             let host = b.get(d + 1..e).unwrap_or(&[]);
             if host.contains(&b'.') && host.first().is_some_and(|c| alnum(*c)) {
@@ -1474,7 +1504,9 @@ impl Run<'_> {
             return self.private_key(i);
         }
         let prefix = |p: &[u8]| {
-            i >= p.len() && b.get(i - p.len()..i) == Some(p) && starts_token(b, i - p.len())
+            i >= self.last_end + p.len()
+                && b.get(i - p.len()..i) == Some(p)
+                && self.starts(i - p.len())
         };
         if prefix(b"sk") {
             let e = self.key_token(i + 1, b"_-");
@@ -1491,7 +1523,8 @@ impl Run<'_> {
         } else if i >= 4
             && b.get(i - 4..i - 1) == Some(b"xox")
             && matches!(at(b, i - 1), b'a' | b'b' | b'p' | b'o' | b's' | b'r')
-            && starts_token(b, i - 4)
+            && i >= self.last_end + 4
+            && self.starts(i - 4)
         {
             let e = self.key_token(i + 1, b"-");
             if e - (i + 1) >= 10 {
@@ -1534,7 +1567,8 @@ impl Run<'_> {
         if u >= 3
             && b.get(u - 3..u - 1) == Some(b"gh")
             && matches!(at(b, u - 1), b'p' | b'o' | b'u' | b's' | b'r')
-            && starts_token(b, u - 3)
+            && u >= self.last_end + 3
+            && self.starts(u - 3)
         {
             let e = self.key_token(u + 1, b"");
             if (36..=255).contains(&(e - u - 1)) {
@@ -1545,7 +1579,8 @@ impl Run<'_> {
         if u >= 6
             && b.get(u - 6..u) == Some(b"github")
             && b.get(u + 1..u + 5) == Some(b"pat_")
-            && starts_token(b, u - 6)
+            && u >= self.last_end + 6
+            && self.starts(u - 6)
         {
             let e = self.key_token(u + 5, b"_");
             if e - (u + 5) >= 22 {
@@ -1558,7 +1593,7 @@ impl Run<'_> {
 
     fn jwt(&mut self, s: usize) -> Option<usize> {
         let b = self.b;
-        if s > 0 && (alnum(at(b, s - 1)) || matches!(at(b, s - 1), b'_' | b'-' | b'.')) {
+        if alnum(self.before(s)) || matches!(self.before(s), b'_' | b'-' | b'.') {
             return None;
         }
         let mut seg_start = s;
@@ -1587,7 +1622,7 @@ impl Run<'_> {
 
     fn plus(&mut self, p: usize) -> usize {
         let b = self.b;
-        if !at(b, p + 1).is_ascii_digit() || (p > 0 && alnum(at(b, p - 1))) {
+        if !at(b, p + 1).is_ascii_digit() || alnum(self.before(p)) {
             return p + 1;
         }
         let mut j = p + 1;
