@@ -4,6 +4,7 @@
 pub mod dashboard;
 pub mod decision;
 pub mod detect;
+pub mod directory;
 pub mod engine;
 pub mod error;
 pub mod escalation;

@@ -13,6 +13,7 @@ use std::str::FromStr;
 use std::sync::{Condvar, Mutex};
 use std::time::{Duration, Instant};
 
+use keeptrusts_core::directory::{ApiKey, Directory, Member, Team};
 use keeptrusts_core::escalation::{Escalation, EscalationStore, Millis, Redeem, Resolution};
 use keeptrusts_core::event::{Anchor, Event, EventDraft, EventStore, Journal};
 use keeptrusts_core::wallet::ticket::{Ticket, TicketRedeem, TicketResolution, TicketStore};
@@ -29,7 +30,8 @@ use serde::Serialize;
 use crate::batch::{self, BatchRows, Combiner, Done, Op};
 use crate::ledger::Rows;
 
-const MIGRATIONS: &[&str] = &[r"
+const MIGRATIONS: &[&str] = &[
+    r"
 CREATE TABLE wallets (scope TEXT NOT NULL, id TEXT NOT NULL, body TEXT NOT NULL, PRIMARY KEY (scope, id));
 CREATE TABLE leases (id TEXT PRIMARY KEY, status TEXT NOT NULL, created_at BIGINT NOT NULL, expires_at BIGINT NOT NULL, body TEXT NOT NULL);
 CREATE INDEX leases_active ON leases (status, expires_at);
@@ -38,7 +40,13 @@ CREATE TABLE escalations (id TEXT PRIMARY KEY, team TEXT, created_at BIGINT NOT 
 CREATE TABLE events (org TEXT NOT NULL, seq BIGINT NOT NULL, timestamp BIGINT NOT NULL, body TEXT NOT NULL, PRIMARY KEY (org, seq));
 CREATE TABLE event_heads (org TEXT PRIMARY KEY, seq BIGINT NOT NULL, hash TEXT NOT NULL);
 CREATE TABLE event_anchors (org TEXT PRIMARY KEY, seq BIGINT NOT NULL, prev_hash TEXT NOT NULL);
-"];
+",
+    r"
+CREATE TABLE teams (slug TEXT PRIMARY KEY, body TEXT NOT NULL);
+CREATE TABLE members (team TEXT NOT NULL, usr TEXT NOT NULL, body TEXT NOT NULL, PRIMARY KEY (team, usr));
+CREATE TABLE api_keys (hash TEXT PRIMARY KEY, id TEXT NOT NULL UNIQUE, team TEXT NOT NULL, created_at BIGINT NOT NULL, body TEXT NOT NULL);
+",
+];
 
 const TIMEOUT: Duration = Duration::from_secs(5);
 /// Connections a store opens at most; more callers wait (up to [`TIMEOUT`]) for one to be free.
@@ -926,5 +934,115 @@ impl Journal for PgStore {
             Done::SettleAppend(r) => r,
             other => Err(batch::mismatch(&other).into()),
         }
+    }
+}
+
+fn bodies<T: DeserializeOwned>(
+    tx: &mut Transaction<'_>,
+    sql: &str,
+    arg: Option<&str>,
+) -> Result<Vec<T>, StoreError> {
+    tx.query(sql, &[&arg])
+        .map_err(pg)?
+        .iter()
+        .map(|r| from_json(r.get::<_, &str>(0)))
+        .collect()
+}
+
+fn unique_violation(e: postgres::Error, what: String) -> StoreError {
+    if e.code() == Some(&postgres::error::SqlState::UNIQUE_VIOLATION) {
+        StoreError::Conflict(what)
+    } else {
+        pg(e)
+    }
+}
+
+impl Directory for PgStore {
+    fn create_team(&self, team: &Team) -> Result<(), StoreError> {
+        self.tx(|tx| {
+            tx.execute(
+                "INSERT INTO teams (slug, body) VALUES ($1, $2)",
+                &[&team.slug, &to_json(team)?],
+            )
+            .map_err(|e| unique_violation(e, format!("team `{}` exists", team.slug)))?;
+            Ok(())
+        })
+    }
+
+    fn team(&self, slug: &str) -> Result<Option<Team>, StoreError> {
+        self.tx(|tx| {
+            Ok(bodies(
+                tx,
+                "SELECT body FROM teams WHERE slug = $1::TEXT",
+                Some(slug),
+            )?
+            .into_iter()
+            .next())
+        })
+    }
+
+    fn teams(&self) -> Result<Vec<Team>, StoreError> {
+        self.tx(|tx| {
+            bodies(
+                tx,
+                "SELECT body FROM teams WHERE $1::TEXT IS NULL ORDER BY slug",
+                None,
+            )
+        })
+    }
+
+    fn put_member(&self, m: &Member) -> Result<(), StoreError> {
+        self.tx(|tx| {
+            tx.execute(
+                "INSERT INTO members (team, usr, body) VALUES ($1, $2, $3)
+                 ON CONFLICT (team, usr) DO UPDATE SET body = excluded.body",
+                &[&m.team, &m.user, &to_json(m)?],
+            )
+            .map_err(pg)?;
+            Ok(())
+        })
+    }
+
+    fn members(&self, team: Option<&str>) -> Result<Vec<Member>, StoreError> {
+        self.tx(|tx| {
+            bodies(
+                tx,
+                "SELECT body FROM members WHERE $1::TEXT IS NULL OR team = $1 ORDER BY team, usr",
+                team,
+            )
+        })
+    }
+
+    fn insert_key(&self, key: &ApiKey) -> Result<(), StoreError> {
+        self.tx(|tx| {
+            tx.execute(
+                "INSERT INTO api_keys (hash, id, team, created_at, body) VALUES ($1, $2, $3, $4, $5)",
+                &[&key.hash, &key.id, &key.team, &key.created_at, &to_json(key)?],
+            )
+            .map_err(|e| unique_violation(e, format!("key `{}` exists", key.id)))?;
+            Ok(())
+        })
+    }
+
+    fn key_by_hash(&self, hash: &str) -> Result<Option<ApiKey>, StoreError> {
+        self.tx(|tx| {
+            Ok(bodies(
+                tx,
+                "SELECT body FROM api_keys WHERE hash = $1::TEXT",
+                Some(hash),
+            )?
+            .into_iter()
+            .next())
+        })
+    }
+
+    fn keys(&self, team: Option<&str>) -> Result<Vec<ApiKey>, StoreError> {
+        self.tx(|tx| {
+            bodies(
+                tx,
+                "SELECT body FROM api_keys WHERE $1::TEXT IS NULL OR team = $1 ORDER BY created_at DESC, id",
+                team,
+            )
+        })
     }
 }

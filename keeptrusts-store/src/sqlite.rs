@@ -4,6 +4,7 @@ use std::path::Path;
 use std::sync::{Arc, Mutex, MutexGuard};
 use std::time::Duration;
 
+use keeptrusts_core::directory::{ApiKey, Directory, Member, Team};
 use keeptrusts_core::escalation::{Escalation, EscalationStore, Millis, Redeem, Resolution};
 use keeptrusts_core::event::{Anchor, Event, EventDraft, EventStore, Journal};
 use keeptrusts_core::wallet::ticket::{Ticket, TicketRedeem, TicketResolution, TicketStore};
@@ -21,7 +22,8 @@ use crate::batch::{self, BatchRows, Combiner, Done, Op};
 use crate::ledger::Rows;
 
 /// Migrations, applied in order on open; `PRAGMA user_version` records how many ran.
-const MIGRATIONS: &[&str] = &[r"
+const MIGRATIONS: &[&str] = &[
+    r"
 CREATE TABLE wallets (
     scope TEXT NOT NULL,
     id TEXT NOT NULL,
@@ -65,7 +67,13 @@ CREATE TABLE event_anchors (
     seq INTEGER NOT NULL,
     prev_hash TEXT NOT NULL
 );
-"];
+",
+    r"
+CREATE TABLE teams (slug TEXT PRIMARY KEY, body TEXT NOT NULL);
+CREATE TABLE members (team TEXT NOT NULL, user TEXT NOT NULL, body TEXT NOT NULL, PRIMARY KEY (team, user));
+CREATE TABLE api_keys (hash TEXT PRIMARY KEY, id TEXT NOT NULL UNIQUE, team TEXT NOT NULL, created_at INTEGER NOT NULL, body TEXT NOT NULL);
+",
+];
 
 /// A SQLite database holding wallets, leases, tickets, escalations and events.
 ///
@@ -705,5 +713,115 @@ impl Journal for SqliteStore {
             Done::SettleAppend(r) => r,
             other => Err(batch::mismatch(&other).into()),
         }
+    }
+}
+
+fn query_bodies<T: DeserializeOwned>(
+    tx: &Transaction<'_>,
+    sql: &str,
+    arg: Option<&str>,
+) -> Result<Vec<T>, StoreError> {
+    let mut stmt = tx.prepare_cached(sql).map_err(unavailable)?;
+    let rows = stmt
+        .query_map(params![arg], |r| r.get::<_, String>(0))
+        .map_err(unavailable)?;
+    rows.map(|b| from_json(&b.map_err(unavailable)?)).collect()
+}
+
+fn conflict_on_unique(e: rusqlite::Error, what: String) -> StoreError {
+    match e {
+        rusqlite::Error::SqliteFailure(f, _)
+            if f.code == rusqlite::ErrorCode::ConstraintViolation =>
+        {
+            StoreError::Conflict(what)
+        }
+        e => unavailable(e),
+    }
+}
+
+impl Directory for SqliteStore {
+    fn create_team(&self, team: &Team) -> Result<(), StoreError> {
+        self.tx(|tx| {
+            tx.prepare_cached("INSERT INTO teams (slug, body) VALUES (?1, ?2)")
+                .map_err(unavailable)?
+                .execute(params![team.slug, to_json(team)?])
+                .map_err(|e| conflict_on_unique(e, format!("team `{}` exists", team.slug)))?;
+            Ok(())
+        })
+    }
+
+    fn team(&self, slug: &str) -> Result<Option<Team>, StoreError> {
+        self.tx(|tx| {
+            Ok(
+                query_bodies(tx, "SELECT body FROM teams WHERE slug = ?1", Some(slug))?
+                    .into_iter()
+                    .next(),
+            )
+        })
+    }
+
+    fn teams(&self) -> Result<Vec<Team>, StoreError> {
+        self.tx(|tx| {
+            query_bodies(
+                tx,
+                "SELECT body FROM teams WHERE ?1 IS NULL ORDER BY slug",
+                None,
+            )
+        })
+    }
+
+    fn put_member(&self, m: &Member) -> Result<(), StoreError> {
+        self.tx(|tx| {
+            tx.prepare_cached(
+                "INSERT INTO members (team, user, body) VALUES (?1, ?2, ?3)
+                 ON CONFLICT (team, user) DO UPDATE SET body = excluded.body",
+            )
+            .map_err(unavailable)?
+            .execute(params![m.team, m.user, to_json(m)?])
+            .map_err(unavailable)?;
+            Ok(())
+        })
+    }
+
+    fn members(&self, team: Option<&str>) -> Result<Vec<Member>, StoreError> {
+        self.tx(|tx| {
+            query_bodies(
+                tx,
+                "SELECT body FROM members WHERE ?1 IS NULL OR team = ?1 ORDER BY team, user",
+                team,
+            )
+        })
+    }
+
+    fn insert_key(&self, key: &ApiKey) -> Result<(), StoreError> {
+        self.tx(|tx| {
+            tx.prepare_cached(
+                "INSERT INTO api_keys (hash, id, team, created_at, body) VALUES (?1, ?2, ?3, ?4, ?5)",
+            )
+            .map_err(unavailable)?
+            .execute(params![key.hash, key.id, key.team, key.created_at, to_json(key)?])
+            .map_err(|e| conflict_on_unique(e, format!("key `{}` exists", key.id)))?;
+            Ok(())
+        })
+    }
+
+    fn key_by_hash(&self, hash: &str) -> Result<Option<ApiKey>, StoreError> {
+        self.tx(|tx| {
+            Ok(
+                query_bodies(tx, "SELECT body FROM api_keys WHERE hash = ?1", Some(hash))?
+                    .into_iter()
+                    .next(),
+            )
+        })
+    }
+
+    fn keys(&self, team: Option<&str>) -> Result<Vec<ApiKey>, StoreError> {
+        self.tx(|tx| {
+            query_bodies(
+                tx,
+                "SELECT body FROM api_keys WHERE ?1 IS NULL OR team = ?1 ORDER BY created_at DESC, id",
+                team,
+            )
+        })
     }
 }

@@ -125,6 +125,16 @@ fn event_chains_behave_the_same() {
 }
 
 #[test]
+fn directories_behave_the_same() {
+    let Some(url) = url() else { return };
+    let memory = keeptrusts_core::directory::MemoryDirectory::new();
+    assert_eq!(
+        common::directory_case(&memory),
+        common::directory_case(&fresh(&url, "directory"))
+    );
+}
+
+#[test]
 fn settle_and_append_is_one_step() {
     let Some(url) = url() else { return };
     assert_eq!(journal_case(&fresh(&url, "journal")), JOURNAL_CASE);

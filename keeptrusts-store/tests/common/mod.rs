@@ -432,3 +432,113 @@ pub fn concurrent_cycles(store: &(dyn Journal + Sync), threads: u64, per_thread:
     );
     assert_eq!(events as u64, threads * per_thread);
 }
+
+/// Teams, members and keys: creation, conflicts, role changes, authentication.
+pub fn directory_case(d: &dyn keeptrusts_core::directory::Directory) -> Vec<String> {
+    use keeptrusts_core::directory::{add_member, authenticate, create_key, create_team};
+    let mut out = Vec::new();
+    let owner = Principal::new("cfo@yourco.com", "finance", Role::Owner);
+    out.push(format!(
+        "{:?}",
+        create_team(d, Some(&owner), "Customer Support", Some("tier 1"), 1).map(|t| t.slug)
+    ));
+    out.push(format!(
+        "{:?}",
+        create_team(d, None, "customer-support", None, 2).map_err(|e| e.code())
+    ));
+    out.push(format!(
+        "{:?}",
+        create_team(d, None, "Legal", None, 3).map(|t| t.slug)
+    ));
+    out.push(format!(
+        "{:?}",
+        add_member(
+            d,
+            None,
+            "customer-support",
+            "ana@yourco.com",
+            Role::Member,
+            4
+        )
+        .map(|m| m.role)
+    ));
+    out.push(format!(
+        "{:?}",
+        add_member(
+            d,
+            None,
+            "customer-support",
+            "lead@yourco.com",
+            Role::Admin,
+            5
+        )
+        .map(|m| m.role)
+    ));
+    let (secret, key) = create_key(
+        d,
+        None,
+        "customer-support",
+        "ana@yourco.com",
+        Some("fast"),
+        &[3; 32],
+        6,
+    )
+    .unwrap();
+    out.push(format!(
+        "key {} {}",
+        key.id,
+        key.consumer_group.as_deref().unwrap_or("-")
+    ));
+    out.push(format!(
+        "{:?}",
+        create_key(
+            d,
+            None,
+            "customer-support",
+            "ana@yourco.com",
+            None,
+            &[3; 32],
+            7
+        )
+        .map_err(|e| e.code())
+    ));
+    let p = authenticate(d, &secret, "default").unwrap().unwrap();
+    out.push(format!("{:?} {:?} {:?}", p.user, p.team, p.role));
+    add_member(
+        d,
+        None,
+        "customer-support",
+        "ana@yourco.com",
+        Role::Admin,
+        8,
+    )
+    .unwrap();
+    out.push(format!(
+        "{:?}",
+        authenticate(d, &secret, "default")
+            .unwrap()
+            .and_then(|p| p.role)
+    ));
+    out.push(format!(
+        "{:?}",
+        authenticate(d, "kt_0000", "default").unwrap()
+    ));
+    out.push(format!(
+        "teams {:?}",
+        d.teams()
+            .unwrap()
+            .iter()
+            .map(|t| t.slug.clone())
+            .collect::<Vec<_>>()
+    ));
+    out.push(format!(
+        "members {:?}",
+        d.members(Some("customer-support"))
+            .unwrap()
+            .iter()
+            .map(|m| (m.user.clone(), m.role))
+            .collect::<Vec<_>>()
+    ));
+    out.push(format!("keys {}", d.keys(None).unwrap().len()));
+    out
+}
