@@ -399,6 +399,33 @@ impl Engine {
         wallets.settle(lease_id, actual, now_ms)
     }
 
+    /// A filter for a streamed response (the output phase of SSE): the principal's output
+    /// detectors as [`StreamRedactor`](crate::redact::StreamRedactor)s in chain order. Feed it
+    /// the text deltas; it returns the text that is safe to send.
+    pub fn output_filter(&self, principal: &Principal) -> OutputFilter<'_> {
+        let chain = self.effective_chain(principal);
+        let mut stages = Vec::new();
+        if self.inner.enabled {
+            for &i in &chain.entries {
+                if let Some(Entry {
+                    policy: Compiled::Detector(d),
+                    ..
+                }) = self.inner.entries.get(i)
+                {
+                    if d.applies(false) {
+                        let (kind, blocks, detector, redactor) = d.stream_parts();
+                        stages.push((
+                            kind,
+                            blocks,
+                            crate::redact::StreamRedactor::new(detector, redactor),
+                        ));
+                    }
+                }
+            }
+        }
+        OutputFilter { stages }
+    }
+
     /// Evaluates a provider response (the output phase): detectors whose `apply_to` covers
     /// output redact or block it, including tool-call arguments.
     ///
@@ -567,5 +594,53 @@ mod tests {
     #[test]
     fn engine_is_send_sync() {
         assert_send_sync::<Engine>();
+    }
+}
+
+/// Streaming output filter; see [`Engine::output_filter`].
+#[derive(Debug)]
+pub struct OutputFilter<'e> {
+    stages: Vec<(PolicyKind, bool, crate::redact::StreamRedactor<'e>)>,
+}
+
+impl OutputFilter<'_> {
+    /// Whether any output detector applies (if not, text passes through unchanged).
+    pub fn is_empty(&self) -> bool {
+        self.stages.is_empty()
+    }
+
+    /// Feeds a text delta; returns what is safe to send now.
+    ///
+    /// # Errors
+    /// The policy whose `action: block` found sensitive data: stop the stream.
+    pub fn push(&mut self, text: &str) -> Result<String, PolicyKind> {
+        self.run(text, false)
+    }
+
+    /// Ends the stream; returns the rest.
+    ///
+    /// # Errors
+    /// As [`OutputFilter::push`].
+    pub fn finish(&mut self) -> Result<String, PolicyKind> {
+        self.run("", true)
+    }
+
+    fn run(&mut self, text: &str, last: bool) -> Result<String, PolicyKind> {
+        let mut carry = text.to_owned();
+        let n = self.stages.len();
+        for k in 0..n {
+            let Some((kind, blocks, stage)) = self.stages.get_mut(k) else {
+                continue;
+            };
+            let mut out = stage.push(&carry);
+            if last {
+                out.push_str(&stage.finish());
+            }
+            if *blocks && stage.redacted() {
+                return Err(*kind);
+            }
+            carry = out;
+        }
+        Ok(carry)
     }
 }

@@ -134,6 +134,8 @@ pub struct StreamRedactor<'a> {
     /// raw text not yet emitted
     pending: String,
     findings: Vec<Finding>,
+    /// whether any emitted text was redacted
+    redacted: bool,
 }
 
 fn whitespace_cut_at_or_before(s: &str, mut cut: usize) -> usize {
@@ -153,7 +155,13 @@ impl<'a> StreamRedactor<'a> {
             left: String::new(),
             pending: String::new(),
             findings: Vec::new(),
+            redacted: false,
         }
+    }
+
+    /// Whether anything emitted so far was redacted.
+    pub fn redacted(&self) -> bool {
+        self.redacted
     }
 
     /// Adds a chunk; returns the redacted text that can be sent now (possibly empty).
@@ -224,6 +232,7 @@ impl<'a> StreamRedactor<'a> {
                 ..*f
             })
             .collect();
+        self.redacted |= !local.is_empty();
         let out = self
             .redactor
             .redact(window.get(offset..end).unwrap_or(""), &local);

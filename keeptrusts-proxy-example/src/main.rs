@@ -1,5 +1,9 @@
 //! `kt`: the keeptrusts command line.
 
+mod admin_api;
+mod admin_cmd;
+mod backend;
+mod gateway;
 mod policy_cmd;
 mod scan_cmd;
 
@@ -28,6 +32,29 @@ enum Command {
     ///
     /// Exit status: 0, 2 if an input line was invalid (reported on stderr), 1 on an I/O error.
     Scan(scan_cmd::ScanArgs),
+    /// Run the gateway.
+    #[command(subcommand)]
+    Gateway(GatewayCommand),
+    /// Teams and their members.
+    #[command(subcommand)]
+    Team(admin_cmd::TeamCommand),
+    /// API keys.
+    #[command(subcommand)]
+    Key(admin_cmd::KeyCommand),
+    /// Wallets: allocations and balances.
+    #[command(subcommand)]
+    Wallet(admin_cmd::WalletCommand),
+    /// Cost tickets (402 budget_exceeded).
+    #[command(subcommand)]
+    Ticket(admin_cmd::ResolveCommand),
+    /// Escalations (human-oversight).
+    #[command(subcommand)]
+    Escalation(admin_cmd::ResolveCommand),
+    /// The audit event chain.
+    #[command(subcommand)]
+    Events(admin_cmd::EventsCommand),
+    /// A dashboard section as a user sees it.
+    Dashboard(admin_cmd::DashboardArgs),
     /// Redact text read on stdin (streamed) and write it to stdout.
     ///
     /// Exit status: 0, 2 for input that is not UTF-8 or a bad option, 1 on an I/O error.
@@ -47,6 +74,15 @@ enum PolicyCommand {
 }
 
 #[derive(Debug, Subcommand)]
+enum GatewayCommand {
+    /// Serve the OpenAI-compatible API and the admin API.
+    ///
+    /// Exit status: 0 after a clean shutdown (Ctrl-C, SIGTERM), 2 for a bad pack, store or
+    /// option, 1 if the address cannot be bound.
+    Run(gateway::RunArgs),
+}
+
+#[derive(Debug, Subcommand)]
 enum PackCommand {
     /// Same as `kt policy lint`.
     Validate(policy_cmd::LintArgs),
@@ -61,6 +97,38 @@ fn main() -> ExitCode {
         Command::Policy(PolicyCommand::Test(a)) => policy_cmd::test(&a),
         Command::Scan(a) => scan_cmd::scan(&a),
         Command::Redact(a) => scan_cmd::redact(&a),
+        Command::Gateway(GatewayCommand::Run(a)) => {
+            init_logs();
+            gateway::run(&a)
+        }
+        Command::Team(c) => admin_cmd::team(&c),
+        Command::Key(c) => admin_cmd::key(&c),
+        Command::Wallet(c) => admin_cmd::wallet(&c),
+        Command::Ticket(c) => admin_cmd::ticket(&c),
+        Command::Escalation(c) => admin_cmd::escalation(&c),
+        Command::Events(c) => admin_cmd::events(&c),
+        Command::Dashboard(a) => admin_cmd::dashboard(&a),
     };
     ExitCode::from(code)
+}
+
+/// Structured logs on stderr (`RUST_LOG`, default `info`); they never carry prompt text or
+/// detected values: only ids, codes, targets and timings are logged.
+fn init_logs() {
+    let filter = tracing_subscriber::EnvFilter::try_from_default_env()
+        .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("info"));
+    let _ = tracing_subscriber::fmt()
+        .with_env_filter(filter)
+        .with_writer(std::io::stderr)
+        .try_init();
+}
+
+#[cfg(test)]
+mod tests {
+    use clap::CommandFactory;
+
+    #[test]
+    fn the_command_line_is_consistent() {
+        super::Cli::command().debug_assert();
+    }
 }

@@ -91,6 +91,16 @@ impl DetectorPolicy {
         })
     }
 
+    /// The parts a streaming filter needs: kind, whether it blocks, detector, redactor.
+    pub fn stream_parts(&self) -> (PolicyKind, bool, &dyn Detector, &Redactor) {
+        (
+            self.kind,
+            self.action == DetectAction::Block,
+            self.detector.as_ref(),
+            &self.redactor,
+        )
+    }
+
     pub fn applies(&self, input: bool) -> bool {
         if input {
             self.apply_to.input()

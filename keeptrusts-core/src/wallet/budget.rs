@@ -264,7 +264,7 @@ pub(crate) fn charge(
 }
 
 /// Exact cost of provider usage at the lease's price (zero without a price).
-pub(crate) fn actual_cost(lease: &Lease, usage: &pricing::Usage) -> Result<Decimal, WalletError> {
+pub fn actual_cost(lease: &Lease, usage: &pricing::Usage) -> Result<Decimal, WalletError> {
     match &lease.price {
         Some(p) => p
             .cost(usage.prompt_tokens, usage.completion_tokens)

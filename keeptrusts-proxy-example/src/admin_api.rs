@@ -1,0 +1,411 @@
+//! The admin API of the gateway (SPEC §9), for owner and admin keys. Every call applies the
+//! core's own permission rule (`directory`, `wallet::allocate`, `ticket::resolve`,
+//! `escalation::resolve`, `dashboard::view`), so the API and the CLI decide alike.
+
+use std::sync::Arc;
+
+use hyper::body::Incoming;
+use hyper::{Method, Request, Response};
+use keeptrusts_core::dashboard::{self, Query, Section};
+use keeptrusts_core::directory::{add_member, create_key, create_team};
+use keeptrusts_core::wallet::ticket::{self, TicketResolution};
+use keeptrusts_core::wallet::{self, AllocateMode, Period, WalletKey, WalletScope};
+use keeptrusts_core::{escalation, AdminError, Principal, Resolution, Role};
+use rust_decimal::Decimal;
+use serde::Deserialize;
+
+use crate::backend;
+use crate::gateway::{blocking, error, json_response, read_body, App, GwBody};
+
+fn admin_error(e: &AdminError, rid: &str) -> Response<GwBody> {
+    let status = match e {
+        AdminError::Forbidden(_) => 403,
+        AdminError::NotFound(_) => 404,
+        AdminError::Conflict(_) => 409,
+        AdminError::Invalid(_) => 400,
+        AdminError::Store(_) => 503,
+    };
+    error(status, e.code(), &e.to_string(), rid)
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct NewTeam {
+    name: String,
+    #[serde(default)]
+    description: Option<String>,
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct NewMember {
+    email: String,
+    role: Role,
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct NewKey {
+    team: String,
+    email: String,
+    #[serde(default)]
+    consumer_group: Option<String>,
+}
+
+/// The seed's allocation body: `{"team": "legal", "amount": 1000, "currency": "USD",
+/// "period": "monthly"}` (or `user` / `org` instead of `team`).
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Allocation {
+    #[serde(default)]
+    pub team: Option<String>,
+    #[serde(default)]
+    pub user: Option<String>,
+    #[serde(default)]
+    pub org: Option<String>,
+    pub amount: Decimal,
+    #[serde(default = "usd")]
+    pub currency: String,
+    #[serde(default)]
+    pub period: Option<Period>,
+    /// `set` (default) or `top_up`.
+    #[serde(default)]
+    pub mode: Option<AllocateMode>,
+    /// For a user wallet: the team whose admins may manage it.
+    #[serde(default)]
+    pub user_team: Option<String>,
+}
+
+fn usd() -> String {
+    "USD".into()
+}
+
+impl Allocation {
+    /// The wallet the body names.
+    ///
+    /// # Errors
+    /// None or several of `team`, `user`, `org`.
+    pub fn key(&self) -> Result<WalletKey, AdminError> {
+        match (&self.team, &self.user, &self.org) {
+            (Some(t), None, None) => Ok(WalletKey::new(WalletScope::Team, t)),
+            (None, Some(u), None) => Ok(WalletKey::new(WalletScope::User, u)),
+            (None, None, Some(o)) => Ok(WalletKey::new(WalletScope::Org, o)),
+            _ => Err(AdminError::Invalid(
+                "name exactly one of `team`, `user`, `org`".into(),
+            )),
+        }
+    }
+}
+
+#[derive(Deserialize, Default)]
+#[serde(deny_unknown_fields)]
+struct Approval {
+    /// The wallet an approved ticket charges (`team:legal`, `user:…`, `org:default`).
+    #[serde(default)]
+    charge_to: Option<String>,
+}
+
+/// Parses `scope:id`.
+pub fn parse_wallet(s: &str) -> Result<WalletKey, AdminError> {
+    let (scope, id) = s.split_once(':').ok_or_else(|| {
+        AdminError::Invalid(format!("`{s}`: expected team:ID, user:EMAIL or org:ID"))
+    })?;
+    let scope = match scope {
+        "team" => WalletScope::Team,
+        "user" => WalletScope::User,
+        "org" => WalletScope::Org,
+        _ => {
+            return Err(AdminError::Invalid(format!(
+                "`{scope}` is not a wallet scope (team, user, org)"
+            )))
+        }
+    };
+    Ok(WalletKey::new(scope, id))
+}
+
+#[allow(clippy::result_large_err)]
+fn parse<T: for<'de> Deserialize<'de>>(body: &[u8], rid: &str) -> Result<T, Response<GwBody>> {
+    serde_json::from_slice(body)
+        .map_err(|e| error(400, "invalid_request", &format!("invalid body: {e}"), rid))
+}
+
+fn ok<T: serde::Serialize>(status: u16, v: &T, rid: &str) -> Response<GwBody> {
+    json_response(status, rid, &serde_json::to_value(v).unwrap_or_default())
+}
+
+/// Routes one admin call.
+pub async fn handle(app: Arc<App>, req: Request<Incoming>, rid: String) -> Response<GwBody> {
+    let actor = match app.principal(&req).await {
+        Ok(Some(p)) => p,
+        Ok(None) => {
+            return error(
+                401,
+                "unauthenticated",
+                "send an API key: Authorization: Bearer kt_…",
+                &rid,
+            )
+        }
+        Err(_) => {
+            return error(
+                503,
+                "store_unavailable",
+                "the key store is unavailable",
+                &rid,
+            )
+        }
+    };
+    let method = req.method().clone();
+    let path = req.uri().path().to_owned();
+    let query = req.uri().query().unwrap_or("").to_owned();
+    let parts: Vec<String> = path
+        .trim_matches('/')
+        .split('/')
+        .map(str::to_owned)
+        .collect();
+    let body = if method == Method::POST {
+        match read_body(req, app.max_body()).await {
+            Ok(b) => b,
+            Err(413) => return error(413, "request_too_large", "the body is too large", &rid),
+            Err(_) => return error(400, "invalid_request", "the body could not be read", &rid),
+        }
+    } else {
+        bytes::Bytes::new()
+    };
+    let p: Vec<&str> = parts.iter().map(String::as_str).collect();
+    let now = backend::now_ms();
+    let store = Arc::clone(app.store());
+    let org = app.org().to_owned();
+    let out: Result<Response<GwBody>, Response<GwBody>> = match (method, p.as_slice()) {
+        (Method::POST, ["v1", "teams"]) => {
+            let t: NewTeam = match parse(&body, &rid) {
+                Ok(t) => t,
+                Err(r) => return r,
+            };
+            run(&rid, 201, move || {
+                create_team(
+                    store.as_ref(),
+                    Some(&actor),
+                    &t.name,
+                    t.description.as_deref(),
+                    now,
+                )
+            })
+            .await
+        }
+        (Method::GET, ["v1", "teams"]) => {
+            run(&rid, 200, move || store.teams().map_err(AdminError::from)).await
+        }
+        (Method::POST, ["v1", "teams", team, "members"]) => {
+            let m: NewMember = match parse(&body, &rid) {
+                Ok(m) => m,
+                Err(r) => return r,
+            };
+            let team = (*team).to_owned();
+            run(&rid, 201, move || {
+                add_member(store.as_ref(), Some(&actor), &team, &m.email, m.role, now)
+            })
+            .await
+        }
+        (Method::POST, ["v1", "keys"]) => {
+            let k: NewKey = match parse(&body, &rid) {
+                Ok(k) => k,
+                Err(r) => return r,
+            };
+            run(&rid, 201, move || {
+                let random = backend::random32().map_err(AdminError::Invalid)?;
+                let (secret, key) = create_key(
+                    store.as_ref(), Some(&actor), &k.team, &k.email, k.consumer_group.as_deref(), &random, now,
+                )?;
+                Ok(serde_json::json!({"key": secret, "id": key.id, "team": key.team, "user": key.user,
+                    "consumer_group": key.consumer_group,
+                    "note": "store this key now: it is shown once and kept only as a hash"}))
+            })
+            .await
+        }
+        (Method::POST, ["v1", "wallets", "allocate"]) => {
+            let a: Allocation = match parse(&body, &rid) {
+                Ok(a) => a,
+                Err(r) => return r,
+            };
+            run(&rid, 200, move || {
+                let key = a.key()?;
+                wallet::allocate(
+                    store.as_ref(),
+                    &actor,
+                    &key,
+                    a.user_team.as_deref(),
+                    a.amount,
+                    &a.currency,
+                    a.period,
+                    a.mode.unwrap_or(AllocateMode::Set),
+                    now,
+                )
+            })
+            .await
+        }
+        (Method::GET, ["v1", "wallets", "balance"]) => {
+            run(&rid, 200, move || {
+                let all = keeptrusts_core::WalletStore::list(store.as_ref(), now)?;
+                Ok::<_, AdminError>(visible_wallets(&actor, all))
+            })
+            .await
+        }
+        (Method::GET, ["v1", "tickets"]) => {
+            run(&rid, 200, move || {
+                let team = scope_team(&actor);
+                Ok::<_, AdminError>(keeptrusts_core::TicketStore::list(
+                    store.as_ref(),
+                    team.as_deref(),
+                )?)
+            })
+            .await
+        }
+        (Method::POST, ["v1", "tickets", id, verb @ ("approve" | "deny")]) => {
+            let a: Approval = if body.is_empty() {
+                Approval::default()
+            } else {
+                match parse(&body, &rid) {
+                    Ok(a) => a,
+                    Err(r) => return r,
+                }
+            };
+            let (id, approve) = ((*id).to_owned(), *verb == "approve");
+            run(&rid, 200, move || {
+                let resolution = if approve {
+                    let charge_to = match a.charge_to {
+                        Some(w) => parse_wallet(&w)?,
+                        None => default_charge(store.as_ref(), &id)?,
+                    };
+                    TicketResolution::Approve { charge_to }
+                } else {
+                    TicketResolution::Deny
+                };
+                ticket::resolve(store.as_ref(), &actor, &id, &resolution, now)
+            })
+            .await
+        }
+        (Method::GET, ["v1", "escalations"]) => {
+            run(&rid, 200, move || {
+                let team = scope_team(&actor);
+                Ok::<_, AdminError>(keeptrusts_core::EscalationStore::list(
+                    store.as_ref(),
+                    team.as_deref(),
+                )?)
+            })
+            .await
+        }
+        (Method::POST, ["v1", "escalations", id, verb @ ("approve" | "deny")]) => {
+            let (id, r) = (
+                (*id).to_owned(),
+                if *verb == "approve" {
+                    Resolution::Approve
+                } else {
+                    Resolution::Deny
+                },
+            );
+            run(&rid, 200, move || {
+                escalation::resolve(store.as_ref(), &actor, &id, r, now)
+            })
+            .await
+        }
+        (Method::GET, ["v1", "events"]) => {
+            let q = dashboard_query(&actor, Section::Events, &query);
+            run(&rid, 200, move || {
+                let events = keeptrusts_core::event::EventStore::list(store.as_ref(), &org)?;
+                dashboard::view(&actor, &q, &events)
+            })
+            .await
+        }
+        (Method::GET, ["v1", "dashboard", section]) => {
+            let section: Section = match serde_json::from_value(serde_json::Value::String((*section).to_owned())) {
+                Ok(s) => s,
+                Err(_) => {
+                    return error(
+                        404,
+                        "not_found",
+                        &format!("no dashboard section `{section}` (overview, events, spend, escalations, usage)"),
+                        &rid,
+                    )
+                }
+            };
+            let q = dashboard_query(&actor, section, &query);
+            run(&rid, 200, move || {
+                let events = keeptrusts_core::event::EventStore::list(store.as_ref(), &org)?;
+                dashboard::view(&actor, &q, &events)
+            })
+            .await
+        }
+        _ => Err(error(
+            404,
+            "not_found",
+            &format!("no route for {path}"),
+            &rid,
+        )),
+    };
+    out.unwrap_or_else(|r| r)
+}
+
+/// The query for a section: `?team=` or the caller's own team.
+fn dashboard_query(actor: &Principal, section: Section, query: &str) -> Query {
+    let team = query
+        .split('&')
+        .filter_map(|p| p.split_once('='))
+        .find(|(k, _)| *k == "team")
+        .map_or_else(
+            || actor.team.clone().unwrap_or_default(),
+            |(_, v)| v.to_owned(),
+        );
+    Query {
+        team,
+        section,
+        filter: Default::default(),
+        granularity: Default::default(),
+    }
+}
+
+/// Admins see their team's tickets and escalations; owners everything.
+fn scope_team(actor: &Principal) -> Option<String> {
+    match actor.role {
+        Some(Role::Owner) => None,
+        _ => Some(actor.team.clone().unwrap_or_default()),
+    }
+}
+
+fn visible_wallets(
+    actor: &Principal,
+    all: Vec<keeptrusts_core::Wallet>,
+) -> Vec<keeptrusts_core::Wallet> {
+    all.into_iter()
+        .filter(|w| {
+            actor.role == Some(Role::Owner)
+                || (w.key.scope == WalletScope::Team && actor.team.as_deref() == Some(&*w.key.id))
+                || (w.key.scope == WalletScope::User && actor.user.as_deref() == Some(&*w.key.id))
+        })
+        .collect()
+}
+
+/// An approval without `charge_to` charges the ticket's team wallet.
+pub fn default_charge(
+    store: &dyn keeptrusts_core::TicketStore,
+    id: &str,
+) -> Result<WalletKey, AdminError> {
+    let t = store
+        .get(id)?
+        .ok_or_else(|| AdminError::NotFound(format!("ticket `{id}`")))?;
+    let team = t
+        .team
+        .ok_or_else(|| AdminError::Invalid("the ticket has no team: name `charge_to`".into()))?;
+    Ok(WalletKey::new(WalletScope::Team, &team))
+}
+
+async fn run<T: serde::Serialize + Send + 'static>(
+    rid: &str,
+    status: u16,
+    f: impl FnOnce() -> Result<T, AdminError> + Send + 'static,
+) -> Result<Response<GwBody>, Response<GwBody>> {
+    match blocking(f).await {
+        Some(Ok(v)) => Ok(ok(status, &v, rid)),
+        Some(Err(e)) => Err(admin_error(&e, rid)),
+        None => Err(error(500, "internal_error", "the call failed", rid)),
+    }
+}

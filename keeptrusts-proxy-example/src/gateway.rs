@@ -1,0 +1,1074 @@
+//! `kt gateway run`: the OpenAI-compatible gateway (SPEC §9).
+//!
+//! hyper 1 on tokio. Store calls are synchronous (SQLite, PostgreSQL) and run on the blocking
+//! pool; the request path makes three of them: the key lookup (cached for 10 s), the evaluation
+//! (escalations, reservation, tickets), and settle-and-append (one transaction, shared with
+//! concurrent requests by the store's group commit).
+
+use std::collections::HashMap;
+use std::convert::Infallible;
+use std::net::SocketAddr;
+use std::path::PathBuf;
+use std::pin::Pin;
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::{Arc, Mutex};
+use std::task::{Context, Poll};
+use std::time::{Duration, Instant};
+
+use bytes::Bytes;
+use clap::Args;
+use http_body_util::BodyExt;
+use hyper::body::{Body, Frame, Incoming};
+use hyper::header::{HeaderValue, AUTHORIZATION, CONTENT_TYPE};
+use hyper::{Method, Request, Response, StatusCode};
+use hyper_util::rt::{TokioExecutor, TokioIo};
+use keeptrusts_core::directory::{authenticate, ApiKey};
+use keeptrusts_core::event::EventDraft;
+use keeptrusts_core::pack::spec::ProviderKind;
+use keeptrusts_core::pricing::Usage;
+use keeptrusts_core::request::Content;
+use keeptrusts_core::routing::{Router, RouterOptions, Target};
+use keeptrusts_core::wallet::budget::actual_cost;
+use keeptrusts_core::wallet::Lease;
+use keeptrusts_core::{
+    ChatRequest, ChatResponse, Decision, Engine, Principal, RequestContext, Stores,
+};
+use rust_decimal::Decimal;
+use tokio::sync::mpsc;
+
+use crate::backend::{self, Backend};
+
+/// `kt gateway run` options.
+#[derive(Debug, Args)]
+pub struct RunArgs {
+    /// The policy pack.
+    #[arg(long)]
+    pack: PathBuf,
+    /// Address to listen on.
+    #[arg(long, default_value = "127.0.0.1:41002")]
+    listen: SocketAddr,
+    /// `sqlite:PATH` or `postgres://user@host:port/db`.
+    #[arg(long, default_value = backend::DEFAULT_STORE)]
+    store: String,
+    /// Largest request body accepted (413 above).
+    #[arg(long, default_value_t = 4 << 20)]
+    max_body_bytes: usize,
+    /// Seconds to wait for a provider before failing the request (504).
+    #[arg(long, default_value_t = 120)]
+    upstream_timeout: u64,
+    /// Organization id events are chained under.
+    #[arg(long, default_value = "default")]
+    org: String,
+}
+
+const KEY_CACHE_TTL: Duration = Duration::from_secs(10);
+const BUCKETS_US: [u64; 12] = [
+    100, 250, 500, 1_000, 2_500, 5_000, 10_000, 25_000, 100_000, 500_000, 2_000_000, 10_000_000,
+];
+
+#[derive(Default)]
+struct Metrics {
+    requests: Mutex<HashMap<(String, String), u64>>,
+    spend: Mutex<HashMap<String, Decimal>>,
+    buckets: [AtomicU64; 12],
+    count: AtomicU64,
+    sum_us: AtomicU64,
+}
+
+impl Metrics {
+    fn record(&self, team: &str, verdict: &str, elapsed: Duration) {
+        if let Ok(mut m) = self.requests.lock() {
+            *m.entry((team.to_owned(), verdict.to_owned())).or_default() += 1;
+        }
+        let us = u64::try_from(elapsed.as_micros()).unwrap_or(u64::MAX);
+        for (b, limit) in self.buckets.iter().zip(BUCKETS_US) {
+            if us <= limit {
+                b.fetch_add(1, Ordering::Relaxed);
+            }
+        }
+        self.count.fetch_add(1, Ordering::Relaxed);
+        self.sum_us.fetch_add(us, Ordering::Relaxed);
+    }
+
+    fn spend(&self, team: &str, amount: Decimal) {
+        if let Ok(mut m) = self.spend.lock() {
+            *m.entry(team.to_owned()).or_default() += amount;
+        }
+    }
+
+    fn render(&self) -> String {
+        let mut s = String::from(
+            "# HELP keeptrusts_requests_total Requests by team and verdict.\n# TYPE keeptrusts_requests_total counter\n",
+        );
+        if let Ok(m) = self.requests.lock() {
+            let mut rows: Vec<_> = m.iter().collect();
+            rows.sort();
+            for ((team, verdict), n) in rows {
+                s.push_str(&format!(
+                    "keeptrusts_requests_total{{team=\"{team}\",verdict=\"{verdict}\"}} {n}\n"
+                ));
+            }
+        }
+        s.push_str("# HELP keeptrusts_request_duration_seconds Gateway time per request.\n# TYPE keeptrusts_request_duration_seconds histogram\n");
+        for (b, limit) in self.buckets.iter().zip(BUCKETS_US) {
+            s.push_str(&format!(
+                "keeptrusts_request_duration_seconds_bucket{{le=\"{}\"}} {}\n",
+                f64::from(u32::try_from(limit).unwrap_or(u32::MAX)) / 1e6,
+                b.load(Ordering::Relaxed)
+            ));
+        }
+        let count = self.count.load(Ordering::Relaxed);
+        s.push_str(&format!(
+            "keeptrusts_request_duration_seconds_bucket{{le=\"+Inf\"}} {count}\nkeeptrusts_request_duration_seconds_sum {}\nkeeptrusts_request_duration_seconds_count {count}\n",
+            self.sum_us.load(Ordering::Relaxed) as f64 / 1e6
+        ));
+        s.push_str("# HELP keeptrusts_spend_total Settled spend by team.\n# TYPE keeptrusts_spend_total counter\n");
+        if let Ok(m) = self.spend.lock() {
+            let mut rows: Vec<_> = m.iter().collect();
+            rows.sort();
+            for (team, amount) in rows {
+                s.push_str(&format!(
+                    "keeptrusts_spend_total{{team=\"{team}\"}} {amount}\n"
+                ));
+            }
+        }
+        s
+    }
+}
+
+pub(crate) struct App {
+    engine: Engine,
+    router: Router,
+    store: Arc<dyn Backend>,
+    org: String,
+    keys: Mutex<HashMap<String, (Principal, Instant)>>,
+    metrics: Metrics,
+    max_body: usize,
+    upstream_timeout: Duration,
+    client: hyper_util::client::legacy::Client<
+        hyper_util::client::legacy::connect::HttpConnector,
+        http_body_util::Full<Bytes>,
+    >,
+}
+
+/// A response body: whole, or a stream of SSE frames.
+pub enum GwBody {
+    Full(Option<Bytes>),
+    Stream(mpsc::Receiver<Bytes>),
+}
+
+impl Body for GwBody {
+    type Data = Bytes;
+    type Error = Infallible;
+
+    fn poll_frame(
+        self: Pin<&mut Self>,
+        cx: &mut Context<'_>,
+    ) -> Poll<Option<Result<Frame<Bytes>, Infallible>>> {
+        match self.get_mut() {
+            GwBody::Full(b) => Poll::Ready(b.take().map(|b| Ok(Frame::data(b)))),
+            GwBody::Stream(rx) => rx.poll_recv(cx).map(|o| o.map(|b| Ok(Frame::data(b)))),
+        }
+    }
+}
+
+pub(crate) fn json_response(
+    status: u16,
+    request_id: &str,
+    body: &serde_json::Value,
+) -> Response<GwBody> {
+    let mut r = Response::new(GwBody::Full(Some(Bytes::from(body.to_string()))));
+    *r.status_mut() = StatusCode::from_u16(status).unwrap_or(StatusCode::INTERNAL_SERVER_ERROR);
+    r.headers_mut()
+        .insert(CONTENT_TYPE, HeaderValue::from_static("application/json"));
+    if let Ok(v) = HeaderValue::from_str(request_id) {
+        r.headers_mut().insert("x-request-id", v);
+    }
+    r
+}
+
+fn error_type(status: u16) -> &'static str {
+    match status {
+        400 | 413 => "invalid_request_error",
+        401 => "authentication_error",
+        402 => "insufficient_quota",
+        403 => "permission_error",
+        404 => "not_found_error",
+        409 => "policy_error",
+        429 => "rate_limit_error",
+        _ => "api_error",
+    }
+}
+
+/// The error envelope of SPEC §4 for errors the gateway itself raises.
+pub(crate) fn error(status: u16, code: &str, message: &str, request_id: &str) -> Response<GwBody> {
+    json_response(
+        status,
+        request_id,
+        &serde_json::json!({"error": {
+            "type": error_type(status), "code": code, "message": message, "request_id": request_id
+        }}),
+    )
+}
+
+fn request_id(req: &Request<Incoming>) -> String {
+    let given = req
+        .headers()
+        .get("x-request-id")
+        .and_then(|v| v.to_str().ok())
+        .filter(|v| {
+            !v.is_empty()
+                && v.len() <= 128
+                && v.bytes()
+                    .all(|b| b.is_ascii_alphanumeric() || b"-_.:".contains(&b))
+        });
+    match given {
+        Some(v) => v.to_owned(),
+        None => {
+            let r = backend::random32().unwrap_or([0; 32]);
+            let hex: String = r.iter().take(12).map(|b| format!("{b:02x}")).collect();
+            format!("req_{hex}")
+        }
+    }
+}
+
+fn header(req: &Request<Incoming>, name: &str) -> Option<String> {
+    req.headers()
+        .get(name)
+        .and_then(|v| v.to_str().ok())
+        .map(str::to_owned)
+}
+
+pub(crate) async fn blocking<T: Send + 'static>(
+    f: impl FnOnce() -> T + Send + 'static,
+) -> Option<T> {
+    tokio::task::spawn_blocking(f).await.ok()
+}
+
+impl App {
+    /// The principal for the request's bearer key, from the cache or the store.
+    pub(crate) async fn principal(
+        self: &Arc<Self>,
+        req: &Request<Incoming>,
+    ) -> Result<Option<Principal>, String> {
+        let Some(secret) = req
+            .headers()
+            .get(AUTHORIZATION)
+            .and_then(|v| v.to_str().ok())
+            .and_then(|v| v.strip_prefix("Bearer "))
+            .map(str::trim)
+        else {
+            return Ok(None);
+        };
+        let hash = ApiKey::hash_secret(secret);
+        if let Ok(cache) = self.keys.lock() {
+            if let Some((p, at)) = cache.get(&hash) {
+                if at.elapsed() < KEY_CACHE_TTL {
+                    return Ok(Some(p.clone()));
+                }
+            }
+        }
+        let app = Arc::clone(self);
+        let secret = secret.to_owned();
+        let found = blocking(move || authenticate(app.store.as_ref(), &secret, &app.org))
+            .await
+            .ok_or("the key lookup failed")?
+            .map_err(|e| e.to_string())?;
+        if let (Some(p), Ok(mut cache)) = (&found, self.keys.lock()) {
+            if cache.len() > 100_000 {
+                cache.clear();
+            }
+            cache.insert(hash, (p.clone(), Instant::now()));
+        }
+        Ok(found)
+    }
+}
+
+/// Runs the gateway until Ctrl-C or SIGTERM. Exit status: 0 after a clean shutdown, 2 for a bad
+/// pack or option, 1 if the address cannot be bound.
+pub fn run(args: &RunArgs) -> u8 {
+    let src = match std::fs::read_to_string(&args.pack) {
+        Ok(s) => s,
+        Err(e) => {
+            eprintln!("kt gateway: cannot read {}: {e}", args.pack.display());
+            return 2;
+        }
+    };
+    let parsed = match keeptrusts_core::pack::parse(&src) {
+        Ok(p) => p,
+        Err(e) => {
+            eprintln!("kt gateway: {}: {e}", args.pack.display());
+            return 2;
+        }
+    };
+    let (router, warnings) = Router::new(
+        &parsed.spec,
+        &|name| std::env::var(name).ok(),
+        RouterOptions::default(),
+    );
+    for w in &warnings {
+        eprintln!("kt gateway: warning: {w}");
+    }
+    let engine = match Engine::compile(parsed) {
+        Ok(e) => e,
+        Err(e) => {
+            eprintln!("kt gateway: {}: {e}", args.pack.display());
+            return 2;
+        }
+    };
+    let store = match backend::open(&args.store) {
+        Ok(s) => s,
+        Err(e) => {
+            eprintln!("kt gateway: {e}");
+            return 2;
+        }
+    };
+    let app = Arc::new(App {
+        engine,
+        router,
+        store,
+        org: args.org.clone(),
+        keys: Mutex::new(HashMap::new()),
+        metrics: Metrics::default(),
+        max_body: args.max_body_bytes,
+        upstream_timeout: Duration::from_secs(args.upstream_timeout),
+        client: hyper_util::client::legacy::Client::builder(TokioExecutor::new()).build_http(),
+    });
+    let rt = match tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()
+    {
+        Ok(rt) => rt,
+        Err(e) => {
+            eprintln!("kt gateway: cannot start the runtime: {e}");
+            return 1;
+        }
+    };
+    rt.block_on(serve(app, args.listen))
+}
+
+async fn serve(app: Arc<App>, listen: SocketAddr) -> u8 {
+    let listener = match tokio::net::TcpListener::bind(listen).await {
+        Ok(l) => l,
+        Err(e) => {
+            eprintln!("kt gateway: cannot listen on {listen}: {e}");
+            return 1;
+        }
+    };
+    let addr = listener.local_addr().map_or(listen, |a| a);
+    eprintln!("kt gateway: listening on http://{addr}");
+    tracing::info!(%addr, "listening");
+    let (stop_tx, mut stop_rx) = tokio::sync::watch::channel(false);
+    tokio::spawn(async move {
+        shutdown_signal().await;
+        let _ = stop_tx.send(true);
+    });
+    let active = Arc::new(tokio::sync::Semaphore::new(usize::MAX >> 4));
+    loop {
+        tokio::select! {
+            _ = stop_rx.changed() => break,
+            accepted = listener.accept() => {
+                let Ok((stream, _)) = accepted else { continue };
+                let _ = stream.set_nodelay(true);
+                let app = Arc::clone(&app);
+                let permit = Arc::clone(&active).acquire_owned().await;
+                tokio::spawn(async move {
+                    let service = hyper::service::service_fn(move |req| {
+                        let app = Arc::clone(&app);
+                        async move { Ok::<_, Infallible>(handle(app, req).await) }
+                    });
+                    let _ = hyper::server::conn::http1::Builder::new()
+                        .timer(hyper_util::rt::TokioTimer::new())
+                        .header_read_timeout(Duration::from_secs(30))
+                        .serve_connection(TokioIo::new(stream), service)
+                        .await;
+                    drop(permit);
+                });
+            }
+        }
+    }
+    eprintln!("kt gateway: shutting down, waiting for requests in flight");
+    let deadline = tokio::time::sleep(Duration::from_secs(30));
+    tokio::pin!(deadline);
+    loop {
+        if active.available_permits() == usize::MAX >> 4 {
+            break;
+        }
+        tokio::select! {
+            _ = &mut deadline => break,
+            _ = tokio::time::sleep(Duration::from_millis(50)) => {}
+        }
+    }
+    0
+}
+
+async fn shutdown_signal() {
+    #[cfg(unix)]
+    {
+        let mut term =
+            match tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()) {
+                Ok(s) => s,
+                Err(_) => {
+                    let _ = tokio::signal::ctrl_c().await;
+                    return;
+                }
+            };
+        tokio::select! {
+            _ = tokio::signal::ctrl_c() => {}
+            _ = term.recv() => {}
+        }
+    }
+    #[cfg(not(unix))]
+    {
+        let _ = tokio::signal::ctrl_c().await;
+    }
+}
+
+async fn handle(app: Arc<App>, req: Request<Incoming>) -> Response<GwBody> {
+    let rid = request_id(&req);
+    let path = req.uri().path().to_owned();
+    match (req.method().clone(), path.as_str()) {
+        (Method::GET, "/health") => json_response(200, &rid, &serde_json::json!({"status": "ok"})),
+        (Method::GET, "/metrics") => {
+            let mut r = Response::new(GwBody::Full(Some(Bytes::from(app.metrics.render()))));
+            r.headers_mut().insert(
+                CONTENT_TYPE,
+                HeaderValue::from_static("text/plain; version=0.0.4"),
+            );
+            r
+        }
+        (Method::GET, "/v1/models") => {
+            let mut seen: Vec<&str> = app
+                .router
+                .targets()
+                .iter()
+                .map(|t| t.model.as_str())
+                .collect();
+            seen.sort_unstable();
+            seen.dedup();
+            let data: Vec<serde_json::Value> = seen
+                .iter()
+                .map(|m| serde_json::json!({"id": m, "object": "model", "owned_by": "keeptrusts"}))
+                .collect();
+            json_response(
+                200,
+                &rid,
+                &serde_json::json!({"object": "list", "data": data}),
+            )
+        }
+        (Method::POST, "/v1/chat/completions") => chat(app, req, rid).await,
+        _ if path.starts_with("/v1/") => crate::admin_api::handle(app, req, rid).await,
+        _ => error(404, "not_found", &format!("no route for {path}"), &rid),
+    }
+}
+
+/// Reads a body up to `limit` bytes: `Err(413)` above it, `Err(400)` if the connection fails.
+pub async fn read_body(req: Request<Incoming>, limit: usize) -> Result<Bytes, u16> {
+    let limited = http_body_util::Limited::new(req.into_body(), limit);
+    match limited.collect().await {
+        Ok(c) => Ok(c.to_bytes()),
+        Err(e) if e.is::<http_body_util::LengthLimitError>() => Err(413),
+        Err(_) => Err(400),
+    }
+}
+
+async fn chat(app: Arc<App>, req: Request<Incoming>, rid: String) -> Response<GwBody> {
+    let started = Instant::now();
+    let principal = match app.principal(&req).await {
+        Ok(Some(p)) => p,
+        Ok(None) => {
+            app.metrics
+                .record("-", "unauthenticated", started.elapsed());
+            return error(
+                401,
+                "unauthenticated",
+                "send an API key: Authorization: Bearer kt_…",
+                &rid,
+            );
+        }
+        Err(e) => {
+            tracing::warn!(request_id = %rid, "key lookup failed: {e}");
+            return error(
+                503,
+                "store_unavailable",
+                "the key store is unavailable",
+                &rid,
+            );
+        }
+    };
+    let mut principal = principal;
+    if let Some(cg) = header(&req, "x-consumer-group") {
+        principal.consumer_group = Some(cg);
+    }
+    let mut ctx = RequestContext::new(&rid, backend::now_ms());
+    ctx.escalation_id = header(&req, "x-keeptrusts-escalation-id");
+    ctx.ticket_id = header(&req, "x-keeptrusts-ticket-id");
+    let body = match read_body(req, app.max_body).await {
+        Ok(b) => b,
+        Err(413) => {
+            return error(
+                413,
+                "request_too_large",
+                &format!("the body is larger than {} bytes", app.max_body),
+                &rid,
+            )
+        }
+        Err(_) => {
+            return error(
+                400,
+                "invalid_request",
+                "the request body could not be read",
+                &rid,
+            )
+        }
+    };
+    let mut request: ChatRequest = match serde_json::from_slice(&body) {
+        Ok(r) => r,
+        Err(e) => {
+            return error(
+                400,
+                "invalid_request",
+                &format!("the body is not a chat completion request: {e}"),
+                &rid,
+            )
+        }
+    };
+    let stream = request
+        .extra
+        .get("stream")
+        .and_then(serde_json::Value::as_bool)
+        .unwrap_or(false);
+    let include_usage = request
+        .extra
+        .get("stream_options")
+        .and_then(|o| o.get("include_usage"))
+        .and_then(serde_json::Value::as_bool)
+        .unwrap_or(false);
+    // routing first: a consumer group may answer with another model, and the budget must
+    // price the model that will actually run
+    let route = match app.router.route(&principal, &request, ctx.now_ms) {
+        Ok(r) => r.candidates,
+        Err(e) => return error(e.status(), e.code(), &e.to_string(), &rid),
+    };
+    let first_model = route
+        .first()
+        .and_then(|&i| app.router.target(i))
+        .map(|t| t.model.clone());
+    if principal.consumer_group.is_some() {
+        if let Some(m) = first_model {
+            request.model = Some(m);
+        }
+    }
+    let team = principal.team.clone().unwrap_or_else(|| "-".into());
+    let decision = {
+        let app2 = Arc::clone(&app);
+        let (p, r, c) = (principal.clone(), request.clone(), ctx.clone());
+        blocking(move || {
+            let stores = Stores::new(app2.store.as_ref())
+                .with_budget(app2.store.as_ref(), app2.store.as_ref());
+            app2.engine.evaluate(&p, &r, &c, &stores)
+        })
+        .await
+    };
+    let decision = match decision {
+        Some(Ok(d)) => d,
+        Some(Err(e)) => {
+            let status = match e {
+                keeptrusts_core::RequestError::Invalid(_) => 400,
+                keeptrusts_core::RequestError::Store(_) => 503,
+            };
+            return error(status, e.code(), &e.to_string(), &rid);
+        }
+        None => return error(500, "internal_error", "the evaluation failed", &rid),
+    };
+    if !decision.forwards() {
+        let body = decision.error_body().unwrap_or_default();
+        log_event(
+            &app,
+            &principal,
+            &decision,
+            &rid,
+            request.model.as_deref(),
+            ctx.now_ms,
+            None,
+        )
+        .await;
+        app.metrics
+            .record(&team, decision.verdict.as_str(), started.elapsed());
+        return json_response(decision.status, &rid, &body);
+    }
+    let forward = decision.request.clone().unwrap_or(request);
+    let Some(lease) = decision.reservation.clone() else {
+        return error(
+            500,
+            "internal_error",
+            "no reservation for a forwarded request",
+            &rid,
+        );
+    };
+    // try the candidates in order
+    let mut last_err = String::from("no provider target serves this model");
+    for &i in &route {
+        let Some(target) = app.router.target(i).cloned() else {
+            continue;
+        };
+        let t0 = Instant::now();
+        let result = if stream {
+            call_stream(&app, &target, &forward)
+                .await
+                .map(Upstream::Stream)
+        } else {
+            call_json(&app, &target, &forward).await.map(Upstream::Json)
+        };
+        match result {
+            Ok(up) => {
+                app.router.record_success(
+                    i,
+                    u64::try_from(t0.elapsed().as_micros()).unwrap_or(u64::MAX),
+                    ctx.now_ms,
+                );
+                return match up {
+                    Upstream::Json(resp) => {
+                        finish_json(
+                            &app, principal, decision, lease, target, resp, &rid, ctx.now_ms,
+                            started,
+                        )
+                        .await
+                    }
+                    Upstream::Stream(rx) => finish_stream(
+                        Arc::clone(&app),
+                        principal,
+                        decision,
+                        lease,
+                        target,
+                        rx,
+                        rid,
+                        ctx.now_ms,
+                        include_usage,
+                        forward,
+                    ),
+                };
+            }
+            Err(e) => {
+                app.router.record_failure(i, ctx.now_ms);
+                tracing::warn!(request_id = %rid, target = %target.id, "upstream failed: {e}");
+                last_err = e;
+            }
+        }
+    }
+    release(&app, &lease.id).await;
+    log_event(
+        &app,
+        &principal,
+        &decision,
+        &rid,
+        forward.model.as_deref(),
+        ctx.now_ms,
+        None,
+    )
+    .await;
+    app.metrics
+        .record(&team, "upstream_error", started.elapsed());
+    error(
+        502,
+        "upstream_error",
+        &format!("every provider target failed: {last_err}"),
+        &rid,
+    )
+}
+
+enum Upstream {
+    Json(ChatResponse),
+    Stream(mpsc::Receiver<Result<String, String>>),
+}
+
+async fn release(app: &Arc<App>, lease_id: &str) {
+    let (app, id) = (Arc::clone(app), lease_id.to_owned());
+    let _ = blocking(move || app.store.release(&id, backend::now_ms())).await;
+}
+
+async fn log_event(
+    app: &Arc<App>,
+    principal: &Principal,
+    decision: &Decision,
+    rid: &str,
+    model: Option<&str>,
+    now: i64,
+    settled: Option<(String, Usage, Decimal)>,
+) {
+    let mut draft = EventDraft::from_decision(principal, decision, rid, model, now);
+    if let Some((target, usage, charged)) = settled {
+        draft = draft.settled(Some(&target), usage, Some(charged));
+    }
+    let app = Arc::clone(app);
+    if let Some(Err(e)) = blocking(move || app.store.append(draft)).await {
+        tracing::error!(request_id = %rid, "event not written: {e}");
+    }
+}
+
+fn last_user_text(r: &ChatRequest) -> String {
+    r.messages
+        .iter()
+        .rev()
+        .find(|m| m.role == "user")
+        .and_then(|m| match &m.content {
+            Some(Content::Text(t)) => Some(t.clone()),
+            Some(Content::Parts(p)) => Some(
+                p.iter()
+                    .filter_map(|x| x.text.clone())
+                    .collect::<Vec<_>>()
+                    .join(" "),
+            ),
+            None => None,
+        })
+        .unwrap_or_default()
+}
+
+fn tokens_of(text: &str) -> u64 {
+    u64::try_from(text.len().div_ceil(3)).unwrap_or(u64::MAX)
+}
+
+/// The mock provider: answers with the (already governed) last user message.
+fn mock_answer(r: &ChatRequest) -> String {
+    format!("Echo: {}", last_user_text(r))
+}
+
+async fn call_json(
+    app: &Arc<App>,
+    target: &Target,
+    r: &ChatRequest,
+) -> Result<ChatResponse, String> {
+    if target.provider == ProviderKind::Mock {
+        let text = mock_answer(r);
+        let usage = Usage {
+            prompt_tokens: keeptrusts_core::pricing::estimate_input_tokens(r),
+            completion_tokens: tokens_of(&text),
+        };
+        let v = serde_json::json!({
+            "id": "chatcmpl-mock", "object": "chat.completion", "created": backend::now_ms() / 1000,
+            "model": target.model,
+            "choices": [{"index": 0, "message": {"role": "assistant", "content": text}, "finish_reason": "stop"}],
+            "usage": {"prompt_tokens": usage.prompt_tokens, "completion_tokens": usage.completion_tokens,
+                      "total_tokens": usage.prompt_tokens + usage.completion_tokens},
+        });
+        return serde_json::from_value(v).map_err(|e| e.to_string());
+    }
+    let body = upstream_body(target, r, false)?;
+    let bytes = post(app, target, body).await?;
+    serde_json::from_slice(&bytes).map_err(|e| {
+        format!("the provider answered with something that is not a chat completion: {e}")
+    })
+}
+
+fn upstream_body(target: &Target, r: &ChatRequest, stream: bool) -> Result<Bytes, String> {
+    if !matches!(
+        target.provider,
+        ProviderKind::Openai | ProviderKind::OpenaiCompatible | ProviderKind::Azure
+    ) {
+        return Err(format!(
+            "provider `{:?}` is not supported by this gateway build yet",
+            target.provider
+        ));
+    }
+    let mut r = r.clone();
+    r.model = Some(target.model.clone());
+    if stream {
+        r.extra
+            .insert("stream".into(), serde_json::Value::Bool(true));
+        r.extra.insert(
+            "stream_options".into(),
+            serde_json::json!({"include_usage": true}),
+        );
+    }
+    serde_json::to_vec(&r)
+        .map(Bytes::from)
+        .map_err(|e| e.to_string())
+}
+
+async fn post(app: &Arc<App>, target: &Target, body: Bytes) -> Result<Bytes, String> {
+    let url = format!("{}/chat/completions", target.base_url.trim_end_matches('/'));
+    if !url.starts_with("http://") {
+        return Err(format!(
+            "{url}: only http:// provider URLs are supported by this build (no TLS yet)"
+        ));
+    }
+    let mut req = Request::post(&url)
+        .header(CONTENT_TYPE, "application/json")
+        .body(http_body_util::Full::new(body))
+        .map_err(|e| e.to_string())?;
+    if let Some(s) = &target.secret {
+        if let Ok(v) = HeaderValue::from_str(&format!("Bearer {s}")) {
+            req.headers_mut().insert(AUTHORIZATION, v);
+        }
+    }
+    let resp = tokio::time::timeout(app.upstream_timeout, app.client.request(req))
+        .await
+        .map_err(|_| "the provider did not answer in time".to_owned())?
+        .map_err(|e| e.to_string())?;
+    let status = resp.status();
+    let bytes = tokio::time::timeout(app.upstream_timeout, resp.into_body().collect())
+        .await
+        .map_err(|_| "the provider stopped sending".to_owned())?
+        .map_err(|e| e.to_string())?
+        .to_bytes();
+    if !status.is_success() {
+        return Err(format!("the provider answered {status}"));
+    }
+    Ok(bytes)
+}
+
+/// Starts a streamed completion; the receiver yields text deltas (Err: the stream broke).
+async fn call_stream(
+    app: &Arc<App>,
+    target: &Target,
+    r: &ChatRequest,
+) -> Result<mpsc::Receiver<Result<String, String>>, String> {
+    let (tx, rx) = mpsc::channel(64);
+    if target.provider == ProviderKind::Mock {
+        let text = mock_answer(r);
+        tokio::spawn(async move {
+            for piece in text.split_inclusive(' ') {
+                if tx.send(Ok(piece.to_owned())).await.is_err() {
+                    return;
+                }
+            }
+        });
+        return Ok(rx);
+    }
+    // buffered relay: the whole upstream stream is read, then replayed as deltas
+    let body = upstream_body(target, r, true)?;
+    let bytes = post(app, target, body).await?;
+    tokio::spawn(async move {
+        for line in String::from_utf8_lossy(&bytes).lines() {
+            let Some(data) = line.strip_prefix("data: ") else {
+                continue;
+            };
+            if data.trim() == "[DONE]" {
+                break;
+            }
+            let Ok(v) = serde_json::from_str::<serde_json::Value>(data) else {
+                let _ = tx
+                    .send(Err("the provider sent a malformed event".into()))
+                    .await;
+                return;
+            };
+            if let Some(t) = v
+                .pointer("/choices/0/delta/content")
+                .and_then(|c| c.as_str())
+            {
+                if tx.send(Ok(t.to_owned())).await.is_err() {
+                    return;
+                }
+            }
+        }
+    });
+    Ok(rx)
+}
+
+#[allow(clippy::too_many_arguments)]
+async fn finish_json(
+    app: &Arc<App>,
+    principal: Principal,
+    decision: Decision,
+    lease: Lease,
+    target: Target,
+    resp: ChatResponse,
+    rid: &str,
+    now: i64,
+    started: Instant,
+) -> Response<GwBody> {
+    let team = principal.team.clone().unwrap_or_else(|| "-".into());
+    let usage = resp
+        .extra
+        .get("usage")
+        .and_then(|u| serde_json::from_value::<Usage>(u.clone()).ok())
+        .unwrap_or_default();
+    let out = app
+        .engine
+        .evaluate_output(&principal, &resp, &RequestContext::new(rid, now));
+    let (status, body, verdict) = match out {
+        Ok(d) if d.forwards() => {
+            let r = d.response.unwrap_or(resp);
+            (
+                200,
+                serde_json::to_value(&r).unwrap_or_default(),
+                decision.verdict.max(d.verdict),
+            )
+        }
+        Ok(d) => (d.status, d.error_body().unwrap_or_default(), d.verdict),
+        Err(e) => (
+            500,
+            serde_json::json!({"error": {"code": "internal_error", "message": e.to_string()}}),
+            decision.verdict,
+        ),
+    };
+    settle(app, &principal, &decision, &lease, &target, usage, rid, now).await;
+    app.metrics
+        .record(&team, verdict.as_str(), started.elapsed());
+    json_response(status, rid, &body)
+}
+
+#[allow(clippy::too_many_arguments)]
+async fn settle(
+    app: &Arc<App>,
+    principal: &Principal,
+    decision: &Decision,
+    lease: &Lease,
+    target: &Target,
+    usage: Usage,
+    rid: &str,
+    now: i64,
+) {
+    let Ok(actual) = actual_cost(lease, &usage) else {
+        tracing::error!(request_id = %rid, "the settlement overflowed; the reservation stays until it expires");
+        return;
+    };
+    let draft = EventDraft::from_decision(principal, decision, rid, Some(&target.model), now)
+        .settled(Some(&target.id), usage, Some(actual));
+    let (app2, id) = (Arc::clone(app), lease.id.to_string());
+    match blocking(move || {
+        app2.store
+            .settle_and_append(&id, actual, backend::now_ms(), draft)
+    })
+    .await
+    {
+        Some(Ok(_)) => {
+            app.metrics
+                .spend(principal.team.as_deref().unwrap_or("-"), actual);
+        }
+        Some(Err(e)) => tracing::error!(request_id = %rid, "settlement failed: {e}"),
+        None => tracing::error!(request_id = %rid, "settlement task failed"),
+    }
+}
+
+#[allow(clippy::too_many_arguments)]
+fn finish_stream(
+    app: Arc<App>,
+    principal: Principal,
+    decision: Decision,
+    lease: Lease,
+    target: Target,
+    mut deltas: mpsc::Receiver<Result<String, String>>,
+    rid: String,
+    now: i64,
+    include_usage: bool,
+    request: ChatRequest,
+) -> Response<GwBody> {
+    let (tx, rx) = mpsc::channel::<Bytes>(64);
+    let mut resp = Response::new(GwBody::Stream(rx));
+    resp.headers_mut()
+        .insert(CONTENT_TYPE, HeaderValue::from_static("text/event-stream"));
+    resp.headers_mut()
+        .insert("cache-control", HeaderValue::from_static("no-cache"));
+    if let Ok(v) = HeaderValue::from_str(&rid) {
+        resp.headers_mut().insert("x-request-id", v);
+    }
+    tokio::spawn(async move {
+        let started = Instant::now();
+        let model = target.model.clone();
+        let chunk = |content: &str| -> Bytes {
+            let v = serde_json::json!({"id": format!("chatcmpl-{rid}"), "object": "chat.completion.chunk",
+                "created": now / 1000, "model": model,
+                "choices": [{"index": 0, "delta": {"content": content}, "finish_reason": null}]});
+            Bytes::from(format!("data: {v}\n\n"))
+        };
+        let mut filter = app.engine.output_filter(&principal);
+        let mut sent = String::new();
+        let mut failure: Option<(String, String)> = None;
+        while let Some(d) = deltas.recv().await {
+            match d {
+                Ok(text) => {
+                    sent.push_str(&text);
+                    match filter.push(&text) {
+                        Ok(safe) if !safe.is_empty() => {
+                            if tx.send(chunk(&safe)).await.is_err() {
+                                break;
+                            }
+                        }
+                        Ok(_) => {}
+                        Err(kind) => {
+                            failure = Some((
+                                "policy_blocked".into(),
+                                format!(
+                                    "{kind} found sensitive data in the response and blocks it"
+                                ),
+                            ));
+                            break;
+                        }
+                    }
+                }
+                Err(e) => {
+                    failure = Some(("upstream_error".into(), e));
+                    break;
+                }
+            }
+        }
+        if failure.is_none() {
+            match filter.finish() {
+                Ok(rest) if !rest.is_empty() => {
+                    let _ = tx.send(chunk(&rest)).await;
+                }
+                Ok(_) => {}
+                Err(kind) => {
+                    failure = Some((
+                        "policy_blocked".into(),
+                        format!("{kind} found sensitive data in the response and blocks it"),
+                    ));
+                }
+            }
+        }
+        let usage = Usage {
+            prompt_tokens: keeptrusts_core::pricing::estimate_input_tokens(&request),
+            completion_tokens: tokens_of(&sent),
+        };
+        match &failure {
+            Some((code, message)) => {
+                let v = serde_json::json!({"error": {"type": error_type(409), "code": code, "message": message, "request_id": rid}});
+                let _ = tx.send(Bytes::from(format!("data: {v}\n\n"))).await;
+            }
+            None => {
+                let v = serde_json::json!({"id": format!("chatcmpl-{rid}"), "object": "chat.completion.chunk",
+                    "created": now / 1000, "model": target.model,
+                    "choices": [{"index": 0, "delta": {}, "finish_reason": "stop"}]});
+                let _ = tx.send(Bytes::from(format!("data: {v}\n\n"))).await;
+                if include_usage {
+                    let v = serde_json::json!({"id": format!("chatcmpl-{rid}"), "object": "chat.completion.chunk",
+                        "created": now / 1000, "model": target.model, "choices": [],
+                        "usage": {"prompt_tokens": usage.prompt_tokens, "completion_tokens": usage.completion_tokens,
+                                  "total_tokens": usage.prompt_tokens + usage.completion_tokens}});
+                    let _ = tx.send(Bytes::from(format!("data: {v}\n\n"))).await;
+                }
+            }
+        }
+        let _ = tx.send(Bytes::from_static(b"data: [DONE]\n\n")).await;
+        settle(
+            &app, &principal, &decision, &lease, &target, usage, &rid, now,
+        )
+        .await;
+        let verdict = if failure.is_some() {
+            "block"
+        } else {
+            decision.verdict.as_str()
+        };
+        app.metrics.record(
+            principal.team.as_deref().unwrap_or("-"),
+            verdict,
+            started.elapsed(),
+        );
+    });
+    resp
+}
+
+impl App {
+    pub(crate) fn store(&self) -> &Arc<dyn Backend> {
+        &self.store
+    }
+
+    pub(crate) fn max_body(&self) -> usize {
+        self.max_body
+    }
+
+    pub(crate) fn org(&self) -> &str {
+        &self.org
+    }
+}
