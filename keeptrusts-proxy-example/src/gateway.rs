@@ -161,6 +161,18 @@ impl Body for GwBody {
     type Data = Bytes;
     type Error = Infallible;
 
+    fn size_hint(&self) -> hyper::body::SizeHint {
+        match self {
+            GwBody::Full(Some(b)) => hyper::body::SizeHint::with_exact(b.len() as u64),
+            GwBody::Full(None) => hyper::body::SizeHint::with_exact(0),
+            GwBody::Stream(_) => hyper::body::SizeHint::default(),
+        }
+    }
+
+    fn is_end_stream(&self) -> bool {
+        matches!(self, GwBody::Full(None))
+    }
+
     fn poll_frame(
         self: Pin<&mut Self>,
         cx: &mut Context<'_>,

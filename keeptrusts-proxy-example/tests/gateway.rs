@@ -1,0 +1,563 @@
+//! The gateway end to end, as a client sees it: `kt gateway run` on a fresh SQLite store set up
+//! with the `kt` CLI, the mock provider, plain HTTP/1.1 requests.
+#![allow(
+    clippy::unwrap_used,
+    clippy::expect_used,
+    clippy::indexing_slicing,
+    missing_docs
+)]
+
+use std::io::{BufRead, BufReader, Read, Write};
+use std::net::TcpStream;
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, Stdio};
+
+use serde_json::Value;
+
+fn root() -> PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR")).join("..")
+}
+
+struct Env {
+    dir: PathBuf,
+    store: String,
+}
+
+impl Env {
+    fn new(name: &str) -> Env {
+        let dir = std::env::temp_dir().join(format!("kt-gw-{}-{name}", std::process::id()));
+        let _ = std::fs::remove_dir_all(&dir);
+        std::fs::create_dir_all(&dir).unwrap();
+        let store = format!("sqlite:{}", dir.join("kt.db").display());
+        Env { dir, store }
+    }
+
+    fn kt(&self, args: &[&str]) -> (i32, String, String) {
+        let o = Command::new(env!("CARGO_BIN_EXE_kt"))
+            .args(args)
+            .args(["--store", &self.store])
+            .output()
+            .unwrap();
+        (
+            o.status.code().unwrap_or(-1),
+            String::from_utf8_lossy(&o.stdout).into_owned(),
+            String::from_utf8_lossy(&o.stderr).into_owned(),
+        )
+    }
+
+    fn ok(&self, args: &[&str]) -> String {
+        let (code, out, err) = self.kt(args);
+        assert_eq!(code, 0, "kt {args:?}: {err}");
+        out
+    }
+
+    fn key(&self, team: &str, email: &str) -> String {
+        let v: Value = serde_json::from_str(
+            &self.ok(&["key", "create", "--team", team, "--email", email, "--json"]),
+        )
+        .unwrap();
+        v["key"].as_str().unwrap().to_owned()
+    }
+
+    fn gateway(&self, extra: &[&str]) -> (Child, String) {
+        let pack = root().join("examples/packs/gateway-quickstart.yaml");
+        let mut child = Command::new(env!("CARGO_BIN_EXE_kt"))
+            .args([
+                "gateway",
+                "run",
+                "--pack",
+                pack.to_str().unwrap(),
+                "--listen",
+                "127.0.0.1:0",
+                "--store",
+                &self.store,
+            ])
+            .args(extra)
+            .stderr(Stdio::piped())
+            .stdout(Stdio::null())
+            .spawn()
+            .unwrap();
+        let mut lines = BufReader::new(child.stderr.take().unwrap()).lines();
+        let addr = loop {
+            let line = lines
+                .next()
+                .expect("the gateway prints its address")
+                .unwrap();
+            if let Some(a) = line.strip_prefix("kt gateway: listening on http://") {
+                break a.to_owned();
+            }
+        };
+        std::thread::spawn(move || for _ in lines {});
+        (child, addr)
+    }
+}
+
+impl Drop for Env {
+    fn drop(&mut self) {
+        let _ = std::fs::remove_dir_all(&self.dir);
+    }
+}
+
+struct Reply {
+    status: u16,
+    headers: String,
+    body: String,
+}
+
+impl Reply {
+    fn json(&self) -> Value {
+        serde_json::from_str(&self.body).unwrap_or_else(|e| panic!("{e}: {}", self.body))
+    }
+}
+
+fn http(
+    addr: &str,
+    method: &str,
+    path: &str,
+    key: Option<&str>,
+    headers: &[(&str, &str)],
+    body: &[u8],
+) -> Reply {
+    let mut s = TcpStream::connect(addr).unwrap();
+    let mut req = format!(
+        "{method} {path} HTTP/1.1\r\nHost: {addr}\r\nConnection: close\r\nContent-Length: {}\r\n",
+        body.len()
+    );
+    if let Some(k) = key {
+        req.push_str(&format!("Authorization: Bearer {k}\r\n"));
+    }
+    for (k, v) in headers {
+        req.push_str(&format!("{k}: {v}\r\n"));
+    }
+    req.push_str("Content-Type: application/json\r\n\r\n");
+    s.write_all(req.as_bytes()).unwrap();
+    let _ = s.write_all(body);
+    let mut raw = Vec::new();
+    let _ = s.read_to_end(&mut raw);
+    let text = String::from_utf8_lossy(&raw).into_owned();
+    let (head, rest) = text.split_once("\r\n\r\n").unwrap_or((&text, ""));
+    let status = head
+        .split(' ')
+        .nth(1)
+        .and_then(|c| c.parse().ok())
+        .unwrap_or(0);
+    let body = if head
+        .to_ascii_lowercase()
+        .contains("transfer-encoding: chunked")
+    {
+        let mut out = String::new();
+        let mut r = rest;
+        while let Some((size, tail)) = r.split_once("\r\n") {
+            let n = usize::from_str_radix(size.trim(), 16).unwrap_or(0);
+            if n == 0 {
+                break;
+            }
+            out.push_str(&tail[..n]);
+            r = &tail[n + 2..];
+        }
+        out
+    } else {
+        rest.to_owned()
+    };
+    Reply {
+        status,
+        headers: head.to_owned(),
+        body,
+    }
+}
+
+fn chat(addr: &str, key: Option<&str>, model: &str, text: &str, headers: &[(&str, &str)]) -> Reply {
+    let body = serde_json::json!({"model": model, "messages": [{"role": "user", "content": text}]});
+    http(
+        addr,
+        "POST",
+        "/v1/chat/completions",
+        key,
+        headers,
+        body.to_string().as_bytes(),
+    )
+}
+
+#[test]
+fn the_gateway_governs_each_team() {
+    let env = Env::new("teams");
+    for team in ["Support", "Engineering", "Legal"] {
+        env.ok(&["team", "create", "--name", team]);
+    }
+    env.ok(&[
+        "team",
+        "add-member",
+        "--team",
+        "support",
+        "--email",
+        "agent@yourco.com",
+    ]);
+    env.ok(&[
+        "team",
+        "add-member",
+        "--team",
+        "engineering",
+        "--email",
+        "dev@yourco.com",
+    ]);
+    env.ok(&[
+        "team",
+        "add-member",
+        "--team",
+        "legal",
+        "--email",
+        "counsel@yourco.com",
+    ]);
+    let support = env.key("support", "agent@yourco.com");
+    let eng = env.key("engineering", "dev@yourco.com");
+    let legal = env.key("legal", "counsel@yourco.com");
+    env.ok(&["wallet", "allocate", "--team", "support", "--amount", "5"]);
+    env.ok(&[
+        "wallet", "allocate", "--team", "legal", "--amount", "1000", "--period", "monthly",
+    ]);
+    env.ok(&[
+        "wallet",
+        "allocate",
+        "--team",
+        "engineering",
+        "--amount",
+        "0.003",
+    ]);
+    let (mut gw, addr) = env.gateway(&["--max-body-bytes", "20000"]);
+
+    // no key, a wrong key
+    let r = chat(&addr, None, "gpt-4o-mini", "hi", &[]);
+    assert_eq!(
+        (r.status, r.json()["error"]["code"].as_str()),
+        (401, Some("unauthenticated"))
+    );
+    let r = chat(&addr, Some("kt_0123"), "gpt-4o-mini", "hi", &[]);
+    assert_eq!(r.status, 401);
+
+    // support: PII redacted before the provider sees it (the mock echoes what it got)
+    let r = chat(
+        &addr,
+        Some(&support),
+        "gpt-4o-mini",
+        "Customer SSN 123-45-6789, card 4111 1111 1111 1111, mail jane@example.com",
+        &[],
+    );
+    assert_eq!(r.status, 200, "{}", r.body);
+    let content = r.json()["choices"][0]["message"]["content"]
+        .as_str()
+        .unwrap()
+        .to_owned();
+    assert_eq!(
+        content,
+        "Echo: Customer SSN [US_SSN], card [CREDIT_CARD], mail [EMAIL]"
+    );
+    assert!(r
+        .headers
+        .to_ascii_lowercase()
+        .contains("x-request-id: req_"));
+
+    // a client's request id is propagated
+    let r = chat(
+        &addr,
+        Some(&support),
+        "gpt-4o-mini",
+        "hello",
+        &[("X-Request-Id", "client-42")],
+    );
+    assert!(r.headers.contains("client-42"), "{}", r.headers);
+
+    // engineering: not redacted; its tiny wallet soon runs dry → 402 with a ticket
+    let r = chat(
+        &addr,
+        Some(&eng),
+        "gpt-4o-mini",
+        "mail jane@example.com",
+        &[],
+    );
+    assert_eq!(r.status, 200, "{}", r.body);
+    assert!(r.body.contains("jane@example.com"));
+    let mut ticket = None;
+    for _ in 0..1000 {
+        let r = chat(
+            &addr,
+            Some(&eng),
+            "gpt-4o-mini",
+            "a longer prompt that costs a little more each time",
+            &[],
+        );
+        if r.status == 402 {
+            assert_eq!(r.json()["error"]["code"], "budget_exceeded");
+            ticket = Some(r.json()["error"]["ticket_id"].as_str().unwrap().to_owned());
+            break;
+        }
+        assert_eq!(r.status, 200, "{}", r.body);
+    }
+    let ticket = ticket.expect("the engineering wallet ran dry");
+    env.ok(&[
+        "ticket",
+        "approve",
+        &ticket,
+        "--charge-to",
+        "team:engineering",
+        "--as",
+        "cfo@yourco.com",
+    ]);
+    let retry = chat(
+        &addr,
+        Some(&eng),
+        "gpt-4o-mini",
+        "a longer prompt that costs a little more each time",
+        &[("X-Keeptrusts-Ticket-Id", &ticket)],
+    );
+    assert_eq!(retry.status, 200, "{}", retry.body);
+    let again = chat(
+        &addr,
+        Some(&eng),
+        "gpt-4o-mini",
+        "a longer prompt that costs a little more each time",
+        &[("X-Keeptrusts-Ticket-Id", &ticket)],
+    );
+    assert_ne!(
+        again.status, 200,
+        "an approved ticket lets the request through once"
+    );
+
+    // legal: escalated, approved with the CLI, the retry goes through once
+    let r = chat(
+        &addr,
+        Some(&legal),
+        "gpt-4o",
+        "Review the contract for Maria Garcia",
+        &[],
+    );
+    assert_eq!(r.status, 409, "{}", r.body);
+    assert_eq!(r.json()["error"]["code"], "escalation_required");
+    let esc = r.json()["error"]["escalation_id"]
+        .as_str()
+        .unwrap()
+        .to_owned();
+    env.ok(&["escalation", "approve", &esc, "--as", "gc@yourco.com"]);
+    let r = chat(
+        &addr,
+        Some(&legal),
+        "gpt-4o",
+        "Review the contract for Maria Garcia",
+        &[("X-Keeptrusts-Escalation-Id", &esc)],
+    );
+    assert_eq!(r.status, 200, "{}", r.body);
+    assert!(
+        r.body.contains("[PERSON]"),
+        "legal's chain redacts names: {}",
+        r.body
+    );
+    let r = chat(
+        &addr,
+        Some(&legal),
+        "gpt-4o",
+        "Review the contract for Maria Garcia",
+        &[("X-Keeptrusts-Escalation-Id", &esc)],
+    );
+    assert_eq!(r.status, 409);
+
+    // streaming: SSE chunks, redacted, usage, [DONE]
+    let body = serde_json::json!({"model": "gpt-4o-mini", "stream": true, "stream_options": {"include_usage": true},
+        "messages": [{"role": "user", "content": "call me at (415) 555-0132 please"}]});
+    let r = http(
+        &addr,
+        "POST",
+        "/v1/chat/completions",
+        Some(&support),
+        &[],
+        body.to_string().as_bytes(),
+    );
+    assert_eq!(r.status, 200);
+    assert!(r.headers.contains("text/event-stream"));
+    assert!(
+        r.body.contains("[PHONE]") && !r.body.contains("555-0132"),
+        "{}",
+        r.body
+    );
+    assert!(
+        r.body.contains("\"usage\"") && r.body.trim_end().ends_with("data: [DONE]"),
+        "{}",
+        r.body
+    );
+
+    // bad input
+    let r = http(
+        &addr,
+        "POST",
+        "/v1/chat/completions",
+        Some(&support),
+        &[],
+        b"{not json",
+    );
+    assert_eq!(
+        (r.status, r.json()["error"]["code"].as_str()),
+        (400, Some("invalid_request"))
+    );
+    let big = vec![b'x'; 30_000];
+    let r = http(
+        &addr,
+        "POST",
+        "/v1/chat/completions",
+        Some(&support),
+        &[],
+        &big,
+    );
+    assert_eq!(r.status, 413);
+
+    // dashboards: a member may not read another team's
+    let r = http(
+        &addr,
+        "GET",
+        "/v1/dashboard/overview?team=legal",
+        Some(&support),
+        &[],
+        b"",
+    );
+    assert_eq!(r.status, 403, "{}", r.body);
+    let r = http(
+        &addr,
+        "GET",
+        "/v1/dashboard/overview",
+        Some(&support),
+        &[],
+        b"",
+    );
+    assert_eq!(r.status, 200, "{}", r.body);
+
+    // models, health, metrics
+    let r = http(&addr, "GET", "/v1/models", None, &[], b"");
+    assert!(r.body.contains("gpt-4o-mini"));
+    let r = http(&addr, "GET", "/metrics", None, &[], b"");
+    assert!(
+        r.body
+            .contains("keeptrusts_requests_total{team=\"support\",verdict=\"redact\"}"),
+        "{}",
+        r.body
+    );
+
+    gw.kill().unwrap();
+    let _ = gw.wait();
+    // every request left one event, and the chain verifies
+    let out = env.ok(&["events", "verify"]);
+    assert!(out.starts_with("ok:"), "{out}");
+    let balance: Value = serde_json::from_str(&env.ok(&["wallet", "balance", "--json"])).unwrap();
+    let support_wallet = balance
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|w| w["wallet"] == "team:support")
+        .unwrap();
+    assert_ne!(support_wallet["spent"], "0");
+    assert_eq!(
+        support_wallet["reserved"]
+            .as_str()
+            .unwrap()
+            .trim_end_matches('0')
+            .trim_end_matches('.'),
+        "0"
+    );
+}
+
+#[test]
+fn admin_api_creates_teams_members_and_keys_for_owners_only() {
+    let env = Env::new("admin");
+    env.ok(&["team", "create", "--name", "Finance"]);
+    env.ok(&[
+        "team",
+        "add-member",
+        "--team",
+        "finance",
+        "--email",
+        "cfo@yourco.com",
+        "--role",
+        "owner",
+    ]);
+    env.ok(&[
+        "team",
+        "add-member",
+        "--team",
+        "finance",
+        "--email",
+        "clerk@yourco.com",
+    ]);
+    let owner = env.key("finance", "cfo@yourco.com");
+    let clerk = env.key("finance", "clerk@yourco.com");
+    let (mut gw, addr) = env.gateway(&[]);
+    let r = http(
+        &addr,
+        "POST",
+        "/v1/teams",
+        Some(&clerk),
+        &[],
+        br#"{"name": "Support"}"#,
+    );
+    assert_eq!(r.status, 403);
+    let r = http(
+        &addr,
+        "POST",
+        "/v1/teams",
+        Some(&owner),
+        &[],
+        br#"{"name": "Support", "description": "tier 1"}"#,
+    );
+    assert_eq!(r.status, 201, "{}", r.body);
+    assert_eq!(r.json()["slug"], "support");
+    let r = http(
+        &addr,
+        "POST",
+        "/v1/teams",
+        Some(&owner),
+        &[],
+        br#"{"name": "Support"}"#,
+    );
+    assert_eq!(
+        (r.status, r.json()["error"]["code"].as_str()),
+        (409, Some("conflict"))
+    );
+    let r = http(
+        &addr,
+        "POST",
+        "/v1/teams",
+        Some(&owner),
+        &[],
+        br#"{"nmae": "Typo"}"#,
+    );
+    assert_eq!(r.status, 400);
+    let r = http(
+        &addr,
+        "POST",
+        "/v1/teams/support/members",
+        Some(&owner),
+        &[],
+        br#"{"email": "agent@yourco.com", "role": "member"}"#,
+    );
+    assert_eq!(r.status, 201, "{}", r.body);
+    let r = http(
+        &addr,
+        "POST",
+        "/v1/keys",
+        Some(&owner),
+        &[],
+        br#"{"team": "support", "email": "agent@yourco.com"}"#,
+    );
+    assert_eq!(r.status, 201, "{}", r.body);
+    let agent_key = r.json()["key"].as_str().unwrap().to_owned();
+    let r = http(
+        &addr,
+        "POST",
+        "/v1/wallets/allocate",
+        Some(&owner),
+        &[],
+        br#"{"team": "support", "amount": 1000, "currency": "USD", "period": "monthly"}"#,
+    );
+    assert_eq!(r.status, 200, "{}", r.body);
+    let r = chat(&addr, Some(&agent_key), "gpt-4o-mini", "hello", &[]);
+    assert_eq!(r.status, 200, "{}", r.body);
+    let r = http(&addr, "GET", "/v1/wallets/balance", Some(&owner), &[], b"");
+    assert!(r.body.contains("support"), "{}", r.body);
+    gw.kill().unwrap();
+    let _ = gw.wait();
+}
