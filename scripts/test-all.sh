@@ -35,6 +35,11 @@ MATURIN_PEP517_ARGS="--profile dev" "$venv/bin/pip" install --quiet --force-rein
 echo "== Node package: npm ci && npm test in bindings-node (conformance vectors + API tests)"
 (cd bindings-node && npm ci --no-audit --no-fund --loglevel=error && npm test 2>&1) | tee -a "$log" | grep -E '^# (tests|pass|fail) '
 
+echo "== gateway end to end: the official openai packages (PyPI and npm) against kt gateway run"
+"$venv/bin/pip" install --quiet openai
+KT_BIN="$PWD/target/debug/kt" "$venv/bin/python" -m pytest -q e2e/python 2>&1 | tee -a "$log" | tail -n 3
+(cd e2e/node && npm ci --no-audit --no-fund --loglevel=error && KT_BIN="$PWD/../../target/debug/kt" npm test 2>&1) | tee -a "$log" | grep -E '^# (tests|pass|fail) '
+
 if command -v cargo-fuzz >/dev/null 2>&1; then
   echo "== fuzz smoke (stable toolchain, no sanitizer)"
   for target in pack_parse scan_redact; do

@@ -196,6 +196,12 @@ pub(crate) fn json_response(
     if let Ok(v) = HeaderValue::from_str(request_id) {
         r.headers_mut().insert("x-request-id", v);
     }
+    // a governance answer does not change on its own: tell the OpenAI SDKs (which retry 409 by
+    // default) not to resend it; a retry must carry the escalation or ticket id instead
+    if (400..500).contains(&status) {
+        r.headers_mut()
+            .insert("x-should-retry", HeaderValue::from_static("false"));
+    }
     r
 }
 
@@ -384,16 +390,26 @@ async fn serve(app: Arc<App>, listen: SocketAddr) -> u8 {
                 let _ = stream.set_nodelay(true);
                 let app = Arc::clone(&app);
                 let permit = Arc::clone(&active).acquire_owned().await;
+                let mut stop = stop_rx.clone();
                 tokio::spawn(async move {
                     let service = hyper::service::service_fn(move |req| {
                         let app = Arc::clone(&app);
                         async move { Ok::<_, Infallible>(handle(app, req).await) }
                     });
-                    let _ = hyper::server::conn::http1::Builder::new()
+                    let conn = hyper::server::conn::http1::Builder::new()
                         .timer(hyper_util::rt::TokioTimer::new())
                         .header_read_timeout(Duration::from_secs(30))
-                        .serve_connection(TokioIo::new(stream), service)
-                        .await;
+                        .serve_connection(TokioIo::new(stream), service);
+                    tokio::pin!(conn);
+                    tokio::select! {
+                        _ = conn.as_mut() => {}
+                        _ = stop.changed() => {
+                            // finish the request in flight, then close (idle keep-alive
+                            // connections close at once)
+                            conn.as_mut().graceful_shutdown();
+                            let _ = conn.as_mut().await;
+                        }
+                    }
                     drop(permit);
                 });
             }
