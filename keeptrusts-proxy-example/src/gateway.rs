@@ -62,6 +62,8 @@ pub struct RunArgs {
 }
 
 const KEY_CACHE_TTL: Duration = Duration::from_secs(10);
+/// Permits of the trackers for connections and settlements in flight (never exhausted).
+const PERMITS: usize = 1 << 30;
 const BUCKETS_US: [u64; 12] = [
     100, 250, 500, 1_000, 2_500, 5_000, 10_000, 25_000, 100_000, 500_000, 2_000_000, 10_000_000,
 ];
@@ -145,6 +147,8 @@ pub(crate) struct App {
     metrics: Metrics,
     max_body: usize,
     upstream_timeout: Duration,
+    /// One permit per settlement in flight (shutdown waits for all of them).
+    settling: Arc<tokio::sync::Semaphore>,
     client: hyper_util::client::legacy::Client<
         hyper_util::client::legacy::connect::HttpConnector,
         http_body_util::Full<Bytes>,
@@ -350,6 +354,7 @@ pub fn run(args: &RunArgs) -> u8 {
         metrics: Metrics::default(),
         max_body: args.max_body_bytes,
         upstream_timeout: Duration::from_secs(args.upstream_timeout),
+        settling: Arc::new(tokio::sync::Semaphore::new(PERMITS)),
         client: hyper_util::client::legacy::Client::builder(TokioExecutor::new()).build_http(),
     });
     let rt = match tokio::runtime::Builder::new_multi_thread()
@@ -381,7 +386,7 @@ async fn serve(app: Arc<App>, listen: SocketAddr) -> u8 {
         shutdown_signal().await;
         let _ = stop_tx.send(true);
     });
-    let active = Arc::new(tokio::sync::Semaphore::new(usize::MAX >> 4));
+    let active = Arc::new(tokio::sync::Semaphore::new(PERMITS));
     loop {
         tokio::select! {
             _ = stop_rx.changed() => break,
@@ -419,7 +424,7 @@ async fn serve(app: Arc<App>, listen: SocketAddr) -> u8 {
     let deadline = tokio::time::sleep(Duration::from_secs(30));
     tokio::pin!(deadline);
     loop {
-        if active.available_permits() == usize::MAX >> 4 {
+        if active.available_permits() == PERMITS && app.settling.available_permits() == PERMITS {
             break;
         }
         tokio::select! {
@@ -930,7 +935,17 @@ async fn finish_json(
             decision.verdict,
         ),
     };
-    settle(app, &principal, &decision, &lease, &target, usage, rid, now).await;
+    // settle after answering: the reservation already holds the money, so nothing can
+    // overspend meanwhile; shutdown waits for settlements in flight
+    let permit = Arc::clone(&app.settling).try_acquire_owned().ok();
+    let (app2, rid2) = (Arc::clone(app), rid.to_owned());
+    tokio::spawn(async move {
+        settle(
+            &app2, &principal, &decision, &lease, &target, usage, &rid2, now,
+        )
+        .await;
+        drop(permit);
+    });
     app.metrics
         .record(&team, verdict.as_str(), started.elapsed());
     json_response(status, rid, &body)

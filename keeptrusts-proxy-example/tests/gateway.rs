@@ -438,8 +438,7 @@ fn the_gateway_governs_each_team() {
         r.body
     );
 
-    gw.kill().unwrap();
-    let _ = gw.wait();
+    stop(&mut gw);
     // every request left one event, and the chain verifies
     let out = env.ok(&["events", "verify"]);
     assert!(out.starts_with("ok:"), "{out}");
@@ -558,6 +557,14 @@ fn admin_api_creates_teams_members_and_keys_for_owners_only() {
     assert_eq!(r.status, 200, "{}", r.body);
     let r = http(&addr, "GET", "/v1/wallets/balance", Some(&owner), &[], b"");
     assert!(r.body.contains("support"), "{}", r.body);
-    gw.kill().unwrap();
-    let _ = gw.wait();
+    stop(&mut gw);
+}
+
+/// SIGTERM, then wait: the gateway finishes what is in flight (settlements included).
+fn stop(gw: &mut Child) {
+    let _ = Command::new("kill")
+        .args(["-TERM", &gw.id().to_string()])
+        .status();
+    let status = gw.wait().unwrap();
+    assert!(status.success(), "a clean shutdown exits 0: {status}");
 }

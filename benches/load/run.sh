@@ -1,0 +1,90 @@
+#!/usr/bin/env bash
+# Load test of the gateway (issue 8): a fast local mock provider (nginx returning a fixed chat
+# completion), the gateway in release mode, and wrk. Prints requests/s, p50 and p99 latency and
+# the gateway's peak RSS for:
+#   1. direct to the mock                      (the floor)
+#   2. gateway, no policies                    (auth, reservation, settlement, audit event)
+#   3. gateway, the seed's multi-team pack     (rbac + pii-detector + wallet + audit, SQLite)
+# each at concurrency 64, then the added latency at concurrency 1.
+#
+# Needs nginx and wrk (Debian: apt-get install nginx-light wrk); installs them when run as root
+# and they are missing. Usage: bash benches/load/run.sh [seconds per run, default 10]
+set -euo pipefail
+cd "$(dirname "$0")/../.."
+secs=${1:-10}
+here=benches/load
+
+for tool in wrk nginx; do
+  if ! command -v "$tool" >/dev/null 2>&1; then
+    if [ "$(id -u)" = 0 ]; then
+      apt-get install -y wrk nginx-light >/dev/null 2>&1 || { apt-get update >/dev/null && apt-get install -y wrk nginx-light >/dev/null; }
+    else
+      echo "load: $tool is missing (apt-get install wrk nginx-light)" >&2
+      exit 2
+    fi
+  fi
+done
+
+cargo build --release -p keeptrusts-proxy-example >/dev/null 2>&1
+kt=$PWD/target/release/kt
+work=$(mktemp -d)
+pids=()
+cleanup() { for p in "${pids[@]}"; do kill "$p" 2>/dev/null || true; done; wait 2>/dev/null || true; rm -rf "$work"; }
+trap cleanup EXIT
+
+nginx -c "$PWD/$here/nginx.conf" -p "$work" &
+pids+=($!)
+sleep 0.5
+
+# wrk output → "rps p50 p99"
+measure() {
+  local url=$1 conns=$2 threads=$3
+  wrk -t"$threads" -c"$conns" -d"${secs}s" --latency -s "$here/post.lua" "$url" 2>/dev/null | awk '
+    /Requests\/sec/ { rps = $2 }
+    /^ +50%/ { p50 = $2 }
+    /^ +99%/ { p99 = $2 }
+    /Non-2xx/ { bad = $NF }
+    END { printf "%s %s %s %s\n", rps, p50, p99, (bad == "" ? 0 : bad) }'
+}
+
+start_gateway() {
+  local pack=$1 port=$2 store="sqlite:$work/$2.db"
+  "$kt" team create --name Engineering --store "$store" >/dev/null
+  "$kt" team add-member --team engineering --email dev@yourco.com --store "$store" >/dev/null
+  "$kt" wallet allocate --team engineering --amount 1000000000 --store "$store" >/dev/null
+  KT_KEY=$("$kt" key create --team engineering --email dev@yourco.com --store "$store" | head -1)
+  export KT_KEY
+  RUST_LOG=warn "$kt" gateway run --pack "$pack" --listen "127.0.0.1:$port" --store "$store" 2>"$work/$port.log" &
+  gw=$!
+  pids+=($gw)
+  for _ in $(seq 50); do
+    grep -q "listening on" "$work/$port.log" 2>/dev/null && break
+    kill -0 "$gw" 2>/dev/null || { echo "load: the gateway on $port exited:" >&2; cat "$work/$port.log" >&2; exit 1; }
+    sleep 0.1
+  done
+}
+
+peak_rss_mb() { awk '/VmHWM/ { printf "%.1f", $2 / 1024 }' "/proc/$1/status"; }
+
+printf "%-44s %12s %10s %10s %10s %8s\n" "run (concurrency 64, ${secs}s)" "requests/s" "p50" "p99" "peak RSS" "non-2xx"
+read -r rps p50 p99 bad < <(KT_KEY= measure http://127.0.0.1:41090/v1/chat/completions 64 2)
+printf "%-44s %12s %10s %10s %10s %8s\n" "direct to the mock provider" "$rps" "$p50" "$p99" "-" "$bad"
+read -r d1_rps d1_p50 d1_p99 _ < <(KT_KEY= measure http://127.0.0.1:41090/v1/chat/completions 1 1)
+
+start_gateway "$here/passthrough.yaml" 41091
+read -r rps p50 p99 bad < <(measure http://127.0.0.1:41091/v1/chat/completions 64 2)
+printf "%-44s %12s %10s %10s %10s %8s\n" "gateway, no policies" "$rps" "$p50" "$p99" "$(peak_rss_mb $gw) MB" "$bad"
+read -r g1_rps g1_p50 g1_p99 _ < <(measure http://127.0.0.1:41091/v1/chat/completions 1 1)
+
+start_gateway "$here/governed.yaml" 41092
+read -r rps p50 p99 bad < <(measure http://127.0.0.1:41092/v1/chat/completions 64 2)
+printf "%-44s %12s %10s %10s %10s %8s\n" "gateway, seed multi-team pack (SQLite)" "$rps" "$p50" "$p99" "$(peak_rss_mb $gw) MB" "$bad"
+read -r s1_rps s1_p50 s1_p99 _ < <(measure http://127.0.0.1:41092/v1/chat/completions 1 1)
+rss=$(peak_rss_mb $gw)
+
+echo
+printf "%-44s %10s %10s\n" "concurrency 1" "p50" "p99"
+printf "%-44s %10s %10s\n" "direct to the mock provider" "$d1_p50" "$d1_p99"
+printf "%-44s %10s %10s\n" "gateway, no policies" "$g1_p50" "$g1_p99"
+printf "%-44s %10s %10s\n" "gateway, seed multi-team pack (SQLite)" "$s1_p50" "$s1_p99"
+echo "governed gateway peak RSS after all runs: $rss MB"
