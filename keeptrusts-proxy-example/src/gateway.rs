@@ -150,7 +150,7 @@ pub(crate) struct App {
     /// One permit per settlement in flight (shutdown waits for all of them).
     settling: Arc<tokio::sync::Semaphore>,
     client: hyper_util::client::legacy::Client<
-        hyper_util::client::legacy::connect::HttpConnector,
+        hyper_rustls::HttpsConnector<hyper_util::client::legacy::connect::HttpConnector>,
         http_body_util::Full<Bytes>,
     >,
 }
@@ -345,6 +345,18 @@ pub fn run(args: &RunArgs) -> u8 {
             return 2;
         }
     };
+    // TLS to providers: rustls with the Mozilla roots (no OpenSSL); plain http:// for local
+    // OpenAI-compatible servers
+    let https = match hyper_rustls::HttpsConnectorBuilder::new()
+        .with_provider_and_webpki_roots(rustls::crypto::ring::default_provider())
+    {
+        Ok(b) => b.https_or_http().enable_http1().build(),
+        Err(e) => {
+            eprintln!("kt gateway: cannot set up TLS: {e}");
+            return 1;
+        }
+    };
+    let client = hyper_util::client::legacy::Client::builder(TokioExecutor::new()).build(https);
     let app = Arc::new(App {
         engine,
         router,
@@ -355,7 +367,7 @@ pub fn run(args: &RunArgs) -> u8 {
         max_body: args.max_body_bytes,
         upstream_timeout: Duration::from_secs(args.upstream_timeout),
         settling: Arc::new(tokio::sync::Semaphore::new(PERMITS)),
-        client: hyper_util::client::legacy::Client::builder(TokioExecutor::new()).build_http(),
+        client,
     });
     let rt = match tokio::runtime::Builder::new_multi_thread()
         .enable_all()
@@ -820,9 +832,9 @@ fn upstream_body(target: &Target, r: &ChatRequest, stream: bool) -> Result<Bytes
 
 async fn post(app: &Arc<App>, target: &Target, body: Bytes) -> Result<Bytes, String> {
     let url = format!("{}/chat/completions", target.base_url.trim_end_matches('/'));
-    if !url.starts_with("http://") {
+    if !(url.starts_with("http://") || url.starts_with("https://")) {
         return Err(format!(
-            "{url}: only http:// provider URLs are supported by this build (no TLS yet)"
+            "{url}: a provider URL starts with http:// or https://"
         ));
     }
     let mut req = Request::post(&url)
@@ -836,8 +848,8 @@ async fn post(app: &Arc<App>, target: &Target, body: Bytes) -> Result<Bytes, Str
     }
     let resp = tokio::time::timeout(app.upstream_timeout, app.client.request(req))
         .await
-        .map_err(|_| "the provider did not answer in time".to_owned())?
-        .map_err(|e| e.to_string())?;
+        .map_err(|_| format!("{url}: the provider did not answer in time"))?
+        .map_err(|e| format!("{url}: {e}"))?;
     let status = resp.status();
     let bytes = tokio::time::timeout(app.upstream_timeout, resp.into_body().collect())
         .await
