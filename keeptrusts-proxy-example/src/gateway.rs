@@ -605,6 +605,7 @@ async fn chat(app: Arc<App>, req: Request<Incoming>, rid: String) -> Response<Gw
         }
     }
     let team = principal.team.clone().unwrap_or_else(|| "-".into());
+    let t_eval = Instant::now();
     let decision = {
         let app2 = Arc::clone(&app);
         let (p, r, c) = (principal.clone(), request.clone(), ctx.clone());
@@ -615,6 +616,7 @@ async fn chat(app: Arc<App>, req: Request<Incoming>, rid: String) -> Response<Gw
         })
         .await
     };
+    tracing::debug!(request_id = %rid, eval_us = t_eval.elapsed().as_micros() as u64, since_start_us = started.elapsed().as_micros() as u64, "evaluated");
     let decision = match decision {
         Some(Ok(d)) => d,
         Some(Err(e)) => {
@@ -665,6 +667,7 @@ async fn chat(app: Arc<App>, req: Request<Incoming>, rid: String) -> Response<Gw
         } else {
             call_json(&app, &target, &forward).await.map(Upstream::Json)
         };
+        tracing::debug!(request_id = %rid, upstream_us = t0.elapsed().as_micros() as u64, "upstream");
         match result {
             Ok(up) => {
                 app.router.record_success(
