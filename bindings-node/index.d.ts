@@ -40,3 +40,22 @@ export declare class MemoryEscalations {
 
 /** Validate a pack: `{ valid, errors, warnings }`. */
 export declare function lint(source: string): any
+
+/** `text` with every detected value replaced by a marker. */
+export declare function redact(text: string, options?: RedactOptions | undefined | null): string
+
+/** Options of [`redact`]. */
+export interface RedactOptions {
+  /** `label` (default), `mask`, `hash` or `partial`. */
+  format?: string
+  /** Entity types to look for (default: all). */
+  entities?: Array<string>
+  /** Keys the `hash` format. */
+  hashKey?: string
+}
+
+/**
+ * Sensitive values in `text`: `{start, end, type}` in UTF-16 code units (JavaScript string
+ * indices), sorted, without overlaps.
+ */
+export declare function scan(text: string, entities?: Array<string> | undefined | null): any

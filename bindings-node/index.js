@@ -838,3 +838,5 @@ module.exports = nativeBinding
 module.exports.Engine = nativeBinding.Engine
 module.exports.MemoryEscalations = nativeBinding.MemoryEscalations
 module.exports.lint = nativeBinding.lint
+module.exports.redact = nativeBinding.redact
+module.exports.scan = nativeBinding.scan

@@ -199,3 +199,68 @@ pub fn lint(source: String) -> Value {
         Err(e) => serde_json::json!({ "valid": false, "errors": e.errors, "warnings": e.warnings }),
     }
 }
+
+fn detector(entities: Option<Vec<String>>) -> Result<core::detect::builtin::BuiltinDetector> {
+    let types: Vec<core::detect::EntityType> = match entities {
+        Some(list) => from_js(Value::from(list), "entities")?,
+        None => core::detect::builtin::BuiltinDetector::all_types(),
+    };
+    core::detect::builtin::BuiltinDetector::new(&types, &[], &[])
+        .map_err(|(_, e)| js_error("invalid_argument", e))
+}
+
+/// Sensitive values in `text`: `{start, end, type}` in UTF-16 code units (JavaScript string
+/// indices), sorted, without overlaps.
+#[napi]
+pub fn scan(text: String, entities: Option<Vec<String>>) -> Result<Value> {
+    use core::detect::{offsets, resolve_overlaps, Detector, OffsetUnit};
+    let d = detector(entities)?;
+    let mut found = Vec::new();
+    d.scan(&text, &mut found);
+    resolve_overlaps(&mut found);
+    let spans: Vec<Value> = found
+        .iter()
+        .zip(offsets(&text, &found, OffsetUnit::Utf16))
+        .map(|(f, (start, end))| serde_json::json!({"start": start, "end": end, "type": f.entity.as_str()}))
+        .collect();
+    Ok(Value::from(spans))
+}
+
+/// Options of [`redact`].
+#[napi(object)]
+pub struct RedactOptions {
+    /// `label` (default), `mask`, `hash` or `partial`.
+    pub format: Option<String>,
+    /// Entity types to look for (default: all).
+    pub entities: Option<Vec<String>>,
+    /// Keys the `hash` format.
+    pub hash_key: Option<String>,
+}
+
+/// `text` with every detected value replaced by a marker.
+#[napi]
+pub fn redact(text: String, options: Option<RedactOptions>) -> Result<String> {
+    use core::detect::{resolve_overlaps, Detector};
+    let (format, entities, key) = match options {
+        Some(o) => (o.format, o.entities, o.hash_key),
+        None => (None, None, None),
+    };
+    let d = detector(entities)?;
+    let marker_format = from_js(
+        Value::from(format.unwrap_or_else(|| "label".into())),
+        "format",
+    )?;
+    let o = core::pack::spec::RedactionOptions {
+        marker_format: Some(marker_format),
+        ..Default::default()
+    };
+    let r = core::redact::Redactor::new(
+        Some(&o),
+        Vec::new(),
+        core::redact::key_from(key.as_deref().unwrap_or("")),
+    );
+    let mut found = Vec::new();
+    d.scan(&text, &mut found);
+    resolve_overlaps(&mut found);
+    Ok(r.redact(&text, &found))
+}

@@ -286,12 +286,73 @@ fn lint(py: Python<'_>, source: &str) -> PyResult<Py<PyAny>> {
     to_py(py, &report)
 }
 
+fn detector(
+    entities: Option<&Bound<'_, PyAny>>,
+) -> Result<core::detect::builtin::BuiltinDetector, Error> {
+    let types: Vec<core::detect::EntityType> = match entities {
+        Some(e) if !e.is_none() => from_py(e, "entities")?,
+        _ => core::detect::builtin::BuiltinDetector::all_types(),
+    };
+    core::detect::builtin::BuiltinDetector::new(&types, &[], &[])
+        .map_err(|(_, e)| Error::Argument(e))
+}
+
+/// Finds sensitive values; spans in Python character indices, sorted, without overlaps.
+#[pyfunction]
+#[pyo3(signature = (text, entities=None))]
+fn scan(py: Python<'_>, text: &str, entities: Option<&Bound<'_, PyAny>>) -> PyResult<Py<PyAny>> {
+    use core::detect::{offsets, resolve_overlaps, Detector, OffsetUnit};
+    let d = detector(entities)?;
+    let t = text.to_owned();
+    let spans = py.detach(move || {
+        let mut found = Vec::new();
+        d.scan(&t, &mut found);
+        resolve_overlaps(&mut found);
+        found
+            .iter()
+            .zip(offsets(&t, &found, OffsetUnit::Char))
+            .map(|(f, (start, end))| serde_json::json!({"start": start, "end": end, "type": f.entity.as_str()}))
+            .collect::<Vec<_>>()
+    });
+    to_py(py, &spans)
+}
+
+/// Redacts text: `format` is label, mask, hash or partial; `hash_key` keys the hash format.
+#[pyfunction]
+#[pyo3(signature = (text, format="label", entities=None, hash_key=""))]
+fn redact(
+    py: Python<'_>,
+    text: &str,
+    format: &str,
+    entities: Option<&Bound<'_, PyAny>>,
+    hash_key: &str,
+) -> PyResult<String> {
+    use core::detect::{resolve_overlaps, Detector};
+    let d = detector(entities)?;
+    let marker_format = from_py(&pyo3::types::PyString::new(py, format).into_any(), "format")?;
+    let options = core::pack::spec::RedactionOptions {
+        marker_format: Some(marker_format),
+        ..Default::default()
+    };
+    let r =
+        core::redact::Redactor::new(Some(&options), Vec::new(), core::redact::key_from(hash_key));
+    let t = text.to_owned();
+    Ok(py.detach(move || {
+        let mut found = Vec::new();
+        d.scan(&t, &mut found);
+        resolve_overlaps(&mut found);
+        r.redact(&t, &found)
+    }))
+}
+
 #[pymodule]
 fn _native(m: &Bound<'_, PyModule>) -> PyResult<()> {
     let py = m.py();
     m.add_class::<Engine>()?;
     m.add_class::<MemoryEscalations>()?;
     m.add_function(wrap_pyfunction!(lint, m)?)?;
+    m.add_function(wrap_pyfunction!(scan, m)?)?;
+    m.add_function(wrap_pyfunction!(redact, m)?)?;
     m.add("KeeptrustsError", py.get_type::<KeeptrustsError>())?;
     m.add("PackError", py.get_type::<PackError_>())?;
     m.add("RequestError", py.get_type::<RequestError_>())?;

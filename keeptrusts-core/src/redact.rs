@@ -8,6 +8,12 @@ use sha2::{Digest, Sha256};
 use crate::detect::{resolve_overlaps, Detector, EntityType, Finding};
 use crate::pack::spec::{MarkerFormat, RedactionOptions};
 
+/// A `hash`-format key from any string (SHA-256 of it): the same material gives the same
+/// digests across processes and front doors.
+pub fn key_from(material: &str) -> [u8; 32] {
+    Sha256::digest(material.as_bytes()).into()
+}
+
 /// Replaces findings with markers in the configured format.
 #[derive(Debug, Clone)]
 pub struct Redactor {

@@ -4,10 +4,9 @@ use std::io::{BufRead, Read, Write};
 
 use clap::{Args, ValueEnum};
 use keeptrusts_core::detect::builtin::BuiltinDetector;
-use keeptrusts_core::detect::{resolve_overlaps, Detector, EntityType};
+use keeptrusts_core::detect::{offsets, resolve_overlaps, Detector, EntityType, OffsetUnit};
 use keeptrusts_core::pack::spec::{MarkerFormat, RedactionOptions};
 use keeptrusts_core::redact::{Redactor, StreamRedactor};
-use sha2::{Digest, Sha256};
 
 #[derive(Debug, Clone, Copy, ValueEnum)]
 pub enum Offsets {
@@ -111,17 +110,14 @@ pub fn scan(args: &ScanArgs) -> u8 {
         found.clear();
         d.scan(text, &mut found);
         resolve_overlaps(&mut found);
+        let unit = match args.offsets {
+            Offsets::Byte => OffsetUnit::Byte,
+            Offsets::Char => OffsetUnit::Char,
+        };
         let spans: Vec<serde_json::Value> = found
             .iter()
-            .map(|f| {
-                let (start, end) = match args.offsets {
-                    Offsets::Byte => (f.start, f.end),
-                    Offsets::Char => {
-                        let s = text.get(..f.start).map_or(0, |p| p.chars().count());
-                        let len = text.get(f.start..f.end).map_or(0, |p| p.chars().count());
-                        (s, s + len)
-                    }
-                };
+            .zip(offsets(text, &found, unit))
+            .map(|(f, (start, end))| {
                 serde_json::json!({"start": start, "end": end, "type": f.entity.as_str()})
             })
             .collect();
@@ -155,7 +151,7 @@ pub fn redact(args: &RedactArgs) -> u8 {
         }),
         ..Default::default()
     };
-    let key: [u8; 32] = Sha256::digest(args.hash_key.as_bytes()).into();
+    let key = keeptrusts_core::redact::key_from(&args.hash_key);
     let r = Redactor::new(Some(&options), Vec::new(), key);
     let mut stream = StreamRedactor::new(&d, &r);
     let mut input = std::io::stdin().lock();

@@ -13,6 +13,8 @@ from keeptrusts._native import (
     RequestError,
     StoreError,
     lint,
+    redact,
+    scan,
 )
 
 __all__ = [
@@ -25,4 +27,6 @@ __all__ = [
     "RequestError",
     "StoreError",
     "lint",
+    "redact",
+    "scan",
 ]

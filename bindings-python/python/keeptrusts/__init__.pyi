@@ -1,5 +1,5 @@
 from os import PathLike
-from typing import Any, Literal, Optional, Union
+from typing import Any, Literal, Optional, TypedDict, Union
 
 Decision = dict[str, Any]
 Diagnostic = dict[str, Any]
@@ -52,5 +52,23 @@ class Engine:
     ) -> Decision: ...
 
 def lint(source: str) -> dict[str, Any]: ...
+
+class Span(TypedDict):
+    start: int
+    end: int
+    type: str
+
+def scan(text: str, entities: Optional[list[str]] = None) -> list[Span]:
+    """Sensitive values in `text`: Python character offsets, sorted, without overlaps."""
+    ...
+
+def redact(
+    text: str,
+    format: Literal["label", "mask", "hash", "partial"] = "label",
+    entities: Optional[list[str]] = None,
+    hash_key: str = "",
+) -> str:
+    """`text` with every detected value replaced by a marker."""
+    ...
 
 __all__: list[str]

@@ -225,6 +225,57 @@ fn resolve_cluster(cluster: &mut Vec<Finding>, out: &mut Vec<Finding>) {
     out.extend(kept.into_values());
 }
 
+/// How offsets count: UTF-8 bytes (Rust), Unicode scalars (Python), UTF-16 code units
+/// (JavaScript).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum OffsetUnit {
+    /// UTF-8 bytes.
+    Byte,
+    /// Unicode scalar values (Python `str` indices).
+    Char,
+    /// UTF-16 code units (JavaScript string indices).
+    Utf16,
+}
+
+/// The `(start, end)` of each finding in `units`, in one pass over the text (findings sorted by
+/// start, as [`resolve_overlaps`] leaves them; others are converted too, just more slowly).
+pub fn offsets(text: &str, findings: &[Finding], units: OffsetUnit) -> Vec<(usize, usize)> {
+    if units == OffsetUnit::Byte {
+        return findings.iter().map(|f| (f.start, f.end)).collect();
+    }
+    let width = |c: char| match units {
+        OffsetUnit::Utf16 => c.len_utf16(),
+        _ => 1,
+    };
+    // every boundary asked for, sorted, converted by one walk
+    let mut wanted: Vec<usize> = findings.iter().flat_map(|f| [f.start, f.end]).collect();
+    wanted.sort_unstable();
+    wanted.dedup();
+    let mut map = std::collections::HashMap::with_capacity(wanted.len());
+    let mut next = wanted.iter().peekable();
+    let mut unit = 0;
+    for (byte, c) in text.char_indices() {
+        while next.peek().is_some_and(|&&w| w <= byte) {
+            if let Some(&w) = next.next() {
+                map.insert(w, unit);
+            }
+        }
+        unit += width(c);
+    }
+    for &w in next {
+        map.insert(w, unit);
+    }
+    findings
+        .iter()
+        .map(|f| {
+            (
+                map.get(&f.start).copied().unwrap_or(0),
+                map.get(&f.end).copied().unwrap_or(0),
+            )
+        })
+        .collect()
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -237,6 +288,15 @@ mod tests {
             confidence,
             custom: None,
         }
+    }
+
+    #[test]
+    fn offsets_in_chars_and_utf16() {
+        let text = "é😀 a@b.co";
+        let fs = [f(EntityType::Email, 7, 13, 90)];
+        assert_eq!(offsets(text, &fs, OffsetUnit::Byte), vec![(7, 13)]);
+        assert_eq!(offsets(text, &fs, OffsetUnit::Char), vec![(3, 9)]);
+        assert_eq!(offsets(text, &fs, OffsetUnit::Utf16), vec![(4, 10)]);
     }
 
     #[test]
