@@ -108,6 +108,8 @@ test('an exhausted wallet answers 402 with a ticket; approval lets one retry thr
     }
   }
   assert.ok(ticket, 'the wallet ran dry');
+  // empty the wallet for good, so only the approval can let a request through
+  kt('wallet', 'allocate', '--team', 'engineering', '--amount', '0');
   kt('ticket', 'approve', ticket, '--charge-to', 'team:engineering');
   const headers = { 'X-Keeptrusts-Ticket-Id': ticket };
   const r = await ask(c, prompt, {}, { headers });

@@ -293,6 +293,15 @@ fn the_gateway_governs_each_team() {
         assert_eq!(r.status, 200, "{}", r.body);
     }
     let ticket = ticket.expect("the engineering wallet ran dry");
+    // empty the wallet for good, so only the approval can let a request through
+    env.ok(&[
+        "wallet",
+        "allocate",
+        "--team",
+        "engineering",
+        "--amount",
+        "0",
+    ]);
     env.ok(&[
         "ticket",
         "approve",
