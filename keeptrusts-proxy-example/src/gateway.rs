@@ -833,7 +833,8 @@ fn upstream_body(target: &Target, r: &ChatRequest, stream: bool) -> Result<Bytes
         .map_err(|e| e.to_string())
 }
 
-async fn post(app: &Arc<App>, target: &Target, body: Bytes) -> Result<Bytes, String> {
+/// Sends a chat completion to a provider; returns its response once the headers arrive.
+async fn send(app: &Arc<App>, target: &Target, body: Bytes) -> Result<Response<Incoming>, String> {
     let url = format!("{}/chat/completions", target.base_url.trim_end_matches('/'));
     if !(url.starts_with("http://") || url.starts_with("https://")) {
         return Err(format!(
@@ -853,16 +854,21 @@ async fn post(app: &Arc<App>, target: &Target, body: Bytes) -> Result<Bytes, Str
         .await
         .map_err(|_| format!("{url}: the provider did not answer in time"))?
         .map_err(|e| format!("{url}: {e}"))?;
-    let status = resp.status();
-    let bytes = tokio::time::timeout(app.upstream_timeout, resp.into_body().collect())
-        .await
-        .map_err(|_| "the provider stopped sending".to_owned())?
-        .map_err(|e| e.to_string())?
-        .to_bytes();
-    if !status.is_success() {
-        return Err(format!("the provider answered {status}"));
+    if !resp.status().is_success() {
+        return Err(format!("{url}: the provider answered {}", resp.status()));
     }
-    Ok(bytes)
+    Ok(resp)
+}
+
+async fn post(app: &Arc<App>, target: &Target, body: Bytes) -> Result<Bytes, String> {
+    let resp = send(app, target, body).await?;
+    Ok(
+        tokio::time::timeout(app.upstream_timeout, resp.into_body().collect())
+            .await
+            .map_err(|_| "the provider stopped sending".to_owned())?
+            .map_err(|e| e.to_string())?
+            .to_bytes(),
+    )
 }
 
 /// Starts a streamed completion; the receiver yields text deltas (Err: the stream broke).
@@ -883,29 +889,58 @@ async fn call_stream(
         });
         return Ok(rx);
     }
-    // buffered relay: the whole upstream stream is read, then replayed as deltas
+    // relay: SSE events are parsed as they arrive and their text deltas passed on at once
     let body = upstream_body(target, r, true)?;
-    let bytes = post(app, target, body).await?;
+    let resp = send(app, target, body).await?;
+    let idle = app.upstream_timeout;
     tokio::spawn(async move {
-        for line in String::from_utf8_lossy(&bytes).lines() {
-            let Some(data) = line.strip_prefix("data: ") else {
+        let mut body = resp.into_body();
+        let mut pending: Vec<u8> = Vec::new();
+        loop {
+            let frame = match tokio::time::timeout(idle, body.frame()).await {
+                Err(_) => {
+                    let _ = tx.send(Err("the provider stopped sending".into())).await;
+                    return;
+                }
+                Ok(None) => {
+                    let _ = tx
+                        .send(Err("the provider closed the stream early".into()))
+                        .await;
+                    return;
+                }
+                Ok(Some(Err(e))) => {
+                    let _ = tx.send(Err(format!("the stream broke: {e}"))).await;
+                    return;
+                }
+                Ok(Some(Ok(f))) => f,
+            };
+            let Ok(data) = frame.into_data() else {
                 continue;
             };
-            if data.trim() == "[DONE]" {
-                break;
-            }
-            let Ok(v) = serde_json::from_str::<serde_json::Value>(data) else {
-                let _ = tx
-                    .send(Err("the provider sent a malformed event".into()))
-                    .await;
-                return;
-            };
-            if let Some(t) = v
-                .pointer("/choices/0/delta/content")
-                .and_then(|c| c.as_str())
-            {
-                if tx.send(Ok(t.to_owned())).await.is_err() {
+            pending.extend_from_slice(&data);
+            while let Some(nl) = pending.iter().position(|&b| b == b'\n') {
+                let line: Vec<u8> = pending.drain(..=nl).collect();
+                let line = String::from_utf8_lossy(&line);
+                let Some(event) = line.trim_end().strip_prefix("data:") else {
+                    continue;
+                };
+                let event = event.trim();
+                if event == "[DONE]" {
                     return;
+                }
+                let Ok(v) = serde_json::from_str::<serde_json::Value>(event) else {
+                    let _ = tx
+                        .send(Err("the provider sent a malformed event".into()))
+                        .await;
+                    return;
+                };
+                if let Some(t) = v
+                    .pointer("/choices/0/delta/content")
+                    .and_then(|c| c.as_str())
+                {
+                    if tx.send(Ok(t.to_owned())).await.is_err() {
+                        return;
+                    }
                 }
             }
         }
@@ -1081,7 +1116,8 @@ fn finish_stream(
         };
         match &failure {
             Some((code, message)) => {
-                let v = serde_json::json!({"error": {"type": error_type(409), "code": code, "message": message, "request_id": rid}});
+                let status = if code == "policy_blocked" { 409 } else { 502 };
+                let v = serde_json::json!({"error": {"type": error_type(status), "code": code, "message": message, "request_id": rid}});
                 let _ = tx.send(Bytes::from(format!("data: {v}\n\n"))).await;
             }
             None => {

@@ -60,7 +60,13 @@ impl Env {
     }
 
     fn gateway(&self, extra: &[&str]) -> (Child, String) {
-        let pack = root().join("examples/packs/gateway-quickstart.yaml");
+        self.gateway_with(
+            &root().join("examples/packs/gateway-quickstart.yaml"),
+            extra,
+        )
+    }
+
+    fn gateway_with(&self, pack: &Path, extra: &[&str]) -> (Child, String) {
         let mut child = Command::new(env!("CARGO_BIN_EXE_kt"))
             .args([
                 "gateway",
@@ -576,4 +582,130 @@ fn stop(gw: &mut Child) {
         .status();
     let status = gw.wait().unwrap();
     assert!(status.success(), "a clean shutdown exits 0: {status}");
+}
+
+/// A provider on a local port: JSON for plain requests, an SSE stream (sent in pieces, with
+/// pauses) for `"stream": true`. The phone number is split across events.
+fn fake_provider() -> String {
+    let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    let addr = listener.local_addr().unwrap().to_string();
+    std::thread::spawn(move || {
+        for conn in listener.incoming() {
+            let Ok(mut conn) = conn else { continue };
+            std::thread::spawn(move || {
+                let mut req = Vec::new();
+                let mut buf = [0u8; 4096];
+                // headers, then the body by content-length
+                let body_start = loop {
+                    let n = conn.read(&mut buf).unwrap_or(0);
+                    if n == 0 {
+                        return;
+                    }
+                    req.extend_from_slice(&buf[..n]);
+                    if let Some(p) = req.windows(4).position(|w| w == b"\r\n\r\n") {
+                        break p + 4;
+                    }
+                };
+                let head = String::from_utf8_lossy(&req[..body_start]).to_ascii_lowercase();
+                let len: usize = head
+                    .lines()
+                    .find_map(|l| {
+                        l.strip_prefix("content-length:")
+                            .map(|v| v.trim().parse().unwrap_or(0))
+                    })
+                    .unwrap_or(0);
+                while req.len() < body_start + len {
+                    let n = conn.read(&mut buf).unwrap_or(0);
+                    if n == 0 {
+                        break;
+                    }
+                    req.extend_from_slice(&buf[..n]);
+                }
+                let body = String::from_utf8_lossy(&req[body_start..]).into_owned();
+                if body.contains("\"stream\":true") {
+                    let _ = conn.write_all(b"HTTP/1.1 200 OK\r\ncontent-type: text/event-stream\r\nconnection: close\r\n\r\n");
+                    for piece in [
+                        "Sure, call me at ",
+                        "(415) 555-",
+                        "0132 or mail ",
+                        "ana@example.org",
+                        " today.",
+                    ] {
+                        let ev = serde_json::json!({"choices": [{"index": 0, "delta": {"content": piece}}]});
+                        let _ = conn.write_all(format!("data: {ev}\n\n").as_bytes());
+                        let _ = conn.flush();
+                        std::thread::sleep(std::time::Duration::from_millis(20));
+                    }
+                    let _ = conn.write_all(b"data: [DONE]\n\n");
+                } else {
+                    let v = serde_json::json!({"id": "x", "object": "chat.completion", "model": "gpt-4o-mini",
+                        "choices": [{"index": 0, "message": {"role": "assistant", "content": "Contact jane@example.com"}, "finish_reason": "stop"}],
+                        "usage": {"prompt_tokens": 10, "completion_tokens": 5, "total_tokens": 15}});
+                    let b = v.to_string();
+                    let _ = conn.write_all(format!("HTTP/1.1 200 OK\r\ncontent-type: application/json\r\ncontent-length: {}\r\nconnection: close\r\n\r\n{b}", b.len()).as_bytes());
+                }
+            });
+        }
+    });
+    addr
+}
+
+#[test]
+fn provider_responses_and_streams_are_redacted_on_the_way_back() {
+    let env = Env::new("upstream");
+    let provider = fake_provider();
+    let pack = env.dir.join("pack.yaml");
+    std::fs::write(
+        &pack,
+        format!(
+            "pack: {{ name: upstream, version: \"1.0\" }}\npolicies: {{ chain: [pii-detector, audit-logger] }}\nproviders:\n  targets:\n    - id: local\n      provider: openai-compatible\n      base_url: http://{provider}/v1\n      model: gpt-4o-mini\n"
+        ),
+    )
+    .unwrap();
+    env.ok(&["team", "create", "--name", "Support"]);
+    env.ok(&[
+        "team",
+        "add-member",
+        "--team",
+        "support",
+        "--email",
+        "agent@yourco.com",
+    ]);
+    let key = env.key("support", "agent@yourco.com");
+    env.ok(&["wallet", "allocate", "--team", "support", "--amount", "5"]);
+    let (mut gw, addr) = env.gateway_with(&pack, &[]);
+
+    let r = chat(&addr, Some(&key), "gpt-4o-mini", "who do I contact?", &[]);
+    assert_eq!(r.status, 200, "{}", r.body);
+    assert_eq!(
+        r.json()["choices"][0]["message"]["content"],
+        "Contact [EMAIL]"
+    );
+
+    let body = serde_json::json!({"model": "gpt-4o-mini", "stream": true,
+        "messages": [{"role": "user", "content": "how do I reach you?"}]});
+    let r = http(
+        &addr,
+        "POST",
+        "/v1/chat/completions",
+        Some(&key),
+        &[],
+        body.to_string().as_bytes(),
+    );
+    assert_eq!(r.status, 200);
+    let text: String = r
+        .body
+        .lines()
+        .filter_map(|l| l.strip_prefix("data: "))
+        .filter(|d| *d != "[DONE]")
+        .filter_map(|d| serde_json::from_str::<Value>(d).ok())
+        .filter_map(|v| {
+            v["choices"][0]["delta"]["content"]
+                .as_str()
+                .map(str::to_owned)
+        })
+        .collect();
+    assert_eq!(text, "Sure, call me at [PHONE] or mail [EMAIL] today.");
+    stop(&mut gw);
+    assert!(env.ok(&["events", "verify"]).starts_with("ok: 2 events"));
 }
