@@ -896,16 +896,21 @@ async fn call_stream(
     tokio::spawn(async move {
         let mut body = resp.into_body();
         let mut pending: Vec<u8> = Vec::new();
+        let mut seen_event = false;
         loop {
             let frame = match tokio::time::timeout(idle, body.frame()).await {
                 Err(_) => {
                     let _ = tx.send(Err("the provider stopped sending".into())).await;
                     return;
                 }
+                // a stream that ends without `[DONE]` is complete if it carried any event
+                // (some OpenAI-compatible servers omit the marker), broken if it carried none
                 Ok(None) => {
-                    let _ = tx
-                        .send(Err("the provider closed the stream early".into()))
-                        .await;
+                    if !seen_event {
+                        let _ = tx
+                            .send(Err("the provider closed the stream without an event".into()))
+                            .await;
+                    }
                     return;
                 }
                 Ok(Some(Err(e))) => {
@@ -928,6 +933,7 @@ async fn call_stream(
                 if event == "[DONE]" {
                     return;
                 }
+                seen_event = true;
                 let Ok(v) = serde_json::from_str::<serde_json::Value>(event) else {
                     let _ = tx
                         .send(Err("the provider sent a malformed event".into()))
