@@ -169,13 +169,13 @@ pub(crate) fn apply(rows: &mut dyn BatchRows, ops: &[Op]) -> Result<Vec<Done>, S
     let changed_wallets: Vec<&Wallet> = ledger
         .wallets
         .iter()
-        .filter(|(k, w)| before.wallets.get(*k) != Some(*w))
+        .filter(|(k, w)| crate::ledger::changed(before.wallets.get(*k), *w))
         .map(|(_, w)| w)
         .collect();
     let changed_leases: Vec<&Lease> = ledger
         .leases
         .iter()
-        .filter(|(id, l)| before.leases.get(*id) != Some(*l))
+        .filter(|(id, l)| crate::ledger::changed(before.leases.get(*id), *l))
         .map(|(_, l)| l)
         .collect();
     let mut seen = HashSet::new();

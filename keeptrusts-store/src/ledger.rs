@@ -42,14 +42,25 @@ pub(crate) fn with_ledger<T>(
     let before = ledger.clone();
     let out = f(&mut ledger)?;
     for (k, w) in &ledger.wallets {
-        if before.wallets.get(k) != Some(w) {
+        if changed(before.wallets.get(k), w) {
             rows.save_wallet(w)?;
         }
     }
     for (id, l) in &ledger.leases {
-        if before.leases.get(id) != Some(l) {
+        if changed(before.leases.get(id), l) {
             rows.save_lease(l)?;
         }
     }
     Ok(out)
+}
+
+/// Whether a row must be written back: it is new, its value changed, or only its decimal
+/// scale did (`0` became `0.00`: equal as numbers, but stored and shown differently, so the
+/// SQL stores keep exactly what the in-memory store keeps).
+pub(crate) fn changed<T: PartialEq + serde::Serialize>(before: Option<&T>, after: &T) -> bool {
+    match before {
+        None => true,
+        Some(b) if b != after => true,
+        Some(b) => serde_json::to_string(b).ok() != serde_json::to_string(after).ok(),
+    }
 }
