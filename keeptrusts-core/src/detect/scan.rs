@@ -1628,6 +1628,9 @@ impl Run<'_> {
         let mut j = p + 1;
         let mut digits = 0;
         let mut end = j;
+        // the number up to the last separator: where to fall back if the last group turns
+        // out glued to letters (`+34 612 517 857lippa81@…`)
+        let mut before_sep = (end, 0usize);
         while j < b.len() && j - p < 32 {
             let c = at(b, j);
             if c.is_ascii_digit() {
@@ -1637,6 +1640,7 @@ impl Run<'_> {
             } else if matches!(c, b' ' | b'-' | b'.')
                 && (at(b, j + 1).is_ascii_digit() || at(b, j + 1) == b'(')
             {
+                before_sep = (end, digits);
                 j += 1;
             } else if c == b'(' {
                 let close = run(b, j + 1, 4, |x| x.is_ascii_digit());
@@ -1651,6 +1655,9 @@ impl Run<'_> {
             } else {
                 break;
             }
+        }
+        if alnum(at(b, end)) && before_sep.1 > 0 {
+            (end, digits) = before_sep;
         }
         if (8..=15).contains(&digits) && !alnum(at(b, end)) && at(b, p + 1) != b'0' {
             let kind = if self.context(p) == Some(Ctx::Fax) {
