@@ -14,26 +14,7 @@ use std::hint::black_box;
 
 use criterion::{criterion_group, criterion_main, BenchmarkId, Criterion, Throughput};
 use keeptrusts_core::detect::builtin::BuiltinDetector;
-use keeptrusts_core::detect::{resolve_overlaps, Detector, EntityType};
-
-fn all_types() -> Vec<EntityType> {
-    let mut v: Vec<EntityType> = EntityType::PII
-        .iter()
-        .chain(EntityType::SECRETS)
-        .copied()
-        .collect();
-    v.extend([
-        EntityType::MedicalRecordNumber,
-        EntityType::HealthPlanId,
-        EntityType::AccountNumber,
-        EntityType::LicenseNumber,
-        EntityType::VehicleId,
-        EntityType::DeviceId,
-        EntityType::Npi,
-        EntityType::Fax,
-    ]);
-    v
-}
+use keeptrusts_core::detect::{resolve_overlaps, Detector};
 
 /// The corpus texts that `pick` selects, joined and repeated to `size` bytes.
 pub fn corpus_text(pick: impl Fn(&serde_json::Value) -> bool, size: usize) -> String {
@@ -76,7 +57,7 @@ pub fn adversarial(size: usize) -> String {
 }
 
 fn bench(c: &mut Criterion) {
-    let detector = BuiltinDetector::new(&all_types(), &[], &[]).unwrap();
+    let detector = BuiltinDetector::new(&BuiltinDetector::all_types(), &[], &[]).unwrap();
     let mut group = c.benchmark_group("detect");
     for (name, text) in [
         (

@@ -9,7 +9,7 @@
 use std::collections::{BTreeMap, HashSet};
 
 use keeptrusts_core::detect::builtin::BuiltinDetector;
-use keeptrusts_core::detect::{resolve_overlaps, Detector, EntityType};
+use keeptrusts_core::detect::{resolve_overlaps, Detector};
 use serde::Deserialize;
 
 #[derive(Deserialize)]
@@ -26,25 +26,6 @@ struct Doc {
     kind: String,
     text: String,
     spans: Vec<Span>,
-}
-
-fn all_types() -> Vec<EntityType> {
-    let mut v: Vec<EntityType> = EntityType::PII
-        .iter()
-        .chain(EntityType::SECRETS)
-        .copied()
-        .collect();
-    v.extend([
-        EntityType::MedicalRecordNumber,
-        EntityType::HealthPlanId,
-        EntityType::AccountNumber,
-        EntityType::LicenseNumber,
-        EntityType::VehicleId,
-        EntityType::DeviceId,
-        EntityType::Npi,
-        EntityType::Fax,
-    ]);
-    v
 }
 
 #[derive(Default)]
@@ -92,7 +73,7 @@ fn corpus_meets_the_accuracy_targets() {
     let free = docs.iter().filter(|d| d.kind == "pii_free").count();
     assert!(free >= 700, "{free} PII-free documents");
 
-    let detector = BuiltinDetector::new(&all_types(), &[], &[]).unwrap();
+    let detector = BuiltinDetector::new(&BuiltinDetector::all_types(), &[], &[]).unwrap();
     let report = std::env::var("KT_DETECTION_REPORT").is_ok();
     let mut per_type: BTreeMap<String, Counts> = BTreeMap::new();
     let mut micro = Counts::default();
