@@ -103,6 +103,15 @@ impl Principal {
             _ => false,
         }
     }
+
+    /// Whose tickets and escalations this principal reviews: every team's (`None`) for an owner,
+    /// else their own team's.
+    pub fn review_scope(&self) -> Option<String> {
+        match self.role {
+            Some(Role::Owner) => None,
+            _ => Some(self.team.clone().unwrap_or_default()),
+        }
+    }
 }
 
 /// Derives a team slug from a display name: lowercase ASCII letters and digits, words joined by

@@ -18,6 +18,7 @@ pub mod pricing;
 pub mod redact;
 pub mod request;
 pub mod routing;
+pub mod store;
 pub mod targeting;
 pub mod wallet;
 
@@ -30,6 +31,7 @@ pub use escalation::{
 pub use identity::{Principal, Role};
 pub use pack::spec::PolicyKind;
 pub use request::{ChatMessage, ChatRequest, ChatResponse};
+pub use store::{MemoryStore, Storage};
 pub use wallet::budget::Budget;
 pub use wallet::ticket::{MemoryTickets, Ticket, TicketStore};
 pub use wallet::{MemoryWallets, Wallet, WalletKey, WalletStore};

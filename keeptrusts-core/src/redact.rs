@@ -2,6 +2,7 @@
 
 use std::collections::BTreeMap;
 use std::fmt::Write as _;
+use std::sync::Arc;
 
 use sha2::{Digest, Sha256};
 
@@ -133,8 +134,7 @@ const STREAM_CONTEXT_MAX: usize = 4096;
 /// looks at.
 #[derive(Debug)]
 pub struct StreamRedactor<'a> {
-    detector: &'a dyn Detector,
-    redactor: &'a Redactor,
+    parts: Parts<'a>,
     /// already-emitted raw text kept for context (starts at a whitespace boundary)
     left: String,
     /// raw text not yet emitted
@@ -142,6 +142,30 @@ pub struct StreamRedactor<'a> {
     findings: Vec<Finding>,
     /// whether any emitted text was redacted
     redacted: bool,
+}
+
+/// The detector and redactor a stream uses: borrowed from a compiled policy, or shared (a
+/// stream that must own them, as a binding's object does).
+#[derive(Debug)]
+enum Parts<'a> {
+    Borrowed(&'a dyn Detector, &'a Redactor),
+    Shared(Arc<dyn Detector>, Arc<Redactor>),
+}
+
+impl Parts<'_> {
+    fn detector(&self) -> &dyn Detector {
+        match self {
+            Parts::Borrowed(d, _) => *d,
+            Parts::Shared(d, _) => d.as_ref(),
+        }
+    }
+
+    fn redactor(&self) -> &Redactor {
+        match self {
+            Parts::Borrowed(_, r) => r,
+            Parts::Shared(_, r) => r,
+        }
+    }
 }
 
 fn whitespace_cut_at_or_before(s: &str, mut cut: usize) -> usize {
@@ -155,14 +179,23 @@ fn whitespace_cut_at_or_before(s: &str, mut cut: usize) -> usize {
 impl<'a> StreamRedactor<'a> {
     /// A redactor for one stream.
     pub fn new(detector: &'a dyn Detector, redactor: &'a Redactor) -> Self {
+        StreamRedactor::with(Parts::Borrowed(detector, redactor))
+    }
+
+    fn with(parts: Parts<'a>) -> Self {
         StreamRedactor {
-            detector,
-            redactor,
+            parts,
             left: String::new(),
             pending: String::new(),
             findings: Vec::new(),
             redacted: false,
         }
+    }
+
+    /// A redactor for one stream that shares ownership of its detector and redactor, so it can
+    /// outlive the scope that built them.
+    pub fn shared(detector: Arc<dyn Detector>, redactor: Arc<Redactor>) -> StreamRedactor<'static> {
+        StreamRedactor::with(Parts::Shared(detector, redactor))
     }
 
     /// Whether anything emitted so far was redacted.
@@ -179,7 +212,7 @@ impl<'a> StreamRedactor<'a> {
         let window = format!("{}{}", self.left, self.pending);
         let offset = self.left.len();
         self.findings.clear();
-        self.detector.scan(&window, &mut self.findings);
+        self.parts.detector().scan(&window, &mut self.findings);
         let mut cut =
             whitespace_cut_at_or_before(&self.pending, self.pending.len() - STREAM_HOLD_BACK);
         // never inside an unterminated private key block
@@ -219,7 +252,7 @@ impl<'a> StreamRedactor<'a> {
         let window = format!("{}{}", self.left, self.pending);
         let offset = self.left.len();
         self.findings.clear();
-        self.detector.scan(&window, &mut self.findings);
+        self.parts.detector().scan(&window, &mut self.findings);
         let cut = self.pending.len();
         self.emit(&window, offset, cut)
     }
@@ -240,7 +273,8 @@ impl<'a> StreamRedactor<'a> {
             .collect();
         self.redacted |= !local.is_empty();
         let out = self
-            .redactor
+            .parts
+            .redactor()
             .redact(window.get(offset..end).unwrap_or(""), &local);
         // keep at least STREAM_CONTEXT bytes as left context, from a whitespace boundary (so no
         // word is cut) found within STREAM_CONTEXT_MAX bytes; a longer run without whitespace is

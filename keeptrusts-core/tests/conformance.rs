@@ -8,12 +8,19 @@
 
 use std::path::{Path, PathBuf};
 
+use keeptrusts_core::dashboard::{self, Query};
 use keeptrusts_core::escalation::{resolve, Resolution};
+use keeptrusts_core::event::{self, EventStore};
 use keeptrusts_core::golden::{check, Expectation};
 use keeptrusts_core::pack;
+use keeptrusts_core::pricing::Usage;
+use keeptrusts_core::wallet::ticket::{self, TicketResolution};
+use keeptrusts_core::wallet::Allocation;
 use keeptrusts_core::{
-    ChatRequest, ChatResponse, Engine, MemoryEscalations, Principal, RequestContext, Stores,
+    AdminError, ChatRequest, ChatResponse, Decision, Engine, MemoryStore, Principal,
+    RequestContext, Stores, WalletKey, WalletStore,
 };
+use rust_decimal::Decimal;
 use serde_json::Value;
 
 fn root() -> PathBuf {
@@ -28,14 +35,164 @@ fn pack_source(case: &Value) -> String {
     std::fs::read_to_string(root().join("examples/packs").join(format!("{name}.yaml"))).unwrap()
 }
 
-fn substitute(v: &mut Value, ids: &[String]) {
+#[derive(Default)]
+struct Ids {
+    escalations: Vec<String>,
+    tickets: Vec<String>,
+}
+
+fn substitute(v: &mut Value, ids: &Ids) {
     if let Some(s) = v.as_str() {
         let rep = match s {
-            "$first" => ids.first(),
-            "$last" => ids.last(),
+            "$first" => ids.escalations.first(),
+            "$last" => ids.escalations.last(),
+            "$ticket" => ids.tickets.last(),
             _ => return,
         };
         *v = Value::String(rep.cloned().unwrap_or_else(|| "none".into()));
+    }
+}
+
+fn dec(v: &Value) -> Option<Decimal> {
+    v.as_str().map(|s| s.parse().unwrap())
+}
+
+/// The last evaluation: what `complete` closes.
+struct Evaluated {
+    principal: Principal,
+    request_id: String,
+    model: Option<String>,
+    decision: Decision,
+}
+
+/// Runs a wallet, ticket, event or dashboard step; `Err` is a mismatch.
+fn run_store_step(
+    store: &MemoryStore,
+    step: &Value,
+    last: Option<&Evaluated>,
+    ids: &Ids,
+) -> Result<(), String> {
+    let now = step["now_ms"].as_i64().unwrap_or(0);
+    let expect = &step["expect"];
+    let want_error = expect["error"].as_str().map(str::to_owned);
+    let error_check = |got: Option<String>| {
+        if got == want_error {
+            Ok(())
+        } else {
+            Err(format!("expected error {want_error:?}, got {got:?}"))
+        }
+    };
+    match step["op"].as_str().unwrap() {
+        "allocate" => {
+            let actor: Principal = serde_json::from_value(step["actor"].clone()).unwrap();
+            let got = serde_json::from_value::<Allocation>(step["allocation"].clone())
+                .map_err(|e| AdminError::Invalid(e.to_string()))
+                .and_then(|a| a.apply(store, &actor, now))
+                .err()
+                .map(|e| e.code().to_owned());
+            error_check(got)
+        }
+        "balance" => {
+            let key: WalletKey = step["wallet"].as_str().unwrap().parse().unwrap();
+            let w = WalletStore::get(store, &key, now)
+                .unwrap()
+                .ok_or_else(|| format!("no wallet {key}"))?;
+            let got = [w.allocated, w.spent, w.reserved, w.available()];
+            let want =
+                ["allocated", "spent", "reserved", "available"].map(|f| dec(&expect[f]).unwrap());
+            if got == want {
+                Ok(())
+            } else {
+                Err(format!("{key}: expected {want:?}, got {got:?}"))
+            }
+        }
+        "complete" => {
+            let e = last.ok_or("complete before any evaluate")?;
+            let served = if step["served"].is_null() {
+                None
+            } else {
+                let usage: Usage = serde_json::from_value(step["served"]["usage"].clone()).unwrap();
+                Some((step["served"]["target"].as_str().unwrap(), usage))
+            };
+            match event::complete(
+                store,
+                &e.principal,
+                &e.decision,
+                &e.request_id,
+                e.model.as_deref(),
+                served,
+                now,
+            ) {
+                Err(err) => error_check(Some(err.code().to_owned())),
+                Ok(c) => {
+                    error_check(None)?;
+                    let charged = c.settlement.as_ref().map(|s| s.charged);
+                    if expect.get("charged").is_some() && charged != dec(&expect["charged"]) {
+                        return Err(format!(
+                            "charged {charged:?}, expected {}",
+                            expect["charged"]
+                        ));
+                    }
+                    if let Some(r) = expect["replay"].as_bool() {
+                        if c.settlement.as_ref().map(|s| s.replay) != Some(r) {
+                            return Err(format!("replay: expected {r}"));
+                        }
+                    }
+                    if let Some(ev) = expect["event"].as_bool() {
+                        if c.event.is_some() != ev {
+                            return Err(format!("event written: expected {ev}"));
+                        }
+                    }
+                    Ok(())
+                }
+            }
+        }
+        "resolve_ticket" => {
+            let mut t = step["ticket"].clone();
+            substitute(&mut t, ids);
+            let id = t.as_str().unwrap();
+            let reviewer: Principal = serde_json::from_value(step["reviewer"].clone()).unwrap();
+            let resolution = match step["resolution"].as_str().unwrap() {
+                "approve" => TicketResolution::approve(store, id, step["charge_to"].as_str()),
+                _ => Ok(TicketResolution::Deny),
+            };
+            let got = resolution
+                .and_then(|r| ticket::resolve(store, &reviewer, id, &r, now))
+                .err()
+                .map(|e| e.code().to_owned());
+            error_check(got)
+        }
+        "verify" => {
+            let org = step["org"].as_str().unwrap();
+            let events = EventStore::list(store, org).unwrap();
+            let anchor = store.anchor(org).unwrap();
+            let valid = event::verify(&events, anchor.as_ref()).is_ok();
+            let want = (
+                expect["valid"].as_bool().unwrap(),
+                expect["events"].as_u64().unwrap(),
+            );
+            if (valid, events.len() as u64) == want {
+                Ok(())
+            } else {
+                Err(format!(
+                    "verify: expected {want:?}, got {:?}",
+                    (valid, events.len())
+                ))
+            }
+        }
+        "dashboard" => {
+            let viewer: Principal = serde_json::from_value(step["viewer"].clone()).unwrap();
+            let query: Query = serde_json::from_value(serde_json::json!({
+                "team": step["team"], "section": step["section"]
+            }))
+            .unwrap();
+            let events = EventStore::list(store, "default").unwrap();
+            let got = dashboard::view(&viewer, &query, &events)
+                .err()
+                .map(|e| e.code().to_owned());
+            error_check(got)
+        }
+        other => Err(format!("unknown op {other}")),
     }
 }
 
@@ -106,9 +263,13 @@ fn run_case(case: &Value) -> Result<(), String> {
         };
     }
     let engine = Engine::from_yaml(&src).map_err(|e| format!("pack rejected: {e}"))?;
-    let store = MemoryEscalations::new();
-    let stores = Stores::new(&store);
-    let mut ids: Vec<String> = Vec::new();
+    let store = MemoryStore::new();
+    let mut stores = Stores::new(&store);
+    if case["budget"].as_bool() == Some(true) {
+        stores = stores.with_budget(&store, &store);
+    }
+    let mut ids = Ids::default();
+    let mut last: Option<Evaluated> = None;
     let name = case["name"].as_str().unwrap();
     for (i, step) in case["steps"].as_array().expect("steps").iter().enumerate() {
         let mut step = step.clone();
@@ -120,8 +281,10 @@ fn run_case(case: &Value) -> Result<(), String> {
                     serde_json::from_value(step["principal"].clone()).unwrap();
                 let mut ctx = match step.get_mut("context") {
                     Some(c) => {
-                        if let Some(e) = c.get_mut("escalation_id") {
-                            substitute(e, &ids);
+                        for field in ["escalation_id", "ticket_id"] {
+                            if let Some(e) = c.get_mut(field) {
+                                substitute(e, &ids);
+                            }
                         }
                         serde_json::from_value::<RequestContext>(c.clone()).unwrap()
                     }
@@ -145,6 +308,12 @@ fn run_case(case: &Value) -> Result<(), String> {
                         .evaluate(&principal, &request, &ctx, &stores)
                         .map_err(|e| fail(format!("evaluate failed: {e}")))?;
                     let fwd = serde_json::to_value(d.request.as_ref().unwrap_or(&request)).unwrap();
+                    last = Some(Evaluated {
+                        principal: principal.clone(),
+                        request_id: ctx.request_id.clone(),
+                        model: request.model.clone(),
+                        decision: d.clone(),
+                    });
                     (d, fwd)
                 } else {
                     let response: ChatResponse =
@@ -159,9 +328,12 @@ fn run_case(case: &Value) -> Result<(), String> {
                 let mut mismatches = check(&decision, &expect);
                 mismatches.extend(forwarded_checks(&forwarded, &step["expect"]));
                 if let Some(id) = &decision.escalation_id {
-                    if !ids.contains(id) {
-                        ids.push(id.clone());
+                    if !ids.escalations.contains(id) {
+                        ids.escalations.push(id.clone());
                     }
+                }
+                if let Some(id) = &decision.ticket_id {
+                    ids.tickets.push(id.clone());
                 }
                 if !mismatches.is_empty() {
                     return Err(fail(mismatches.join("; ")));
@@ -189,7 +361,7 @@ fn run_case(case: &Value) -> Result<(), String> {
                     )));
                 }
             }
-            other => return Err(fail(format!("unknown op {other}"))),
+            _ => run_store_step(&store, &step, last.as_ref(), &ids).map_err(fail)?,
         }
     }
     Ok(())

@@ -8,10 +8,9 @@ use hyper::body::Incoming;
 use hyper::{Method, Request, Response};
 use keeptrusts_core::dashboard::{self, Query, Section};
 use keeptrusts_core::directory::{add_member, create_key, create_team};
+use keeptrusts_core::wallet;
 use keeptrusts_core::wallet::ticket::{self, TicketResolution};
-use keeptrusts_core::wallet::{self, AllocateMode, Period, WalletKey, WalletScope};
 use keeptrusts_core::{escalation, AdminError, Principal, Resolution, Role};
-use rust_decimal::Decimal;
 use serde::Deserialize;
 
 use crate::backend;
@@ -52,75 +51,12 @@ struct NewKey {
     consumer_group: Option<String>,
 }
 
-/// The seed's allocation body: `{"team": "legal", "amount": 1000, "currency": "USD",
-/// "period": "monthly"}` (or `user` / `org` instead of `team`).
-#[derive(Deserialize)]
-#[serde(deny_unknown_fields)]
-pub struct Allocation {
-    #[serde(default)]
-    pub team: Option<String>,
-    #[serde(default)]
-    pub user: Option<String>,
-    #[serde(default)]
-    pub org: Option<String>,
-    pub amount: Decimal,
-    #[serde(default = "usd")]
-    pub currency: String,
-    #[serde(default)]
-    pub period: Option<Period>,
-    /// `set` (default) or `top_up`.
-    #[serde(default)]
-    pub mode: Option<AllocateMode>,
-    /// For a user wallet: the team whose admins may manage it.
-    #[serde(default)]
-    pub user_team: Option<String>,
-}
-
-fn usd() -> String {
-    "USD".into()
-}
-
-impl Allocation {
-    /// The wallet the body names.
-    ///
-    /// # Errors
-    /// None or several of `team`, `user`, `org`.
-    pub fn key(&self) -> Result<WalletKey, AdminError> {
-        match (&self.team, &self.user, &self.org) {
-            (Some(t), None, None) => Ok(WalletKey::new(WalletScope::Team, t)),
-            (None, Some(u), None) => Ok(WalletKey::new(WalletScope::User, u)),
-            (None, None, Some(o)) => Ok(WalletKey::new(WalletScope::Org, o)),
-            _ => Err(AdminError::Invalid(
-                "name exactly one of `team`, `user`, `org`".into(),
-            )),
-        }
-    }
-}
-
 #[derive(Deserialize, Default)]
 #[serde(deny_unknown_fields)]
 struct Approval {
     /// The wallet an approved ticket charges (`team:legal`, `user:…`, `org:default`).
     #[serde(default)]
     charge_to: Option<String>,
-}
-
-/// Parses `scope:id`.
-pub fn parse_wallet(s: &str) -> Result<WalletKey, AdminError> {
-    let (scope, id) = s.split_once(':').ok_or_else(|| {
-        AdminError::Invalid(format!("`{s}`: expected team:ID, user:EMAIL or org:ID"))
-    })?;
-    let scope = match scope {
-        "team" => WalletScope::Team,
-        "user" => WalletScope::User,
-        "org" => WalletScope::Org,
-        _ => {
-            return Err(AdminError::Invalid(format!(
-                "`{scope}` is not a wallet scope (team, user, org)"
-            )))
-        }
-    };
-    Ok(WalletKey::new(scope, id))
 }
 
 #[allow(clippy::result_large_err)]
@@ -223,36 +159,22 @@ pub async fn handle(app: Arc<App>, req: Request<Incoming>, rid: String) -> Respo
             .await
         }
         (Method::POST, ["v1", "wallets", "allocate"]) => {
-            let a: Allocation = match parse(&body, &rid) {
+            let a: wallet::Allocation = match parse(&body, &rid) {
                 Ok(a) => a,
                 Err(r) => return r,
             };
-            run(&rid, 200, move || {
-                let key = a.key()?;
-                wallet::allocate(
-                    store.as_ref(),
-                    &actor,
-                    &key,
-                    a.user_team.as_deref(),
-                    a.amount,
-                    &a.currency,
-                    a.period,
-                    a.mode.unwrap_or(AllocateMode::Set),
-                    now,
-                )
-            })
-            .await
+            run(&rid, 200, move || a.apply(store.as_ref(), &actor, now)).await
         }
         (Method::GET, ["v1", "wallets", "balance"]) => {
             run(&rid, 200, move || {
                 let all = keeptrusts_core::WalletStore::list(store.as_ref(), now)?;
-                Ok::<_, AdminError>(visible_wallets(&actor, all))
+                Ok::<_, AdminError>(wallet::visible(&actor, all))
             })
             .await
         }
         (Method::GET, ["v1", "tickets"]) => {
             run(&rid, 200, move || {
-                let team = scope_team(&actor);
+                let team = actor.review_scope();
                 Ok::<_, AdminError>(keeptrusts_core::TicketStore::list(
                     store.as_ref(),
                     team.as_deref(),
@@ -272,11 +194,7 @@ pub async fn handle(app: Arc<App>, req: Request<Incoming>, rid: String) -> Respo
             let (id, approve) = ((*id).to_owned(), *verb == "approve");
             run(&rid, 200, move || {
                 let resolution = if approve {
-                    let charge_to = match a.charge_to {
-                        Some(w) => parse_wallet(&w)?,
-                        None => default_charge(store.as_ref(), &id)?,
-                    };
-                    TicketResolution::Approve { charge_to }
+                    TicketResolution::approve(store.as_ref(), &id, a.charge_to.as_deref())?
                 } else {
                     TicketResolution::Deny
                 };
@@ -286,7 +204,7 @@ pub async fn handle(app: Arc<App>, req: Request<Incoming>, rid: String) -> Respo
         }
         (Method::GET, ["v1", "escalations"]) => {
             run(&rid, 200, move || {
-                let team = scope_team(&actor);
+                let team = actor.review_scope();
                 Ok::<_, AdminError>(keeptrusts_core::EscalationStore::list(
                     store.as_ref(),
                     team.as_deref(),
@@ -361,41 +279,6 @@ fn dashboard_query(actor: &Principal, section: Section, query: &str) -> Query {
         filter: Default::default(),
         granularity: Default::default(),
     }
-}
-
-/// Admins see their team's tickets and escalations; owners everything.
-fn scope_team(actor: &Principal) -> Option<String> {
-    match actor.role {
-        Some(Role::Owner) => None,
-        _ => Some(actor.team.clone().unwrap_or_default()),
-    }
-}
-
-fn visible_wallets(
-    actor: &Principal,
-    all: Vec<keeptrusts_core::Wallet>,
-) -> Vec<keeptrusts_core::Wallet> {
-    all.into_iter()
-        .filter(|w| {
-            actor.role == Some(Role::Owner)
-                || (w.key.scope == WalletScope::Team && actor.team.as_deref() == Some(&*w.key.id))
-                || (w.key.scope == WalletScope::User && actor.user.as_deref() == Some(&*w.key.id))
-        })
-        .collect()
-}
-
-/// An approval without `charge_to` charges the ticket's team wallet.
-pub fn default_charge(
-    store: &dyn keeptrusts_core::TicketStore,
-    id: &str,
-) -> Result<WalletKey, AdminError> {
-    let t = store
-        .get(id)?
-        .ok_or_else(|| AdminError::NotFound(format!("ticket `{id}`")))?;
-    let team = t
-        .team
-        .ok_or_else(|| AdminError::Invalid("the ticket has no team: name `charge_to`".into()))?;
-    Ok(WalletKey::new(WalletScope::Team, &team))
 }
 
 async fn run<T: serde::Serialize + Send + 'static>(

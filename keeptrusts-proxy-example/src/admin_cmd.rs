@@ -16,8 +16,8 @@ use keeptrusts_core::{
 };
 use rust_decimal::Decimal;
 
-use crate::admin_api::{default_charge, parse_wallet};
-use crate::backend::{self, Backend};
+use crate::backend;
+use keeptrusts_core::Storage;
 
 /// Where the store is, and how to print.
 #[derive(Debug, Args)]
@@ -188,7 +188,7 @@ pub struct DashboardArgs {
     common: Common,
 }
 
-fn open(c: &Common) -> Result<Arc<dyn Backend>, u8> {
+fn open(c: &Common) -> Result<Arc<dyn Storage>, u8> {
     backend::open(&c.store).map_err(|e| {
         eprintln!("kt: {e}");
         1
@@ -456,15 +456,13 @@ pub fn ticket(cmd: &ResolveCommand) -> u8 {
             common,
         } => {
             let s = open(common)?;
-            let charge_to = match charge_to {
-                Some(w) => parse_wallet(w).map_err(|e| report(&e))?,
-                None => default_charge(s.as_ref(), id).map_err(|e| report(&e))?,
-            };
+            let approval = TicketResolution::approve(s.as_ref(), id, charge_to.as_deref())
+                .map_err(|e| report(&e))?;
             let t = ticket::resolve(
                 s.as_ref(),
                 &cli_actor(actor),
                 id,
-                &TicketResolution::Approve { charge_to },
+                &approval,
                 backend::now_ms(),
             )
             .map_err(|e| report(&e))?;

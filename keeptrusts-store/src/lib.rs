@@ -13,3 +13,34 @@ mod sqlite;
 
 pub use postgres::PgStore;
 pub use sqlite::SqliteStore;
+
+use std::sync::Arc;
+
+use keeptrusts_core::{MemoryStore, Storage, StoreError};
+
+/// Opens the store a URL names: `memory` (nothing kept after the process), `sqlite:PATH` (the
+/// file is created and migrated), or `postgres://user@host:port/db` (migrated on connect).
+///
+/// # Errors
+/// `Unavailable`, naming the URL and what is wrong: an unknown form, a file that cannot be opened,
+/// a server that cannot be reached.
+pub fn open(url: &str) -> Result<Arc<dyn Storage>, StoreError> {
+    let fail = |e: StoreError| StoreError::Unavailable(format!("`{url}`: {e}"));
+    if url == "memory" {
+        return Ok(Arc::new(MemoryStore::new()));
+    }
+    if let Some(path) = url.strip_prefix("sqlite:") {
+        if path.is_empty() {
+            return Err(StoreError::Unavailable(
+                "`sqlite:` needs a file path, e.g. sqlite:keeptrusts.db".into(),
+            ));
+        }
+        return Ok(Arc::new(SqliteStore::open(path).map_err(fail)?));
+    }
+    if url.starts_with("postgres://") || url.starts_with("postgresql://") {
+        return Ok(Arc::new(PgStore::connect(url).map_err(fail)?));
+    }
+    Err(StoreError::Unavailable(format!(
+        "`{url}`: expected memory, sqlite:PATH or postgres://user@host:port/db"
+    )))
+}

@@ -308,6 +308,63 @@ pub trait Journal: WalletStore + EventStore {
     }
 }
 
+/// What [`complete`] did.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Completion {
+    /// The settlement of the request's reservation (None when it had none, or the provider was
+    /// not reached and the reservation was released).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub settlement: Option<Settlement>,
+    /// The request's event (None on a replayed settlement: it was written the first time).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub event: Option<Event>,
+}
+
+/// Closes a request after the host called the provider (or gave up): with `served` = the target
+/// and the provider's usage, the reservation is settled at the actual cost (at the price the lease
+/// recorded) together with the event, in one store step; without it the reservation is released,
+/// so nothing is charged, and the event is appended as it stands. A decision without a
+/// reservation (blocked, or no budget enforced) only appends its event.
+///
+/// # Errors
+/// `Overflow` for an impossible cost, or a store failure; nothing is charged or appended then
+/// (the SQL stores write both or neither).
+pub fn complete(
+    journal: &dyn Journal,
+    principal: &Principal,
+    decision: &Decision,
+    request_id: &str,
+    model: Option<&str>,
+    served: Option<(&str, Usage)>,
+    now: Millis,
+) -> Result<Completion, WalletError> {
+    let draft = EventDraft::from_decision(principal, decision, request_id, model, now);
+    match (&decision.reservation, served) {
+        (Some(lease), Some((target, usage))) => {
+            let actual = crate::wallet::budget::actual_cost(lease, &usage)?;
+            let draft = draft.settled(Some(target), usage, Some(actual));
+            let (s, event) = journal.settle_and_append(&lease.id, actual, now, draft)?;
+            Ok(Completion {
+                settlement: Some(s),
+                event,
+            })
+        }
+        (lease, served) => {
+            if let Some(l) = lease {
+                journal.release(&l.id, now)?;
+            }
+            let draft = match served {
+                Some((target, usage)) => draft.settled(Some(target), usage, None),
+                None => draft,
+            };
+            Ok(Completion {
+                settlement: None,
+                event: Some(journal.append(draft)?),
+            })
+        }
+    }
+}
+
 #[derive(Debug, Default)]
 struct OrgChain {
     events: Vec<Event>,

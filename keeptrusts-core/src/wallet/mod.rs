@@ -62,6 +62,33 @@ impl fmt::Display for WalletKey {
     }
 }
 
+impl std::str::FromStr for WalletKey {
+    type Err = AdminError;
+
+    /// Parses `team:ID`, `user:EMAIL` or `org:ID`.
+    fn from_str(s: &str) -> Result<Self, AdminError> {
+        let (scope, id) = s.split_once(':').ok_or_else(|| {
+            AdminError::Invalid(format!("`{s}`: expected team:ID, user:EMAIL or org:ID"))
+        })?;
+        let scope = match scope {
+            "team" => WalletScope::Team,
+            "user" => WalletScope::User,
+            "org" => WalletScope::Org,
+            _ => {
+                return Err(AdminError::Invalid(format!(
+                    "`{scope}` is not a wallet scope (team, user, org)"
+                )))
+            }
+        };
+        if id.is_empty() {
+            return Err(AdminError::Invalid(format!(
+                "`{s}`: the wallet id is empty"
+            )));
+        }
+        Ok(WalletKey::new(scope, id))
+    }
+}
+
 /// How often `spent` starts again from zero.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "lowercase")]
@@ -765,6 +792,95 @@ pub fn allocate(
     store
         .allocate(key, amount, currency, period, mode, now)
         .map_err(admin_error)
+}
+
+/// The seed's allocation body (`POST /v1/wallets/allocate`): `{"team": "legal", "amount": 1000,
+/// "currency": "USD", "period": "monthly"}`, or `user` / `org` instead of `team`.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Allocation {
+    /// A team wallet.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub team: Option<String>,
+    /// A user wallet.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub user: Option<String>,
+    /// An org wallet.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub org: Option<String>,
+    /// The amount.
+    pub amount: Decimal,
+    /// ISO currency code (default USD).
+    #[serde(default = "usd")]
+    pub currency: String,
+    /// When `spent` resets (default: never).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub period: Option<Period>,
+    /// `set` (default) or `top_up`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub mode: Option<AllocateMode>,
+    /// For a user wallet: the team whose admins may manage it.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub user_team: Option<String>,
+}
+
+fn usd() -> String {
+    "USD".into()
+}
+
+impl Allocation {
+    /// The wallet the body names.
+    ///
+    /// # Errors
+    /// `Invalid` unless exactly one of `team`, `user`, `org` is given.
+    pub fn key(&self) -> Result<WalletKey, AdminError> {
+        match (&self.team, &self.user, &self.org) {
+            (Some(t), None, None) => Ok(WalletKey::new(WalletScope::Team, t)),
+            (None, Some(u), None) => Ok(WalletKey::new(WalletScope::User, u)),
+            (None, None, Some(o)) => Ok(WalletKey::new(WalletScope::Org, o)),
+            _ => Err(AdminError::Invalid(
+                "name exactly one of `team`, `user`, `org`".into(),
+            )),
+        }
+    }
+
+    /// Applies the body on behalf of `actor` through [`allocate`].
+    ///
+    /// # Errors
+    /// As [`Allocation::key`] and [`allocate`].
+    pub fn apply(
+        &self,
+        store: &dyn WalletStore,
+        actor: &Principal,
+        now: Millis,
+    ) -> Result<Wallet, AdminError> {
+        allocate(
+            store,
+            actor,
+            &self.key()?,
+            self.user_team.as_deref(),
+            self.amount,
+            &self.currency,
+            self.period,
+            self.mode.unwrap_or(AllocateMode::Set),
+            now,
+        )
+    }
+}
+
+/// The wallets `viewer` may see: an owner every wallet; anyone else their team's and their own.
+pub fn visible(viewer: &Principal, wallets: Vec<Wallet>) -> Vec<Wallet> {
+    if !viewer.authenticated {
+        return Vec::new();
+    }
+    wallets
+        .into_iter()
+        .filter(|w| {
+            viewer.role == Some(Role::Owner)
+                || (w.key.scope == WalletScope::Team && viewer.team.as_deref() == Some(&*w.key.id))
+                || (w.key.scope == WalletScope::User && viewer.user.as_deref() == Some(&*w.key.id))
+        })
+        .collect()
 }
 
 pub(crate) fn admin_error(e: WalletError) -> AdminError {

@@ -144,6 +144,34 @@ pub enum TicketResolution {
     Deny,
 }
 
+impl TicketResolution {
+    /// An approval charging `charge_to` (`team:ID`, `user:EMAIL`, `org:ID`), or by default the
+    /// wallet of the ticket's team.
+    ///
+    /// # Errors
+    /// `NotFound` for an unknown ticket, `Invalid` for a bad wallet or a ticket without a team
+    /// and no `charge_to`, `Store`.
+    pub fn approve(
+        store: &dyn TicketStore,
+        id: &str,
+        charge_to: Option<&str>,
+    ) -> Result<TicketResolution, AdminError> {
+        let charge_to = match charge_to {
+            Some(w) => w.parse()?,
+            None => {
+                let t = store
+                    .get(id)?
+                    .ok_or_else(|| AdminError::NotFound(format!("ticket `{id}`")))?;
+                let team = t.team.ok_or_else(|| {
+                    AdminError::Invalid("the ticket has no team: name the wallet to charge".into())
+                })?;
+                WalletKey::new(super::WalletScope::Team, &team)
+            }
+        };
+        Ok(TicketResolution::Approve { charge_to })
+    }
+}
+
 /// What a retried request may do with its ticket.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum TicketRedeem {

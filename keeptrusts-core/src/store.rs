@@ -1,0 +1,196 @@
+//! Everything a host keeps, behind one object: [`Storage`] is the union of the storage traits,
+//! and [`MemoryStore`] implements it in memory (tests, embedding, the bindings' default). The
+//! SQLite and PostgreSQL stores in `keeptrusts-store` implement the same union.
+
+use rust_decimal::Decimal;
+
+use crate::directory::{ApiKey, Directory, Member, MemoryDirectory, Team};
+use crate::error::StoreError;
+use crate::escalation::{
+    Escalation, EscalationStore, MemoryEscalations, Millis, Redeem, Resolution,
+};
+use crate::event::{Anchor, Event, EventDraft, EventStore, Journal, MemoryEvents};
+use crate::wallet::ticket::{MemoryTickets, Ticket, TicketRedeem, TicketResolution, TicketStore};
+use crate::wallet::{
+    AllocateMode, Lease, MemoryWallets, Period, ReserveOutcome, ReserveRequest, Settlement, Wallet,
+    WalletError, WalletKey, WalletStore,
+};
+
+/// Teams and keys, wallets and leases, tickets, escalations and the audit chain: what a gateway
+/// or an embedding application keeps. Implemented for every type that implements the parts.
+pub trait Storage: Directory + Journal + TicketStore + EscalationStore + Send + Sync {}
+
+impl<T: Directory + Journal + TicketStore + EscalationStore + Send + Sync> Storage for T {}
+
+/// The in-memory [`Storage`]: the core's in-memory stores side by side. Settlement and event are
+/// two steps here (nothing can interrupt them but a panic).
+#[derive(Debug, Default)]
+pub struct MemoryStore {
+    wallets: MemoryWallets,
+    tickets: MemoryTickets,
+    escalations: MemoryEscalations,
+    events: MemoryEvents,
+    directory: MemoryDirectory,
+}
+
+impl MemoryStore {
+    /// An empty store.
+    pub fn new() -> Self {
+        MemoryStore::default()
+    }
+}
+
+impl WalletStore for MemoryStore {
+    fn allocate(
+        &self,
+        key: &WalletKey,
+        amount: Decimal,
+        currency: &str,
+        period: Option<Period>,
+        mode: AllocateMode,
+        now: Millis,
+    ) -> Result<Wallet, WalletError> {
+        self.wallets
+            .allocate(key, amount, currency, period, mode, now)
+    }
+    fn get(&self, key: &WalletKey, now: Millis) -> Result<Option<Wallet>, StoreError> {
+        WalletStore::get(&self.wallets, key, now)
+    }
+    fn list(&self, now: Millis) -> Result<Vec<Wallet>, StoreError> {
+        WalletStore::list(&self.wallets, now)
+    }
+    fn reserve(
+        &self,
+        request: &ReserveRequest,
+        now: Millis,
+    ) -> Result<ReserveOutcome, WalletError> {
+        self.wallets.reserve(request, now)
+    }
+    fn settle(
+        &self,
+        lease_id: &str,
+        actual: Decimal,
+        now: Millis,
+    ) -> Result<Settlement, WalletError> {
+        self.wallets.settle(lease_id, actual, now)
+    }
+    fn release(&self, lease_id: &str, now: Millis) -> Result<Lease, WalletError> {
+        self.wallets.release(lease_id, now)
+    }
+    fn expire(&self, now: Millis) -> Result<usize, WalletError> {
+        self.wallets.expire(now)
+    }
+    fn lease(&self, lease_id: &str) -> Result<Option<Lease>, StoreError> {
+        self.wallets.lease(lease_id)
+    }
+    fn prune(&self, before: Millis) -> Result<usize, StoreError> {
+        WalletStore::prune(&self.wallets, before)
+    }
+}
+
+impl EventStore for MemoryStore {
+    fn append(&self, draft: EventDraft) -> Result<Event, StoreError> {
+        self.events.append(draft)
+    }
+    fn list(&self, org: &str) -> Result<Vec<Event>, StoreError> {
+        EventStore::list(&self.events, org)
+    }
+    fn anchor(&self, org: &str) -> Result<Option<Anchor>, StoreError> {
+        self.events.anchor(org)
+    }
+    fn prune(&self, org: &str, now: Millis, default_days: u32) -> Result<usize, StoreError> {
+        EventStore::prune(&self.events, org, now, default_days)
+    }
+}
+
+impl Journal for MemoryStore {}
+
+impl TicketStore for MemoryStore {
+    fn insert(&self, ticket: &Ticket) -> Result<(), StoreError> {
+        TicketStore::insert(&self.tickets, ticket)
+    }
+    fn get(&self, id: &str) -> Result<Option<Ticket>, StoreError> {
+        TicketStore::get(&self.tickets, id)
+    }
+    fn list(&self, team: Option<&str>) -> Result<Vec<Ticket>, StoreError> {
+        TicketStore::list(&self.tickets, team)
+    }
+    fn resolve(
+        &self,
+        id: &str,
+        resolution: &TicketResolution,
+        by: &str,
+        now: Millis,
+    ) -> Result<Option<Ticket>, StoreError> {
+        TicketStore::resolve(&self.tickets, id, resolution, by, now)
+    }
+    fn redeem(
+        &self,
+        id: &str,
+        fingerprint: &str,
+        team: Option<&str>,
+        now: Millis,
+    ) -> Result<TicketRedeem, StoreError> {
+        TicketStore::redeem(&self.tickets, id, fingerprint, team, now)
+    }
+    fn fulfill(&self, id: &str, now: Millis) -> Result<(), StoreError> {
+        self.tickets.fulfill(id, now)
+    }
+}
+
+impl EscalationStore for MemoryStore {
+    fn insert(&self, escalation: &Escalation) -> Result<(), StoreError> {
+        EscalationStore::insert(&self.escalations, escalation)
+    }
+    fn get(&self, id: &str) -> Result<Option<Escalation>, StoreError> {
+        EscalationStore::get(&self.escalations, id)
+    }
+    fn list(&self, team: Option<&str>) -> Result<Vec<Escalation>, StoreError> {
+        EscalationStore::list(&self.escalations, team)
+    }
+    fn resolve(
+        &self,
+        id: &str,
+        resolution: Resolution,
+        by: &str,
+        now: Millis,
+    ) -> Result<Option<Escalation>, StoreError> {
+        EscalationStore::resolve(&self.escalations, id, resolution, by, now)
+    }
+    fn redeem(
+        &self,
+        id: &str,
+        fingerprint: &str,
+        team: Option<&str>,
+        now: Millis,
+    ) -> Result<Redeem, StoreError> {
+        EscalationStore::redeem(&self.escalations, id, fingerprint, team, now)
+    }
+}
+
+impl Directory for MemoryStore {
+    fn create_team(&self, team: &Team) -> Result<(), StoreError> {
+        self.directory.create_team(team)
+    }
+    fn team(&self, slug: &str) -> Result<Option<Team>, StoreError> {
+        self.directory.team(slug)
+    }
+    fn teams(&self) -> Result<Vec<Team>, StoreError> {
+        self.directory.teams()
+    }
+    fn put_member(&self, member: &Member) -> Result<(), StoreError> {
+        self.directory.put_member(member)
+    }
+    fn members(&self, team: Option<&str>) -> Result<Vec<Member>, StoreError> {
+        self.directory.members(team)
+    }
+    fn insert_key(&self, key: &ApiKey) -> Result<(), StoreError> {
+        self.directory.insert_key(key)
+    }
+    fn key_by_hash(&self, hash: &str) -> Result<Option<ApiKey>, StoreError> {
+        self.directory.key_by_hash(hash)
+    }
+    fn keys(&self, team: Option<&str>) -> Result<Vec<ApiKey>, StoreError> {
+        self.directory.keys(team)
+    }
+}
