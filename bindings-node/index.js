@@ -836,7 +836,10 @@ function __napiStampBindingTarget(exportsObject, target) {
 module.exports.__napiBindingTarget = __napiStampBindingTarget(nativeBinding, __napiLoadedBindingTarget)
 module.exports = nativeBinding
 module.exports.Engine = nativeBinding.Engine
-module.exports.MemoryEscalations = nativeBinding.MemoryEscalations
+module.exports.Store = nativeBinding.Store
+module.exports.StreamRedactor = nativeBinding.StreamRedactor
 module.exports.lint = nativeBinding.lint
 module.exports.redact = nativeBinding.redact
+module.exports.redactAsync = nativeBinding.redactAsync
 module.exports.scan = nativeBinding.scan
+module.exports.scanAsync = nativeBinding.scanAsync

@@ -25,14 +25,16 @@ for pack in examples/packs/*.yaml; do
   fi
 done
 
-echo "== Python package: pip install ./bindings-python, then pytest (conformance vectors + API tests)"
+echo "== Python package: pip install ./bindings-python, then pytest (conformance vectors, API, stores, ASGI) and stubtest"
 venv=target/py-venv
 [ -x "$venv/bin/python" ] || python3 -m venv "$venv"
-"$venv/bin/pip" install --quiet pytest
+"$venv/bin/pip" install --quiet pytest starlette httpx2 mypy
 MATURIN_PEP517_ARGS="--profile dev" "$venv/bin/pip" install --quiet --force-reinstall --no-deps ./bindings-python
 "$venv/bin/python" -m pytest -q bindings-python/tests 2>&1 | tee -a "$log" | tail -n 3
+(cd "$(mktemp -d)" && "$OLDPWD/$venv/bin/python" -m mypy.stubtest keeptrusts --allowlist "$OLDPWD/bindings-python/stubtest-allowlist.txt")
+"$venv/bin/python" -m mypy --strict bindings-python/examples/asgi_app.py
 
-echo "== Node package: npm ci && npm test in bindings-node (conformance vectors + API tests)"
+echo "== Node package: npm ci && npm test in bindings-node (conformance vectors, API, stores, Promises, Express; tsc --noEmit)"
 (cd bindings-node && npm ci --no-audit --no-fund --loglevel=error && npm test 2>&1) | tee -a "$log" | grep -E '^# (tests|pass|fail) '
 
 echo "== gateway end to end: the official openai packages (PyPI and npm) against kt gateway run"

@@ -17,15 +17,15 @@ test('errors carry stable codes', () => {
     return true
   })
   const engine = kt.Engine.fromFile(pack)
-  assert.throws(() => engine.evaluate(support, { messages: [] }, new kt.MemoryEscalations()), { code: 'invalid_request' })
-  assert.throws(() => engine.evaluate({ role: 'emperor' }, { messages: [] }, new kt.MemoryEscalations()), { code: 'invalid_argument' })
-  assert.throws(() => new kt.MemoryEscalations().resolve(support, 'esc_missing', 'approve', 0), { code: 'not_found' })
+  assert.throws(() => engine.evaluate(support, { messages: [] }, new kt.Store()), { code: 'invalid_request' })
+  assert.throws(() => engine.evaluate({ role: 'emperor' }, { messages: [] }, new kt.Store()), { code: 'invalid_argument' })
+  assert.throws(() => new kt.Store().resolveEscalation(support, 'esc_missing', 'approve', 0), { code: 'not_found' })
   assert.throws(() => kt.Engine.fromFile('/no/such/pack.yaml'), { code: 'io_error' })
 })
 
 test('non-ASCII text is redacted in place', () => {
   const engine = kt.Engine.fromFile(pack)
-  const d = engine.evaluate(support, { model: 'gpt-4o', messages: [{ role: 'user', content: '日本語 🙂 mail jane@example.com ✓' }] }, new kt.MemoryEscalations())
+  const d = engine.evaluate(support, { model: 'gpt-4o', messages: [{ role: 'user', content: '日本語 🙂 mail jane@example.com ✓' }] })
   assert.equal(d.verdict, 'redact')
   assert.equal(d.request.messages[0].content, '日本語 🙂 mail [EMAIL] ✓')
 })

@@ -18,7 +18,58 @@ const cases = readdirSync(vectorsDir)
   .flatMap((f) => JSON.parse(readFileSync(join(vectorsDir, f), 'utf8')).cases.map((c) => [f, c]))
 
 const packSource = (c) => c.pack_yaml ?? readFileSync(join(root, 'examples', 'packs', `${c.pack}.yaml`), 'utf8')
-const substitute = (v, ids) => (v === '$first' ? ids[0] ?? 'none' : v === '$last' ? ids.at(-1) ?? 'none' : v)
+const substitute = (v, ids, tickets = []) =>
+  v === '$first' ? ids[0] ?? 'none' : v === '$last' ? ids.at(-1) ?? 'none' : v === '$ticket' ? tickets.at(-1) ?? 'none' : v
+
+// decimal text compared by value (the vectors' amounts are small and exact in binary)
+const money = (v) => (v === null || v === undefined ? null : Number(v))
+
+function errorCode(call) {
+  try {
+    return [call(), null]
+  } catch (err) {
+    if (!err.code) throw err
+    return [null, err.code]
+  }
+}
+
+// Runs a wallet, ticket, event or dashboard step; returns the mismatches.
+function storeStep(store, step, last, ids, tickets) {
+  const expect = step.expect
+  const now = step.now_ms ?? 0
+  if (step.op === 'balance') {
+    const w = store.wallet(step.wallet, now)
+    const got = [money(w.allocated), money(w.spent), money(w.reserved), money(w.allocated) - money(w.spent) - money(w.reserved)]
+    const want = ['allocated', 'spent', 'reserved', 'available'].map((f) => money(expect[f]))
+    return isDeepStrictEqual(got, want) ? [] : [`${step.wallet}: expected ${want}, got ${got}`]
+  }
+  if (step.op === 'verify') {
+    const r = store.verify(step.org)
+    return r.valid === expect.valid && r.events === expect.events ? [] : [`verify: expected ${expect.valid}/${expect.events}, got ${r.valid}/${r.events}`]
+  }
+  let result, code
+  if (step.op === 'allocate') {
+    ;[result, code] = errorCode(() => store.allocate(step.actor, step.allocation, now))
+  } else if (step.op === 'complete') {
+    const [principal, decision, rid, model] = last
+    const options = step.served === null ? { model, nowMs: now } : { model, target: step.served.target, usage: step.served.usage, nowMs: now }
+    ;[result, code] = errorCode(() => store.complete(principal, decision, rid, options))
+  } else if (step.op === 'resolve_ticket') {
+    ;[result, code] = errorCode(() => store.resolveTicket(step.reviewer, substitute(step.ticket, ids, tickets), step.resolution, step.charge_to ?? null, now))
+  } else if (step.op === 'dashboard') {
+    ;[result, code] = errorCode(() => store.dashboard(step.viewer, step.section, { team: step.team }))
+  } else {
+    return [`unknown op ${step.op}`]
+  }
+  const out = code === expect.error ? [] : [`${step.op}: expected error ${expect.error}, got ${code}`]
+  if (step.op === 'complete' && code === null) {
+    const s = result.settlement
+    if ('charged' in expect && (s ? money(s.charged) : null) !== money(expect.charged)) out.push(`charged ${s?.charged}, expected ${expect.charged}`)
+    if ('replay' in expect && s?.replay !== expect.replay) out.push(`replay: expected ${expect.replay}`)
+    if ('event' in expect && ('event' in result) !== expect.event) out.push(`event written: expected ${expect.event}`)
+  }
+  return out
+}
 
 function check(decision, expect, forwarded) {
   const out = []
@@ -65,35 +116,40 @@ for (const [file, c] of cases) {
       return
     }
     const engine = kt.Engine.fromYaml(source)
-    const store = new kt.MemoryEscalations()
+    const store = kt.Store.memory()
+    const budget = c.budget ?? false
     const ids = []
+    const tickets = []
+    let last = null
     c.steps.forEach((step, i) => {
       if (step.op === 'evaluate' || step.op === 'evaluate_output') {
-        const context = { request_id: `${c.name}#${i}`, ...(step.context ?? {}) }
-        if ('escalation_id' in context) context.escalation_id = substitute(context.escalation_id, ids)
+        const context = { request_id: `${c.name}#${i}`, now_ms: 0, ...(step.context ?? {}) }
+        for (const field of ['escalation_id', 'ticket_id']) if (field in context) context[field] = substitute(context[field], ids, tickets)
         const expect = { ...step.expect }
         if ('escalation_id' in expect) expect.escalation_id = substitute(expect.escalation_id, ids)
         let decision, forwarded
         if (step.op === 'evaluate') {
-          decision = engine.evaluate(step.principal, step.request, store, context)
+          decision = engine.evaluate(step.principal, step.request, store, context, budget)
           forwarded = decision.request ?? step.request
+          last = [step.principal, decision, context.request_id, step.request.model]
         } else {
           decision = engine.evaluateOutput(step.principal, step.response, context)
           forwarded = decision.response ?? step.response
         }
         const mismatches = check(decision, expect, forwarded)
         if (decision.escalation_id && !ids.includes(decision.escalation_id)) ids.push(decision.escalation_id)
+        if (decision.ticket_id) tickets.push(decision.ticket_id)
         assert.deepEqual(mismatches, [], `step ${i}`)
       } else if (step.op === 'resolve_escalation') {
         let got = null
         try {
-          store.resolve(step.reviewer, substitute(step.escalation, ids), step.resolution, step.now_ms ?? 0)
+          store.resolveEscalation(step.reviewer, substitute(step.escalation, ids), step.resolution, step.now_ms ?? 0)
         } catch (err) {
           got = err.code
         }
         assert.equal(got, step.expect.error, `step ${i}: resolve`)
       } else {
-        assert.fail(`unknown op ${step.op}`)
+        assert.deepEqual(storeStep(store, step, last, ids, tickets), [], `step ${i}`)
       }
     })
   })

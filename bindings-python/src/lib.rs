@@ -2,8 +2,20 @@
 
 use std::sync::Arc;
 
-use keeptrusts_core::escalation::{self, EscalationStore, Resolution};
-use keeptrusts_core::{self as core, AdminError, PackError, RequestError};
+use keeptrusts_core::dashboard::{self, EventFilter, Granularity, Query, Section};
+use keeptrusts_core::detect::builtin::BuiltinDetector;
+use keeptrusts_core::detect::{offsets, resolve_overlaps, Detector, EntityType, OffsetUnit};
+use keeptrusts_core::directory::{self, add_member, create_key, create_team};
+use keeptrusts_core::escalation::{self, Resolution};
+use keeptrusts_core::event::{self, EventStore};
+use keeptrusts_core::pricing::Usage;
+use keeptrusts_core::redact::{key_from, Redactor};
+use keeptrusts_core::wallet::ticket::{self, TicketResolution};
+use keeptrusts_core::wallet::{self, Allocation, WalletError, WalletKey};
+use keeptrusts_core::{
+    self as core, AdminError, MemoryStore as CoreMemoryStore, PackError, RequestError, Role,
+    Storage, StoreError,
+};
 use pyo3::create_exception;
 use pyo3::exceptions::PyException;
 use pyo3::prelude::*;
@@ -43,6 +55,12 @@ create_exception!(
 );
 create_exception!(
     _native,
+    WalletError_,
+    KeeptrustsError,
+    "A wallet operation was refused (unknown lease, currency mismatch, overflow)."
+);
+create_exception!(
+    _native,
     InvalidArgument,
     KeeptrustsError,
     "An argument has the wrong shape."
@@ -53,51 +71,55 @@ enum Error {
     Pack(PackError),
     Request(RequestError),
     Admin(AdminError),
+    Wallet(WalletError),
+    Store(StoreError),
     Argument(String),
+}
+
+impl From<PackError> for Error {
+    fn from(e: PackError) -> Self {
+        Error::Pack(e)
+    }
+}
+impl From<RequestError> for Error {
+    fn from(e: RequestError) -> Self {
+        Error::Request(e)
+    }
+}
+impl From<AdminError> for Error {
+    fn from(e: AdminError) -> Self {
+        Error::Admin(e)
+    }
+}
+impl From<WalletError> for Error {
+    fn from(e: WalletError) -> Self {
+        Error::Wallet(e)
+    }
+}
+impl From<StoreError> for Error {
+    fn from(e: StoreError) -> Self {
+        Error::Store(e)
+    }
 }
 
 impl From<Error> for PyErr {
     fn from(e: Error) -> PyErr {
         Python::attach(|py| {
-            let (err, code, errors) = match &e {
-                Error::Pack(p) => (
-                    PackError_::new_err(p.to_string()),
-                    p.code().to_owned(),
-                    Some(p),
-                ),
-                Error::Request(r) => match r {
-                    RequestError::Store(s) => (
-                        StoreError_::new_err(r.to_string()),
-                        s.code().to_owned(),
-                        None,
-                    ),
-                    _ => (
-                        RequestError_::new_err(r.to_string()),
-                        r.code().to_owned(),
-                        None,
-                    ),
-                },
-                Error::Admin(a) => match a {
-                    AdminError::Store(s) => (
-                        StoreError_::new_err(a.to_string()),
-                        s.code().to_owned(),
-                        None,
-                    ),
-                    _ => (
-                        AdminError_::new_err(a.to_string()),
-                        a.code().to_owned(),
-                        None,
-                    ),
-                },
-                Error::Argument(m) => (
-                    InvalidArgument::new_err(m.clone()),
-                    "invalid_argument".to_owned(),
-                    None,
-                ),
+            let store = |s: &StoreError| (StoreError_::new_err(s.to_string()), s.code());
+            let (err, code) = match &e {
+                Error::Pack(p) => (PackError_::new_err(p.to_string()), p.code()),
+                Error::Request(RequestError::Store(s))
+                | Error::Admin(AdminError::Store(s))
+                | Error::Wallet(WalletError::Store(s))
+                | Error::Store(s) => store(s),
+                Error::Request(r) => (RequestError_::new_err(r.to_string()), r.code()),
+                Error::Admin(a) => (AdminError_::new_err(a.to_string()), a.code()),
+                Error::Wallet(w) => (WalletError_::new_err(w.to_string()), w.code()),
+                Error::Argument(m) => (InvalidArgument::new_err(m.clone()), "invalid_argument"),
             };
             let value = err.value(py);
             let _ = value.setattr("code", code);
-            if let Some(p) = errors {
+            if let Error::Pack(p) = &e {
                 if let Ok(list) = pythonize(py, &p.errors) {
                     let _ = value.setattr("errors", list);
                 }
@@ -110,8 +132,16 @@ impl From<Error> for PyErr {
     }
 }
 
-fn from_py<T: DeserializeOwned>(obj: &Bound<'_, PyAny>, what: &str) -> Result<T, Error> {
+type Result<T> = std::result::Result<T, Error>;
+
+fn from_py<T: DeserializeOwned>(obj: &Bound<'_, PyAny>, what: &str) -> Result<T> {
     depythonize(obj).map_err(|e| Error::Argument(format!("invalid {what}: {e}")))
+}
+
+/// A value from a Python string through its serde name (`"approve"`, `"spend"`, …).
+fn from_name<T: DeserializeOwned>(name: &str, what: &str) -> Result<T> {
+    serde_json::from_value(serde_json::Value::String(name.to_owned()))
+        .map_err(|e| Error::Argument(format!("invalid {what} `{name}`: {e}")))
 }
 
 fn to_py<T: Serialize>(py: Python<'_>, value: &T) -> PyResult<Py<PyAny>> {
@@ -120,66 +150,459 @@ fn to_py<T: Serialize>(py: Python<'_>, value: &T) -> PyResult<Py<PyAny>> {
         .unbind())
 }
 
-fn to_context(obj: Option<&Bound<'_, PyAny>>) -> Result<core::RequestContext, Error> {
+fn optional<T: DeserializeOwned>(obj: Option<&Bound<'_, PyAny>>, what: &str) -> Result<Option<T>> {
     match obj {
-        Some(o) if !o.is_none() => from_py(o, "context"),
-        _ => Ok(core::RequestContext::default()),
+        Some(o) if !o.is_none() => from_py(o, what).map(Some),
+        _ => Ok(None),
     }
 }
 
-/// In-memory escalation store.
-#[pyclass(frozen, module = "keeptrusts._native")]
-struct MemoryEscalations {
-    inner: Arc<core::MemoryEscalations>,
+/// `now_ms`, or the host clock when the caller passes none.
+fn now(now_ms: Option<i64>) -> i64 {
+    now_ms.unwrap_or_else(|| {
+        std::time::SystemTime::now()
+            .duration_since(std::time::UNIX_EPOCH)
+            .map_or(0, |d| i64::try_from(d.as_millis()).unwrap_or(i64::MAX))
+    })
+}
+
+/// The request context; `now_ms` defaults to the host clock, as in every store method, and
+/// `request_id` to a fresh random id.
+fn request_context(context: Option<&Bound<'_, PyAny>>) -> Result<core::RequestContext> {
+    let mut v: serde_json::Value =
+        optional(context, "context")?.unwrap_or_else(|| serde_json::json!({}));
+    if let Some(o) = v.as_object_mut() {
+        o.entry("now_ms").or_insert_with(|| now(None).into());
+        if !o.contains_key("request_id") {
+            // each request needs its own id: the reservation and ticket are named after it
+            let mut random = [0u8; 12];
+            getrandom::fill(&mut random)
+                .map_err(|e| Error::Argument(format!("no randomness from the OS: {e}")))?;
+            let hex: String = random.iter().map(|b| format!("{b:02x}")).collect();
+            o.insert("request_id".into(), format!("req_{hex}").into());
+        }
+    }
+    serde_json::from_value(v).map_err(|e| Error::Argument(format!("invalid context: {e}")))
+}
+
+/// Runs `f` without the GIL and converts its answer.
+fn detached<T: Serialize + Send, E: Into<Error> + Send>(
+    py: Python<'_>,
+    f: impl FnOnce() -> std::result::Result<T, E> + Send,
+) -> PyResult<Py<PyAny>> {
+    let v = py.detach(f).map_err(|e| PyErr::from(e.into()))?;
+    to_py(py, &v)
+}
+
+/// Where everything is kept: teams and keys, wallets, tickets, escalations, the audit chain.
+/// Build one with `MemoryStore()`, `SqliteStore(path)`, `PostgresStore(url)` or `Store.open(url)`;
+/// it is safe to share between threads.
+#[pyclass(subclass, frozen, module = "keeptrusts._native")]
+struct Store {
+    inner: Arc<dyn Storage>,
+}
+
+/// Kept in this process only.
+#[pyclass(extends = Store, frozen, module = "keeptrusts._native")]
+struct MemoryStore;
+
+#[pymethods]
+impl MemoryStore {
+    #[new]
+    fn new() -> PyClassInitializer<Self> {
+        PyClassInitializer::from(Store {
+            inner: Arc::new(CoreMemoryStore::new()),
+        })
+        .add_subclass(MemoryStore)
+    }
+}
+
+/// One SQLite file (created and migrated on open).
+#[pyclass(extends = Store, frozen, module = "keeptrusts._native")]
+struct SqliteStore;
+
+#[pymethods]
+impl SqliteStore {
+    #[new]
+    fn new(py: Python<'_>, path: std::path::PathBuf) -> PyResult<PyClassInitializer<Self>> {
+        let s = py
+            .detach(move || keeptrusts_store::SqliteStore::open(&path))
+            .map_err(Error::Store)?;
+        Ok(PyClassInitializer::from(Store { inner: Arc::new(s) }).add_subclass(SqliteStore))
+    }
+}
+
+/// A PostgreSQL database shared by many processes (migrated on connect).
+#[pyclass(extends = Store, frozen, module = "keeptrusts._native")]
+struct PostgresStore;
+
+#[pymethods]
+impl PostgresStore {
+    #[new]
+    fn new(py: Python<'_>, url: &str) -> PyResult<PyClassInitializer<Self>> {
+        let u = url.to_owned();
+        let s = py
+            .detach(move || keeptrusts_store::PgStore::connect(&u))
+            .map_err(Error::Store)?;
+        Ok(PyClassInitializer::from(Store { inner: Arc::new(s) }).add_subclass(PostgresStore))
+    }
 }
 
 #[pymethods]
-impl MemoryEscalations {
-    #[new]
-    fn new() -> Self {
-        MemoryEscalations {
-            inner: Arc::new(core::MemoryEscalations::new()),
-        }
+impl Store {
+    /// `memory`, `sqlite:PATH` or `postgres://user@host:port/db`.
+    #[staticmethod]
+    fn open(py: Python<'_>, url: &str) -> PyResult<Store> {
+        let u = url.to_owned();
+        let inner = py
+            .detach(move || keeptrusts_store::open(&u))
+            .map_err(Error::Store)?;
+        Ok(Store { inner })
     }
 
-    /// Approve or deny an escalation as `reviewer` (an owner, or an admin of its team).
-    fn resolve(
+    // ---- teams, members, keys
+
+    /// Creates a team (owners only; `actor=None` acts as the host itself).
+    #[pyo3(signature = (actor, name, description=None, now_ms=None))]
+    fn create_team(
+        &self,
+        py: Python<'_>,
+        actor: Option<&Bound<'_, PyAny>>,
+        name: &str,
+        description: Option<&str>,
+        now_ms: Option<i64>,
+    ) -> PyResult<Py<PyAny>> {
+        let actor: Option<core::Principal> = optional(actor, "actor")?;
+        let (s, name, description) = (
+            Arc::clone(&self.inner),
+            name.to_owned(),
+            description.map(str::to_owned),
+        );
+        detached(py, move || {
+            create_team(
+                s.as_ref(),
+                actor.as_ref(),
+                &name,
+                description.as_deref(),
+                now(now_ms),
+            )
+        })
+    }
+
+    /// Every team.
+    fn teams(&self, py: Python<'_>) -> PyResult<Py<PyAny>> {
+        let s = Arc::clone(&self.inner);
+        detached(py, move || s.teams())
+    }
+
+    /// Adds a member to a team, or changes their role.
+    #[pyo3(signature = (actor, team, user, role, now_ms=None))]
+    fn add_member(
+        &self,
+        py: Python<'_>,
+        actor: Option<&Bound<'_, PyAny>>,
+        team: &str,
+        user: &str,
+        role: &str,
+        now_ms: Option<i64>,
+    ) -> PyResult<Py<PyAny>> {
+        let actor: Option<core::Principal> = optional(actor, "actor")?;
+        let role: Role = from_name(role, "role")?;
+        let (s, team, user) = (Arc::clone(&self.inner), team.to_owned(), user.to_owned());
+        detached(py, move || {
+            add_member(s.as_ref(), actor.as_ref(), &team, &user, role, now(now_ms))
+        })
+    }
+
+    /// Members of a team (or of every team).
+    #[pyo3(signature = (team=None))]
+    fn members(&self, py: Python<'_>, team: Option<String>) -> PyResult<Py<PyAny>> {
+        let s = Arc::clone(&self.inner);
+        detached(py, move || s.members(team.as_deref()))
+    }
+
+    /// Issues an API key for a member: `{"secret", "key"}`; the secret is shown only here.
+    #[pyo3(signature = (actor, team, user, consumer_group=None, now_ms=None))]
+    fn create_key(
+        &self,
+        py: Python<'_>,
+        actor: Option<&Bound<'_, PyAny>>,
+        team: &str,
+        user: &str,
+        consumer_group: Option<String>,
+        now_ms: Option<i64>,
+    ) -> PyResult<Py<PyAny>> {
+        let actor: Option<core::Principal> = optional(actor, "actor")?;
+        let mut random = [0u8; 32];
+        getrandom::fill(&mut random)
+            .map_err(|e| Error::Argument(format!("no randomness from the OS: {e}")))?;
+        let (s, team, user) = (Arc::clone(&self.inner), team.to_owned(), user.to_owned());
+        detached(py, move || {
+            create_key(
+                s.as_ref(),
+                actor.as_ref(),
+                &team,
+                &user,
+                consumer_group.as_deref(),
+                &random,
+                now(now_ms),
+            )
+            .map(|(secret, key)| serde_json::json!({"secret": secret, "key": key}))
+        })
+    }
+
+    /// Keys of a team (or every key), without secrets.
+    #[pyo3(signature = (team=None))]
+    fn keys(&self, py: Python<'_>, team: Option<String>) -> PyResult<Py<PyAny>> {
+        let s = Arc::clone(&self.inner);
+        detached(py, move || s.keys(team.as_deref()))
+    }
+
+    /// The principal a `kt_…` secret stands for, or None.
+    #[pyo3(signature = (secret, org="default"))]
+    fn authenticate(&self, py: Python<'_>, secret: &str, org: &str) -> PyResult<Py<PyAny>> {
+        let (s, secret, org) = (Arc::clone(&self.inner), secret.to_owned(), org.to_owned());
+        detached(py, move || {
+            directory::authenticate(s.as_ref(), &secret, &org)
+        })
+    }
+
+    // ---- wallets and tickets
+
+    /// Sets or tops up a wallet: the seed's body `{"team": "legal", "amount": "1000",
+    /// "currency": "USD", "period": "monthly"}` (or `user` / `org`; `mode`: set | top_up).
+    #[pyo3(signature = (actor, allocation, now_ms=None))]
+    fn allocate(
+        &self,
+        py: Python<'_>,
+        actor: &Bound<'_, PyAny>,
+        allocation: &Bound<'_, PyAny>,
+        now_ms: Option<i64>,
+    ) -> PyResult<Py<PyAny>> {
+        let actor: core::Principal = from_py(actor, "actor")?;
+        let a: Allocation = from_py(allocation, "allocation")?;
+        let s = Arc::clone(&self.inner);
+        detached(py, move || a.apply(s.as_ref(), &actor, now(now_ms)))
+    }
+
+    /// The wallets `viewer` may see (an owner all; others their team's and their own).
+    #[pyo3(signature = (viewer, now_ms=None))]
+    fn balances(
+        &self,
+        py: Python<'_>,
+        viewer: &Bound<'_, PyAny>,
+        now_ms: Option<i64>,
+    ) -> PyResult<Py<PyAny>> {
+        let viewer: core::Principal = from_py(viewer, "viewer")?;
+        let s = Arc::clone(&self.inner);
+        detached(py, move || {
+            core::WalletStore::list(s.as_ref(), now(now_ms))
+                .map(|all| wallet::visible(&viewer, all))
+        })
+    }
+
+    /// One wallet (`team:ID`, `user:EMAIL`, `org:ID`), or None.
+    #[pyo3(signature = (key, now_ms=None))]
+    fn wallet(&self, py: Python<'_>, key: &str, now_ms: Option<i64>) -> PyResult<Py<PyAny>> {
+        let key: WalletKey = key.parse().map_err(Error::Admin)?;
+        let s = Arc::clone(&self.inner);
+        detached(py, move || {
+            core::WalletStore::get(s.as_ref(), &key, now(now_ms))
+        })
+    }
+
+    /// Releases reservations whose lease expired; returns how many.
+    #[pyo3(signature = (now_ms=None))]
+    fn expire(&self, py: Python<'_>, now_ms: Option<i64>) -> PyResult<Py<PyAny>> {
+        let s = Arc::clone(&self.inner);
+        detached(py, move || s.expire(now(now_ms)))
+    }
+
+    /// Closes an evaluated request: with `usage` (the provider's), settles its reservation at the
+    /// actual cost together with its event; without, releases the reservation and records the
+    /// event. Returns `{"settlement"?, "event"?}`; completing twice charges once.
+    #[pyo3(signature = (principal, decision, request_id, model=None, target=None, usage=None, now_ms=None))]
+    #[allow(clippy::too_many_arguments)]
+    fn complete(
+        &self,
+        py: Python<'_>,
+        principal: &Bound<'_, PyAny>,
+        decision: &Bound<'_, PyAny>,
+        request_id: &str,
+        model: Option<String>,
+        target: Option<String>,
+        usage: Option<&Bound<'_, PyAny>>,
+        now_ms: Option<i64>,
+    ) -> PyResult<Py<PyAny>> {
+        let p: core::Principal = from_py(principal, "principal")?;
+        let d: core::Decision = from_py(decision, "decision")?;
+        let usage: Option<Usage> = optional(usage, "usage")?;
+        let (s, rid) = (Arc::clone(&self.inner), request_id.to_owned());
+        detached(py, move || {
+            let served = usage.map(|u| (target.as_deref().unwrap_or(""), u));
+            event::complete(
+                s.as_ref(),
+                &p,
+                &d,
+                &rid,
+                model.as_deref(),
+                served,
+                now(now_ms),
+            )
+        })
+    }
+
+    /// Cost tickets `viewer` reviews (an owner every team's, others their own team's).
+    fn tickets(&self, py: Python<'_>, viewer: &Bound<'_, PyAny>) -> PyResult<Py<PyAny>> {
+        let viewer: core::Principal = from_py(viewer, "viewer")?;
+        let s = Arc::clone(&self.inner);
+        detached(py, move || {
+            core::TicketStore::list(s.as_ref(), viewer.review_scope().as_deref())
+        })
+    }
+
+    /// Approves (`charge_to` a wallet, default the ticket's team) or denies a cost ticket.
+    #[pyo3(signature = (reviewer, ticket_id, resolution, charge_to=None, now_ms=None))]
+    fn resolve_ticket(
+        &self,
+        py: Python<'_>,
+        reviewer: &Bound<'_, PyAny>,
+        ticket_id: &str,
+        resolution: &str,
+        charge_to: Option<String>,
+        now_ms: Option<i64>,
+    ) -> PyResult<Py<PyAny>> {
+        let reviewer: core::Principal = from_py(reviewer, "reviewer")?;
+        let approve = match resolution {
+            "approve" => true,
+            "deny" => false,
+            other => {
+                return Err(Error::Argument(format!(
+                    "resolution must be `approve` or `deny`, not `{other}`"
+                ))
+                .into())
+            }
+        };
+        let (s, id) = (Arc::clone(&self.inner), ticket_id.to_owned());
+        detached(py, move || {
+            let r = if approve {
+                TicketResolution::approve(s.as_ref(), &id, charge_to.as_deref())?
+            } else {
+                TicketResolution::Deny
+            };
+            ticket::resolve(s.as_ref(), &reviewer, &id, &r, now(now_ms))
+        })
+    }
+
+    // ---- escalations
+
+    /// Escalations `viewer` reviews (an owner every team's, others their own team's).
+    fn escalations(&self, py: Python<'_>, viewer: &Bound<'_, PyAny>) -> PyResult<Py<PyAny>> {
+        let viewer: core::Principal = from_py(viewer, "viewer")?;
+        let s = Arc::clone(&self.inner);
+        detached(py, move || {
+            core::EscalationStore::list(s.as_ref(), viewer.review_scope().as_deref())
+        })
+    }
+
+    /// One escalation, or None.
+    fn escalation(&self, py: Python<'_>, escalation_id: &str) -> PyResult<Py<PyAny>> {
+        let (s, id) = (Arc::clone(&self.inner), escalation_id.to_owned());
+        detached(py, move || core::EscalationStore::get(s.as_ref(), &id))
+    }
+
+    /// Approves or denies an escalation as `reviewer` (an owner, or an admin of its team).
+    #[pyo3(signature = (reviewer, escalation_id, resolution, now_ms=None))]
+    fn resolve_escalation(
         &self,
         py: Python<'_>,
         reviewer: &Bound<'_, PyAny>,
         escalation_id: &str,
         resolution: &str,
-        now_ms: i64,
+        now_ms: Option<i64>,
     ) -> PyResult<Py<PyAny>> {
         let reviewer: core::Principal = from_py(reviewer, "reviewer")?;
-        let resolution: Resolution =
-            serde_json::from_value(serde_json::Value::String(resolution.to_owned()))
-                .map_err(|_| Error::Argument("resolution must be `approve` or `deny`".into()))?;
-        let store = Arc::clone(&self.inner);
-        let id = escalation_id.to_owned();
-        let out = py
-            .detach(move || escalation::resolve(store.as_ref(), &reviewer, &id, resolution, now_ms))
-            .map_err(Error::Admin)?;
-        to_py(py, &out)
+        let r: Resolution = from_name(resolution, "resolution (approve | deny)")?;
+        let (s, id) = (Arc::clone(&self.inner), escalation_id.to_owned());
+        detached(py, move || {
+            escalation::resolve(s.as_ref(), &reviewer, &id, r, now(now_ms))
+        })
     }
 
-    /// One escalation, or None.
-    fn get(&self, py: Python<'_>, escalation_id: &str) -> PyResult<Py<PyAny>> {
-        let e = self
-            .inner
-            .get(escalation_id)
-            .map_err(|e| Error::Request(RequestError::Store(e)))?;
-        to_py(py, &e)
+    // ---- events and dashboards
+
+    /// Every event of an org's audit chain, in order.
+    #[pyo3(signature = (org="default"))]
+    fn events(&self, py: Python<'_>, org: &str) -> PyResult<Py<PyAny>> {
+        let (s, org) = (Arc::clone(&self.inner), org.to_owned());
+        detached(py, move || EventStore::list(s.as_ref(), &org))
     }
 
-    /// Escalations of a team (every team when None), newest first.
-    #[pyo3(signature = (team=None))]
-    fn list(&self, py: Python<'_>, team: Option<&str>) -> PyResult<Py<PyAny>> {
-        let v = self
-            .inner
-            .list(team)
-            .map_err(|e| Error::Request(RequestError::Store(e)))?;
-        to_py(py, &v)
+    /// Checks an org's chain: `{"valid", "events", "problem"?, "tamper"?}` naming the first break.
+    #[pyo3(signature = (org="default"))]
+    fn verify(&self, py: Python<'_>, org: &str) -> PyResult<Py<PyAny>> {
+        let (s, org) = (Arc::clone(&self.inner), org.to_owned());
+        detached(py, move || {
+            let events = EventStore::list(s.as_ref(), &org)?;
+            let anchor = s.anchor(&org)?;
+            Ok::<_, StoreError>(match event::verify(&events, anchor.as_ref()) {
+                Ok(()) => serde_json::json!({"valid": true, "events": events.len()}),
+                Err(t) => serde_json::json!({"valid": false, "events": events.len(),
+                    "problem": t.to_string(), "tamper": t}),
+            })
+        })
+    }
+
+    /// Removes events whose retention ended (keeping the chain verifiable); returns how many.
+    #[pyo3(signature = (org="default", default_days=365, now_ms=None))]
+    fn prune(
+        &self,
+        py: Python<'_>,
+        org: &str,
+        default_days: u32,
+        now_ms: Option<i64>,
+    ) -> PyResult<Py<PyAny>> {
+        let (s, org) = (Arc::clone(&self.inner), org.to_owned());
+        detached(py, move || {
+            EventStore::prune(s.as_ref(), &org, now(now_ms), default_days)
+        })
+    }
+
+    /// A dashboard section (overview, events, spend, escalations, usage) of `team` (default:
+    /// the viewer's), as `viewer` may see it; `filter` and `granularity` as in the admin API.
+    #[pyo3(signature = (viewer, section, team=None, filter=None, granularity=None, org=None))]
+    #[allow(clippy::too_many_arguments)]
+    fn dashboard(
+        &self,
+        py: Python<'_>,
+        viewer: &Bound<'_, PyAny>,
+        section: &str,
+        team: Option<String>,
+        filter: Option<&Bound<'_, PyAny>>,
+        granularity: Option<&str>,
+        org: Option<String>,
+    ) -> PyResult<Py<PyAny>> {
+        let viewer: core::Principal = from_py(viewer, "viewer")?;
+        let section: Section = from_name(section, "section")?;
+        let filter: EventFilter = optional(filter, "filter")?.unwrap_or_default();
+        let granularity: Granularity = match granularity {
+            Some(g) => from_name(g, "granularity")?,
+            None => Granularity::default(),
+        };
+        let query = Query {
+            team: team.or_else(|| viewer.team.clone()).unwrap_or_default(),
+            section,
+            filter,
+            granularity,
+        };
+        let org = org
+            .or_else(|| viewer.org.clone())
+            .unwrap_or_else(|| "default".into());
+        let s = Arc::clone(&self.inner);
+        detached(py, move || {
+            let events = EventStore::list(s.as_ref(), &org)?;
+            dashboard::view(&viewer, &query, &events)
+        })
     }
 }
 
@@ -231,28 +654,34 @@ impl Engine {
             .collect())
     }
 
-    /// Evaluate a request (input phase). Returns the decision as a dict.
-    #[pyo3(signature = (principal, request, escalations, context=None))]
+    /// Evaluate a request (input phase). With a store, escalations are kept there and, unless
+    /// `budget=False`, the request's estimated cost is reserved on its wallets (or a ticket
+    /// opened). Returns the decision as a dict.
+    #[pyo3(signature = (principal, request, store=None, context=None, budget=true))]
     fn evaluate(
         &self,
         py: Python<'_>,
         principal: &Bound<'_, PyAny>,
         request: &Bound<'_, PyAny>,
-        escalations: &MemoryEscalations,
+        store: Option<PyRef<'_, Store>>,
         context: Option<&Bound<'_, PyAny>>,
+        budget: bool,
     ) -> PyResult<Py<PyAny>> {
         let p: core::Principal = from_py(principal, "principal")?;
         let r: core::ChatRequest = from_py(request, "request")?;
-        let ctx = to_context(context)?;
+        let ctx = request_context(context)?;
         let engine = self.inner.clone();
-        let store = Arc::clone(&escalations.inner);
-        let d = py
-            .detach(move || {
-                let stores = core::Stores::new(store.as_ref());
-                engine.evaluate(&p, &r, &ctx, &stores)
-            })
-            .map_err(Error::Request)?;
-        to_py(py, &d)
+        let (store, budget): (Arc<dyn Storage>, bool) = match store {
+            Some(s) => (Arc::clone(&s.inner), budget),
+            None => (Arc::new(CoreMemoryStore::new()), false),
+        };
+        detached(py, move || {
+            let mut stores = core::Stores::new(store.as_ref());
+            if budget {
+                stores = stores.with_budget(store.as_ref(), store.as_ref());
+            }
+            engine.evaluate(&p, &r, &ctx, &stores)
+        })
     }
 
     /// Evaluate a provider response (output phase). Returns the decision as a dict.
@@ -266,12 +695,9 @@ impl Engine {
     ) -> PyResult<Py<PyAny>> {
         let p: core::Principal = from_py(principal, "principal")?;
         let r: core::ChatResponse = from_py(response, "response")?;
-        let ctx = to_context(context)?;
+        let ctx = request_context(context)?;
         let engine = self.inner.clone();
-        let d = py
-            .detach(move || engine.evaluate_output(&p, &r, &ctx))
-            .map_err(Error::Request)?;
-        to_py(py, &d)
+        detached(py, move || engine.evaluate_output(&p, &r, &ctx))
     }
 }
 
@@ -286,35 +712,120 @@ fn lint(py: Python<'_>, source: &str) -> PyResult<Py<PyAny>> {
     to_py(py, &report)
 }
 
-fn detector(
-    entities: Option<&Bound<'_, PyAny>>,
-) -> Result<core::detect::builtin::BuiltinDetector, Error> {
-    let types: Vec<core::detect::EntityType> = match entities {
-        Some(e) if !e.is_none() => from_py(e, "entities")?,
-        _ => core::detect::builtin::BuiltinDetector::all_types(),
+fn detector(entities: Option<&Bound<'_, PyAny>>) -> Result<BuiltinDetector> {
+    let types: Vec<EntityType> =
+        optional(entities, "entities")?.unwrap_or_else(BuiltinDetector::all_types);
+    BuiltinDetector::new(&types, &[], &[]).map_err(|(_, e)| Error::Argument(e))
+}
+
+fn redactor(py: Python<'_>, format: &str, hash_key: &str) -> Result<Redactor> {
+    let marker_format = from_py(&pyo3::types::PyString::new(py, format).into_any(), "format")?;
+    let options = core::pack::spec::RedactionOptions {
+        marker_format: Some(marker_format),
+        ..Default::default()
     };
-    core::detect::builtin::BuiltinDetector::new(&types, &[], &[])
-        .map_err(|(_, e)| Error::Argument(e))
+    Ok(Redactor::new(
+        Some(&options),
+        Vec::new(),
+        key_from(hash_key),
+    ))
 }
 
 /// Finds sensitive values; spans in Python character indices, sorted, without overlaps.
 #[pyfunction]
 #[pyo3(signature = (text, entities=None))]
-fn scan(py: Python<'_>, text: &str, entities: Option<&Bound<'_, PyAny>>) -> PyResult<Py<PyAny>> {
-    use core::detect::{offsets, resolve_overlaps, Detector, OffsetUnit};
+fn scan<'py>(
+    py: Python<'py>,
+    text: &str,
+    entities: Option<&Bound<'py, PyAny>>,
+) -> PyResult<Bound<'py, pyo3::types::PyList>> {
+    use pyo3::types::PyList;
     let d = detector(entities)?;
-    let t = text.to_owned();
-    let spans = py.detach(move || {
+    // the str's UTF-8 form is borrowed, not copied: the argument keeps it alive while the GIL is
+    // released, and Python strings do not change
+    let found = py.detach(|| {
         let mut found = Vec::new();
-        d.scan(&t, &mut found);
+        d.scan(text, &mut found);
         resolve_overlaps(&mut found);
+        let at = offsets(text, &found, OffsetUnit::Char);
         found
             .iter()
-            .zip(offsets(&t, &found, OffsetUnit::Char))
-            .map(|(f, (start, end))| serde_json::json!({"start": start, "end": end, "type": f.entity.as_str()}))
+            .zip(at)
+            .map(|(f, (start, end))| (start, end, f.entity))
             .collect::<Vec<_>>()
     });
-    to_py(py, &spans)
+    // a dense 1 MB text has ~30,000 spans: they are small frozen objects holding plain data,
+    // not dicts
+    PyList::new(
+        py,
+        found
+            .into_iter()
+            .map(|(start, end, entity)| Span { start, end, entity }),
+    )
+}
+
+/// A detected value: `text[span.start:span.end]` is it (Python character offsets); `span.type`
+/// its entity type. Reads like the dict `{"start", "end", "type"}` too: `span["start"]`,
+/// `dict(span)`, `span == {"start": …, "end": …, "type": …}`.
+#[pyclass(frozen, freelist = 4096, module = "keeptrusts._native")]
+struct Span {
+    #[pyo3(get)]
+    start: usize,
+    #[pyo3(get)]
+    end: usize,
+    entity: EntityType,
+}
+
+#[pymethods]
+impl Span {
+    /// The entity type (`EMAIL`, `US_SSN`, …).
+    #[getter(r#type)]
+    fn kind<'py>(&self, py: Python<'py>) -> Bound<'py, pyo3::types::PyString> {
+        pyo3::types::PyString::intern(py, self.entity.as_str())
+    }
+
+    fn __getitem__(&self, py: Python<'_>, key: &str) -> PyResult<Py<PyAny>> {
+        match key {
+            "start" => Ok(self.start.into_pyobject(py)?.into_any().unbind()),
+            "end" => Ok(self.end.into_pyobject(py)?.into_any().unbind()),
+            "type" => Ok(self.kind(py).into_any().unbind()),
+            other => Err(pyo3::exceptions::PyKeyError::new_err(other.to_owned())),
+        }
+    }
+
+    fn keys(&self) -> [&'static str; 3] {
+        ["start", "end", "type"]
+    }
+
+    fn __len__(&self) -> usize {
+        3
+    }
+
+    fn __eq__(&self, other: &Bound<'_, PyAny>) -> PyResult<bool> {
+        if let Ok(o) = other.cast::<Span>() {
+            let o = o.get();
+            return Ok(o.start == self.start && o.end == self.end && o.entity == self.entity);
+        }
+        let Ok(d) = other.cast::<pyo3::types::PyDict>() else {
+            return Ok(false);
+        };
+        Ok(d.len() == 3
+            && d.get_item("start")?
+                .is_some_and(|v| v.eq(self.start).unwrap_or(false))
+            && d.get_item("end")?
+                .is_some_and(|v| v.eq(self.end).unwrap_or(false))
+            && d.get_item("type")?
+                .is_some_and(|v| v.eq(self.entity.as_str()).unwrap_or(false)))
+    }
+
+    fn __repr__(&self) -> String {
+        format!(
+            "{{'start': {}, 'end': {}, 'type': '{}'}}",
+            self.start,
+            self.end,
+            self.entity.as_str()
+        )
+    }
 }
 
 /// Redacts text: `format` is label, mask, hash or partial; `hash_key` keys the hash format.
@@ -327,29 +838,69 @@ fn redact(
     entities: Option<&Bound<'_, PyAny>>,
     hash_key: &str,
 ) -> PyResult<String> {
-    use core::detect::{resolve_overlaps, Detector};
     let d = detector(entities)?;
-    let marker_format = from_py(&pyo3::types::PyString::new(py, format).into_any(), "format")?;
-    let options = core::pack::spec::RedactionOptions {
-        marker_format: Some(marker_format),
-        ..Default::default()
-    };
-    let r =
-        core::redact::Redactor::new(Some(&options), Vec::new(), core::redact::key_from(hash_key));
-    let t = text.to_owned();
-    Ok(py.detach(move || {
+    let r = redactor(py, format, hash_key)?;
+    Ok(py.detach(|| {
         let mut found = Vec::new();
-        d.scan(&t, &mut found);
+        d.scan(text, &mut found);
         resolve_overlaps(&mut found);
-        r.redact(&t, &found)
+        r.redact(text, &found)
     }))
+}
+
+/// Redacts a text stream chunk by chunk (an LLM's streamed answer): `push` returns what is safe
+/// to send now, `finish` the rest. The output equals `redact()` of the whole text.
+#[pyclass(module = "keeptrusts._native")]
+struct StreamRedactor {
+    inner: core::redact::StreamRedactor<'static>,
+}
+
+#[pymethods]
+impl StreamRedactor {
+    #[new]
+    #[pyo3(signature = (format="label", entities=None, hash_key=""))]
+    fn new(
+        py: Python<'_>,
+        format: &str,
+        entities: Option<&Bound<'_, PyAny>>,
+        hash_key: &str,
+    ) -> PyResult<Self> {
+        let d: Arc<dyn Detector> = Arc::new(detector(entities)?);
+        let r = Arc::new(redactor(py, format, hash_key)?);
+        Ok(StreamRedactor {
+            inner: core::redact::StreamRedactor::shared(d, r),
+        })
+    }
+
+    /// Adds a chunk; returns the redacted text that can be sent now (possibly empty).
+    fn push(&mut self, py: Python<'_>, chunk: &str) -> String {
+        let inner = &mut self.inner;
+        py.detach(move || inner.push(chunk))
+    }
+
+    /// Ends the stream: returns the rest, redacted.
+    fn finish(&mut self, py: Python<'_>) -> String {
+        let inner = &mut self.inner;
+        py.detach(move || inner.finish())
+    }
+
+    /// Whether anything emitted so far was redacted.
+    #[getter]
+    fn redacted(&self) -> bool {
+        self.inner.redacted()
+    }
 }
 
 #[pymodule]
 fn _native(m: &Bound<'_, PyModule>) -> PyResult<()> {
     let py = m.py();
     m.add_class::<Engine>()?;
-    m.add_class::<MemoryEscalations>()?;
+    m.add_class::<Store>()?;
+    m.add_class::<MemoryStore>()?;
+    m.add_class::<SqliteStore>()?;
+    m.add_class::<PostgresStore>()?;
+    m.add_class::<StreamRedactor>()?;
+    m.add_class::<Span>()?;
     m.add_function(wrap_pyfunction!(lint, m)?)?;
     m.add_function(wrap_pyfunction!(scan, m)?)?;
     m.add_function(wrap_pyfunction!(redact, m)?)?;
@@ -358,6 +909,7 @@ fn _native(m: &Bound<'_, PyModule>) -> PyResult<()> {
     m.add("RequestError", py.get_type::<RequestError_>())?;
     m.add("StoreError", py.get_type::<StoreError_>())?;
     m.add("AdminError", py.get_type::<AdminError_>())?;
+    m.add("WalletError", py.get_type::<WalletError_>())?;
     m.add("InvalidArgument", py.get_type::<InvalidArgument>())?;
     Ok(())
 }

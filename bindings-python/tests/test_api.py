@@ -23,20 +23,20 @@ def test_exceptions_carry_codes_and_diagnostics():
 
     engine = keeptrusts.Engine.from_file(PACK)
     with pytest.raises(keeptrusts.RequestError) as info:
-        engine.evaluate(SUPPORT, {"model": "gpt-4o", "messages": []}, keeptrusts.MemoryEscalations())
+        engine.evaluate(SUPPORT, {"model": "gpt-4o", "messages": []}, keeptrusts.MemoryStore())
     assert info.value.code == "invalid_request"
 
     with pytest.raises(keeptrusts.InvalidArgument):
-        engine.evaluate({"role": "emperor"}, {"messages": []}, keeptrusts.MemoryEscalations())
+        engine.evaluate({"role": "emperor"}, {"messages": []}, keeptrusts.MemoryStore())
 
     with pytest.raises(keeptrusts.AdminError) as info:
-        keeptrusts.MemoryEscalations().resolve(SUPPORT, "esc_missing", "approve", 0)
+        keeptrusts.MemoryStore().resolve_escalation(SUPPORT, "esc_missing", "approve", 0)
     assert info.value.code == "not_found"
 
 
 def test_threads_share_one_engine():
     engine = keeptrusts.Engine.from_file(PACK)
-    store = keeptrusts.MemoryEscalations()
+    store = keeptrusts.MemoryStore()
     errors = []
 
     def work(n):
@@ -44,7 +44,7 @@ def test_threads_share_one_engine():
             for i in range(50):
                 d = engine.evaluate(SUPPORT, {"model": "gpt-4o", "messages": [
                     {"role": "user", "content": f"mail user{n}.{i}@example.com"}]}, store,
-                    {"request_id": f"t{n}-{i}", "now_ms": i})
+                    {"request_id": f"t{n}-{i}", "now_ms": i}, budget=False)
                 assert d["verdict"] == "redact"
                 assert f"user{n}.{i}@example.com" not in str(d["request"])
         except Exception as e:  # pragma: no cover - reported below
@@ -61,7 +61,7 @@ def test_threads_share_one_engine():
 def test_non_ascii_text_is_redacted_in_place():
     engine = keeptrusts.Engine.from_file(PACK)
     d = engine.evaluate(SUPPORT, {"model": "gpt-4o", "messages": [
-        {"role": "user", "content": "日本語 🙂 mail jane@example.com ✓"}]}, keeptrusts.MemoryEscalations())
+        {"role": "user", "content": "日本語 🙂 mail jane@example.com ✓"}]})
     assert d["request"]["messages"][0]["content"] == "日本語 🙂 mail [EMAIL] ✓"
 
 

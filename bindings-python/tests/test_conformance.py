@@ -2,6 +2,7 @@
 
 import json
 import pathlib
+from decimal import Decimal
 
 import pytest
 
@@ -21,12 +22,70 @@ def pack_source(case):
     return (ROOT / "examples" / "packs" / f"{case['pack']}.yaml").read_text()
 
 
-def substitute(value, ids):
+def substitute(value, ids, tickets):
     if value == "$first":
         return ids[0] if ids else "none"
     if value == "$last":
         return ids[-1] if ids else "none"
+    if value == "$ticket":
+        return tickets[-1] if tickets else "none"
     return value
+
+
+def error_code(call):
+    try:
+        return call(), None
+    except keeptrusts.KeeptrustsError as err:
+        return None, err.code
+
+
+def store_step(store, step, last, ids, tickets):
+    """Runs a wallet, ticket, event or dashboard step; returns a list of mismatches."""
+    expect = step["expect"]
+    now = step.get("now_ms", 0)
+    op = step["op"]
+    if op == "balance":
+        w = store.wallet(step["wallet"], now)
+        got = [Decimal(w[f]) for f in ("allocated", "spent", "reserved")] + [
+            Decimal(w["allocated"]) - Decimal(w["spent"]) - Decimal(w["reserved"])]
+        want = [Decimal(expect[f]) for f in ("allocated", "spent", "reserved", "available")]
+        return [] if got == want else [f"{step['wallet']}: expected {want}, got {got}"]
+    if op == "verify":
+        report = store.verify(step["org"])
+        got = (report["valid"], report["events"])
+        want = (expect["valid"], expect["events"])
+        return [] if got == want else [f"verify: expected {want}, got {got}"]
+    if op == "allocate":
+        result, code = error_code(lambda: store.allocate(step["actor"], step["allocation"], now))
+    elif op == "complete":
+        principal, decision, rid, model = last
+        served = step["served"]
+        if served is None:
+            result, code = error_code(lambda: store.complete(principal, decision, rid, model, now_ms=now))
+        else:
+            result, code = error_code(lambda: store.complete(
+                principal, decision, rid, model, served["target"], served["usage"], now))
+    elif op == "resolve_ticket":
+        ticket = substitute(step["ticket"], ids, tickets)
+        result, code = error_code(lambda: store.resolve_ticket(
+            step["reviewer"], ticket, step["resolution"], step.get("charge_to"), now))
+    elif op == "dashboard":
+        result, code = error_code(lambda: store.dashboard(step["viewer"], step["section"], step["team"]))
+    else:
+        return [f"unknown op {op}"]
+    out = [] if code == expect["error"] else [f"{op}: expected error {expect['error']}, got {code}"]
+    if op == "complete" and code is None:
+        settlement = result.get("settlement")
+        if "charged" in expect:
+            charged = Decimal(settlement["charged"]) if settlement else None
+            want = Decimal(expect["charged"]) if expect["charged"] is not None else None
+            if charged != want:
+                out.append(f"charged {charged}, expected {want}")
+        if "replay" in expect and (settlement or {}).get("replay") != expect["replay"]:
+            out.append(f"replay: expected {expect['replay']}")
+        if "event" in expect and ("event" in result) != expect["event"]:
+            out.append(f"event written: expected {expect['event']}")
+    return out
 
 
 def check(decision, expect, forwarded):
@@ -78,40 +137,43 @@ def test_vector(case):
         assert sorted(w["code"] for w in report["warnings"]) == case["expect_warnings"]
         return
     engine = keeptrusts.Engine.from_yaml(source)
-    store = keeptrusts.MemoryEscalations()
-    ids = []
+    store = keeptrusts.MemoryStore()
+    budget = case.get("budget", False)
+    ids, tickets, last = [], [], None
     for i, step in enumerate(case["steps"]):
         op = step["op"]
         if op in ("evaluate", "evaluate_output"):
             context = dict(step.get("context") or {})
-            if "escalation_id" in context:
-                context["escalation_id"] = substitute(context["escalation_id"], ids)
+            for field in ("escalation_id", "ticket_id"):
+                if field in context:
+                    context[field] = substitute(context[field], ids, tickets)
             context.setdefault("request_id", f"{case['name']}#{i}")
+            context.setdefault("now_ms", 0)
             expect = dict(step["expect"])
             if "escalation_id" in expect:
-                expect["escalation_id"] = substitute(expect["escalation_id"], ids)
+                expect["escalation_id"] = substitute(expect["escalation_id"], ids, tickets)
             if op == "evaluate":
-                decision = engine.evaluate(step["principal"], step["request"], store, context)
+                decision = engine.evaluate(step["principal"], step["request"], store, context, budget)
                 forwarded = decision.get("request") or step["request"]
+                last = (step["principal"], decision, context["request_id"], step["request"].get("model"))
             else:
                 decision = engine.evaluate_output(step["principal"], step["response"], context)
                 forwarded = decision.get("response") or step["response"]
             mismatches = check(decision, expect, forwarded)
             if decision.get("escalation_id") and decision["escalation_id"] not in ids:
                 ids.append(decision["escalation_id"])
+            if decision.get("ticket_id"):
+                tickets.append(decision["ticket_id"])
             assert not mismatches, f"step {i}: " + "; ".join(mismatches)
         elif op == "resolve_escalation":
-            reviewer = step["reviewer"]
-            escalation_id = substitute(step["escalation"], ids)
+            escalation_id = substitute(step["escalation"], ids, tickets)
+            _, got = error_code(lambda: store.resolve_escalation(
+                step["reviewer"], escalation_id, step["resolution"], step.get("now_ms", 0)))
             want = step["expect"]["error"]
-            try:
-                store.resolve(reviewer, escalation_id, step["resolution"], step.get("now_ms", 0))
-                got = None
-            except keeptrusts.AdminError as err:
-                got = err.code
             assert got == want, f"step {i}: resolve expected error {want}, got {got}"
         else:
-            pytest.fail(f"unknown op {op}")
+            mismatches = store_step(store, step, last, ids, tickets)
+            assert not mismatches, f"step {i}: " + "; ".join(mismatches)
 
 
 def test_there_are_enough_vectors():

@@ -50,3 +50,13 @@ def test_scanning_from_threads():
     for t in threads:
         t.join()
     assert out == [2000] * 4
+
+
+def test_spans_read_like_dicts():
+    (span,) = keeptrusts.scan("mail a@b.co")
+    assert (span.start, span.end, span.type) == (5, 11, "EMAIL")
+    assert span == {"start": 5, "end": 11, "type": "EMAIL"}
+    assert dict(span) == {"start": 5, "end": 11, "type": "EMAIL"}
+    assert repr(span) == "{'start': 5, 'end': 11, 'type': 'EMAIL'}"
+    with pytest.raises(KeyError):
+        span["colour"]

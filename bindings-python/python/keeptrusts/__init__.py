@@ -1,6 +1,8 @@
-"""keeptrusts: team-based AI governance (policy packs, per-team targeting, rbac, redaction, escalations).
+"""keeptrusts: team-based AI governance (policy packs, per-team targeting, rbac, redaction,
+escalations, wallets, audit events, dashboards).
 
-Every rule lives in the Rust core; this package converts types and maps errors.
+Every rule lives in the Rust core; this package converts types and maps errors. The ASGI
+middleware is in ``keeptrusts.asgi``.
 """
 
 from keeptrusts._native import (
@@ -8,24 +10,60 @@ from keeptrusts._native import (
     Engine,
     InvalidArgument,
     KeeptrustsError,
-    MemoryEscalations,
+    MemoryStore,
     PackError,
+    PostgresStore,
     RequestError,
+    Span,
+    SqliteStore,
+    Store,
     StoreError,
+    StreamRedactor,
+    WalletError,
     lint,
     redact,
     scan,
 )
+from keeptrusts.types import (
+    Decision,
+    Diagnostic,
+    Granularity,
+    MarkerFormat,
+    Principal,
+    Record,
+    Resolution,
+    Role,
+    Section,
+    Usage,
+    VerifyReport,
+)
 
 __all__ = [
     "AdminError",
+    "Decision",
+    "Diagnostic",
     "Engine",
+    "Granularity",
     "InvalidArgument",
     "KeeptrustsError",
-    "MemoryEscalations",
+    "MarkerFormat",
+    "MemoryStore",
     "PackError",
+    "PostgresStore",
+    "Principal",
+    "Record",
     "RequestError",
+    "Resolution",
+    "Role",
+    "Section",
+    "Span",
+    "SqliteStore",
+    "Store",
     "StoreError",
+    "StreamRedactor",
+    "Usage",
+    "VerifyReport",
+    "WalletError",
     "lint",
     "redact",
     "scan",

@@ -1,8 +1,21 @@
 from os import PathLike
-from typing import Any, Literal, Optional, TypedDict, Union
+from typing import Any, Optional, Union
 
-Decision = dict[str, Any]
-Diagnostic = dict[str, Any]
+from typing_extensions import disjoint_base, final
+
+from keeptrusts.types import (
+    Decision as Decision,
+    Diagnostic as Diagnostic,
+    Granularity as Granularity,
+    MarkerFormat as MarkerFormat,
+    Principal as Principal,
+    Record as Record,
+    Resolution as Resolution,
+    Role as Role,
+    Section as Section,
+    Usage as Usage,
+    VerifyReport as VerifyReport,
+)
 
 class KeeptrustsError(Exception):
     code: str
@@ -14,20 +27,94 @@ class PackError(KeeptrustsError):
 class RequestError(KeeptrustsError): ...
 class StoreError(KeeptrustsError): ...
 class AdminError(KeeptrustsError): ...
+class WalletError(KeeptrustsError): ...
 class InvalidArgument(KeeptrustsError): ...
 
-class MemoryEscalations:
-    def __init__(self) -> None: ...
-    def resolve(
+@disjoint_base
+class Store:
+    """Teams and keys, wallets, tickets, escalations and the audit chain; thread-safe."""
+    @staticmethod
+    def open(url: str) -> Store:
+        """`memory`, `sqlite:PATH` or `postgres://user@host:port/db`."""
+        ...
+    def create_team(
+        self, actor: Optional[Principal], name: str, description: Optional[str] = None, now_ms: Optional[int] = None
+    ) -> Record: ...
+    def teams(self) -> list[Record]: ...
+    def add_member(
+        self, actor: Optional[Principal], team: str, user: str, role: Role, now_ms: Optional[int] = None
+    ) -> Record: ...
+    def members(self, team: Optional[str] = None) -> list[Record]: ...
+    def create_key(
         self,
-        reviewer: dict[str, Any],
-        escalation_id: str,
-        resolution: Literal["approve", "deny"],
-        now_ms: int,
-    ) -> dict[str, Any]: ...
-    def get(self, escalation_id: str) -> Optional[dict[str, Any]]: ...
-    def list(self, team: Optional[str] = None) -> list[dict[str, Any]]: ...
+        actor: Optional[Principal],
+        team: str,
+        user: str,
+        consumer_group: Optional[str] = None,
+        now_ms: Optional[int] = None,
+    ) -> Record:
+        """`{"secret": "kt_…", "key": {...}}`; the secret is shown only here."""
+        ...
+    def keys(self, team: Optional[str] = None) -> list[Record]: ...
+    def authenticate(self, secret: str, org: str = "default") -> Optional[Principal]: ...
+    def allocate(self, actor: Principal, allocation: dict[str, Any], now_ms: Optional[int] = None) -> Record:
+        """The seed's body: `{"team": "legal", "amount": "1000", "currency": "USD", "period": "monthly"}`."""
+        ...
+    def balances(self, viewer: Principal, now_ms: Optional[int] = None) -> list[Record]: ...
+    def wallet(self, key: str, now_ms: Optional[int] = None) -> Optional[Record]: ...
+    def expire(self, now_ms: Optional[int] = None) -> int: ...
+    def complete(
+        self,
+        principal: Principal,
+        decision: Decision,
+        request_id: str,
+        model: Optional[str] = None,
+        target: Optional[str] = None,
+        usage: Optional[Usage] = None,
+        now_ms: Optional[int] = None,
+    ) -> Record:
+        """Settle (with `usage`) or release the decision's reservation and write its event."""
+        ...
+    def tickets(self, viewer: Principal) -> list[Record]: ...
+    def resolve_ticket(
+        self,
+        reviewer: Principal,
+        ticket_id: str,
+        resolution: Resolution,
+        charge_to: Optional[str] = None,
+        now_ms: Optional[int] = None,
+    ) -> Record: ...
+    def escalations(self, viewer: Principal) -> list[Record]: ...
+    def escalation(self, escalation_id: str) -> Optional[Record]: ...
+    def resolve_escalation(
+        self, reviewer: Principal, escalation_id: str, resolution: Resolution, now_ms: Optional[int] = None
+    ) -> Record: ...
+    def events(self, org: str = "default") -> list[Record]: ...
+    def verify(self, org: str = "default") -> VerifyReport: ...
+    def prune(self, org: str = "default", default_days: int = 365, now_ms: Optional[int] = None) -> int: ...
+    def dashboard(
+        self,
+        viewer: Principal,
+        section: Section,
+        team: Optional[str] = None,
+        filter: Optional[dict[str, Any]] = None,
+        granularity: Optional[Granularity] = None,
+        org: Optional[str] = None,
+    ) -> Record: ...
 
+@final
+class MemoryStore(Store):
+    def __new__(cls) -> MemoryStore: ...
+
+@final
+class SqliteStore(Store):
+    def __new__(cls, path: Union[str, PathLike[str]]) -> SqliteStore: ...
+
+@final
+class PostgresStore(Store):
+    def __new__(cls, url: str) -> PostgresStore: ...
+
+@final
 class Engine:
     @staticmethod
     def from_yaml(source: str) -> Engine: ...
@@ -36,27 +123,37 @@ class Engine:
     @property
     def warnings(self) -> list[Diagnostic]: ...
     def named_teams(self) -> list[str]: ...
-    def effective_chain(self, principal: dict[str, Any]) -> list[str]: ...
+    def effective_chain(self, principal: Principal) -> list[str]: ...
     def evaluate(
         self,
-        principal: dict[str, Any],
+        principal: Principal,
         request: dict[str, Any],
-        escalations: MemoryEscalations,
+        store: Optional[Store] = None,
         context: Optional[dict[str, Any]] = None,
+        budget: bool = True,
     ) -> Decision: ...
     def evaluate_output(
         self,
-        principal: dict[str, Any],
+        principal: Principal,
         response: dict[str, Any],
         context: Optional[dict[str, Any]] = None,
     ) -> Decision: ...
 
 def lint(source: str) -> dict[str, Any]: ...
 
-class Span(TypedDict):
-    start: int
-    end: int
-    type: str
+@final
+class Span:
+    """A detected value: `text[span.start:span.end]`; reads like `{"start", "end", "type"}` too."""
+    @property
+    def start(self) -> int: ...
+    @property
+    def end(self) -> int: ...
+    @property
+    def type(self) -> str: ...
+    def __getitem__(self, key: str, /) -> Union[int, str]: ...
+    def keys(self) -> list[str]: ...
+    def __len__(self) -> int: ...
+    def __eq__(self, other: object, /) -> bool: ...
 
 def scan(text: str, entities: Optional[list[str]] = None) -> list[Span]:
     """Sensitive values in `text`: Python character offsets, sorted, without overlaps."""
@@ -64,11 +161,50 @@ def scan(text: str, entities: Optional[list[str]] = None) -> list[Span]:
 
 def redact(
     text: str,
-    format: Literal["label", "mask", "hash", "partial"] = "label",
+    format: MarkerFormat = "label",
     entities: Optional[list[str]] = None,
     hash_key: str = "",
 ) -> str:
     """`text` with every detected value replaced by a marker."""
     ...
 
-__all__: list[str]
+@final
+class StreamRedactor:
+    def __new__(
+        cls, format: MarkerFormat = "label", entities: Optional[list[str]] = None, hash_key: str = ""
+    ) -> StreamRedactor: ...
+    def push(self, chunk: str) -> str: ...
+    def finish(self) -> str: ...
+    @property
+    def redacted(self) -> bool: ...
+
+__all__ = [
+    "AdminError",
+    "Decision",
+    "Diagnostic",
+    "Engine",
+    "Granularity",
+    "InvalidArgument",
+    "KeeptrustsError",
+    "MarkerFormat",
+    "MemoryStore",
+    "PackError",
+    "PostgresStore",
+    "Principal",
+    "Record",
+    "RequestError",
+    "Resolution",
+    "Role",
+    "Section",
+    "Span",
+    "SqliteStore",
+    "Store",
+    "StoreError",
+    "StreamRedactor",
+    "Usage",
+    "VerifyReport",
+    "WalletError",
+    "lint",
+    "redact",
+    "scan",
+]

@@ -237,43 +237,47 @@ pub enum OffsetUnit {
     Utf16,
 }
 
-/// The `(start, end)` of each finding in `units`, in one pass over the text (findings sorted by
-/// start, as [`resolve_overlaps`] leaves them; others are converted too, just more slowly).
+/// The `(start, end)` of each finding in `units` (findings in any order), counted in one pass
+/// over the text that stops at the last finding's end.
 pub fn offsets(text: &str, findings: &[Finding], units: OffsetUnit) -> Vec<(usize, usize)> {
     if units == OffsetUnit::Byte {
         return findings.iter().map(|f| (f.start, f.end)).collect();
     }
-    let width = |c: char| match units {
-        OffsetUnit::Utf16 => c.len_utf16(),
-        _ => 1,
-    };
-    // every boundary asked for, sorted, converted by one walk
+    // every boundary asked for, sorted, converted by one pass over the text up to the last one
     let mut wanted: Vec<usize> = findings.iter().flat_map(|f| [f.start, f.end]).collect();
     wanted.sort_unstable();
     wanted.dedup();
-    let mut map = std::collections::HashMap::with_capacity(wanted.len());
-    let mut next = wanted.iter().peekable();
-    let mut unit = 0;
-    for (byte, c) in text.char_indices() {
-        while next.peek().is_some_and(|&&w| w <= byte) {
-            if let Some(&w) = next.next() {
-                map.insert(w, unit);
-            }
+    let bytes = text.as_bytes();
+    let mut converted = Vec::with_capacity(wanted.len());
+    let (mut pos, mut unit) = (0, 0);
+    for &w in &wanted {
+        let w = w.min(bytes.len());
+        if w > pos {
+            unit += count_units(bytes.get(pos..w).unwrap_or_default(), units);
+            pos = w;
         }
-        unit += width(c);
+        converted.push(unit);
     }
-    for &w in next {
-        map.insert(w, unit);
+    let at = |b: usize| {
+        wanted
+            .binary_search(&b)
+            .ok()
+            .and_then(|i| converted.get(i))
+            .copied()
+            .unwrap_or(0)
+    };
+    findings.iter().map(|f| (at(f.start), at(f.end))).collect()
+}
+
+/// Characters (or UTF-16 code units) in a run of UTF-8 bytes: every byte that does not continue
+/// a character starts one, and each 4-byte character is two UTF-16 units. Plain byte loops, so
+/// the compiler vectorizes them.
+fn count_units(b: &[u8], units: OffsetUnit) -> usize {
+    let chars = b.iter().filter(|&&x| !(0x80..0xC0).contains(&x)).count();
+    match units {
+        OffsetUnit::Utf16 => chars + b.iter().filter(|&&x| x >= 0xF0).count(),
+        _ => chars,
     }
-    findings
-        .iter()
-        .map(|f| {
-            (
-                map.get(&f.start).copied().unwrap_or(0),
-                map.get(&f.end).copied().unwrap_or(0),
-            )
-        })
-        .collect()
 }
 
 #[cfg(test)]

@@ -1,0 +1,114 @@
+// The Express middleware with real HTTP requests against the example app.
+import { test, before, after } from 'node:test'
+import assert from 'node:assert/strict'
+import { createRequire } from 'node:module'
+
+const require = createRequire(import.meta.url)
+const kt = require('../index.js')
+const { createApp } = require('../examples/express-app.js')
+
+const OWNER = { user: 'root@yourco.com', team: 'platform', role: 'owner', authenticated: true }
+let server, base, store
+const keys = {}
+
+before(async () => {
+  store = kt.Store.memory()
+  for (const [team, user] of [['support', 'ana@yourco.com'], ['engineering', 'eng@yourco.com'], ['legal', 'lee@yourco.com']]) {
+    store.createTeam(null, team)
+    store.addMember(null, team, user, 'member')
+    keys[team] = store.createKey(null, team, user).secret
+    store.allocate(OWNER, { team, amount: '1.00' })
+  }
+  server = createApp(store).listen(0, '127.0.0.1')
+  await new Promise((r) => server.once('listening', r))
+  base = `http://127.0.0.1:${server.address().port}`
+})
+
+after(() => server.close())
+
+const ask = (key, text, headers = {}) =>
+  fetch(`${base}/v1/chat/completions`, {
+    method: 'POST',
+    headers: { 'content-type': 'application/json', ...(key ? { authorization: `Bearer ${key}` } : {}), ...headers },
+    body: JSON.stringify({ model: 'gpt-4o-mini', max_tokens: 50, messages: [{ role: 'user', content: text }] }),
+  })
+
+test("support's prompt is redacted before the route sees it", async () => {
+  const r = await ask(keys.support, 'my SSN is 123-45-6789, mail ana@example.com')
+  assert.equal(r.status, 200)
+  assert.equal(r.headers.get('x-keeptrusts-verdict'), 'redact')
+  const answer = (await r.json()).choices[0].message.content
+  assert.ok(!answer.includes('123-45-6789') && !answer.includes('ana@example.com'))
+  assert.ok(answer.includes('[US_SSN]'))
+})
+
+test("engineering's prompt goes through and is charged at the answer's usage", async () => {
+  const r = await ask(keys.engineering, 'explain this stack trace')
+  assert.equal(r.status, 200)
+  assert.equal(r.headers.get('x-keeptrusts-verdict'), 'allow')
+  await r.json()
+  const w = store.wallet('team:engineering')
+  assert.ok(Math.abs(Number(w.spent) - (12 * 0.15 + 8 * 0.6) / 1e6) < 1e-12)
+  assert.equal(Number(w.reserved), 0)
+  assert.equal(store.verify().valid, true)
+})
+
+test('denials never reach the route', async () => {
+  let r = await ask(null, 'hello')
+  assert.equal(r.status, 401)
+  assert.equal((await r.json()).error.code, 'unauthenticated')
+  r = await ask('kt_' + '0'.repeat(64), 'hello')
+  assert.equal(r.status, 401)
+  await r.body?.cancel()
+  r = await ask(keys.legal, 'review this contract')
+  assert.equal(r.status, 409)
+  assert.equal(r.headers.get('x-should-retry'), 'false')
+  const escalation = (await r.json()).error.escalation_id
+  store.resolveEscalation(OWNER, escalation, 'approve')
+  r = await ask(keys.legal, 'review this contract', { 'x-keeptrusts-escalation-id': escalation })
+  assert.equal(r.status, 200)
+  await r.json()
+})
+
+test('an exhausted wallet answers 402 with a ticket; approval lets the retry through', async () => {
+  store.allocate(OWNER, { team: 'support', amount: '0' })
+  let r = await ask(keys.support, 'hello')
+  assert.equal(r.status, 402)
+  const ticket = (await r.json()).error.ticket_id
+  store.resolveTicket(OWNER, ticket, 'approve')
+  r = await ask(keys.support, 'hello', { 'x-keeptrusts-ticket-id': ticket })
+  assert.equal(r.status, 200)
+  await r.json()
+  assert.ok(Number(store.wallet('team:support').spent) > 0)
+})
+
+test('bad bodies are 400 with a code', async () => {
+  let r = await fetch(`${base}/v1/chat/completions`, { method: 'POST', headers: { 'content-type': 'application/json', authorization: `Bearer ${keys.support}` }, body: '{not json' })
+  assert.equal(r.status, 400)
+  await r.body?.cancel()
+  r = await fetch(`${base}/v1/chat/completions`, { method: 'POST', headers: { 'content-type': 'application/json', authorization: `Bearer ${keys.engineering}` }, body: JSON.stringify({ model: 'gpt-4o-mini', messages: [] }) })
+  assert.equal(r.status, 400)
+  assert.equal((await r.json()).error.code, 'invalid_request')
+})
+
+test('without a body parser the middleware reads the body itself (and bounds it)', async () => {
+  const express = require('express')
+  const { keeptrusts } = require('../express.js')
+  const engine = kt.Engine.fromYaml('pack: { name: raw, version: "1.0" }\npolicies: { chain: [pii-detector] }\n')
+  const app = express()
+  app.use(keeptrusts({ engine, principal: () => ({ user: 'u@x.com', team: 't', role: 'member', authenticated: true }), maxBody: 1024 }))
+  app.post('/v1/chat/completions', (req, res) => res.json({ choices: [{ index: 0, message: { role: 'assistant', content: req.body.messages[0].content } }] }))
+  const s = app.listen(0, '127.0.0.1')
+  await new Promise((r) => s.once('listening', r))
+  const url = `http://127.0.0.1:${s.address().port}/v1/chat/completions`
+  try {
+    let r = await fetch(url, { method: 'POST', body: JSON.stringify({ messages: [{ role: 'user', content: 'mail a@b.co' }] }) })
+    assert.equal(r.status, 200)
+    assert.equal((await r.json()).choices[0].message.content, 'mail [EMAIL]')
+    r = await fetch(url, { method: 'POST', body: JSON.stringify({ messages: [{ role: 'user', content: 'x'.repeat(4096) }] }) })
+    assert.equal(r.status, 413)
+    assert.equal((await r.json()).error.code, 'request_too_large')
+  } finally {
+    s.close()
+  }
+})
