@@ -438,7 +438,9 @@ proptest! {
 
     #[test]
     fn no_serialized_event_contains_a_detected_value(
-        parts in proptest::collection::vec((pii_value(), "[a-z ]{0,20}"), 1..5),
+        // fillers are plain words: a random one can be a label that makes a value something else
+        // (`po 100-10-1000` is a purchase order number, rightly not an SSN)
+        parts in proptest::collection::vec((pii_value(), proptest::sample::select(vec!["", "hello", "see", "customer wrote", "the value is", "ok then"])), 1..5),
         team in prop_oneof![Just("legal"), Just("support")],
     ) {
         let text: String = parts.iter().map(|(v, filler)| format!("{filler} {v} ")).collect();

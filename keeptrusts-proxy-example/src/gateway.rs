@@ -36,6 +36,7 @@ use keeptrusts_core::{
 use rust_decimal::Decimal;
 use tokio::sync::mpsc;
 
+use crate::anthropic;
 use crate::backend::{self, Backend};
 
 /// `kt gateway run` options.
@@ -801,14 +802,39 @@ async fn call_json(
         });
         return serde_json::from_value(v).map_err(|e| e.to_string());
     }
-    let body = upstream_body(target, r, false)?;
+    let body = upstream_body(app, target, r, false)?;
     let bytes = post(app, target, body).await?;
+    if target.provider == ProviderKind::Anthropic {
+        let v: serde_json::Value = serde_json::from_slice(&bytes)
+            .map_err(|e| format!("the provider answered with something that is not JSON: {e}"))?;
+        let chat = anthropic::response_to_chat(&v, backend::now_ms() / 1000)?;
+        return serde_json::from_value(chat).map_err(|e| e.to_string());
+    }
     serde_json::from_slice(&bytes).map_err(|e| {
         format!("the provider answered with something that is not a chat completion: {e}")
     })
 }
 
-fn upstream_body(target: &Target, r: &ChatRequest, stream: bool) -> Result<Bytes, String> {
+fn upstream_body(
+    app: &App,
+    target: &Target,
+    r: &ChatRequest,
+    stream: bool,
+) -> Result<Bytes, String> {
+    if target.provider == ProviderKind::Anthropic {
+        let v = serde_json::to_value(r).map_err(|e| e.to_string())?;
+        let default_max = app
+            .engine
+            .spec()
+            .wallets
+            .as_ref()
+            .and_then(|w| w.default_max_output_tokens)
+            .unwrap_or(1024);
+        let body = anthropic::request_body(&v, &target.model, stream, default_max)?;
+        return serde_json::to_vec(&body)
+            .map(Bytes::from)
+            .map_err(|e| e.to_string());
+    }
     if !matches!(
         target.provider,
         ProviderKind::Openai | ProviderKind::OpenaiCompatible | ProviderKind::Azure
@@ -835,7 +861,12 @@ fn upstream_body(target: &Target, r: &ChatRequest, stream: bool) -> Result<Bytes
 
 /// Sends a chat completion to a provider; returns its response once the headers arrive.
 async fn send(app: &Arc<App>, target: &Target, body: Bytes) -> Result<Response<Incoming>, String> {
-    let url = format!("{}/chat/completions", target.base_url.trim_end_matches('/'));
+    let path = if target.provider == ProviderKind::Anthropic {
+        "messages"
+    } else {
+        "chat/completions"
+    };
+    let url = format!("{}/{path}", target.base_url.trim_end_matches('/'));
     if !(url.starts_with("http://") || url.starts_with("https://")) {
         return Err(format!(
             "{url}: a provider URL starts with http:// or https://"
@@ -845,7 +876,19 @@ async fn send(app: &Arc<App>, target: &Target, body: Bytes) -> Result<Response<I
         .header(CONTENT_TYPE, "application/json")
         .body(http_body_util::Full::new(body))
         .map_err(|e| e.to_string())?;
-    if let Some(s) = &target.secret {
+    if target.provider == ProviderKind::Anthropic {
+        req.headers_mut().insert(
+            "anthropic-version",
+            HeaderValue::from_static(anthropic::VERSION),
+        );
+        if let Some(v) = target
+            .secret
+            .as_ref()
+            .and_then(|s| HeaderValue::from_str(s).ok())
+        {
+            req.headers_mut().insert("x-api-key", v);
+        }
+    } else if let Some(s) = &target.secret {
         if let Ok(v) = HeaderValue::from_str(&format!("Bearer {s}")) {
             req.headers_mut().insert(AUTHORIZATION, v);
         }
@@ -890,9 +933,10 @@ async fn call_stream(
         return Ok(rx);
     }
     // relay: SSE events are parsed as they arrive and their text deltas passed on at once
-    let body = upstream_body(target, r, true)?;
+    let body = upstream_body(app, target, r, true)?;
     let resp = send(app, target, body).await?;
     let idle = app.upstream_timeout;
+    let messages_api = target.provider == ProviderKind::Anthropic;
     tokio::spawn(async move {
         let mut body = resp.into_body();
         let mut pending: Vec<u8> = Vec::new();
@@ -940,11 +984,25 @@ async fn call_stream(
                         .await;
                     return;
                 };
-                if let Some(t) = v
-                    .pointer("/choices/0/delta/content")
-                    .and_then(|c| c.as_str())
-                {
-                    if tx.send(Ok(t.to_owned())).await.is_err() {
+                let text = if messages_api {
+                    match anthropic::stream_event(&v) {
+                        anthropic::StreamEvent::Text(t) => Some(t),
+                        anthropic::StreamEvent::Stop => return,
+                        anthropic::StreamEvent::Error(e) => {
+                            let _ = tx
+                                .send(Err(format!("the provider reported `{e}` mid-stream")))
+                                .await;
+                            return;
+                        }
+                        anthropic::StreamEvent::Skip => None,
+                    }
+                } else {
+                    v.pointer("/choices/0/delta/content")
+                        .and_then(|c| c.as_str())
+                        .map(str::to_owned)
+                };
+                if let Some(t) = text {
+                    if tx.send(Ok(t)).await.is_err() {
                         return;
                     }
                 }

@@ -2,6 +2,7 @@
 
 mod admin_api;
 mod admin_cmd;
+mod anthropic;
 mod backend;
 mod gateway;
 mod policy_cmd;

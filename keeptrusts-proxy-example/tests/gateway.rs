@@ -622,6 +622,10 @@ fn fake_provider() -> String {
                     req.extend_from_slice(&buf[..n]);
                 }
                 let body = String::from_utf8_lossy(&req[body_start..]).into_owned();
+                if head.starts_with("post /v1/messages ") {
+                    anthropic_answer(&mut conn, &head, &body);
+                    return;
+                }
                 if body.contains("\"stream\":true") {
                     let _ = conn.write_all(b"HTTP/1.1 200 OK\r\ncontent-type: text/event-stream\r\nconnection: close\r\n\r\n");
                     for piece in [
@@ -648,6 +652,134 @@ fn fake_provider() -> String {
         }
     });
     addr
+}
+
+/// The fake's Messages API: the answer reports what arrived (system prompt, max_tokens, the
+/// version and key headers, the last user text) and adds an e-mail address for the output phase.
+fn anthropic_answer(conn: &mut std::net::TcpStream, head: &str, body: &str) {
+    let req: Value = serde_json::from_str(body).unwrap_or_default();
+    let header = |name: &str| {
+        head.lines()
+            .find_map(|l| l.strip_prefix(name).map(|v| v.trim().to_owned()))
+            .unwrap_or_default()
+    };
+    let said = req["messages"]
+        .as_array()
+        .and_then(|m| m.last())
+        .and_then(|m| m["content"][0]["text"].as_str())
+        .unwrap_or_default()
+        .to_owned();
+    let text = format!(
+        "system={} max_tokens={} version={} key={} said={said} mail jane@example.com",
+        req["system"].as_str().unwrap_or("-"),
+        req["max_tokens"],
+        header("anthropic-version:"),
+        header("x-api-key:"),
+    );
+    if req["stream"] == true {
+        let _ = conn.write_all(
+            b"HTTP/1.1 200 OK\r\ncontent-type: text/event-stream\r\nconnection: close\r\n\r\n",
+        );
+        let mut events = vec![
+            serde_json::json!({"type": "message_start", "message": {"id": "msg_1", "usage": {"input_tokens": 9, "output_tokens": 1}}}),
+            serde_json::json!({"type": "content_block_start", "index": 0, "content_block": {"type": "text", "text": ""}}),
+        ];
+        for piece in text.split_inclusive(' ') {
+            events.push(serde_json::json!({"type": "content_block_delta", "index": 0, "delta": {"type": "text_delta", "text": piece}}));
+        }
+        events.push(serde_json::json!({"type": "message_delta", "delta": {"stop_reason": "end_turn"}, "usage": {"output_tokens": 20}}));
+        events.push(serde_json::json!({"type": "message_stop"}));
+        for ev in events {
+            let _ = conn.write_all(
+                format!("event: {}\ndata: {ev}\n\n", ev["type"].as_str().unwrap()).as_bytes(),
+            );
+            let _ = conn.flush();
+        }
+    } else {
+        let v = serde_json::json!({"id": "msg_1", "type": "message", "role": "assistant", "model": req["model"],
+            "content": [{"type": "text", "text": text}], "stop_reason": "end_turn",
+            "usage": {"input_tokens": 9, "output_tokens": 20}});
+        let b = v.to_string();
+        let _ = conn.write_all(format!("HTTP/1.1 200 OK\r\ncontent-type: application/json\r\ncontent-length: {}\r\nconnection: close\r\n\r\n{b}", b.len()).as_bytes());
+    }
+}
+
+#[test]
+fn anthropic_targets_speak_the_messages_api() {
+    let env = Env::new("anthropic");
+    let provider = fake_provider();
+    std::env::set_var("KT_TEST_ANTHROPIC_KEY", "sk-ant-test");
+    let pack = env.dir.join("pack.yaml");
+    std::fs::write(
+        &pack,
+        format!(
+            "pack: {{ name: claude, version: \"1.0\" }}\npolicies: {{ chain: [pii-detector, audit-logger] }}\nproviders:\n  targets:\n    - id: claude\n      provider: anthropic\n      base_url: http://{provider}/v1\n      model: claude-sonnet-4-20250514\n      secret_key_ref: {{ env: KT_TEST_ANTHROPIC_KEY }}\n"
+        ),
+    )
+    .unwrap();
+    env.ok(&["team", "create", "--name", "Support"]);
+    env.ok(&[
+        "team",
+        "add-member",
+        "--team",
+        "support",
+        "--email",
+        "agent@yourco.com",
+    ]);
+    let key = env.key("support", "agent@yourco.com");
+    env.ok(&["wallet", "allocate", "--team", "support", "--amount", "5"]);
+    let (mut gw, addr) = env.gateway_with(&pack, &[]);
+
+    let body = serde_json::json!({"model": "claude-sonnet-4-20250514", "max_tokens": 300,
+        "messages": [{"role": "system", "content": "Be brief."}, {"role": "user", "content": "my SSN is 123-45-6789"}]});
+    let r = http(
+        &addr,
+        "POST",
+        "/v1/chat/completions",
+        Some(&key),
+        &[],
+        body.to_string().as_bytes(),
+    );
+    assert_eq!(r.status, 200, "{}", r.body);
+    let v = r.json();
+    assert_eq!(v["object"], "chat.completion");
+    assert_eq!(v["choices"][0]["finish_reason"], "stop");
+    assert_eq!(
+        v["choices"][0]["message"]["content"],
+        "system=Be brief. max_tokens=300 version=2023-06-01 key=sk-ant-test said=my SSN is [US_SSN] mail [EMAIL]"
+    );
+    assert_eq!(v["usage"]["prompt_tokens"], 9);
+    assert_eq!(v["usage"]["completion_tokens"], 20);
+
+    let body = serde_json::json!({"model": "claude-sonnet-4-20250514", "stream": true,
+        "messages": [{"role": "user", "content": "hello"}]});
+    let r = http(
+        &addr,
+        "POST",
+        "/v1/chat/completions",
+        Some(&key),
+        &[],
+        body.to_string().as_bytes(),
+    );
+    assert_eq!(r.status, 200);
+    let text: String = r
+        .body
+        .lines()
+        .filter_map(|l| l.strip_prefix("data: "))
+        .filter(|d| *d != "[DONE]")
+        .filter_map(|d| serde_json::from_str::<Value>(d).ok())
+        .filter_map(|v| {
+            v["choices"][0]["delta"]["content"]
+                .as_str()
+                .map(str::to_owned)
+        })
+        .collect();
+    assert_eq!(
+        text,
+        "system=- max_tokens=1024 version=2023-06-01 key=sk-ant-test said=hello mail [EMAIL]"
+    );
+    stop(&mut gw);
+    assert!(env.ok(&["events", "verify"]).starts_with("ok: 2 events"));
 }
 
 #[test]
