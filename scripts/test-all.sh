@@ -44,7 +44,7 @@ KT_BIN="$PWD/target/debug/kt" "$venv/bin/python" -m pytest -q e2e/python 2>&1 | 
 
 if command -v cargo-fuzz >/dev/null 2>&1; then
   echo "== fuzz smoke (stable toolchain, no sanitizer)"
-  for target in pack_parse scan_redact; do
+  for target in pack_parse scan_redact engine_json wallet_ops gateway_request; do
     (cd fuzz && cargo fuzz build -s none "$target" && \
       mkdir -p "corpus/$target" && \
       cargo fuzz run -s none "$target" "corpus/$target" "seeds/$target" -- -max_total_time=20 -rss_limit_mb=2048 2>&1 | tail -n 3)

@@ -242,3 +242,22 @@ pub(crate) fn hex(bytes: &[u8]) -> String {
     }
     out
 }
+
+#[cfg(test)]
+mod tests {
+    #![allow(clippy::unwrap_used)]
+    use super::*;
+
+    #[test]
+    fn numbers_pass_through_unchanged() {
+        // a fuzz finding (fuzz/seeds/gateway_request/regression-ecfccd81fe7b): without
+        // serde_json's float_roundtrip, 9.9000000009e70 came back as 9.900000000899999e70
+        let src =
+            r#"{"model":"gpt-4o-mini","messages":[],"messageq":9.9000000009e70,"temperature":0.7}"#;
+        let r: ChatRequest = serde_json::from_str(src).unwrap();
+        let out = serde_json::to_string(&r).unwrap();
+        let again: ChatRequest = serde_json::from_str(&out).unwrap();
+        assert_eq!(serde_json::to_string(&again).unwrap(), out);
+        assert!(out.contains("9.9000000009e+70"), "{out}");
+    }
+}

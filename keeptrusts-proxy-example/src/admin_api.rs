@@ -99,9 +99,10 @@ pub async fn handle(app: Arc<App>, req: Request<Incoming>, rid: String) -> Respo
         .map(str::to_owned)
         .collect();
     let body = if method == Method::POST {
-        match read_body(req, app.max_body()).await {
+        match read_body(req, app.max_body(), app.client_timeout()).await {
             Ok(b) => b,
             Err(413) => return error(413, "request_too_large", "the body is too large", &rid),
+            Err(408) => return error(408, "request_timeout", "the body arrived too slowly", &rid),
             Err(_) => return error(400, "invalid_request", "the body could not be read", &rid),
         }
     } else {

@@ -60,6 +60,9 @@ pub struct RunArgs {
     /// Organization id events are chained under.
     #[arg(long, default_value = "default")]
     org: String,
+    /// Seconds a client has to send its request headers, and then its body (408 after).
+    #[arg(long, default_value_t = 30)]
+    client_timeout: u64,
 }
 
 const KEY_CACHE_TTL: Duration = Duration::from_secs(10);
@@ -148,6 +151,7 @@ pub(crate) struct App {
     metrics: Metrics,
     max_body: usize,
     upstream_timeout: Duration,
+    client_timeout: Duration,
     /// One permit per settlement in flight (shutdown waits for all of them).
     settling: Arc<tokio::sync::Semaphore>,
     client: hyper_util::client::legacy::Client<
@@ -212,7 +216,7 @@ pub(crate) fn json_response(
 
 fn error_type(status: u16) -> &'static str {
     match status {
-        400 | 413 => "invalid_request_error",
+        400 | 408 | 413 => "invalid_request_error",
         401 => "authentication_error",
         402 => "insufficient_quota",
         403 => "permission_error",
@@ -367,6 +371,7 @@ pub fn run(args: &RunArgs) -> u8 {
         metrics: Metrics::default(),
         max_body: args.max_body_bytes,
         upstream_timeout: Duration::from_secs(args.upstream_timeout),
+        client_timeout: Duration::from_secs(args.client_timeout.max(1)),
         settling: Arc::new(tokio::sync::Semaphore::new(PERMITS)),
         client,
     });
@@ -409,6 +414,7 @@ async fn serve(app: Arc<App>, listen: SocketAddr) -> u8 {
                 let app = Arc::clone(&app);
                 let permit = Arc::clone(&active).acquire_owned().await;
                 let mut stop = stop_rx.clone();
+                let header_timeout = app.client_timeout;
                 tokio::spawn(async move {
                     let service = hyper::service::service_fn(move |req| {
                         let app = Arc::clone(&app);
@@ -416,7 +422,7 @@ async fn serve(app: Arc<App>, listen: SocketAddr) -> u8 {
                     });
                     let conn = hyper::server::conn::http1::Builder::new()
                         .timer(hyper_util::rt::TokioTimer::new())
-                        .header_read_timeout(Duration::from_secs(30))
+                        .header_read_timeout(header_timeout)
                         .serve_connection(TokioIo::new(stream), service);
                     tokio::pin!(conn);
                     tokio::select! {
@@ -509,12 +515,19 @@ async fn handle(app: Arc<App>, req: Request<Incoming>) -> Response<GwBody> {
 }
 
 /// Reads a body up to `limit` bytes: `Err(413)` above it, `Err(400)` if the connection fails.
-pub async fn read_body(req: Request<Incoming>, limit: usize) -> Result<Bytes, u16> {
+/// The request body, at most `limit` bytes, within `timeout`: Err(413) when larger, Err(408)
+/// when the client is too slow, Err(400) when the connection breaks.
+pub async fn read_body(
+    req: Request<Incoming>,
+    limit: usize,
+    timeout: Duration,
+) -> Result<Bytes, u16> {
     let limited = http_body_util::Limited::new(req.into_body(), limit);
-    match limited.collect().await {
-        Ok(c) => Ok(c.to_bytes()),
-        Err(e) if e.is::<http_body_util::LengthLimitError>() => Err(413),
-        Err(_) => Err(400),
+    match tokio::time::timeout(timeout, limited.collect()).await {
+        Err(_) => Err(408),
+        Ok(Ok(c)) => Ok(c.to_bytes()),
+        Ok(Err(e)) if e.is::<http_body_util::LengthLimitError>() => Err(413),
+        Ok(Err(_)) => Err(400),
     }
 }
 
@@ -549,8 +562,19 @@ async fn chat(app: Arc<App>, req: Request<Incoming>, rid: String) -> Response<Gw
     let mut ctx = RequestContext::new(&rid, backend::now_ms());
     ctx.escalation_id = header(&req, "x-keeptrusts-escalation-id");
     ctx.ticket_id = header(&req, "x-keeptrusts-ticket-id");
-    let body = match read_body(req, app.max_body).await {
+    let body = match read_body(req, app.max_body, app.client_timeout).await {
         Ok(b) => b,
+        Err(408) => {
+            return error(
+                408,
+                "request_timeout",
+                &format!(
+                    "the body did not arrive within {} s",
+                    app.client_timeout.as_secs()
+                ),
+                &rid,
+            )
+        }
         Err(413) => {
             return error(
                 413,
@@ -1160,12 +1184,16 @@ fn finish_stream(
                 }
             }
         }
-        if failure.is_none() {
+        // the text held back for redaction was received: it is sent (redacted) before the end,
+        // or before the error event when the provider's stream broke
+        let upstream_failed = matches!(&failure, Some((c, _)) if c == "upstream_error");
+        if failure.is_none() || upstream_failed {
             match filter.finish() {
                 Ok(rest) if !rest.is_empty() => {
                     let _ = tx.send(chunk(&rest)).await;
                 }
                 Ok(_) => {}
+                Err(_) if upstream_failed => {}
                 Err(kind) => {
                     failure = Some((
                         "policy_blocked".into(),
@@ -1224,6 +1252,10 @@ impl App {
 
     pub(crate) fn max_body(&self) -> usize {
         self.max_body
+    }
+
+    pub(crate) fn client_timeout(&self) -> Duration {
+        self.client_timeout
     }
 
     pub(crate) fn org(&self) -> &str {

@@ -1,0 +1,195 @@
+//! Helpers shared by the gateway's end-to-end tests: a fresh SQLite store set up with the `kt`
+//! CLI, `kt gateway run` on a free port, plain HTTP/1.1 requests.
+#![allow(dead_code)]
+
+use std::io::{BufRead, BufReader, Read, Write};
+use std::net::TcpStream;
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, Stdio};
+
+use serde_json::Value;
+
+pub fn root() -> PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR")).join("..")
+}
+
+pub struct Env {
+    pub dir: PathBuf,
+    pub store: String,
+}
+
+impl Env {
+    pub fn new(name: &str) -> Env {
+        let dir = std::env::temp_dir().join(format!("kt-gw-{}-{name}", std::process::id()));
+        let _ = std::fs::remove_dir_all(&dir);
+        std::fs::create_dir_all(&dir).unwrap();
+        let store = format!("sqlite:{}", dir.join("kt.db").display());
+        Env { dir, store }
+    }
+
+    pub fn kt(&self, args: &[&str]) -> (i32, String, String) {
+        let o = Command::new(env!("CARGO_BIN_EXE_kt"))
+            .args(args)
+            .args(["--store", &self.store])
+            .output()
+            .unwrap();
+        (
+            o.status.code().unwrap_or(-1),
+            String::from_utf8_lossy(&o.stdout).into_owned(),
+            String::from_utf8_lossy(&o.stderr).into_owned(),
+        )
+    }
+
+    pub fn ok(&self, args: &[&str]) -> String {
+        let (code, out, err) = self.kt(args);
+        assert_eq!(code, 0, "kt {args:?}: {err}");
+        out
+    }
+
+    pub fn key(&self, team: &str, email: &str) -> String {
+        let v: Value = serde_json::from_str(
+            &self.ok(&["key", "create", "--team", team, "--email", email, "--json"]),
+        )
+        .unwrap();
+        v["key"].as_str().unwrap().to_owned()
+    }
+
+    pub fn gateway(&self, extra: &[&str]) -> (Child, String) {
+        self.gateway_with(
+            &root().join("examples/packs/gateway-quickstart.yaml"),
+            extra,
+        )
+    }
+
+    pub fn gateway_with(&self, pack: &Path, extra: &[&str]) -> (Child, String) {
+        let mut child = Command::new(env!("CARGO_BIN_EXE_kt"))
+            .args([
+                "gateway",
+                "run",
+                "--pack",
+                pack.to_str().unwrap(),
+                "--listen",
+                "127.0.0.1:0",
+                "--store",
+                &self.store,
+            ])
+            .args(extra)
+            .stderr(Stdio::piped())
+            .stdout(Stdio::null())
+            .spawn()
+            .unwrap();
+        let mut lines = BufReader::new(child.stderr.take().unwrap()).lines();
+        let addr = loop {
+            let line = lines
+                .next()
+                .expect("the gateway prints its address")
+                .unwrap();
+            if let Some(a) = line.strip_prefix("kt gateway: listening on http://") {
+                break a.to_owned();
+            }
+        };
+        std::thread::spawn(move || for _ in lines {});
+        (child, addr)
+    }
+}
+
+impl Drop for Env {
+    fn drop(&mut self) {
+        let _ = std::fs::remove_dir_all(&self.dir);
+    }
+}
+
+pub struct Reply {
+    pub status: u16,
+    pub headers: String,
+    pub body: String,
+}
+
+impl Reply {
+    pub fn json(&self) -> Value {
+        serde_json::from_str(&self.body).unwrap_or_else(|e| panic!("{e}: {}", self.body))
+    }
+}
+
+pub fn http(
+    addr: &str,
+    method: &str,
+    path: &str,
+    key: Option<&str>,
+    headers: &[(&str, &str)],
+    body: &[u8],
+) -> Reply {
+    let mut s = TcpStream::connect(addr).unwrap();
+    let mut req = format!(
+        "{method} {path} HTTP/1.1\r\nHost: {addr}\r\nConnection: close\r\nContent-Length: {}\r\n",
+        body.len()
+    );
+    if let Some(k) = key {
+        req.push_str(&format!("Authorization: Bearer {k}\r\n"));
+    }
+    for (k, v) in headers {
+        req.push_str(&format!("{k}: {v}\r\n"));
+    }
+    req.push_str("Content-Type: application/json\r\n\r\n");
+    s.write_all(req.as_bytes()).unwrap();
+    let _ = s.write_all(body);
+    let mut raw = Vec::new();
+    let _ = s.read_to_end(&mut raw);
+    let text = String::from_utf8_lossy(&raw).into_owned();
+    let (head, rest) = text.split_once("\r\n\r\n").unwrap_or((&text, ""));
+    let status = head
+        .split(' ')
+        .nth(1)
+        .and_then(|c| c.parse().ok())
+        .unwrap_or(0);
+    let body = if head
+        .to_ascii_lowercase()
+        .contains("transfer-encoding: chunked")
+    {
+        let mut out = String::new();
+        let mut r = rest;
+        while let Some((size, tail)) = r.split_once("\r\n") {
+            let n = usize::from_str_radix(size.trim(), 16).unwrap_or(0);
+            if n == 0 {
+                break;
+            }
+            out.push_str(&tail[..n]);
+            r = &tail[n + 2..];
+        }
+        out
+    } else {
+        rest.to_owned()
+    };
+    Reply {
+        status,
+        headers: head.to_owned(),
+        body,
+    }
+}
+
+pub fn chat(
+    addr: &str,
+    key: Option<&str>,
+    model: &str,
+    text: &str,
+    headers: &[(&str, &str)],
+) -> Reply {
+    let body = serde_json::json!({"model": model, "messages": [{"role": "user", "content": text}]});
+    http(
+        addr,
+        "POST",
+        "/v1/chat/completions",
+        key,
+        headers,
+        body.to_string().as_bytes(),
+    )
+}
+
+/// SIGTERM, then wait: the gateway finishes what is in flight (settlements included).
+pub fn stop(gw: &mut Child) {
+    let _ = Command::new("kill")
+        .args(["-TERM", &gw.id().to_string()])
+        .status();
+    let status = gw.wait().unwrap();
+    assert!(status.success(), "a clean shutdown exits 0: {status}");
+}

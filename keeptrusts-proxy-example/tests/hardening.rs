@@ -1,0 +1,353 @@
+//! Hostile and broken input at the gateway (issue 11): each case asserts the status, the error
+//! code, and that the wallet ledger and the audit chain are intact afterwards (nothing reserved
+//! left behind, spent equal to what was settled, `kt events verify` clean).
+#![allow(
+    clippy::unwrap_used,
+    clippy::expect_used,
+    clippy::indexing_slicing,
+    missing_docs
+)]
+
+use std::io::{Read, Write};
+use std::net::{TcpListener, TcpStream};
+use std::time::{Duration, Instant};
+
+use serde_json::Value;
+
+mod common;
+use common::{chat, http, stop, Env};
+
+/// A team `support` with a member, a key and 5.00 USD; returns the key.
+fn setup(env: &Env) -> String {
+    env.ok(&["team", "create", "--name", "Support"]);
+    env.ok(&[
+        "team",
+        "add-member",
+        "--team",
+        "support",
+        "--email",
+        "agent@yourco.com",
+    ]);
+    let key = env.key("support", "agent@yourco.com");
+    env.ok(&["wallet", "allocate", "--team", "support", "--amount", "5"]);
+    key
+}
+
+/// (spent, reserved) of the support wallet, and the number of events if the chain verifies.
+fn ledger(env: &Env) -> (f64, f64, usize) {
+    let v: Value = serde_json::from_str(&env.ok(&["wallet", "balance", "--json"])).unwrap();
+    let w = v
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|w| w["wallet"] == "team:support")
+        .unwrap()
+        .clone();
+    let num = |x: &Value| {
+        x.as_str()
+            .map_or_else(|| x.as_f64().unwrap(), |s| s.parse().unwrap())
+    };
+    let verified = env.ok(&["events", "verify"]);
+    assert!(
+        verified.starts_with("ok: "),
+        "the chain verifies: {verified}"
+    );
+    let events = verified
+        .trim_start_matches("ok: ")
+        .split(' ')
+        .next()
+        .unwrap()
+        .parse()
+        .unwrap();
+    (num(&w["spent"]), num(&w["reserved"]), events)
+}
+
+fn code(r: &common::Reply) -> String {
+    r.json()["error"]["code"]
+        .as_str()
+        .unwrap_or_default()
+        .to_owned()
+}
+
+fn raw(addr: &str, bytes: &[u8]) -> String {
+    let mut s = TcpStream::connect(addr).unwrap();
+    s.set_read_timeout(Some(Duration::from_secs(20))).unwrap();
+    let _ = s.write_all(bytes);
+    let mut out = Vec::new();
+    let _ = s.read_to_end(&mut out);
+    String::from_utf8_lossy(&out).into_owned()
+}
+
+#[test]
+fn bad_bodies_are_refused_with_codes_and_charge_nothing() {
+    let env = Env::new("hard-bodies");
+    let key = setup(&env);
+    let (mut gw, addr) = env.gateway(&["--max-body-bytes", "1048576"]);
+    let post = |body: &[u8]| http(&addr, "POST", "/v1/chat/completions", Some(&key), &[], body);
+
+    for (body, what) in [
+        (
+            &b"{\"model\": \"gpt-4o-mini\", \"messages\": [{\"role\": \"user\""[..],
+            "truncated JSON",
+        ),
+        (b"{not json at all", "malformed JSON"),
+        (b"[1, 2, 3]", "an array"),
+        (
+            b"{\"model\": \"gpt-4o-mini\", \"messages\": []}",
+            "no messages",
+        ),
+        (
+            b"{\"model\": \"gpt-4o-mini\", \"messages\": \"hello\"}",
+            "messages of the wrong type",
+        ),
+        (b"\xff\xfe{\"model\": \"gpt-4o-mini\"}", "invalid UTF-8"),
+    ] {
+        let r = post(body);
+        assert_eq!(r.status, 400, "{what}: {}", r.body);
+        assert_eq!(code(&r), "invalid_request", "{what}");
+    }
+    // invalid UTF-8 inside a string
+    let mut body =
+        b"{\"model\": \"gpt-4o-mini\", \"messages\": [{\"role\": \"user\", \"content\": \""
+            .to_vec();
+    body.extend_from_slice(b"caf\xe9\"}]}");
+    let r = post(&body);
+    assert_eq!((r.status, code(&r).as_str()), (400, "invalid_request"));
+    // nesting deeper than the JSON parser's limit
+    let deep = format!(
+        "{{\"model\": \"gpt-4o-mini\", \"messages\": [{{\"role\": \"user\", \"content\": \"hi\", \"x\": {}{}}}]}}",
+        "[".repeat(10_000),
+        "]".repeat(10_000)
+    );
+    let r = post(deep.as_bytes());
+    assert_eq!((r.status, code(&r).as_str()), (400, "invalid_request"));
+    // unknown fields are not an error: they are passed on to the provider
+    let r = post(br#"{"model": "gpt-4o-mini", "seed": 7, "x_custom": {"a": [1, 2]}, "messages": [{"role": "user", "content": "hi", "name": "ana"}]}"#);
+    assert_eq!(r.status, 200, "{}", r.body);
+    // a body over --max-body-bytes: 413 before it is read in full
+    let mut s = TcpStream::connect(&addr).unwrap();
+    s.set_read_timeout(Some(Duration::from_secs(20))).unwrap();
+    let head = format!("POST /v1/chat/completions HTTP/1.1\r\nHost: x\r\nAuthorization: Bearer {key}\r\nContent-Type: application/json\r\nContent-Length: {}\r\n\r\n", 50 << 20);
+    s.write_all(head.as_bytes()).unwrap();
+    let chunk = vec![b' '; 1 << 20];
+    for _ in 0..50 {
+        if s.write_all(&chunk).is_err() {
+            break;
+        }
+    }
+    let mut out = Vec::new();
+    let _ = s.read_to_end(&mut out);
+    let text = String::from_utf8_lossy(&out);
+    assert!(
+        text.starts_with("HTTP/1.1 413"),
+        "{}",
+        &text[..text.len().min(200)]
+    );
+    assert!(text.contains("request_too_large"));
+
+    stop(&mut gw);
+    // one request went through; nothing else was reserved, charged or lost
+    let (spent, reserved, events) = ledger(&env);
+    assert_eq!(reserved, 0.0);
+    assert!(spent > 0.0);
+    assert_eq!(events, 1);
+}
+
+#[test]
+fn huge_headers_and_slow_clients_are_cut_off() {
+    let env = Env::new("hard-clients");
+    let key = setup(&env);
+    let (mut gw, addr) = env.gateway(&["--client-timeout", "1"]);
+    // headers far beyond hyper's limit
+    let big = format!(
+        "POST /v1/chat/completions HTTP/1.1\r\nHost: x\r\nAuthorization: Bearer {key}\r\nX-Pad: {}\r\nContent-Length: 2\r\n\r\n{{}}",
+        "a".repeat(1 << 20)
+    );
+    let reply = raw(&addr, big.as_bytes());
+    assert!(
+        reply.is_empty() || reply.starts_with("HTTP/1.1 431"),
+        "huge headers: {}",
+        &reply[..reply.len().min(120)]
+    );
+    // a client that sends half its headers and stalls is disconnected after --client-timeout
+    let started = Instant::now();
+    let reply = raw(&addr, b"POST /v1/chat/completions HTTP/1.1\r\nHost: x\r\n");
+    assert!(
+        started.elapsed() < Duration::from_secs(10),
+        "header timeout"
+    );
+    assert!(
+        reply.is_empty() || reply.starts_with("HTTP/1.1 408"),
+        "{reply}"
+    );
+    // a client that announces a body and sends only part of it gets 408
+    let mut s = TcpStream::connect(&addr).unwrap();
+    s.set_read_timeout(Some(Duration::from_secs(20))).unwrap();
+    let head = format!("POST /v1/chat/completions HTTP/1.1\r\nHost: x\r\nAuthorization: Bearer {key}\r\nContent-Type: application/json\r\nContent-Length: 100\r\n\r\n{{\"model\":");
+    s.write_all(head.as_bytes()).unwrap();
+    let started = Instant::now();
+    let mut out = Vec::new();
+    let _ = s.read_to_end(&mut out);
+    let text = String::from_utf8_lossy(&out);
+    assert!(started.elapsed() < Duration::from_secs(10));
+    assert!(text.starts_with("HTTP/1.1 408"), "{text}");
+    assert!(text.contains("request_timeout"));
+    // the gateway still serves
+    let r = chat(&addr, Some(&key), "gpt-4o-mini", "hello", &[]);
+    assert_eq!(r.status, 200, "{}", r.body);
+    stop(&mut gw);
+    let (_, reserved, events) = ledger(&env);
+    assert_eq!((reserved, events), (0.0, 1));
+}
+
+/// A provider that misbehaves: `hang` reads the request and never answers, `garbage` answers 200
+/// with something that is not JSON, `drop` starts an SSE stream (chunked), sends one event and
+/// closes the connection in the middle of the body.
+fn bad_provider(mode: &'static str) -> String {
+    let listener = TcpListener::bind("127.0.0.1:0").unwrap();
+    let addr = listener.local_addr().unwrap().to_string();
+    std::thread::spawn(move || {
+        for conn in listener.incoming() {
+            let Ok(mut conn) = conn else { continue };
+            std::thread::spawn(move || {
+                let mut buf = [0u8; 65536];
+                let _ = conn.read(&mut buf);
+                match mode {
+                    "hang" => std::thread::sleep(Duration::from_secs(30)),
+                    "garbage" => {
+                        let _ = conn.write_all(b"HTTP/1.1 200 OK\r\ncontent-type: application/json\r\ncontent-length: 11\r\nconnection: close\r\n\r\n<html>oops<");
+                    }
+                    _ => {
+                        let ev = serde_json::json!({"choices": [{"index": 0, "delta": {"content": "Hello there, "}}]});
+                        let data = format!("data: {ev}\n\n");
+                        let _ = conn.write_all(b"HTTP/1.1 200 OK\r\ncontent-type: text/event-stream\r\ntransfer-encoding: chunked\r\n\r\n");
+                        let _ =
+                            conn.write_all(format!("{:x}\r\n{data}\r\n", data.len()).as_bytes());
+                        let _ = conn.flush();
+                        std::thread::sleep(Duration::from_millis(100));
+                        // half a chunk, then the connection goes away
+                        let _ = conn.write_all(b"40\r\ndata: {\"choi");
+                        let _ = conn.flush();
+                        let _ = conn.shutdown(std::net::Shutdown::Both);
+                    }
+                }
+            });
+        }
+    });
+    addr
+}
+
+fn pack_for(env: &Env, provider: &str) -> std::path::PathBuf {
+    let pack = env.dir.join("pack.yaml");
+    std::fs::write(
+        &pack,
+        format!("pack: {{ name: bad, version: \"1.0\" }}\npolicies: {{ chain: [pii-detector, audit-logger] }}\nproviders:\n  targets:\n    - id: flaky\n      provider: openai-compatible\n      base_url: http://{provider}/v1\n      model: gpt-4o-mini\n"),
+    )
+    .unwrap();
+    pack
+}
+
+#[test]
+fn a_provider_that_hangs_or_answers_garbage_releases_the_reservation() {
+    for mode in ["hang", "garbage"] {
+        let env = Env::new(&format!("hard-{mode}"));
+        let key = setup(&env);
+        let pack = pack_for(&env, &bad_provider(mode));
+        let (mut gw, addr) = env.gateway_with(&pack, &["--upstream-timeout", "1"]);
+        let started = Instant::now();
+        let r = chat(&addr, Some(&key), "gpt-4o-mini", "hello", &[]);
+        assert_eq!(r.status, 502, "{mode}: {}", r.body);
+        assert_eq!(code(&r), "upstream_error", "{mode}");
+        assert!(
+            started.elapsed() < Duration::from_secs(10),
+            "{mode}: the timeout holds"
+        );
+        stop(&mut gw);
+        // the reservation is released, nothing is charged, and the failure is on the chain
+        let (spent, reserved, events) = ledger(&env);
+        assert_eq!((spent, reserved, events), (0.0, 0.0, 1), "{mode}");
+    }
+}
+
+#[test]
+fn a_stream_that_breaks_mid_way_ends_with_an_error_event_and_settles_what_was_sent() {
+    let env = Env::new("hard-drop");
+    let key = setup(&env);
+    let pack = pack_for(&env, &bad_provider("drop"));
+    let (mut gw, addr) = env.gateway_with(&pack, &["--upstream-timeout", "2"]);
+    let body = serde_json::json!({"model": "gpt-4o-mini", "stream": true,
+        "messages": [{"role": "user", "content": "hello"}]});
+    let r = http(
+        &addr,
+        "POST",
+        "/v1/chat/completions",
+        Some(&key),
+        &[],
+        body.to_string().as_bytes(),
+    );
+    assert_eq!(r.status, 200);
+    assert!(r.body.contains("Hello there"), "{}", r.body);
+    assert!(r.body.contains("upstream_error"), "{}", r.body);
+    stop(&mut gw);
+    let (spent, reserved, events) = ledger(&env);
+    assert_eq!(reserved, 0.0);
+    assert!(spent > 0.0, "what was streamed is charged");
+    assert_eq!(events, 1);
+}
+
+#[test]
+fn a_store_that_stops_answering_is_503_and_nothing_is_charged_twice() {
+    let env = Env::new("hard-store");
+    let key = setup(&env);
+    let (mut gw, addr) = env.gateway(&[]);
+    // a first request caches the key
+    let r = chat(&addr, Some(&key), "gpt-4o-mini", "hello", &[]);
+    assert_eq!(r.status, 200, "{}", r.body);
+    let (spent_before, _, _) = ledger(&env);
+    // another process takes the database's write lock and holds it
+    let db = env.store.trim_start_matches("sqlite:").to_owned();
+    let mut locker = std::process::Command::new("python3")
+        .args([
+            "-c",
+            "import sqlite3, sys, time\nc = sqlite3.connect(sys.argv[1], isolation_level=None)\nc.execute('BEGIN EXCLUSIVE')\nprint('locked', flush=True)\ntime.sleep(float(sys.argv[2]))\nc.execute('ROLLBACK')",
+            &db,
+            "8",
+        ])
+        .stdout(std::process::Stdio::piped())
+        .spawn()
+        .unwrap();
+    let mut line = [0u8; 7];
+    locker
+        .stdout
+        .as_mut()
+        .unwrap()
+        .read_exact(&mut line)
+        .unwrap();
+    let r = chat(
+        &addr,
+        Some(&key),
+        "gpt-4o-mini",
+        "hello",
+        &[("X-Request-Id", "retry-me")],
+    );
+    assert_eq!(r.status, 503, "{}", r.body);
+    assert_eq!(code(&r), "store_unavailable");
+    locker.wait().unwrap();
+    // the store is back: the client retries with the same request id and is charged once
+    let r = chat(
+        &addr,
+        Some(&key),
+        "gpt-4o-mini",
+        "hello",
+        &[("X-Request-Id", "retry-me")],
+    );
+    assert_eq!(r.status, 200, "{}", r.body);
+    stop(&mut gw);
+    let (spent, reserved, events) = ledger(&env);
+    assert_eq!(reserved, 0.0);
+    assert!(
+        (spent - 2.0 * spent_before).abs() < 1e-12,
+        "two requests charged, not three: {spent} vs {spent_before}"
+    );
+    assert_eq!(events, 2);
+}
