@@ -538,17 +538,7 @@ fn anthropic_targets_speak_the_messages_api() {
         ),
     )
     .unwrap();
-    env.ok(&["team", "create", "--name", "Support"]);
-    env.ok(&[
-        "team",
-        "add-member",
-        "--team",
-        "support",
-        "--email",
-        "agent@yourco.com",
-    ]);
-    let key = env.key("support", "agent@yourco.com");
-    env.ok(&["wallet", "allocate", "--team", "support", "--amount", "5"]);
+    let key = env.support_team();
     let (mut gw, addr) = env.gateway_with(&pack, &[]);
 
     let body = serde_json::json!({"model": "claude-sonnet-4-20250514", "max_tokens": 300,
@@ -615,17 +605,7 @@ fn provider_responses_and_streams_are_redacted_on_the_way_back() {
         ),
     )
     .unwrap();
-    env.ok(&["team", "create", "--name", "Support"]);
-    env.ok(&[
-        "team",
-        "add-member",
-        "--team",
-        "support",
-        "--email",
-        "agent@yourco.com",
-    ]);
-    let key = env.key("support", "agent@yourco.com");
-    env.ok(&["wallet", "allocate", "--team", "support", "--amount", "5"]);
+    let key = env.support_team();
     let (mut gw, addr) = env.gateway_with(&pack, &[]);
 
     let r = chat(&addr, Some(&key), "gpt-4o-mini", "who do I contact?", &[]);

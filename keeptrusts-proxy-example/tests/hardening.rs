@@ -17,22 +17,6 @@ use serde_json::Value;
 mod common;
 use common::{chat, http, stop, Env};
 
-/// A team `support` with a member, a key and 5.00 USD; returns the key.
-fn setup(env: &Env) -> String {
-    env.ok(&["team", "create", "--name", "Support"]);
-    env.ok(&[
-        "team",
-        "add-member",
-        "--team",
-        "support",
-        "--email",
-        "agent@yourco.com",
-    ]);
-    let key = env.key("support", "agent@yourco.com");
-    env.ok(&["wallet", "allocate", "--team", "support", "--amount", "5"]);
-    key
-}
-
 /// (spent, reserved) of the support wallet, and the number of events if the chain verifies.
 fn ledger(env: &Env) -> (f64, f64, usize) {
     let v: Value = serde_json::from_str(&env.ok(&["wallet", "balance", "--json"])).unwrap();
@@ -81,7 +65,7 @@ fn raw(addr: &str, bytes: &[u8]) -> String {
 #[test]
 fn bad_bodies_are_refused_with_codes_and_charge_nothing() {
     let env = Env::new("hard-bodies");
-    let key = setup(&env);
+    let key = env.support_team();
     let (mut gw, addr) = env.gateway(&["--max-body-bytes", "1048576"]);
     let post = |body: &[u8]| http(&addr, "POST", "/v1/chat/completions", Some(&key), &[], body);
 
@@ -156,7 +140,7 @@ fn bad_bodies_are_refused_with_codes_and_charge_nothing() {
 #[test]
 fn huge_headers_and_slow_clients_are_cut_off() {
     let env = Env::new("hard-clients");
-    let key = setup(&env);
+    let key = env.support_team();
     let (mut gw, addr) = env.gateway(&["--client-timeout", "1"]);
     // headers far beyond hyper's limit
     let big = format!(
@@ -251,7 +235,7 @@ fn pack_for(env: &Env, provider: &str) -> std::path::PathBuf {
 fn a_provider_that_hangs_or_answers_garbage_releases_the_reservation() {
     for mode in ["hang", "garbage"] {
         let env = Env::new(&format!("hard-{mode}"));
-        let key = setup(&env);
+        let key = env.support_team();
         let pack = pack_for(&env, &bad_provider(mode));
         let (mut gw, addr) = env.gateway_with(&pack, &["--upstream-timeout", "1"]);
         let started = Instant::now();
@@ -272,7 +256,7 @@ fn a_provider_that_hangs_or_answers_garbage_releases_the_reservation() {
 #[test]
 fn a_stream_that_breaks_mid_way_ends_with_an_error_event_and_settles_what_was_sent() {
     let env = Env::new("hard-drop");
-    let key = setup(&env);
+    let key = env.support_team();
     let pack = pack_for(&env, &bad_provider("drop"));
     let (mut gw, addr) = env.gateway_with(&pack, &["--upstream-timeout", "2"]);
     let body = serde_json::json!({"model": "gpt-4o-mini", "stream": true,
@@ -298,7 +282,7 @@ fn a_stream_that_breaks_mid_way_ends_with_an_error_event_and_settles_what_was_se
 #[test]
 fn a_store_that_stops_answering_is_503_and_nothing_is_charged_twice() {
     let env = Env::new("hard-store");
-    let key = setup(&env);
+    let key = env.support_team();
     let (mut gw, addr) = env.gateway(&[]);
     // a first request caches the key
     let r = chat(&addr, Some(&key), "gpt-4o-mini", "hello", &[]);

@@ -54,6 +54,22 @@ impl Env {
         v["key"].as_str().unwrap().to_owned()
     }
 
+    /// A team `support` with the member agent@yourco.com and 5.00 USD; returns the member's key.
+    pub fn support_team(&self) -> String {
+        self.ok(&["team", "create", "--name", "Support"]);
+        self.ok(&[
+            "team",
+            "add-member",
+            "--team",
+            "support",
+            "--email",
+            "agent@yourco.com",
+        ]);
+        let key = self.key("support", "agent@yourco.com");
+        self.ok(&["wallet", "allocate", "--team", "support", "--amount", "5"]);
+        key
+    }
+
     pub fn gateway(&self, extra: &[&str]) -> (Child, String) {
         self.gateway_with(
             &root().join("examples/packs/gateway-quickstart.yaml"),
