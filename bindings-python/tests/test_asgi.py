@@ -95,6 +95,10 @@ def test_bad_bodies_are_400(setup):
     r = client.post("/v1/chat/completions", headers={"authorization": f"Bearer {keys['support']}"},
                     json={"model": "gpt-4o-mini", "messages": []})
     assert r.status_code == 400 and r.json()["error"]["code"] == "invalid_request"
+    for body in (b"\xff\xfe{}", b"[" * 100_000 + b"]" * 100_000, b"[1, 2]"):
+        r = client.post("/v1/chat/completions", headers={"authorization": f"Bearer {keys['support']}"},
+                        content=body)
+        assert r.status_code == 400 and r.json()["error"]["code"] == "invalid_request"
 
 
 def test_other_paths_pass_through(setup):

@@ -151,7 +151,7 @@ class KeeptrustsMiddleware:
             request = json.loads(body)
             if not isinstance(request, dict):
                 raise ValueError("expected a JSON object")
-        except ValueError as e:
+        except (ValueError, RecursionError) as e:  # malformed, not UTF-8, or nested too deep
             await _send_json(send, 400, _error(400, "invalid_request",
                                                f"the body is not a chat completion request: {e}", rid), rid)
             return
