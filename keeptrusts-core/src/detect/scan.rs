@@ -1628,9 +1628,11 @@ impl Run<'_> {
         let mut j = p + 1;
         let mut digits = 0;
         let mut end = j;
-        // the number up to the last separator: where to fall back if the last group turns
-        // out glued to letters (`+34 612 517 857lippa81@…`)
-        let mut before_sep = (end, 0usize);
+        // the number up to each separator: where to fall back if the last group turns out glued
+        // to letters (`+34 612 517 857lippa81@…`) or the groups run past 15 digits (`+190960520273
+        // 6686 C Pl`: the 6686 starts an address), so that redacting the neighbour never exposes
+        // a number the longer run hid
+        let mut seps: Vec<(usize, usize)> = Vec::new();
         while j < b.len() && j - p < 32 {
             let c = at(b, j);
             if c.is_ascii_digit() {
@@ -1640,7 +1642,7 @@ impl Run<'_> {
             } else if matches!(c, b' ' | b'-' | b'.')
                 && (at(b, j + 1).is_ascii_digit() || at(b, j + 1) == b'(')
             {
-                before_sep = (end, digits);
+                seps.push((end, digits));
                 j += 1;
             } else if c == b'(' {
                 let close = run(b, j + 1, 4, |x| x.is_ascii_digit());
@@ -1656,8 +1658,10 @@ impl Run<'_> {
                 break;
             }
         }
-        if alnum(at(b, end)) && before_sep.1 > 0 {
-            (end, digits) = before_sep;
+        if alnum(at(b, end)) || digits > 15 {
+            if let Some(&(e, d)) = seps.iter().rev().find(|(_, d)| (8..=15).contains(d)) {
+                (end, digits) = (e, d);
+            }
         }
         if (8..=15).contains(&digits) && !alnum(at(b, end)) && at(b, p + 1) != b'0' {
             let kind = if self.context(p) == Some(Ctx::Fax) {
