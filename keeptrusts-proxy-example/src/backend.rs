@@ -2,6 +2,10 @@
 
 use std::sync::Arc;
 
+use keeptrusts_core::escalation::{Escalation, EscalationStore, Millis, Redeem, Resolution};
+use keeptrusts_core::wallet::ticket::{Ticket, TicketRedeem, TicketResolution, TicketStore};
+use keeptrusts_core::StoreError;
+
 pub use keeptrusts_core::Storage as Backend;
 
 /// Default for `--store`.
@@ -13,6 +17,17 @@ pub const DEFAULT_STORE: &str = "sqlite:keeptrusts.db";
 /// A message naming the value and what is wrong with it.
 pub fn open(spec: &str) -> Result<Arc<dyn Backend>, String> {
     keeptrusts_store::open(spec).map_err(|e| format!("--store {e}"))
+}
+
+/// Opens the store with the gateway's write-behind ledger in front of it (see
+/// [`keeptrusts_store::WriteBehind`]).
+///
+/// # Errors
+/// As [`open`].
+pub fn open_gateway(
+    spec: &str,
+) -> Result<(Arc<dyn Backend>, Arc<keeptrusts_store::WriteBehind>), String> {
+    keeptrusts_store::open_write_behind(spec, Arc::new(block)).map_err(|e| format!("--store {e}"))
 }
 
 /// Milliseconds since the Unix epoch.
@@ -30,4 +45,94 @@ pub fn random32() -> Result<[u8; 32], String> {
     let mut b = [0u8; 32];
     getrandom::fill(&mut b).map_err(|e| format!("no randomness from the OS: {e}"))?;
     Ok(b)
+}
+
+/// Runs a blocking store call from an async worker: the worker hands its other tasks on first
+/// (`block_in_place`), so one request waiting for the store does not stall the rest. The
+/// gateway's runtime is multi-threaded; outside a runtime the call just runs.
+pub fn block(f: &mut dyn FnMut()) {
+    match tokio::runtime::Handle::try_current() {
+        Ok(h) if h.runtime_flavor() == tokio::runtime::RuntimeFlavor::MultiThread => {
+            tokio::task::block_in_place(f);
+        }
+        _ => f(),
+    }
+}
+
+fn blocking<T>(f: impl FnOnce() -> Result<T, StoreError>) -> Result<T, StoreError> {
+    let mut f = Some(f);
+    let mut out = None;
+    block(&mut || out = f.take().map(|f| f()));
+    out.unwrap_or_else(|| {
+        Err(StoreError::Unavailable(
+            "the blocking section did not run".into(),
+        ))
+    })
+}
+
+/// The escalation and ticket stores for an evaluation that runs on an async worker: each call
+/// goes through [`block`]. (Reservations go through the write-behind ledger instead.)
+pub struct Inline(pub Arc<dyn Backend>);
+
+impl EscalationStore for Inline {
+    fn insert(&self, e: &Escalation) -> Result<(), StoreError> {
+        blocking(|| EscalationStore::insert(self.0.as_ref(), e))
+    }
+    fn get(&self, id: &str) -> Result<Option<Escalation>, StoreError> {
+        blocking(|| EscalationStore::get(self.0.as_ref(), id))
+    }
+    fn list(&self, team: Option<&str>) -> Result<Vec<Escalation>, StoreError> {
+        blocking(|| EscalationStore::list(self.0.as_ref(), team))
+    }
+    fn resolve(
+        &self,
+        id: &str,
+        r: Resolution,
+        by: &str,
+        now: Millis,
+    ) -> Result<Option<Escalation>, StoreError> {
+        blocking(|| EscalationStore::resolve(self.0.as_ref(), id, r, by, now))
+    }
+    fn redeem(
+        &self,
+        id: &str,
+        fingerprint: &str,
+        team: Option<&str>,
+        now: Millis,
+    ) -> Result<Redeem, StoreError> {
+        blocking(|| EscalationStore::redeem(self.0.as_ref(), id, fingerprint, team, now))
+    }
+}
+
+impl TicketStore for Inline {
+    fn insert(&self, t: &Ticket) -> Result<(), StoreError> {
+        blocking(|| TicketStore::insert(self.0.as_ref(), t))
+    }
+    fn get(&self, id: &str) -> Result<Option<Ticket>, StoreError> {
+        blocking(|| TicketStore::get(self.0.as_ref(), id))
+    }
+    fn list(&self, team: Option<&str>) -> Result<Vec<Ticket>, StoreError> {
+        blocking(|| TicketStore::list(self.0.as_ref(), team))
+    }
+    fn resolve(
+        &self,
+        id: &str,
+        r: &TicketResolution,
+        by: &str,
+        now: Millis,
+    ) -> Result<Option<Ticket>, StoreError> {
+        blocking(|| TicketStore::resolve(self.0.as_ref(), id, r, by, now))
+    }
+    fn redeem(
+        &self,
+        id: &str,
+        fingerprint: &str,
+        team: Option<&str>,
+        now: Millis,
+    ) -> Result<TicketRedeem, StoreError> {
+        blocking(|| TicketStore::redeem(self.0.as_ref(), id, fingerprint, team, now))
+    }
+    fn fulfill(&self, id: &str, now: Millis) -> Result<(), StoreError> {
+        blocking(|| TicketStore::fulfill(self.0.as_ref(), id, now))
+    }
 }

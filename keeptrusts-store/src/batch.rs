@@ -11,7 +11,8 @@ use std::sync::{Arc, Condvar, Mutex};
 use keeptrusts_core::escalation::Millis;
 use keeptrusts_core::event::{event_hash, Event, EventDraft, GENESIS};
 use keeptrusts_core::wallet::{
-    Lease, Ledger, ReserveOutcome, ReserveRequest, Settlement, Wallet, WalletError, WalletKey,
+    Lease, LeaseStatus, Ledger, ReserveOutcome, ReserveRequest, Settlement, Wallet, WalletError,
+    WalletKey,
 };
 use keeptrusts_core::StoreError;
 use rust_decimal::Decimal;
@@ -25,6 +26,13 @@ pub(crate) enum Op {
     Settle(Arc<str>, Decimal, Millis),
     Append(EventDraft),
     SettleAppend(Arc<str>, Decimal, Millis, EventDraft),
+    /// Gives an active lease back.
+    Release(Arc<str>, Millis),
+    /// Records a reservation that was already covered elsewhere (a write-behind float): held
+    /// on the cascade's first wallet that covers it, else on its first wallet regardless.
+    Book(ReserveRequest, Millis),
+    /// A write-behind float on `request.force`'s wallet; see [`float_amount`].
+    Float(ReserveRequest, FloatSize, Millis),
 }
 
 /// The answer to one [`Op`], in the same order.
@@ -34,6 +42,9 @@ pub(crate) enum Done {
     Settle(Result<Settlement, WalletError>),
     Append(Event),
     SettleAppend(Result<(Settlement, Option<Event>), WalletError>),
+    Release(Result<Lease, WalletError>),
+    Book(Result<ReserveOutcome, WalletError>),
+    Float(Result<Floated, WalletError>),
 }
 
 /// The error for an answer of the wrong kind (a bug, reported rather than panicking).
@@ -119,8 +130,8 @@ pub(crate) fn apply(rows: &mut dyn BatchRows, ops: &[Op]) -> Result<Vec<Done>, S
     let mut lease_ids: Vec<&str> = ops
         .iter()
         .filter_map(|op| match op {
-            Op::Reserve(r, _) => Some(&*r.lease_id),
-            Op::Settle(id, ..) | Op::SettleAppend(id, ..) => Some(&**id),
+            Op::Reserve(r, _) | Op::Book(r, _) | Op::Float(r, ..) => Some(&*r.lease_id),
+            Op::Settle(id, ..) | Op::SettleAppend(id, ..) | Op::Release(id, _) => Some(&**id),
             Op::Append(_) => None,
         })
         .collect();
@@ -131,7 +142,7 @@ pub(crate) fn apply(rows: &mut dyn BatchRows, ops: &[Op]) -> Result<Vec<Done>, S
 
     let mut keys: Vec<&WalletKey> = leases.iter().map(|l| &l.wallet).collect();
     for op in ops {
-        if let Op::Reserve(r, _) = op {
+        if let Op::Reserve(r, _) | Op::Book(r, _) | Op::Float(r, ..) = op {
             keys.extend(r.cascade.iter());
             keys.extend(r.force.iter());
         }
@@ -163,6 +174,9 @@ pub(crate) fn apply(rows: &mut dyn BatchRows, ops: &[Op]) -> Result<Vec<Done>, S
                     Err(e) => Err(e),
                 })
             }
+            Op::Release(id, _) => Done::Release(ledger.release(id, LeaseStatus::Released)),
+            Op::Book(r, now) => Done::Book(book(&mut ledger, r, *now)),
+            Op::Float(r, size, now) => Done::Float(float(&mut ledger, r, *size, *now)),
         });
     }
 
@@ -188,6 +202,101 @@ pub(crate) fn apply(rows: &mut dyn BatchRows, ops: &[Op]) -> Result<Vec<Done>, S
         .collect();
     rows.save(&changed_wallets, &changed_leases, &chain.events, &new_heads)?;
     Ok(done)
+}
+
+/// How much a write-behind float asks for (see [`float_amount`]).
+#[derive(Debug, Clone, Copy)]
+pub(crate) struct FloatSize {
+    /// What it must keep covering (requests in flight, and headroom another thread may be
+    /// taking from while the batch runs).
+    pub floor: Decimal,
+    /// What a waiting request asked for.
+    pub need: Decimal,
+    /// Floor, need and headroom together.
+    pub want: Decimal,
+}
+
+/// A float's new headroom is at most this share of what the wallet has free, so that near
+/// exhaustion other processes' floats do not sit on the money a request elsewhere needs.
+const FREE_SHARE: i64 = 16;
+
+/// The amount a float holds on a wallet with `available` (its old float already given back):
+/// never below the floor (forced if need be: those requests are already on their way); above
+/// it, the need and the headroom, but no more than is free, and headroom beyond the need only up
+/// to a sixteenth of what is free. Zero holds nothing.
+pub(crate) fn float_amount(available: Decimal, size: FloatSize) -> Decimal {
+    let free = (available - size.floor).max(Decimal::ZERO);
+    let extra = (size.want - size.floor).max(Decimal::ZERO);
+    // rounded down to the scale of the amounts involved: a float's amount is added to and later
+    // taken from `reserved`, which must cancel exactly
+    let share = (free / Decimal::from(FREE_SHARE))
+        .round_dp_with_strategy(free.scale(), rust_decimal::RoundingStrategy::ToZero);
+    let cap = size.need.max(share);
+    size.floor.max(Decimal::ZERO) + extra.min(cap).min(free)
+}
+
+/// See [`Op::Book`].
+pub(crate) fn book(
+    ledger: &mut Ledger,
+    r: &ReserveRequest,
+    now: Millis,
+) -> Result<ReserveOutcome, WalletError> {
+    match ledger.reserve(r, now)? {
+        ReserveOutcome::Insufficient => {
+            let mut forced = r.clone();
+            forced.force = r.cascade.first().cloned();
+            ledger.reserve(&forced, now)
+        }
+        held => Ok(held),
+    }
+}
+
+/// What a float holds and what the wallet had free beyond its floor.
+pub(crate) type Floated = (Option<Lease>, Decimal);
+
+/// See [`Op::Float`]: `get` reads the wallet, `reserve` holds the sized request.
+pub(crate) fn float_with(
+    r: &ReserveRequest,
+    size: FloatSize,
+    get: impl FnOnce(&WalletKey) -> Result<Option<Wallet>, WalletError>,
+    reserve: impl FnOnce(&ReserveRequest) -> Result<ReserveOutcome, WalletError>,
+) -> Result<Floated, WalletError> {
+    let key = r
+        .force
+        .as_ref()
+        .ok_or_else(|| WalletError::Invalid("a float names its wallet".into()))?;
+    let w = get(key)?.ok_or_else(|| WalletError::UnknownWallet(key.to_string()))?;
+    if w.currency != r.currency {
+        return Err(WalletError::CurrencyMismatch {
+            wallet: key.to_string(),
+            has: w.currency,
+            wanted: r.currency,
+        });
+    }
+    let free = (w.available() - size.floor).max(Decimal::ZERO);
+    let amount = float_amount(w.available(), size);
+    if amount <= Decimal::ZERO {
+        return Ok((None, free));
+    }
+    let mut held = r.clone();
+    held.amount = amount;
+    match reserve(&held)? {
+        ReserveOutcome::Reserved(l) => Ok((Some(l), free)),
+        ReserveOutcome::Insufficient => {
+            Err(WalletError::Invalid("a forced float was refused".into()))
+        }
+    }
+}
+
+/// See [`Op::Float`].
+fn float(
+    ledger: &mut Ledger,
+    r: &ReserveRequest,
+    size: FloatSize,
+    now: Millis,
+) -> Result<Floated, WalletError> {
+    let w = r.force.as_ref().and_then(|k| ledger.get(k, now));
+    float_with(r, size, |_| Ok(w), |held| ledger.reserve(held, now))
 }
 
 /// How many operations one transaction takes at most.

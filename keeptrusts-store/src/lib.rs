@@ -10,9 +10,11 @@ mod batch;
 mod ledger;
 mod postgres;
 mod sqlite;
+mod write_behind;
 
 pub use postgres::PgStore;
 pub use sqlite::SqliteStore;
+pub use write_behind::{open_write_behind, BlockingHook, WriteBehind, FLOAT_TTL_MS};
 
 use std::sync::Arc;
 

@@ -311,9 +311,12 @@ impl PgStore {
 
     /// Queues a request-path operation; concurrent ones share one transaction.
     fn submit(&self, op: Op) -> Result<Done, StoreError> {
-        self.combiner.submit(op, |ops| {
-            self.tx_prepared(|tx, prepared| batch::apply(&mut PgBatch { tx, prepared }, ops))
-        })
+        self.combiner.submit(op, |ops| self.run_batch(ops))
+    }
+
+    /// Applies `ops` in order in one transaction (all or nothing).
+    pub(crate) fn run_batch(&self, ops: &[Op]) -> Result<Vec<Done>, StoreError> {
+        self.tx_prepared(|tx, prepared| batch::apply(&mut PgBatch { tx, prepared }, ops))
     }
 }
 

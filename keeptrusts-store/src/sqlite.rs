@@ -200,9 +200,12 @@ impl SqliteStore {
 
     /// Queues a request-path operation; concurrent ones share one transaction.
     fn submit(&self, op: Op) -> Result<Done, StoreError> {
-        self.combiner.submit(op, |ops| {
-            self.tx(|tx| batch::apply(&mut SqliteRows(tx), ops))
-        })
+        self.combiner.submit(op, |ops| self.run_batch(ops))
+    }
+
+    /// Applies `ops` in order in one transaction (all or nothing).
+    pub(crate) fn run_batch(&self, ops: &[Op]) -> Result<Vec<Done>, StoreError> {
+        self.tx(|tx| batch::apply(&mut SqliteRows(tx), ops))
     }
 }
 

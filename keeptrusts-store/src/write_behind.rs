@@ -1,0 +1,1081 @@
+//! Write-behind ledger for one gateway process: reservations answered from memory, durable writes
+//! batched behind them, and still no overspend across processes.
+//!
+//! The process holds a **float** on each wallet it spends from: an ordinary durable lease (id
+//! `flt_…`) in the store, so every other process (the `kt` CLI, another gateway, the bindings)
+//! sees that money as reserved and cannot spend it. A request's reservation is taken from the
+//! float in memory; its settlement and event are queued. One writer thread turns the queue into
+//! one transaction per batch: give the old float back, book each finished request as its own
+//! lease (reserved, then settled at the provider's usage or released), append its event, and
+//! hold a new float covering the requests still in flight plus some headroom. Nothing of a batch
+//! is written unless all of it is.
+//!
+//! The decision a reservation gets is the one the store would give: a float that cannot cover a
+//! request first asks the writer to grow it, which holds whatever the wallet still has; only when
+//! that is not enough does the cascade move on. A crash loses what was not yet flushed (at most
+//! the last batch, about a millisecond) and leaves the float reserved until it expires
+//! (`FLOAT_TTL_MS`), when the next `expire` gives it back.
+//!
+//! Requests whose ids this process did not issue (a client's `X-Request-Id`), approved tickets and
+//! every non-request operation go to the store directly, as before.
+
+use std::collections::{HashMap, VecDeque};
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::{Arc, Condvar, Mutex, MutexGuard, PoisonError};
+use std::thread::JoinHandle;
+use std::time::Duration;
+
+use keeptrusts_core::escalation::Millis;
+use keeptrusts_core::event::EventDraft;
+use keeptrusts_core::pricing::Currency;
+use keeptrusts_core::wallet::{
+    AllocateMode, Lease, LeaseStatus, Period, ReserveOutcome, ReserveRequest, Settlement, Wallet,
+    WalletError, WalletKey, WalletStore,
+};
+use keeptrusts_core::{Storage, StoreError};
+use rust_decimal::Decimal;
+
+use crate::batch::{float_with, Done, FloatSize, Floated, Op};
+use crate::{PgStore, SqliteStore};
+
+/// A float lives this long without a refresh (a crashed process's floats expire then).
+pub const FLOAT_TTL_MS: Millis = 120_000;
+/// Floats are re-held (with a new expiry) at least this often.
+const REFRESH_MS: Millis = 30_000;
+/// A float nobody took from for this long is given back.
+const IDLE_MS: Millis = 250;
+/// A wallet found missing (or in another currency) is not asked about again for this long.
+const SKIP_MS: Millis = 1_000;
+/// Finished requests are remembered this long, so a replayed id is recognized in memory.
+const RECENT_MS: Millis = 2_000;
+/// A wallet with less than this many of its largest requests free is tight (see `Float::tight`).
+const TIGHT: i64 = 16;
+/// How many batches a reservation waits for while its float is being resized under it.
+const GROW_TRIES: usize = 32;
+/// Back-off after a batch failed.
+const RETRY: Duration = Duration::from_millis(50);
+/// The writer looks at idle floats this often.
+const TICK: Duration = Duration::from_millis(100);
+/// Expired leases (a crashed process's floats) are released this often.
+const EXPIRE_MS: Millis = 60_000;
+
+/// Runs a blocking section: the gateway passes `tokio::task::block_in_place`, so a reservation
+/// that must wait for the store does not stall the async workers' other tasks.
+pub type BlockingHook = Arc<dyn Fn(&mut dyn FnMut()) + Send + Sync>;
+
+type Runner = Box<dyn Fn(&[Op]) -> Result<Vec<Done>, StoreError> + Send + Sync>;
+
+/// Milliseconds since the Unix epoch.
+fn now_ms() -> Millis {
+    std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map_or(0, |d| {
+            Millis::try_from(d.as_millis()).unwrap_or(Millis::MAX)
+        })
+}
+
+fn random_u64() -> u64 {
+    use std::hash::{BuildHasher, Hasher};
+    // RandomState is seeded from the OS once per process and perturbed per instance
+    let mut h = std::collections::hash_map::RandomState::new().build_hasher();
+    h.write_u128(
+        std::time::SystemTime::now()
+            .duration_since(std::time::UNIX_EPOCH)
+            .map_or(0, |d| d.as_nanos()),
+    );
+    h.write_u32(std::process::id());
+    h.finish()
+}
+
+/// The part of this process's hold on one wallet that is in memory.
+#[derive(Debug)]
+struct Float {
+    /// The durable lease holding `amount`.
+    id: Arc<str>,
+    amount: Decimal,
+    /// Estimates of this process's requests held on it and not yet booked.
+    taken: Decimal,
+    currency: Currency,
+    /// Taken since the last batch (sizes the next float).
+    since: Decimal,
+    biggest: Decimal,
+    last_take: Millis,
+    created: Millis,
+    /// Being given back: nothing may be taken from it.
+    shrink: bool,
+    /// The wallet has little free beyond the floats: hold no headroom, so that other processes
+    /// see what is left.
+    tight: bool,
+    /// The last batch could not grant all that was asked (the wallet had no more free).
+    short: bool,
+}
+
+impl Float {
+    fn left(&self) -> Decimal {
+        self.amount - self.taken
+    }
+}
+
+/// A request reserved from a float.
+#[derive(Debug)]
+enum Local {
+    /// Boxed: most entries are finished ones, kept small.
+    Active(Box<Lease>),
+    /// Settled or released; its booking is queued or written.
+    Finished,
+}
+
+/// Work for the writer.
+#[derive(Debug)]
+enum Pending {
+    /// A request reserved from a float: book it, then settle (`Some`) or release it.
+    Local {
+        lease: Lease,
+        actual: Option<Decimal>,
+        now: Millis,
+        draft: Option<EventDraft>,
+        counter: u64,
+    },
+    Settle(Arc<str>, Decimal, Millis, Option<EventDraft>),
+    Release(Arc<str>, Millis, Option<EventDraft>),
+    Append(EventDraft),
+}
+
+#[derive(Default)]
+struct State {
+    floats: HashMap<WalletKey, Float>,
+    /// Wallets that do not exist or hold another currency, until then.
+    skip: HashMap<WalletKey, Millis>,
+    /// This process's requests, by the counter in their ids.
+    local: HashMap<u64, Local>,
+    /// Finished requests, oldest first.
+    recent: VecDeque<(Millis, u64)>,
+    /// Ids with a counter at or below this are no longer known in memory.
+    watermark: Option<u64>,
+    queue: Vec<Pending>,
+    /// Floats to grow, by how much, and in which currency.
+    demand: HashMap<WalletKey, (Decimal, Currency)>,
+    /// Batches started, finished, and asked for.
+    started: u64,
+    finished: u64,
+    wanted: u64,
+    /// The last batch failed: nothing is served from memory until one succeeds.
+    failure: Option<StoreError>,
+    /// Operations of committed batches that were refused (for the host to log).
+    errors: Vec<String>,
+    closing: bool,
+    stopped: bool,
+    last_expire: Millis,
+    next_float: u64,
+}
+
+struct Shared {
+    run: Runner,
+    store: Arc<dyn Storage>,
+    nonce: u64,
+    state: Mutex<State>,
+    /// The writer waits here for work.
+    work: Condvar,
+    /// Callers wait here for a batch to finish.
+    done: Condvar,
+}
+
+/// See the module documentation.
+pub struct WriteBehind {
+    shared: Arc<Shared>,
+    hook: BlockingHook,
+    issued: AtomicU64,
+    writer: Mutex<Option<JoinHandle<()>>>,
+}
+
+impl std::fmt::Debug for WriteBehind {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("WriteBehind")
+    }
+}
+
+/// Opens the store a URL names (as [`crate::open`]) with a write-behind ledger in front of it.
+/// Returns the store (for everything else) and the ledger.
+///
+/// # Errors
+/// As [`crate::open`].
+pub fn open_write_behind(
+    url: &str,
+    hook: BlockingHook,
+) -> Result<(Arc<dyn Storage>, Arc<WriteBehind>), StoreError> {
+    let fail = |e: StoreError| StoreError::Unavailable(format!("`{url}`: {e}"));
+    if let Some(path) = url.strip_prefix("sqlite:") {
+        if path.is_empty() {
+            return Err(StoreError::Unavailable(
+                "`sqlite:` needs a file path, e.g. sqlite:keeptrusts.db".into(),
+            ));
+        }
+        let s = SqliteStore::open(path).map_err(fail)?;
+        return Ok((Arc::new(s.clone()), WriteBehind::sqlite(s, hook)?));
+    }
+    if url.starts_with("postgres://") || url.starts_with("postgresql://") {
+        let s = Arc::new(PgStore::connect(url).map_err(fail)?);
+        return Ok((
+            Arc::clone(&s) as Arc<dyn Storage>,
+            WriteBehind::postgres(s, hook)?,
+        ));
+    }
+    let s = crate::open(url)?;
+    let r = Arc::clone(&s);
+    let wb = WriteBehind::start(
+        Arc::clone(&s),
+        Box::new(move |ops| one_by_one(r.as_ref(), ops)),
+        hook,
+    )?;
+    Ok((s, wb))
+}
+
+/// Applies `ops` one at a time (the in-memory store, whose operations cannot fail half-way).
+fn one_by_one(store: &dyn Storage, ops: &[Op]) -> Result<Vec<Done>, StoreError> {
+    ops.iter()
+        .map(|op| {
+            Ok(match op {
+                Op::Reserve(r, now) => Done::Reserve(store.reserve(r, *now)),
+                Op::Settle(id, a, now) => Done::Settle(store.settle(id, *a, *now)),
+                Op::Append(d) => Done::Append(store.append(d.clone())?),
+                Op::SettleAppend(id, a, now, d) => {
+                    Done::SettleAppend(store.settle_and_append(id, *a, *now, d.clone()))
+                }
+                Op::Release(id, now) => Done::Release(store.release(id, *now)),
+                Op::Book(r, now) => Done::Book(match store.reserve(r, *now) {
+                    Ok(ReserveOutcome::Insufficient) => {
+                        let mut forced = r.clone();
+                        forced.force = r.cascade.first().cloned();
+                        store.reserve(&forced, *now)
+                    }
+                    other => other,
+                }),
+                Op::Float(r, size, now) => Done::Float(memory_float(store, r, *size, *now)),
+            })
+        })
+        .collect()
+}
+
+fn memory_float(
+    store: &dyn Storage,
+    r: &ReserveRequest,
+    size: FloatSize,
+    now: Millis,
+) -> Result<Floated, WalletError> {
+    float_with(
+        r,
+        size,
+        |k| Ok(WalletStore::get(store, k, now)?),
+        |held| store.reserve(held, now),
+    )
+}
+
+fn lock(m: &Mutex<State>) -> MutexGuard<'_, State> {
+    m.lock().unwrap_or_else(PoisonError::into_inner)
+}
+
+impl WriteBehind {
+    /// A write-behind ledger in front of a SQLite store (its batches are one transaction each).
+    ///
+    /// # Errors
+    /// The writer thread cannot start.
+    pub fn sqlite(store: SqliteStore, hook: BlockingHook) -> Result<Arc<Self>, StoreError> {
+        let r = store.clone();
+        Self::start(Arc::new(store), Box::new(move |ops| r.run_batch(ops)), hook)
+    }
+
+    /// A write-behind ledger in front of a PostgreSQL store (its batches are one transaction
+    /// each; other instances on the same database keep their own floats).
+    ///
+    /// # Errors
+    /// The writer thread cannot start.
+    pub fn postgres(store: Arc<PgStore>, hook: BlockingHook) -> Result<Arc<Self>, StoreError> {
+        let r = Arc::clone(&store);
+        Self::start(store, Box::new(move |ops| r.run_batch(ops)), hook)
+    }
+
+    /// Starts the writer thread.
+    fn start(
+        store: Arc<dyn Storage>,
+        run: Runner,
+        hook: BlockingHook,
+    ) -> Result<Arc<Self>, StoreError> {
+        let shared = Arc::new(Shared {
+            run,
+            store,
+            nonce: random_u64(),
+            state: Mutex::new(State::default()),
+            work: Condvar::new(),
+            done: Condvar::new(),
+        });
+        let s2 = Arc::clone(&shared);
+        let writer = std::thread::Builder::new()
+            .name("kt-store-writer".into())
+            .spawn(move || s2.writer())
+            .map_err(|e| StoreError::Unavailable(format!("cannot start the store writer: {e}")))?;
+        Ok(Arc::new(WriteBehind {
+            shared,
+            hook,
+            issued: AtomicU64::new(0),
+            writer: Mutex::new(Some(writer)),
+        }))
+    }
+
+    /// The store behind the ledger.
+    pub fn store(&self) -> &Arc<dyn Storage> {
+        &self.shared.store
+    }
+
+    /// A new request id (`req_` and 28 hex digits). Reservations for requests with these ids
+    /// are served from memory; any other id goes to the store.
+    pub fn new_request_id(&self) -> String {
+        let n = self.issued.fetch_add(1, Ordering::Relaxed);
+        format!(
+            "req_{:016x}{:012x}",
+            self.shared.nonce,
+            n & 0xffff_ffff_ffff
+        )
+    }
+
+    /// The counter of an id this process issued and may still serve from memory.
+    fn counter(&self, id: &str, st: &State) -> Option<u64> {
+        let tail = id.get(id.len().checked_sub(28)?..)?;
+        let nonce = u64::from_str_radix(tail.get(..16)?, 16).ok()?;
+        let n = u64::from_str_radix(tail.get(16..)?, 16).ok()?;
+        let issued = self.issued.load(Ordering::Relaxed);
+        let fresh = nonce == self.shared.nonce && n < issued && st.watermark.is_none_or(|w| n > w);
+        fresh.then_some(n)
+    }
+
+    /// Runs `f` in the host's blocking section.
+    fn blocking<T>(&self, f: impl FnOnce() -> T) -> Result<T, StoreError> {
+        let mut f = Some(f);
+        let mut out = None;
+        (self.hook)(&mut || {
+            if let Some(f) = f.take() {
+                out = Some(f());
+            }
+        });
+        out.ok_or_else(|| StoreError::Unavailable("the blocking section did not run".into()))
+    }
+
+    /// Asks for a batch that starts after now and waits until it has finished.
+    fn wait_batch<'a>(
+        &'a self,
+        mut st: MutexGuard<'a, State>,
+    ) -> Result<MutexGuard<'a, State>, StoreError> {
+        let target = st.started + 1;
+        st.wanted = st.wanted.max(target);
+        self.shared.work.notify_one();
+        let mut slot = Some(st);
+        let mut out = None;
+        (self.hook)(&mut || {
+            if let Some(mut g) = slot.take() {
+                while g.finished < target && !g.stopped {
+                    g = self
+                        .shared
+                        .done
+                        .wait(g)
+                        .unwrap_or_else(PoisonError::into_inner);
+                }
+                out = Some(g);
+            }
+        });
+        let g =
+            out.ok_or_else(|| StoreError::Unavailable("the blocking section did not run".into()))?;
+        if g.stopped && g.finished < target {
+            return Err(StoreError::Unavailable(
+                "the store writer has stopped".into(),
+            ));
+        }
+        match &g.failure {
+            Some(e) => Err(e.clone()),
+            None => Ok(g),
+        }
+    }
+
+    /// Writes everything queued and waits for it.
+    ///
+    /// # Errors
+    /// The batch failed (nothing of it was written; it is retried).
+    pub fn flush(&self) -> Result<(), StoreError> {
+        drop(self.wait_batch(lock(&self.shared.state))?);
+        Ok(())
+    }
+
+    /// Refused operations of committed batches since the last call (a bug or an outside change,
+    /// such as a wallet deleted under a request); the host logs them.
+    pub fn take_errors(&self) -> Vec<String> {
+        std::mem::take(&mut lock(&self.shared.state).errors)
+    }
+
+    /// Writes everything queued, gives every float back, and stops the writer.
+    ///
+    /// # Errors
+    /// The last batch failed: what it held stays queued in memory and is lost, and the floats
+    /// stay reserved until they expire.
+    pub fn close(&self) -> Result<(), StoreError> {
+        let mut st = lock(&self.shared.state);
+        if st.stopped {
+            return Ok(());
+        }
+        st.closing = true;
+        let mut result = Ok(());
+        for _ in 0..3 {
+            st = match self.wait_batch(st) {
+                Ok(g) => g,
+                Err(e) => {
+                    result = Err(e);
+                    lock(&self.shared.state)
+                }
+            };
+            if st.queue.is_empty() && st.floats.is_empty() {
+                result = Ok(());
+                break;
+            }
+        }
+        st.stopped = true;
+        drop(st);
+        self.shared.work.notify_all();
+        self.shared.done.notify_all();
+        if let Some(h) = self
+            .writer
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner)
+            .take()
+        {
+            let _ = h.join();
+        }
+        result
+    }
+
+    /// Settles (`Some(actual)`) or releases (`None`) a request's lease and writes its event,
+    /// behind; without a lease, only the event. Returns the settled or released lease.
+    ///
+    /// # Errors
+    /// `UnknownLease`; `Store` when the writer is failing (the request is not lost: the caller
+    /// may retry); the store's error for a lease it holds.
+    pub fn complete(
+        &self,
+        lease_id: Option<&str>,
+        actual: Option<Decimal>,
+        now: Millis,
+        draft: Option<EventDraft>,
+    ) -> Result<Option<Lease>, WalletError> {
+        let mut st = lock(&self.shared.state);
+        let Some(id) = lease_id else {
+            if let Some(d) = draft {
+                st.queue.push(Pending::Append(d));
+                self.shared.work.notify_one();
+            }
+            return Ok(None);
+        };
+        if let Some(n) = self.counter(id, &st) {
+            match st.local.get(&n) {
+                Some(Local::Active(_)) => {}
+                // a replay: settled once, nothing more to write
+                Some(Local::Finished) => return Ok(None),
+                None => return Err(WalletError::UnknownLease(id.to_owned())),
+            }
+            let Some(Local::Active(lease)) = st.local.insert(n, Local::Finished) else {
+                return Err(WalletError::UnknownLease(id.to_owned()));
+            };
+            let lease = *lease;
+            if actual.is_none() {
+                if let Some(f) = st.floats.get_mut(&lease.wallet) {
+                    f.taken -= lease.amount;
+                }
+            }
+            let mut out = lease.clone();
+            out.status = if actual.is_some() {
+                LeaseStatus::Settled
+            } else {
+                LeaseStatus::Released
+            };
+            out.charged = actual;
+            st.queue.push(Pending::Local {
+                lease,
+                actual,
+                now,
+                draft,
+                counter: n,
+            });
+            self.shared.work.notify_one();
+            return Ok(Some(out));
+        }
+        let id: Arc<str> = Arc::from(id);
+        st.queue.push(match actual {
+            Some(a) => Pending::Settle(id, a, now, draft),
+            None => Pending::Release(id, now, draft),
+        });
+        self.shared.work.notify_one();
+        Ok(None)
+    }
+
+    /// Takes `r` from the float on `key` if it covers it.
+    fn take(
+        &self,
+        st: &mut State,
+        key: &WalletKey,
+        r: &ReserveRequest,
+        n: u64,
+        now: Millis,
+    ) -> Option<Lease> {
+        let f = st.floats.get_mut(key)?;
+        if f.shrink || f.currency != r.currency || f.left() < r.amount {
+            return None;
+        }
+        f.taken += r.amount;
+        f.since += r.amount;
+        f.biggest = f.biggest.max(r.amount);
+        f.last_take = now_ms();
+        let lease = Lease {
+            id: Arc::clone(&r.lease_id),
+            wallet: key.clone(),
+            amount: r.amount,
+            currency: r.currency,
+            price: r.price,
+            created_at: now,
+            expires_at: now.saturating_add(r.ttl_ms),
+            status: LeaseStatus::Active,
+            charged: None,
+            approved_overrun: false,
+        };
+        st.local.insert(n, Local::Active(Box::new(lease.clone())));
+        Some(lease)
+    }
+
+    /// Reserves through the store; if the store finds no wallet with enough, gives back the
+    /// headroom of this process's floats on the cascade and asks once more.
+    fn reserve_durably(
+        &self,
+        r: &ReserveRequest,
+        now: Millis,
+    ) -> Result<ReserveOutcome, WalletError> {
+        let store = &self.shared.store;
+        let out = self.blocking(|| store.reserve(r, now))??;
+        if out != ReserveOutcome::Insufficient {
+            return Ok(out);
+        }
+        let mut st = lock(&self.shared.state);
+        let mut any = false;
+        for k in &r.cascade {
+            if let Some(f) = st.floats.get_mut(k) {
+                f.shrink = true;
+                any = true;
+            }
+        }
+        if !any {
+            return Ok(out);
+        }
+        drop(self.wait_batch(st)?);
+        self.blocking(|| store.reserve(r, now))?
+    }
+}
+
+impl Shared {
+    /// The writer thread: runs a batch whenever there is work, and looks after idle floats.
+    fn writer(&self) {
+        let mut st = lock(&self.state);
+        loop {
+            if st.stopped {
+                return;
+            }
+            let now = now_ms();
+            let due = st.failure.is_some()
+                || !st.queue.is_empty()
+                || !st.demand.is_empty()
+                || st.wanted > st.finished
+                || st.closing
+                || st.floats.values().any(|f| {
+                    f.shrink
+                        || (f.last_take + IDLE_MS < now && f.left() > Decimal::ZERO)
+                        || f.created + REFRESH_MS < now
+                })
+                || st.recent.front().is_some_and(|(t, _)| t + RECENT_MS < now)
+                || st.last_expire + EXPIRE_MS < now;
+            if !due {
+                st = self
+                    .work
+                    .wait_timeout(st, TICK)
+                    .unwrap_or_else(PoisonError::into_inner)
+                    .0;
+                continue;
+            }
+            drop(st);
+            let ok = self.batch(now);
+            if !ok {
+                std::thread::sleep(RETRY);
+            }
+            st = lock(&self.state);
+        }
+    }
+
+    /// One batch. Returns false if it failed.
+    #[allow(clippy::too_many_lines)]
+    fn batch(&self, now: Millis) -> bool {
+        let mut st = lock(&self.state);
+        st.started += 1;
+        let number = st.started;
+        // forget old finished requests
+        while let Some(&(t, n)) = st.recent.front() {
+            if t + RECENT_MS >= now {
+                break;
+            }
+            st.recent.pop_front();
+            st.local.remove(&n);
+            st.watermark = Some(st.watermark.map_or(n, |w| w.max(n)));
+        }
+        let expire = st.last_expire + EXPIRE_MS < now;
+        if expire {
+            st.last_expire = now;
+        }
+        let items = std::mem::take(&mut st.queue);
+        let demand = std::mem::take(&mut st.demand);
+        let mut booked: HashMap<WalletKey, Decimal> = HashMap::new();
+        for it in &items {
+            if let Pending::Local {
+                lease,
+                actual: Some(_),
+                ..
+            } = it
+            {
+                *booked.entry(lease.wallet.clone()).or_default() += lease.amount;
+            }
+        }
+        struct Plan {
+            key: WalletKey,
+            old: Option<Arc<str>>,
+            size: FloatSize,
+            currency: Currency,
+            booked: Decimal,
+        }
+        let mut plans = Vec::new();
+        let closing = st.closing;
+        for (key, f) in &mut st.floats {
+            let b = booked.get(key).copied().unwrap_or_default();
+            let asked = demand.get(key).map(|d| d.0);
+            let idle = f.last_take + IDLE_MS < now && f.left() > Decimal::ZERO;
+            if b.is_zero()
+                && asked.is_none()
+                && !f.shrink
+                && !closing
+                && !idle
+                && f.created + REFRESH_MS >= now
+            {
+                continue;
+            }
+            // given back, idle, or on a wallet with little left: hold only what is in flight
+            // (and what a waiting request needs), and let nothing be taken meanwhile
+            if closing || idle || f.tight {
+                f.shrink = true;
+            }
+            let need = if closing {
+                Decimal::ZERO
+            } else {
+                asked.unwrap_or_default()
+            };
+            let size = if f.shrink {
+                let held = f.taken - b;
+                FloatSize {
+                    floor: held,
+                    need,
+                    want: held + need,
+                }
+            } else {
+                let headroom = (f.since * Decimal::from(4)).max(f.biggest * Decimal::from(32));
+                let floor = f.amount - b;
+                FloatSize {
+                    floor,
+                    need,
+                    want: floor.max(f.taken - b + headroom + need),
+                }
+            };
+            f.since = Decimal::ZERO;
+            plans.push(Plan {
+                key: key.clone(),
+                old: Some(Arc::clone(&f.id)),
+                size,
+                currency: f.currency,
+                booked: b,
+            });
+        }
+        for (key, (amount, currency)) in &demand {
+            if !st.floats.contains_key(key) && !closing {
+                plans.push(Plan {
+                    key: key.clone(),
+                    old: None,
+                    size: FloatSize {
+                        floor: Decimal::ZERO,
+                        need: *amount,
+                        want: *amount * Decimal::from(32),
+                    },
+                    currency: *currency,
+                    booked: Decimal::ZERO,
+                });
+            }
+        }
+        let mut float_ids = Vec::with_capacity(plans.len());
+        for _ in &plans {
+            st.next_float += 1;
+            float_ids.push(format!("flt_{:016x}_{}", self.nonce, st.next_float));
+        }
+        drop(st);
+
+        let mut ops = Vec::with_capacity(items.len() * 3 + plans.len() * 2);
+        for p in &plans {
+            if let Some(old) = &p.old {
+                ops.push(Op::Release(Arc::clone(old), now));
+            }
+        }
+        for it in &items {
+            match it {
+                Pending::Local {
+                    lease,
+                    actual,
+                    now: at,
+                    draft,
+                    ..
+                } => {
+                    ops.push(Op::Book(
+                        ReserveRequest {
+                            lease_id: Arc::clone(&lease.id),
+                            cascade: vec![lease.wallet.clone()],
+                            amount: lease.amount,
+                            currency: lease.currency,
+                            ttl_ms: lease.expires_at - lease.created_at,
+                            price: lease.price,
+                            force: None,
+                        },
+                        lease.created_at,
+                    ));
+                    push_finish(&mut ops, &lease.id, *actual, *at, draft.as_ref());
+                }
+                Pending::Settle(id, a, at, draft) => {
+                    push_finish(&mut ops, id, Some(*a), *at, draft.as_ref());
+                }
+                Pending::Release(id, at, draft) => {
+                    push_finish(&mut ops, id, None, *at, draft.as_ref());
+                }
+                Pending::Append(d) => ops.push(Op::Append(d.clone())),
+            }
+        }
+        for (p, id) in plans.iter().zip(&float_ids) {
+            ops.push(Op::Float(
+                ReserveRequest {
+                    lease_id: Arc::from(id.as_str()),
+                    cascade: vec![p.key.clone()],
+                    amount: p.size.want,
+                    currency: p.currency,
+                    ttl_ms: FLOAT_TTL_MS,
+                    price: None,
+                    force: Some(p.key.clone()),
+                },
+                p.size,
+                now,
+            ));
+        }
+        let result = if ops.is_empty() {
+            Ok(Vec::new())
+        } else {
+            (self.run)(&ops)
+        };
+        let expired = if expire {
+            self.store.expire(now).map_err(|e| e.to_string())
+        } else {
+            Ok(0)
+        };
+
+        let mut st = lock(&self.state);
+        if let Err(e) = expired {
+            st.errors.push(format!("releasing expired leases: {e}"));
+        }
+        let ok = match result {
+            Err(e) => {
+                // nothing was written: keep the work, in order, for the next attempt
+                let newer = std::mem::replace(&mut st.queue, items);
+                st.queue.extend(newer);
+                st.failure = Some(e);
+                false
+            }
+            Ok(done) => {
+                if !ops.is_empty() {
+                    st.failure = None;
+                }
+                let mut floats_done = Vec::new();
+                for d in done {
+                    match d {
+                        Done::Float(r) => floats_done.push(r),
+                        Done::Book(Err(e)) | Done::Release(Err(e)) | Done::Settle(Err(e)) => {
+                            st.errors.push(e.to_string());
+                        }
+                        Done::SettleAppend(Err(e)) => st.errors.push(e.to_string()),
+                        _ => {}
+                    }
+                }
+                for (p, r) in plans.iter().zip(floats_done) {
+                    let held = st.floats.get(&p.key).map(|f| f.taken - p.booked);
+                    match r {
+                        Ok((Some(lease), free)) => {
+                            let f = st.floats.entry(p.key.clone()).or_insert_with(|| Float {
+                                id: Arc::clone(&lease.id),
+                                amount: Decimal::ZERO,
+                                taken: Decimal::ZERO,
+                                currency: p.currency,
+                                since: Decimal::ZERO,
+                                biggest: Decimal::ZERO,
+                                last_take: now,
+                                created: now,
+                                shrink: false,
+                                tight: false,
+                                short: false,
+                            });
+                            f.id = Arc::clone(&lease.id);
+                            f.amount = lease.amount;
+                            f.taken = held.unwrap_or_default();
+                            f.created = now;
+                            f.shrink = false;
+                            f.tight = free < Decimal::from(TIGHT) * f.biggest.max(p.size.need);
+                            f.short = lease.amount < p.size.floor + p.size.need;
+                        }
+                        Ok((None, _)) => {
+                            st.floats.remove(&p.key);
+                        }
+                        Err(e) => {
+                            st.floats.remove(&p.key);
+                            if matches!(
+                                e,
+                                WalletError::UnknownWallet(_)
+                                    | WalletError::CurrencyMismatch { .. }
+                            ) {
+                                st.skip.insert(p.key.clone(), now + SKIP_MS);
+                            } else {
+                                st.errors.push(format!("float on {}: {e}", p.key));
+                            }
+                        }
+                    }
+                }
+                for it in &items {
+                    if let Pending::Local { counter, .. } = it {
+                        st.recent.push_back((now, *counter));
+                    }
+                }
+                true
+            }
+        };
+        st.finished = number;
+        drop(st);
+        self.done.notify_all();
+        ok
+    }
+}
+
+/// Settlement (with its event) or release (then its event) of one lease.
+fn push_finish(
+    ops: &mut Vec<Op>,
+    id: &Arc<str>,
+    actual: Option<Decimal>,
+    now: Millis,
+    draft: Option<&EventDraft>,
+) {
+    match (actual, draft) {
+        (Some(a), Some(d)) => ops.push(Op::SettleAppend(Arc::clone(id), a, now, d.clone())),
+        (Some(a), None) => ops.push(Op::Settle(Arc::clone(id), a, now)),
+        (None, d) => {
+            ops.push(Op::Release(Arc::clone(id), now));
+            if let Some(d) = d {
+                ops.push(Op::Append(d.clone()));
+            }
+        }
+    }
+}
+
+impl WalletStore for WriteBehind {
+    fn allocate(
+        &self,
+        key: &WalletKey,
+        amount: Decimal,
+        currency: &str,
+        period: Option<Period>,
+        mode: AllocateMode,
+        now: Millis,
+    ) -> Result<Wallet, WalletError> {
+        let store = &self.shared.store;
+        let w = self.blocking(|| store.allocate(key, amount, currency, period, mode, now))??;
+        lock(&self.shared.state).skip.remove(key);
+        Ok(w)
+    }
+
+    /// The wallet as this process sees it: what is written, less the unused part of its float.
+    fn get(&self, key: &WalletKey, now: Millis) -> Result<Option<Wallet>, StoreError> {
+        let st = lock(&self.shared.state);
+        let st = self.wait_batch(st)?;
+        let headroom = st.floats.get(key).map(Float::left);
+        drop(st);
+        let store = &self.shared.store;
+        let w = self.blocking(|| WalletStore::get(&**store, key, now))??;
+        Ok(w.map(|mut w| {
+            w.reserved -= headroom.unwrap_or_default();
+            w
+        }))
+    }
+
+    fn list(&self, now: Millis) -> Result<Vec<Wallet>, StoreError> {
+        let st = lock(&self.shared.state);
+        let st = self.wait_batch(st)?;
+        let headroom: HashMap<WalletKey, Decimal> = st
+            .floats
+            .iter()
+            .map(|(k, f)| (k.clone(), f.left()))
+            .collect();
+        drop(st);
+        let store = &self.shared.store;
+        let mut ws = self.blocking(|| WalletStore::list(&**store, now))??;
+        for w in &mut ws {
+            w.reserved -= headroom.get(&w.key).copied().unwrap_or_default();
+        }
+        Ok(ws)
+    }
+
+    fn reserve(&self, r: &ReserveRequest, now: Millis) -> Result<ReserveOutcome, WalletError> {
+        if r.amount.is_sign_negative() {
+            return Err(WalletError::Invalid(
+                "a reservation cannot be negative".into(),
+            ));
+        }
+        let mut st = lock(&self.shared.state);
+        let n = match (&r.force, self.counter(&r.lease_id, &st)) {
+            (None, Some(n)) => n,
+            _ => {
+                drop(st);
+                return self.reserve_durably(r, now);
+            }
+        };
+        if st.failure.is_some() {
+            // the writer is failing: let the store decide (and refuse while it is down)
+            drop(st);
+            return self.reserve_durably(r, now);
+        }
+        if st.closing {
+            return Err(WalletError::Store(StoreError::Unavailable(
+                "the store is closing".into(),
+            )));
+        }
+        match st.local.get(&n) {
+            Some(Local::Active(l)) => return Ok(ReserveOutcome::Reserved((**l).clone())),
+            Some(Local::Finished) => return Err(WalletError::LeaseReused(r.lease_id.to_string())),
+            None => {}
+        }
+        for key in &r.cascade {
+            if st.skip.get(key).is_some_and(|&t| t > now) {
+                continue;
+            }
+            if let Some(lease) = self.take(&mut st, key, r, n, now) {
+                return Ok(ReserveOutcome::Reserved(lease));
+            }
+            if st.floats.get(key).is_some_and(|f| f.currency != r.currency) {
+                continue;
+            }
+            // ask the writer to grow the float (or hold a first one) by this request; if the
+            // next batch has already started giving the float back, ask the one after it
+            for _ in 0..GROW_TRIES {
+                st.demand
+                    .entry(key.clone())
+                    .or_insert((Decimal::ZERO, r.currency))
+                    .0 += r.amount;
+                st = self.wait_batch(st)?;
+                if st.skip.get(key).is_some_and(|&t| t > now) {
+                    break;
+                }
+                if let Some(lease) = self.take(&mut st, key, r, n, now) {
+                    return Ok(ReserveOutcome::Reserved(lease));
+                }
+                // retry while the float is being resized, or when the last batch granted every
+                // request that asked but another thread took this one's share first; stop when
+                // the wallet had no more to give
+                if !st.floats.get(key).is_some_and(|f| f.shrink || !f.short) {
+                    break;
+                }
+            }
+        }
+        Ok(ReserveOutcome::Insufficient)
+    }
+
+    fn settle(
+        &self,
+        lease_id: &str,
+        actual: Decimal,
+        now: Millis,
+    ) -> Result<Settlement, WalletError> {
+        if actual.is_sign_negative() {
+            return Err(WalletError::Invalid(
+                "a settlement cannot be negative".into(),
+            ));
+        }
+        let local = {
+            let st = lock(&self.shared.state);
+            self.counter(lease_id, &st).is_some()
+        };
+        if !local {
+            let store = &self.shared.store;
+            return self.blocking(|| store.settle(lease_id, actual, now))?;
+        }
+        match self.complete(Some(lease_id), Some(actual), now, None)? {
+            Some(lease) => Ok(Settlement {
+                lease,
+                charged: actual,
+                replay: false,
+            }),
+            None => {
+                drop(self.wait_batch(lock(&self.shared.state))?);
+                let store = &self.shared.store;
+                self.blocking(|| store.settle(lease_id, actual, now))?
+            }
+        }
+    }
+
+    fn release(&self, lease_id: &str, now: Millis) -> Result<Lease, WalletError> {
+        let local = {
+            let st = lock(&self.shared.state);
+            self.counter(lease_id, &st).is_some()
+        };
+        if local {
+            if let Some(lease) = self.complete(Some(lease_id), None, now, None)? {
+                return Ok(lease);
+            }
+            drop(self.wait_batch(lock(&self.shared.state))?);
+        }
+        let store = &self.shared.store;
+        self.blocking(|| store.release(lease_id, now))?
+    }
+
+    fn expire(&self, now: Millis) -> Result<usize, WalletError> {
+        let store = &self.shared.store;
+        self.blocking(|| store.expire(now))?
+    }
+
+    fn lease(&self, lease_id: &str) -> Result<Option<Lease>, StoreError> {
+        {
+            let st = lock(&self.shared.state);
+            if let Some(n) = self.counter(lease_id, &st) {
+                if let Some(Local::Active(l)) = st.local.get(&n) {
+                    return Ok(Some((**l).clone()));
+                }
+                drop(self.wait_batch(st)?);
+            }
+        }
+        let store = &self.shared.store;
+        self.blocking(|| store.lease(lease_id))?
+    }
+
+    fn prune(&self, before: Millis) -> Result<usize, StoreError> {
+        let store = &self.shared.store;
+        self.blocking(|| WalletStore::prune(&**store, before))?
+    }
+}
+
+impl Drop for WriteBehind {
+    fn drop(&mut self) {
+        let _ = self.close();
+    }
+}

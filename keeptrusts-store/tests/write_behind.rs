@@ -1,0 +1,413 @@
+//! The write-behind ledger decides exactly as the store alone would, never lets two writers of
+//! one file overspend, and leaves the file exact once closed.
+#![allow(
+    clippy::unwrap_used,
+    clippy::expect_used,
+    clippy::indexing_slicing,
+    missing_docs
+)]
+
+use std::path::PathBuf;
+use std::sync::Arc;
+
+use keeptrusts_core::event::{verify, EventDraft, EventStore};
+use keeptrusts_core::pricing::Currency;
+use keeptrusts_core::wallet::{
+    AllocateMode, LeaseStatus, ReserveOutcome, ReserveRequest, WalletError, WalletScope,
+    WalletStore,
+};
+use keeptrusts_core::{Role, Storage, Verdict, WalletKey};
+use keeptrusts_store::{open_write_behind, BlockingHook, PgStore, SqliteStore, WriteBehind};
+use rust_decimal::Decimal;
+
+fn hook() -> BlockingHook {
+    Arc::new(|f: &mut dyn FnMut()| f())
+}
+
+fn db(name: &str) -> (PathBuf, String) {
+    let dir = std::env::temp_dir().join(format!("kt-wb-{}-{name}", std::process::id()));
+    let _ = std::fs::remove_dir_all(&dir);
+    std::fs::create_dir_all(&dir).unwrap();
+    let path = dir.join("ledger.db");
+    let url = format!("sqlite:{}", path.display());
+    (path, url)
+}
+
+fn team() -> WalletKey {
+    WalletKey::new(WalletScope::Team, "engineering")
+}
+
+fn request(id: &str, amount: Decimal) -> ReserveRequest {
+    ReserveRequest {
+        lease_id: format!("rsv_{id}").into(),
+        cascade: vec![WalletKey::new(WalletScope::User, "dev@yourco.com"), team()],
+        amount,
+        currency: Currency::USD,
+        ttl_ms: 60_000,
+        price: None,
+        force: None,
+    }
+}
+
+fn draft(request_id: &str) -> EventDraft {
+    EventDraft {
+        id: format!("evt_{request_id}"),
+        request_id: request_id.into(),
+        timestamp: 1,
+        org: "default".into(),
+        team: Some("engineering".into()),
+        user: Some("dev@yourco.com".into()),
+        role: Some(Role::Member),
+        consumer_group: None,
+        model: Some("gpt-4o-mini".into()),
+        target: None,
+        verdict: Verdict::Allow,
+        status: 200,
+        reason: None,
+        policies: Vec::new(),
+        cost: None,
+        tokens: None,
+        escalation_id: None,
+        ticket_id: None,
+        audit: None,
+    }
+}
+
+fn allocate(store: &dyn WalletStore, amount: i64) {
+    store
+        .allocate(
+            &team(),
+            Decimal::new(amount, 0),
+            "USD",
+            None,
+            AllocateMode::Set,
+            0,
+        )
+        .unwrap();
+}
+
+/// Reserves 1.00 and settles 0.73 until the cascade runs dry; returns how many went through.
+fn drain(wallets: &dyn WalletStore, wb: Option<&WriteBehind>, tag: &str) -> usize {
+    let mut n = 0;
+    loop {
+        let id = wb.map_or_else(|| format!("{tag}-{n}"), WriteBehind::new_request_id);
+        match wallets.reserve(&request(&id, Decimal::ONE), 5).unwrap() {
+            ReserveOutcome::Reserved(l) => {
+                assert_eq!(l.wallet, team());
+                match wb {
+                    Some(wb) => {
+                        wb.complete(Some(&l.id), Some(Decimal::new(73, 2)), 6, Some(draft(&id)))
+                            .unwrap();
+                    }
+                    None => {
+                        wallets.settle(&l.id, Decimal::new(73, 2), 6).unwrap();
+                    }
+                }
+                n += 1;
+            }
+            ReserveOutcome::Insufficient => return n,
+        }
+    }
+}
+
+#[test]
+fn decides_exactly_as_the_store_alone_and_leaves_the_file_exact() {
+    let (_, url_a) = db("exact-a");
+    let plain = SqliteStore::open(url_a.trim_start_matches("sqlite:")).unwrap();
+    allocate(&plain, 10);
+    let direct = drain(&plain, None, "direct");
+
+    let (path, url) = db("exact-b");
+    let (store, wb) = open_write_behind(&url, hook()).unwrap();
+    allocate(store.as_ref(), 10);
+    let behind = drain(wb.as_ref(), Some(&wb), "behind");
+    // 10.00 at 0.73 a request, each needing 1.00 available: 13 requests either way
+    assert_eq!((direct, behind), (13, 13));
+
+    // another connection sees the float held for this process as reserved until it is given
+    // back; the process itself sees only what its requests hold
+    let other = SqliteStore::open(&path).unwrap();
+    wb.flush().unwrap();
+    let mine = WalletStore::get(wb.as_ref(), &team(), 7).unwrap().unwrap();
+    assert_eq!(mine.reserved, Decimal::ZERO);
+    assert_eq!(mine.spent, Decimal::new(949, 2));
+    wb.close().unwrap();
+    let w = WalletStore::get(&other, &team(), 7).unwrap().unwrap();
+    let p = WalletStore::get(&plain, &team(), 7).unwrap().unwrap();
+    assert_eq!((w.spent, w.reserved), (p.spent, p.reserved));
+    assert_eq!((w.spent, w.reserved), (Decimal::new(949, 2), Decimal::ZERO));
+    // every request left its lease (settled) and its event, in one verified chain
+    let events = EventStore::list(&other, "default").unwrap();
+    assert_eq!(events.len(), 13);
+    verify(&events, None).unwrap();
+    let first = events[0].body.request_id.clone();
+    let lease = WalletStore::lease(&other, &format!("rsv_{first}"))
+        .unwrap()
+        .unwrap();
+    assert_eq!(lease.status, LeaseStatus::Settled);
+    assert_eq!(lease.charged, Some(Decimal::new(73, 2)));
+}
+
+/// Two write-behind ledgers (two gateway processes) and a writer through the store itself
+/// spend one wallet of 300.00 at once, past its end: exactly what was settled is spent, nothing
+/// stays reserved, nothing goes over, and what the floats held comes back.
+fn never_overspend(a: &Arc<WriteBehind>, b: &Arc<WriteBehind>, plain: &Arc<dyn Storage>) {
+    allocate(plain.as_ref(), 300);
+    let mut handles = Vec::new();
+    for wb in [a, a, b, b] {
+        let wb = Arc::clone(wb);
+        handles.push(std::thread::spawn(move || {
+            let (mut charged, mut refused) = (Decimal::ZERO, 0);
+            for _ in 0..150 {
+                let id = wb.new_request_id();
+                if let ReserveOutcome::Reserved(l) =
+                    wb.reserve(&request(&id, Decimal::ONE), 5).unwrap()
+                {
+                    wb.complete(Some(&l.id), Some(Decimal::new(73, 2)), 6, Some(draft(&id)))
+                        .unwrap();
+                    charged += Decimal::new(73, 2);
+                } else {
+                    refused += 1;
+                }
+            }
+            (charged, refused)
+        }));
+    }
+    // a third writer (the CLI, the bindings) reserving through the store itself meanwhile
+    let p2 = Arc::clone(plain);
+    let direct = std::thread::spawn(move || {
+        let mut charged = Decimal::ZERO;
+        for i in 0..150 {
+            if let ReserveOutcome::Reserved(l) = p2
+                .reserve(&request(&format!("cli-{i}"), Decimal::ONE), 5)
+                .unwrap()
+            {
+                charged += p2.settle(&l.id, Decimal::new(73, 2), 6).unwrap().charged;
+            }
+        }
+        charged
+    });
+    let (mut behind, mut refused) = (Decimal::ZERO, 0);
+    for h in handles {
+        let (c, r) = h.join().unwrap();
+        behind += c;
+        refused += r;
+    }
+    let direct = direct.join().unwrap();
+    a.close().unwrap();
+    b.close().unwrap();
+    // 750 attempts of 1.00 against 300.00 at 0.73 (about 410 fit): the end was reached
+    assert!(refused > 0);
+    let w = WalletStore::get(plain.as_ref(), &team(), 7)
+        .unwrap()
+        .unwrap();
+    assert_eq!(
+        w.spent,
+        behind + direct,
+        "the ledger holds exactly what was settled"
+    );
+    assert_eq!(w.reserved, Decimal::ZERO, "both floats were given back");
+    assert!(w.spent <= w.allocated);
+    // what a float held while its process was idle is usable again: the rest drains to the end
+    let rest = drain(plain.as_ref(), None, "rest");
+    let w = WalletStore::get(plain.as_ref(), &team(), 8)
+        .unwrap()
+        .unwrap();
+    assert!(w.available() < Decimal::ONE, "{w:?}");
+    assert!(w.spent <= w.allocated);
+    assert!(
+        rest < 60,
+        "{rest} more after the run: the floats hid too much"
+    );
+    // one event per request settled behind, in one verified chain
+    let events = EventStore::list(plain.as_ref(), "default").unwrap();
+    verify(&events, None).unwrap();
+    assert_eq!(Decimal::from(events.len()) * Decimal::new(73, 2), behind);
+}
+
+#[test]
+fn two_writers_and_a_plain_store_on_one_sqlite_file_never_overspend() {
+    let (path, url) = db("overspend");
+    let plain: Arc<dyn Storage> = Arc::new(SqliteStore::open(&path).unwrap());
+    let a = open_write_behind(&url, hook()).unwrap().1;
+    let b = open_write_behind(&url, hook()).unwrap().1;
+    never_overspend(&a, &b, &plain);
+}
+
+#[test]
+fn two_writers_and_a_plain_store_on_postgres_never_overspend() {
+    let Ok(url) = std::env::var("KEEPTRUSTS_TEST_POSTGRES_URL") else {
+        eprintln!("KEEPTRUSTS_TEST_POSTGRES_URL is not set: PostgreSQL test not run");
+        return;
+    };
+    let schema = format!("kt_test_{}_write_behind", std::process::id());
+    let mut c = postgres::Client::connect(&url, postgres::NoTls)
+        .expect("KEEPTRUSTS_TEST_POSTGRES_URL is set but the server is unreachable");
+    c.batch_execute(&format!("DROP SCHEMA IF EXISTS {schema} CASCADE"))
+        .unwrap();
+    let open = || Arc::new(PgStore::connect_in_schema(&url, Some(&schema)).unwrap());
+    let plain: Arc<dyn Storage> = open();
+    let a = WriteBehind::postgres(open(), hook()).unwrap();
+    let b = WriteBehind::postgres(open(), hook()).unwrap();
+    never_overspend(&a, &b, &plain);
+    c.batch_execute(&format!("DROP SCHEMA {schema} CASCADE"))
+        .unwrap();
+}
+
+#[test]
+fn ids_it_did_not_issue_and_replays_go_to_the_store() {
+    let (path, url) = db("ids");
+    let (store, wb) = open_write_behind(&url, hook()).unwrap();
+    allocate(store.as_ref(), 10);
+    let other = SqliteStore::open(&path).unwrap();
+    // a client's own request id: reserved durably, at once
+    let r = request("client-chosen", Decimal::ONE);
+    assert!(matches!(
+        wb.reserve(&r, 5).unwrap(),
+        ReserveOutcome::Reserved(_)
+    ));
+    let l = WalletStore::lease(&other, "rsv_client-chosen")
+        .unwrap()
+        .unwrap();
+    assert_eq!(l.status, LeaseStatus::Active);
+    wb.complete(
+        Some(&l.id),
+        Some(Decimal::new(5, 1)),
+        6,
+        Some(draft("client-chosen")),
+    )
+    .unwrap();
+    // an issued id, settled, then replayed: refused in memory, then by the store once written
+    let id = wb.new_request_id();
+    let ReserveOutcome::Reserved(l) = wb.reserve(&request(&id, Decimal::ONE), 5).unwrap() else {
+        panic!("reserved")
+    };
+    wb.complete(Some(&l.id), Some(Decimal::new(5, 1)), 6, Some(draft(&id)))
+        .unwrap();
+    assert!(matches!(
+        wb.reserve(&request(&id, Decimal::ONE), 5),
+        Err(WalletError::LeaseReused(_))
+    ));
+    // settling twice charges once
+    assert_eq!(
+        wb.complete(Some(&l.id), Some(Decimal::new(5, 1)), 7, Some(draft(&id)))
+            .unwrap(),
+        None
+    );
+    // a float holding the balance does not make the store refuse a request it can cover
+    let big = request("client-big", Decimal::new(8, 0));
+    assert!(matches!(
+        wb.reserve(&big, 5).unwrap(),
+        ReserveOutcome::Reserved(_)
+    ));
+    wb.complete(Some("rsv_client-big"), None, 6, None).unwrap();
+    wb.close().unwrap();
+    let w = WalletStore::get(&other, &team(), 7).unwrap().unwrap();
+    assert_eq!((w.spent, w.reserved), (Decimal::ONE, Decimal::ZERO));
+    assert_eq!(EventStore::list(&other, "default").unwrap().len(), 2);
+    assert_eq!(
+        WalletStore::lease(&other, "rsv_client-big")
+            .unwrap()
+            .unwrap()
+            .status,
+        LeaseStatus::Released
+    );
+}
+
+#[test]
+fn missing_wallets_are_skipped_and_failures_release() {
+    let (path, url) = db("cascade");
+    let (store, wb) = open_write_behind(&url, hook()).unwrap();
+    allocate(store.as_ref(), 5);
+    // no user wallet: the team pays, and keeps paying without asking the store each time
+    let mut ids = Vec::new();
+    for _ in 0..3 {
+        let id = wb.new_request_id();
+        let ReserveOutcome::Reserved(l) = wb.reserve(&request(&id, Decimal::ONE), 5).unwrap()
+        else {
+            panic!("reserved")
+        };
+        assert_eq!(l.wallet, team());
+        ids.push(l.id);
+    }
+    // a request that failed upstream gives its reservation back
+    for id in &ids {
+        let released = wb.complete(Some(id), None, 6, None).unwrap().unwrap();
+        assert_eq!(released.status, LeaseStatus::Released);
+    }
+    // the user wallet appears: allocations through the ledger are seen at once
+    wb.allocate(
+        &WalletKey::new(WalletScope::User, "dev@yourco.com"),
+        Decimal::new(2, 0),
+        "USD",
+        None,
+        AllocateMode::Set,
+        7,
+    )
+    .unwrap();
+    let id = wb.new_request_id();
+    let ReserveOutcome::Reserved(l) = wb.reserve(&request(&id, Decimal::ONE), 8).unwrap() else {
+        panic!("reserved")
+    };
+    assert_eq!(l.wallet.scope, WalletScope::User);
+    wb.complete(Some(&l.id), Some(Decimal::ONE), 9, None)
+        .unwrap();
+    wb.close().unwrap();
+    let other = SqliteStore::open(&path).unwrap();
+    let t = WalletStore::get(&other, &team(), 9).unwrap().unwrap();
+    assert_eq!((t.spent, t.reserved), (Decimal::ZERO, Decimal::ZERO));
+    let u = WalletStore::get(
+        &other,
+        &WalletKey::new(WalletScope::User, "dev@yourco.com"),
+        9,
+    )
+    .unwrap()
+    .unwrap();
+    assert_eq!((u.spent, u.reserved), (Decimal::ONE, Decimal::ZERO));
+}
+
+#[test]
+fn a_locked_file_stops_the_memory_path_and_nothing_is_lost() {
+    let (path, url) = db("locked");
+    let (store, wb) = open_write_behind(&url, hook()).unwrap();
+    allocate(store.as_ref(), 100);
+    let id = wb.new_request_id();
+    let ReserveOutcome::Reserved(l) = wb.reserve(&request(&id, Decimal::ONE), 5).unwrap() else {
+        panic!("reserved")
+    };
+    // another process holds the write lock: the settlement waits in memory, the batch fails,
+    // and new reservations are refused until the file is back
+    let locker = rusqlite_lock(&path);
+    wb.complete(Some(&l.id), Some(Decimal::new(5, 1)), 6, Some(draft(&id)))
+        .unwrap();
+    assert!(wb.flush().is_err());
+    let id2 = wb.new_request_id();
+    assert!(matches!(
+        wb.reserve(&request(&id2, Decimal::ONE), 5),
+        Err(WalletError::Store(_))
+    ));
+    drop(locker);
+    wb.flush().unwrap();
+    wb.close().unwrap();
+    let other = SqliteStore::open(&path).unwrap();
+    let w = WalletStore::get(&other, &team(), 7).unwrap().unwrap();
+    assert_eq!((w.spent, w.reserved), (Decimal::new(5, 1), Decimal::ZERO));
+    assert_eq!(EventStore::list(&other, "default").unwrap().len(), 1);
+}
+
+/// Holds the file's write lock (an exclusive transaction on another connection) until dropped.
+fn rusqlite_lock(path: &std::path::Path) -> std::process::Child {
+    let mut child = std::process::Command::new("python3")
+        .args([
+            "-c",
+            "import sqlite3, sys\nc = sqlite3.connect(sys.argv[1], isolation_level=None)\nc.execute('BEGIN EXCLUSIVE')\nprint('locked', flush=True)\nsys.stdin.read()\nc.execute('ROLLBACK')",
+            path.to_str().unwrap(),
+        ])
+        .stdin(std::process::Stdio::piped())
+        .stdout(std::process::Stdio::piped())
+        .spawn()
+        .unwrap();
+    let mut line = [0u8; 7];
+    std::io::Read::read_exact(child.stdout.as_mut().unwrap(), &mut line).unwrap();
+    child
+}
