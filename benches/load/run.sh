@@ -44,7 +44,8 @@ measure() {
     /^ +50%/ { p50 = $2 }
     /^ +99%/ { p99 = $2 }
     /Non-2xx/ { bad = $NF }
-    END { printf "%s %s %s %s\n", rps, p50, p99, (bad == "" ? 0 : bad) }'
+    / requests in / { n = $1 }
+    END { printf "%s %s %s %s %s\n", rps, p50, p99, (bad == "" ? 0 : bad), n }'
 }
 
 start_gateway() {
@@ -67,20 +68,29 @@ start_gateway() {
 peak_rss_mb() { awk '/VmHWM/ { printf "%.1f", $2 / 1024 }' "/proc/$1/status"; }
 
 printf "%-44s %12s %10s %10s %10s %8s\n" "run (concurrency 64, ${secs}s)" "requests/s" "p50" "p99" "peak RSS" "non-2xx"
-read -r rps p50 p99 bad < <(KT_KEY= measure http://127.0.0.1:41090/v1/chat/completions 64 2)
+read -r rps p50 p99 bad _ < <(KT_KEY= measure http://127.0.0.1:41090/v1/chat/completions 64 2)
 printf "%-44s %12s %10s %10s %10s %8s\n" "direct to the mock provider" "$rps" "$p50" "$p99" "-" "$bad"
 read -r d1_rps d1_p50 d1_p99 _ < <(KT_KEY= measure http://127.0.0.1:41090/v1/chat/completions 1 1)
 
 start_gateway "$here/passthrough.yaml" 41091
-read -r rps p50 p99 bad < <(measure http://127.0.0.1:41091/v1/chat/completions 64 2)
+read -r rps p50 p99 bad _ < <(measure http://127.0.0.1:41091/v1/chat/completions 64 2)
 printf "%-44s %12s %10s %10s %10s %8s\n" "gateway, no policies" "$rps" "$p50" "$p99" "$(peak_rss_mb $gw) MB" "$bad"
 read -r g1_rps g1_p50 g1_p99 _ < <(measure http://127.0.0.1:41091/v1/chat/completions 1 1)
 
 start_gateway "$here/governed.yaml" 41092
-read -r rps p50 p99 bad < <(measure http://127.0.0.1:41092/v1/chat/completions 64 2)
+read -r rps p50 p99 bad n64 < <(measure http://127.0.0.1:41092/v1/chat/completions 64 2)
 printf "%-44s %12s %10s %10s %10s %8s\n" "gateway, seed multi-team pack (SQLite)" "$rps" "$p50" "$p99" "$(peak_rss_mb $gw) MB" "$bad"
-read -r s1_rps s1_p50 s1_p99 _ < <(measure http://127.0.0.1:41092/v1/chat/completions 1 1)
+read -r s1_rps s1_p50 s1_p99 _ n1 < <(measure http://127.0.0.1:41092/v1/chat/completions 1 1)
 rss=$(peak_rss_mb $gw)
+# what each gateway answered, by verdict (explains any non-2xx above)
+for port in 41091 41092; do
+  echo "gateway on $port: $(curl -s "http://127.0.0.1:$port/metrics" | grep '^keeptrusts_requests_total' | sed -E 's/keeptrusts_requests_total//' | tr '\n' ' ')"
+done >"$work/verdicts.txt"
+# stop the governed gateway and check what it wrote: every request's event in one intact chain,
+# the settlements in the wallet, nothing left reserved
+kill -TERM "$gw"
+wait "$gw" 2>/dev/null || true
+governed_store="sqlite:$work/41092.db"
 
 echo
 printf "%-44s %10s %10s\n" "concurrency 1" "p50" "p99"
@@ -88,3 +98,14 @@ printf "%-44s %10s %10s\n" "direct to the mock provider" "$d1_p50" "$d1_p99"
 printf "%-44s %10s %10s\n" "gateway, no policies" "$g1_p50" "$g1_p99"
 printf "%-44s %10s %10s\n" "gateway, seed multi-team pack (SQLite)" "$s1_p50" "$s1_p99"
 echo "governed gateway peak RSS after all runs: $rss MB"
+cat "$work/verdicts.txt"
+echo "requests wrk saw answered by the governed gateway: $((n64 + n1)) (requests still in flight when wrk stopped are answered or given back after it)"
+echo "governed store after shutdown: $("$kt" events verify --store "$governed_store")"
+"$kt" wallet balance --store "$governed_store"
+# what the gateways logged at warn level and above (a non-2xx answer is explained here)
+for port in 41091 41092; do
+  if grep -qE "WARN|ERROR" "$work/$port.log"; then
+    echo "gateway on $port logged:"
+    grep -E "WARN|ERROR" "$work/$port.log" | sed -E 's/request_id=[^ ]+ //; s/^[^ ]+ +//' | sort | uniq -c | sort -rn | head -10
+  fi
+done

@@ -696,7 +696,10 @@ async fn chat(app: Arc<App>, req: Request<Incoming>, rid: String) -> Response<Gw
         Err(e) => {
             let status = match e {
                 keeptrusts_core::RequestError::Invalid(_) => 400,
-                keeptrusts_core::RequestError::Store(_) => 503,
+                keeptrusts_core::RequestError::Store(_) => {
+                    tracing::warn!(request_id = %rid, "the store failed during evaluation: {e}");
+                    503
+                }
             };
             return error(status, e.code(), &e.to_string(), &rid);
         }

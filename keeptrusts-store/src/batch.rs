@@ -434,3 +434,48 @@ impl Drop for Leading<'_> {
         self.0.pass_lead();
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::{float_amount, FloatSize};
+    use rust_decimal::Decimal;
+
+    fn d(s: &str) -> Decimal {
+        s.parse().unwrap()
+    }
+
+    fn size(floor: &str, need: &str, want: &str) -> FloatSize {
+        FloatSize {
+            floor: d(floor),
+            need: d(need),
+            want: d(want),
+        }
+    }
+
+    #[test]
+    fn a_float_keeps_its_floor_grants_the_need_and_caps_the_headroom() {
+        // plenty free: headroom up to a sixteenth of what is free beyond the floor (998 / 16,
+        // rounded down at the wallet's scale)
+        assert_eq!(float_amount(d("1000"), size("2", "1", "100")), d("64"));
+        assert_eq!(float_amount(d("1000"), size("2", "1", "10")), d("10"));
+        // little free: the need is granted whole, headroom is not
+        assert_eq!(float_amount(d("5"), size("2", "1", "100")), d("3"));
+        // less free than needed: what there is
+        assert_eq!(float_amount(d("2.5"), size("2", "1", "100")), d("2.5"));
+        // overdrawn (an approved overrun elsewhere): the floor is held regardless
+        assert_eq!(float_amount(d("-3"), size("2", "1", "100")), d("2"));
+        // nothing in flight and nothing asked: nothing held
+        assert_eq!(float_amount(d("10"), size("0", "0", "0")), d("0"));
+    }
+
+    #[test]
+    fn float_amounts_never_carry_more_digits_than_the_wallet() {
+        // 1/16 of 0.01 is 0.000625; rounded down at the wallet's scale it is 0.00, so the
+        // amount added to and later taken from `reserved` cancels exactly
+        let a = float_amount(d("0.01"), size("0", "0", "1"));
+        assert_eq!(a, d("0.00"));
+        let a = float_amount(d("300.00"), size("1.00", "1.00", "40.00"));
+        assert!(a.scale() <= 2, "{a}");
+        assert_eq!(a, d("19.68"));
+    }
+}

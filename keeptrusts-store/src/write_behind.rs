@@ -50,6 +50,8 @@ const SKIP_MS: Millis = 1_000;
 const RECENT_MS: Millis = 2_000;
 /// A wallet with less than this many of its largest requests free is tight (see `Float::tight`).
 const TIGHT: i64 = 16;
+/// Finished requests waiting to be written beyond which new reservations wait for the writer.
+const MAX_QUEUE: usize = 4_096;
 /// How many batches a reservation waits for while its float is being resized under it.
 const GROW_TRIES: usize = 32;
 /// Back-off after a batch failed.
@@ -337,14 +339,18 @@ impl WriteBehind {
         )
     }
 
-    /// The counter of an id this process issued and may still serve from memory.
+    /// The counter of an id this process issued and still knows in memory: one it holds (a
+    /// request in flight, however long, or one finished recently), or one never used that is
+    /// newer than everything it has forgotten.
     fn counter(&self, id: &str, st: &State) -> Option<u64> {
         let tail = id.get(id.len().checked_sub(28)?..)?;
         let nonce = u64::from_str_radix(tail.get(..16)?, 16).ok()?;
         let n = u64::from_str_radix(tail.get(16..)?, 16).ok()?;
         let issued = self.issued.load(Ordering::Relaxed);
-        let fresh = nonce == self.shared.nonce && n < issued && st.watermark.is_none_or(|w| n > w);
-        fresh.then_some(n)
+        let known = nonce == self.shared.nonce
+            && n < issued
+            && (st.local.contains_key(&n) || st.watermark.is_none_or(|w| n > w));
+        known.then_some(n)
     }
 
     /// Runs `f` in the host's blocking section.
@@ -795,6 +801,9 @@ impl Shared {
                 // nothing was written: keep the work, in order, for the next attempt
                 let newer = std::mem::replace(&mut st.queue, items);
                 st.queue.extend(newer);
+                if st.failure.is_none() {
+                    st.errors.push(format!("a batch failed, retrying: {e}"));
+                }
                 st.failure = Some(e);
                 false
             }
@@ -960,6 +969,11 @@ impl WalletStore for WriteBehind {
             return Err(WalletError::Store(StoreError::Unavailable(
                 "the store is closing".into(),
             )));
+        }
+        // the writer is behind (a slow disk or database): new requests wait for it rather than
+        // letting unwritten work pile up in memory
+        while st.queue.len() >= MAX_QUEUE {
+            st = self.wait_batch(st)?;
         }
         match st.local.get(&n) {
             Some(Local::Active(l)) => return Ok(ReserveOutcome::Reserved((**l).clone())),

@@ -411,3 +411,51 @@ fn rusqlite_lock(path: &std::path::Path) -> std::process::Child {
     std::io::Read::read_exact(child.stdout.as_mut().unwrap(), &mut line).unwrap();
     child
 }
+
+#[test]
+fn a_long_request_is_settled_after_shorter_ones_were_forgotten() {
+    let (path, url) = db("long");
+    let (store, wb) = open_write_behind(&url, hook()).unwrap();
+    allocate(store.as_ref(), 100);
+    // a stream that lasts longer than finished requests are remembered (2 s)
+    let long = wb.new_request_id();
+    let ReserveOutcome::Reserved(held) = wb.reserve(&request(&long, Decimal::ONE), 5).unwrap()
+    else {
+        panic!("reserved")
+    };
+    let started = std::time::Instant::now();
+    while started.elapsed() < std::time::Duration::from_millis(2_600) {
+        let id = wb.new_request_id();
+        let ReserveOutcome::Reserved(l) = wb.reserve(&request(&id, Decimal::ONE), 5).unwrap()
+        else {
+            panic!("reserved")
+        };
+        wb.complete(Some(&l.id), Some(Decimal::new(1, 2)), 6, Some(draft(&id)))
+            .unwrap();
+        std::thread::sleep(std::time::Duration::from_millis(100));
+    }
+    let settled = wb
+        .complete(
+            Some(&held.id),
+            Some(Decimal::new(5, 1)),
+            7,
+            Some(draft(&long)),
+        )
+        .unwrap()
+        .expect("settled from memory");
+    assert_eq!(settled.status, LeaseStatus::Settled);
+    wb.close().unwrap();
+    assert!(wb.take_errors().is_empty());
+    let other = SqliteStore::open(&path).unwrap();
+    let lease = WalletStore::lease(&other, &held.id).unwrap().unwrap();
+    assert_eq!(
+        (lease.status, lease.charged),
+        (LeaseStatus::Settled, Some(Decimal::new(5, 1)))
+    );
+    let w = WalletStore::get(&other, &team(), 8).unwrap().unwrap();
+    assert_eq!(w.reserved, Decimal::ZERO);
+    assert!(EventStore::list(&other, "default")
+        .unwrap()
+        .iter()
+        .any(|e| e.body.request_id == long));
+}
