@@ -1,9 +1,10 @@
 //! `kt gateway run`: the OpenAI-compatible gateway (SPEC §9).
 //!
-//! hyper 1 on tokio. Store calls are synchronous (SQLite, PostgreSQL) and run on the blocking
-//! pool; the request path makes three of them: the key lookup (cached for 10 s), the evaluation
-//! (escalations, reservation, tickets), and settle-and-append (one transaction, shared with
-//! concurrent requests by the store's group commit).
+//! hyper 1 on tokio. A request's reservation, settlement and event go through the write-behind
+//! ledger (`keeptrusts_store::WriteBehind`): reserved from memory, written by one writer thread
+//! in batches. The evaluation runs on the request's worker; the store calls it may still make
+//! (a first float, escalations, tickets) block in place. Key lookups (cached for 10 s) and the
+//! admin API run on the blocking pool.
 
 use std::collections::HashMap;
 use std::convert::Infallible;
@@ -66,7 +67,7 @@ pub struct RunArgs {
 }
 
 const KEY_CACHE_TTL: Duration = Duration::from_secs(10);
-/// Permits of the trackers for connections and settlements in flight (never exhausted).
+/// Permits of the tracker for connections in flight (never exhausted).
 const PERMITS: usize = 1 << 30;
 const BUCKETS_US: [u64; 12] = [
     100, 250, 500, 1_000, 2_500, 5_000, 10_000, 25_000, 100_000, 500_000, 2_000_000, 10_000_000,
@@ -156,8 +157,6 @@ pub(crate) struct App {
     max_body: usize,
     upstream_timeout: Duration,
     client_timeout: Duration,
-    /// One permit per settlement in flight (shutdown waits for all of them).
-    settling: Arc<tokio::sync::Semaphore>,
     client: hyper_util::client::legacy::Client<
         hyper_rustls::HttpsConnector<hyper_util::client::legacy::connect::HttpConnector>,
         http_body_util::Full<Bytes>,
@@ -375,7 +374,6 @@ pub fn run(args: &RunArgs) -> u8 {
         max_body: args.max_body_bytes,
         upstream_timeout: Duration::from_secs(args.upstream_timeout),
         client_timeout: Duration::from_secs(args.client_timeout.max(1)),
-        settling: Arc::new(tokio::sync::Semaphore::new(PERMITS)),
         client,
     });
     let rt = match tokio::runtime::Builder::new_multi_thread()
@@ -477,7 +475,7 @@ async fn serve(app: Arc<App>, listen: SocketAddr) -> u8 {
     let deadline = tokio::time::sleep(Duration::from_secs(30));
     tokio::pin!(deadline);
     loop {
-        if active.available_permits() == PERMITS && app.settling.available_permits() == PERMITS {
+        if active.available_permits() == PERMITS {
             break;
         }
         tokio::select! {

@@ -458,9 +458,11 @@ impl WriteBehind {
     /// Settles (`Some(actual)`) or releases (`None`) a request's lease and writes its event,
     /// behind; without a lease, only the event. Returns the settled or released lease.
     ///
+    /// A lease this process does not hold is settled or released by the writer through the
+    /// store (a refusal there, such as an unknown lease, is reported by [`Self::take_errors`]).
+    ///
     /// # Errors
-    /// `UnknownLease`; `Store` when the writer is failing (the request is not lost: the caller
-    /// may retry); the store's error for a lease it holds.
+    /// `UnknownLease` for an id this process issued but never reserved.
     pub fn complete(
         &self,
         lease_id: Option<&str>,
@@ -535,18 +537,7 @@ impl WriteBehind {
         f.since += r.amount;
         f.biggest = f.biggest.max(r.amount);
         f.last_take = now_ms();
-        let lease = Lease {
-            id: Arc::clone(&r.lease_id),
-            wallet: key.clone(),
-            amount: r.amount,
-            currency: r.currency,
-            price: r.price,
-            created_at: now,
-            expires_at: now.saturating_add(r.ttl_ms),
-            status: LeaseStatus::Active,
-            charged: None,
-            approved_overrun: false,
-        };
+        let lease = Lease::held(r, key.clone(), now);
         st.local.insert(n, Local::Active(Box::new(lease.clone())));
         Some(lease)
     }

@@ -229,6 +229,25 @@ pub struct ReserveRequest {
     pub force: Option<WalletKey>,
 }
 
+impl Lease {
+    /// The active lease `r` holds on `wallet` from `now` (a host that holds money its own way,
+    /// such as a write-behind float, records its requests' leases with this).
+    pub fn held(r: &ReserveRequest, wallet: WalletKey, now: Millis) -> Lease {
+        Lease {
+            id: Arc::clone(&r.lease_id),
+            wallet,
+            amount: r.amount,
+            currency: r.currency,
+            price: r.price,
+            created_at: now,
+            expires_at: now.saturating_add(r.ttl_ms),
+            status: LeaseStatus::Active,
+            charged: None,
+            approved_overrun: r.force.is_some(),
+        }
+    }
+}
+
 /// Result of a reservation attempt.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum ReserveOutcome {
@@ -450,18 +469,7 @@ impl Ledger {
         let Some(key) = held else {
             return Ok(ReserveOutcome::Insufficient);
         };
-        let lease = Lease {
-            id: Arc::clone(&r.lease_id),
-            wallet: key.clone(),
-            amount: r.amount,
-            currency: r.currency,
-            price: r.price,
-            created_at: now,
-            expires_at: now.saturating_add(r.ttl_ms),
-            status: LeaseStatus::Active,
-            charged: None,
-            approved_overrun: r.force.is_some(),
-        };
+        let lease = Lease::held(r, key.clone(), now);
         slot.insert(lease.clone());
         Ok(ReserveOutcome::Reserved(lease))
     }
