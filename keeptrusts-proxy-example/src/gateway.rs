@@ -24,13 +24,11 @@ use hyper::header::{HeaderValue, AUTHORIZATION, CONTENT_TYPE};
 use hyper::{Method, Request, Response, StatusCode};
 use hyper_util::rt::{TokioExecutor, TokioIo};
 use keeptrusts_core::directory::{authenticate, ApiKey};
-use keeptrusts_core::event::EventDraft;
+use keeptrusts_core::event::{closing, EventDraft};
 use keeptrusts_core::pack::spec::ProviderKind;
 use keeptrusts_core::pricing::Usage;
 use keeptrusts_core::request::Content;
 use keeptrusts_core::routing::{Router, RouterOptions, Target};
-use keeptrusts_core::wallet::budget::actual_cost;
-use keeptrusts_core::wallet::Lease;
 use keeptrusts_core::{
     ChatRequest, ChatResponse, Decision, Engine, Principal, RequestContext, Stores,
 };
@@ -717,14 +715,14 @@ async fn chat(app: Arc<App>, req: Request<Incoming>, rid: String) -> Response<Gw
         return json_response(decision.status, &rid, &body);
     }
     let forward = decision.request.clone().unwrap_or(request);
-    let Some(lease) = decision.reservation.clone() else {
+    if decision.reservation.is_none() {
         return error(
             500,
             "internal_error",
             "no reservation for a forwarded request",
             &rid,
         );
-    };
+    }
     // from here until the answer is on its way, a client that goes away (hyper then drops this
     // future) must not leave the reservation held: the guard gives it back
     let mut unfinished = Unfinished {
@@ -732,7 +730,7 @@ async fn chat(app: Arc<App>, req: Request<Incoming>, rid: String) -> Response<Gw
         rid: rid.clone(),
         model: forward.model.clone(),
         now: ctx.now_ms,
-        parts: Some((principal, decision, lease)),
+        parts: Some((principal, decision)),
     };
     // try the candidates in order
     let mut last_err = String::from("no provider target serves this model");
@@ -756,7 +754,7 @@ async fn chat(app: Arc<App>, req: Request<Incoming>, rid: String) -> Response<Gw
                     u64::try_from(t0.elapsed().as_micros()).unwrap_or(u64::MAX),
                     ctx.now_ms,
                 );
-                let Some((principal, decision, lease)) = unfinished.parts.take() else {
+                let Some((principal, decision)) = unfinished.parts.take() else {
                     return error(
                         500,
                         "internal_error",
@@ -767,8 +765,7 @@ async fn chat(app: Arc<App>, req: Request<Incoming>, rid: String) -> Response<Gw
                 return match up {
                     Upstream::Json(resp) => {
                         finish_json(
-                            &app, principal, decision, lease, target, resp, &rid, ctx.now_ms,
-                            started,
+                            &app, principal, decision, target, resp, &rid, ctx.now_ms, started,
                         )
                         .await
                     }
@@ -776,7 +773,6 @@ async fn chat(app: Arc<App>, req: Request<Incoming>, rid: String) -> Response<Gw
                         Arc::clone(&app),
                         principal,
                         decision,
-                        lease,
                         target,
                         rx,
                         rid,
@@ -805,37 +801,41 @@ async fn chat(app: Arc<App>, req: Request<Incoming>, rid: String) -> Response<Gw
     )
 }
 
-/// A forwarded request not yet answered: its principal, decision and reservation.
+/// A forwarded request not yet answered: its principal and decision (with the reservation).
 struct Unfinished {
     app: Arc<App>,
     rid: String,
     model: Option<String>,
     now: i64,
-    parts: Option<(Principal, Decision, Lease)>,
+    parts: Option<(Principal, Decision)>,
 }
 
 impl Unfinished {
     /// Gives the reservation back and writes the request's event (`reason` marks a client
     /// that went away).
     fn release(&mut self, reason: Option<&str>) {
-        let Some((principal, decision, lease)) = self.parts.take() else {
+        let Some((principal, decision)) = self.parts.take() else {
             return;
         };
-        let mut draft = EventDraft::from_decision(
+        let c = closing(
             &principal,
             &decision,
             &self.rid,
             self.model.as_deref(),
+            None,
             self.now,
         );
+        let Ok(mut c) = c else {
+            return;
+        };
         if let Some(r) = reason {
-            draft.status = 499;
-            draft.reason = Some(r.to_owned());
+            c.draft.status = 499;
+            c.draft.reason = Some(r.to_owned());
         }
         if let Err(e) =
             self.app
                 .ledger
-                .complete(Some(&lease.id), None, backend::now_ms(), Some(draft))
+                .complete(c.lease.as_deref(), None, backend::now_ms(), Some(c.draft))
         {
             tracing::error!(request_id = %self.rid, "the reservation was not released: {e}");
         }
@@ -1129,7 +1129,6 @@ async fn finish_json(
     app: &Arc<App>,
     principal: Principal,
     decision: Decision,
-    lease: Lease,
     target: Target,
     resp: ChatResponse,
     rid: &str,
@@ -1163,7 +1162,7 @@ async fn finish_json(
     };
     // the settlement and the event are queued for the ledger's writer (the reservation holds
     // the money until they are written)
-    settle(app, &principal, &decision, &lease, &target, usage, rid, now);
+    settle(app, &principal, &decision, &target, usage, rid, now);
     app.metrics
         .record(&team, verdict.as_str(), started.elapsed());
     json_response(status, rid, &body)
@@ -1174,23 +1173,25 @@ fn settle(
     app: &Arc<App>,
     principal: &Principal,
     decision: &Decision,
-    lease: &Lease,
     target: &Target,
     usage: Usage,
     rid: &str,
     now: i64,
 ) {
-    let Ok(actual) = actual_cost(lease, &usage) else {
-        tracing::error!(request_id = %rid, "the settlement overflowed; the reservation stays until it expires");
-        return;
+    let served = Some((target.id.as_str(), usage));
+    let c = match closing(principal, decision, rid, Some(&target.model), served, now) {
+        Ok(c) => c,
+        Err(e) => {
+            tracing::error!(request_id = %rid, "the settlement failed ({e}); the reservation stays until it expires");
+            return;
+        }
     };
-    let draft = EventDraft::from_decision(principal, decision, rid, Some(&target.model), now)
-        .settled(Some(&target.id), usage, Some(actual));
+    let actual = c.actual.unwrap_or_default();
     match app.ledger.complete(
-        Some(&lease.id),
-        Some(actual),
+        c.lease.as_deref(),
+        c.actual,
         backend::now_ms(),
-        Some(draft),
+        Some(c.draft),
     ) {
         Ok(_) => {
             app.metrics
@@ -1205,7 +1206,6 @@ fn finish_stream(
     app: Arc<App>,
     principal: Principal,
     decision: Decision,
-    lease: Lease,
     target: Target,
     mut deltas: mpsc::Receiver<Result<String, String>>,
     rid: String,
@@ -1305,9 +1305,7 @@ fn finish_stream(
             }
         }
         let _ = tx.send(Bytes::from_static(b"data: [DONE]\n\n")).await;
-        settle(
-            &app, &principal, &decision, &lease, &target, usage, &rid, now,
-        );
+        settle(&app, &principal, &decision, &target, usage, &rid, now);
         let verdict = if failure.is_some() {
             "block"
         } else {

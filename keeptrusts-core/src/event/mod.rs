@@ -338,31 +338,75 @@ pub fn complete(
     served: Option<(&str, Usage)>,
     now: Millis,
 ) -> Result<Completion, WalletError> {
-    let draft = EventDraft::from_decision(principal, decision, request_id, model, now);
-    match (&decision.reservation, served) {
-        (Some(lease), Some((target, usage))) => {
-            let actual = crate::wallet::budget::actual_cost(lease, &usage)?;
-            let draft = draft.settled(Some(target), usage, Some(actual));
-            let (s, event) = journal.settle_and_append(&lease.id, actual, now, draft)?;
+    let c = closing(principal, decision, request_id, model, served, now)?;
+    match (c.lease, c.actual) {
+        (Some(id), Some(actual)) => {
+            let (s, event) = journal.settle_and_append(&id, actual, now, c.draft)?;
             Ok(Completion {
                 settlement: Some(s),
                 event,
             })
         }
-        (lease, served) => {
-            if let Some(l) = lease {
-                journal.release(&l.id, now)?;
+        (lease, _) => {
+            if let Some(id) = lease {
+                journal.release(&id, now)?;
             }
-            let draft = match served {
-                Some((target, usage)) => draft.settled(Some(target), usage, None),
-                None => draft,
-            };
             Ok(Completion {
                 settlement: None,
-                event: Some(journal.append(draft)?),
+                event: Some(journal.append(c.draft)?),
             })
         }
     }
+}
+
+/// What finishing a request writes (see [`closing`]).
+#[derive(Debug, Clone, PartialEq)]
+pub struct Closing {
+    /// The request's reservation, if it had one.
+    pub lease: Option<std::sync::Arc<str>>,
+    /// Its cost at the provider's usage: settle at this. `None`: release the reservation.
+    pub actual: Option<Decimal>,
+    /// The request's event.
+    pub draft: EventDraft,
+}
+
+/// The settlement (or release) and the event that finish a request, without writing them: what
+/// [`complete`] writes through a journal, for hosts that write elsewhere (the gateway's
+/// write-behind ledger).
+///
+/// # Errors
+/// `Overflow` for an impossible cost.
+pub fn closing(
+    principal: &Principal,
+    decision: &Decision,
+    request_id: &str,
+    model: Option<&str>,
+    served: Option<(&str, Usage)>,
+    now: Millis,
+) -> Result<Closing, WalletError> {
+    let draft = EventDraft::from_decision(principal, decision, request_id, model, now);
+    let lease = decision
+        .reservation
+        .as_ref()
+        .map(|l| std::sync::Arc::clone(&l.id));
+    Ok(match (&decision.reservation, served) {
+        (Some(l), Some((target, usage))) => {
+            let actual = crate::wallet::budget::actual_cost(l, &usage)?;
+            Closing {
+                lease,
+                actual: Some(actual),
+                draft: draft.settled(Some(target), usage, Some(actual)),
+            }
+        }
+        (_, served) => Closing {
+            lease,
+            actual: None,
+            draft: match served {
+                Some((target, usage)) => draft.settled(Some(target), usage, None),
+                None => draft,
+            },
+        },
+    })
 }
 
 #[derive(Debug, Default)]
