@@ -384,7 +384,12 @@ pub fn run(args: &RunArgs) -> u8 {
             return 1;
         }
     };
-    rt.block_on(serve(app, args.listen))
+    let status = rt.block_on(serve(Arc::clone(&app), args.listen));
+    // the runtime first, then the store, outside it: the PostgreSQL client closes its
+    // connections with a runtime of its own, which cannot run inside tokio's
+    drop(rt);
+    drop(app);
+    status
 }
 
 /// glibc's malloc gives each thread that meets contention its own arena (up to 8 per core), and

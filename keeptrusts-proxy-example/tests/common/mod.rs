@@ -104,7 +104,13 @@ impl Env {
                 break a.to_owned();
             }
         };
-        std::thread::spawn(move || for _ in lines {});
+        // the rest of its log goes to gateway.log in the test's directory
+        let mut log = std::fs::File::create(self.dir.join("gateway.log")).unwrap();
+        std::thread::spawn(move || {
+            for line in lines.map_while(Result::ok) {
+                let _ = writeln!(log, "{line}");
+            }
+        });
         (child, addr)
     }
 }
