@@ -254,6 +254,36 @@ fn a_provider_that_hangs_or_answers_garbage_releases_the_reservation() {
 }
 
 #[test]
+fn a_client_that_goes_away_mid_request_gives_its_reservation_back() {
+    let env = Env::new("hard-gone");
+    let key = env.support_team();
+    let pack = pack_for(&env, &bad_provider("hang"));
+    let (mut gw, addr) = env.gateway_with(&pack, &["--upstream-timeout", "60"]);
+    // the request is reserved and forwarded to a provider that never answers; the client
+    // closes its connection while it waits
+    let body = r#"{"model": "gpt-4o-mini", "messages": [{"role": "user", "content": "hello"}]}"#;
+    let mut s = TcpStream::connect(&addr).unwrap();
+    let head = format!("POST /v1/chat/completions HTTP/1.1\r\nHost: x\r\nAuthorization: Bearer {key}\r\nContent-Type: application/json\r\nContent-Length: {}\r\n\r\n{body}", body.len());
+    s.write_all(head.as_bytes()).unwrap();
+    std::thread::sleep(Duration::from_millis(500));
+    drop(s);
+    // the gateway stops at once (nothing is left in flight) rather than after the provider's
+    // 60 s timeout
+    std::thread::sleep(Duration::from_millis(300));
+    let started = Instant::now();
+    stop(&mut gw);
+    assert!(started.elapsed() < Duration::from_secs(20));
+    let (spent, reserved, events) = ledger(&env);
+    assert_eq!((spent, reserved, events), (0.0, 0.0, 1));
+    let exported = env.ok(&["events", "export"]);
+    let e: Value = serde_json::from_str(exported.lines().next().unwrap()).unwrap();
+    assert_eq!(
+        (e["status"].as_u64(), e["reason"].as_str()),
+        (Some(499), Some("client_closed"))
+    );
+}
+
+#[test]
 fn a_stream_that_breaks_mid_way_ends_with_an_error_event_and_settles_what_was_sent() {
     let env = Env::new("hard-drop");
     let key = env.support_team();
