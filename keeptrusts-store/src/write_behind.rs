@@ -682,10 +682,12 @@ impl Shared {
             } else {
                 let headroom = (f.since * Decimal::from(4)).max(f.biggest * Decimal::from(32));
                 let floor = f.amount - b;
+                // a waiting request's need comes on top of the floor: what the floor leaves
+                // over may be taken by other threads while the batch runs
                 FloatSize {
                     floor,
                     need,
-                    want: floor.max(f.taken - b + headroom + need),
+                    want: (floor + need).max(f.taken - b + headroom + need),
                 }
             };
             f.since = Decimal::ZERO;

@@ -459,3 +459,39 @@ fn a_long_request_is_settled_after_shorter_ones_were_forgotten() {
         .iter()
         .any(|e| e.body.request_id == long));
 }
+
+#[test]
+fn a_wallet_with_plenty_never_refuses_under_contention() {
+    let (_, url) = db("plenty");
+    let (store, wb) = open_write_behind(&url, hook()).unwrap();
+    allocate(store.as_ref(), 1_000_000_000);
+    let handles: Vec<_> = (0..8)
+        .map(|_| {
+            let wb = Arc::clone(&wb);
+            std::thread::spawn(move || {
+                let mut refused = 0;
+                for _ in 0..2_000 {
+                    let id = wb.new_request_id();
+                    match wb.reserve(&request(&id, Decimal::new(7, 5)), 5).unwrap() {
+                        ReserveOutcome::Reserved(l) => {
+                            wb.complete(Some(&l.id), Some(Decimal::new(3, 5)), 6, None)
+                                .unwrap();
+                        }
+                        ReserveOutcome::Insufficient => refused += 1,
+                    }
+                }
+                refused
+            })
+        })
+        .collect();
+    let refused: usize = handles.into_iter().map(|h| h.join().unwrap()).sum();
+    assert_eq!(refused, 0, "refused with 1,000,000,000 free");
+    wb.close().unwrap();
+    let w = WalletStore::get(store.as_ref(), &team(), 7)
+        .unwrap()
+        .unwrap();
+    assert_eq!(
+        (w.spent, w.reserved),
+        (Decimal::new(3, 5) * Decimal::from(16_000), Decimal::ZERO)
+    );
+}
