@@ -99,6 +99,20 @@ fn draft(request_id: &str) -> EventDraft {
     }
 }
 
+/// A billion USD on `key`, so no bench runs dry.
+fn fund(store: &dyn WalletStore, key: &WalletKey) {
+    store
+        .allocate(
+            key,
+            Decimal::new(1_000_000_000, 0),
+            "USD",
+            None,
+            AllocateMode::Set,
+            0,
+        )
+        .unwrap();
+}
+
 const THREADS: u64 = 32;
 
 /// `iters` cycles split over [`THREADS`] threads; returns the wall time.
@@ -135,16 +149,7 @@ fn bench(c: &mut Criterion) {
     let dir = std::env::temp_dir().join(format!("kt-bench-{}", std::process::id()));
     std::fs::create_dir_all(&dir).unwrap();
     let sqlite = SqliteStore::open(dir.join("bench.db")).unwrap();
-    sqlite
-        .allocate(
-            &key,
-            Decimal::new(1_000_000_000, 0),
-            "USD",
-            None,
-            AllocateMode::Set,
-            0,
-        )
-        .unwrap();
+    fund(&sqlite, &key);
     let mut i: u64 = 0;
     group.bench_function("sqlite/reserve_settle_append", |b| {
         b.iter(|| {
@@ -167,16 +172,7 @@ fn bench(c: &mut Criterion) {
         std::sync::Arc::new(|f: &mut dyn FnMut()| f()),
     )
     .unwrap();
-    behind
-        .allocate(
-            &key,
-            Decimal::new(1_000_000_000, 0),
-            "USD",
-            None,
-            AllocateMode::Set,
-            0,
-        )
-        .unwrap();
+    fund(behind.as_ref(), &key);
     group.bench_function("sqlite_write_behind/reserve_settle_append", |b| {
         b.iter_custom(|iters| {
             let start = Instant::now();
@@ -192,15 +188,7 @@ fn bench(c: &mut Criterion) {
     if let Ok(url) = std::env::var("KEEPTRUSTS_TEST_POSTGRES_URL") {
         let schema = format!("kt_bench_{}", std::process::id());
         let pg = PgStore::connect_in_schema(&url, Some(&schema)).unwrap();
-        pg.allocate(
-            &key,
-            Decimal::new(1_000_000_000, 0),
-            "USD",
-            None,
-            AllocateMode::Set,
-            0,
-        )
-        .unwrap();
+        fund(&pg, &key);
         let mut j: u64 = 0;
         group.bench_function("postgres/reserve_settle_append", |b| {
             b.iter(|| {

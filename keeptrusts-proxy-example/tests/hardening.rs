@@ -15,36 +15,7 @@ use std::time::{Duration, Instant};
 use serde_json::Value;
 
 mod common;
-use common::{chat, http, stop, Env};
-
-/// (spent, reserved) of the support wallet, and the number of events if the chain verifies.
-fn ledger(env: &Env) -> (f64, f64, usize) {
-    let v: Value = serde_json::from_str(&env.ok(&["wallet", "balance", "--json"])).unwrap();
-    let w = v
-        .as_array()
-        .unwrap()
-        .iter()
-        .find(|w| w["wallet"] == "team:support")
-        .unwrap()
-        .clone();
-    let num = |x: &Value| {
-        x.as_str()
-            .map_or_else(|| x.as_f64().unwrap(), |s| s.parse().unwrap())
-    };
-    let verified = env.ok(&["events", "verify"]);
-    assert!(
-        verified.starts_with("ok: "),
-        "the chain verifies: {verified}"
-    );
-    let events = verified
-        .trim_start_matches("ok: ")
-        .split(' ')
-        .next()
-        .unwrap()
-        .parse()
-        .unwrap();
-    (num(&w["spent"]), num(&w["reserved"]), events)
-}
+use common::{chat, http, ledger, stop, Env};
 
 fn code(r: &common::Reply) -> String {
     r.json()["error"]["code"]

@@ -13,7 +13,7 @@
 use std::process::Command;
 
 mod common;
-use common::{chat, stop, Env};
+use common::{chat, ledger, stop, Env};
 
 fn psql(url: &str, sql: &str) {
     let out = Command::new("psql")
@@ -58,20 +58,10 @@ fn the_gateway_on_postgres_charges_writes_events_and_stops_cleanly() {
     stop(&mut gw);
     let log = std::fs::read_to_string(env.dir.join("gateway.log")).unwrap();
     assert!(!log.contains("panicked"), "{log}");
-    let verified = env.ok(&["events", "verify"]);
-    assert!(verified.starts_with("ok: 20 events"), "{verified}");
-    let v: serde_json::Value =
-        serde_json::from_str(&env.ok(&["wallet", "balance", "--json"])).unwrap();
-    let w = v
-        .as_array()
-        .unwrap()
-        .iter()
-        .find(|w| w["wallet"] == "team:support")
-        .unwrap()
-        .clone();
-    let num = |x: &serde_json::Value| x.as_str().unwrap().parse::<f64>().unwrap();
-    assert!(num(&w["spent"]) > 0.0, "{w}");
-    assert_eq!(num(&w["reserved"]), 0.0, "the float was given back: {w}");
+    let (spent, reserved, events) = ledger(&env);
+    assert_eq!(events, 20);
+    assert!(spent > 0.0);
+    assert_eq!(reserved, 0.0, "the float was given back");
     drop(env);
     psql(&url, &format!("DROP DATABASE {db}"));
 }

@@ -175,7 +175,7 @@ pub(crate) fn apply(rows: &mut dyn BatchRows, ops: &[Op]) -> Result<Vec<Done>, S
                 })
             }
             Op::Release(id, _) => Done::Release(ledger.release(id, LeaseStatus::Released)),
-            Op::Book(r, now) => Done::Book(book(&mut ledger, r, *now)),
+            Op::Book(r, now) => Done::Book(book_with(r, |r| ledger.reserve(r, *now))),
             Op::Float(r, size, now) => Done::Float(float(&mut ledger, r, *size, *now)),
         });
     }
@@ -235,17 +235,16 @@ pub(crate) fn float_amount(available: Decimal, size: FloatSize) -> Decimal {
     size.floor.max(Decimal::ZERO) + extra.min(cap).min(free)
 }
 
-/// See [`Op::Book`].
-pub(crate) fn book(
-    ledger: &mut Ledger,
+/// See [`Op::Book`]: `reserve` holds a request (the ledger's, or a store's).
+pub(crate) fn book_with(
     r: &ReserveRequest,
-    now: Millis,
+    mut reserve: impl FnMut(&ReserveRequest) -> Result<ReserveOutcome, WalletError>,
 ) -> Result<ReserveOutcome, WalletError> {
-    match ledger.reserve(r, now)? {
+    match reserve(r)? {
         ReserveOutcome::Insufficient => {
             let mut forced = r.clone();
             forced.force = r.cascade.first().cloned();
-            ledger.reserve(&forced, now)
+            reserve(&forced)
         }
         held => Ok(held),
     }

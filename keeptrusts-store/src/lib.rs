@@ -14,11 +14,39 @@ mod write_behind;
 
 pub use postgres::PgStore;
 pub use sqlite::SqliteStore;
-pub use write_behind::{open_write_behind, BlockingHook, WriteBehind, FLOAT_TTL_MS};
+pub use write_behind::{open_write_behind, BlockingHook, WriteBehind};
 
 use std::sync::Arc;
 
 use keeptrusts_core::{MemoryStore, Storage, StoreError};
+
+/// What a store URL names.
+pub(crate) enum Location<'a> {
+    Memory,
+    Sqlite(&'a str),
+    Postgres,
+}
+
+/// Reads a store URL: `memory`, `sqlite:PATH` or `postgres://…`.
+pub(crate) fn locate(url: &str) -> Result<Location<'_>, StoreError> {
+    if url == "memory" {
+        return Ok(Location::Memory);
+    }
+    if let Some(path) = url.strip_prefix("sqlite:") {
+        if path.is_empty() {
+            return Err(StoreError::Unavailable(
+                "`sqlite:` needs a file path, e.g. sqlite:keeptrusts.db".into(),
+            ));
+        }
+        return Ok(Location::Sqlite(path));
+    }
+    if url.starts_with("postgres://") || url.starts_with("postgresql://") {
+        return Ok(Location::Postgres);
+    }
+    Err(StoreError::Unavailable(format!(
+        "`{url}`: expected memory, sqlite:PATH or postgres://user@host:port/db"
+    )))
+}
 
 /// Opens the store a URL names: `memory` (nothing kept after the process), `sqlite:PATH` (the
 /// file is created and migrated), or `postgres://user@host:port/db` (migrated on connect).
@@ -28,21 +56,9 @@ use keeptrusts_core::{MemoryStore, Storage, StoreError};
 /// a server that cannot be reached.
 pub fn open(url: &str) -> Result<Arc<dyn Storage>, StoreError> {
     let fail = |e: StoreError| StoreError::Unavailable(format!("`{url}`: {e}"));
-    if url == "memory" {
-        return Ok(Arc::new(MemoryStore::new()));
-    }
-    if let Some(path) = url.strip_prefix("sqlite:") {
-        if path.is_empty() {
-            return Err(StoreError::Unavailable(
-                "`sqlite:` needs a file path, e.g. sqlite:keeptrusts.db".into(),
-            ));
-        }
-        return Ok(Arc::new(SqliteStore::open(path).map_err(fail)?));
-    }
-    if url.starts_with("postgres://") || url.starts_with("postgresql://") {
-        return Ok(Arc::new(PgStore::connect(url).map_err(fail)?));
-    }
-    Err(StoreError::Unavailable(format!(
-        "`{url}`: expected memory, sqlite:PATH or postgres://user@host:port/db"
-    )))
+    Ok(match locate(url)? {
+        Location::Memory => Arc::new(MemoryStore::new()),
+        Location::Sqlite(path) => Arc::new(SqliteStore::open(path).map_err(fail)?),
+        Location::Postgres => Arc::new(PgStore::connect(url).map_err(fail)?),
+    })
 }

@@ -32,14 +32,14 @@ use keeptrusts_core::wallet::{
     AllocateMode, Lease, LeaseStatus, Period, ReserveOutcome, ReserveRequest, Settlement, Wallet,
     WalletError, WalletKey, WalletStore,
 };
-use keeptrusts_core::{Storage, StoreError};
+use keeptrusts_core::{MemoryStore, Storage, StoreError};
 use rust_decimal::Decimal;
 
-use crate::batch::{float_with, Done, FloatSize, Floated, Op};
-use crate::{PgStore, SqliteStore};
+use crate::batch::{book_with, float_with, Done, FloatSize, Floated, Op};
+use crate::{locate, Location, PgStore, SqliteStore};
 
 /// A float lives this long without a refresh (a crashed process's floats expire then).
-pub const FLOAT_TTL_MS: Millis = 120_000;
+const FLOAT_TTL_MS: Millis = 120_000;
 /// Floats are re-held (with a new expiry) at least this often.
 const REFRESH_MS: Millis = 30_000;
 /// A float nobody took from for this long is given back.
@@ -206,30 +206,29 @@ pub fn open_write_behind(
     hook: BlockingHook,
 ) -> Result<(Arc<dyn Storage>, Arc<WriteBehind>), StoreError> {
     let fail = |e: StoreError| StoreError::Unavailable(format!("`{url}`: {e}"));
-    if let Some(path) = url.strip_prefix("sqlite:") {
-        if path.is_empty() {
-            return Err(StoreError::Unavailable(
-                "`sqlite:` needs a file path, e.g. sqlite:keeptrusts.db".into(),
-            ));
+    match locate(url)? {
+        Location::Sqlite(path) => {
+            let s = SqliteStore::open(path).map_err(fail)?;
+            Ok((Arc::new(s.clone()), WriteBehind::sqlite(s, hook)?))
         }
-        let s = SqliteStore::open(path).map_err(fail)?;
-        return Ok((Arc::new(s.clone()), WriteBehind::sqlite(s, hook)?));
+        Location::Postgres => {
+            let s = Arc::new(PgStore::connect(url).map_err(fail)?);
+            Ok((
+                Arc::clone(&s) as Arc<dyn Storage>,
+                WriteBehind::postgres(s, hook)?,
+            ))
+        }
+        Location::Memory => {
+            let s: Arc<dyn Storage> = Arc::new(MemoryStore::new());
+            let r = Arc::clone(&s);
+            let wb = WriteBehind::start(
+                Arc::clone(&s),
+                Box::new(move |ops| one_by_one(r.as_ref(), ops)),
+                hook,
+            )?;
+            Ok((s, wb))
+        }
     }
-    if url.starts_with("postgres://") || url.starts_with("postgresql://") {
-        let s = Arc::new(PgStore::connect(url).map_err(fail)?);
-        return Ok((
-            Arc::clone(&s) as Arc<dyn Storage>,
-            WriteBehind::postgres(s, hook)?,
-        ));
-    }
-    let s = crate::open(url)?;
-    let r = Arc::clone(&s);
-    let wb = WriteBehind::start(
-        Arc::clone(&s),
-        Box::new(move |ops| one_by_one(r.as_ref(), ops)),
-        hook,
-    )?;
-    Ok((s, wb))
 }
 
 /// Applies `ops` one at a time (the in-memory store, whose operations cannot fail half-way).
@@ -244,14 +243,7 @@ fn one_by_one(store: &dyn Storage, ops: &[Op]) -> Result<Vec<Done>, StoreError> 
                     Done::SettleAppend(store.settle_and_append(id, *a, *now, d.clone()))
                 }
                 Op::Release(id, now) => Done::Release(store.release(id, *now)),
-                Op::Book(r, now) => Done::Book(match store.reserve(r, *now) {
-                    Ok(ReserveOutcome::Insufficient) => {
-                        let mut forced = r.clone();
-                        forced.force = r.cascade.first().cloned();
-                        store.reserve(&forced, *now)
-                    }
-                    other => other,
-                }),
+                Op::Book(r, now) => Done::Book(book_with(r, |r| store.reserve(r, *now))),
                 Op::Float(r, size, now) => Done::Float(memory_float(store, r, *size, *now)),
             })
         })
@@ -321,11 +313,6 @@ impl WriteBehind {
             issued: AtomicU64::new(0),
             writer: Mutex::new(Some(writer)),
         }))
-    }
-
-    /// The store behind the ledger.
-    pub fn store(&self) -> &Arc<dyn Storage> {
-        &self.shared.store
     }
 
     /// A new request id (`req_` and 28 hex digits). Reservations for requests with these ids

@@ -16,9 +16,11 @@ use keeptrusts_core::wallet::{
     AllocateMode, LeaseStatus, ReserveOutcome, ReserveRequest, WalletError, WalletScope,
     WalletStore,
 };
-use keeptrusts_core::{Role, Storage, Verdict, WalletKey};
+use keeptrusts_core::{Storage, WalletKey};
 use keeptrusts_store::{open_write_behind, BlockingHook, PgStore, SqliteStore, WriteBehind};
 use rust_decimal::Decimal;
+
+mod common;
 
 fn hook() -> BlockingHook {
     Arc::new(|f: &mut dyn FnMut()| f())
@@ -50,27 +52,7 @@ fn request(id: &str, amount: Decimal) -> ReserveRequest {
 }
 
 fn draft(request_id: &str) -> EventDraft {
-    EventDraft {
-        id: format!("evt_{request_id}"),
-        request_id: request_id.into(),
-        timestamp: 1,
-        org: "default".into(),
-        team: Some("engineering".into()),
-        user: Some("dev@yourco.com".into()),
-        role: Some(Role::Member),
-        consumer_group: None,
-        model: Some("gpt-4o-mini".into()),
-        target: None,
-        verdict: Verdict::Allow,
-        status: 200,
-        reason: None,
-        policies: Vec::new(),
-        cost: None,
-        tokens: None,
-        escalation_id: None,
-        ticket_id: None,
-        audit: None,
-    }
+    common::event_draft(request_id, 1)
 }
 
 fn allocate(store: &dyn WalletStore, amount: i64) {

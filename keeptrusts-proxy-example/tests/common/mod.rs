@@ -215,3 +215,32 @@ pub fn stop(gw: &mut Child) {
     let status = gw.wait().unwrap();
     assert!(status.success(), "a clean shutdown exits 0: {status}");
 }
+
+/// (spent, reserved) of the support wallet, and the number of events if the chain verifies.
+pub fn ledger(env: &Env) -> (f64, f64, usize) {
+    let v: Value = serde_json::from_str(&env.ok(&["wallet", "balance", "--json"])).unwrap();
+    let w = v
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|w| w["wallet"] == "team:support")
+        .unwrap()
+        .clone();
+    let num = |x: &Value| {
+        x.as_str()
+            .map_or_else(|| x.as_f64().unwrap(), |s| s.parse().unwrap())
+    };
+    let verified = env.ok(&["events", "verify"]);
+    assert!(
+        verified.starts_with("ok: "),
+        "the chain verifies: {verified}"
+    );
+    let events = verified
+        .trim_start_matches("ok: ")
+        .split(' ')
+        .next()
+        .unwrap()
+        .parse()
+        .unwrap();
+    (num(&w["spent"]), num(&w["reserved"]), events)
+}

@@ -177,9 +177,14 @@ pub fn escalation_case(store: &dyn EscalationStore) -> Vec<String> {
 }
 
 fn draft(tag: &str, i: u64, now: i64) -> keeptrusts_core::event::EventDraft {
+    event_draft(&format!("{tag}-{i}"), now)
+}
+
+/// An allowed request's event for engineering's member.
+pub fn event_draft(request_id: &str, now: i64) -> keeptrusts_core::event::EventDraft {
     keeptrusts_core::event::EventDraft {
-        id: format!("evt_{tag}-{i}"),
-        request_id: format!("{tag}-{i}"),
+        id: format!("evt_{request_id}"),
+        request_id: request_id.to_owned(),
         timestamp: now,
         org: "default".into(),
         team: Some("engineering".into()),
