@@ -65,6 +65,8 @@ fn events(n: usize) -> Vec<Event> {
                     settled: Some(Decimal::new((i % 887) as i64 + 50, 6)),
                     currency: Currency::USD,
                     wallet: None,
+                    overrun: false,
+                    unmetered: false,
                 }),
                 tokens: Some(Usage {
                     prompt_tokens: 100 + (i % 50) as u64,

@@ -175,6 +175,28 @@ impl Decision {
         self.error.as_ref().map(|e| e.code.as_str())
     }
 
+    /// An allowing input decision on which no policy ran (a refusal before the chain is made
+    /// from it with [`Decision::deny`]).
+    pub(crate) fn allowed() -> Decision {
+        Decision {
+            phase: Phase::Input,
+            verdict: Verdict::Allow,
+            status: 200,
+            reason: None,
+            error: None,
+            chain: Vec::new(),
+            results: Vec::new(),
+            request: None,
+            response: None,
+            escalation_id: None,
+            ticket_id: None,
+            reservation: None,
+            estimate: None,
+            audit: None,
+            diagnostics: Vec::new(),
+        }
+    }
+
     /// Turns an allowing decision into a denial that no policy made (the budget step).
     pub(crate) fn deny(
         &mut self,

@@ -254,6 +254,31 @@ impl Engine {
         self.inner.targeting.named_groups()
     }
 
+    /// The budget settings compiled from the pack.
+    pub(crate) fn budget_config(&self) -> &BudgetConfig {
+        &self.inner.budget
+    }
+
+    /// Whether the principal's `rbac` (if its chain has one) lets it use `model`
+    /// (`rbac.allowed_models`); the lifecycle asks this of every routing candidate, so a
+    /// fallback never runs a model the role may not use.
+    pub fn model_allowed(&self, principal: &Principal, model: &str) -> bool {
+        if !self.inner.enabled {
+            return true;
+        }
+        let chain = self.effective_chain(principal);
+        chain
+            .entries
+            .iter()
+            .all(|&i| match self.inner.entries.get(i) {
+                Some(Entry {
+                    policy: Compiled::Rbac(r),
+                    ..
+                }) => r.allows_model(principal, model),
+                _ => true,
+            })
+    }
+
     /// The effective chain for `principal` (cached per team, user and consumer group).
     pub fn effective_chain(&self, principal: &Principal) -> Arc<EffectiveChain> {
         self.inner.targeting.resolve(principal)
@@ -287,6 +312,19 @@ impl Engine {
         request: &ChatRequest,
         ctx: &RequestContext,
         stores: &Stores<'_>,
+    ) -> Result<Decision, RequestError> {
+        self.evaluate_bounded(principal, request, ctx, stores, None)
+    }
+
+    /// [`Engine::evaluate`], reserving `bound` instead of the estimate of the request's model
+    /// (the lifecycle prices every routing candidate and reserves the largest).
+    pub(crate) fn evaluate_bounded(
+        &self,
+        principal: &Principal,
+        request: &ChatRequest,
+        ctx: &RequestContext,
+        stores: &Stores<'_>,
+        bound: Option<&crate::pricing::Estimate>,
     ) -> Result<Decision, RequestError> {
         if request.messages.is_empty() {
             return Err(RequestError::Invalid("`messages` must not be empty".into()));
@@ -332,12 +370,14 @@ impl Engine {
                     request_id: &ctx.request_id,
                     ticket_id: ctx.ticket_id.as_deref(),
                     now: ctx.now_ms,
+                    estimate: bound,
                 },
             )?;
             match charge {
-                Charge::Reserved(lease, estimate) => {
+                Charge::Reserved(lease, estimate, ticket) => {
                     d.reservation = Some(lease);
                     d.estimate = Some(estimate);
+                    d.ticket_id = ticket;
                 }
                 Charge::Ticket(id, estimate) => {
                     d.estimate = Some(estimate);
@@ -366,6 +406,9 @@ impl Engine {
                     b.wallets
                         .release(&lease.id, ctx.now_ms)
                         .map_err(|e| RequestError::Store(StoreError::Corrupt(e.to_string())))?;
+                    if let Some(t) = d.ticket_id.take() {
+                        b.tickets.restore(&t)?;
+                    }
                 }
                 d.deny(
                     &ctx.request_id,

@@ -9,6 +9,7 @@ pub mod engine;
 pub mod error;
 pub mod escalation;
 pub mod event;
+pub mod exchange;
 pub mod golden;
 pub mod identity;
 mod memory;

@@ -212,21 +212,32 @@ impl ChatRequest {
         }
     }
 
-    /// Hex SHA-256 of the model and every message's role and texts, length-prefixed so that
-    /// no two different requests share an encoding.
+    /// Hex SHA-256 of everything the request bills and says: the model, every message whole
+    /// (texts, names, tool calls, images), `max_tokens`, and every other field (`n`, `tools`,
+    /// `max_completion_tokens`, `response_format`, …) except how the answer is delivered
+    /// (`stream`, `stream_options`). Each part is length-prefixed canonical JSON (keys sorted), so
+    /// no two different requests share an encoding. An approval (escalation or cost ticket)
+    /// binds this value: a retry that asks for more output, more choices or other tools is
+    /// another request.
     pub fn fingerprint(&self) -> String {
         let mut h = Sha256::new();
         let mut field = |b: &[u8]| {
             h.update((b.len() as u64).to_le_bytes());
             h.update(b);
         };
+        field(b"kt-fingerprint-v2");
         field(self.model.as_deref().unwrap_or("").as_bytes());
         for m in &self.messages {
-            field(m.role.as_bytes());
-            for t in m.texts() {
-                field(t.as_bytes());
+            field(&serde_json::to_vec(m).unwrap_or_default());
+        }
+        field(b"max_tokens");
+        field(&serde_json::to_vec(&self.max_tokens).unwrap_or_default());
+        for (k, v) in &self.extra {
+            if k == "stream" || k == "stream_options" {
+                continue;
             }
-            field(b"\x00end");
+            field(k.as_bytes());
+            field(&serde_json::to_vec(v).unwrap_or_default());
         }
         let digest = h.finalize();
         hex(&digest)
@@ -259,5 +270,37 @@ mod tests {
         let again: ChatRequest = serde_json::from_str(&out).unwrap();
         assert_eq!(serde_json::to_string(&again).unwrap(), out);
         assert!(out.contains("9.9000000009e+70"), "{out}");
+    }
+
+    #[test]
+    fn the_fingerprint_binds_everything_billable() {
+        let base = ChatRequest::user("gpt-4o-mini", "summarise this");
+        let fp = base.fingerprint();
+        let mut more_output = base.clone();
+        more_output.max_tokens = Some(4000);
+        let mut more_choices = base.clone();
+        more_choices.extra.insert("n".into(), serde_json::json!(8));
+        let mut tools = base.clone();
+        tools
+            .extra
+            .insert("tools".into(), serde_json::json!([{"type": "function"}]));
+        let mut image = base.clone();
+        image.messages[0].content = Some(Content::Parts(vec![ContentPart {
+            kind: "image_url".into(),
+            text: None,
+            extra: serde_json::from_value(
+                serde_json::json!({"image_url": {"url": "https://x.test/a.png"}}),
+            )
+            .unwrap(),
+        }]));
+        for other in [&more_output, &more_choices, &tools, &image] {
+            assert_ne!(other.fingerprint(), fp);
+        }
+        // how the answer is delivered does not change the request
+        let mut streamed = base.clone();
+        streamed
+            .extra
+            .insert("stream".into(), serde_json::Value::Bool(true));
+        assert_eq!(streamed.fingerprint(), fp);
     }
 }

@@ -136,6 +136,9 @@ impl TicketStore for MemoryStore {
     fn fulfill(&self, id: &str, now: Millis) -> Result<(), StoreError> {
         self.tickets.fulfill(id, now)
     }
+    fn restore(&self, id: &str) -> Result<(), StoreError> {
+        self.tickets.restore(id)
+    }
 }
 
 impl EscalationStore for MemoryStore {

@@ -112,9 +112,10 @@ fn seed_allocations_and_team_budgets() {
     assert_eq!((dec.verdict, dec.status), (Verdict::Allow, 200));
     let lease = dec.reservation.clone().unwrap();
     assert_eq!(lease.wallet, team("engineering"));
-    // estimate: 53 bytes → 18 tokens + 4 + 3 = 25 input, 1024 output at 0.15 / 0.60 per 1M
-    assert_eq!(dec.estimate.as_ref().unwrap().input_tokens, 25);
-    assert_eq!(lease.amount, d("0.00061815"));
+    // the bound: 117 bytes of request JSON + 3 = 120 input tokens (a token covers at least one
+    // byte), 1024 output, at 0.15 / 0.60 per 1M
+    assert_eq!(dec.estimate.as_ref().unwrap().input_tokens, 120);
+    assert_eq!(lease.amount, d("0.0006324"));
     assert_eq!(w.wallet(&team("engineering")).reserved, lease.amount);
 
     // settle with the provider's usage: 30 in, 200 out = 0.0000045 + 0.00012
@@ -167,9 +168,9 @@ fn cascade_order_user_then_team_then_org() {
     w.allocate(&owner(), &org, "50");
     w.allocate(&owner(), &team("engineering"), "0.001");
     w.allocate(&owner(), &user, "0.0005");
-    let req = ChatRequest::user("house-model", "hi"); // 1 + 4 + 3 = 8 in, 1024 out at 1/2 per 1M
-    let cost = d("0.002056");
-    // the user wallet (0.0005) and the team wallet (0.001) cannot cover 0.002056: org pays
+    let req = ChatRequest::user("house-model", "hi"); // 67 JSON bytes + 3 = 70 in, 1024 out at 1/2 per 1M
+    let cost = d("0.002118");
+    // the user wallet (0.0005) and the team wallet (0.001) cannot cover 0.002118: org pays
     let dec = w.eval(&dev, &req, "a", None);
     assert_eq!(dec.estimate.as_ref().unwrap().amount, cost);
     assert_eq!(dec.reservation.unwrap().wallet, org);
@@ -271,11 +272,20 @@ fn empty_cascade_opens_a_ticket_and_approval_lets_the_retry_through_once() {
     w.allocate(&admin, &team("engineering"), "0");
     ticket::resolve(&w.tickets, &admin, &ticket_id, &approve, NOW).unwrap();
 
-    // a different request cannot use the ticket
+    // a different request cannot use the ticket: refused with a clear code, the approval kept
     let other_req = ChatRequest::user("gpt-4o-mini", "Something else entirely.");
     let dec = w.eval(&dev, &other_req, "r3", Some(&ticket_id));
-    assert_eq!(dec.status, 402);
-    assert_ne!(dec.ticket_id.as_deref(), Some(ticket_id.as_str()));
+    assert_eq!(dec.status, 409);
+    assert_eq!(dec.code(), Some("ticket_request_mismatch"));
+    // nor the same request asking for more output than was approved
+    let mut bigger = req.clone();
+    bigger.max_tokens = Some(16_000);
+    let dec = w.eval(&dev, &bigger, "r3b", Some(&ticket_id));
+    assert_eq!(dec.code(), Some("ticket_request_mismatch"));
+    // nor a teammate re-sending the requester's prompt
+    let mate = Principal::new("mate@yourco.com", "engineering", Role::Member);
+    let dec = w.eval(&mate, &req, "r3c", Some(&ticket_id));
+    assert_eq!((dec.status, dec.code()), (403, Some("ticket_not_yours")));
 
     // the approved retry goes through, as an approved overrun on the engineering wallet
     let dec = w.eval(&dev, &req, "r4", Some(&ticket_id));

@@ -135,4 +135,7 @@ impl TicketStore for Inline {
     fn fulfill(&self, id: &str, now: Millis) -> Result<(), StoreError> {
         blocking(|| TicketStore::fulfill(self.0.as_ref(), id, now))
     }
+    fn restore(&self, id: &str) -> Result<(), StoreError> {
+        blocking(|| TicketStore::restore(self.0.as_ref(), id))
+    }
 }

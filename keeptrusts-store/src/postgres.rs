@@ -848,6 +848,13 @@ impl TicketStore for PgStore {
             Ok(())
         })
     }
+
+    fn restore(&self, id: &str) -> Result<(), StoreError> {
+        self.tx(|tx| {
+            modify_row(tx, "tickets", id, |t: &mut Ticket| ((), t.restore_at()))?;
+            Ok(())
+        })
+    }
 }
 
 impl EventStore for PgStore {

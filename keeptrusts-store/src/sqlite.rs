@@ -629,6 +629,13 @@ impl TicketStore for SqliteStore {
             Ok(())
         })
     }
+
+    fn restore(&self, id: &str) -> Result<(), StoreError> {
+        self.tx(|tx| {
+            modify_row(tx, "tickets", id, |t: &mut Ticket| ((), t.restore_at()))?;
+            Ok(())
+        })
+    }
 }
 
 // ---------- events ----------

@@ -43,6 +43,12 @@ pub struct CostRecord {
     /// The wallet charged.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub wallet: Option<WalletKey>,
+    /// The provider billed more than was reserved (it ignored the forwarded limits).
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    pub overrun: bool,
+    /// The answer carried no usable usage: the whole reservation was charged.
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    pub unmetered: bool,
 }
 
 /// An event before it joins the chain.
@@ -132,6 +138,8 @@ impl EventDraft {
                 settled: None,
                 currency: e.price.currency,
                 wallet: decision.reservation.as_ref().map(|l| l.wallet.clone()),
+                overrun: false,
+                unmetered: false,
             }),
             tokens: None,
             escalation_id: decision.escalation_id.clone(),
@@ -338,23 +346,43 @@ pub fn complete(
     served: Option<(&str, Usage)>,
     now: Millis,
 ) -> Result<Completion, WalletError> {
-    let c = closing(principal, decision, request_id, model, served, now)?;
-    match (c.lease, c.actual) {
-        (Some(id), Some(actual)) => {
-            let (s, event) = journal.settle_and_append(&id, actual, now, c.draft)?;
-            Ok(Completion {
-                settlement: Some(s),
-                event,
-            })
+    closing(principal, decision, request_id, model, served, now)?.commit(journal, None, now)
+}
+
+impl Closing {
+    /// Writes this closing through a journal: the settlement with the event in one store step,
+    /// or the release and then the event; a used ticket approval is given back through
+    /// `tickets` when the request was not served.
+    ///
+    /// # Errors
+    /// A store failure; nothing is charged or appended then (the SQL stores write both or
+    /// neither).
+    pub fn commit(
+        self,
+        journal: &dyn Journal,
+        tickets: Option<&dyn crate::wallet::ticket::TicketStore>,
+        now: Millis,
+    ) -> Result<Completion, WalletError> {
+        if let (Some(t), Some(store)) = (&self.restore_ticket, tickets) {
+            store.restore(t)?;
         }
-        (lease, _) => {
-            if let Some(id) = lease {
-                journal.release(&id, now)?;
+        match (self.lease, self.actual) {
+            (Some(id), Some(actual)) => {
+                let (s, event) = journal.settle_and_append(&id, actual, now, self.draft)?;
+                Ok(Completion {
+                    settlement: Some(s),
+                    event,
+                })
             }
-            Ok(Completion {
-                settlement: None,
-                event: Some(journal.append(c.draft)?),
-            })
+            (lease, _) => {
+                if let Some(id) = lease {
+                    journal.release(&id, now)?;
+                }
+                Ok(Completion {
+                    settlement: None,
+                    event: Some(journal.append(self.draft)?),
+                })
+            }
         }
     }
 }
@@ -368,6 +396,8 @@ pub struct Closing {
     pub actual: Option<Decimal>,
     /// The request's event.
     pub draft: EventDraft,
+    /// A cost ticket whose approval the request used and must give back (it was not served).
+    pub restore_ticket: Option<String>,
 }
 
 /// The settlement (or release) and the event that finish a request, without writing them: what
@@ -396,11 +426,13 @@ pub fn closing(
                 lease,
                 actual: Some(actual),
                 draft: draft.settled(Some(target), usage, Some(actual)),
+                restore_ticket: None,
             }
         }
         (_, served) => Closing {
             lease,
             actual: None,
+            restore_ticket: None,
             draft: match served {
                 Some((target, usage)) => draft.settled(Some(target), usage, None),
                 None => draft,

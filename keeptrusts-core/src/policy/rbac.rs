@@ -37,6 +37,13 @@ impl Rbac {
         }
     }
 
+    /// Whether `allowed_models` lets the principal's role use `model`.
+    pub fn allows_model(&self, p: &Principal, model: &str) -> bool {
+        p.role
+            .and_then(|role| self.allowed_models.get(&role))
+            .is_none_or(|allowed| allowed.iter().any(|pat| model_matches(pat, model)))
+    }
+
     pub fn check(&self, p: &Principal, model: Option<&str>) -> Outcome {
         if self.require_auth && !p.authenticated {
             return Outcome::deny(

@@ -1,12 +1,17 @@
 //! Prices and cost estimates. Money is exact (`rust_decimal`); no float touches it.
 //!
-//! ## Token estimation
-//! Before the provider answers, input tokens are estimated from the request: every text of every
-//! message counts `ceil(utf8_bytes / 3)` tokens, plus 4 tokens of overhead per message and 3 for
-//! the reply priming. English averages about 4 bytes per token, so this over-estimates by about a
-//! third, and CJK text (3 bytes per character, often one token each) is not under-estimated by
-//! much: a reservation should err high, and settlement charges the provider's real `usage`.
-//! Output tokens are `min(max_tokens, the model's output limit, wallets.default_max_output_tokens)`.
+//! ## Token bounds
+//! A reservation is an upper bound of the bill, whatever the provider's tokenizer. Input: a token
+//! covers at least one byte of text (byte-level BPE tokenizers, as OpenAI's and Anthropic's are,
+//! never produce an empty token), so the request's serialized JSON length bounds every billable
+//! input it carries: messages, names, tool calls, tool schemas, response schemas. The JSON of each
+//! message carries more than the provider's per-message overhead (`{"role":"user","content":""}`
+//! is 28 bytes against 3 or 4 tokens), and 3 tokens are added for the reply priming. An image part
+//! is not counted by its bytes (a URL is short, a data URL long) but as [`image_token_bound`]
+//! tokens. Output: the reserved completion is `min(max_tokens or max_completion_tokens, the
+//! model's output limit, wallets.default_max_output_tokens)` per choice, times `n`, and the
+//! forwarded body carries that limit (see [`crate::exchange`]), so a provider that honours it
+//! cannot bill more than was reserved.
 
 use std::fmt;
 use std::str::FromStr;
@@ -272,37 +277,102 @@ pub fn builtin_price(model: &str) -> Option<(Price, u32)> {
     ))
 }
 
-/// Estimated input tokens of a request (see the module docs).
-pub fn estimate_input_tokens(request: &ChatRequest) -> u64 {
-    let text: u64 = request
-        .messages
-        .iter()
-        .flat_map(|m| m.texts())
-        .map(|t| (t.len() as u64).div_ceil(3))
-        .sum();
-    text + 4 * request.messages.len() as u64 + 3
+/// Counts the bytes written to it.
+struct ByteCount(u64);
+
+impl std::io::Write for ByteCount {
+    fn write(&mut self, buf: &[u8]) -> std::io::Result<usize> {
+        self.0 = self.0.saturating_add(buf.len() as u64);
+        Ok(buf.len())
+    }
+
+    fn flush(&mut self) -> std::io::Result<()> {
+        Ok(())
+    }
 }
 
-/// Output tokens reserved for a request.
-pub fn estimate_output_tokens(
-    request: &ChatRequest,
-    model_limit: Option<u32>,
-    default_max: u32,
-) -> u64 {
+/// The JSON length of `v` (`u64::MAX` if it cannot be serialized: the bound errs high).
+fn json_len<T: Serialize + ?Sized>(v: &T) -> u64 {
+    let mut c = ByteCount(0);
+    match serde_json::to_writer(&mut c, v) {
+        Ok(()) => c.0,
+        Err(_) => u64::MAX,
+    }
+}
+
+/// Whether a content part is an image (`image_url`, `input_image`, `image`).
+pub(crate) fn is_image(part: &crate::request::ContentPart) -> bool {
+    matches!(part.kind.as_str(), "image_url" | "input_image" | "image")
+}
+
+/// Input tokens one image may bill on `model`: OpenAI's high-detail images cost at most 1,445
+/// tokens on `gpt-4o` (a 768 x 2048 tile grid) and Anthropic's about 1,600; OpenAI's small models
+/// multiply image tokens (`gpt-4o-mini` by 33.3: at most 48,169 tokens; the `-mini` and `-nano`
+/// models of later families by 1.6 to 2.5).
+pub fn image_token_bound(model: &str) -> u64 {
+    if model.starts_with("gpt-4o-mini") {
+        50_000
+    } else if model.contains("-mini") || model.contains("-nano") {
+        4_000
+    } else {
+        2_000
+    }
+}
+
+/// An upper bound of the input tokens of a request (see the module docs).
+pub fn estimate_input_tokens(request: &ChatRequest) -> u64 {
+    let model = request.model.as_deref().unwrap_or("");
+    let (mut images, mut image_bytes) = (0u64, 0u64);
+    for m in &request.messages {
+        if let Some(crate::request::Content::Parts(parts)) = &m.content {
+            for p in parts.iter().filter(|p| is_image(p)) {
+                images += 1;
+                image_bytes = image_bytes.saturating_add(json_len(p));
+            }
+        }
+    }
+    json_len(request)
+        .saturating_sub(image_bytes)
+        .saturating_add(images.saturating_mul(image_token_bound(model)))
+        .saturating_add(3)
+}
+
+/// The number of choices a request asks for (`n`, at least 1).
+pub fn choices(request: &ChatRequest) -> u64 {
+    request
+        .extra
+        .get("n")
+        .and_then(serde_json::Value::as_u64)
+        .unwrap_or(1)
+        .max(1)
+}
+
+/// Output tokens reserved for one choice of a request: the client's limit (`max_tokens`,
+/// `max_completion_tokens`, the smaller when both), the model's output limit and the pack's
+/// default, whichever is smallest.
+pub fn output_limit(request: &ChatRequest, model_limit: Option<u32>, default_max: u32) -> u32 {
     let mut n = default_max;
-    if let Some(m) = request.max_tokens.or_else(|| {
-        request
-            .extra
-            .get("max_completion_tokens")
-            .and_then(serde_json::Value::as_u64)
-            .and_then(|v| u32::try_from(v).ok())
-    }) {
+    let asked = request
+        .extra
+        .get("max_completion_tokens")
+        .and_then(serde_json::Value::as_u64)
+        .map(|v| u32::try_from(v).unwrap_or(u32::MAX));
+    for m in [request.max_tokens, asked].into_iter().flatten() {
         n = n.min(m);
     }
     if let Some(l) = model_limit {
         n = n.min(l);
     }
-    u64::from(n)
+    n
+}
+
+/// Output tokens reserved for a request: [`output_limit`] per choice, times `n`.
+pub fn estimate_output_tokens(
+    request: &ChatRequest,
+    model_limit: Option<u32>,
+    default_max: u32,
+) -> u64 {
+    u64::from(output_limit(request, model_limit, default_max)).saturating_mul(choices(request))
 }
 
 /// A cost estimate for one request.
@@ -310,9 +380,9 @@ pub fn estimate_output_tokens(
 pub struct Estimate {
     /// The price used.
     pub price: Price,
-    /// Estimated input tokens.
+    /// Upper bound of the input tokens.
     pub input_tokens: u64,
-    /// Reserved output tokens.
+    /// Reserved output tokens (every choice).
     pub output_tokens: u64,
     /// `price.cost(input_tokens, output_tokens)`.
     pub amount: Decimal,
@@ -362,11 +432,42 @@ mod tests {
 
     #[test]
     fn estimates() {
-        let mut r = ChatRequest::user("gpt-4o", "abcdefghi"); // 9 bytes → 3 tokens
-        assert_eq!(estimate_input_tokens(&r), 3 + 4 + 3);
+        let mut r = ChatRequest::user("gpt-4o", "abcdefghi");
+        let json = serde_json::to_string(&r).unwrap();
+        assert_eq!(estimate_input_tokens(&r), json.len() as u64 + 3);
         assert_eq!(estimate_output_tokens(&r, Some(16_384), 1024), 1024);
         r.max_tokens = Some(100);
         assert_eq!(estimate_output_tokens(&r, Some(16_384), 1024), 100);
         assert_eq!(estimate_output_tokens(&r, Some(50), 1024), 50);
+        r.extra.insert("n".into(), serde_json::json!(3));
+        assert_eq!(estimate_output_tokens(&r, Some(16_384), 1024), 300);
+        r.extra
+            .insert("max_completion_tokens".into(), serde_json::json!(40));
+        assert_eq!(output_limit(&r, Some(16_384), 1024), 40);
+    }
+
+    #[test]
+    fn the_input_bound_covers_every_byte_and_images() {
+        // a hostile prompt: one token per byte would still be covered
+        let text = "\u{4e00}x!".repeat(300);
+        let mut r = ChatRequest::user("gpt-4o", &text);
+        assert!(estimate_input_tokens(&r) >= text.len() as u64);
+        // tools are billed input: their schema counts
+        let before = estimate_input_tokens(&r);
+        r.extra.insert(
+            "tools".into(),
+            serde_json::json!([{"type": "function", "function": {"name": "lookup", "description": "x".repeat(500)}}]),
+        );
+        assert!(estimate_input_tokens(&r) >= before + 500);
+        // an image counts its bound, not its URL's length
+        let img: ChatRequest = serde_json::from_value(serde_json::json!({
+            "model": "gpt-4o",
+            "messages": [{"role": "user", "content": [
+                {"type": "text", "text": "what is this"},
+                {"type": "image_url", "image_url": {"url": "https://x.test/a.png"}}]}]
+        }))
+        .unwrap();
+        assert!(estimate_input_tokens(&img) >= 2_000);
+        assert!(estimate_input_tokens(&img) < 2_200);
     }
 }

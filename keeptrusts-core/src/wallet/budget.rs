@@ -78,6 +78,11 @@ impl BudgetConfig {
         }
     }
 
+    /// `wallets.default_max_output_tokens`.
+    pub fn default_max_output_tokens(&self) -> u32 {
+        self.default_max_output_tokens
+    }
+
     /// The price of `model`: the pack's override, else the built-in table.
     pub fn price(&self, model: &str) -> Option<(Price, Option<u32>)> {
         let limit = pricing::listed(model).map(|l| l.max_output_tokens);
@@ -123,8 +128,8 @@ impl BudgetConfig {
 /// What the budget step decided.
 #[derive(Debug, Clone, PartialEq)]
 pub(crate) enum Charge {
-    /// Held on a wallet; the request goes through.
-    Reserved(Lease, Estimate),
+    /// Held on a wallet; the request goes through (on the approval of this ticket, if any).
+    Reserved(Lease, Estimate, Option<String>),
     /// No wallet could pay: a ticket (new, or the pending one the client sent).
     Ticket(String, Estimate),
     /// Refused outright: (status, code, message).
@@ -144,6 +149,9 @@ pub(crate) struct ChargeCtx<'a> {
     pub request_id: &'a str,
     pub ticket_id: Option<&'a str>,
     pub now: Millis,
+    /// The bound to reserve, when the host priced the request itself (every routing candidate,
+    /// see [`crate::exchange`]); otherwise the request's model is priced.
+    pub estimate: Option<&'a Estimate>,
 }
 
 pub(crate) fn charge(
@@ -151,7 +159,7 @@ pub(crate) fn charge(
     budget: &Budget<'_>,
     c: &ChargeCtx<'_>,
 ) -> Result<Charge, RequestError> {
-    let Some(estimate) = cfg.estimate(c.request) else {
+    let Some(estimate) = c.estimate.cloned().or_else(|| cfg.estimate(c.request)) else {
         let msg = match c.request.model.as_deref() {
             None => "the request names no model, so its cost cannot be estimated".to_owned(),
             Some(_) => {
@@ -171,29 +179,21 @@ pub(crate) fn charge(
         force: None,
     };
     let mut pending_ticket = None;
+    let mut redeemed = None;
     if let Some(id) = c.ticket_id {
-        // Redeeming an approved ticket uses it up, so first make sure its wallet can take the
-        // charge; otherwise refuse and keep the approval for a retry.
         if let Some(t) = budget.tickets.get(id)? {
-            if let (TicketStatus::Approved, Some(k)) = (t.status, t.charge_to.as_ref()) {
-                let usable = budget
-                    .wallets
-                    .get(k, c.now)?
-                    .is_some_and(|w| w.currency == estimate.price.currency);
-                if !usable && t.redeemed_at.is_none() && t.fingerprint == fingerprint {
-                    return Ok(Charge::Refused(
-                        409,
-                        "ticket_wallet_unavailable",
-                        format!("the wallet the ticket charges ({k}) does not exist or is in another currency"),
-                    ));
-                }
+            if let Some(refusal) = ticket_refusal(budget, &t, c, &fingerprint, &estimate)? {
+                return Ok(refusal);
             }
         }
         match budget
             .tickets
             .redeem(id, &fingerprint, c.principal.team.as_deref(), c.now)?
         {
-            TicketRedeem::Approved(wallet) => reserve.force = Some(wallet),
+            TicketRedeem::Approved(wallet) => {
+                reserve.force = Some(wallet);
+                redeemed = Some(id.to_owned());
+            }
             TicketRedeem::Pending => pending_ticket = Some(id.to_owned()),
             TicketRedeem::Denied => {
                 return Ok(Charge::Refused(
@@ -220,14 +220,25 @@ pub(crate) fn charge(
                 "this request id was already used by a completed request".into(),
             ))
         }
-        other => other.map_err(wallet_failure)?,
+        other => {
+            let out = other.map_err(wallet_failure);
+            if let (Err(_), Some(id)) = (&out, &redeemed) {
+                // the approval was used up for a reservation that failed: give it back
+                budget.tickets.restore(id)?;
+            }
+            out?
+        }
     };
     match outcome {
         ReserveOutcome::Reserved(lease) => {
             if let Some(id) = &pending_ticket {
                 budget.tickets.fulfill(id, c.now)?;
             }
-            Ok(Charge::Reserved(lease, estimate))
+            Ok(Charge::Reserved(
+                lease,
+                estimate,
+                redeemed.or(pending_ticket),
+            ))
         }
         ReserveOutcome::Insufficient => {
             if let Some(id) = pending_ticket {
@@ -261,6 +272,62 @@ pub(crate) fn charge(
             Ok(Charge::Ticket(ticket.id, estimate))
         }
     }
+}
+
+/// Why a retry that names ticket `t` may not use it, if it may not: the ticket is another user's,
+/// or its approval was for another request or a smaller amount, or the wallet it charges cannot
+/// take the charge (checked first, so that the approval is not used up by a refusal).
+fn ticket_refusal(
+    budget: &Budget<'_>,
+    t: &Ticket,
+    c: &ChargeCtx<'_>,
+    fingerprint: &str,
+    estimate: &Estimate,
+) -> Result<Option<Charge>, RequestError> {
+    let p = c.principal;
+    if t.user != p.user || t.team != p.team {
+        return Ok(Some(Charge::Refused(
+            403,
+            "ticket_not_yours",
+            "the cost ticket belongs to another user: only its requester may redeem it".into(),
+        )));
+    }
+    if t.status != TicketStatus::Approved || t.redeemed_at.is_some() {
+        return Ok(None);
+    }
+    if t.fingerprint != fingerprint {
+        return Ok(Some(Charge::Refused(
+            409,
+            "ticket_request_mismatch",
+            "the request differs from the one the ticket approved (model, messages, max_tokens, n, tools or images): re-send that request".into(),
+        )));
+    }
+    if t.currency != estimate.price.currency || estimate.amount > t.estimate {
+        return Ok(Some(Charge::Refused(
+            409,
+            "ticket_amount_exceeded",
+            format!(
+                "the request's reservation ({} {}) is above the amount the ticket approved ({} {})",
+                estimate.amount, estimate.price.currency, t.estimate, t.currency
+            ),
+        )));
+    }
+    if let Some(k) = t.charge_to.as_ref() {
+        let usable = budget
+            .wallets
+            .get(k, c.now)?
+            .is_some_and(|w| w.currency == estimate.price.currency);
+        if !usable {
+            return Ok(Some(Charge::Refused(
+                409,
+                "ticket_wallet_unavailable",
+                format!(
+                    "the wallet the ticket charges ({k}) does not exist or is in another currency"
+                ),
+            )));
+        }
+    }
+    Ok(None)
 }
 
 /// Exact cost of provider usage at the lease's price (zero without a price).

@@ -110,6 +110,16 @@ impl Ticket {
         out
     }
 
+    /// Gives a used approval back (the request it let through failed before the provider
+    /// could bill it, or its client went away first); returns whether it changed.
+    pub fn restore_at(&mut self) -> bool {
+        if self.status != TicketStatus::Approved || self.redeemed_at.is_none() {
+            return false;
+        }
+        self.redeemed_at = None;
+        true
+    }
+
     /// Closes a pending ticket whose request went through after funding; returns whether it
     /// changed.
     pub fn fulfill_at(&mut self, now: Millis) -> bool {
@@ -232,6 +242,11 @@ pub trait TicketStore: Send + Sync {
     /// # Errors
     /// A store failure.
     fn fulfill(&self, id: &str, now: Millis) -> Result<(), StoreError>;
+    /// Makes a redeemed approval redeemable again ([`Ticket::restore_at`]).
+    ///
+    /// # Errors
+    /// A store failure.
+    fn restore(&self, id: &str) -> Result<(), StoreError>;
 }
 
 /// The redeem rule every store applies.
@@ -339,6 +354,14 @@ impl TicketStore for MemoryTickets {
         let mut rows = self.table.lock()?;
         if let Some(t) = rows.get_mut(id) {
             t.fulfill_at(now);
+        }
+        Ok(())
+    }
+
+    fn restore(&self, id: &str) -> Result<(), StoreError> {
+        let mut rows = self.table.lock()?;
+        if let Some(t) = rows.get_mut(id) {
+            t.restore_at();
         }
         Ok(())
     }

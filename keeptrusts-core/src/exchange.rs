@@ -1,0 +1,776 @@
+//! One request's lifecycle, sans I/O: what to reserve, which target to call with which exact
+//! body, which usage counts, and the settlement and event that close it (SPEC §4, §6).
+//!
+//! An [`Exchange`] is made by [`Exchange::begin`] from the authenticated principal and the raw
+//! request. It routes (every candidate priced and rbac-checked for its own model), runs the input
+//! chain, and reserves an upper bound of the bill: the largest of the candidates' bounds. The host
+//! then asks [`Exchange::next_call`] for a target and the exact request to send it, reports what
+//! happened ([`Exchange::failed`], [`Exchange::answer`], or a stream through a [`Relay`] and
+//! [`Exchange::finish_stream`]), and writes the [`Closing`] it gets back. The host moves bytes and
+//! keeps clocks and stores; every rule is here, so the gateway and the middlewares cannot drift
+//! apart.
+//!
+//! Rules:
+//! - the forwarded body carries an output limit (`max_tokens`, `max_completion_tokens` for OpenAI,
+//!   Anthropic's `max_tokens`) no larger than the output the reservation covers, injected when the
+//!   client sent none; a provider that honours it cannot bill more than was reserved;
+//! - a JSON answer settles on its `usage`; a stream on the provider's usage chunk (always asked
+//!   for); an answer without usable usage settles the candidate's whole bound, never 0;
+//! - usage above the bound is charged as billed and the event says `overrun`;
+//! - a fallback is priced at the model that answered;
+//! - a call that failed before the provider answered is not charged; once the answer has started
+//!   (or the client left while the provider was working) the provider may bill, so the closing
+//!   settles;
+//! - exactly one [`Closing`] (one settlement or release, one event) per exchange, whatever happens.
+
+use serde::{Deserialize, Serialize};
+
+use crate::decision::{Decision, Verdict};
+use crate::engine::{Engine, RequestContext, Stores};
+use crate::error::RequestError;
+use crate::escalation::Millis;
+use crate::event::{Closing, EventDraft};
+use crate::identity::Principal;
+use crate::pack::spec::ProviderKind;
+use crate::pricing::{self, Estimate, Price, Usage};
+use crate::request::{ChatRequest, ChatResponse};
+use crate::routing::Router;
+
+/// A target the request may be sent to, priced for this request.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Candidate {
+    /// The target's index in the router.
+    pub target: usize,
+    /// The target's id.
+    pub target_id: String,
+    /// Its provider kind (decides the output-limit field).
+    pub provider: ProviderKind,
+    /// The model it runs.
+    pub model: String,
+    /// Output tokens per choice the forwarded body allows.
+    pub output_limit: u32,
+    /// The bound of this request on this target (when budgets are enforced).
+    pub estimate: Option<Estimate>,
+}
+
+/// What the host answers the client, and what it writes to close the request.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Answer {
+    /// HTTP status.
+    pub status: u16,
+    /// The JSON body (a chat completion, or the error envelope).
+    pub body: serde_json::Value,
+    /// The final verdict (for metrics).
+    pub verdict: Verdict,
+    /// The settlement or release and the event.
+    pub close: Closing,
+}
+
+/// One call the host makes.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Call {
+    /// The router index of the target.
+    pub target: usize,
+    /// The request to send (the governed request, for this target's model, with its limits).
+    pub request: ChatRequest,
+}
+
+/// How a stream ended, as the host saw it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum StreamEnd {
+    /// The provider finished the stream.
+    Complete,
+    /// The provider's stream broke (a message for the client).
+    Broken(String),
+    /// An output detector with `action: block` stopped it (the kind's name).
+    Blocked(String),
+    /// The client went away.
+    ClientGone,
+}
+
+/// What finishing a stream sends and writes.
+#[derive(Debug, Clone, PartialEq)]
+pub struct StreamClose {
+    /// The usage chunk to send, when the client asked for one (`stream_options.include_usage`).
+    pub usage: Option<Usage>,
+    /// The error event to send instead of the end (code, message, status).
+    pub error: Option<(String, String, u16)>,
+    /// The final verdict (for metrics).
+    pub verdict: Verdict,
+    /// The settlement and the event.
+    pub close: Closing,
+}
+
+/// What [`Exchange::begin`] decided.
+#[derive(Debug)]
+pub enum Begin<'e> {
+    /// Forward: call the targets the exchange names.
+    Forward(Box<Exchange<'e>>),
+    /// Refused before any provider call: answer this and write its closing.
+    Answer(Box<Answer>),
+}
+
+/// One request in flight; see the module documentation.
+#[derive(Debug)]
+pub struct Exchange<'e> {
+    engine: &'e Engine,
+    principal: Principal,
+    request_id: String,
+    now: Millis,
+    decision: Decision,
+    request: ChatRequest,
+    candidates: Vec<Candidate>,
+    next: usize,
+    current: Option<usize>,
+    stream: bool,
+    client_usage: bool,
+    closed: bool,
+}
+
+/// The provider's usage in an answer's `usage` object, when it is usable: both token counts
+/// present as whole numbers (OpenAI's `prompt_tokens`/`completion_tokens`, or Anthropic's
+/// `input_tokens`/`output_tokens`).
+pub fn usage_of(v: &serde_json::Value) -> Option<Usage> {
+    let n = |k: &str| v.get(k).and_then(serde_json::Value::as_u64);
+    match (n("prompt_tokens"), n("completion_tokens")) {
+        (Some(p), Some(c)) => Some(Usage {
+            prompt_tokens: p,
+            completion_tokens: c,
+        }),
+        _ => Some(Usage {
+            prompt_tokens: n("input_tokens")?,
+            completion_tokens: n("output_tokens")?,
+        }),
+    }
+}
+
+fn refusal(
+    principal: &Principal,
+    request_id: &str,
+    model: Option<&str>,
+    now: Millis,
+    status: u16,
+    code: &str,
+    message: String,
+) -> Answer {
+    let mut d = Decision::allowed();
+    d.deny(request_id, Verdict::Block, status, code, message);
+    let body = d.error_body().unwrap_or_default();
+    Answer {
+        status,
+        body,
+        verdict: Verdict::Block,
+        close: Closing {
+            lease: None,
+            actual: None,
+            draft: EventDraft::from_decision(principal, &d, request_id, model, now),
+            restore_ticket: None,
+        },
+    }
+}
+
+fn price_of(
+    engine: &Engine,
+    router: &Router,
+    index: usize,
+    model: &str,
+) -> Option<(Price, Option<u32>)> {
+    let limit = pricing::listed(model).map(|l| l.max_output_tokens);
+    match router.target(index).and_then(|t| t.price) {
+        Some(p) => Some((p, limit)),
+        None => engine.budget_config().price(model),
+    }
+}
+
+impl<'e> Exchange<'e> {
+    /// Routes, runs the input chain and reserves. `stores` are those of [`Engine::evaluate`]:
+    /// with a budget, the reservation is the largest bound over the candidates.
+    ///
+    /// # Errors
+    /// `RequestError::Invalid` for a request that cannot be evaluated (no messages), or a store
+    /// failure; nothing is reserved then.
+    pub fn begin(
+        engine: &'e Engine,
+        router: &Router,
+        principal: &Principal,
+        request: &ChatRequest,
+        ctx: &RequestContext,
+        stores: &Stores<'_>,
+    ) -> Result<Begin<'e>, RequestError> {
+        let rid = ctx.request_id.as_str();
+        let model = request.model.as_deref();
+        if request.messages.is_empty() {
+            return Err(RequestError::Invalid("`messages` must not be empty".into()));
+        }
+        let route = match router.route(principal, request, ctx.now_ms) {
+            Ok(r) => r.candidates,
+            Err(e) => {
+                return Ok(Begin::Answer(Box::new(refusal(
+                    principal,
+                    rid,
+                    model,
+                    ctx.now_ms,
+                    e.status(),
+                    e.code(),
+                    e.to_string(),
+                ))))
+            }
+        };
+        let budgeted = stores.budget.is_some();
+        let default_max = engine.budget_config().default_max_output_tokens();
+        let mut candidates = Vec::with_capacity(route.len());
+        let mut unpriced = None;
+        let mut forbidden = None;
+        for i in route {
+            let Some(t) = router.target(i) else { continue };
+            if !engine.model_allowed(principal, &t.model) {
+                forbidden.get_or_insert(t.model.clone());
+                continue;
+            }
+            let priced = price_of(engine, router, i, &t.model);
+            let limit = pricing::output_limit(request, priced.and_then(|p| p.1), default_max);
+            let mut for_model = request.clone();
+            for_model.model = Some(t.model.clone());
+            let estimate = match priced {
+                Some((price, l)) => {
+                    let input_tokens = pricing::estimate_input_tokens(&for_model);
+                    let output_tokens = pricing::estimate_output_tokens(&for_model, l, default_max);
+                    price
+                        .cost(input_tokens, output_tokens)
+                        .map(|amount| Estimate {
+                            price,
+                            input_tokens,
+                            output_tokens,
+                            amount,
+                        })
+                }
+                None => None,
+            };
+            if budgeted && estimate.is_none() {
+                unpriced.get_or_insert(t.model.clone());
+                continue;
+            }
+            candidates.push(Candidate {
+                target: i,
+                target_id: t.id.clone(),
+                provider: t.provider,
+                model: t.model.clone(),
+                output_limit: limit,
+                estimate,
+            });
+        }
+        // one currency per reservation: the first candidate's
+        if let Some(cur) = candidates
+            .first()
+            .and_then(|c| c.estimate.as_ref())
+            .map(|e| e.price.currency)
+        {
+            candidates.retain(|c| c.estimate.as_ref().is_none_or(|e| e.price.currency == cur));
+        }
+        let Some(first) = candidates.first() else {
+            let (status, code, message) = match (unpriced, forbidden) {
+                (Some(m), _) => (
+                    400,
+                    "model_price_unknown",
+                    format!("the model `{m}` has no known price: add `pricing` to its target in the pack"),
+                ),
+                (None, Some(m)) => (
+                    403,
+                    "rbac_denied",
+                    format!("role {} may not use the model `{m}`", principal.role.map_or("(none)", |r| r.as_str())),
+                ),
+                (None, None) => (503, "no_target_available", "no provider target can serve this request".to_owned()),
+            };
+            return Ok(Begin::Answer(Box::new(refusal(
+                principal, rid, model, ctx.now_ms, status, code, message,
+            ))));
+        };
+        let mut working = request.clone();
+        if principal.consumer_group.is_some() {
+            working.model = Some(first.model.clone());
+        }
+        let bound = candidates
+            .iter()
+            .filter_map(|c| c.estimate.as_ref())
+            .max_by(|a, b| a.amount.cmp(&b.amount))
+            .cloned();
+        let decision = engine.evaluate_bounded(principal, &working, ctx, stores, bound.as_ref())?;
+        if !decision.forwards() {
+            let body = decision.error_body().unwrap_or_default();
+            let draft = EventDraft::from_decision(
+                principal,
+                &decision,
+                rid,
+                working.model.as_deref(),
+                ctx.now_ms,
+            );
+            return Ok(Begin::Answer(Box::new(Answer {
+                status: decision.status,
+                body,
+                verdict: decision.verdict,
+                close: Closing {
+                    lease: None,
+                    actual: None,
+                    draft,
+                    restore_ticket: None,
+                },
+            })));
+        }
+        let effective = decision.request.clone().unwrap_or(working);
+        let stream = effective
+            .extra
+            .get("stream")
+            .and_then(serde_json::Value::as_bool)
+            .unwrap_or(false);
+        let client_usage = effective
+            .extra
+            .get("stream_options")
+            .and_then(|o| o.get("include_usage"))
+            .and_then(serde_json::Value::as_bool)
+            .unwrap_or(false);
+        Ok(Begin::Forward(Box::new(Exchange {
+            engine,
+            principal: principal.clone(),
+            request_id: rid.to_owned(),
+            now: ctx.now_ms,
+            decision,
+            request: effective,
+            candidates,
+            next: 0,
+            current: None,
+            stream,
+            client_usage,
+            closed: false,
+        })))
+    }
+
+    /// Whether the client asked for a stream.
+    pub fn is_stream(&self) -> bool {
+        self.stream
+    }
+
+    /// The input decision (verdict, policy results, reservation, estimate).
+    pub fn decision(&self) -> &Decision {
+        &self.decision
+    }
+
+    /// The candidates, in the order they are tried.
+    pub fn candidates(&self) -> &[Candidate] {
+        &self.candidates
+    }
+
+    /// The candidate being called (after [`Exchange::next_call`]).
+    pub fn current(&self) -> Option<&Candidate> {
+        self.current.and_then(|i| self.candidates.get(i))
+    }
+
+    /// The request id.
+    pub fn request_id(&self) -> &str {
+        &self.request_id
+    }
+
+    /// The next target to call and the exact request to send it; `None` when every candidate
+    /// was tried (then [`Exchange::exhausted`]).
+    pub fn next_call(&mut self) -> Option<Call> {
+        if self.closed {
+            return None;
+        }
+        let c = self.candidates.get(self.next)?;
+        self.current = Some(self.next);
+        self.next += 1;
+        Some(Call {
+            target: c.target,
+            request: self.forwarded(c),
+        })
+    }
+
+    /// The governed request as sent to candidate `c`: its model, an output limit no larger than
+    /// the reservation covers, and a stream that reports usage.
+    fn forwarded(&self, c: &Candidate) -> ChatRequest {
+        let mut r = self.request.clone();
+        r.model = Some(c.model.clone());
+        let limit = c.output_limit;
+        let had_completion_limit = r.extra.contains_key("max_completion_tokens");
+        if had_completion_limit {
+            r.extra
+                .insert("max_completion_tokens".into(), serde_json::json!(limit));
+        }
+        if r.max_tokens.is_some() {
+            r.max_tokens = Some(limit);
+        } else if !had_completion_limit {
+            match c.provider {
+                // OpenAI's reasoning models refuse `max_tokens`; every chat model takes this
+                ProviderKind::Openai | ProviderKind::Azure => {
+                    r.extra
+                        .insert("max_completion_tokens".into(), serde_json::json!(limit));
+                }
+                _ => r.max_tokens = Some(limit),
+            }
+        }
+        if self.stream {
+            r.extra
+                .insert("stream".into(), serde_json::Value::Bool(true));
+            r.extra.insert(
+                "stream_options".into(),
+                serde_json::json!({"include_usage": true}),
+            );
+        }
+        r
+    }
+
+    /// The call to the current candidate failed before the provider answered (refused, an error
+    /// status, unreachable): nothing is charged for it; the next candidate may be tried.
+    pub fn failed(&mut self) {
+        self.current = None;
+    }
+
+    /// Every candidate failed: 502, the reservation released, the event written.
+    pub fn exhausted(&mut self, message: &str) -> Answer {
+        let close = self.close(None, Some((502, "upstream_error")));
+        Answer {
+            status: 502,
+            body: serde_json::json!({"error": {"type": "api_error", "code": "upstream_error",
+                "message": format!("every provider target failed: {message}"),
+                "request_id": self.request_id}}),
+            verdict: self.decision.verdict,
+            close,
+        }
+    }
+
+    /// The current candidate answered with a whole chat completion: the output chain runs, the
+    /// answer's usage is settled (its whole bound when it has none).
+    pub fn answer(&mut self, response: &ChatResponse) -> Answer {
+        let usage = response.extra.get("usage").and_then(usage_of);
+        let ctx = RequestContext::new(&self.request_id, self.now);
+        let out = self.engine.evaluate_output(&self.principal, response, &ctx);
+        let (status, body, verdict) = match out {
+            Ok(d) if d.forwards() => {
+                let verdict = self.decision.verdict.max(d.verdict);
+                let r = d.response.as_ref().unwrap_or(response);
+                (200, serde_json::to_value(r).unwrap_or_default(), verdict)
+            }
+            Ok(d) => (d.status, d.error_body().unwrap_or_default(), d.verdict),
+            Err(e) => (
+                500,
+                serde_json::json!({"error": {"code": "internal_error", "message": e.to_string()}}),
+                self.decision.verdict,
+            ),
+        };
+        let code = (status != 200).then_some((status, "policy_blocked"));
+        let mut close = self.close(Some(usage), code);
+        close.draft.verdict = verdict;
+        Answer {
+            status,
+            body,
+            verdict,
+            close,
+        }
+    }
+
+    /// The output filter for the current candidate's stream.
+    pub fn relay(&self) -> Relay<'e> {
+        Relay {
+            engine: self.engine,
+            principal: self.principal.clone(),
+            slots: Vec::new(),
+            usage: None,
+            seen: false,
+        }
+    }
+
+    /// The current candidate's stream ended: what to send last, and the closing (settled on the
+    /// stream's usage chunk, or on the whole bound when it had none).
+    pub fn finish_stream(&mut self, relay: &Relay<'_>, end: StreamEnd) -> StreamClose {
+        let usage = relay.usage;
+        let (error, verdict) = match &end {
+            StreamEnd::Complete | StreamEnd::ClientGone => (None, self.decision.verdict),
+            StreamEnd::Broken(m) => (
+                Some(("upstream_error".to_owned(), m.clone(), 502)),
+                self.decision.verdict,
+            ),
+            StreamEnd::Blocked(kind) => (
+                Some((
+                    "policy_blocked".to_owned(),
+                    format!("{kind} found sensitive data in the response and blocks it"),
+                    409,
+                )),
+                Verdict::Block,
+            ),
+        };
+        let status = match (&end, &error) {
+            (StreamEnd::ClientGone, _) => Some((499, "client_closed")),
+            (_, Some((code, _, s))) => Some((
+                *s,
+                if code == "upstream_error" {
+                    "upstream_error"
+                } else {
+                    "policy_blocked"
+                },
+            )),
+            _ => None,
+        };
+        let mut close = self.close(Some(usage), status);
+        close.draft.verdict = verdict;
+        let send_usage = self.client_usage && error.is_none() && end == StreamEnd::Complete;
+        StreamClose {
+            usage: if send_usage {
+                Some(close.draft.tokens.unwrap_or_default())
+            } else {
+                None
+            },
+            error,
+            verdict,
+            close,
+        }
+    }
+
+    /// The client went away. While a provider call is under way it may bill: the whole bound of
+    /// the current candidate is settled; before any call, the reservation is released. `None`
+    /// when the exchange was already closed.
+    pub fn abandon(&mut self) -> Option<Closing> {
+        if self.closed {
+            return None;
+        }
+        let served = self.current.is_some().then_some(None);
+        Some(self.close(served, Some((499, "client_closed"))))
+    }
+
+    /// Whether the closing was produced.
+    pub fn is_closed(&self) -> bool {
+        self.closed
+    }
+
+    /// The exchange's one closing. `served`: `None` = no provider answered (release); `Some(u)` =
+    /// the current candidate answered, with usable usage `u` or none. `status`: the status and
+    /// reason that override the decision's (an error after forwarding).
+    fn close(&mut self, served: Option<Option<Usage>>, status: Option<(u16, &str)>) -> Closing {
+        self.closed = true;
+        let current = self.current.and_then(|i| self.candidates.get(i));
+        let model = current
+            .map(|c| c.model.clone())
+            .or_else(|| self.request.model.clone());
+        let mut draft = EventDraft::from_decision(
+            &self.principal,
+            &self.decision,
+            &self.request_id,
+            model.as_deref(),
+            self.now,
+        );
+        if let Some((s, reason)) = status {
+            draft.status = s;
+            draft.reason = Some(reason.to_owned());
+        }
+        let lease = self
+            .decision
+            .reservation
+            .as_ref()
+            .map(|l| std::sync::Arc::clone(&l.id));
+        let (Some(usage), Some(c)) = (served, current) else {
+            // nothing billed: the reservation goes back, and so does a ticket's approval
+            return Closing {
+                lease,
+                actual: None,
+                draft,
+                restore_ticket: self.decision.ticket_id.clone(),
+            };
+        };
+        let bound = c.estimate.as_ref();
+        let metered = usage.is_some();
+        let usage = usage.unwrap_or_else(|| Usage {
+            prompt_tokens: bound.map_or(0, |e| e.input_tokens),
+            completion_tokens: bound.map_or(0, |e| e.output_tokens),
+        });
+        let actual = match bound {
+            // an impossible usage (overflow) is charged at the whole bound: never 0
+            Some(e) if metered => Some(
+                e.price
+                    .cost(usage.prompt_tokens, usage.completion_tokens)
+                    .unwrap_or(e.amount),
+            ),
+            Some(e) => Some(e.amount),
+            None => None,
+        };
+        let reserved = self.decision.reservation.as_ref().map(|l| l.amount);
+        let overrun = matches!((actual, reserved), (Some(a), Some(r)) if a > r);
+        draft = draft.settled(
+            Some(&c.target_id),
+            usage,
+            actual.filter(|_| lease.is_some()),
+        );
+        if let Some(cost) = draft.cost.as_mut() {
+            cost.overrun = overrun;
+            cost.unmetered = !metered;
+        }
+        Closing {
+            lease,
+            actual: actual.filter(|_| self.decision.reservation.is_some()),
+            draft,
+            restore_ticket: None,
+        }
+    }
+}
+
+/// One piece of a streamed answer, as the host parsed it from the provider's events.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(tag = "type", rename_all = "snake_case")]
+pub enum Delta {
+    /// Text of a choice.
+    Text {
+        /// Choice index.
+        choice: u32,
+        /// The text.
+        text: String,
+    },
+    /// A piece of a tool call of a choice.
+    ToolCall {
+        /// Choice index.
+        choice: u32,
+        /// Tool call index within the choice.
+        index: u32,
+        /// Call id (first piece).
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        id: Option<String>,
+        /// Function name (first piece).
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        name: Option<String>,
+        /// A piece of the JSON arguments.
+        arguments: String,
+    },
+    /// A choice finished.
+    Finish {
+        /// Choice index.
+        choice: u32,
+        /// `stop`, `length`, `tool_calls`, …
+        reason: String,
+    },
+    /// The provider's usage (never passed on as is: see [`StreamClose::usage`]).
+    Usage {
+        /// Prompt tokens.
+        prompt_tokens: u64,
+        /// Completion tokens.
+        completion_tokens: u64,
+    },
+}
+
+/// The output phase of a stream: each choice's text and each tool call's arguments through the
+/// principal's output detectors, with their hold-back; usage kept for the settlement.
+#[derive(Debug)]
+pub struct Relay<'e> {
+    engine: &'e Engine,
+    principal: Principal,
+    /// (choice, tool call index or None for text) → filter.
+    slots: Vec<((u32, Option<u32>), crate::engine::OutputFilter<'e>)>,
+    usage: Option<Usage>,
+    seen: bool,
+}
+
+impl<'e> Relay<'e> {
+    /// Feeds `text` to the filter of `key` (made on first use).
+    fn filter(&mut self, key: (u32, Option<u32>), text: &str) -> Result<String, String> {
+        let pos = match self.slots.iter().position(|(k, _)| *k == key) {
+            Some(p) => p,
+            None => {
+                self.slots
+                    .push((key, self.engine.output_filter(&self.principal)));
+                self.slots.len() - 1
+            }
+        };
+        match self.slots.get_mut(pos) {
+            Some((_, f)) => f.push(text).map_err(|k| k.to_string()),
+            None => Ok(text.to_owned()),
+        }
+    }
+
+    /// Whether the provider sent anything yet.
+    pub fn started(&self) -> bool {
+        self.seen
+    }
+
+    /// The usage the provider reported, if it did.
+    pub fn usage(&self) -> Option<Usage> {
+        self.usage
+    }
+
+    /// Feeds one delta; returns what is safe to send now.
+    ///
+    /// # Errors
+    /// The name of the policy whose `action: block` found sensitive data: stop the stream.
+    pub fn push(&mut self, delta: Delta) -> Result<Vec<Delta>, String> {
+        self.seen = true;
+        match delta {
+            Delta::Text { choice, text } => {
+                let safe = self.filter((choice, None), &text)?;
+                Ok(if safe.is_empty() {
+                    Vec::new()
+                } else {
+                    vec![Delta::Text { choice, text: safe }]
+                })
+            }
+            Delta::ToolCall {
+                choice,
+                index,
+                id,
+                name,
+                arguments,
+            } => {
+                let safe = self.filter((choice, Some(index)), &arguments)?;
+                if safe.is_empty() && id.is_none() && name.is_none() {
+                    return Ok(Vec::new());
+                }
+                Ok(vec![Delta::ToolCall {
+                    choice,
+                    index,
+                    id,
+                    name,
+                    arguments: safe,
+                }])
+            }
+            Delta::Finish { choice, reason } => {
+                let mut out = self.flush(Some(choice))?;
+                out.push(Delta::Finish { choice, reason });
+                Ok(out)
+            }
+            Delta::Usage {
+                prompt_tokens,
+                completion_tokens,
+            } => {
+                self.usage = Some(Usage {
+                    prompt_tokens,
+                    completion_tokens,
+                });
+                Ok(Vec::new())
+            }
+        }
+    }
+
+    /// The text still held back (of one choice, or of all), redacted: send it before the end.
+    ///
+    /// # Errors
+    /// As [`Relay::push`].
+    pub fn flush(&mut self, choice: Option<u32>) -> Result<Vec<Delta>, String> {
+        let mut out = Vec::new();
+        for ((c, tool), f) in &mut self.slots {
+            if choice.is_some_and(|x| x != *c) {
+                continue;
+            }
+            let rest = f.finish().map_err(|k| k.to_string())?;
+            if rest.is_empty() {
+                continue;
+            }
+            out.push(match tool {
+                None => Delta::Text {
+                    choice: *c,
+                    text: rest,
+                },
+                Some(index) => Delta::ToolCall {
+                    choice: *c,
+                    index: *index,
+                    id: None,
+                    name: None,
+                    arguments: rest,
+                },
+            });
+        }
+        Ok(out)
+    }
+}
