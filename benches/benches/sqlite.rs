@@ -47,7 +47,7 @@ fn cycle(store: &dyn Journal, cascade: &[WalletKey], i: u64) {
 /// The same work through the gateway's write-behind ledger: reserve from memory, queue the
 /// settlement and event for its writer.
 fn cycle_behind(wb: &WriteBehind, cascade: &[WalletKey]) {
-    let id = wb.new_request_id();
+    let id = wb.new_request_id().unwrap();
     let ReserveOutcome::Reserved(lease) = wb.reserve(&request(&id, cascade), 0).unwrap() else {
         panic!("dry")
     };

@@ -14,7 +14,7 @@ mod anthropic;
 
 fuzz_target!(|data: &[u8]| {
     if let Ok(v) = serde_json::from_slice::<Value>(data) {
-        let _ = anthropic::stream_event(&v);
+        let _ = anthropic::StreamReader::default().event(&v);
         if let Ok(chat) = anthropic::response_to_chat(&v, 0) {
             assert_eq!(chat["object"], "chat.completion");
             assert!(chat["usage"]["total_tokens"].is_u64());

@@ -103,17 +103,18 @@ pub struct StreamClose {
 
 /// What [`Exchange::begin`] decided.
 #[derive(Debug)]
-pub enum Begin<'e> {
+pub enum Begin {
     /// Forward: call the targets the exchange names.
-    Forward(Box<Exchange<'e>>),
+    Forward(Box<Exchange>),
     /// Refused before any provider call: answer this and write its closing.
     Answer(Box<Answer>),
 }
 
 /// One request in flight; see the module documentation.
 #[derive(Debug)]
-pub struct Exchange<'e> {
-    engine: &'e Engine,
+pub struct Exchange {
+    /// The engine (an `Arc`: the exchange can move to another task or thread).
+    engine: Engine,
     principal: Principal,
     request_id: String,
     now: Millis,
@@ -182,7 +183,7 @@ fn price_of(
     }
 }
 
-impl<'e> Exchange<'e> {
+impl Exchange {
     /// Routes, runs the input chain and reserves. `stores` are those of [`Engine::evaluate`]:
     /// with a budget, the reservation is the largest bound over the candidates.
     ///
@@ -190,13 +191,13 @@ impl<'e> Exchange<'e> {
     /// `RequestError::Invalid` for a request that cannot be evaluated (no messages), or a store
     /// failure; nothing is reserved then.
     pub fn begin(
-        engine: &'e Engine,
+        engine: &Engine,
         router: &Router,
         principal: &Principal,
         request: &ChatRequest,
         ctx: &RequestContext,
         stores: &Stores<'_>,
-    ) -> Result<Begin<'e>, RequestError> {
+    ) -> Result<Begin, RequestError> {
         let rid = ctx.request_id.as_str();
         let model = request.model.as_deref();
         if request.messages.is_empty() {
@@ -329,7 +330,7 @@ impl<'e> Exchange<'e> {
             .and_then(serde_json::Value::as_bool)
             .unwrap_or(false);
         Ok(Begin::Forward(Box::new(Exchange {
-            engine,
+            engine: engine.clone(),
             principal: principal.clone(),
             request_id: rid.to_owned(),
             now: ctx.now_ms,
@@ -467,21 +468,34 @@ impl<'e> Exchange<'e> {
         }
     }
 
+    /// The current candidate answered 2xx but its answer could not be read (not JSON, cut
+    /// off): 502 for the client, and the whole bound settled (the provider may bill it).
+    pub fn broken(&mut self, message: &str) -> Answer {
+        let close = self.close(Some(None), Some((502, "upstream_error")));
+        Answer {
+            status: 502,
+            body: serde_json::json!({"error": {"type": "api_error", "code": "upstream_error",
+                "message": message, "request_id": self.request_id}}),
+            verdict: self.decision.verdict,
+            close,
+        }
+    }
+
     /// The output filter for the current candidate's stream.
-    pub fn relay(&self) -> Relay<'e> {
+    pub fn relay(&self) -> Relay<'_> {
         Relay {
-            engine: self.engine,
-            principal: self.principal.clone(),
+            engine: &self.engine,
+            principal: &self.principal,
             slots: Vec::new(),
+            finished: Vec::new(),
             usage: None,
             seen: false,
         }
     }
 
     /// The current candidate's stream ended: what to send last, and the closing (settled on the
-    /// stream's usage chunk, or on the whole bound when it had none).
-    pub fn finish_stream(&mut self, relay: &Relay<'_>, end: StreamEnd) -> StreamClose {
-        let usage = relay.usage;
+    /// stream's usage chunk, [`Relay::usage`], or on the whole bound when it had none).
+    pub fn finish_stream(&mut self, usage: Option<Usage>, end: StreamEnd) -> StreamClose {
         let (error, verdict) = match &end {
             StreamEnd::Complete | StreamEnd::ClientGone => (None, self.decision.verdict),
             StreamEnd::Broken(m) => (
@@ -525,14 +539,18 @@ impl<'e> Exchange<'e> {
     }
 
     /// The client went away. While a provider call is under way it may bill: the whole bound of
-    /// the current candidate is settled; before any call, the reservation is released. `None`
-    /// when the exchange was already closed.
+    /// the current candidate is settled; before any call, the reservation is released. Either
+    /// way a ticket's approval the request used stays redeemable (its client got no answer).
+    /// `None` when the exchange was already closed.
     pub fn abandon(&mut self) -> Option<Closing> {
         if self.closed {
             return None;
         }
         let served = self.current.is_some().then_some(None);
-        Some(self.close(served, Some((499, "client_closed"))))
+        let mut close = self.close(served, Some((499, "client_closed")));
+        // the client never got an answer: a ticket's approval stays redeemable
+        close.restore_ticket = self.decision.ticket_id.clone();
+        Some(close)
     }
 
     /// Whether the closing was produced.
@@ -657,9 +675,11 @@ pub enum Delta {
 #[derive(Debug)]
 pub struct Relay<'e> {
     engine: &'e Engine,
-    principal: Principal,
+    principal: &'e Principal,
     /// (choice, tool call index or None for text) → filter.
     slots: Vec<((u32, Option<u32>), crate::engine::OutputFilter<'e>)>,
+    /// Choices the provider finished.
+    finished: Vec<u32>,
     usage: Option<Usage>,
     seen: bool,
 }
@@ -671,7 +691,7 @@ impl<'e> Relay<'e> {
             Some(p) => p,
             None => {
                 self.slots
-                    .push((key, self.engine.output_filter(&self.principal)));
+                    .push((key, self.engine.output_filter(self.principal)));
                 self.slots.len() - 1
             }
         };
@@ -727,6 +747,7 @@ impl<'e> Relay<'e> {
             }
             Delta::Finish { choice, reason } => {
                 let mut out = self.flush(Some(choice))?;
+                self.finished.push(choice);
                 out.push(Delta::Finish { choice, reason });
                 Ok(out)
             }
@@ -741,6 +762,31 @@ impl<'e> Relay<'e> {
                 Ok(Vec::new())
             }
         }
+    }
+
+    /// The provider ended the stream: the text still held back, redacted, then a `stop` finish
+    /// for each choice the provider left unfinished (some OpenAI-compatible servers send none).
+    ///
+    /// # Errors
+    /// As [`Relay::push`].
+    pub fn end(&mut self) -> Result<Vec<Delta>, String> {
+        let mut out = self.flush(None)?;
+        let mut open: Vec<u32> = self.slots.iter().map(|((c, _), _)| *c).collect();
+        if open.is_empty() && self.finished.is_empty() {
+            open.push(0);
+        }
+        open.sort_unstable();
+        open.dedup();
+        for choice in open {
+            if !self.finished.contains(&choice) {
+                self.finished.push(choice);
+                out.push(Delta::Finish {
+                    choice,
+                    reason: "stop".into(),
+                });
+            }
+        }
+        Ok(out)
     }
 
     /// The text still held back (of one choice, or of all), redacted: send it before the end.

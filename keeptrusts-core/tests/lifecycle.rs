@@ -274,7 +274,9 @@ impl World {
                 );
                 if behaviour == Provider::Break {
                     sent.extend(relay.flush(None).unwrap());
-                    let end = x.finish_stream(&relay, StreamEnd::Broken("broke".into()));
+                    let usage = relay.usage();
+                    drop(relay);
+                    let end = x.finish_stream(usage, StreamEnd::Broken("broke".into()));
                     assert!(end.error.is_some());
                     self.commit(end.close, true, reserved);
                     return None;
@@ -303,7 +305,10 @@ impl World {
                     })
                     .collect();
                 assert!(!text.contains("ann@example.com"), "{text}");
-                let end = x.finish_stream(&relay, StreamEnd::Complete);
+                sent.extend(relay.end().unwrap());
+                let usage = relay.usage();
+                drop(relay);
+                let end = x.finish_stream(usage, StreamEnd::Complete);
                 self.commit(end.close, honoured, reserved);
             } else {
                 let mut body = serde_json::json!({

@@ -10,6 +10,7 @@
 //! blocks joined, `tool_use` blocks as `tool_calls`, `stop_reason` as `finish_reason`, usage as
 //! `prompt_tokens` / `completion_tokens`.
 
+use keeptrusts_core::exchange::Delta;
 use serde_json::{json, Map, Value};
 
 /// The version header Anthropic requires.
@@ -255,34 +256,99 @@ pub fn response_to_chat(v: &Value, created: i64) -> Result<Value, String> {
     }))
 }
 
-/// What one Messages API stream event means for the relay.
-#[derive(Debug, PartialEq, Eq)]
-pub enum StreamEvent {
-    /// Text to pass on.
-    Text(String),
-    /// The message is complete.
-    Stop,
-    /// The provider reported an error mid-stream.
-    Error(String),
-    /// Nothing to pass on (start, ping, block boundaries, usage).
-    Skip,
+/// Reads a Messages API stream event by event into chat-completion deltas: text, `tool_use`
+/// blocks as tool calls (numbered among the tool calls), the stop reason as a finish, and the
+/// usage (input tokens from `message_start`, output tokens from `message_delta`).
+#[derive(Debug, Default)]
+pub struct StreamReader {
+    input_tokens: u64,
+    /// Content block index → tool call index.
+    tools: Vec<(u64, u32)>,
 }
 
-/// Interprets one `data:` payload of a Messages API stream.
-pub fn stream_event(v: &Value) -> StreamEvent {
-    match v.get("type").and_then(Value::as_str) {
-        Some("content_block_delta") => match v.pointer("/delta/text").and_then(Value::as_str) {
-            Some(t) => StreamEvent::Text(t.to_owned()),
-            None => StreamEvent::Skip,
-        },
-        Some("message_stop") => StreamEvent::Stop,
-        Some("error") => StreamEvent::Error(
-            v.pointer("/error/type")
-                .and_then(Value::as_str)
-                .unwrap_or("error")
-                .to_owned(),
-        ),
-        _ => StreamEvent::Skip,
+impl StreamReader {
+    /// The deltas of one `data:` payload, and whether the message is complete.
+    ///
+    /// # Errors
+    /// The error type the provider reported mid-stream.
+    pub fn event(&mut self, v: &Value) -> Result<(Vec<Delta>, bool), String> {
+        let block = v.get("index").and_then(Value::as_u64).unwrap_or(0);
+        let tool = |s: &Self| s.tools.iter().find(|(b, _)| *b == block).map(|(_, t)| *t);
+        let out = match v.get("type").and_then(Value::as_str) {
+            Some("message_start") => {
+                self.input_tokens = v
+                    .pointer("/message/usage/input_tokens")
+                    .and_then(Value::as_u64)
+                    .unwrap_or(0);
+                Vec::new()
+            }
+            Some("content_block_start")
+                if v.pointer("/content_block/type").and_then(Value::as_str) == Some("tool_use") =>
+            {
+                let index = u32::try_from(self.tools.len()).unwrap_or(u32::MAX);
+                self.tools.push((block, index));
+                let s = |p: &str| v.pointer(p).and_then(Value::as_str).map(str::to_owned);
+                vec![Delta::ToolCall {
+                    choice: 0,
+                    index,
+                    id: s("/content_block/id"),
+                    name: s("/content_block/name"),
+                    arguments: String::new(),
+                }]
+            }
+            Some("content_block_delta") => {
+                match (v.pointer("/delta/type").and_then(Value::as_str), tool(self)) {
+                    (Some("input_json_delta"), Some(index)) => vec![Delta::ToolCall {
+                        choice: 0,
+                        index,
+                        id: None,
+                        name: None,
+                        arguments: v
+                            .pointer("/delta/partial_json")
+                            .and_then(Value::as_str)
+                            .unwrap_or_default()
+                            .to_owned(),
+                    }],
+                    _ => match v.pointer("/delta/text").and_then(Value::as_str) {
+                        Some(t) if !t.is_empty() => vec![Delta::Text {
+                            choice: 0,
+                            text: t.to_owned(),
+                        }],
+                        _ => Vec::new(),
+                    },
+                }
+            }
+            Some("message_delta") => {
+                let mut out = Vec::new();
+                if let Some(r) = v.pointer("/delta/stop_reason").and_then(Value::as_str) {
+                    out.push(Delta::Finish {
+                        choice: 0,
+                        reason: finish_reason(Some(r)).to_owned(),
+                    });
+                }
+                if let Some(o) = v.pointer("/usage/output_tokens").and_then(Value::as_u64) {
+                    let input = v
+                        .pointer("/usage/input_tokens")
+                        .and_then(Value::as_u64)
+                        .unwrap_or(self.input_tokens);
+                    out.push(Delta::Usage {
+                        prompt_tokens: input,
+                        completion_tokens: o,
+                    });
+                }
+                out
+            }
+            Some("message_stop") => return Ok((Vec::new(), true)),
+            Some("error") => {
+                return Err(v
+                    .pointer("/error/type")
+                    .and_then(Value::as_str)
+                    .unwrap_or("error")
+                    .to_owned())
+            }
+            _ => Vec::new(),
+        };
+        Ok((out, false))
     }
 }
 
@@ -371,16 +437,61 @@ mod tests {
 
     #[test]
     fn stream_events() {
+        let mut r = StreamReader::default();
+        let start = json!({"type": "message_start", "message": {"usage": {"input_tokens": 9}}});
+        assert_eq!(r.event(&start).unwrap(), (vec![], false));
         let d = json!({"type": "content_block_delta", "index": 0, "delta": {"type": "text_delta", "text": "Hi"}});
-        assert_eq!(stream_event(&d), StreamEvent::Text("Hi".into()));
         assert_eq!(
-            stream_event(&json!({"type": "message_stop"})),
-            StreamEvent::Stop
+            r.event(&d).unwrap().0,
+            vec![Delta::Text {
+                choice: 0,
+                text: "Hi".into()
+            }]
         );
-        assert_eq!(stream_event(&json!({"type": "ping"})), StreamEvent::Skip);
+        let tool = json!({"type": "content_block_start", "index": 1, "content_block": {"type": "tool_use", "id": "tu_1", "name": "weather", "input": {}}});
         assert_eq!(
-            stream_event(&json!({"type": "error", "error": {"type": "overloaded_error"}})),
-            StreamEvent::Error("overloaded_error".into())
+            r.event(&tool).unwrap().0,
+            vec![Delta::ToolCall {
+                choice: 0,
+                index: 0,
+                id: Some("tu_1".into()),
+                name: Some("weather".into()),
+                arguments: String::new()
+            }]
+        );
+        let args = json!({"type": "content_block_delta", "index": 1, "delta": {"type": "input_json_delta", "partial_json": "{\"city\""}});
+        assert_eq!(
+            r.event(&args).unwrap().0,
+            vec![Delta::ToolCall {
+                choice: 0,
+                index: 0,
+                id: None,
+                name: None,
+                arguments: "{\"city\"".into()
+            }]
+        );
+        let end = json!({"type": "message_delta", "delta": {"stop_reason": "tool_use"}, "usage": {"output_tokens": 20}});
+        assert_eq!(
+            r.event(&end).unwrap().0,
+            vec![
+                Delta::Finish {
+                    choice: 0,
+                    reason: "tool_calls".into()
+                },
+                Delta::Usage {
+                    prompt_tokens: 9,
+                    completion_tokens: 20
+                }
+            ]
+        );
+        assert_eq!(
+            r.event(&json!({"type": "message_stop"})).unwrap(),
+            (vec![], true)
+        );
+        assert_eq!(r.event(&json!({"type": "ping"})).unwrap(), (vec![], false));
+        assert_eq!(
+            r.event(&json!({"type": "error", "error": {"type": "overloaded_error"}})),
+            Err("overloaded_error".into())
         );
     }
 }

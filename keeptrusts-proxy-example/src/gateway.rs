@@ -24,14 +24,13 @@ use hyper::header::{HeaderValue, AUTHORIZATION, CONTENT_TYPE};
 use hyper::{Method, Request, Response, StatusCode};
 use hyper_util::rt::{TokioExecutor, TokioIo};
 use keeptrusts_core::directory::{authenticate, ApiKey};
-use keeptrusts_core::event::{closing, EventDraft};
+use keeptrusts_core::event::Closing;
+use keeptrusts_core::exchange::{usage_of, Begin, Delta, Exchange, StreamEnd};
 use keeptrusts_core::pack::spec::ProviderKind;
 use keeptrusts_core::pricing::Usage;
 use keeptrusts_core::request::Content;
 use keeptrusts_core::routing::{Router, RouterOptions, Target};
-use keeptrusts_core::{
-    ChatRequest, ChatResponse, Decision, Engine, Principal, RequestContext, Stores,
-};
+use keeptrusts_core::{ChatRequest, ChatResponse, Engine, Principal, RequestContext, Stores};
 use rust_decimal::Decimal;
 use tokio::sync::mpsc;
 
@@ -78,6 +77,8 @@ struct Metrics {
     buckets: [AtomicU64; 12],
     count: AtomicU64,
     sum_us: AtomicU64,
+    /// Requests a provider billed above their reservation.
+    overruns: AtomicU64,
 }
 
 impl Metrics {
@@ -126,6 +127,10 @@ impl Metrics {
         s.push_str(&format!(
             "keeptrusts_request_duration_seconds_bucket{{le=\"+Inf\"}} {count}\nkeeptrusts_request_duration_seconds_sum {}\nkeeptrusts_request_duration_seconds_count {count}\n",
             self.sum_us.load(Ordering::Relaxed) as f64 / 1e6
+        ));
+        s.push_str(&format!(
+            "# HELP keeptrusts_overruns_total Requests a provider billed above their reservation.\n# TYPE keeptrusts_overruns_total counter\nkeeptrusts_overruns_total {}\n",
+            self.overruns.load(Ordering::Relaxed)
         ));
         s.push_str("# HELP keeptrusts_spend_total Settled spend by team.\n# TYPE keeptrusts_spend_total counter\n");
         if let Ok(m) = self.spend.lock() {
@@ -239,20 +244,23 @@ pub(crate) fn error(status: u16, code: &str, message: &str, request_id: &str) ->
     )
 }
 
-fn request_id(app: &App, req: &Request<Incoming>) -> String {
+/// The request's id: unguessable, and unique even when the client sends its own
+/// `X-Request-Id` (then it is that id, a dot and a random suffix), so that no client can borrow
+/// another's id or ride on a request in flight. `None`: the OS gave no randomness.
+fn request_id(req: &Request<Incoming>) -> Option<String> {
     let given = req
         .headers()
         .get("x-request-id")
         .and_then(|v| v.to_str().ok())
         .filter(|v| {
             !v.is_empty()
-                && v.len() <= 128
+                && v.len() <= 96
                 && v.bytes()
                     .all(|b| b.is_ascii_alphanumeric() || b"-_.:".contains(&b))
         });
     match given {
-        Some(v) => v.to_owned(),
-        None => app.ledger.new_request_id(),
+        Some(v) => keeptrusts_store::random_id(&format!("{v}.")).ok(),
+        None => keeptrusts_store::random_id("req_").ok(),
     }
 }
 
@@ -533,7 +541,14 @@ async fn shutdown_signal() {
 }
 
 async fn handle(app: Arc<App>, req: Request<Incoming>) -> Response<GwBody> {
-    let rid = request_id(&app, &req);
+    let Some(rid) = request_id(&req) else {
+        return error(
+            503,
+            "no_randomness",
+            "the gateway cannot make request ids: the operating system gave no randomness",
+            "-",
+        );
+    };
     let path = req.uri().path().to_owned();
     match (req.method().clone(), path.as_str()) {
         (Method::GET, "/health") => json_response(200, &rid, &serde_json::json!({"status": "ok"})),
@@ -612,8 +627,28 @@ async fn chat(app: Arc<App>, req: Request<Incoming>, rid: String) -> Response<Gw
         }
     };
     let mut principal = principal;
+    // a key bound to a consumer group fixes the group (the key identifies it); an unbound key
+    // may name one of the groups its team may use
     if let Some(cg) = header(&req, "x-consumer-group") {
-        principal.consumer_group = Some(cg);
+        match &principal.consumer_group {
+            Some(bound) if *bound != cg => {
+                app.metrics.record(
+                    principal.team.as_deref().unwrap_or("-"),
+                    "block",
+                    started.elapsed(),
+                );
+                return error(
+                    403,
+                    "consumer_group_mismatch",
+                    &format!(
+                        "this key is bound to the consumer group `{bound}` and cannot use another"
+                    ),
+                    &rid,
+                );
+            }
+            Some(_) => {}
+            None => principal.consumer_group = Some(cg),
+        }
     }
     let mut ctx = RequestContext::new(&rid, backend::now_ms());
     ctx.escalation_id = header(&req, "x-keeptrusts-escalation-id");
@@ -648,7 +683,7 @@ async fn chat(app: Arc<App>, req: Request<Incoming>, rid: String) -> Response<Gw
             )
         }
     };
-    let mut request: ChatRequest = match serde_json::from_slice(&body) {
+    let request: ChatRequest = match serde_json::from_slice(&body) {
         Ok(r) => r,
         Err(e) => {
             return error(
@@ -659,41 +694,29 @@ async fn chat(app: Arc<App>, req: Request<Incoming>, rid: String) -> Response<Gw
             )
         }
     };
-    let stream = request
-        .extra
-        .get("stream")
-        .and_then(serde_json::Value::as_bool)
-        .unwrap_or(false);
-    let include_usage = request
-        .extra
-        .get("stream_options")
-        .and_then(|o| o.get("include_usage"))
-        .and_then(serde_json::Value::as_bool)
-        .unwrap_or(false);
-    // routing first: a consumer group may answer with another model, and the budget must
-    // price the model that will actually run
-    let route = match app.router.route(&principal, &request, ctx.now_ms) {
-        Ok(r) => r.candidates,
-        Err(e) => return error(e.status(), e.code(), &e.to_string(), &rid),
-    };
-    let first_model = route
-        .first()
-        .and_then(|&i| app.router.target(i))
-        .map(|t| t.model.clone());
-    if principal.consumer_group.is_some() {
-        if let Some(m) = first_model {
-            request.model = Some(m);
-        }
-    }
     let team = principal.team.clone().unwrap_or_else(|| "-".into());
     let t_eval = Instant::now();
     // on this worker: the reservation comes from the ledger's memory; the rare call that must
     // wait for the store (a first float, an escalation, a ticket) blocks in place
     let stores = Stores::new(&app.inline).with_budget(app.ledger.as_ref(), &app.inline);
-    let decision = app.engine.evaluate(&principal, &request, &ctx, &stores);
+    let begun = Exchange::begin(
+        &app.engine,
+        &app.router,
+        &principal,
+        &request,
+        &ctx,
+        &stores,
+    );
     tracing::debug!(request_id = %rid, eval_us = t_eval.elapsed().as_micros() as u64, since_start_us = started.elapsed().as_micros() as u64, "evaluated");
-    let decision = match decision {
-        Ok(d) => d,
+    let exchange = match begun {
+        Ok(Begin::Forward(x)) => x,
+        Ok(Begin::Answer(a)) => {
+            let a = *a;
+            app.commit(a.close);
+            app.metrics
+                .record(&team, a.verdict.as_str(), started.elapsed());
+            return json_response(a.status, &rid, &a.body);
+        }
         Err(e) => {
             let status = match e {
                 keeptrusts_core::RequestError::Invalid(_) => 400,
@@ -705,175 +728,157 @@ async fn chat(app: Arc<App>, req: Request<Incoming>, rid: String) -> Response<Gw
             return error(status, e.code(), &e.to_string(), &rid);
         }
     };
-    if !decision.forwards() {
-        let body = decision.error_body().unwrap_or_default();
-        log_event(
-            &app,
-            &principal,
-            &decision,
-            &rid,
-            request.model.as_deref(),
-            ctx.now_ms,
-        );
-        app.metrics
-            .record(&team, decision.verdict.as_str(), started.elapsed());
-        return json_response(decision.status, &rid, &body);
-    }
-    let forward = decision.request.clone().unwrap_or(request);
-    if decision.reservation.is_none() {
-        return error(
-            500,
-            "internal_error",
-            "no reservation for a forwarded request",
-            &rid,
-        );
-    }
     // from here until the answer is on its way, a client that goes away (hyper then drops this
-    // future) must not leave the reservation held: the guard gives it back
+    // future) must not leave the request unclosed: the guard closes it (released before any
+    // call, settled at its bound while a provider works on it)
     let mut unfinished = Unfinished {
         app: Arc::clone(&app),
-        rid: rid.clone(),
-        model: forward.model.clone(),
-        now: ctx.now_ms,
-        parts: Some((principal, decision)),
+        exchange: Some(exchange),
     };
-    // try the candidates in order
     let mut last_err = String::from("no provider target serves this model");
-    for &i in &route {
-        let Some(target) = app.router.target(i).cloned() else {
+    loop {
+        let Some(x) = unfinished.exchange.as_mut() else {
+            return error(
+                500,
+                "internal_error",
+                "the request was finished twice",
+                &rid,
+            );
+        };
+        let Some(call) = x.next_call() else {
+            let a = x.exhausted(&last_err);
+            unfinished.exchange = None;
+            app.commit(a.close);
+            app.metrics
+                .record(&team, "upstream_error", started.elapsed());
+            return json_response(a.status, &rid, &a.body);
+        };
+        let Some(target) = app.router.target(call.target).cloned() else {
+            x.failed();
             continue;
         };
         let t0 = Instant::now();
+        let stream = x.is_stream();
         let result = if stream {
-            call_stream(&app, &target, &forward)
+            call_stream(&app, &target, &call.request)
                 .await
                 .map(Upstream::Stream)
         } else {
-            call_json(&app, &target, &forward).await.map(Upstream::Json)
+            call_json(&app, &target, &call.request)
+                .await
+                .map(Upstream::Json)
         };
         tracing::debug!(request_id = %rid, upstream_us = t0.elapsed().as_micros() as u64, "upstream");
+        let Some(x) = unfinished.exchange.as_mut() else {
+            return error(
+                500,
+                "internal_error",
+                "the request was finished twice",
+                &rid,
+            );
+        };
         match result {
             Ok(up) => {
                 app.router.record_success(
-                    i,
+                    call.target,
                     u64::try_from(t0.elapsed().as_micros()).unwrap_or(u64::MAX),
                     ctx.now_ms,
                 );
-                let Some((principal, decision)) = unfinished.parts.take() else {
-                    return error(
-                        500,
-                        "internal_error",
-                        "the request was finished twice",
-                        &rid,
-                    );
-                };
-                return match up {
-                    Upstream::Json(resp) => {
-                        finish_json(
-                            &app, principal, decision, target, resp, &rid, ctx.now_ms, started,
-                        )
-                        .await
+                let answer = match up {
+                    Upstream::Json(Ok(resp)) => x.answer(&resp),
+                    Upstream::Json(Err(message)) => x.broken(&message),
+                    Upstream::Stream(rx) => {
+                        let Some(x) = unfinished.exchange.take() else {
+                            return error(
+                                500,
+                                "internal_error",
+                                "the request was finished twice",
+                                &rid,
+                            );
+                        };
+                        return finish_stream(Arc::clone(&app), x, target, rx, rid);
                     }
-                    Upstream::Stream(rx) => finish_stream(
-                        Arc::clone(&app),
-                        principal,
-                        decision,
-                        target,
-                        rx,
-                        rid,
-                        ctx.now_ms,
-                        include_usage,
-                        forward,
-                    ),
                 };
+                unfinished.exchange = None;
+                app.commit(answer.close);
+                app.metrics
+                    .record(&team, answer.verdict.as_str(), started.elapsed());
+                return json_response(answer.status, &rid, &answer.body);
             }
             Err(e) => {
-                app.router.record_failure(i, ctx.now_ms);
+                app.router.record_failure(call.target, ctx.now_ms);
                 tracing::warn!(request_id = %rid, target = %target.id, "upstream failed: {e}");
+                x.failed();
                 last_err = e;
             }
         }
     }
-    // the provider was not reached: give the reservation back, write the event
-    unfinished.release(None);
-    app.metrics
-        .record(&team, "upstream_error", started.elapsed());
-    error(
-        502,
-        "upstream_error",
-        &format!("every provider target failed: {last_err}"),
-        &rid,
-    )
 }
 
-/// A forwarded request not yet answered: its principal and decision (with the reservation).
+/// A forwarded request not yet answered; dropped with its exchange (the client went away), it
+/// closes it.
 struct Unfinished {
     app: Arc<App>,
-    rid: String,
-    model: Option<String>,
-    now: i64,
-    parts: Option<(Principal, Decision)>,
-}
-
-impl Unfinished {
-    /// Gives the reservation back and writes the request's event (`reason` marks a client
-    /// that went away).
-    fn release(&mut self, reason: Option<&str>) {
-        let Some((principal, decision)) = self.parts.take() else {
-            return;
-        };
-        let c = closing(
-            &principal,
-            &decision,
-            &self.rid,
-            self.model.as_deref(),
-            None,
-            self.now,
-        );
-        let Ok(mut c) = c else {
-            return;
-        };
-        if let Some(r) = reason {
-            c.draft.status = 499;
-            c.draft.reason = Some(r.to_owned());
-        }
-        if let Err(e) =
-            self.app
-                .ledger
-                .complete(c.lease.as_deref(), None, backend::now_ms(), Some(c.draft))
-        {
-            tracing::error!(request_id = %self.rid, "the reservation was not released: {e}");
-        }
-    }
+    exchange: Option<Box<Exchange>>,
 }
 
 impl Drop for Unfinished {
     fn drop(&mut self) {
-        self.release(Some("client_closed"));
+        if let Some(c) = self.exchange.as_mut().and_then(|x| x.abandon()) {
+            self.app.commit(c);
+        }
     }
 }
 
+/// What a provider call returned once its status was 2xx.
 enum Upstream {
-    Json(ChatResponse),
-    Stream(mpsc::Receiver<Result<String, String>>),
+    /// A whole answer, or why it could not be read (the provider may have billed it).
+    Json(Result<ChatResponse, String>),
+    Stream(mpsc::Receiver<Result<Vec<Delta>, String>>),
 }
 
-fn log_event(
-    app: &Arc<App>,
-    principal: &Principal,
-    decision: &Decision,
-    rid: &str,
-    model: Option<&str>,
-    now: i64,
-) {
-    let draft = EventDraft::from_decision(principal, decision, rid, model, now);
-    if let Err(e) = app.ledger.complete(None, None, now, Some(draft)) {
-        tracing::error!(request_id = %rid, "event not written: {e}");
+impl App {
+    /// Writes a request's closing: its settlement or release and its event, behind; a used
+    /// ticket approval is given back first when the request was not served.
+    fn commit(&self, c: Closing) {
+        if let Some(t) = &c.restore_ticket {
+            if let Err(e) = keeptrusts_core::TicketStore::restore(&self.inline, t) {
+                tracing::error!(ticket = %t, "the ticket's approval was not given back: {e}");
+            }
+        }
+        let rid = c.draft.request_id.clone();
+        let team = c.draft.team.clone().unwrap_or_else(|| "-".into());
+        if c.draft.cost.as_ref().is_some_and(|k| k.overrun) {
+            self.metrics.overruns.fetch_add(1, Ordering::Relaxed);
+            tracing::warn!(request_id = %rid, "the provider billed more than was reserved (overrun)");
+        }
+        let actual = c.actual;
+        match self.ledger.complete(
+            c.lease.as_deref(),
+            c.actual,
+            backend::now_ms(),
+            Some(c.draft),
+        ) {
+            Ok(_) => {
+                if let Some(a) = actual {
+                    self.metrics.spend(&team, a);
+                }
+            }
+            Err(e) => tracing::error!(request_id = %rid, "the request's closing was refused: {e}"),
+        }
     }
 }
 
-fn last_user_text(r: &ChatRequest) -> String {
-    r.messages
+/// Tokens of the mock provider's answers: one per 4 bytes.
+fn mock_tokens(bytes: usize) -> u64 {
+    u64::try_from(bytes.div_ceil(4)).unwrap_or(u64::MAX)
+}
+
+/// The mock provider: answers with the (already governed) last user message, cut to the
+/// forwarded output limit as a real provider would, and reports its usage.
+fn mock_answer(r: &ChatRequest) -> (String, Usage) {
+    let said = r
+        .messages
         .iter()
         .rev()
         .find(|m| m.role == "user")
@@ -887,29 +892,42 @@ fn last_user_text(r: &ChatRequest) -> String {
             ),
             None => None,
         })
-        .unwrap_or_default()
+        .unwrap_or_default();
+    let mut text = format!("Echo: {said}");
+    let limit = r
+        .max_tokens
+        .map(u64::from)
+        .or_else(|| {
+            r.extra
+                .get("max_completion_tokens")
+                .and_then(serde_json::Value::as_u64)
+        })
+        .unwrap_or(u64::MAX);
+    let max_bytes = usize::try_from(limit.saturating_mul(4)).unwrap_or(usize::MAX);
+    if text.len() > max_bytes {
+        let mut cut = max_bytes;
+        while !text.is_char_boundary(cut) {
+            cut -= 1;
+        }
+        text.truncate(cut);
+    }
+    let prompt = serde_json::to_vec(&r.messages).map_or(0, |v| v.len());
+    let usage = Usage {
+        prompt_tokens: mock_tokens(prompt),
+        completion_tokens: mock_tokens(text.len()),
+    };
+    (text, usage)
 }
 
-fn tokens_of(text: &str) -> u64 {
-    u64::try_from(text.len().div_ceil(3)).unwrap_or(u64::MAX)
-}
-
-/// The mock provider: answers with the (already governed) last user message.
-fn mock_answer(r: &ChatRequest) -> String {
-    format!("Echo: {}", last_user_text(r))
-}
-
+/// Calls a target for a whole answer. `Err`: the call failed before a 2xx status (nothing was
+/// billed); `Ok(Err)`: a 2xx whose body could not be read.
 async fn call_json(
     app: &Arc<App>,
     target: &Target,
     r: &ChatRequest,
-) -> Result<ChatResponse, String> {
+) -> Result<Result<ChatResponse, String>, String> {
     if target.provider == ProviderKind::Mock {
-        let text = mock_answer(r);
-        let usage = Usage {
-            prompt_tokens: keeptrusts_core::pricing::estimate_input_tokens(r),
-            completion_tokens: tokens_of(&text),
-        };
+        let (text, usage) = mock_answer(r);
         let v = serde_json::json!({
             "id": "chatcmpl-mock", "object": "chat.completion", "created": backend::now_ms() / 1000,
             "model": target.model,
@@ -917,37 +935,33 @@ async fn call_json(
             "usage": {"prompt_tokens": usage.prompt_tokens, "completion_tokens": usage.completion_tokens,
                       "total_tokens": usage.prompt_tokens + usage.completion_tokens},
         });
-        return serde_json::from_value(v).map_err(|e| e.to_string());
+        return Ok(serde_json::from_value(v).map_err(|e| e.to_string()));
     }
-    let body = upstream_body(app, target, r, false)?;
-    let bytes = post(app, target, body).await?;
+    let body = upstream_body(target, r, false)?;
+    let resp = send(app, target, body).await?;
+    let bytes = match tokio::time::timeout(app.upstream_timeout, resp.into_body().collect()).await {
+        Err(_) => return Ok(Err("the provider stopped sending".to_owned())),
+        Ok(Err(e)) => return Ok(Err(format!("the provider's answer broke off: {e}"))),
+        Ok(Ok(c)) => c.to_bytes(),
+    };
     if target.provider == ProviderKind::Anthropic {
-        let v: serde_json::Value = serde_json::from_slice(&bytes)
-            .map_err(|e| format!("the provider answered with something that is not JSON: {e}"))?;
-        let chat = anthropic::response_to_chat(&v, backend::now_ms() / 1000)?;
-        return serde_json::from_value(chat).map_err(|e| e.to_string());
+        return Ok(serde_json::from_slice::<serde_json::Value>(&bytes)
+            .map_err(|e| format!("the provider answered with something that is not JSON: {e}"))
+            .and_then(|v| anthropic::response_to_chat(&v, backend::now_ms() / 1000))
+            .and_then(|chat| serde_json::from_value(chat).map_err(|e| e.to_string())));
     }
-    serde_json::from_slice(&bytes).map_err(|e| {
+    Ok(serde_json::from_slice(&bytes).map_err(|e| {
         format!("the provider answered with something that is not a chat completion: {e}")
-    })
+    }))
 }
 
-fn upstream_body(
-    app: &App,
-    target: &Target,
-    r: &ChatRequest,
-    stream: bool,
-) -> Result<Bytes, String> {
+/// The body sent to a target: the exchange's request as is for OpenAI-style targets, translated
+/// for Anthropic's Messages API (its `max_tokens` is the exchange's limit).
+fn upstream_body(target: &Target, r: &ChatRequest, stream: bool) -> Result<Bytes, String> {
     if target.provider == ProviderKind::Anthropic {
         let v = serde_json::to_value(r).map_err(|e| e.to_string())?;
-        let default_max = app
-            .engine
-            .spec()
-            .wallets
-            .as_ref()
-            .and_then(|w| w.default_max_output_tokens)
-            .unwrap_or(1024);
-        let body = anthropic::request_body(&v, &target.model, stream, default_max)?;
+        let limit = r.max_tokens.unwrap_or(1024);
+        let body = anthropic::request_body(&v, &target.model, stream, limit)?;
         return serde_json::to_vec(&body)
             .map(Bytes::from)
             .map_err(|e| e.to_string());
@@ -961,19 +975,336 @@ fn upstream_body(
             target.provider
         ));
     }
-    let mut r = r.clone();
-    r.model = Some(target.model.clone());
-    if stream {
-        r.extra
-            .insert("stream".into(), serde_json::Value::Bool(true));
-        r.extra.insert(
-            "stream_options".into(),
-            serde_json::json!({"include_usage": true}),
-        );
-    }
-    serde_json::to_vec(&r)
+    serde_json::to_vec(r)
         .map(Bytes::from)
         .map_err(|e| e.to_string())
+}
+
+/// The deltas of one OpenAI chat completion chunk: each choice's text, tool-call pieces and
+/// finish, and the usage chunk.
+fn openai_deltas(v: &serde_json::Value) -> Vec<Delta> {
+    let mut out = Vec::new();
+    for c in v
+        .get("choices")
+        .and_then(serde_json::Value::as_array)
+        .into_iter()
+        .flatten()
+    {
+        let choice = c
+            .get("index")
+            .and_then(serde_json::Value::as_u64)
+            .and_then(|i| u32::try_from(i).ok())
+            .unwrap_or(0);
+        let delta = c.get("delta");
+        if let Some(t) = delta
+            .and_then(|d| d.get("content"))
+            .and_then(serde_json::Value::as_str)
+            .filter(|t| !t.is_empty())
+        {
+            out.push(Delta::Text {
+                choice,
+                text: t.to_owned(),
+            });
+        }
+        for (k, tc) in delta
+            .and_then(|d| d.get("tool_calls"))
+            .and_then(serde_json::Value::as_array)
+            .into_iter()
+            .flatten()
+            .enumerate()
+        {
+            let s = |p: &str| {
+                tc.pointer(p)
+                    .and_then(serde_json::Value::as_str)
+                    .map(str::to_owned)
+            };
+            out.push(Delta::ToolCall {
+                choice,
+                index: tc
+                    .get("index")
+                    .and_then(serde_json::Value::as_u64)
+                    .and_then(|i| u32::try_from(i).ok())
+                    .unwrap_or(u32::try_from(k).unwrap_or(0)),
+                id: s("/id"),
+                name: s("/function/name"),
+                arguments: s("/function/arguments").unwrap_or_default(),
+            });
+        }
+        if let Some(r) = c.get("finish_reason").and_then(serde_json::Value::as_str) {
+            out.push(Delta::Finish {
+                choice,
+                reason: r.to_owned(),
+            });
+        }
+    }
+    if let Some(u) = v.get("usage").and_then(usage_of) {
+        out.push(Delta::Usage {
+            prompt_tokens: u.prompt_tokens,
+            completion_tokens: u.completion_tokens,
+        });
+    }
+    out
+}
+
+/// Starts a streamed completion; once the provider's status is 2xx, the receiver yields the
+/// deltas of each of its events (Err: the stream broke).
+async fn call_stream(
+    app: &Arc<App>,
+    target: &Target,
+    r: &ChatRequest,
+) -> Result<mpsc::Receiver<Result<Vec<Delta>, String>>, String> {
+    let (tx, rx) = mpsc::channel(64);
+    if target.provider == ProviderKind::Mock {
+        let (text, usage) = mock_answer(r);
+        tokio::spawn(async move {
+            for piece in text.split_inclusive(' ') {
+                let d = Delta::Text {
+                    choice: 0,
+                    text: piece.to_owned(),
+                };
+                if tx.send(Ok(vec![d])).await.is_err() {
+                    return;
+                }
+            }
+            let end = vec![
+                Delta::Finish {
+                    choice: 0,
+                    reason: "stop".into(),
+                },
+                Delta::Usage {
+                    prompt_tokens: usage.prompt_tokens,
+                    completion_tokens: usage.completion_tokens,
+                },
+            ];
+            let _ = tx.send(Ok(end)).await;
+        });
+        return Ok(rx);
+    }
+    // relay: SSE events are parsed as they arrive and their deltas passed on at once
+    let body = upstream_body(target, r, true)?;
+    let resp = send(app, target, body).await?;
+    let idle = app.upstream_timeout;
+    let messages_api = target.provider == ProviderKind::Anthropic;
+    tokio::spawn(async move {
+        let mut body = resp.into_body();
+        let mut pending: Vec<u8> = Vec::new();
+        let mut seen_event = false;
+        let mut messages = anthropic::StreamReader::default();
+        loop {
+            let frame = match tokio::time::timeout(idle, body.frame()).await {
+                Err(_) => {
+                    let _ = tx.send(Err("the provider stopped sending".into())).await;
+                    return;
+                }
+                // a stream that ends without `[DONE]` is complete if it carried any event
+                // (some OpenAI-compatible servers omit the marker), broken if it carried none
+                Ok(None) => {
+                    if !seen_event {
+                        let _ = tx
+                            .send(Err("the provider closed the stream without an event".into()))
+                            .await;
+                    }
+                    return;
+                }
+                Ok(Some(Err(e))) => {
+                    let _ = tx.send(Err(format!("the stream broke: {e}"))).await;
+                    return;
+                }
+                Ok(Some(Ok(f))) => f,
+            };
+            let Ok(data) = frame.into_data() else {
+                continue;
+            };
+            pending.extend_from_slice(&data);
+            while let Some(nl) = pending.iter().position(|&b| b == b'\n') {
+                let line: Vec<u8> = pending.drain(..=nl).collect();
+                let line = String::from_utf8_lossy(&line);
+                let Some(event) = line.trim_end().strip_prefix("data:") else {
+                    continue;
+                };
+                let event = event.trim();
+                if event == "[DONE]" {
+                    return;
+                }
+                seen_event = true;
+                let Ok(v) = serde_json::from_str::<serde_json::Value>(event) else {
+                    let _ = tx
+                        .send(Err("the provider sent a malformed event".into()))
+                        .await;
+                    return;
+                };
+                let (deltas, stop) = if messages_api {
+                    match messages.event(&v) {
+                        Ok(x) => x,
+                        Err(e) => {
+                            let _ = tx
+                                .send(Err(format!("the provider reported `{e}` mid-stream")))
+                                .await;
+                            return;
+                        }
+                    }
+                } else {
+                    (openai_deltas(&v), false)
+                };
+                if !deltas.is_empty() && tx.send(Ok(deltas)).await.is_err() {
+                    return;
+                }
+                if stop {
+                    return;
+                }
+            }
+        }
+    });
+    Ok(rx)
+}
+
+/// One SSE `data:` frame.
+fn sse(v: &serde_json::Value) -> Bytes {
+    Bytes::from(format!("data: {v}\n\n"))
+}
+
+/// The chat completion chunk that carries `d` to the client.
+fn chunk(d: &Delta, id: &str, created: i64, model: &str) -> serde_json::Value {
+    let choice = |index: u32, delta: serde_json::Value, finish: Option<&str>| {
+        serde_json::json!({"id": id, "object": "chat.completion.chunk", "created": created,
+            "model": model, "choices": [{"index": index, "delta": delta, "finish_reason": finish}]})
+    };
+    match d {
+        Delta::Text { choice: c, text } => choice(*c, serde_json::json!({"content": text}), None),
+        Delta::ToolCall {
+            choice: c,
+            index,
+            id: call_id,
+            name,
+            arguments,
+        } => {
+            let mut function = serde_json::Map::new();
+            if let Some(n) = name {
+                function.insert("name".into(), serde_json::json!(n));
+            }
+            function.insert("arguments".into(), serde_json::json!(arguments));
+            let mut call = serde_json::Map::new();
+            call.insert("index".into(), serde_json::json!(index));
+            if let Some(i) = call_id {
+                call.insert("id".into(), serde_json::json!(i));
+                call.insert("type".into(), serde_json::json!("function"));
+            }
+            call.insert("function".into(), serde_json::Value::Object(function));
+            choice(*c, serde_json::json!({"tool_calls": [call]}), None)
+        }
+        Delta::Finish { choice: c, reason } => choice(*c, serde_json::json!({}), Some(reason)),
+        Delta::Usage {
+            prompt_tokens,
+            completion_tokens,
+        } => serde_json::json!({"id": id, "object": "chat.completion.chunk", "created": created,
+            "model": model, "choices": [],
+            "usage": {"prompt_tokens": prompt_tokens, "completion_tokens": completion_tokens,
+                      "total_tokens": prompt_tokens + completion_tokens}}),
+    }
+}
+
+fn finish_stream(
+    app: Arc<App>,
+    x: Box<Exchange>,
+    target: Target,
+    mut deltas: mpsc::Receiver<Result<Vec<Delta>, String>>,
+    rid: String,
+) -> Response<GwBody> {
+    let (tx, rx) = mpsc::channel::<Bytes>(64);
+    let mut resp = Response::new(GwBody::Stream(rx));
+    resp.headers_mut()
+        .insert(CONTENT_TYPE, HeaderValue::from_static("text/event-stream"));
+    resp.headers_mut()
+        .insert("cache-control", HeaderValue::from_static("no-cache"));
+    if let Ok(v) = HeaderValue::from_str(&rid) {
+        resp.headers_mut().insert("x-request-id", v);
+    }
+    // the guard closes the exchange if this task is dropped (the runtime shuts down)
+    let mut unfinished = Unfinished {
+        app: Arc::clone(&app),
+        exchange: Some(x),
+    };
+    tokio::spawn(async move {
+        let started = Instant::now();
+        let id = format!("chatcmpl-{rid}");
+        let created = backend::now_ms() / 1000;
+        let Some(x) = unfinished.exchange.as_mut() else {
+            return;
+        };
+        let mut relay = x.relay();
+        let mut end = StreamEnd::Complete;
+        'events: while let Some(d) = deltas.recv().await {
+            match d {
+                Ok(ds) => {
+                    for d in ds {
+                        match relay.push(d) {
+                            Ok(out) => {
+                                for o in &out {
+                                    if tx
+                                        .send(sse(&chunk(o, &id, created, &target.model)))
+                                        .await
+                                        .is_err()
+                                    {
+                                        end = StreamEnd::ClientGone;
+                                        break 'events;
+                                    }
+                                }
+                            }
+                            Err(kind) => {
+                                end = StreamEnd::Blocked(kind);
+                                break 'events;
+                            }
+                        }
+                    }
+                }
+                Err(e) => {
+                    end = StreamEnd::Broken(e);
+                    break;
+                }
+            }
+        }
+        // the text held back for redaction was received: it is sent (redacted) before the end,
+        // or before the error event when the provider's stream broke
+        let rest = match end {
+            StreamEnd::Complete => relay.end(),
+            StreamEnd::Broken(_) => relay.flush(None),
+            _ => Ok(Vec::new()),
+        };
+        match rest {
+            Ok(out) => {
+                for o in &out {
+                    let _ = tx.send(sse(&chunk(o, &id, created, &target.model))).await;
+                }
+            }
+            Err(kind) if end == StreamEnd::Complete => end = StreamEnd::Blocked(kind),
+            Err(_) => {}
+        }
+        let usage = relay.usage();
+        drop(relay);
+        let done = x.finish_stream(usage, end);
+        match &done.error {
+            Some((code, message, status)) => {
+                let v = serde_json::json!({"error": {"type": error_type(*status), "code": code, "message": message, "request_id": rid}});
+                let _ = tx.send(sse(&v)).await;
+            }
+            None => {
+                if let Some(u) = done.usage {
+                    let d = Delta::Usage {
+                        prompt_tokens: u.prompt_tokens,
+                        completion_tokens: u.completion_tokens,
+                    };
+                    let _ = tx.send(sse(&chunk(&d, &id, created, &target.model))).await;
+                }
+            }
+        }
+        let _ = tx.send(Bytes::from_static(b"data: [DONE]\n\n")).await;
+        let team = done.close.draft.team.clone().unwrap_or_else(|| "-".into());
+        drop(unfinished.exchange.take());
+        app.commit(done.close);
+        app.metrics
+            .record(&team, done.verdict.as_str(), started.elapsed());
+    });
+    resp
 }
 
 /// Sends a chat completion to a provider; returns its response once the headers arrive.
@@ -1018,311 +1349,6 @@ async fn send(app: &Arc<App>, target: &Target, body: Bytes) -> Result<Response<I
         return Err(format!("{url}: the provider answered {}", resp.status()));
     }
     Ok(resp)
-}
-
-async fn post(app: &Arc<App>, target: &Target, body: Bytes) -> Result<Bytes, String> {
-    let resp = send(app, target, body).await?;
-    Ok(
-        tokio::time::timeout(app.upstream_timeout, resp.into_body().collect())
-            .await
-            .map_err(|_| "the provider stopped sending".to_owned())?
-            .map_err(|e| e.to_string())?
-            .to_bytes(),
-    )
-}
-
-/// Starts a streamed completion; the receiver yields text deltas (Err: the stream broke).
-async fn call_stream(
-    app: &Arc<App>,
-    target: &Target,
-    r: &ChatRequest,
-) -> Result<mpsc::Receiver<Result<String, String>>, String> {
-    let (tx, rx) = mpsc::channel(64);
-    if target.provider == ProviderKind::Mock {
-        let text = mock_answer(r);
-        tokio::spawn(async move {
-            for piece in text.split_inclusive(' ') {
-                if tx.send(Ok(piece.to_owned())).await.is_err() {
-                    return;
-                }
-            }
-        });
-        return Ok(rx);
-    }
-    // relay: SSE events are parsed as they arrive and their text deltas passed on at once
-    let body = upstream_body(app, target, r, true)?;
-    let resp = send(app, target, body).await?;
-    let idle = app.upstream_timeout;
-    let messages_api = target.provider == ProviderKind::Anthropic;
-    tokio::spawn(async move {
-        let mut body = resp.into_body();
-        let mut pending: Vec<u8> = Vec::new();
-        let mut seen_event = false;
-        loop {
-            let frame = match tokio::time::timeout(idle, body.frame()).await {
-                Err(_) => {
-                    let _ = tx.send(Err("the provider stopped sending".into())).await;
-                    return;
-                }
-                // a stream that ends without `[DONE]` is complete if it carried any event
-                // (some OpenAI-compatible servers omit the marker), broken if it carried none
-                Ok(None) => {
-                    if !seen_event {
-                        let _ = tx
-                            .send(Err("the provider closed the stream without an event".into()))
-                            .await;
-                    }
-                    return;
-                }
-                Ok(Some(Err(e))) => {
-                    let _ = tx.send(Err(format!("the stream broke: {e}"))).await;
-                    return;
-                }
-                Ok(Some(Ok(f))) => f,
-            };
-            let Ok(data) = frame.into_data() else {
-                continue;
-            };
-            pending.extend_from_slice(&data);
-            while let Some(nl) = pending.iter().position(|&b| b == b'\n') {
-                let line: Vec<u8> = pending.drain(..=nl).collect();
-                let line = String::from_utf8_lossy(&line);
-                let Some(event) = line.trim_end().strip_prefix("data:") else {
-                    continue;
-                };
-                let event = event.trim();
-                if event == "[DONE]" {
-                    return;
-                }
-                seen_event = true;
-                let Ok(v) = serde_json::from_str::<serde_json::Value>(event) else {
-                    let _ = tx
-                        .send(Err("the provider sent a malformed event".into()))
-                        .await;
-                    return;
-                };
-                let text = if messages_api {
-                    match anthropic::stream_event(&v) {
-                        anthropic::StreamEvent::Text(t) => Some(t),
-                        anthropic::StreamEvent::Stop => return,
-                        anthropic::StreamEvent::Error(e) => {
-                            let _ = tx
-                                .send(Err(format!("the provider reported `{e}` mid-stream")))
-                                .await;
-                            return;
-                        }
-                        anthropic::StreamEvent::Skip => None,
-                    }
-                } else {
-                    v.pointer("/choices/0/delta/content")
-                        .and_then(|c| c.as_str())
-                        .map(str::to_owned)
-                };
-                if let Some(t) = text {
-                    if tx.send(Ok(t)).await.is_err() {
-                        return;
-                    }
-                }
-            }
-        }
-    });
-    Ok(rx)
-}
-
-#[allow(clippy::too_many_arguments)]
-async fn finish_json(
-    app: &Arc<App>,
-    principal: Principal,
-    decision: Decision,
-    target: Target,
-    resp: ChatResponse,
-    rid: &str,
-    now: i64,
-    started: Instant,
-) -> Response<GwBody> {
-    let team = principal.team.clone().unwrap_or_else(|| "-".into());
-    let usage = resp
-        .extra
-        .get("usage")
-        .and_then(|u| serde_json::from_value::<Usage>(u.clone()).ok())
-        .unwrap_or_default();
-    let out = app
-        .engine
-        .evaluate_output(&principal, &resp, &RequestContext::new(rid, now));
-    let (status, body, verdict) = match out {
-        Ok(d) if d.forwards() => {
-            let r = d.response.unwrap_or(resp);
-            (
-                200,
-                serde_json::to_value(&r).unwrap_or_default(),
-                decision.verdict.max(d.verdict),
-            )
-        }
-        Ok(d) => (d.status, d.error_body().unwrap_or_default(), d.verdict),
-        Err(e) => (
-            500,
-            serde_json::json!({"error": {"code": "internal_error", "message": e.to_string()}}),
-            decision.verdict,
-        ),
-    };
-    // the settlement and the event are queued for the ledger's writer (the reservation holds
-    // the money until they are written)
-    settle(app, &principal, &decision, &target, usage, rid, now);
-    app.metrics
-        .record(&team, verdict.as_str(), started.elapsed());
-    json_response(status, rid, &body)
-}
-
-#[allow(clippy::too_many_arguments)]
-fn settle(
-    app: &Arc<App>,
-    principal: &Principal,
-    decision: &Decision,
-    target: &Target,
-    usage: Usage,
-    rid: &str,
-    now: i64,
-) {
-    let served = Some((target.id.as_str(), usage));
-    let c = match closing(principal, decision, rid, Some(&target.model), served, now) {
-        Ok(c) => c,
-        Err(e) => {
-            tracing::error!(request_id = %rid, "the settlement failed ({e}); the reservation stays until it expires");
-            return;
-        }
-    };
-    let actual = c.actual.unwrap_or_default();
-    match app.ledger.complete(
-        c.lease.as_deref(),
-        c.actual,
-        backend::now_ms(),
-        Some(c.draft),
-    ) {
-        Ok(_) => {
-            app.metrics
-                .spend(principal.team.as_deref().unwrap_or("-"), actual);
-        }
-        Err(e) => tracing::error!(request_id = %rid, "settlement failed: {e}"),
-    }
-}
-
-#[allow(clippy::too_many_arguments)]
-fn finish_stream(
-    app: Arc<App>,
-    principal: Principal,
-    decision: Decision,
-    target: Target,
-    mut deltas: mpsc::Receiver<Result<String, String>>,
-    rid: String,
-    now: i64,
-    include_usage: bool,
-    request: ChatRequest,
-) -> Response<GwBody> {
-    let (tx, rx) = mpsc::channel::<Bytes>(64);
-    let mut resp = Response::new(GwBody::Stream(rx));
-    resp.headers_mut()
-        .insert(CONTENT_TYPE, HeaderValue::from_static("text/event-stream"));
-    resp.headers_mut()
-        .insert("cache-control", HeaderValue::from_static("no-cache"));
-    if let Ok(v) = HeaderValue::from_str(&rid) {
-        resp.headers_mut().insert("x-request-id", v);
-    }
-    tokio::spawn(async move {
-        let started = Instant::now();
-        let model = target.model.clone();
-        let chunk = |content: &str| -> Bytes {
-            let v = serde_json::json!({"id": format!("chatcmpl-{rid}"), "object": "chat.completion.chunk",
-                "created": now / 1000, "model": model,
-                "choices": [{"index": 0, "delta": {"content": content}, "finish_reason": null}]});
-            Bytes::from(format!("data: {v}\n\n"))
-        };
-        let mut filter = app.engine.output_filter(&principal);
-        let mut sent = String::new();
-        let mut failure: Option<(String, String)> = None;
-        while let Some(d) = deltas.recv().await {
-            match d {
-                Ok(text) => {
-                    sent.push_str(&text);
-                    match filter.push(&text) {
-                        Ok(safe) if !safe.is_empty() => {
-                            if tx.send(chunk(&safe)).await.is_err() {
-                                break;
-                            }
-                        }
-                        Ok(_) => {}
-                        Err(kind) => {
-                            failure = Some((
-                                "policy_blocked".into(),
-                                format!(
-                                    "{kind} found sensitive data in the response and blocks it"
-                                ),
-                            ));
-                            break;
-                        }
-                    }
-                }
-                Err(e) => {
-                    failure = Some(("upstream_error".into(), e));
-                    break;
-                }
-            }
-        }
-        // the text held back for redaction was received: it is sent (redacted) before the end,
-        // or before the error event when the provider's stream broke
-        let upstream_failed = matches!(&failure, Some((c, _)) if c == "upstream_error");
-        if failure.is_none() || upstream_failed {
-            match filter.finish() {
-                Ok(rest) if !rest.is_empty() => {
-                    let _ = tx.send(chunk(&rest)).await;
-                }
-                Ok(_) => {}
-                Err(_) if upstream_failed => {}
-                Err(kind) => {
-                    failure = Some((
-                        "policy_blocked".into(),
-                        format!("{kind} found sensitive data in the response and blocks it"),
-                    ));
-                }
-            }
-        }
-        let usage = Usage {
-            prompt_tokens: keeptrusts_core::pricing::estimate_input_tokens(&request),
-            completion_tokens: tokens_of(&sent),
-        };
-        match &failure {
-            Some((code, message)) => {
-                let status = if code == "policy_blocked" { 409 } else { 502 };
-                let v = serde_json::json!({"error": {"type": error_type(status), "code": code, "message": message, "request_id": rid}});
-                let _ = tx.send(Bytes::from(format!("data: {v}\n\n"))).await;
-            }
-            None => {
-                let v = serde_json::json!({"id": format!("chatcmpl-{rid}"), "object": "chat.completion.chunk",
-                    "created": now / 1000, "model": target.model,
-                    "choices": [{"index": 0, "delta": {}, "finish_reason": "stop"}]});
-                let _ = tx.send(Bytes::from(format!("data: {v}\n\n"))).await;
-                if include_usage {
-                    let v = serde_json::json!({"id": format!("chatcmpl-{rid}"), "object": "chat.completion.chunk",
-                        "created": now / 1000, "model": target.model, "choices": [],
-                        "usage": {"prompt_tokens": usage.prompt_tokens, "completion_tokens": usage.completion_tokens,
-                                  "total_tokens": usage.prompt_tokens + usage.completion_tokens}});
-                    let _ = tx.send(Bytes::from(format!("data: {v}\n\n"))).await;
-                }
-            }
-        }
-        let _ = tx.send(Bytes::from_static(b"data: [DONE]\n\n")).await;
-        settle(&app, &principal, &decision, &target, usage, &rid, now);
-        let verdict = if failure.is_some() {
-            "block"
-        } else {
-            decision.verdict.as_str()
-        };
-        app.metrics.record(
-            principal.team.as_deref().unwrap_or("-"),
-            verdict,
-            started.elapsed(),
-        );
-    });
-    resp
 }
 
 impl App {

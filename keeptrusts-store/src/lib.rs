@@ -14,7 +14,7 @@ mod write_behind;
 
 pub use postgres::PgStore;
 pub use sqlite::SqliteStore;
-pub use write_behind::{open_write_behind, BlockingHook, WriteBehind};
+pub use write_behind::{open_write_behind, random_id, BlockingHook, WriteBehind};
 
 use std::sync::Arc;
 

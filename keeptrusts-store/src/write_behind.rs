@@ -16,11 +16,13 @@
 //! the last batch, about a millisecond) and leaves the float reserved until it expires
 //! (`FLOAT_TTL_MS`), when the next `expire` gives it back.
 //!
-//! Requests whose ids this process did not issue (a client's `X-Request-Id`), approved tickets and
-//! every non-request operation go to the store directly, as before.
+//! Any request id may be reserved from a float. The ledger remembers where it made each lease: one
+//! taken from a float is booked by the writer; one it had to make in the store (an approved
+//! ticket's forced reservation, or any reservation while the writer is failing) and any lease it
+//! does not know are settled and released through the store, with their events, by the same
+//! `complete` call. Every non-request operation goes to the store directly.
 
 use std::collections::{HashMap, VecDeque};
-use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Condvar, Mutex, MutexGuard, PoisonError};
 use std::thread::JoinHandle;
 use std::time::Duration;
@@ -76,6 +78,19 @@ fn now_ms() -> Millis {
         })
 }
 
+/// `prefix` and 32 hex digits of OS randomness.
+pub fn random_id(prefix: &str) -> Result<String, StoreError> {
+    let mut b = [0u8; 16];
+    getrandom::fill(&mut b)
+        .map_err(|e| StoreError::Unavailable(format!("no randomness from the OS: {e}")))?;
+    let mut s = String::with_capacity(prefix.len() + 32);
+    s.push_str(prefix);
+    for x in b {
+        s.push_str(&format!("{x:02x}"));
+    }
+    Ok(s)
+}
+
 fn random_u64() -> u64 {
     use std::hash::{BuildHasher, Hasher};
     // RandomState is seeded from the OS once per process and perturbed per instance
@@ -118,11 +133,14 @@ impl Float {
     }
 }
 
-/// A request reserved from a float.
+/// A request this ledger reserved.
 #[derive(Debug)]
 enum Local {
-    /// Boxed: most entries are finished ones, kept small.
+    /// Reserved from a float; boxed: most entries are finished ones, kept small.
     Active(Box<Lease>),
+    /// Reserved in the store (a forced reservation, or while the writer was failing): settled
+    /// and released through the store, by the writer.
+    Durable,
     /// Settled or released; its booking is queued or written.
     Finished,
 }
@@ -136,7 +154,6 @@ enum Pending {
         actual: Option<Decimal>,
         now: Millis,
         draft: Option<EventDraft>,
-        counter: u64,
     },
     Settle(Arc<str>, Decimal, Millis, Option<EventDraft>),
     Release(Arc<str>, Millis, Option<EventDraft>),
@@ -148,12 +165,12 @@ struct State {
     floats: HashMap<WalletKey, Float>,
     /// Wallets that do not exist or hold another currency, until then.
     skip: HashMap<WalletKey, Millis>,
-    /// This process's requests, by the counter in their ids.
-    local: HashMap<u64, Local>,
+    /// The requests this ledger reserved, by lease id: where a lease was made decides how it
+    /// is finished, whatever its id looks like. Finished ones are forgotten after a while; an id
+    /// not here is settled or released through the store.
+    local: HashMap<Arc<str>, Local>,
     /// Finished requests, oldest first.
-    recent: VecDeque<(Millis, u64)>,
-    /// Ids with a counter at or below this are no longer known in memory.
-    watermark: Option<u64>,
+    recent: VecDeque<(Millis, Arc<str>)>,
     queue: Vec<Pending>,
     /// Floats to grow, by how much, and in which currency.
     demand: HashMap<WalletKey, (Decimal, Currency)>,
@@ -186,7 +203,6 @@ struct Shared {
 pub struct WriteBehind {
     shared: Arc<Shared>,
     hook: BlockingHook,
-    issued: AtomicU64,
     writer: Mutex<Option<JoinHandle<()>>>,
 }
 
@@ -310,34 +326,18 @@ impl WriteBehind {
         Ok(Arc::new(WriteBehind {
             shared,
             hook,
-            issued: AtomicU64::new(0),
             writer: Mutex::new(Some(writer)),
         }))
     }
 
-    /// A new request id (`req_` and 28 hex digits). Reservations for requests with these ids
-    /// are served from memory; any other id goes to the store.
-    pub fn new_request_id(&self) -> String {
-        let n = self.issued.fetch_add(1, Ordering::Relaxed);
-        format!(
-            "req_{:016x}{:012x}",
-            self.shared.nonce,
-            n & 0xffff_ffff_ffff
-        )
-    }
-
-    /// The counter of an id this process issued and still knows in memory: one it holds (a
-    /// request in flight, however long, or one finished recently), or one never used that is
-    /// newer than everything it has forgotten.
-    fn counter(&self, id: &str, st: &State) -> Option<u64> {
-        let tail = id.get(id.len().checked_sub(28)?..)?;
-        let nonce = u64::from_str_radix(tail.get(..16)?, 16).ok()?;
-        let n = u64::from_str_radix(tail.get(16..)?, 16).ok()?;
-        let issued = self.issued.load(Ordering::Relaxed);
-        let known = nonce == self.shared.nonce
-            && n < issued
-            && (st.local.contains_key(&n) || st.watermark.is_none_or(|w| n > w));
-        known.then_some(n)
+    /// A new request id: `req_` and 32 hex digits from the operating system's randomness, so
+    /// that no client can guess another's id. Any id may be reserved from memory: the ledger
+    /// remembers which leases it made and where.
+    ///
+    /// # Errors
+    /// The operating system gave no randomness.
+    pub fn new_request_id(&self) -> Result<String, StoreError> {
+        random_id("req_")
     }
 
     /// Runs `f` in the host's blocking section.
@@ -445,11 +445,12 @@ impl WriteBehind {
     /// Settles (`Some(actual)`) or releases (`None`) a request's lease and writes its event,
     /// behind; without a lease, only the event. Returns the settled or released lease.
     ///
-    /// A lease this process does not hold is settled or released by the writer through the
-    /// store (a refusal there, such as an unknown lease, is reported by [`Self::take_errors`]).
+    /// A lease this ledger did not reserve from a float (one it reserved in the store, or
+    /// another process's) is settled or released by the writer through the store (a refusal
+    /// there, such as an unknown lease, is reported by [`Self::take_errors`]).
     ///
     /// # Errors
-    /// `UnknownLease` for an id this process issued but never reserved.
+    /// None at present; the `Result` leaves room for a ledger that refuses work.
     pub fn complete(
         &self,
         lease_id: Option<&str>,
@@ -465,46 +466,49 @@ impl WriteBehind {
             }
             return Ok(None);
         };
-        if let Some(n) = self.counter(id, &st) {
-            match st.local.get(&n) {
-                Some(Local::Active(_)) => {}
-                // a replay: settled once, nothing more to write
-                Some(Local::Finished) => return Ok(None),
-                None => return Err(WalletError::UnknownLease(id.to_owned())),
-            }
-            let Some(Local::Active(lease)) = st.local.insert(n, Local::Finished) else {
-                return Err(WalletError::UnknownLease(id.to_owned()));
-            };
-            let lease = *lease;
-            if actual.is_none() {
-                if let Some(f) = st.floats.get_mut(&lease.wallet) {
-                    f.taken -= lease.amount;
+        match st.local.get(id) {
+            Some(Local::Active(_)) => {}
+            // a replay: settled once, nothing more to write
+            Some(Local::Finished) => return Ok(None),
+            Some(Local::Durable) | None => {
+                let id: Arc<str> = Arc::from(id);
+                if st.local.contains_key(&id) {
+                    st.local.insert(Arc::clone(&id), Local::Finished);
+                    st.recent.push_back((now_ms(), Arc::clone(&id)));
                 }
+                st.queue.push(match actual {
+                    Some(a) => Pending::Settle(id, a, now, draft),
+                    None => Pending::Release(id, now, draft),
+                });
+                self.shared.work.notify_one();
+                return Ok(None);
             }
-            let mut out = lease.clone();
-            out.status = if actual.is_some() {
-                LeaseStatus::Settled
-            } else {
-                LeaseStatus::Released
-            };
-            out.charged = actual;
-            st.queue.push(Pending::Local {
-                lease,
-                actual,
-                now,
-                draft,
-                counter: n,
-            });
-            self.shared.work.notify_one();
-            return Ok(Some(out));
         }
         let id: Arc<str> = Arc::from(id);
-        st.queue.push(match actual {
-            Some(a) => Pending::Settle(id, a, now, draft),
-            None => Pending::Release(id, now, draft),
+        let Some(Local::Active(lease)) = st.local.insert(Arc::clone(&id), Local::Finished) else {
+            return Err(WalletError::UnknownLease(id.to_string()));
+        };
+        let lease = *lease;
+        if actual.is_none() {
+            if let Some(f) = st.floats.get_mut(&lease.wallet) {
+                f.taken -= lease.amount;
+            }
+        }
+        let mut out = lease.clone();
+        out.status = if actual.is_some() {
+            LeaseStatus::Settled
+        } else {
+            LeaseStatus::Released
+        };
+        out.charged = actual;
+        st.queue.push(Pending::Local {
+            lease,
+            actual,
+            now,
+            draft,
         });
         self.shared.work.notify_one();
-        Ok(None)
+        Ok(Some(out))
     }
 
     /// Takes `r` from the float on `key` if it covers it.
@@ -513,7 +517,6 @@ impl WriteBehind {
         st: &mut State,
         key: &WalletKey,
         r: &ReserveRequest,
-        n: u64,
         now: Millis,
     ) -> Option<Lease> {
         let f = st.floats.get_mut(key)?;
@@ -525,7 +528,10 @@ impl WriteBehind {
         f.biggest = f.biggest.max(r.amount);
         f.last_take = now_ms();
         let lease = Lease::held(r, key.clone(), now);
-        st.local.insert(n, Local::Active(Box::new(lease.clone())));
+        st.local.insert(
+            Arc::clone(&r.lease_id),
+            Local::Active(Box::new(lease.clone())),
+        );
         Some(lease)
     }
 
@@ -539,6 +545,7 @@ impl WriteBehind {
         let store = &self.shared.store;
         let out = self.blocking(|| store.reserve(r, now))??;
         if out != ReserveOutcome::Insufficient {
+            self.made_durably(r, &out);
             return Ok(out);
         }
         let mut st = lock(&self.shared.state);
@@ -553,7 +560,26 @@ impl WriteBehind {
             return Ok(out);
         }
         drop(self.wait_batch(st)?);
-        self.blocking(|| store.reserve(r, now))?
+        let out = self.blocking(|| store.reserve(r, now))??;
+        self.made_durably(r, &out);
+        Ok(out)
+    }
+
+    /// Remembers a reservation made in the store, so that it is finished through the store.
+    fn made_durably(&self, r: &ReserveRequest, out: &ReserveOutcome) {
+        if let ReserveOutcome::Reserved(_) = out {
+            lock(&self.shared.state)
+                .local
+                .insert(Arc::clone(&r.lease_id), Local::Durable);
+        }
+    }
+
+    /// Whether `lease_id` was reserved from one of this ledger's floats and is still active.
+    fn holds(&self, lease_id: &str) -> bool {
+        matches!(
+            lock(&self.shared.state).local.get(lease_id),
+            Some(Local::Active(_))
+        )
     }
 }
 
@@ -602,13 +628,13 @@ impl Shared {
         st.started += 1;
         let number = st.started;
         // forget old finished requests
-        while let Some(&(t, n)) = st.recent.front() {
+        while let Some((t, _)) = st.recent.front() {
             if t + RECENT_MS >= now {
                 break;
             }
-            st.recent.pop_front();
-            st.local.remove(&n);
-            st.watermark = Some(st.watermark.map_or(n, |w| w.max(n)));
+            if let Some((_, id)) = st.recent.pop_front() {
+                st.local.remove(&id);
+            }
         }
         let expire = st.last_expire + EXPIRE_MS < now;
         if expire {
@@ -845,8 +871,8 @@ impl Shared {
                     }
                 }
                 for it in &items {
-                    if let Pending::Local { counter, .. } = it {
-                        st.recent.push_back((now, *counter));
+                    if let Pending::Local { lease, .. } = it {
+                        st.recent.push_back((now, Arc::clone(&lease.id)));
                     }
                 }
                 true
@@ -933,15 +959,18 @@ impl WalletStore for WriteBehind {
             ));
         }
         let mut st = lock(&self.shared.state);
-        let n = match (&r.force, self.counter(&r.lease_id, &st)) {
-            (None, Some(n)) => n,
-            _ => {
+        match st.local.get(&r.lease_id) {
+            Some(Local::Active(l)) => return Ok(ReserveOutcome::Reserved((**l).clone())),
+            Some(Local::Finished) => return Err(WalletError::LeaseReused(r.lease_id.to_string())),
+            Some(Local::Durable) => {
                 drop(st);
                 return self.reserve_durably(r, now);
             }
-        };
-        if st.failure.is_some() {
-            // the writer is failing: let the store decide (and refuse while it is down)
+            None => {}
+        }
+        // a forced reservation (an approved ticket) is the store's to make; so is every one while
+        // the writer is failing (the store refuses while it is down)
+        if r.force.is_some() || st.failure.is_some() {
             drop(st);
             return self.reserve_durably(r, now);
         }
@@ -955,16 +984,11 @@ impl WalletStore for WriteBehind {
         while st.queue.len() >= MAX_QUEUE {
             st = self.wait_batch(st)?;
         }
-        match st.local.get(&n) {
-            Some(Local::Active(l)) => return Ok(ReserveOutcome::Reserved((**l).clone())),
-            Some(Local::Finished) => return Err(WalletError::LeaseReused(r.lease_id.to_string())),
-            None => {}
-        }
         for key in &r.cascade {
             if st.skip.get(key).is_some_and(|&t| t > now) {
                 continue;
             }
-            if let Some(lease) = self.take(&mut st, key, r, n, now) {
+            if let Some(lease) = self.take(&mut st, key, r, now) {
                 return Ok(ReserveOutcome::Reserved(lease));
             }
             if st.floats.get(key).is_some_and(|f| f.currency != r.currency) {
@@ -981,7 +1005,7 @@ impl WalletStore for WriteBehind {
                 if st.skip.get(key).is_some_and(|&t| t > now) {
                     break;
                 }
-                if let Some(lease) = self.take(&mut st, key, r, n, now) {
+                if let Some(lease) = self.take(&mut st, key, r, now) {
                     return Ok(ReserveOutcome::Reserved(lease));
                 }
                 // retry while the float is being resized, or when the last batch granted every
@@ -1006,11 +1030,7 @@ impl WalletStore for WriteBehind {
                 "a settlement cannot be negative".into(),
             ));
         }
-        let local = {
-            let st = lock(&self.shared.state);
-            self.counter(lease_id, &st).is_some()
-        };
-        if !local {
+        if !self.holds(lease_id) {
             let store = &self.shared.store;
             return self.blocking(|| store.settle(lease_id, actual, now))?;
         }
@@ -1029,11 +1049,7 @@ impl WalletStore for WriteBehind {
     }
 
     fn release(&self, lease_id: &str, now: Millis) -> Result<Lease, WalletError> {
-        let local = {
-            let st = lock(&self.shared.state);
-            self.counter(lease_id, &st).is_some()
-        };
-        if local {
+        if self.holds(lease_id) {
             if let Some(lease) = self.complete(Some(lease_id), None, now, None)? {
                 return Ok(lease);
             }
@@ -1051,11 +1067,11 @@ impl WalletStore for WriteBehind {
     fn lease(&self, lease_id: &str) -> Result<Option<Lease>, StoreError> {
         {
             let st = lock(&self.shared.state);
-            if let Some(n) = self.counter(lease_id, &st) {
-                if let Some(Local::Active(l)) = st.local.get(&n) {
-                    return Ok(Some((**l).clone()));
-                }
-                drop(self.wait_batch(st)?);
+            match st.local.get(lease_id) {
+                Some(Local::Active(l)) => return Ok(Some((**l).clone())),
+                // finished here: its booking may still be queued
+                Some(Local::Finished) => drop(self.wait_batch(st)?),
+                Some(Local::Durable) | None => {}
             }
         }
         let store = &self.shared.store;

@@ -72,7 +72,7 @@ fn allocate(store: &dyn WalletStore, amount: i64) {
 fn drain(wallets: &dyn WalletStore, wb: Option<&WriteBehind>, tag: &str) -> usize {
     let mut n = 0;
     loop {
-        let id = wb.map_or_else(|| format!("{tag}-{n}"), WriteBehind::new_request_id);
+        let id = wb.map_or_else(|| format!("{tag}-{n}"), |w| w.new_request_id().unwrap());
         match wallets.reserve(&request(&id, Decimal::ONE), 5).unwrap() {
             ReserveOutcome::Reserved(l) => {
                 assert_eq!(l.wallet, team());
@@ -141,7 +141,7 @@ fn never_overspend(a: &Arc<WriteBehind>, b: &Arc<WriteBehind>, plain: &Arc<dyn S
         handles.push(std::thread::spawn(move || {
             let (mut charged, mut refused) = (Decimal::ZERO, 0);
             for _ in 0..150 {
-                let id = wb.new_request_id();
+                let id = wb.new_request_id().unwrap();
                 if let ReserveOutcome::Reserved(l) =
                     wb.reserve(&request(&id, Decimal::ONE), 5).unwrap()
                 {
@@ -237,18 +237,19 @@ fn two_writers_and_a_plain_store_on_postgres_never_overspend() {
 }
 
 #[test]
-fn ids_it_did_not_issue_and_replays_go_to_the_store() {
+fn client_ids_are_held_in_memory_and_replays_are_refused() {
     let (path, url) = db("ids");
     let (store, wb) = open_write_behind(&url, hook()).unwrap();
     allocate(store.as_ref(), 10);
     let other = SqliteStore::open(&path).unwrap();
-    // a client's own request id: reserved durably, at once
+    // a client's own request id: held from the float like an issued one (where a lease was
+    // made decides how it is finished, not the shape of its id)
     let r = request("client-chosen", Decimal::ONE);
     assert!(matches!(
         wb.reserve(&r, 5).unwrap(),
         ReserveOutcome::Reserved(_)
     ));
-    let l = WalletStore::lease(&other, "rsv_client-chosen")
+    let l = WalletStore::lease(wb.as_ref(), "rsv_client-chosen")
         .unwrap()
         .unwrap();
     assert_eq!(l.status, LeaseStatus::Active);
@@ -260,7 +261,7 @@ fn ids_it_did_not_issue_and_replays_go_to_the_store() {
     )
     .unwrap();
     // an issued id, settled, then replayed: refused in memory, then by the store once written
-    let id = wb.new_request_id();
+    let id = wb.new_request_id().unwrap();
     let ReserveOutcome::Reserved(l) = wb.reserve(&request(&id, Decimal::ONE), 5).unwrap() else {
         panic!("reserved")
     };
@@ -304,7 +305,7 @@ fn missing_wallets_are_skipped_and_failures_release() {
     // no user wallet: the team pays, and keeps paying without asking the store each time
     let mut ids = Vec::new();
     for _ in 0..3 {
-        let id = wb.new_request_id();
+        let id = wb.new_request_id().unwrap();
         let ReserveOutcome::Reserved(l) = wb.reserve(&request(&id, Decimal::ONE), 5).unwrap()
         else {
             panic!("reserved")
@@ -327,7 +328,7 @@ fn missing_wallets_are_skipped_and_failures_release() {
         7,
     )
     .unwrap();
-    let id = wb.new_request_id();
+    let id = wb.new_request_id().unwrap();
     let ReserveOutcome::Reserved(l) = wb.reserve(&request(&id, Decimal::ONE), 8).unwrap() else {
         panic!("reserved")
     };
@@ -353,7 +354,7 @@ fn a_locked_file_stops_the_memory_path_and_nothing_is_lost() {
     let (path, url) = db("locked");
     let (store, wb) = open_write_behind(&url, hook()).unwrap();
     allocate(store.as_ref(), 100);
-    let id = wb.new_request_id();
+    let id = wb.new_request_id().unwrap();
     let ReserveOutcome::Reserved(l) = wb.reserve(&request(&id, Decimal::ONE), 5).unwrap() else {
         panic!("reserved")
     };
@@ -363,7 +364,7 @@ fn a_locked_file_stops_the_memory_path_and_nothing_is_lost() {
     wb.complete(Some(&l.id), Some(Decimal::new(5, 1)), 6, Some(draft(&id)))
         .unwrap();
     assert!(wb.flush().is_err());
-    let id2 = wb.new_request_id();
+    let id2 = wb.new_request_id().unwrap();
     assert!(matches!(
         wb.reserve(&request(&id2, Decimal::ONE), 5),
         Err(WalletError::Store(_))
@@ -400,14 +401,14 @@ fn a_long_request_is_settled_after_shorter_ones_were_forgotten() {
     let (store, wb) = open_write_behind(&url, hook()).unwrap();
     allocate(store.as_ref(), 100);
     // a stream that lasts longer than finished requests are remembered (2 s)
-    let long = wb.new_request_id();
+    let long = wb.new_request_id().unwrap();
     let ReserveOutcome::Reserved(held) = wb.reserve(&request(&long, Decimal::ONE), 5).unwrap()
     else {
         panic!("reserved")
     };
     let started = std::time::Instant::now();
     while started.elapsed() < std::time::Duration::from_millis(2_600) {
-        let id = wb.new_request_id();
+        let id = wb.new_request_id().unwrap();
         let ReserveOutcome::Reserved(l) = wb.reserve(&request(&id, Decimal::ONE), 5).unwrap()
         else {
             panic!("reserved")
@@ -453,7 +454,7 @@ fn a_wallet_with_plenty_never_refuses_under_contention() {
             std::thread::spawn(move || {
                 let mut refused = 0;
                 for _ in 0..2_000 {
-                    let id = wb.new_request_id();
+                    let id = wb.new_request_id().unwrap();
                     match wb.reserve(&request(&id, Decimal::new(7, 5)), 5).unwrap() {
                         ReserveOutcome::Reserved(l) => {
                             wb.complete(Some(&l.id), Some(Decimal::new(3, 5)), 6, None)
@@ -476,4 +477,56 @@ fn a_wallet_with_plenty_never_refuses_under_contention() {
         (w.spent, w.reserved),
         (Decimal::new(3, 5) * Decimal::from(16_000), Decimal::ZERO)
     );
+}
+
+#[test]
+fn a_store_made_reservation_is_settled_and_audited_through_the_same_path() {
+    // an approved ticket forces its reservation on a wallet beyond its balance: the ledger makes
+    // it in the store, and must finish it there (it was refused as an unknown lease, nothing
+    // was charged and no event written)
+    let (path, url) = db("forced");
+    let (store, wb) = open_write_behind(&url, hook()).unwrap();
+    allocate(store.as_ref(), 10);
+    let id = wb.new_request_id().unwrap();
+    let mut forced = request(&id, Decimal::new(15, 0));
+    forced.force = Some(team());
+    let ReserveOutcome::Reserved(l) = wb.reserve(&forced, 5).unwrap() else {
+        panic!("a forced reservation is held")
+    };
+    assert!(l.approved_overrun);
+    wb.complete(Some(&l.id), Some(Decimal::new(3, 0)), 6, Some(draft(&id)))
+        .unwrap();
+    // a client-chosen id next to it, from the float
+    let ReserveOutcome::Reserved(c) = wb
+        .reserve(&request("client-id-7", Decimal::new(1, 1)), 7)
+        .unwrap()
+    else {
+        panic!("reserved")
+    };
+    wb.complete(
+        Some(&c.id),
+        Some(Decimal::new(1, 1)),
+        8,
+        Some(draft("client-id-7")),
+    )
+    .unwrap();
+    wb.close().unwrap();
+    assert!(wb.take_errors().is_empty());
+    let other = SqliteStore::open(&path).unwrap();
+    let w = WalletStore::get(&other, &team(), 9).unwrap().unwrap();
+    assert_eq!((w.spent, w.reserved), (Decimal::new(31, 1), Decimal::ZERO));
+    assert_eq!(EventStore::list(&other, "default").unwrap().len(), 2);
+}
+
+#[test]
+fn issued_request_ids_are_unguessable() {
+    let (_, url) = db("ids");
+    let (_store, wb) = open_write_behind(&url, hook()).unwrap();
+    let a = wb.new_request_id().unwrap();
+    let b = wb.new_request_id().unwrap();
+    assert_eq!(a.len(), 4 + 32);
+    // not a counter on a nonce: consecutive ids share no long prefix
+    let common = a.bytes().zip(b.bytes()).take_while(|(x, y)| x == y).count();
+    assert!(common < 12, "{a} {b}");
+    wb.close().unwrap();
 }

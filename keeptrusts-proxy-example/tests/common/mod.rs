@@ -244,3 +244,94 @@ pub fn ledger(env: &Env) -> (f64, f64, usize) {
         .unwrap();
     (num(&w["spent"]), num(&w["reserved"]), events)
 }
+
+/// What a fake provider received: the request line and headers (lowercase) and the JSON body.
+pub struct Received {
+    pub head: String,
+    pub body: Value,
+}
+
+/// A provider on a local port: `answer` gets each request (after it is recorded in the returned
+/// list) and writes the whole HTTP response itself (so it can stream, pause or misbehave).
+pub fn provider(
+    answer: impl Fn(&mut TcpStream, &Received) + Send + Sync + 'static,
+) -> (String, std::sync::Arc<std::sync::Mutex<Vec<Value>>>) {
+    let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    let addr = listener.local_addr().unwrap().to_string();
+    let seen = std::sync::Arc::new(std::sync::Mutex::new(Vec::new()));
+    let answer = std::sync::Arc::new(answer);
+    let log = std::sync::Arc::clone(&seen);
+    std::thread::spawn(move || {
+        for conn in listener.incoming() {
+            let Ok(mut conn) = conn else { continue };
+            let answer = std::sync::Arc::clone(&answer);
+            let log = std::sync::Arc::clone(&log);
+            std::thread::spawn(move || {
+                let mut req = Vec::new();
+                let mut buf = [0u8; 8192];
+                let body_start = loop {
+                    let n = conn.read(&mut buf).unwrap_or(0);
+                    if n == 0 {
+                        return;
+                    }
+                    req.extend_from_slice(&buf[..n]);
+                    if let Some(p) = req.windows(4).position(|w| w == b"\r\n\r\n") {
+                        break p + 4;
+                    }
+                };
+                let head = String::from_utf8_lossy(&req[..body_start]).to_ascii_lowercase();
+                let len: usize = head
+                    .lines()
+                    .find_map(|l| {
+                        l.strip_prefix("content-length:")
+                            .map(|v| v.trim().parse().unwrap_or(0))
+                    })
+                    .unwrap_or(0);
+                while req.len() < body_start + len {
+                    let n = conn.read(&mut buf).unwrap_or(0);
+                    if n == 0 {
+                        break;
+                    }
+                    req.extend_from_slice(&buf[..n]);
+                }
+                let body: Value = serde_json::from_slice(&req[body_start..]).unwrap_or(Value::Null);
+                log.lock().unwrap().push(body.clone());
+                answer(&mut conn, &Received { head, body });
+            });
+        }
+    });
+    (addr, seen)
+}
+
+/// Writes a JSON answer.
+pub fn respond_json(conn: &mut TcpStream, status: u16, v: &Value) {
+    let b = v.to_string();
+    let _ = conn.write_all(
+        format!(
+            "HTTP/1.1 {status} X\r\ncontent-type: application/json\r\ncontent-length: {}\r\nconnection: close\r\n\r\n{b}",
+            b.len()
+        )
+        .as_bytes(),
+    );
+}
+
+/// Writes an SSE stream of these events, then `[DONE]`.
+pub fn respond_sse(conn: &mut TcpStream, events: &[Value]) {
+    let _ = conn.write_all(
+        b"HTTP/1.1 200 OK\r\ncontent-type: text/event-stream\r\nconnection: close\r\n\r\n",
+    );
+    for ev in events {
+        let _ = conn.write_all(format!("data: {ev}\n\n").as_bytes());
+        let _ = conn.flush();
+        std::thread::sleep(std::time::Duration::from_millis(5));
+    }
+    let _ = conn.write_all(b"data: [DONE]\n\n");
+}
+
+/// The events `kt events export` prints, oldest first.
+pub fn events(env: &Env) -> Vec<Value> {
+    env.ok(&["events", "export"])
+        .lines()
+        .map(|l| serde_json::from_str(l).unwrap())
+        .collect()
+}
