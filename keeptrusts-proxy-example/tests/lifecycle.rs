@@ -7,96 +7,13 @@
     missing_docs
 )]
 
-use std::net::TcpStream;
 use std::sync::atomic::{AtomicBool, Ordering};
-use std::sync::{Arc, Mutex};
+use std::sync::Arc;
 
 use serde_json::{json, Value};
 
 mod common;
-use common::{
-    chat, events, http, ledger, provider, respond_json, respond_sse, stop, Env, Received,
-};
-
-/// The output limit a body allows (unbounded when it sets none).
-fn limit(b: &Value) -> u64 {
-    b["max_tokens"]
-        .as_u64()
-        .or_else(|| b["max_completion_tokens"].as_u64())
-        .unwrap_or(100_000)
-}
-
-fn said(b: &Value) -> String {
-    b["messages"]
-        .as_array()
-        .and_then(|m| m.last())
-        .and_then(|m| m["content"].as_str())
-        .unwrap_or_default()
-        .to_owned()
-}
-
-/// A provider that bills the most each body allows: one token per byte of its messages (the
-/// worst tokenizer there is) and every output token it may produce, for every choice. What it
-/// does is chosen by the prompt: `no-usage`, `overbill`, `fail-first` (the first model fails),
-/// `tool-stream`; `down` makes every call fail.
-fn max_biller(down: Arc<AtomicBool>) -> (String, Arc<Mutex<Vec<Value>>>) {
-    provider(move |conn: &mut TcpStream, r: &Received| {
-        let b = &r.body;
-        let text = said(b);
-        let n = b["n"].as_u64().unwrap_or(1);
-        let prompt = b["messages"].to_string().len() as u64;
-        let mut completion = limit(b) * n;
-        if down.load(Ordering::SeqCst) || (text.contains("fail-first") && b["model"] == "m-cheap") {
-            respond_json(conn, 500, &json!({"error": {"message": "overloaded"}}));
-            return;
-        }
-        if text.contains("overbill") {
-            completion += 100_000;
-        }
-        let usage = json!({"prompt_tokens": prompt, "completion_tokens": completion});
-        if b["stream"] == true {
-            let chunk = |delta: Value, finish: Value| json!({"id": "c", "object": "chat.completion.chunk", "choices": [{"index": 0, "delta": delta, "finish_reason": finish}]});
-            let mut evs = if text.contains("tool-stream") {
-                vec![
-                    chunk(
-                        json!({"role": "assistant", "tool_calls": [{"index": 0, "id": "call_1", "type": "function", "function": {"name": "lookup", "arguments": ""}}]}),
-                        Value::Null,
-                    ),
-                    chunk(
-                        json!({"tool_calls": [{"index": 0, "function": {"arguments": "{\"email\": \"ann@exa"}}]}),
-                        Value::Null,
-                    ),
-                    chunk(
-                        json!({"tool_calls": [{"index": 0, "function": {"arguments": "mple.com\"}"}}]}),
-                        Value::Null,
-                    ),
-                    chunk(json!({}), json!("tool_calls")),
-                ]
-            } else {
-                vec![
-                    chunk(json!({"content": "Hello "}), Value::Null),
-                    chunk(json!({"content": "there"}), Value::Null),
-                    chunk(json!({}), json!("stop")),
-                ]
-            };
-            // only when asked, as OpenAI does
-            if b["stream_options"]["include_usage"] == true {
-                evs.push(
-                    json!({"id": "c", "object": "chat.completion.chunk", "choices": [],
-                    "usage": {"prompt_tokens": 11, "completion_tokens": 7}}),
-                );
-            }
-            respond_sse(conn, &evs);
-            return;
-        }
-        let mut answer = json!({"id": "c", "object": "chat.completion", "model": b["model"],
-            "choices": [{"index": 0, "message": {"role": "assistant", "content": "Reply to ann@example.com"}, "finish_reason": "stop"}]});
-        if !text.contains("no-usage") {
-            answer["usage"] = usage;
-        }
-        respond_json(conn, 200, &answer);
-    })
-}
+use common::{chat, events, http, ledger, max_biller, stop, Env};
 
 fn pack(env: &Env, provider: &str) -> std::path::PathBuf {
     let p = env.dir.join("pack.yaml");
@@ -439,4 +356,59 @@ fn concurrent_requests_with_one_request_id_are_each_charged_and_audited() {
     let (spent, reserved, _) = ledger(&env);
     assert_eq!(reserved, 0.0);
     assert!((spent - settled).abs() < 1e-9 && settled > 0.0);
+}
+
+#[test]
+fn a_key_bound_to_a_consumer_group_cannot_switch_groups_by_header() {
+    let env = Env::new("lc-group");
+    env.support_team();
+    let bound: Value = serde_json::from_str(&env.ok(&[
+        "key",
+        "create",
+        "--team",
+        "support",
+        "--email",
+        "agent@yourco.com",
+        "--consumer-group",
+        "customer-facing",
+        "--json",
+    ]))
+    .unwrap();
+    let bound = bound["key"].as_str().unwrap().to_owned();
+    let p = env.dir.join("groups.yaml");
+    std::fs::write(
+        &p,
+        r#"pack: { name: groups, version: "1.0" }
+policies:
+  chain:
+    - pii-detector:
+        targeting: { scope: consumer_group, consumer_groups: [customer-facing] }
+    - audit-logger
+providers:
+  targets:
+    - { id: mock-mini, provider: mock, model: gpt-4o-mini }
+  consumer_groups:
+    - { name: customer-facing, models: [{ provider: mock, model: gpt-4o-mini }] }
+    - { name: internal-tools, models: [{ provider: mock, model: gpt-4o-mini }] }
+"#,
+    )
+    .unwrap();
+    let (mut gw, addr) = env.gateway_with(&p, &[]);
+    let ssn = "my SSN is 123-45-6789";
+    // its own group: the detector targeted at it runs
+    let r = chat(&addr, Some(&bound), "gpt-4o-mini", ssn, &[]);
+    assert_eq!(r.status, 200, "{}", r.body);
+    assert!(!r.body.contains("123-45-6789"), "{}", r.body);
+    // naming another group does not switch the detector off: refused
+    let r = chat(
+        &addr,
+        Some(&bound),
+        "gpt-4o-mini",
+        ssn,
+        &[("X-Consumer-Group", "internal-tools")],
+    );
+    assert_eq!(r.status, 403, "{}", r.body);
+    assert_eq!(r.json()["error"]["code"], "consumer_group_mismatch");
+    assert!(!r.body.contains("123-45-6789"));
+    stop(&mut gw);
 }

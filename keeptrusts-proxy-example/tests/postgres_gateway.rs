@@ -65,3 +65,77 @@ fn the_gateway_on_postgres_charges_writes_events_and_stops_cleanly() {
     drop(env);
     psql(&url, &format!("DROP DATABASE {db}"));
 }
+
+#[test]
+fn two_gateways_on_one_postgres_wallet_never_overspend_against_a_maximal_biller() {
+    let Ok(url) = std::env::var("KEEPTRUSTS_TEST_POSTGRES_URL") else {
+        eprintln!("KEEPTRUSTS_TEST_POSTGRES_URL is not set: the PostgreSQL gateway test not run");
+        return;
+    };
+    let db = format!("kt_gw2_{}", std::process::id());
+    psql(&url, &format!("DROP DATABASE IF EXISTS {db}"));
+    psql(&url, &format!("CREATE DATABASE {db}"));
+    let (server, _) = url.rsplit_once('/').expect("a URL ending in /DATABASE");
+    let mut env = Env::new("postgres-two");
+    env.store = format!("{server}/{db}");
+    let key = env.support_team();
+    // about nine requests' bounds fit: each reserves ~$0.21 (1,024 output tokens at $200 per 1M)
+    env.ok(&["wallet", "allocate", "--team", "support", "--amount", "2"]);
+    let (provider, seen) = common::max_biller(std::sync::Arc::default());
+    let pack = env.dir.join("pack.yaml");
+    std::fs::write(
+        &pack,
+        format!(
+            "pack: {{ name: pg-two, version: \"1.0\" }}\npolicies: {{ chain: [audit-logger] }}\nproviders:\n  targets:\n    - {{ id: cheap, provider: openai-compatible, model: m-cheap, base_url: \"http://{provider}/v1\", pricing: {{ input_per_1m: \"100\", output_per_1m: \"200\" }} }}\n"
+        ),
+    )
+    .unwrap();
+    let (mut a, addr_a) = env.gateway_with(&pack, &[]);
+    let (mut b, addr_b) = env.gateway_with(&pack, &[]);
+    // requests without max_tokens, from both gateways at once
+    let threads: Vec<_> = (0..8)
+        .map(|i| {
+            let addr = if i % 2 == 0 {
+                addr_a.clone()
+            } else {
+                addr_b.clone()
+            };
+            let key = key.clone();
+            std::thread::spawn(move || {
+                (0..6)
+                    .map(|_| chat(&addr, Some(&key), "m-cheap", "bill me all you can", &[]).status)
+                    .collect::<Vec<u16>>()
+            })
+        })
+        .collect();
+    let statuses: Vec<u16> = threads
+        .into_iter()
+        .flat_map(|t| t.join().unwrap())
+        .collect();
+    stop(&mut a);
+    stop(&mut b);
+    let served = statuses.iter().filter(|s| **s == 200).count();
+    assert!(
+        statuses.iter().all(|s| *s == 200 || *s == 402),
+        "{statuses:?}"
+    );
+    assert!(served > 0 && served < statuses.len(), "{statuses:?}");
+    let (spent, reserved, events) = ledger(&env);
+    eprintln!("{served} of {} served, {spent} of 2 spent", statuses.len());
+    assert!(spent <= 2.0, "spent {spent} of 2");
+    assert_eq!(reserved, 0.0, "nothing left reserved");
+    assert_eq!(events, statuses.len(), "every request audited");
+    // every provider call charged: one charged event per call
+    let charged = common::events(&env)
+        .iter()
+        .filter(|e| {
+            e["cost"]["settled"]
+                .as_str()
+                .is_some_and(|s| s.parse::<f64>().unwrap() > 0.0)
+        })
+        .count();
+    assert_eq!(charged, seen.lock().unwrap().len());
+    assert_eq!(charged, served);
+    drop(env);
+    psql(&url, &format!("DROP DATABASE {db}"));
+}

@@ -335,3 +335,91 @@ pub fn events(env: &Env) -> Vec<Value> {
         .map(|l| serde_json::from_str(l).unwrap())
         .collect()
 }
+
+/// The output limit a body allows (unbounded when it sets none).
+pub fn limit(b: &Value) -> u64 {
+    b["max_tokens"]
+        .as_u64()
+        .or_else(|| b["max_completion_tokens"].as_u64())
+        .unwrap_or(100_000)
+}
+
+pub fn said(b: &Value) -> String {
+    b["messages"]
+        .as_array()
+        .and_then(|m| m.last())
+        .and_then(|m| m["content"].as_str())
+        .unwrap_or_default()
+        .to_owned()
+}
+
+/// A provider that bills the most each body allows: one token per byte of its messages (the
+/// worst tokenizer there is) and every output token it may produce, for every choice. What it
+/// does is chosen by the prompt: `no-usage`, `overbill`, `fail-first` (the first model fails),
+/// `tool-stream`; `down` makes every call fail.
+pub fn max_biller(
+    down: std::sync::Arc<std::sync::atomic::AtomicBool>,
+) -> (String, std::sync::Arc<std::sync::Mutex<Vec<Value>>>) {
+    provider(move |conn: &mut TcpStream, r: &Received| {
+        let b = &r.body;
+        let text = said(b);
+        let n = b["n"].as_u64().unwrap_or(1);
+        let prompt = b["messages"].to_string().len() as u64;
+        let mut completion = limit(b) * n;
+        if down.load(std::sync::atomic::Ordering::SeqCst)
+            || (text.contains("fail-first") && b["model"] == "m-cheap")
+        {
+            respond_json(
+                conn,
+                500,
+                &serde_json::json!({"error": {"message": "overloaded"}}),
+            );
+            return;
+        }
+        if text.contains("overbill") {
+            completion += 100_000;
+        }
+        let usage = serde_json::json!({"prompt_tokens": prompt, "completion_tokens": completion});
+        if b["stream"] == true {
+            let chunk = |delta: Value, finish: Value| serde_json::json!({"id": "c", "object": "chat.completion.chunk", "choices": [{"index": 0, "delta": delta, "finish_reason": finish}]});
+            let mut evs = if text.contains("tool-stream") {
+                vec![
+                    chunk(
+                        serde_json::json!({"role": "assistant", "tool_calls": [{"index": 0, "id": "call_1", "type": "function", "function": {"name": "lookup", "arguments": ""}}]}),
+                        Value::Null,
+                    ),
+                    chunk(
+                        serde_json::json!({"tool_calls": [{"index": 0, "function": {"arguments": "{\"email\": \"ann@exa"}}]}),
+                        Value::Null,
+                    ),
+                    chunk(
+                        serde_json::json!({"tool_calls": [{"index": 0, "function": {"arguments": "mple.com\"}"}}]}),
+                        Value::Null,
+                    ),
+                    chunk(serde_json::json!({}), serde_json::json!("tool_calls")),
+                ]
+            } else {
+                vec![
+                    chunk(serde_json::json!({"content": "Hello "}), Value::Null),
+                    chunk(serde_json::json!({"content": "there"}), Value::Null),
+                    chunk(serde_json::json!({}), serde_json::json!("stop")),
+                ]
+            };
+            // only when asked, as OpenAI does
+            if b["stream_options"]["include_usage"] == true {
+                evs.push(
+                    serde_json::json!({"id": "c", "object": "chat.completion.chunk", "choices": [],
+                    "usage": {"prompt_tokens": 11, "completion_tokens": 7}}),
+                );
+            }
+            respond_sse(conn, &evs);
+            return;
+        }
+        let mut answer = serde_json::json!({"id": "c", "object": "chat.completion", "model": b["model"],
+            "choices": [{"index": 0, "message": {"role": "assistant", "content": "Reply to ann@example.com"}, "finish_reason": "stop"}]});
+        if !text.contains("no-usage") {
+            answer["usage"] = usage;
+        }
+        respond_json(conn, 200, &answer);
+    })
+}
