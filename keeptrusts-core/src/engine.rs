@@ -445,7 +445,7 @@ impl Engine {
     /// A filter for a streamed response (the output phase of SSE): the principal's output
     /// detectors as [`StreamRedactor`](crate::redact::StreamRedactor)s in chain order. Feed it
     /// the text deltas; it returns the text that is safe to send.
-    pub fn output_filter(&self, principal: &Principal) -> OutputFilter<'_> {
+    pub fn output_filter(&self, principal: &Principal) -> OutputFilter<'static> {
         let chain = self.effective_chain(principal);
         let mut stages = Vec::new();
         if self.inner.enabled {
@@ -460,7 +460,7 @@ impl Engine {
                         stages.push((
                             kind,
                             blocks,
-                            crate::redact::StreamRedactor::new(detector, redactor),
+                            crate::redact::StreamRedactor::shared(detector, redactor),
                         ));
                     }
                 }

@@ -125,6 +125,8 @@ pub struct Exchange {
     current: Option<usize>,
     stream: bool,
     client_usage: bool,
+    /// Candidates come from a router (each runs its own model); otherwise the host answers.
+    routed: bool,
     closed: bool,
 }
 
@@ -170,29 +172,19 @@ fn refusal(
     }
 }
 
-fn price_of(
-    engine: &Engine,
-    router: &Router,
-    index: usize,
-    model: &str,
-) -> Option<(Price, Option<u32>)> {
-    let limit = pricing::listed(model).map(|l| l.max_output_tokens);
-    match router.target(index).and_then(|t| t.price) {
-        Some(p) => Some((p, limit)),
-        None => engine.budget_config().price(model),
-    }
-}
-
 impl Exchange {
-    /// Routes, runs the input chain and reserves. `stores` are those of [`Engine::evaluate`]:
-    /// with a budget, the reservation is the largest bound over the candidates.
+    /// Routes, runs the input chain and reserves. `router`: the targets to choose from, or `None`
+    /// when the host answers the request itself (a middleware in front of an app): then the one
+    /// candidate is the model asked for, priced by the pack. `stores` are those of
+    /// [`Engine::evaluate`]: with a budget, the reservation is the largest bound over the
+    /// candidates.
     ///
     /// # Errors
     /// `RequestError::Invalid` for a request that cannot be evaluated (no messages), or a store
     /// failure; nothing is reserved then.
     pub fn begin(
         engine: &Engine,
-        router: &Router,
+        router: Option<&Router>,
         principal: &Principal,
         request: &ChatRequest,
         ctx: &RequestContext,
@@ -203,59 +195,79 @@ impl Exchange {
         if request.messages.is_empty() {
             return Err(RequestError::Invalid("`messages` must not be empty".into()));
         }
-        let route = match router.route(principal, request, ctx.now_ms) {
-            Ok(r) => r.candidates,
-            Err(e) => {
-                return Ok(Begin::Answer(Box::new(refusal(
-                    principal,
-                    rid,
-                    model,
-                    ctx.now_ms,
-                    e.status(),
-                    e.code(),
-                    e.to_string(),
-                ))))
-            }
+        // (router index, target id, provider, model, the target's own price)
+        type Route = (usize, String, ProviderKind, String, Option<Price>);
+        let route: Vec<Route> = match router {
+            Some(router) => match router.route(principal, request, ctx.now_ms) {
+                Ok(r) => r
+                    .candidates
+                    .iter()
+                    .filter_map(|&i| {
+                        let t = router.target(i)?;
+                        Some((i, t.id.clone(), t.provider, t.model.clone(), t.price))
+                    })
+                    .collect(),
+                Err(e) => {
+                    return Ok(Begin::Answer(Box::new(refusal(
+                        principal,
+                        rid,
+                        model,
+                        ctx.now_ms,
+                        e.status(),
+                        e.code(),
+                        e.to_string(),
+                    ))))
+                }
+            },
+            // the host is the provider (a middleware in front of an app): the model asked for
+            None => vec![(
+                0,
+                "host".to_owned(),
+                ProviderKind::OpenaiCompatible,
+                model.unwrap_or_default().to_owned(),
+                None,
+            )],
         };
+        let routed = router.is_some();
         let budgeted = stores.budget.is_some();
         let default_max = engine.budget_config().default_max_output_tokens();
         let mut candidates = Vec::with_capacity(route.len());
-        let mut unpriced = None;
-        let mut forbidden = None;
-        for i in route {
-            let Some(t) = router.target(i) else { continue };
-            if !engine.model_allowed(principal, &t.model) {
-                forbidden.get_or_insert(t.model.clone());
+        let mut excluded = None;
+        for (i, target_id, provider, target_model, own_price) in route {
+            // the chain checks the model asked for; a routed candidate is checked for its own
+            if routed && !engine.model_allowed(principal, &target_model) {
+                excluded.get_or_insert((403, "rbac_denied", target_model));
                 continue;
             }
-            let priced = price_of(engine, router, i, &t.model);
-            let limit = pricing::output_limit(request, priced.and_then(|p| p.1), default_max);
-            let mut for_model = request.clone();
-            for_model.model = Some(t.model.clone());
-            let estimate = match priced {
-                Some((price, l)) => {
-                    let input_tokens = pricing::estimate_input_tokens(&for_model);
-                    let output_tokens = pricing::estimate_output_tokens(&for_model, l, default_max);
-                    price
-                        .cost(input_tokens, output_tokens)
-                        .map(|amount| Estimate {
-                            price,
-                            input_tokens,
-                            output_tokens,
-                            amount,
-                        })
-                }
-                None => None,
+            let limit_of = pricing::listed(&target_model).map(|l| l.max_output_tokens);
+            let priced = match own_price {
+                Some(p) => Some((p, limit_of)),
+                None => engine.budget_config().price(&target_model),
             };
+            let limit = pricing::output_limit(request, priced.and_then(|p| p.1), default_max);
+            let estimate = priced.and_then(|(price, l)| {
+                let mut for_model = request.clone();
+                for_model.model = Some(target_model.clone());
+                let input_tokens = pricing::estimate_input_tokens(&for_model);
+                let output_tokens = pricing::estimate_output_tokens(&for_model, l, default_max);
+                price
+                    .cost(input_tokens, output_tokens)
+                    .map(|amount| Estimate {
+                        price,
+                        input_tokens,
+                        output_tokens,
+                        amount,
+                    })
+            });
             if budgeted && estimate.is_none() {
-                unpriced.get_or_insert(t.model.clone());
+                excluded.get_or_insert((400, "model_price_unknown", target_model));
                 continue;
             }
             candidates.push(Candidate {
                 target: i,
-                target_id: t.id.clone(),
-                provider: t.provider,
-                model: t.model.clone(),
+                target_id,
+                provider,
+                model: target_model,
                 output_limit: limit,
                 estimate,
             });
@@ -269,18 +281,34 @@ impl Exchange {
             candidates.retain(|c| c.estimate.as_ref().is_none_or(|e| e.price.currency == cur));
         }
         let Some(first) = candidates.first() else {
-            let (status, code, message) = match (unpriced, forbidden) {
-                (Some(m), _) => (
-                    400,
-                    "model_price_unknown",
-                    format!("the model `{m}` has no known price: add `pricing` to its target in the pack"),
+            // nothing may serve it: the chain still speaks first (an unauthenticated caller is
+            // 401, whatever it asked for), and the budget step refuses an unpriced model itself
+            let (status, code, excluded_model) =
+                excluded.unwrap_or((503, "no_target_available", String::new()));
+            let mut working = request.clone();
+            if routed && principal.consumer_group.is_some() && !excluded_model.is_empty() {
+                working.model = Some(excluded_model.clone());
+            }
+            let d = engine.evaluate_bounded(principal, &working, ctx, stores, None)?;
+            if !d.forwards() {
+                return Ok(Begin::Answer(Box::new(Self::refused(
+                    principal, rid, &working, ctx, d,
+                ))));
+            }
+            if let (Some(l), Some(b)) = (&d.reservation, &stores.budget) {
+                b.wallets.release(&l.id, ctx.now_ms).map_err(|e| {
+                    RequestError::Store(crate::error::StoreError::Corrupt(e.to_string()))
+                })?;
+            }
+            let message = match code {
+                "rbac_denied" => format!(
+                    "role {} may not use the model `{excluded_model}`",
+                    principal.role.map_or("(none)", |r| r.as_str())
                 ),
-                (None, Some(m)) => (
-                    403,
-                    "rbac_denied",
-                    format!("role {} may not use the model `{m}`", principal.role.map_or("(none)", |r| r.as_str())),
+                "model_price_unknown" => format!(
+                    "the model `{excluded_model}` has no known price: add `pricing` to its target in the pack"
                 ),
-                (None, None) => (503, "no_target_available", "no provider target can serve this request".to_owned()),
+                _ => "no provider target can serve this request".to_owned(),
             };
             return Ok(Begin::Answer(Box::new(refusal(
                 principal, rid, model, ctx.now_ms, status, code, message,
@@ -297,27 +325,12 @@ impl Exchange {
             .cloned();
         let decision = engine.evaluate_bounded(principal, &working, ctx, stores, bound.as_ref())?;
         if !decision.forwards() {
-            let body = decision.error_body().unwrap_or_default();
-            let draft = EventDraft::from_decision(
-                principal,
-                &decision,
-                rid,
-                working.model.as_deref(),
-                ctx.now_ms,
-            );
-            return Ok(Begin::Answer(Box::new(Answer {
-                status: decision.status,
-                body,
-                verdict: decision.verdict,
-                close: Closing {
-                    lease: None,
-                    actual: None,
-                    draft,
-                    restore_ticket: None,
-                },
-            })));
+            return Ok(Begin::Answer(Box::new(Self::refused(
+                principal, rid, &working, ctx, decision,
+            ))));
         }
         let effective = decision.request.clone().unwrap_or(working);
+        let routed = router.is_some();
         let stream = effective
             .extra
             .get("stream")
@@ -341,8 +354,37 @@ impl Exchange {
             current: None,
             stream,
             client_usage,
+            routed,
             closed: false,
         })))
+    }
+
+    /// The answer and closing of a request the chain or the budget refused.
+    fn refused(
+        principal: &Principal,
+        rid: &str,
+        working: &ChatRequest,
+        ctx: &RequestContext,
+        decision: Decision,
+    ) -> Answer {
+        let draft = EventDraft::from_decision(
+            principal,
+            &decision,
+            rid,
+            working.model.as_deref(),
+            ctx.now_ms,
+        );
+        Answer {
+            status: decision.status,
+            body: decision.error_body().unwrap_or_default(),
+            verdict: decision.verdict,
+            close: Closing {
+                lease: None,
+                actual: None,
+                draft,
+                restore_ticket: None,
+            },
+        }
     }
 
     /// Whether the client asked for a stream.
@@ -389,7 +431,9 @@ impl Exchange {
     /// the reservation covers, and a stream that reports usage.
     fn forwarded(&self, c: &Candidate) -> ChatRequest {
         let mut r = self.request.clone();
-        r.model = Some(c.model.clone());
+        if self.routed {
+            r.model = Some(c.model.clone());
+        }
         let limit = c.output_limit;
         let had_completion_limit = r.extra.contains_key("max_completion_tokens");
         if had_completion_limit {
@@ -482,14 +526,15 @@ impl Exchange {
     }
 
     /// The output filter for the current candidate's stream.
-    pub fn relay(&self) -> Relay<'_> {
+    pub fn relay(&self) -> Relay {
         Relay {
-            engine: &self.engine,
-            principal: &self.principal,
+            engine: self.engine.clone(),
+            principal: self.principal.clone(),
             slots: Vec::new(),
             finished: Vec::new(),
             usage: None,
             seen: false,
+            meta: None,
         }
     }
 
@@ -670,28 +715,144 @@ pub enum Delta {
     },
 }
 
+impl Delta {
+    /// The deltas of one OpenAI chat completion chunk: each choice's text, tool-call pieces and
+    /// finish, and the usage chunk.
+    pub fn from_chunk(v: &serde_json::Value) -> Vec<Delta> {
+        let index = |v: Option<&serde_json::Value>, default: usize| {
+            v.and_then(serde_json::Value::as_u64)
+                .and_then(|i| u32::try_from(i).ok())
+                .unwrap_or(u32::try_from(default).unwrap_or(u32::MAX))
+        };
+        let mut out = Vec::new();
+        for c in v
+            .get("choices")
+            .and_then(serde_json::Value::as_array)
+            .into_iter()
+            .flatten()
+        {
+            let choice = index(c.get("index"), 0);
+            let delta = c.get("delta");
+            if let Some(t) = delta
+                .and_then(|d| d.get("content"))
+                .and_then(serde_json::Value::as_str)
+                .filter(|t| !t.is_empty())
+            {
+                out.push(Delta::Text {
+                    choice,
+                    text: t.to_owned(),
+                });
+            }
+            for (k, tc) in delta
+                .and_then(|d| d.get("tool_calls"))
+                .and_then(serde_json::Value::as_array)
+                .into_iter()
+                .flatten()
+                .enumerate()
+            {
+                let s = |p: &str| {
+                    tc.pointer(p)
+                        .and_then(serde_json::Value::as_str)
+                        .map(str::to_owned)
+                };
+                out.push(Delta::ToolCall {
+                    choice,
+                    index: index(tc.get("index"), k),
+                    id: s("/id"),
+                    name: s("/function/name"),
+                    arguments: s("/function/arguments").unwrap_or_default(),
+                });
+            }
+            if let Some(r) = c.get("finish_reason").and_then(serde_json::Value::as_str) {
+                out.push(Delta::Finish {
+                    choice,
+                    reason: r.to_owned(),
+                });
+            }
+        }
+        if let Some(u) = v.get("usage").and_then(usage_of) {
+            out.push(Delta::Usage {
+                prompt_tokens: u.prompt_tokens,
+                completion_tokens: u.completion_tokens,
+            });
+        }
+        out
+    }
+
+    /// The chat completion chunk that carries this delta.
+    pub fn to_chunk(
+        &self,
+        id: &serde_json::Value,
+        created: &serde_json::Value,
+        model: &serde_json::Value,
+    ) -> serde_json::Value {
+        let choice = |index: u32, delta: serde_json::Value, finish: Option<&str>| {
+            serde_json::json!({"id": id, "object": "chat.completion.chunk", "created": created,
+                "model": model, "choices": [{"index": index, "delta": delta, "finish_reason": finish}]})
+        };
+        match self {
+            Delta::Text { choice: c, text } => {
+                choice(*c, serde_json::json!({"content": text}), None)
+            }
+            Delta::ToolCall {
+                choice: c,
+                index,
+                id: call_id,
+                name,
+                arguments,
+            } => {
+                let mut function = serde_json::Map::new();
+                if let Some(n) = name {
+                    function.insert("name".into(), serde_json::json!(n));
+                }
+                function.insert("arguments".into(), serde_json::json!(arguments));
+                let mut call = serde_json::Map::new();
+                call.insert("index".into(), serde_json::json!(index));
+                if let Some(i) = call_id {
+                    call.insert("id".into(), serde_json::json!(i));
+                    call.insert("type".into(), serde_json::json!("function"));
+                }
+                call.insert("function".into(), serde_json::Value::Object(function));
+                choice(*c, serde_json::json!({"tool_calls": [call]}), None)
+            }
+            Delta::Finish { choice: c, reason } => choice(*c, serde_json::json!({}), Some(reason)),
+            Delta::Usage {
+                prompt_tokens,
+                completion_tokens,
+            } => {
+                serde_json::json!({"id": id, "object": "chat.completion.chunk", "created": created,
+                "model": model, "choices": [],
+                "usage": {"prompt_tokens": prompt_tokens, "completion_tokens": completion_tokens,
+                          "total_tokens": prompt_tokens.saturating_add(*completion_tokens)}})
+            }
+        }
+    }
+}
+
 /// The output phase of a stream: each choice's text and each tool call's arguments through the
 /// principal's output detectors, with their hold-back; usage kept for the settlement.
 #[derive(Debug)]
-pub struct Relay<'e> {
-    engine: &'e Engine,
-    principal: &'e Principal,
+pub struct Relay {
+    engine: Engine,
+    principal: Principal,
     /// (choice, tool call index or None for text) → filter.
-    slots: Vec<((u32, Option<u32>), crate::engine::OutputFilter<'e>)>,
+    slots: Vec<((u32, Option<u32>), crate::engine::OutputFilter<'static>)>,
     /// Choices the provider finished.
     finished: Vec<u32>,
     usage: Option<Usage>,
     seen: bool,
+    /// `id`, `created` and `model` of the provider's chunks (for [`Relay::push_chunk`]).
+    meta: Option<(serde_json::Value, serde_json::Value, serde_json::Value)>,
 }
 
-impl<'e> Relay<'e> {
+impl Relay {
     /// Feeds `text` to the filter of `key` (made on first use).
     fn filter(&mut self, key: (u32, Option<u32>), text: &str) -> Result<String, String> {
         let pos = match self.slots.iter().position(|(k, _)| *k == key) {
             Some(p) => p,
             None => {
                 self.slots
-                    .push((key, self.engine.output_filter(self.principal)));
+                    .push((key, self.engine.output_filter(&self.principal)));
                 self.slots.len() - 1
             }
         };
@@ -787,6 +948,45 @@ impl<'e> Relay<'e> {
             }
         }
         Ok(out)
+    }
+
+    /// Feeds one OpenAI chat completion chunk (as a provider or an app streams it); returns the
+    /// chunks that are safe to send now, in the same shape (its `id`, `created` and `model`).
+    ///
+    /// # Errors
+    /// As [`Relay::push`].
+    pub fn push_chunk(
+        &mut self,
+        chunk: &serde_json::Value,
+    ) -> Result<Vec<serde_json::Value>, String> {
+        let field = |k: &str| chunk.get(k).cloned().unwrap_or(serde_json::Value::Null);
+        if self.meta.is_none() || chunk.get("id").is_some() {
+            self.meta = Some((field("id"), field("created"), field("model")));
+        }
+        let mut out = Vec::new();
+        for d in Delta::from_chunk(chunk) {
+            out.extend(self.push(d)?);
+        }
+        Ok(out.iter().map(|d| self.chunk_of(d)).collect())
+    }
+
+    /// [`Relay::end`] as chunks (see [`Relay::push_chunk`]).
+    ///
+    /// # Errors
+    /// As [`Relay::push`].
+    pub fn end_chunks(&mut self) -> Result<Vec<serde_json::Value>, String> {
+        let out = self.end()?;
+        Ok(out.iter().map(|d| self.chunk_of(d)).collect())
+    }
+
+    /// The chunk that carries `d`, with the stream's `id`, `created` and `model`.
+    pub fn chunk_of(&self, d: &Delta) -> serde_json::Value {
+        let null = serde_json::Value::Null;
+        let (id, created, model) = match &self.meta {
+            Some((i, c, m)) => (i, c, m),
+            None => (&null, &null, &null),
+        };
+        d.to_chunk(id, created, model)
     }
 
     /// The text still held back (of one choice, or of all), redacted: send it before the end.

@@ -187,7 +187,8 @@ impl World {
         let mut ctx = RequestContext::new(rid, self.now);
         ctx.ticket_id = ticket;
         let stores = Stores::new(&self.store).with_budget(&self.store, &self.store);
-        let begun = Exchange::begin(&self.engine, &self.router, &p, &req, &ctx, &stores).unwrap();
+        let begun =
+            Exchange::begin(&self.engine, Some(&self.router), &p, &req, &ctx, &stores).unwrap();
         let mut x = match begun {
             Begin::Answer(a) => {
                 let ticket = a.body["error"]["ticket_id"].as_str().map(str::to_owned);

@@ -25,7 +25,7 @@ use hyper::{Method, Request, Response, StatusCode};
 use hyper_util::rt::{TokioExecutor, TokioIo};
 use keeptrusts_core::directory::{authenticate, ApiKey};
 use keeptrusts_core::event::Closing;
-use keeptrusts_core::exchange::{usage_of, Begin, Delta, Exchange, StreamEnd};
+use keeptrusts_core::exchange::{Begin, Delta, Exchange, StreamEnd};
 use keeptrusts_core::pack::spec::ProviderKind;
 use keeptrusts_core::pricing::Usage;
 use keeptrusts_core::request::Content;
@@ -701,7 +701,7 @@ async fn chat(app: Arc<App>, req: Request<Incoming>, rid: String) -> Response<Gw
     let stores = Stores::new(&app.inline).with_budget(app.ledger.as_ref(), &app.inline);
     let begun = Exchange::begin(
         &app.engine,
-        &app.router,
+        Some(&app.router),
         &principal,
         &request,
         &ctx,
@@ -980,72 +980,6 @@ fn upstream_body(target: &Target, r: &ChatRequest, stream: bool) -> Result<Bytes
         .map_err(|e| e.to_string())
 }
 
-/// The deltas of one OpenAI chat completion chunk: each choice's text, tool-call pieces and
-/// finish, and the usage chunk.
-fn openai_deltas(v: &serde_json::Value) -> Vec<Delta> {
-    let mut out = Vec::new();
-    for c in v
-        .get("choices")
-        .and_then(serde_json::Value::as_array)
-        .into_iter()
-        .flatten()
-    {
-        let choice = c
-            .get("index")
-            .and_then(serde_json::Value::as_u64)
-            .and_then(|i| u32::try_from(i).ok())
-            .unwrap_or(0);
-        let delta = c.get("delta");
-        if let Some(t) = delta
-            .and_then(|d| d.get("content"))
-            .and_then(serde_json::Value::as_str)
-            .filter(|t| !t.is_empty())
-        {
-            out.push(Delta::Text {
-                choice,
-                text: t.to_owned(),
-            });
-        }
-        for (k, tc) in delta
-            .and_then(|d| d.get("tool_calls"))
-            .and_then(serde_json::Value::as_array)
-            .into_iter()
-            .flatten()
-            .enumerate()
-        {
-            let s = |p: &str| {
-                tc.pointer(p)
-                    .and_then(serde_json::Value::as_str)
-                    .map(str::to_owned)
-            };
-            out.push(Delta::ToolCall {
-                choice,
-                index: tc
-                    .get("index")
-                    .and_then(serde_json::Value::as_u64)
-                    .and_then(|i| u32::try_from(i).ok())
-                    .unwrap_or(u32::try_from(k).unwrap_or(0)),
-                id: s("/id"),
-                name: s("/function/name"),
-                arguments: s("/function/arguments").unwrap_or_default(),
-            });
-        }
-        if let Some(r) = c.get("finish_reason").and_then(serde_json::Value::as_str) {
-            out.push(Delta::Finish {
-                choice,
-                reason: r.to_owned(),
-            });
-        }
-    }
-    if let Some(u) = v.get("usage").and_then(usage_of) {
-        out.push(Delta::Usage {
-            prompt_tokens: u.prompt_tokens,
-            completion_tokens: u.completion_tokens,
-        });
-    }
-    out
-}
-
 /// Starts a streamed completion; once the provider's status is 2xx, the receiver yields the
 /// deltas of each of its events (Err: the stream broke).
 async fn call_stream(
@@ -1144,7 +1078,7 @@ async fn call_stream(
                         }
                     }
                 } else {
-                    (openai_deltas(&v), false)
+                    (Delta::from_chunk(&v), false)
                 };
                 if !deltas.is_empty() && tx.send(Ok(deltas)).await.is_err() {
                     return;
@@ -1165,42 +1099,7 @@ fn sse(v: &serde_json::Value) -> Bytes {
 
 /// The chat completion chunk that carries `d` to the client.
 fn chunk(d: &Delta, id: &str, created: i64, model: &str) -> serde_json::Value {
-    let choice = |index: u32, delta: serde_json::Value, finish: Option<&str>| {
-        serde_json::json!({"id": id, "object": "chat.completion.chunk", "created": created,
-            "model": model, "choices": [{"index": index, "delta": delta, "finish_reason": finish}]})
-    };
-    match d {
-        Delta::Text { choice: c, text } => choice(*c, serde_json::json!({"content": text}), None),
-        Delta::ToolCall {
-            choice: c,
-            index,
-            id: call_id,
-            name,
-            arguments,
-        } => {
-            let mut function = serde_json::Map::new();
-            if let Some(n) = name {
-                function.insert("name".into(), serde_json::json!(n));
-            }
-            function.insert("arguments".into(), serde_json::json!(arguments));
-            let mut call = serde_json::Map::new();
-            call.insert("index".into(), serde_json::json!(index));
-            if let Some(i) = call_id {
-                call.insert("id".into(), serde_json::json!(i));
-                call.insert("type".into(), serde_json::json!("function"));
-            }
-            call.insert("function".into(), serde_json::Value::Object(function));
-            choice(*c, serde_json::json!({"tool_calls": [call]}), None)
-        }
-        Delta::Finish { choice: c, reason } => choice(*c, serde_json::json!({}), Some(reason)),
-        Delta::Usage {
-            prompt_tokens,
-            completion_tokens,
-        } => serde_json::json!({"id": id, "object": "chat.completion.chunk", "created": created,
-            "model": model, "choices": [],
-            "usage": {"prompt_tokens": prompt_tokens, "completion_tokens": completion_tokens,
-                      "total_tokens": prompt_tokens + completion_tokens}}),
-    }
+    d.to_chunk(&id.into(), &created.into(), &model.into())
 }
 
 fn finish_stream(

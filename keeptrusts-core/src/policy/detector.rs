@@ -1,6 +1,7 @@
 //! `pii-detector` and `hipaa-phi-detector`: scan texts, then redact or block.
 
 use std::collections::BTreeMap;
+use std::sync::Arc;
 
 use super::Outcome;
 use crate::decision::Verdict;
@@ -43,8 +44,8 @@ pub(crate) struct DetectorPolicy {
     kind: PolicyKind,
     action: DetectAction,
     apply_to: ApplyTo,
-    detector: Box<dyn Detector>,
-    redactor: Redactor,
+    detector: Arc<dyn Detector>,
+    redactor: Arc<Redactor>,
 }
 
 impl DetectorPolicy {
@@ -73,8 +74,8 @@ impl DetectorPolicy {
             kind: PolicyKind::PiiDetector,
             action: o.action.unwrap_or(DetectAction::Redact),
             apply_to: o.apply_to.unwrap_or(ApplyTo::Both),
-            detector: Box::new(detector),
-            redactor: Redactor::new(o.redaction.as_ref(), names, key),
+            detector: Arc::new(detector),
+            redactor: Arc::new(Redactor::new(o.redaction.as_ref(), names, key)),
         })
     }
 
@@ -86,18 +87,19 @@ impl DetectorPolicy {
             kind: PolicyKind::HipaaPhiDetector,
             action: o.action.unwrap_or(DetectAction::Redact),
             apply_to: o.apply_to.unwrap_or(ApplyTo::Both),
-            detector: Box::new(detector),
-            redactor: Redactor::new(o.redaction.as_ref(), Vec::new(), key),
+            detector: Arc::new(detector),
+            redactor: Arc::new(Redactor::new(o.redaction.as_ref(), Vec::new(), key)),
         })
     }
 
-    /// The parts a streaming filter needs: kind, whether it blocks, detector, redactor.
-    pub fn stream_parts(&self) -> (PolicyKind, bool, &dyn Detector, &Redactor) {
+    /// The parts a streaming filter needs: kind, whether it blocks, detector, redactor (shared,
+    /// so a filter can outlive the borrow of the engine: a binding's object owns it).
+    pub fn stream_parts(&self) -> (PolicyKind, bool, Arc<dyn Detector>, Arc<Redactor>) {
         (
             self.kind,
             self.action == DetectAction::Block,
-            self.detector.as_ref(),
-            &self.redactor,
+            Arc::clone(&self.detector),
+            Arc::clone(&self.redactor),
         )
     }
 
