@@ -54,7 +54,7 @@ pub struct Candidate {
 }
 
 /// What the host answers the client, and what it writes to close the request.
-#[derive(Debug, Clone, PartialEq)]
+#[derive(Debug, Clone, PartialEq, Serialize)]
 pub struct Answer {
     /// HTTP status.
     pub status: u16,
@@ -89,7 +89,7 @@ pub enum StreamEnd {
 }
 
 /// What finishing a stream sends and writes.
-#[derive(Debug, Clone, PartialEq)]
+#[derive(Debug, Clone, PartialEq, Serialize)]
 pub struct StreamClose {
     /// The usage chunk to send, when the client asked for one (`stream_options.include_usage`).
     pub usage: Option<Usage>,
@@ -128,6 +128,10 @@ pub struct Exchange {
     /// Candidates come from a router (each runs its own model); otherwise the host answers.
     routed: bool,
     closed: bool,
+    /// The stream relay of a host that passes chunks ([`Exchange::push_chunk`]).
+    relay: Option<Relay>,
+    /// The output detector that blocked that stream.
+    blocked: Option<String>,
 }
 
 /// The provider's usage in an answer's `usage` object, when it is usable: both token counts
@@ -356,6 +360,8 @@ impl Exchange {
             client_usage,
             routed,
             closed: false,
+            relay: None,
+            blocked: None,
         })))
     }
 
@@ -527,15 +533,7 @@ impl Exchange {
 
     /// The output filter for the current candidate's stream.
     pub fn relay(&self) -> Relay {
-        Relay {
-            engine: self.engine.clone(),
-            principal: self.principal.clone(),
-            slots: Vec::new(),
-            finished: Vec::new(),
-            usage: None,
-            seen: false,
-            meta: None,
-        }
+        Relay::new(&self.engine, &self.principal)
     }
 
     /// The current candidate's stream ended: what to send last, and the closing (settled on the
@@ -581,6 +579,69 @@ impl Exchange {
             verdict,
             close,
         }
+    }
+
+    /// For hosts that pass the provider's (or an app's) OpenAI chunks along, as middlewares do:
+    /// one chunk through the output filter; returns the chunks to send now. After an output
+    /// detector blocked the stream, nothing more is sent: finish it with
+    /// [`Exchange::finish_chunks`].
+    pub fn push_chunk(&mut self, chunk: &serde_json::Value) -> Vec<serde_json::Value> {
+        if self.blocked.is_some() || self.closed {
+            return Vec::new();
+        }
+        let relay = match &mut self.relay {
+            Some(r) => r,
+            None => self.relay.insert(Relay::new(&self.engine, &self.principal)),
+        };
+        match relay.push_chunk(chunk) {
+            Ok(out) => out,
+            Err(kind) => {
+                self.blocked = Some(kind);
+                Vec::new()
+            }
+        }
+    }
+
+    /// Ends a stream fed with [`Exchange::push_chunk`]: the held-back text (redacted), the usage
+    /// chunk when the client asked for one, or the error event; and the closing, settled on the
+    /// stream's usage chunk.
+    pub fn finish_chunks(&mut self, end: StreamEnd) -> (Vec<serde_json::Value>, StreamClose) {
+        let mut relay = self
+            .relay
+            .take()
+            .unwrap_or_else(|| Relay::new(&self.engine, &self.principal));
+        let mut end = match self.blocked.take() {
+            Some(kind) => StreamEnd::Blocked(kind),
+            None => end,
+        };
+        let rest = match end {
+            StreamEnd::Complete => relay.end_chunks(),
+            StreamEnd::Broken(_) => relay
+                .flush(None)
+                .map(|ds| ds.iter().map(|d| relay.chunk_of(d)).collect()),
+            _ => Ok(Vec::new()),
+        };
+        let mut chunks = match rest {
+            Ok(c) => c,
+            Err(kind) => {
+                if end == StreamEnd::Complete {
+                    end = StreamEnd::Blocked(kind);
+                }
+                Vec::new()
+            }
+        };
+        let done = self.finish_stream(relay.usage(), end);
+        match (&done.error, done.usage) {
+            (Some((code, message, status)), _) => chunks.push(serde_json::json!({"error": {
+                "type": crate::engine::error_type(*status), "code": code, "message": message,
+                "request_id": self.request_id}})),
+            (None, Some(u)) => chunks.push(relay.chunk_of(&Delta::Usage {
+                prompt_tokens: u.prompt_tokens,
+                completion_tokens: u.completion_tokens,
+            })),
+            (None, None) => {}
+        }
+        (chunks, done)
     }
 
     /// The client went away. While a provider call is under way it may bill: the whole bound of
@@ -846,6 +907,18 @@ pub struct Relay {
 }
 
 impl Relay {
+    fn new(engine: &Engine, principal: &Principal) -> Relay {
+        Relay {
+            engine: engine.clone(),
+            principal: principal.clone(),
+            slots: Vec::new(),
+            finished: Vec::new(),
+            usage: None,
+            seen: false,
+            meta: None,
+        }
+    }
+
     /// Feeds `text` to the filter of `key` (made on first use).
     fn filter(&mut self, key: (u32, Option<u32>), text: &str) -> Result<String, String> {
         let pos = match self.slots.iter().position(|(k, _)| *k == key) {

@@ -11,6 +11,7 @@ use std::path::{Path, PathBuf};
 use keeptrusts_core::dashboard::{self, Query};
 use keeptrusts_core::escalation::{resolve, Resolution};
 use keeptrusts_core::event::{self, EventStore};
+use keeptrusts_core::exchange::{Begin, Exchange, StreamEnd};
 use keeptrusts_core::golden::{check, Expectation};
 use keeptrusts_core::pack;
 use keeptrusts_core::pricing::Usage;
@@ -51,6 +52,111 @@ fn substitute(v: &mut Value, ids: &Ids) {
         };
         *v = Value::String(rep.cloned().unwrap_or_else(|| "none".into()));
     }
+}
+
+/// One request through the lifecycle (`exchange`): the host is the provider (no router), as for
+/// the middlewares. Returns the report every front door builds the same way: status, code, the
+/// first forwarded request, the streamed text and usage chunk, and the closing's settlement.
+fn exchange_report(
+    engine: &Engine,
+    stores: &Stores<'_>,
+    store: &MemoryStore,
+    step: &Value,
+) -> Value {
+    let principal: Principal = serde_json::from_value(step["principal"].clone()).unwrap();
+    let request: ChatRequest = serde_json::from_value(step["request"].clone()).unwrap();
+    let ctx: RequestContext = serde_json::from_value(step["context"].clone()).unwrap();
+    let provider = &step["provider"];
+    let mut report = serde_json::json!({"forwarded": null, "text": null, "usage_chunk": null});
+    let mut x = match Exchange::begin(engine, None, &principal, &request, &ctx, stores).unwrap() {
+        Begin::Answer(a) => {
+            return finish_report(report, &a.body, a.status, &a.close, store, ctx.now_ms)
+        }
+        Begin::Forward(x) => x,
+    };
+    let call = x.next_call().unwrap();
+    report["forwarded"] = serde_json::to_value(&call.request).unwrap();
+    if provider.get("fail").is_some() {
+        x.failed();
+        assert!(x.next_call().is_none());
+        let a = x.exhausted(provider["fail"].as_str().unwrap_or("failed"));
+        return finish_report(report, &a.body, a.status, &a.close, store, ctx.now_ms);
+    }
+    if provider.get("client_gone").is_some() {
+        let c = x.abandon().unwrap();
+        return finish_report(report, &Value::Null, 499, &c, store, ctx.now_ms);
+    }
+    if let Some(chunks) = provider["stream"].as_array() {
+        let mut out = Vec::new();
+        for c in chunks {
+            out.extend(x.push_chunk(c));
+        }
+        let (rest, done) = x.finish_chunks(StreamEnd::Complete);
+        out.extend(rest);
+        report["text"] = Value::String(
+            out.iter()
+                .filter_map(|c| c["choices"][0]["delta"]["content"].as_str())
+                .collect(),
+        );
+        report["usage_chunk"] = out
+            .iter()
+            .find(|c| c.get("usage").is_some())
+            .map_or(Value::Null, |c| c["usage"].clone());
+        let error = out.iter().find(|c| c.get("error").is_some()).cloned();
+        let status = done.error.as_ref().map_or(200, |e| e.2);
+        return finish_report(
+            report,
+            &error.unwrap_or(Value::Null),
+            status,
+            &done.close,
+            store,
+            ctx.now_ms,
+        );
+    }
+    let response: ChatResponse = serde_json::from_value(provider["answer"].clone()).unwrap();
+    let a = x.answer(&response);
+    finish_report(report, &a.body, a.status, &a.close, store, ctx.now_ms)
+}
+
+/// Writes the closing and completes the report.
+fn finish_report(
+    mut report: Value,
+    body: &Value,
+    status: u16,
+    close: &event::Closing,
+    store: &MemoryStore,
+    now: i64,
+) -> Value {
+    close.clone().commit(store, Some(store), now).unwrap();
+    report["status"] = status.into();
+    report["code"] = body["error"]["code"].clone();
+    report["body"] = body.clone();
+    report["settled"] = serde_json::to_value(close.actual).unwrap();
+    let cost = close.draft.cost.as_ref();
+    report["overrun"] = cost.is_some_and(|c| c.overrun).into();
+    report["unmetered"] = cost.is_some_and(|c| c.unmetered).into();
+    report["event_status"] = close.draft.status.into();
+    report
+}
+
+/// Compares a report with a step's `expect`: `forwarded` as a subset, `settled` as a decimal,
+/// `body_excludes` as text the body must not contain, the rest as equal JSON.
+fn report_mismatches(report: &Value, expect: &Value) -> Vec<String> {
+    let mut out = Vec::new();
+    for (k, want) in expect.as_object().unwrap() {
+        let got = &report[k];
+        let ok = match k.as_str() {
+            "forwarded" => want.as_object().unwrap().iter().all(|(f, v)| &got[f] == v),
+            "settled" => dec(got) == dec(want),
+            "body_excludes" => !report["body"].to_string().contains(want.as_str().unwrap()),
+            "called" => report["forwarded"].is_null() != want.as_bool().unwrap(),
+            _ => got == want,
+        };
+        if !ok {
+            out.push(format!("{k}: expected {want}, got {got}"));
+        }
+    }
+    out
 }
 
 fn dec(v: &Value) -> Option<Decimal> {
@@ -359,6 +465,13 @@ fn run_case(case: &Value) -> Result<(), String> {
                     return Err(fail(format!(
                         "resolve: expected error {want:?}, got {got:?}"
                     )));
+                }
+            }
+            "exchange" => {
+                let report = exchange_report(&engine, &stores, &store, &step);
+                let mismatches = report_mismatches(&report, &step["expect"]);
+                if !mismatches.is_empty() {
+                    return Err(fail(mismatches.join("; ")));
                 }
             }
             _ => run_store_step(&store, &step, last.as_ref(), &ids).map_err(fail)?,

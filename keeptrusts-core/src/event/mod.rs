@@ -388,7 +388,7 @@ impl Closing {
 }
 
 /// What finishing a request writes (see [`closing`]).
-#[derive(Debug, Clone, PartialEq)]
+#[derive(Debug, Clone, PartialEq, Serialize)]
 pub struct Closing {
     /// The request's reservation, if it had one.
     pub lease: Option<std::sync::Arc<str>>,
