@@ -105,3 +105,89 @@ def test_other_paths_pass_through(setup):
     _, client, _ = setup
     assert client.get("/v1/chat/completions").status_code == 405
     assert client.post("/elsewhere").status_code == 404
+
+
+LIFECYCLE_PACK = """
+pack: { name: asgi-lifecycle, version: "1.0" }
+policies: { chain: [pii-detector, audit-logger] }
+wallets: { cascade: [team], default_max_output_tokens: 64 }
+providers:
+  targets:
+    - { id: app, provider: openai-compatible, model: house-model, base_url: "http://127.0.0.1:9/v1",
+        pricing: { input_per_1m: "1000000", output_per_1m: "1000000" } }
+"""
+
+
+def lifecycle_client(app):
+    from keeptrusts.asgi import KeeptrustsMiddleware
+    store = keeptrusts.MemoryStore()
+    store.create_team(HOST, "support")
+    store.add_member(HOST, "support", "ana@yourco.com", "member")
+    key = store.create_key(HOST, "support", "ana@yourco.com")["secret"]
+    store.allocate(OWNER, {"team": "support", "amount": "10000"})
+    wrapped = KeeptrustsMiddleware(app, engine=keeptrusts.Engine.from_yaml(LIFECYCLE_PACK), store=store, budget=True)
+    return store, TestClient(wrapped), {"authorization": f"Bearer {key}"}
+
+
+async def _read(receive):
+    body = b""
+    while True:
+        m = await receive()
+        body += m.get("body", b"")
+        if not m.get("more_body"):
+            return body
+
+
+def test_the_app_gets_the_reserved_limit_and_an_answer_without_usage_is_charged_its_bound():
+    import json
+    seen = []
+
+    async def app(scope, receive, send):
+        seen.append(json.loads(await _read(receive)))
+        body = json.dumps({"id": "a", "object": "chat.completion",
+                           "choices": [{"index": 0, "message": {"role": "assistant", "content": "ok"},
+                                        "finish_reason": "stop"}]}).encode()
+        await send({"type": "http.response.start", "status": 200, "headers": [(b"content-type", b"application/json")]})
+        await send({"type": "http.response.body", "body": body})
+
+    store, client, auth = lifecycle_client(app)
+    r = client.post("/v1/chat/completions", headers=auth,
+                    json={"model": "house-model", "messages": [{"role": "user", "content": "hello"}]})
+    assert r.status_code == 200, r.text
+    assert seen[0]["max_tokens"] == 64  # injected: the app cannot be billed past the reservation
+    event = store.events("default")[0]
+    assert event["cost"]["settled"] == event["cost"]["estimated"]  # no usage: the whole bound
+    assert event["cost"]["unmetered"] is True
+    assert float(store.wallet("team:support")["reserved"]) == 0
+
+
+def test_a_streamed_answer_is_redacted_across_chunks_and_settled_on_its_usage_chunk():
+    import json
+
+    async def app(scope, receive, send):
+        await _read(receive)
+        await send({"type": "http.response.start", "status": 200,
+                    "headers": [(b"content-type", b"text/event-stream")]})
+        pieces = [{"choices": [{"index": 0, "delta": {"content": "write to ana@exa"}}]},
+                  {"choices": [{"index": 0, "delta": {"content": "mple.com today"}}]},
+                  {"choices": [{"index": 0, "delta": {}, "finish_reason": "stop"}]},
+                  {"choices": [], "usage": {"prompt_tokens": 5, "completion_tokens": 6}}]
+        for p in pieces:
+            await send({"type": "http.response.body", "body": f"data: {json.dumps(dict(p, id='s'))}\n\n".encode(),
+                        "more_body": True})
+        await send({"type": "http.response.body", "body": b"data: [DONE]\n\n", "more_body": False})
+
+    store, client, auth = lifecycle_client(app)
+    r = client.post("/v1/chat/completions", headers=auth,
+                    json={"model": "house-model", "stream": True, "stream_options": {"include_usage": True},
+                          "messages": [{"role": "user", "content": "hi"}]})
+    assert r.status_code == 200
+    events = [json.loads(line[6:]) for line in r.text.splitlines() if line.startswith("data: {")]
+    text = "".join(e["choices"][0]["delta"].get("content", "") for e in events if e.get("choices"))
+    assert text == "write to [EMAIL] today"
+    assert r.text.rstrip().endswith("data: [DONE]")
+    usage = [e["usage"] for e in events if "usage" in e]
+    assert usage == [{"prompt_tokens": 5, "completion_tokens": 6, "total_tokens": 11}]
+    event = store.events("default")[0]
+    assert float(event["cost"]["settled"]) == 11
+    assert float(store.wallet("team:support")["spent"]) == 11

@@ -32,6 +32,73 @@ def substitute(value, ids, tickets):
     return value
 
 
+def exchange_report(engine, store, step, budget):
+    """One request through the lifecycle, the host being the provider; the report every front
+    door builds the same way (see keeptrusts-core/tests/conformance.rs)."""
+    x = engine.begin(step["principal"], step["request"], store, step["context"], budget)
+    provider = step["provider"]
+    report = {"forwarded": None, "text": None, "usage_chunk": None}
+
+    def finish(result, status):
+        body = result.get("body") if result else None
+        close = result["close"] if result and "close" in result else result
+        cost = (close or {}).get("draft", {}).get("cost") or {}
+        report.update(status=status, code=((body or {}).get("error") or {}).get("code"), body=body,
+                      settled=close.get("actual") if close else None,
+                      overrun=bool(cost.get("overrun")), unmetered=bool(cost.get("unmetered")),
+                      event_status=close["draft"]["status"] if close else None)
+        return report
+
+    if x.refusal is not None:
+        return finish(x.refusal, x.refusal["status"])
+    report["forwarded"] = x.next_call()
+    if "fail" in provider:
+        x.failed()
+        assert x.next_call() is None
+        result = x.exhausted(provider["fail"])
+        return finish(result, result["status"])
+    if provider.get("client_gone"):
+        return finish(x.abandon(), 499)
+    if "stream" in provider:
+        out = []
+        for chunk in provider["stream"]:
+            out.extend(x.push_chunk(chunk))
+        end = x.finish_stream()
+        out.extend(end["chunks"])
+        report["text"] = "".join(c["choices"][0]["delta"].get("content", "") for c in out
+                                 if c.get("choices") and "content" in c["choices"][0]["delta"])
+        report["usage_chunk"] = next((c["usage"] for c in out if "usage" in c), None)
+        error = next((c for c in out if "error" in c), None)
+        status = end["close"]["draft"]["status"] if error else 200
+        report.update(status=status, code=error["error"]["code"] if error else None, body=error,
+                      settled=end["close"].get("actual"),
+                      overrun=bool((end["close"]["draft"].get("cost") or {}).get("overrun")),
+                      unmetered=bool((end["close"]["draft"].get("cost") or {}).get("unmetered")),
+                      event_status=end["close"]["draft"]["status"])
+        return report
+    result = x.answer(provider["answer"])
+    return finish(result, result["status"])
+
+
+def report_mismatches(report, expect):
+    out = []
+    for key, want in expect.items():
+        got = report.get(key)
+        if key == "forwarded":
+            ok = all(got.get(f) == v for f, v in want.items())
+        elif key == "settled":
+            ok = (None if got is None else Decimal(got)) == (None if want is None else Decimal(want))
+        elif key == "body_excludes":
+            ok = want not in json.dumps(report.get("body"))
+        elif key == "called":
+            ok = (report["forwarded"] is not None) == want
+        else:
+            ok = got == want
+        if not ok:
+            out.append(f"{key}: expected {want!r}, got {got!r}")
+    return out
+
+
 def error_code(call):
     try:
         return call(), None
@@ -164,6 +231,9 @@ def test_vector(case):
                 ids.append(decision["escalation_id"])
             if decision.get("ticket_id"):
                 tickets.append(decision["ticket_id"])
+            assert not mismatches, f"step {i}: " + "; ".join(mismatches)
+        elif op == "exchange":
+            mismatches = report_mismatches(exchange_report(engine, store, step, budget), step["expect"])
             assert not mismatches, f"step {i}: " + "; ".join(mismatches)
         elif op == "resolve_escalation":
             escalation_id = substitute(step["escalation"], ids, tickets)

@@ -58,12 +58,13 @@ def test_a_request_from_key_to_settled_event(tmp_path):
         assert principal["team"] == team and principal["role"] == "member" and principal["authenticated"]
         assert store.authenticate("kt_" + "0" * 64) is None
 
-        store.allocate(owner, {"team": team, "amount": "25", "currency": "USD", "period": "monthly"}, T0)
+        store.allocate(owner, {"team": team, "amount": "125", "currency": "USD", "period": "monthly"}, T0)
         request = {"model": "house-model", "max_tokens": 10,
                    "messages": [{"role": "user", "content": "hello"}]}
         d = engine.evaluate(principal, request, store, {"request_id": f"r1-{team}", "now_ms": T0})
         assert d["verdict"] == "allow", kind
-        assert float(store.wallet(f"team:{team}", T0)["reserved"]) == 19
+        # the bound: 86 bytes of request JSON + 3 input tokens, 10 output, at $1 a token
+        assert float(store.wallet(f"team:{team}", T0)["reserved"]) == 99
         done = store.complete(principal, d, f"r1-{team}", "house-model", "house",
                               {"prompt_tokens": 9, "completion_tokens": 3}, T0 + 1)
         assert float(done["settlement"]["charged"]) == 12 and done["event"]["seq"] == 0
@@ -153,7 +154,7 @@ def test_error_families_and_codes(tmp_path):
         store.dashboard(owner, "weather")
     with pytest.raises(keeptrusts.InvalidArgument):
         store.add_member(None, "t", "u@x.com", "emperor")
-    store.allocate(owner, {"team": "t", "amount": "50"})
+    store.allocate(owner, {"team": "t", "amount": "500"})
     with pytest.raises(keeptrusts.AdminError) as e:
         store.allocate(owner, {"team": "t", "amount": "50", "currency": "EUR", "mode": "top_up"})
     assert e.value.code == "conflict"

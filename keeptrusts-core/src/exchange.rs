@@ -88,6 +88,19 @@ pub enum StreamEnd {
     ClientGone,
 }
 
+impl StreamEnd {
+    /// The end a binding names: `complete`, `broken` (with the message for the client) or
+    /// `client_gone`.
+    pub fn named(name: &str, message: &str) -> Option<StreamEnd> {
+        match name {
+            "complete" => Some(StreamEnd::Complete),
+            "broken" => Some(StreamEnd::Broken(message.to_owned())),
+            "client_gone" => Some(StreamEnd::ClientGone),
+            _ => None,
+        }
+    }
+}
+
 /// What finishing a stream sends and writes.
 #[derive(Debug, Clone, PartialEq, Serialize)]
 pub struct StreamClose {

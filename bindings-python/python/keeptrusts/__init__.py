@@ -8,6 +8,7 @@ middleware is in ``keeptrusts.asgi``.
 from keeptrusts._native import (
     AdminError,
     Engine,
+    Exchange,
     InvalidArgument,
     KeeptrustsError,
     MemoryStore,
@@ -43,6 +44,7 @@ __all__ = [
     "Decision",
     "Diagnostic",
     "Engine",
+    "Exchange",
     "Granularity",
     "InvalidArgument",
     "KeeptrustsError",

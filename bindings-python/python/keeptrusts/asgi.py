@@ -20,13 +20,14 @@ JSON body, finds the caller (``Authorization: Bearer kt_…`` through ``store.au
 - a redaction replaces the body the app receives;
 - the decision is put in ``scope["state"]["keeptrusts"]`` for the app to read.
 
-A JSON answer from the app then goes through the output phase (redacted or blocked), and the
-request is closed with ``store.complete``: its reservation is settled with the answer's ``usage``
-(the reserved estimate when the answer reports none; released, so nothing is charged, when the
-app fails or answers with an error) and its audit event written. Streamed (``text/event-stream``)
-answers pass through unchanged, their final ``usage`` event read for the settlement; redact them
-in the app with ``keeptrusts.StreamRedactor``.
-Evaluation runs in a worker thread, so the event loop keeps serving other requests.
+The request runs through the core's lifecycle (``Engine.begin``): the app receives the governed
+body, with an output limit no larger than the reservation covers (injected when the client sent
+none). A JSON answer goes through the output phase (redacted or blocked) and is settled on its
+``usage`` (its whole reservation when it reports none; an answer above the limit is charged and
+flagged ``overrun``). A streamed (``text/event-stream``) answer is redacted chunk by chunk by the
+core's output filter and settled on its usage chunk. An app that fails or answers an error is
+not charged; a client that leaves while the app works is charged the reservation. Every request
+gets exactly one event. Evaluation runs in a worker thread, so the event loop keeps serving other requests.
 """
 
 from __future__ import annotations
@@ -35,12 +36,9 @@ import asyncio
 import json
 import time
 import uuid
-from typing import TYPE_CHECKING, Any, Awaitable, Callable, Iterable, MutableMapping, Optional
+from typing import Any, Awaitable, Callable, Iterable, MutableMapping, Optional
 
-from keeptrusts import Engine, MemoryStore, Store
-
-if TYPE_CHECKING:
-    from keeptrusts import Usage
+from keeptrusts import Engine, Exchange, MemoryStore, Store
 
 Scope = MutableMapping[str, Any]
 Message = MutableMapping[str, Any]
@@ -70,33 +68,6 @@ async def _send_json(send: Send, status: int, body: Any, request_id: str) -> Non
 def _error(status: int, code: str, message: str, request_id: str) -> dict:
     return {"error": {"type": _ERROR_TYPES.get(status, "api_error"), "code": code,
                       "message": message, "request_id": request_id}}
-
-
-def _usage(value: Any) -> Optional["Usage"]:
-    if not isinstance(value, dict):
-        return None
-    return {"prompt_tokens": int(value.get("prompt_tokens") or 0),
-            "completion_tokens": int(value.get("completion_tokens") or 0)}
-
-
-def _sse_usage(line: bytes) -> Optional["Usage"]:
-    """The `usage` of one SSE `data:` line, if it carries one."""
-    line = line.strip()
-    if not line.startswith(b"data:") or b'"usage"' not in line:
-        return None
-    try:
-        event = json.loads(line[5:])
-    except ValueError:
-        return None
-    return _usage(event.get("usage")) if isinstance(event, dict) else None
-
-
-def _estimated_usage(decision: dict) -> Optional["Usage"]:
-    """No usage reported: charge what was reserved (the estimate's tokens)."""
-    estimate = decision.get("estimate")
-    if not estimate:
-        return None
-    return {"prompt_tokens": estimate["input_tokens"], "completion_tokens": estimate["output_tokens"]}
 
 
 class KeeptrustsMiddleware:
@@ -134,7 +105,9 @@ class KeeptrustsMiddleware:
             await self.app(scope, receive, send)
             return
         headers = _headers(scope)
-        rid = headers.get("x-request-id") or f"req_{uuid.uuid4().hex}"
+        # unique even when the client names its own id: no two calls share a reservation
+        given = headers.get("x-request-id")
+        rid = f"{given}.{uuid.uuid4().hex[:16]}" if given else f"req_{uuid.uuid4().hex}"
         body = bytearray()
         while True:
             message = await receive()
@@ -172,22 +145,20 @@ class KeeptrustsMiddleware:
             if headers.get(header):
                 context[field] = headers[header]
         try:
-            decision = await loop.run_in_executor(
-                None, lambda: self.engine.evaluate(principal, request, self.store, context, self.budget))
+            exchange = await loop.run_in_executor(
+                None, lambda: self.engine.begin(principal, request, self.store, context, self.budget))
         except Exception as e:  # a request the engine cannot evaluate at all
             code = getattr(e, "code", "invalid_request")
             status = 503 if code.startswith("store_") else 400
             await _send_json(send, status, _error(status, code, str(e), rid), rid)
             return
-        scope.setdefault("state", {})["keeptrusts"] = decision
-        model = request.get("model")
-        if decision["verdict"] not in ("allow", "redact"):
-            await loop.run_in_executor(None, lambda: self.store.complete(principal, decision, rid, model))
-            error = decision.get("error") or {}
-            await _send_json(send, decision["status"], {"error": error}, rid)
+        refusal = exchange.refusal
+        if refusal is not None:
+            await _send_json(send, refusal["status"], refusal["body"], rid)
             return
-        forwarded = json.dumps(decision.get("request") or request).encode()
-        await self._forward(scope, send, principal, decision, rid, model, forwarded)
+        scope.setdefault("state", {})["keeptrusts"] = exchange.decision
+        forwarded = exchange.next_call()
+        await self._forward(scope, send, exchange, json.dumps(forwarded).encode())
 
     def _principal(self, scope: Scope, headers: dict[str, str]) -> Optional[dict]:
         if self.principal is not None:
@@ -196,8 +167,7 @@ class KeeptrustsMiddleware:
         secret = auth[7:].strip() if auth[:7].lower() == "bearer " else ""
         return self.store.authenticate(secret) if secret else None
 
-    async def _forward(self, scope: Scope, send: Send, principal: dict, decision: dict, rid: str,
-                       model: Optional[str], body: bytes) -> None:
+    async def _forward(self, scope: Scope, send: Send, exchange: Exchange, body: bytes) -> None:
         sent = False
 
         async def receive() -> Message:
@@ -210,73 +180,97 @@ class KeeptrustsMiddleware:
         scope = dict(scope)
         scope["headers"] = [(k, v) for k, v in scope.get("headers", []) if k.lower() != b"content-length"]
         scope["headers"].append((b"content-length", str(len(body)).encode()))
+        loop = asyncio.get_running_loop()
         start: Optional[Message] = None
         chunks: list[bytes] = []
         streaming = False
-        stream_usage: list[Optional["Usage"]] = [None]
+        done = False
         pending = bytearray()
 
+        async def relay(line: bytes) -> None:
+            # one SSE line of the app's stream: chunks through the core's output filter
+            data = line.strip()
+            if not data.startswith(b"data:"):
+                await send({"type": "http.response.body", "body": line + b"\n", "more_body": True})
+                return
+            payload = data[5:].strip()
+            try:
+                chunk = json.loads(payload) if payload != b"[DONE]" else None
+            except ValueError:
+                chunk = None
+            if not isinstance(chunk, dict):
+                return  # [DONE] is sent after the held-back text; unreadable events are dropped
+            for out in exchange.push_chunk(chunk):
+                await send({"type": "http.response.body", "body": b"data: " + json.dumps(out).encode() + b"\n\n",
+                            "more_body": True})
+
         async def capture(message: Message) -> None:
-            nonlocal start, streaming
+            nonlocal start, streaming, done
             if message["type"] == "http.response.start":
                 start = message
                 ctype = _headers(message).get("content-type", "")
-                streaming = not ctype.startswith("application/json")
+                streaming = ctype.startswith("text/event-stream") and message.get("status", 200) == 200
                 if streaming:
-                    await send(message)
+                    headers = [(k, v) for k, v in message.get("headers", []) if k.lower() != b"content-length"]
+                    await send({"type": "http.response.start", "status": 200, "headers": headers})
             elif message["type"] == "http.response.body":
-                if streaming:
-                    pending.extend(message.get("body", b""))
-                    *lines, rest = bytes(pending).split(b"\n")
-                    pending[:] = rest
-                    for line in lines:
-                        found = _sse_usage(line)
-                        if found is not None:
-                            stream_usage[0] = found
-                    await send(message)
-                else:
+                if not streaming:
                     chunks.append(message.get("body", b""))
-
-        loop = asyncio.get_running_loop()
-
-        def close(usage: Optional["Usage"]) -> None:
-            if usage is not None:
-                self.store.complete(principal, decision, rid, model, model, usage)
-            else:
-                self.store.complete(principal, decision, rid, model)
+                    return
+                pending.extend(message.get("body", b""))
+                *lines, rest = bytes(pending).split(b"\n")
+                pending[:] = rest
+                for line in lines:
+                    if line.strip():
+                        await relay(line)
+                if not message.get("more_body", False):
+                    if pending.strip():
+                        await relay(bytes(pending))
+                    done = True
+                    end = await loop.run_in_executor(None, exchange.finish_stream)
+                    for out in end["chunks"]:
+                        await send({"type": "http.response.body", "body": b"data: " + json.dumps(out).encode() + b"\n\n",
+                                    "more_body": True})
+                    await send({"type": "http.response.body", "body": b"data: [DONE]\n\n", "more_body": False})
 
         try:
             await self.app(scope, receive, capture)
-        except BaseException:
-            await loop.run_in_executor(None, close, None)
+        except asyncio.CancelledError:
+            # the client went away while the app worked: it may have been billed
+            await loop.run_in_executor(None, exchange.abandon)
             raise
-        if start is None:
-            await loop.run_in_executor(None, close, None)
-            return
+        except BaseException:
+            if streaming and not done:
+                await loop.run_in_executor(None, lambda: exchange.finish_stream("broken", "the app failed"))
+            elif not done:
+                exchange.failed()
+                await loop.run_in_executor(None, lambda: exchange.exhausted("the app failed"))
+            raise
         if streaming:
-            found = _sse_usage(bytes(pending))
-            usage = found or stream_usage[0]
-            if usage is None and start["status"] == 200:
-                usage = _estimated_usage(decision)
-            await loop.run_in_executor(None, close, usage if start["status"] == 200 else None)
+            if not done:
+                await loop.run_in_executor(None, exchange.finish_stream)
+            return
+        if start is None:
+            exchange.failed()
+            await loop.run_in_executor(None, lambda: exchange.exhausted("the app sent no answer"))
             return
         raw = b"".join(chunks)
         status = start["status"]
-        usage = None
         try:
             answer = json.loads(raw) if raw else None
         except ValueError:
             answer = None
-        if status == 200 and isinstance(answer, dict) and "choices" in answer:
-            usage = _usage(answer.get("usage")) or _estimated_usage(decision)
-            output = await loop.run_in_executor(
-                None, lambda: self.engine.evaluate_output(principal, answer, {"request_id": rid}))
-            if output["verdict"] in ("allow", "redact"):
-                raw = json.dumps(output.get("response") or answer).encode()
-            else:
-                status, raw = output["status"], json.dumps({"error": output.get("error") or {}}).encode()
-        await loop.run_in_executor(None, close, usage)
         headers = [(k, v) for k, v in start.get("headers", []) if k.lower() != b"content-length"]
+        if status == 200 and isinstance(answer, dict) and "choices" in answer:
+            result = await loop.run_in_executor(None, lambda: exchange.answer(answer))
+            status, raw = result["status"], json.dumps(result["body"]).encode()
+        elif status == 200:
+            # an answer that is not a chat completion: the app may have been billed for it
+            await loop.run_in_executor(None, lambda: exchange.broken("the app's answer is not a chat completion"))
+        else:
+            # the app answered an error: nothing was served, nothing is charged
+            exchange.failed()
+            await loop.run_in_executor(None, lambda: exchange.exhausted(f"the app answered {status}"))
         headers.append((b"content-length", str(len(raw)).encode()))
         await send({"type": "http.response.start", "status": status, "headers": headers})
         await send({"type": "http.response.body", "body": raw})
