@@ -184,3 +184,21 @@ export interface VerifyReport {
   tamper?: Record<string, { position: number; [field: string]: number }>
 }
 
+/** What closes a request: its settlement (`actual`) or release, and its event draft. */
+export interface Closing {
+  lease: string | null
+  actual: Money | null
+  draft: { status: number; reason?: string; cost?: { estimated: Money; settled?: Money; overrun?: boolean; unmetered?: boolean; [field: string]: any }; [field: string]: any }
+  restore_ticket: string | null
+}
+export interface ExchangeAnswer {
+  status: number
+  body: Record<string, any>
+  verdict: Verdict
+  close: Closing
+}
+export interface StreamFinish {
+  chunks: Record<string, any>[]
+  close: Closing
+  verdict: Verdict
+}

@@ -9,14 +9,16 @@
 //   app.use(express.json())
 //   app.use(keeptrusts({ engine: kt.Engine.fromFile('pack.yaml'), store: kt.Store.sqlite('keeptrusts.db') }))
 //
-// For each POST to a governed path (default /v1/chat/completions) the request is evaluated off the
-// event loop: no principal (no key, an unknown key, or `principal(req)` returned null) → 401; a
-// denial (402, 403, 409, …) is answered with the error envelope and the route never runs; a
-// redaction replaces `req.body`; the decision is left in `req.keeptrusts`. A JSON answer sent with
-// `res.json` goes through the output phase, and the request is closed with `store.complete`: the
-// reservation is settled with the answer's `usage` (the reserved estimate when it reports none;
-// released when the route answers with an error) and the audit event is written. Streamed
-// (text/event-stream) answers pass through, their final `usage` event read for the settlement.
+// For each POST to a governed path (default /v1/chat/completions) the request runs through the
+// core's lifecycle (`Engine#begin`): no principal (no key, an unknown key, or `principal(req)`
+// returned null) → 401; a refusal (402, 403, 409, …) is answered with the error envelope and the
+// route never runs; `req.body` becomes the governed request, with an output limit no larger than
+// the reservation covers (injected when the client sent none); the decision is left in
+// `req.keeptrusts`. A JSON answer sent with `res.json` goes through the output phase and is settled
+// on its `usage` (the whole reservation when it reports none). A streamed (text/event-stream)
+// answer is redacted chunk by chunk by the core and settled on its usage chunk. A route that
+// answers an error is not charged; a client that leaves while the route works is charged the
+// reservation. This file keeps no usage, pricing or closing rule of its own.
 
 const { randomUUID } = require('node:crypto')
 const { Store } = require('./index.js')
@@ -31,27 +33,6 @@ function send(res, status, body, requestId) {
   res.setHeader('x-request-id', requestId)
   if (status >= 400 && status < 500) res.setHeader('x-should-retry', 'false')
   res.status(status).type('application/json').send(JSON.stringify(body))
-}
-
-function usageOf(value) {
-  if (!value || typeof value !== 'object') return null
-  return { prompt_tokens: Number(value.prompt_tokens) || 0, completion_tokens: Number(value.completion_tokens) || 0 }
-}
-
-function estimatedUsage(decision) {
-  const e = decision.estimate
-  return e ? { prompt_tokens: e.input_tokens, completion_tokens: e.output_tokens } : null
-}
-
-function sseUsage(line) {
-  line = line.trim()
-  if (!line.startsWith('data:') || !line.includes('"usage"')) return null
-  try {
-    const event = JSON.parse(line.slice(5))
-    return usageOf(event && event.usage)
-  } catch {
-    return null
-  }
 }
 
 function readBody(req, limit) {
@@ -87,7 +68,10 @@ function keeptrusts(options) {
 
   return async function keeptrustsMiddleware(req, res, next) {
     if (req.method !== 'POST' || !paths.has(req.path)) return next()
-    const rid = req.headers['x-request-id'] || `req_${randomUUID().replaceAll('-', '')}`
+    // unique even when the client names its own id: no two calls share a reservation
+    const given = req.headers['x-request-id']
+    const suffix = randomUUID().replaceAll('-', '')
+    const rid = given ? `${given}.${suffix.slice(0, 16)}` : `req_${suffix}`
     let request = req.body
     if (request === undefined) {
       if (req.readableEnded) {
@@ -114,72 +98,109 @@ function keeptrusts(options) {
     const context = { request_id: rid, now_ms: Date.now() }
     if (req.headers['x-keeptrusts-escalation-id']) context.escalation_id = req.headers['x-keeptrusts-escalation-id']
     if (req.headers['x-keeptrusts-ticket-id']) context.ticket_id = req.headers['x-keeptrusts-ticket-id']
-    let decision
+    let x
     try {
-      decision = await engine.evaluateAsync(who, request, store, context, budget)
+      x = engine.begin(who, request, store, context, budget)
     } catch (e) {
       const code = e.code ?? 'invalid_request'
       const status = String(code).startsWith('store_') ? 503 : 400
       return send(res, status, envelope(status, code, e.message, rid), rid)
     }
-    req.keeptrusts = decision
-    const model = request.model
+    if (x.refusal) return send(res, x.refusal.status, x.refusal.body, rid)
+    req.keeptrusts = x.decision
+    req.body = x.nextCall()
+
+    // every path below closes the exchange once: its settlement or release, and its event
     let closed = false
-    const close = (usage) => {
-      if (closed) return
+    const closeWith = (f) => {
+      if (closed) return null
       closed = true
       try {
-        store.complete(who, decision, rid, usage ? { model, target: model, usage } : { model })
+        return f()
       } catch (e) {
         res.emit('keeptrusts:error', e)
+        return null
       }
     }
-    if (decision.verdict !== 'allow' && decision.verdict !== 'redact') {
-      close(null)
-      return send(res, decision.status, { error: decision.error ?? {} }, rid)
-    }
-    req.body = decision.request ?? request
+    const routeFailed = () => closeWith(() => {
+      x.failed()
+      return x.exhausted(`the route answered ${res.statusCode}`)
+    })
 
     // the output phase of JSON answers
     const json = res.json.bind(res)
     res.json = (body) => {
-      if (res.statusCode !== 200 || !body || typeof body !== 'object' || !Array.isArray(body.choices)) {
-        close(null)
+      if (res.statusCode !== 200) {
+        routeFailed()
         return json(body)
       }
-      let out
-      try {
-        out = engine.evaluateOutput(who, body, { request_id: rid })
-      } catch (e) {
-        close(null)
+      if (!body || typeof body !== 'object' || !Array.isArray(body.choices)) {
+        closeWith(() => x.broken('the route answered something that is not a chat completion'))
+        return json(body)
+      }
+      const a = closeWith(() => x.answer(body))
+      if (!a) {
         res.status(500)
-        return json(envelope(500, e.code ?? 'internal_error', e.message, rid))
+        return json(envelope(500, 'internal_error', 'the answer could not be governed', rid))
       }
-      close(usageOf(body.usage) ?? estimatedUsage(decision))
-      if (out.verdict === 'allow' || out.verdict === 'redact') return json(out.response ?? body)
-      res.status(out.status)
-      return json({ error: out.error ?? {} })
+      res.status(a.status)
+      return json(a.body)
     }
-    // streamed answers: read the usage event as it passes
-    let streamUsage = null
-    let pending = ''
+
+    // streamed answers: each event through the core's output filter
     const write = res.write.bind(res)
-    res.write = (chunk, ...rest) => {
-      if (String(res.getHeader('content-type') ?? '').startsWith('text/event-stream')) {
-        pending += Buffer.isBuffer(chunk) ? chunk.toString('utf8') : String(chunk)
-        const lines = pending.split('\n')
-        pending = lines.pop()
-        for (const line of lines) streamUsage = sseUsage(line) ?? streamUsage
+    const end = res.end.bind(res)
+    const streaming = () => String(res.getHeader('content-type') ?? '').startsWith('text/event-stream')
+    let pending = ''
+    const relay = (text) => {
+      pending += text
+      const lines = pending.split('\n')
+      pending = lines.pop()
+      let out = ''
+      for (const line of lines) out += relayLine(line)
+      return out
+    }
+    const relayLine = (line) => {
+      const data = line.trim()
+      if (!data) return ''
+      if (!data.startsWith('data:')) return `${line}\n`
+      const payload = data.slice(5).trim()
+      if (payload === '[DONE]') return '' // sent after the held-back text
+      let chunk
+      try {
+        chunk = JSON.parse(payload)
+      } catch {
+        return ''
       }
-      return write(chunk, ...rest)
+      if (!chunk || typeof chunk !== 'object') return ''
+      return x.pushChunk(chunk).map((c) => `data: ${JSON.stringify(c)}\n\n`).join('')
+    }
+    res.write = (chunk, ...rest) => {
+      if (!streaming() || closed || res.statusCode !== 200) return write(chunk, ...rest)
+      const out = relay(Buffer.isBuffer(chunk) ? chunk.toString('utf8') : String(chunk))
+      return out ? write(out) : true
+    }
+    res.end = (chunk, ...rest) => {
+      if (!streaming() || closed || res.statusCode !== 200) return end(chunk, ...rest)
+      let out = ''
+      if (chunk !== undefined && chunk !== null && typeof chunk !== 'function') {
+        out += relay(Buffer.isBuffer(chunk) ? chunk.toString('utf8') : String(chunk))
+      }
+      out += relayLine(pending)
+      pending = ''
+      const done = closeWith(() => x.finishStream())
+      for (const c of done?.chunks ?? []) out += `data: ${JSON.stringify(c)}\n\n`
+      out += 'data: [DONE]\n\n'
+      return end(out)
     }
     res.on('finish', () => {
       if (closed) return
-      const streamed = String(res.getHeader('content-type') ?? '').startsWith('text/event-stream')
-      if (res.statusCode === 200 && streamed) close(sseUsage(pending) ?? streamUsage ?? estimatedUsage(decision))
-      else close(null)
+      // an answer sent some other way (res.send, a stream of another type)
+      if (res.statusCode === 200) closeWith(() => x.broken('the route answered something that is not a chat completion'))
+      else routeFailed()
     })
-    res.on('close', () => close(null))
+    // the client went away first: the route may have been billed
+    res.on('close', () => closeWith(() => x.abandon()))
     next()
   }
 }

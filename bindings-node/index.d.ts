@@ -184,6 +184,24 @@ export interface VerifyReport {
   tamper?: Record<string, { position: number; [field: string]: number }>
 }
 
+/** What closes a request: its settlement (`actual`) or release, and its event draft. */
+export interface Closing {
+  lease: string | null
+  actual: Money | null
+  draft: { status: number; reason?: string; cost?: { estimated: Money; settled?: Money; overrun?: boolean; unmetered?: boolean; [field: string]: any }; [field: string]: any }
+  restore_ticket: string | null
+}
+export interface ExchangeAnswer {
+  status: number
+  body: Record<string, any>
+  verdict: Verdict
+  close: Closing
+}
+export interface StreamFinish {
+  chunks: Record<string, any>[]
+  close: Closing
+  verdict: Verdict
+}
 
 /**
  * Which binding artifact the generated loader actually loaded: `'native'` for
@@ -213,8 +231,57 @@ export declare class Engine {
   evaluate(principal: Principal, request: ChatRequest, store?: Store | null, context?: RequestContext | null, budget?: boolean | null): Decision
   /** `evaluate` on the libuv thread pool: the event loop keeps running meanwhile. */
   evaluateAsync(principal: Principal, request: ChatRequest, store?: Store | null, context?: RequestContext | null, budget?: boolean | null): Promise<Decision>
+  /**
+   * Begin a request's lifecycle: the input chain, the reservation (unless `budget` is
+   * false), and what to send. A refusal is already answered and written
+   * (`exchange.refusal`).
+   */
+  begin(principal: Principal, request: ChatRequest, store?: Store | null, context?: RequestContext | null, budget?: boolean | null): Exchange
   /** Evaluate a provider response (output phase); returns the decision. */
   evaluateOutput(principal: Principal, response: ChatResponse, context?: RequestContext | null): Decision
+}
+
+/**
+ * One request through its lifecycle (`Engine#begin`): the host calls its provider (or app)
+ * with `nextCall()` and reports what happened; every closing (settlement or release, and the
+ * event) is written to the store the exchange began with.
+ */
+export declare class Exchange {
+  /**
+   * The refusal (`{status, body, verdict, close}`) when the request was answered before any
+   * call (its closing is already written); null when it goes through.
+   */
+  get refusal(): ExchangeAnswer | null
+  /** The input decision (verdict, policy results, reservation, estimate). */
+  get decision(): Decision
+  /**
+   * The request to send next (the governed request with its output limit), or null when
+   * every candidate was tried.
+   */
+  nextCall(): ChatRequest | null
+  /** The call failed before any answer (nothing is charged for it). */
+  failed(): void
+  /** Every call failed: the 502 answer; the reservation is released and the event written. */
+  exhausted(message: string): ExchangeAnswer
+  /**
+   * A whole chat completion answered: the output phase and the settlement on its usage (its
+   * whole bound without one).
+   */
+  answer(response: ChatResponse): ExchangeAnswer
+  /** A 2xx answer that could not be read: 502, and the whole bound settled. */
+  broken(message: string): ExchangeAnswer
+  /** One streamed chat completion chunk through the output filter: the chunks to send now. */
+  pushChunk(chunk: Record<string, any>): Record<string, any>[]
+  /**
+   * Ends the stream (`end`: `complete`, `broken` with `message`, or `client_gone`): returns
+   * `{chunks, close, verdict}`, the chunks to send last; the closing is written.
+   */
+  finishStream(end?: 'complete' | 'broken' | 'client_gone' | null, message?: string | null): StreamFinish
+  /**
+   * The client went away: the closing (released before any call, the whole bound while a
+   * call was under way) is written; null if the request was already closed.
+   */
+  abandon(): Record<string, any> | null
 }
 
 /**

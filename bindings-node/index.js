@@ -836,6 +836,7 @@ function __napiStampBindingTarget(exportsObject, target) {
 module.exports.__napiBindingTarget = __napiStampBindingTarget(nativeBinding, __napiLoadedBindingTarget)
 module.exports = nativeBinding
 module.exports.Engine = nativeBinding.Engine
+module.exports.Exchange = nativeBinding.Exchange
 module.exports.Store = nativeBinding.Store
 module.exports.StreamRedactor = nativeBinding.StreamRedactor
 module.exports.lint = nativeBinding.lint

@@ -24,6 +24,64 @@ const substitute = (v, ids, tickets = []) =>
 // decimal text compared by value (the vectors' amounts are small and exact in binary)
 const money = (v) => (v === null || v === undefined ? null : Number(v))
 
+// One request through the lifecycle, the host being the provider; the report every front door
+// builds the same way (see keeptrusts-core/tests/conformance.rs).
+function exchangeReport(engine, store, step, budget) {
+  const x = engine.begin(step.principal, step.request, store, step.context, budget)
+  const provider = step.provider
+  const report = { forwarded: null, text: null, usage_chunk: null }
+  const finish = (result, status) => {
+    const close = result && result.close ? result.close : result
+    const body = result && 'body' in result ? result.body : null
+    const cost = close?.draft?.cost ?? {}
+    return Object.assign(report, {
+      status,
+      code: body?.error?.code ?? null,
+      body,
+      settled: close?.actual ?? null,
+      overrun: Boolean(cost.overrun),
+      unmetered: Boolean(cost.unmetered),
+      event_status: close ? close.draft.status : null,
+    })
+  }
+  if (x.refusal !== null) return finish(x.refusal, x.refusal.status)
+  report.forwarded = x.nextCall()
+  if ('fail' in provider) {
+    x.failed()
+    assert.equal(x.nextCall(), null)
+    const r = x.exhausted(provider.fail)
+    return finish(r, r.status)
+  }
+  if (provider.client_gone) return finish(x.abandon(), 499)
+  if (provider.stream) {
+    const out = provider.stream.flatMap((chunk) => x.pushChunk(chunk))
+    const end = x.finishStream()
+    out.push(...end.chunks)
+    report.text = out.filter((c) => c.choices?.length && 'content' in c.choices[0].delta).map((c) => c.choices[0].delta.content).join('')
+    report.usage_chunk = out.find((c) => 'usage' in c)?.usage ?? null
+    const error = out.find((c) => 'error' in c) ?? null
+    const r = finish({ body: error, close: end.close }, error ? end.close.draft.status : 200)
+    return r
+  }
+  const r = x.answer(provider.answer)
+  return finish(r, r.status)
+}
+
+function reportMismatches(report, expect) {
+  const out = []
+  for (const [key, want] of Object.entries(expect)) {
+    const got = report[key]
+    let ok
+    if (key === 'forwarded') ok = Object.entries(want).every(([f, v]) => isDeepStrictEqual(got?.[f], v))
+    else if (key === 'settled') ok = money(got) === money(want)
+    else if (key === 'body_excludes') ok = !JSON.stringify(report.body).includes(want)
+    else if (key === 'called') ok = (report.forwarded !== null) === want
+    else ok = isDeepStrictEqual(got, want)
+    if (!ok) out.push(`${key}: expected ${JSON.stringify(want)}, got ${JSON.stringify(got)}`)
+  }
+  return out
+}
+
 function errorCode(call) {
   try {
     return [call(), null]
@@ -140,6 +198,8 @@ for (const [file, c] of cases) {
         if (decision.escalation_id && !ids.includes(decision.escalation_id)) ids.push(decision.escalation_id)
         if (decision.ticket_id) tickets.push(decision.ticket_id)
         assert.deepEqual(mismatches, [], `step ${i}`)
+      } else if (step.op === 'exchange') {
+        assert.deepEqual(reportMismatches(exchangeReport(engine, store, step, budget), step.expect), [], `step ${i}`)
       } else if (step.op === 'resolve_escalation') {
         let got = null
         try {

@@ -112,3 +112,73 @@ test('without a body parser the middleware reads the body itself (and bounds it)
     s.close()
   }
 })
+
+const LIFECYCLE_PACK = `
+pack: { name: express-lifecycle, version: "1.0" }
+policies: { chain: [pii-detector, audit-logger] }
+wallets: { cascade: [team], default_max_output_tokens: 64 }
+providers:
+  targets:
+    - { id: app, provider: openai-compatible, model: house-model, base_url: "http://127.0.0.1:9/v1",
+        pricing: { input_per_1m: "1000000", output_per_1m: "1000000" } }
+`
+
+async function lifecycleApp(route) {
+  const express = require('express')
+  const { keeptrusts } = require('../express.js')
+  const s = kt.Store.memory()
+  s.createTeam(null, 'support')
+  s.addMember(null, 'support', 'ana@yourco.com', 'member')
+  const key = s.createKey(null, 'support', 'ana@yourco.com').secret
+  s.allocate(OWNER, { team: 'support', amount: '10000' })
+  const app = express()
+  app.use(express.json())
+  app.use(keeptrusts({ engine: kt.Engine.fromYaml(LIFECYCLE_PACK), store: s, budget: true }))
+  app.post('/v1/chat/completions', route)
+  const srv = app.listen(0, '127.0.0.1')
+  await new Promise((r) => srv.once('listening', r))
+  const post = (body) => fetch(`http://127.0.0.1:${srv.address().port}/v1/chat/completions`, {
+    method: 'POST', headers: { 'content-type': 'application/json', authorization: `Bearer ${key}` }, body: JSON.stringify(body),
+  })
+  return { s, srv, post }
+}
+
+test('the route gets the reserved limit, and an answer without usage is charged its bound', async () => {
+  const seen = []
+  const { s, srv, post } = await lifecycleApp((req, res) => {
+    seen.push(req.body)
+    res.json({ id: 'a', object: 'chat.completion', choices: [{ index: 0, message: { role: 'assistant', content: 'ok' }, finish_reason: 'stop' }] })
+  })
+  const r = await post({ model: 'house-model', messages: [{ role: 'user', content: 'hello' }] })
+  assert.equal(r.status, 200)
+  await r.json()
+  srv.close()
+  assert.equal(seen[0].max_tokens, 64)
+  const e = s.events()[0]
+  assert.equal(e.cost.settled, e.cost.estimated)
+  assert.equal(e.cost.unmetered, true)
+  assert.equal(Number(s.wallet('team:support').reserved), 0)
+})
+
+test('a streamed answer is redacted across chunks and settled on its usage chunk', async () => {
+  const { s, srv, post } = await lifecycleApp((req, res) => {
+    res.setHeader('content-type', 'text/event-stream')
+    for (const p of [
+      { id: 's', choices: [{ index: 0, delta: { content: 'write to ana@exa' } }] },
+      { id: 's', choices: [{ index: 0, delta: { content: 'mple.com today' } }] },
+      { id: 's', choices: [{ index: 0, delta: {}, finish_reason: 'stop' }] },
+      { id: 's', choices: [], usage: { prompt_tokens: 5, completion_tokens: 6 } },
+    ]) res.write(`data: ${JSON.stringify(p)}\n\n`)
+    res.end('data: [DONE]\n\n')
+  })
+  const r = await post({ model: 'house-model', stream: true, stream_options: { include_usage: true }, messages: [{ role: 'user', content: 'hi' }] })
+  const text = await r.text()
+  srv.close()
+  const events = text.split('\n').filter((l) => l.startsWith('data: {')).map((l) => JSON.parse(l.slice(6)))
+  const said = events.filter((e) => e.choices?.length).map((e) => e.choices[0].delta.content ?? '').join('')
+  assert.equal(said, 'write to [EMAIL] today')
+  assert.ok(text.trimEnd().endsWith('data: [DONE]'))
+  assert.deepEqual(events.filter((e) => e.usage).map((e) => e.usage), [{ prompt_tokens: 5, completion_tokens: 6, total_tokens: 11 }])
+  assert.equal(Number(s.events()[0].cost.settled), 11)
+  assert.equal(Number(s.wallet('team:support').spent), 11)
+})

@@ -51,11 +51,11 @@ test('a request from key to settled event, on every store', () => {
     assert.deepEqual([ana.team, ana.role, ana.authenticated], [team, 'member', true], kind)
     assert.equal(store.authenticate('kt_' + '0'.repeat(64)), null)
 
-    store.allocate(owner, { team, amount: 25, currency: 'USD', period: 'monthly' }, T0)
+    store.allocate(owner, { team, amount: 125, currency: 'USD', period: 'monthly' }, T0)
     const request = { model: 'house-model', max_tokens: 10, messages: [{ role: 'user', content: 'hello' }] }
     const d = engine.evaluate(ana, request, store, { request_id: `r1-${tag}`, now_ms: T0 })
     assert.equal(d.verdict, 'allow', kind)
-    assert.equal(Number(store.wallet(`team:${team}`, T0).reserved), 19)
+    assert.equal(Number(store.wallet(`team:${team}`, T0).reserved), 99) // the bound: 86 bytes of request JSON + 3 input tokens, 10 output, at $1 a token
     const done = store.complete(ana, d, `r1-${tag}`, { model: 'house-model', target: 'house', usage: { prompt_tokens: 9, completion_tokens: 3 }, nowMs: T0 + 1 })
     assert.equal(Number(done.settlement.charged), 12)
     assert.equal(done.event.seq, 0)
@@ -104,7 +104,7 @@ test('error codes of every family', () => {
   assert.throws(() => store.allocate(owner, { team: 't', org: 'o', amount: 5 }), { code: 'invalid_argument' })
   assert.throws(() => store.allocate(owner, { team: 't', amount: 5, colour: 'red' }), { code: 'invalid_argument' })
   assert.throws(() => store.dashboard(owner, 'weather'), { code: 'invalid_argument' })
-  store.allocate(owner, { team: 't', amount: 50 })
+  store.allocate(owner, { team: 't', amount: 500 })
   assert.throws(() => store.allocate(owner, { team: 't', amount: 5, currency: 'EUR', mode: 'top_up' }), { code: 'conflict' })
   const engine = kt.Engine.fromYaml(PACK)
   const p = { user: 'u@x.com', team: 't', role: 'member', authenticated: true }

@@ -23,6 +23,8 @@
 //!   settles;
 //! - exactly one [`Closing`] (one settlement or release, one event) per exchange, whatever happens.
 
+use std::borrow::Cow;
+
 use serde::{Deserialize, Serialize};
 
 use crate::decision::{Decision, Verdict};
@@ -263,10 +265,8 @@ impl Exchange {
             };
             let limit = pricing::output_limit(request, priced.and_then(|p| p.1), default_max);
             let estimate = priced.and_then(|(price, l)| {
-                let mut for_model = request.clone();
-                for_model.model = Some(target_model.clone());
-                let input_tokens = pricing::estimate_input_tokens(&for_model);
-                let output_tokens = pricing::estimate_output_tokens(&for_model, l, default_max);
+                let input_tokens = pricing::input_tokens_on(request, &target_model);
+                let output_tokens = pricing::estimate_output_tokens(request, l, default_max);
                 price
                     .cost(input_tokens, output_tokens)
                     .map(|amount| Estimate {
@@ -331,9 +331,10 @@ impl Exchange {
                 principal, rid, model, ctx.now_ms, status, code, message,
             ))));
         };
-        let mut working = request.clone();
-        if principal.consumer_group.is_some() {
-            working.model = Some(first.model.clone());
+        // a consumer group runs the chain (rbac's model check) on the model that will run
+        let mut working = Cow::Borrowed(request);
+        if routed && principal.consumer_group.is_some() {
+            working.to_mut().model = Some(first.model.clone());
         }
         let bound = candidates
             .iter()
@@ -346,7 +347,10 @@ impl Exchange {
                 principal, rid, &working, ctx, decision,
             ))));
         }
-        let effective = decision.request.clone().unwrap_or(working);
+        let effective = match &decision.request {
+            Some(redacted) => redacted.clone(),
+            None => working.into_owned(),
+        };
         let routed = router.is_some();
         let stream = effective
             .extra

@@ -321,7 +321,12 @@ pub fn image_token_bound(model: &str) -> u64 {
 
 /// An upper bound of the input tokens of a request (see the module docs).
 pub fn estimate_input_tokens(request: &ChatRequest) -> u64 {
-    let model = request.model.as_deref().unwrap_or("");
+    input_tokens_on(request, request.model.as_deref().unwrap_or(""))
+}
+
+/// [`estimate_input_tokens`] of the request sent to `model`: its images at that model's bound,
+/// and, when it names another model, both names counted (an upper bound either way).
+pub fn input_tokens_on(request: &ChatRequest, model: &str) -> u64 {
     let (mut images, mut image_bytes) = (0u64, 0u64);
     for m in &request.messages {
         if let Some(crate::request::Content::Parts(parts)) = &m.content {
@@ -331,7 +336,14 @@ pub fn estimate_input_tokens(request: &ChatRequest) -> u64 {
             }
         }
     }
+    // sent to another model, the body names that one instead: count both names
+    let other_name = if request.model.as_deref() == Some(model) {
+        0
+    } else {
+        model.len() as u64
+    };
     json_len(request)
+        .saturating_add(other_name)
         .saturating_sub(image_bytes)
         .saturating_add(images.saturating_mul(image_token_bound(model)))
         .saturating_add(3)
@@ -435,6 +447,11 @@ mod tests {
         let mut r = ChatRequest::user("gpt-4o", "abcdefghi");
         let json = serde_json::to_string(&r).unwrap();
         assert_eq!(estimate_input_tokens(&r), json.len() as u64 + 3);
+        // sent to another model: that model's name is counted as well
+        assert_eq!(
+            input_tokens_on(&r, "gpt-4o-mini"),
+            json.len() as u64 + 11 + 3
+        );
         assert_eq!(estimate_output_tokens(&r, Some(16_384), 1024), 1024);
         r.max_tokens = Some(100);
         assert_eq!(estimate_output_tokens(&r, Some(16_384), 1024), 100);
