@@ -457,6 +457,23 @@ impl Exchange {
         if self.routed {
             r.model = Some(c.model.clone());
         }
+        if self.decision.reservation.is_some() {
+            Self::limit_output(&mut r, c);
+        }
+        if self.stream {
+            r.extra
+                .insert("stream".into(), serde_json::Value::Bool(true));
+            r.extra.insert(
+                "stream_options".into(),
+                serde_json::json!({"include_usage": true}),
+            );
+        }
+        r
+    }
+
+    /// Caps the output the body allows at what the reservation covers (nothing is reserved
+    /// without a budget, and then the body's limits stay the client's).
+    fn limit_output(r: &mut ChatRequest, c: &Candidate) {
         let limit = c.output_limit;
         let had_completion_limit = r.extra.contains_key("max_completion_tokens");
         if had_completion_limit {
@@ -475,15 +492,6 @@ impl Exchange {
                 _ => r.max_tokens = Some(limit),
             }
         }
-        if self.stream {
-            r.extra
-                .insert("stream".into(), serde_json::Value::Bool(true));
-            r.extra.insert(
-                "stream_options".into(),
-                serde_json::json!({"include_usage": true}),
-            );
-        }
-        r
     }
 
     /// The call to the current candidate failed before the provider answered (refused, an error

@@ -382,3 +382,22 @@ proptest! {
         }
     }
 }
+
+#[test]
+fn without_a_budget_the_body_keeps_the_clients_limits() {
+    // nothing is reserved, so nothing needs bounding: the host's provider gets the request as
+    // the client wrote it (the governed text aside)
+    let w = World::new(Decimal::ZERO);
+    let p = Principal::new("dev@yourco.com", "eng", Role::Member);
+    let req = ChatRequest::user("m0", "hello");
+    let ctx = RequestContext::new("nb", 1);
+    let stores = Stores::new(&w.store);
+    let Begin::Forward(mut x) = Exchange::begin(&w.engine, None, &p, &req, &ctx, &stores).unwrap()
+    else {
+        panic!("forwarded")
+    };
+    let call = x.next_call().unwrap();
+    assert_eq!(call.request.max_tokens, None);
+    assert!(call.request.extra.get("max_completion_tokens").is_none());
+    assert!(x.decision().reservation.is_none());
+}
