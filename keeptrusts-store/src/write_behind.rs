@@ -165,6 +165,9 @@ struct State {
     floats: HashMap<WalletKey, Float>,
     /// Wallets that do not exist or hold another currency, until then.
     skip: HashMap<WalletKey, Millis>,
+    /// Wallets on which the batch of this number could not grant what waiting requests asked
+    /// (no float, or a short one): the wallet had no more to give them.
+    dry: HashMap<WalletKey, u64>,
     /// The requests this ledger reserved, by lease id: where a lease was made decides how it
     /// is finished, whatever its id looks like. Finished ones are forgotten after a while; an id
     /// not here is settled or released through the store.
@@ -852,9 +855,15 @@ impl Shared {
                             f.shrink = false;
                             f.tight = free < Decimal::from(TIGHT) * f.biggest.max(p.size.need);
                             f.short = lease.amount < p.size.floor + p.size.need;
+                            if f.short {
+                                st.dry.insert(p.key.clone(), number);
+                            }
                         }
                         Ok((None, _)) => {
                             st.floats.remove(&p.key);
+                            if p.size.need > Decimal::ZERO {
+                                st.dry.insert(p.key.clone(), number);
+                            }
                         }
                         Err(e) => {
                             st.floats.remove(&p.key);
@@ -1001,6 +1010,8 @@ impl WalletStore for WriteBehind {
                     .entry(key.clone())
                     .or_insert((Decimal::ZERO, r.currency))
                     .0 += r.amount;
+                // the batch wait_batch waits for: it starts after now, so it sees this demand
+                let asked_in = st.started + 1;
                 st = self.wait_batch(st)?;
                 if st.skip.get(key).is_some_and(|&t| t > now) {
                     break;
@@ -1008,11 +1019,16 @@ impl WalletStore for WriteBehind {
                 if let Some(lease) = self.take(&mut st, key, r, now) {
                     return Ok(ReserveOutcome::Reserved(lease));
                 }
-                // retry while the float is being resized, or when the last batch granted every
-                // request that asked but another thread took this one's share first; stop when
-                // the wallet had no more to give
-                if !st.floats.get(key).is_some_and(|f| f.shrink || !f.short) {
-                    break;
+                // stop when the wallet had no more to give this request; retry while the float
+                // is being resized, when the batch granted every request that asked but another
+                // thread took this one's share first, or when the float was given back (idle)
+                // before this thread could take from it
+                let dry = st.dry.get(key).is_some_and(|&b| b >= asked_in);
+                match st.floats.get(key) {
+                    _ if dry => break,
+                    None => {}
+                    Some(f) if f.shrink || !f.short => {}
+                    Some(_) => break,
                 }
             }
         }
