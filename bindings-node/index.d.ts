@@ -331,7 +331,10 @@ export declare class Store {
    * event. Completing twice charges once.
    */
   complete(principal: Principal, decision: Decision, requestId: string, options?: CompleteOptions | null): Completion
-  /** Cost tickets `viewer` reviews (an owner every team's, others their own team's). */
+  /**
+   * Cost tickets `viewer` may see (an owner every team's, an admin their team's, a member
+   * their own).
+   */
   tickets(viewer: Principal): Ticket[]
   /** Approves (`chargeTo` a wallet, default the ticket's team) or denies a cost ticket. */
   resolveTicket(reviewer: Principal, ticketId: string, resolution: Resolution, chargeTo?: string | null, nowMs?: number | null): Ticket

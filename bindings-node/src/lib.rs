@@ -398,14 +398,12 @@ impl Store {
         ))
     }
 
-    /// Cost tickets `viewer` reviews (an owner every team's, others their own team's).
+    /// Cost tickets `viewer` may see (an owner every team's, an admin their team's, a member
+    /// their own).
     #[napi(ts_args_type = "viewer: Principal", ts_return_type = "Ticket[]")]
     pub fn tickets(&self, viewer: Value) -> Result<Value> {
         let viewer: core::Principal = from_js(viewer, "viewer")?;
-        answer(core::TicketStore::list(
-            self.inner.as_ref(),
-            viewer.review_scope().as_deref(),
-        ))
+        answer(core::authority::tickets(self.inner.as_ref(), &viewer))
     }
 
     /// Approves (`chargeTo` a wallet, default the ticket's team) or denies a cost ticket.
@@ -441,10 +439,7 @@ impl Store {
     #[napi(ts_args_type = "viewer: Principal", ts_return_type = "Escalation[]")]
     pub fn escalations(&self, viewer: Value) -> Result<Value> {
         let viewer: core::Principal = from_js(viewer, "viewer")?;
-        answer(core::EscalationStore::list(
-            self.inner.as_ref(),
-            viewer.review_scope().as_deref(),
-        ))
+        answer(core::authority::escalations(self.inner.as_ref(), &viewer))
     }
 
     /// One escalation, or null.

@@ -452,13 +452,12 @@ impl Store {
         })
     }
 
-    /// Cost tickets `viewer` reviews (an owner every team's, others their own team's).
+    /// Cost tickets `viewer` may see (an owner every team's, an admin their team's, a member
+    /// their own).
     fn tickets(&self, py: Python<'_>, viewer: &Bound<'_, PyAny>) -> PyResult<Py<PyAny>> {
         let viewer: core::Principal = from_py(viewer, "viewer")?;
         let s = Arc::clone(&self.inner);
-        detached(py, move || {
-            core::TicketStore::list(s.as_ref(), viewer.review_scope().as_deref())
-        })
+        detached(py, move || core::authority::tickets(s.as_ref(), &viewer))
     }
 
     /// Approves (`charge_to` a wallet, default the ticket's team) or denies a cost ticket.
@@ -501,7 +500,7 @@ impl Store {
         let viewer: core::Principal = from_py(viewer, "viewer")?;
         let s = Arc::clone(&self.inner);
         detached(py, move || {
-            core::EscalationStore::list(s.as_ref(), viewer.review_scope().as_deref())
+            core::authority::escalations(s.as_ref(), &viewer)
         })
     }
 

@@ -11,6 +11,7 @@ use std::sync::{Mutex, MutexGuard};
 use serde::{Deserialize, Serialize};
 use sha2::{Digest, Sha256};
 
+use crate::authority::{authorize, Action};
 use crate::error::{AdminError, StoreError};
 use crate::escalation::Millis;
 use crate::identity::{slugify, Principal, Role};
@@ -201,8 +202,8 @@ pub fn create_team(
     description: Option<&str>,
     now: Millis,
 ) -> Result<Team, AdminError> {
-    if actor.is_some_and(|a| a.role != Some(Role::Owner)) {
-        return Err(AdminError::Forbidden("only owners create teams".into()));
+    if let Some(a) = actor {
+        authorize(a, &Action::CreateTeam)?;
     }
     let slug = slugify(name);
     if slug.is_empty() {
@@ -237,16 +238,24 @@ pub fn add_member(
     now: Millis,
 ) -> Result<Member, AdminError> {
     if let Some(a) = actor {
-        if !a.administers(Some(team)) {
-            return Err(AdminError::Forbidden(format!(
-                "only owners and admins of `{team}` add its members"
-            )));
-        }
-        if role == Role::Owner && a.role != Some(Role::Owner) {
-            return Err(AdminError::Forbidden(
-                "only owners grant the owner role".into(),
-            ));
-        }
+        // the role the user has there now, as stored: an admin cannot demote an owner
+        let current = if a.administers(Some(team)) {
+            dir.members(Some(team))?
+                .into_iter()
+                .find(|m| m.user == user)
+                .map(|m| m.role)
+        } else {
+            None
+        };
+        authorize(
+            a,
+            &Action::SetMember {
+                team,
+                user,
+                role,
+                current,
+            },
+        )?;
     }
     if !valid_email(user) {
         return Err(AdminError::Invalid(format!(
@@ -287,10 +296,25 @@ pub fn create_key(
     if dir.team(team)?.is_none() {
         return Err(AdminError::NotFound(format!("team `{team}`")));
     }
-    if !dir.members(Some(team))?.iter().any(|m| m.user == user) {
+    let Some(member) = dir
+        .members(Some(team))?
+        .into_iter()
+        .find(|m| m.user == user)
+    else {
         return Err(AdminError::NotFound(format!(
             "`{user}` is not a member of `{team}` (add them first)"
         )));
+    };
+    // the key acts with the member's stored role: an admin cannot mint an owner's key
+    if let Some(a) = actor {
+        authorize(
+            a,
+            &Action::IssueKey {
+                team,
+                user,
+                role: member.role,
+            },
+        )?;
     }
     let (secret, key) = ApiKey::issue(random, user, team, consumer_group, now);
     dir.insert_key(&key)?;

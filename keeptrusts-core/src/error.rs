@@ -184,6 +184,12 @@ pub enum AdminError {
     Store(#[from] StoreError),
 }
 
+impl From<crate::authority::Denied> for AdminError {
+    fn from(d: crate::authority::Denied) -> Self {
+        AdminError::Forbidden(d.0)
+    }
+}
+
 impl AdminError {
     /// Stable code.
     pub fn code(&self) -> &'static str {

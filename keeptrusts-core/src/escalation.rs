@@ -291,11 +291,12 @@ pub fn resolve(
     let current = store
         .get(id)?
         .ok_or_else(|| AdminError::NotFound(format!("escalation `{id}`")))?;
-    if !reviewer.authenticated || !reviewer.administers(current.team.as_deref()) {
-        return Err(AdminError::Forbidden(
-            "only an owner or an admin of the escalation's team may resolve it".into(),
-        ));
-    }
+    crate::authority::authorize(
+        reviewer,
+        &crate::authority::Action::ResolveEscalation {
+            escalation: &current,
+        },
+    )?;
     let by = reviewer.user.clone().unwrap_or_else(|| "unknown".into());
     let after = store
         .resolve(id, resolution, &by, now)?

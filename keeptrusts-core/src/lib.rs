@@ -1,6 +1,7 @@
 #![doc = include_str!("../README.md")]
 #![warn(missing_docs)]
 
+pub mod authority;
 pub mod dashboard;
 pub mod decision;
 pub mod detect;

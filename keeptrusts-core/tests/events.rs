@@ -50,7 +50,7 @@ fn traffic(calls: &[(Principal, &str)]) -> (MemoryEvents, Vec<Event>) {
             &wallets,
             &owner,
             &keeptrusts_core::WalletKey::new(keeptrusts_core::wallet::WalletScope::Team, team),
-            None,
+            &[],
             Decimal::new(100, 0),
             "USD",
             None,

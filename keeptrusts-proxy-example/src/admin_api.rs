@@ -183,11 +183,7 @@ pub async fn handle(app: Arc<App>, req: Request<Incoming>, rid: String) -> Respo
         }
         (Method::GET, ["v1", "tickets"]) => {
             run(&rid, 200, move || {
-                let team = actor.review_scope();
-                Ok::<_, AdminError>(keeptrusts_core::TicketStore::list(
-                    store.as_ref(),
-                    team.as_deref(),
-                )?)
+                Ok::<_, AdminError>(keeptrusts_core::authority::tickets(store.as_ref(), &actor)?)
             })
             .await
         }
@@ -213,10 +209,9 @@ pub async fn handle(app: Arc<App>, req: Request<Incoming>, rid: String) -> Respo
         }
         (Method::GET, ["v1", "escalations"]) => {
             run(&rid, 200, move || {
-                let team = actor.review_scope();
-                Ok::<_, AdminError>(keeptrusts_core::EscalationStore::list(
+                Ok::<_, AdminError>(keeptrusts_core::authority::escalations(
                     store.as_ref(),
-                    team.as_deref(),
+                    &actor,
                 )?)
             })
             .await

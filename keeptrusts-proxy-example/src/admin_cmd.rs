@@ -377,7 +377,7 @@ pub fn wallet(cmd: &WalletCommand) -> u8 {
                 s.as_ref(),
                 &cli_actor("cli@localhost"),
                 &key,
-                None,
+                &[],
                 *amount,
                 currency,
                 period,

@@ -157,7 +157,7 @@ fn the_seed_flow_runs_on_postgres() {
         &store,
         &owner,
         &WalletKey::new(WalletScope::Team, "legal"),
-        None,
+        &[],
         Decimal::new(1000, 0),
         "USD",
         None,

@@ -142,7 +142,7 @@ fn the_seed_flow_runs_on_sqlite() {
         &store,
         &owner,
         &WalletKey::new(WalletScope::Team, "legal"),
-        None,
+        &[],
         Decimal::new(1000, 0),
         "USD",
         None,

@@ -26,6 +26,7 @@ use std::sync::{Arc, Mutex};
 use rust_decimal::Decimal;
 use serde::{Deserialize, Serialize};
 
+use crate::authority::{authorize, Action};
 use crate::error::{AdminError, StoreError};
 use crate::escalation::Millis;
 use crate::identity::{Principal, Role};
@@ -755,24 +756,10 @@ impl WalletStore for MemoryWallets {
 }
 
 /// Whether `actor` may fund or charge `key`: owners anywhere; admins their own team's wallet and
-/// the wallets of users in their team (`user_team` is the team the host knows the user is in);
-/// members never.
-pub fn may_manage(actor: &Principal, key: &WalletKey, user_team: Option<&str>) -> bool {
-    if !actor.authenticated {
-        return false;
-    }
-    match actor.role {
-        Some(Role::Owner) => true,
-        Some(Role::Admin) => {
-            let own = actor.team.as_deref();
-            match key.scope {
-                WalletScope::Team => own.is_some() && own == Some(&*key.id),
-                WalletScope::User => own.is_some() && own == user_team,
-                WalletScope::Org => false,
-            }
-        }
-        _ => false,
-    }
+/// the wallets of users who belong to their team (`user_teams`: the user's teams, as the
+/// directory stores them); members never. See [`crate::authority`].
+pub fn may_manage(actor: &Principal, key: &WalletKey, user_teams: &[String]) -> bool {
+    authorize(actor, &Action::ManageWallet { key, user_teams }).is_ok()
 }
 
 /// Sets or tops up a wallet on behalf of `actor` (the seed's `POST /v1/wallets/allocate`).
@@ -785,36 +772,33 @@ pub fn allocate(
     store: &dyn WalletStore,
     actor: &Principal,
     key: &WalletKey,
-    user_team: Option<&str>,
+    user_teams: &[String],
     amount: Decimal,
     currency: &str,
     period: Option<Period>,
     mode: AllocateMode,
     now: Millis,
 ) -> Result<Wallet, AdminError> {
-    if !may_manage(actor, key, user_team) {
-        return Err(AdminError::Forbidden(format!(
-            "only an owner, or an admin of the team, may allocate to {key}"
-        )));
-    }
+    authorize(actor, &Action::ManageWallet { key, user_teams })?;
     store
         .allocate(key, amount, currency, period, mode, now)
         .map_err(admin_error)
 }
 
-/// The seed's allocation body (`POST /v1/wallets/allocate`): `{"team": "legal", "amount": 1000,
-/// "currency": "USD", "period": "monthly"}`, or `user` / `org` instead of `team`.
+/// The seed's allocation body (`POST /v1/wallets/allocate`): `{"team_id": "legal", "amount": 1000.00,
+/// "currency": "USD", "period": "monthly"}` as the seed writes it, or `team` / `user` / `org` (and
+/// `user_id` / `org_id`).
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct Allocation {
     /// A team wallet.
-    #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[serde(default, alias = "team_id", skip_serializing_if = "Option::is_none")]
     pub team: Option<String>,
     /// A user wallet.
-    #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[serde(default, alias = "user_id", skip_serializing_if = "Option::is_none")]
     pub user: Option<String>,
     /// An org wallet.
-    #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[serde(default, alias = "org_id", skip_serializing_if = "Option::is_none")]
     pub org: Option<String>,
     /// The amount.
     pub amount: Decimal,
@@ -827,7 +811,8 @@ pub struct Allocation {
     /// `set` (default) or `top_up`.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub mode: Option<AllocateMode>,
-    /// For a user wallet: the team whose admins may manage it.
+    /// Accepted for older clients and ignored: who may manage a user wallet follows the teams
+    /// the directory says the user belongs to, never a claim in the body.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub user_team: Option<String>,
 }
@@ -852,21 +837,32 @@ impl Allocation {
         }
     }
 
-    /// Applies the body on behalf of `actor` through [`allocate`].
+    /// Applies the body on behalf of `actor` through [`allocate`]; for a user wallet, the teams
+    /// the user belongs to are read from the directory.
     ///
     /// # Errors
     /// As [`Allocation::key`] and [`allocate`].
     pub fn apply(
         &self,
-        store: &dyn WalletStore,
+        store: &dyn crate::Storage,
         actor: &Principal,
         now: Millis,
     ) -> Result<Wallet, AdminError> {
+        let key = self.key()?;
+        let user_teams: Vec<String> = match key.scope {
+            WalletScope::User => store
+                .members(None)?
+                .into_iter()
+                .filter(|m| m.user == *key.id)
+                .map(|m| m.team)
+                .collect(),
+            _ => Vec::new(),
+        };
         allocate(
             store,
             actor,
-            &self.key()?,
-            self.user_team.as_deref(),
+            &key,
+            &user_teams,
             self.amount,
             &self.currency,
             self.period,
@@ -960,39 +956,39 @@ mod tests {
         assert!(may_manage(
             &admin,
             &WalletKey::new(WalletScope::Team, "support"),
-            None
+            &[]
         ));
         assert!(!may_manage(
             &admin,
             &WalletKey::new(WalletScope::Team, "engineering"),
-            None
+            &[]
         ));
         assert!(may_manage(
             &admin,
             &WalletKey::new(WalletScope::User, "u@x.com"),
-            Some("support")
+            &["support".to_owned()]
         ));
         assert!(!may_manage(
             &admin,
             &WalletKey::new(WalletScope::User, "u@x.com"),
-            Some("legal")
+            &["legal".to_owned()]
         ));
         assert!(!may_manage(
             &admin,
             &WalletKey::new(WalletScope::Org, "acme"),
-            None
+            &[]
         ));
         let member = Principal::new("m@x.com", "support", Role::Member);
         assert!(!may_manage(
             &member,
             &WalletKey::new(WalletScope::Team, "support"),
-            None
+            &[]
         ));
         let owner = Principal::new("o@x.com", "any", Role::Owner);
         assert!(may_manage(
             &owner,
             &WalletKey::new(WalletScope::Org, "acme"),
-            None
+            &[]
         ));
     }
 }

@@ -10,7 +10,8 @@
 use rust_decimal::Decimal;
 use serde::{Deserialize, Serialize};
 
-use super::{may_manage, WalletKey};
+use super::WalletKey;
+use crate::authority::{authorize, Action};
 use crate::error::{AdminError, StoreError};
 use crate::escalation::Millis;
 use crate::identity::{Principal, Role};
@@ -382,18 +383,17 @@ pub fn resolve(
     let current = store
         .get(id)?
         .ok_or_else(|| AdminError::NotFound(format!("ticket `{id}`")))?;
-    if !approver.authenticated || !approver.administers(current.team.as_deref()) {
-        return Err(AdminError::Forbidden(
-            "only an owner or an admin of the ticket's team may resolve it".into(),
-        ));
-    }
-    if let TicketResolution::Approve { charge_to } = resolution {
-        if !may_manage(approver, charge_to, current.team.as_deref()) {
-            return Err(AdminError::Forbidden(format!(
-                "the approver may not charge {charge_to}"
-            )));
-        }
-    }
+    let charge_to = match resolution {
+        TicketResolution::Approve { charge_to } => Some(charge_to),
+        TicketResolution::Deny => None,
+    };
+    authorize(
+        approver,
+        &Action::ResolveTicket {
+            ticket: &current,
+            charge_to,
+        },
+    )?;
     let by = approver.user.clone().unwrap_or_else(|| "unknown".into());
     let after = store
         .resolve(id, resolution, &by, now)?

@@ -1,0 +1,322 @@
+//! Who may do what (SPEC §3): one decision, over the directory as stored.
+//!
+//! Every administrative entry point (the directory's, the wallets', the tickets' and the
+//! escalations' functions, and through them the CLI, the admin API and the bindings) asks
+//! [`authorize`]. What an action touches is looked up by the caller from the store (a member's
+//! current role, the teams a user belongs to, the ticket as stored), never taken from what a
+//! request claims. The rules:
+//!
+//! - nobody grants, issues a key for, or changes a role at or above their own unless they are an
+//!   owner (an admin manages members of their team; a key for oneself grants nothing new);
+//! - user wallets are managed by owners and by admins of a team the user belongs to; team wallets
+//!   by owners and that team's admins; org wallets by owners;
+//! - a reviewer (of a cost ticket or an escalation) is an owner or an admin of its team, and never
+//!   its requester; an admin charges an approval to their team's wallet or the requester's own;
+//! - members see their own tickets and escalations; admins their team's; owners every team's.
+
+use crate::escalation::Escalation;
+use crate::identity::{Principal, Role};
+use crate::wallet::ticket::Ticket;
+use crate::wallet::{WalletKey, WalletScope};
+
+/// Something an actor wants to do.
+#[derive(Debug, Clone, Copy)]
+pub enum Action<'a> {
+    /// Create a team.
+    CreateTeam,
+    /// Add `user` to `team` with `role`, or change their role (`current`: their role there now).
+    SetMember {
+        /// The team.
+        team: &'a str,
+        /// The user.
+        user: &'a str,
+        /// The role to give.
+        role: Role,
+        /// Their role in the team now, as stored.
+        current: Option<Role>,
+    },
+    /// Issue an API key for `user` in `team`, where their role is `role` (as stored).
+    IssueKey {
+        /// The team.
+        team: &'a str,
+        /// The user the key acts as.
+        user: &'a str,
+        /// Their role in the team, as stored.
+        role: Role,
+    },
+    /// Fund or charge a wallet; `user_teams`: for a user wallet, the teams the user belongs to
+    /// (as stored).
+    ManageWallet {
+        /// The wallet.
+        key: &'a WalletKey,
+        /// The user's teams.
+        user_teams: &'a [String],
+    },
+    /// Approve or deny a cost ticket, charging `charge_to` on approval.
+    ResolveTicket {
+        /// The ticket as stored.
+        ticket: &'a Ticket,
+        /// The wallet an approval charges.
+        charge_to: Option<&'a WalletKey>,
+    },
+    /// Approve or deny an escalation.
+    ResolveEscalation {
+        /// The escalation as stored.
+        escalation: &'a Escalation,
+    },
+    /// Read a ticket or escalation of this team and user.
+    ViewRequest {
+        /// Its team.
+        team: Option<&'a str>,
+        /// Its requester.
+        user: Option<&'a str>,
+    },
+}
+
+/// Why an action was refused (a message for the caller, naming the rule).
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[error("{0}")]
+pub struct Denied(pub String);
+
+fn deny<T>(m: impl Into<String>) -> Result<T, Denied> {
+    Err(Denied(m.into()))
+}
+
+/// Whether `actor` may do `action`.
+///
+/// # Errors
+/// [`Denied`], with the rule that refused it.
+pub fn authorize(actor: &Principal, action: &Action<'_>) -> Result<(), Denied> {
+    if !actor.authenticated {
+        return deny("the actor is not authenticated");
+    }
+    let owner = actor.role == Some(Role::Owner);
+    let own_rank = actor.role;
+    match *action {
+        Action::CreateTeam if owner => Ok(()),
+        Action::CreateTeam => deny("only owners create teams"),
+        Action::SetMember {
+            team,
+            role,
+            current,
+            ..
+        } => {
+            if !actor.administers(Some(team)) {
+                return deny(format!(
+                    "only owners and admins of `{team}` manage its members"
+                ));
+            }
+            if owner {
+                return Ok(());
+            }
+            if Some(role) >= own_rank {
+                return deny(format!(
+                    "only owners grant the role {role} (it is not below the actor's own)"
+                ));
+            }
+            match current {
+                Some(c) if Some(c) >= own_rank => deny(format!(
+                    "only owners change the role of a {c} (it is not below the actor's own)"
+                )),
+                _ => Ok(()),
+            }
+        }
+        Action::IssueKey { team, user, role } => {
+            if !actor.administers(Some(team)) {
+                return deny(format!("only owners and admins of `{team}` issue its keys"));
+            }
+            let own_key =
+                actor.user.as_deref() == Some(user) && actor.team.as_deref() == Some(team);
+            if owner || own_key || Some(role) < own_rank {
+                Ok(())
+            } else {
+                deny(format!(
+                    "only owners issue keys for a {role} (the role is not below the actor's own)"
+                ))
+            }
+        }
+        Action::ManageWallet { key, user_teams } => {
+            if owner {
+                return Ok(());
+            }
+            let team = actor.team.as_deref();
+            let ok = actor.role == Some(Role::Admin)
+                && team.is_some_and(|t| match key.scope {
+                    WalletScope::Team => t == &*key.id,
+                    WalletScope::User => user_teams.iter().any(|u| u == t),
+                    WalletScope::Org => false,
+                });
+            if ok {
+                Ok(())
+            } else {
+                deny(format!(
+                    "only an owner, or an admin of the wallet's team (for a user wallet: of a team the user belongs to), may manage {key}"
+                ))
+            }
+        }
+        Action::ResolveTicket { ticket, charge_to } => {
+            reviewer(
+                actor,
+                ticket.team.as_deref(),
+                ticket.user.as_deref(),
+                "ticket",
+            )?;
+            let Some(k) = charge_to else { return Ok(()) };
+            let ours = match k.scope {
+                WalletScope::Team => ticket.team.as_deref() == Some(&*k.id),
+                WalletScope::User => ticket.user.as_deref() == Some(&*k.id),
+                WalletScope::Org => false,
+            };
+            if owner || ours {
+                Ok(())
+            } else {
+                deny(format!(
+                    "the approver may not charge {k}: an admin charges the ticket's team wallet or the requester's own"
+                ))
+            }
+        }
+        Action::ResolveEscalation { escalation } => reviewer(
+            actor,
+            escalation.team.as_deref(),
+            escalation.user.as_deref(),
+            "escalation",
+        ),
+        Action::ViewRequest { team, user } => {
+            let ok = owner
+                || (actor.role == Some(Role::Admin)
+                    && team.is_some()
+                    && actor.team.as_deref() == team)
+                || (user.is_some()
+                    && actor.user.as_deref() == user
+                    && actor.team.as_deref() == team);
+            if ok {
+                Ok(())
+            } else {
+                deny("members see their own tickets and escalations, admins their team's")
+            }
+        }
+    }
+}
+
+/// A reviewer of a request's ticket or escalation: an owner or an admin of its team, not its
+/// requester.
+fn reviewer(
+    actor: &Principal,
+    team: Option<&str>,
+    requester: Option<&str>,
+    what: &str,
+) -> Result<(), Denied> {
+    if !actor.administers(team) {
+        return deny(format!(
+            "only an owner or an admin of the {what}'s team may resolve it"
+        ));
+    }
+    if requester.is_some() && actor.user.as_deref() == requester {
+        return deny(format!("a reviewer is never the requester of the {what}"));
+    }
+    Ok(())
+}
+
+/// The cost tickets `viewer` may see: an owner every team's, an admin their team's, a member
+/// their own.
+///
+/// # Errors
+/// A store failure.
+pub fn tickets(
+    store: &dyn crate::wallet::ticket::TicketStore,
+    viewer: &Principal,
+) -> Result<Vec<Ticket>, crate::error::StoreError> {
+    let rows = store.list(viewer.review_scope().as_deref())?;
+    Ok(visible(viewer, rows, |t| {
+        (t.team.as_deref(), t.user.as_deref())
+    }))
+}
+
+/// The escalations `viewer` may see, as [`tickets`].
+///
+/// # Errors
+/// A store failure.
+pub fn escalations(
+    store: &dyn crate::escalation::EscalationStore,
+    viewer: &Principal,
+) -> Result<Vec<Escalation>, crate::error::StoreError> {
+    let rows = store.list(viewer.review_scope().as_deref())?;
+    Ok(visible(viewer, rows, |e| {
+        (e.team.as_deref(), e.user.as_deref())
+    }))
+}
+
+/// The rows of `rows` that `viewer` may see ([`Action::ViewRequest`]).
+pub fn visible<T>(
+    viewer: &Principal,
+    rows: Vec<T>,
+    of: impl Fn(&T) -> (Option<&str>, Option<&str>),
+) -> Vec<T> {
+    rows.into_iter()
+        .filter(|r| {
+            let (team, user) = of(r);
+            authorize(viewer, &Action::ViewRequest { team, user }).is_ok()
+        })
+        .collect()
+}
+
+#[cfg(test)]
+mod tests {
+    #![allow(clippy::unwrap_used)]
+    use super::*;
+
+    fn p(user: &str, team: &str, role: Role) -> Principal {
+        Principal::new(user, team, role)
+    }
+
+    #[test]
+    fn an_admin_cannot_reach_an_owner_or_their_own_rank() {
+        let admin = p("lead@x.com", "support", Role::Admin);
+        let set = |role, current| Action::SetMember {
+            team: "support",
+            user: "u@x.com",
+            role,
+            current,
+        };
+        assert!(authorize(&admin, &set(Role::Member, None)).is_ok());
+        assert!(authorize(&admin, &set(Role::Admin, None)).is_err());
+        assert!(authorize(&admin, &set(Role::Owner, None)).is_err());
+        // demoting the org owner who is a member of the admin's team
+        assert!(authorize(&admin, &set(Role::Member, Some(Role::Owner))).is_err());
+        let key = |user, role| Action::IssueKey {
+            team: "support",
+            user,
+            role,
+        };
+        assert!(authorize(&admin, &key("u@x.com", Role::Member)).is_ok());
+        assert!(authorize(&admin, &key("boss@x.com", Role::Owner)).is_err());
+        assert!(authorize(&admin, &key("peer@x.com", Role::Admin)).is_err());
+        assert!(authorize(&admin, &key("lead@x.com", Role::Admin)).is_ok());
+        let owner = p("root@x.com", "platform", Role::Owner);
+        assert!(authorize(&owner, &key("boss@x.com", Role::Owner)).is_ok());
+    }
+
+    #[test]
+    fn user_wallets_follow_the_stored_membership() {
+        let admin = p("lead@x.com", "support", Role::Admin);
+        let k = WalletKey::new(WalletScope::User, "someone@x.com");
+        let teams = vec!["legal".to_owned()];
+        assert!(authorize(
+            &admin,
+            &Action::ManageWallet {
+                key: &k,
+                user_teams: &teams
+            }
+        )
+        .is_err());
+        let teams = vec!["legal".to_owned(), "support".to_owned()];
+        assert!(authorize(
+            &admin,
+            &Action::ManageWallet {
+                key: &k,
+                user_teams: &teams
+            }
+        )
+        .is_ok());
+    }
+}

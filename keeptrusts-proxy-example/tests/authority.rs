@@ -1,0 +1,214 @@
+//! Authority through the admin API, tried the way a hostile team admin or member would
+//! (the authority issue's findings): each request below succeeded before the one decision point.
+#![allow(
+    clippy::unwrap_used,
+    clippy::expect_used,
+    clippy::indexing_slicing,
+    missing_docs
+)]
+
+use serde_json::Value;
+
+mod common;
+use common::{chat, http, stop, Env};
+
+/// An org: the owner (in `finance`, also a member of `support`), a support admin and two
+/// support members; returns the keys (owner, admin, member, mate).
+fn org(env: &Env) -> (String, String, String, String) {
+    for name in ["Finance", "Support", "Legal"] {
+        env.ok(&["team", "create", "--name", name]);
+    }
+    let add = |team: &str, email: &str, role: &str| {
+        env.ok(&[
+            "team",
+            "add-member",
+            "--team",
+            team,
+            "--email",
+            email,
+            "--role",
+            role,
+        ]);
+    };
+    add("finance", "cfo@yourco.com", "owner");
+    // the owner is also on the support team, with the owner role there
+    add("support", "cfo@yourco.com", "owner");
+    add("support", "lead@yourco.com", "admin");
+    add("support", "ana@yourco.com", "member");
+    add("support", "bo@yourco.com", "member");
+    add("legal", "counsel@yourco.com", "member");
+    env.ok(&["wallet", "allocate", "--team", "support", "--amount", "5"]);
+    (
+        env.key("finance", "cfo@yourco.com"),
+        env.key("support", "lead@yourco.com"),
+        env.key("support", "ana@yourco.com"),
+        env.key("support", "bo@yourco.com"),
+    )
+}
+
+fn post(addr: &str, key: &str, path: &str, body: &Value) -> common::Reply {
+    http(
+        addr,
+        "POST",
+        path,
+        Some(key),
+        &[],
+        body.to_string().as_bytes(),
+    )
+}
+
+fn code(r: &common::Reply) -> (u16, String) {
+    (
+        r.status,
+        r.json()["error"]["code"].as_str().unwrap_or("").to_owned(),
+    )
+}
+
+#[test]
+fn a_team_admin_cannot_mint_an_owners_key_or_demote_an_owner() {
+    let env = Env::new("auth-owner");
+    let (_, admin, _, _) = org(&env);
+    let (mut gw, addr) = env.gateway(&[]);
+    let body = serde_json::json!({"team": "support", "email": "cfo@yourco.com"});
+    let r = post(&addr, &admin, "/v1/keys", &body);
+    assert_eq!(code(&r), (403, "forbidden".into()), "{}", r.body);
+    let body = serde_json::json!({"email": "cfo@yourco.com", "role": "member"});
+    let r = post(&addr, &admin, "/v1/teams/support/members", &body);
+    assert_eq!(code(&r), (403, "forbidden".into()), "{}", r.body);
+    // nor raise a member to their own rank
+    let body = serde_json::json!({"email": "ana@yourco.com", "role": "admin"});
+    let r = post(&addr, &admin, "/v1/teams/support/members", &body);
+    assert_eq!(code(&r), (403, "forbidden".into()), "{}", r.body);
+    // what an admin may do still works: a member's key, a new member
+    let body = serde_json::json!({"team": "support", "email": "ana@yourco.com"});
+    assert_eq!(post(&addr, &admin, "/v1/keys", &body).status, 201);
+    let body = serde_json::json!({"email": "new@yourco.com", "role": "member"});
+    assert_eq!(
+        post(&addr, &admin, "/v1/teams/support/members", &body).status,
+        201
+    );
+    stop(&mut gw);
+}
+
+#[test]
+fn a_team_admin_cannot_fund_or_charge_another_teams_users_wallet() {
+    let env = Env::new("auth-wallet");
+    let (owner, admin, member, _) = org(&env);
+    let (mut gw, addr) = env.gateway(&[]);
+    // counsel is in legal only: claiming `user_team: support` in the body does not make them so
+    let body =
+        serde_json::json!({"user": "counsel@yourco.com", "user_team": "support", "amount": 0});
+    let r = post(&addr, &admin, "/v1/wallets/allocate", &body);
+    assert_eq!(code(&r), (403, "forbidden".into()), "{}", r.body);
+    // a user of the admin's own team is theirs to fund
+    let body = serde_json::json!({"user": "ana@yourco.com", "amount": 2});
+    let r = post(&addr, &admin, "/v1/wallets/allocate", &body);
+    assert_eq!(r.status, 200, "{}", r.body);
+    // the seed's own spelling of the allocation body
+    let body = serde_json::json!({"team_id": "legal", "amount": 1000.00, "currency": "USD"});
+    let r = post(&addr, &owner, "/v1/wallets/allocate", &body);
+    assert_eq!(r.status, 200, "{}", r.body);
+    // a ticket approval may not charge someone else's wallet
+    env.ok(&["wallet", "allocate", "--team", "support", "--amount", "0"]);
+    env.ok(&[
+        "wallet",
+        "allocate",
+        "--user",
+        "ana@yourco.com",
+        "--amount",
+        "0",
+    ]);
+    let r = chat(&addr, Some(&member), "gpt-4o", "a long report", &[]);
+    assert_eq!(r.status, 402, "{}", r.body);
+    let ticket = r.json()["error"]["ticket_id"].as_str().unwrap().to_owned();
+    let body = serde_json::json!({"charge_to": "user:counsel@yourco.com"});
+    let r = post(
+        &addr,
+        &admin,
+        &format!("/v1/tickets/{ticket}/approve"),
+        &body,
+    );
+    assert_eq!(code(&r), (403, "forbidden".into()), "{}", r.body);
+    let body = serde_json::json!({"charge_to": "user:ana@yourco.com"});
+    let r = post(
+        &addr,
+        &admin,
+        &format!("/v1/tickets/{ticket}/approve"),
+        &body,
+    );
+    assert_eq!(r.status, 200, "the requester's own wallet: {}", r.body);
+    stop(&mut gw);
+}
+
+#[test]
+fn members_see_only_their_own_tickets_and_nobody_approves_their_own() {
+    let env = Env::new("auth-tickets");
+    let (_, admin, member, mate) = org(&env);
+    env.ok(&["wallet", "allocate", "--team", "support", "--amount", "0"]);
+    let (mut gw, addr) = env.gateway(&[]);
+    let r = chat(&addr, Some(&member), "gpt-4o", "a long report", &[]);
+    assert_eq!(r.status, 402, "{}", r.body);
+    let r = chat(&addr, Some(&mate), "gpt-4o", "another report", &[]);
+    assert_eq!(r.status, 402, "{}", r.body);
+    let list = |key: &str| -> Vec<String> {
+        let r = http(&addr, "GET", "/v1/tickets", Some(key), &[], b"");
+        assert_eq!(r.status, 200, "{}", r.body);
+        r.json()
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|t| t["user"].as_str().unwrap().to_owned())
+            .collect()
+    };
+    assert_eq!(list(&member), ["ana@yourco.com"]);
+    assert_eq!(list(&mate), ["bo@yourco.com"]);
+    let mut all = list(&admin);
+    all.sort();
+    assert_eq!(all, ["ana@yourco.com", "bo@yourco.com"]);
+    // the admin's own ticket: they may not approve it themselves
+    let r = chat(&addr, Some(&admin), "gpt-4o", "my own report", &[]);
+    assert_eq!(r.status, 402, "{}", r.body);
+    let own = r.json()["error"]["ticket_id"].as_str().unwrap().to_owned();
+    let r = post(
+        &addr,
+        &admin,
+        &format!("/v1/tickets/{own}/approve"),
+        &serde_json::json!({}),
+    );
+    assert_eq!(code(&r), (403, "forbidden".into()), "{}", r.body);
+    stop(&mut gw);
+}
+
+#[test]
+fn a_requester_never_approves_their_own_escalation() {
+    let env = Env::new("auth-escalation");
+    org(&env);
+    env.ok(&[
+        "team",
+        "add-member",
+        "--team",
+        "legal",
+        "--email",
+        "gc@yourco.com",
+        "--role",
+        "admin",
+    ]);
+    env.ok(&["wallet", "allocate", "--team", "legal", "--amount", "100"]);
+    let gc = env.key("legal", "gc@yourco.com");
+    let (mut gw, addr) = env.gateway(&[]);
+    // legal's chain escalates every request for review
+    let r = chat(&addr, Some(&gc), "gpt-4o", "Review this contract", &[]);
+    assert_eq!(code(&r), (409, "escalation_required".into()), "{}", r.body);
+    let id = r.json()["error"]["escalation_id"]
+        .as_str()
+        .unwrap()
+        .to_owned();
+    let r = post(
+        &addr,
+        &gc,
+        &format!("/v1/escalations/{id}/approve"),
+        &serde_json::json!({}),
+    );
+    assert_eq!(code(&r), (403, "forbidden".into()), "{}", r.body);
+    stop(&mut gw);
+}
