@@ -347,8 +347,10 @@ impl Exchange {
                 principal, rid, &working, ctx, decision,
             ))));
         }
-        let effective = match &decision.request {
-            Some(redacted) => redacted.clone(),
+        // the governed request lives here from now on (what `next_call` sends)
+        let mut decision = decision;
+        let effective = match decision.request.take() {
+            Some(redacted) => redacted,
             None => working.into_owned(),
         };
         let routed = router.is_some();
@@ -415,7 +417,8 @@ impl Exchange {
         self.stream
     }
 
-    /// The input decision (verdict, policy results, reservation, estimate).
+    /// The input decision (verdict, policy results, reservation, estimate); the governed
+    /// request itself is what [`Exchange::next_call`] sends.
     pub fn decision(&self) -> &Decision {
         &self.decision
     }

@@ -86,7 +86,9 @@ pub fn random_id(prefix: &str) -> Result<String, StoreError> {
     let mut s = String::with_capacity(prefix.len() + 32);
     s.push_str(prefix);
     for x in b {
-        s.push_str(&format!("{x:02x}"));
+        for nibble in [x >> 4, x & 15] {
+            s.push(char::from_digit(u32::from(nibble), 16).unwrap_or('0'));
+        }
     }
     Ok(s)
 }

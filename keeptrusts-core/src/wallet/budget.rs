@@ -168,7 +168,9 @@ pub(crate) fn charge(
         };
         return Ok(Charge::Refused(400, "model_price_unknown", msg));
     };
-    let fingerprint = c.request.fingerprint();
+    // computed only when a ticket is named or opened: most requests need none
+    let fingerprint = std::cell::OnceCell::new();
+    let fingerprint = || fingerprint.get_or_init(|| c.request.fingerprint()).clone();
     let mut reserve = ReserveRequest {
         lease_id: format!("rsv_{}", c.request_id).into(),
         cascade: cfg.cascade(c.principal),
@@ -182,13 +184,13 @@ pub(crate) fn charge(
     let mut redeemed = None;
     if let Some(id) = c.ticket_id {
         if let Some(t) = budget.tickets.get(id)? {
-            if let Some(refusal) = ticket_refusal(budget, &t, c, &fingerprint, &estimate)? {
+            if let Some(refusal) = ticket_refusal(budget, &t, c, &fingerprint(), &estimate)? {
                 return Ok(refusal);
             }
         }
         match budget
             .tickets
-            .redeem(id, &fingerprint, c.principal.team.as_deref(), c.now)?
+            .redeem(id, &fingerprint(), c.principal.team.as_deref(), c.now)?
         {
             TicketRedeem::Approved(wallet) => {
                 reserve.force = Some(wallet);
@@ -247,7 +249,7 @@ pub(crate) fn charge(
             let p = c.principal;
             let ticket = Ticket {
                 id: format!("tkt_{}", c.request_id),
-                fingerprint,
+                fingerprint: fingerprint(),
                 org: p.org.clone(),
                 team: p.team.clone(),
                 user: p.user.clone(),
