@@ -10,7 +10,18 @@
 
 use std::net::Ipv6Addr;
 
-use super::words::{words, Ctx, Words};
+use super::words::{words, Ctx, CueKind, Words, CJK_CUE_ENDS, CJK_NAME_CUES, CJK_SURNAMES};
+
+/// What introduces a name.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Cue {
+    /// `Dr.`, `Frau`, `Mme`
+    Title,
+    /// a label or field before `:` or `=` (`Name:`, `Patient:`): `Last, First` may follow
+    Form,
+    /// a phrase, a label without `:`, or a closing line
+    Phrase,
+}
 use super::{EntityType, Finding};
 
 const DIGIT: u8 = 1;
@@ -24,6 +35,8 @@ const PLUS: u8 = 8;
 const LPAREN: u8 = 9;
 /// Lead bytes of Latin letters outside ASCII (À–ÿ, Ā–ž): names such as Álvarez or Øster.
 const LATIN: u8 = 10;
+/// Lead bytes of kana and Han characters (U+3000–U+9FFF): names after a Chinese or Japanese cue.
+const CJK: u8 = 11;
 
 #[allow(clippy::indexing_slicing)]
 const CLASS: [u8; 256] = {
@@ -41,6 +54,7 @@ const CLASS: [u8; 256] = {
             b'+' => PLUS,
             b'(' => LPAREN,
             0xC3..=0xC5 => LATIN,
+            0xE3..=0xE9 => CJK,
             _ => 0,
         };
         c += 1;
@@ -69,6 +83,25 @@ fn class(c: u8) -> u8 {
 #[inline]
 fn alnum(c: u8) -> bool {
     c.is_ascii_alphanumeric()
+}
+
+/// A letter of an alphabetic script outside ASCII (Latin, Greek, Cyrillic, Armenian, Latin
+/// Extended Additional): part of a word such as `müller`. CJK and other scripts without spaces
+/// are not, so `邮箱是a@b.cn` starts the address at `a`.
+fn script_letter(c: char) -> bool {
+    !c.is_ascii()
+        && c.is_alphabetic()
+        && (u32::from(c) < 0x0590 || (0x1E00..0x1F00).contains(&u32::from(c)))
+}
+
+/// A character of an e-mail local part.
+fn local_char(c: char) -> bool {
+    c.is_ascii_alphanumeric() || matches!(c, '.' | '_' | '%' | '+' | '-') || script_letter(c)
+}
+
+/// A character of a domain label (not the dot).
+fn domain_char(c: char) -> bool {
+    c.is_ascii_alphanumeric() || c == '-' || script_letter(c)
 }
 
 fn run(b: &[u8], from: usize, max: usize, pred: impl Fn(u8) -> bool) -> usize {
@@ -116,12 +149,19 @@ fn digits_of(b: &[u8], s: usize, e: usize) -> Digits {
     d
 }
 
-/// ASCII-lowercases `word` into `buf` (non-ASCII bytes kept), without allocating.
+/// Lowercases `word` into `buf` without allocating: ASCII letters and the Latin-1 capitals
+/// (`À`–`Þ` except `×`, as in `Ég`, `Über`); other bytes kept.
 fn lower<'a>(word: &str, buf: &'a mut [u8; 32]) -> &'a str {
     let n = word.len().min(32);
     let src = word.as_bytes().get(..n).unwrap_or(&[]);
-    for (d, s) in buf.iter_mut().zip(src) {
-        *d = s.to_ascii_lowercase();
+    let mut prev = 0u8;
+    for (d, &s) in buf.iter_mut().zip(src) {
+        *d = if prev == 0xC3 && (0x80..=0x9E).contains(&s) && s != 0x97 {
+            s + 0x20
+        } else {
+            s.to_ascii_lowercase()
+        };
+        prev = s;
     }
     std::str::from_utf8(buf.get(..n).unwrap_or(&[])).unwrap_or("")
 }
@@ -426,6 +466,7 @@ impl Scanner {
                 PLUS => r.plus(i),
                 LPAREN => r.paren(i),
                 LATIN => r.latin(i),
+                CJK => r.cjk(i),
                 _ => i + 1,
             };
             i = next.max(i + 1);
@@ -1189,6 +1230,94 @@ impl Run<'_> {
         run(b, i, 64, |c| c.is_ascii_alphabetic() || c >= 0x80)
     }
 
+    /// A run of kana and Han characters: a name after a Chinese or Japanese cue (`我叫王小明`,
+    /// `名前: 山田太郎`). Checks for a cue only at the characters that end one, so CJK prose
+    /// costs one comparison per character.
+    fn cjk(&mut self, i: usize) -> usize {
+        let mut j = i;
+        while let Some(c) = self.char_at(j) {
+            if !('\u{3000}'..='\u{9FFF}').contains(&c) {
+                break;
+            }
+            j += c.len_utf8();
+            if CJK_CUE_ENDS.contains(&c) && self.on(EntityType::Person) {
+                if let Some(e) = self.cjk_name_after(j) {
+                    return e;
+                }
+            }
+        }
+        j.max(i + 1)
+    }
+
+    /// The name after a CJK cue ending at `p`, pushed; where it ends.
+    fn cjk_name_after(&mut self, p: usize) -> Option<usize> {
+        let before = self.text.get(self.last_end..p)?;
+        let &(_, weak) = CJK_NAME_CUES
+            .iter()
+            .find(|(cue, _)| before.ends_with(cue))?;
+        let mut k = p;
+        let mut skipped = 0;
+        while let Some(c) = self.char_at(k) {
+            if !matches!(c, ':' | '：' | ' ' | '\u{3000}') || skipped >= 3 {
+                break;
+            }
+            k += c.len_utf8();
+            skipped += 1;
+        }
+        let han = |c: char| {
+            ('\u{4E00}'..='\u{9FFF}').contains(&c) || ('\u{3400}'..='\u{4DBF}').contains(&c)
+        };
+        let s = k;
+        // the run of Han characters, up to where a particle or honorific starts
+        let mut ends = [0usize; 6];
+        let mut n = 0;
+        while n < 6 {
+            let Some(c) = self.char_at(k) else { break };
+            let rest = self.text.get(k..).unwrap_or("");
+            if !han(c)
+                || matches!(
+                    c,
+                    '的' | '是'
+                        | '在'
+                        | '和'
+                        | '与'
+                        | '及'
+                        | '今'
+                        | '我'
+                        | '你'
+                        | '他'
+                        | '她'
+                        | '様'
+                        | '殿'
+                        | '氏'
+                )
+                || ["先生", "女士", "小姐", "同学", "老师", "医生", "教授"]
+                    .iter()
+                    .any(|h| rest.starts_with(h))
+            {
+                break;
+            }
+            k += c.len_utf8();
+            if let Some(slot) = ends.get_mut(n) {
+                *slot = k;
+            }
+            n += 1;
+        }
+        let surname = self.char_at(s).is_some_and(|c| CJK_SURNAMES.contains(c));
+        let take = match n {
+            2..=4 => n,
+            // a longer run: a Chinese name (surname and one or two characters) followed by words
+            5.. if surname => 3,
+            _ => return None,
+        };
+        if weak && !surname {
+            return None;
+        }
+        let e = *ends.get(take - 1)?;
+        self.push(EntityType::Person, s, e, 75);
+        Some(e)
+    }
+
     /// A capitalized word: end of the letters that may belong to a name starting at `i`.
     fn name_word_end(&self, i: usize) -> usize {
         let b = self.b;
@@ -1240,31 +1369,141 @@ impl Run<'_> {
         lower
     }
 
-    /// The word before `i` (skipping up to two spaces and one `:` or `,`), lowercased, and
-    /// whether a `:` or `,` stood between.
-    fn previous_word(&self, i: usize) -> Option<(&str, bool)> {
+    /// The words before `k` on the same line, nearest first: up to four runs of letters
+    /// (`'`, `’`, `.` and `-` inside), one or two spaces apart, none before `floor`.
+    fn words_before(&self, mut k: usize, floor: usize) -> ([(usize, usize); 4], usize) {
         let b = self.b;
+        let mut words = [(0usize, 0usize); 4];
+        let mut n = 0;
+        while n < 4 {
+            let e = k;
+            while k > floor
+                && e - k < 24
+                && (at(b, k - 1).is_ascii_alphabetic()
+                    || at(b, k - 1) >= 0x80
+                    || matches!(at(b, k - 1), b'\'' | b'.' | b'-'))
+            {
+                k -= 1;
+            }
+            if k == e {
+                break;
+            }
+            if let Some(w) = words.get_mut(n) {
+                *w = (k, e);
+            }
+            n += 1;
+            let mut spaces = 0;
+            while k > floor && at(b, k - 1) == b' ' && spaces < 2 {
+                k -= 1;
+                spaces += 1;
+            }
+            if spaces == 0 {
+                break;
+            }
+        }
+        (words, n)
+    }
+
+    /// Whether the words before a name (nearest first) end with a name cue of one of `kinds`;
+    /// the cue's kind when they do.
+    fn cue_phrase(
+        &self,
+        words: &[(usize, usize)],
+        sign_off_only: bool,
+    ) -> Option<(CueKind, usize)> {
+        let &(s, e) = words.first()?;
+        let mut buf = [0u8; 32];
+        let last = lower(self.word_at(s, e), &mut buf);
+        let last = last.trim_end_matches('.');
+        let entries = self.w.name_cues.get(last)?;
+        'phrases: for (earlier, kind) in entries {
+            if sign_off_only && *kind != CueKind::SignOff {
+                continue;
+            }
+            let mut rest = words.get(1..).unwrap_or(&[]).iter();
+            for want in earlier.iter().rev() {
+                let Some(&(ws, we)) = rest.next() else {
+                    continue 'phrases;
+                };
+                let mut wb = [0u8; 32];
+                if lower(self.word_at(ws, we), &mut wb) != *want {
+                    continue 'phrases;
+                }
+            }
+            return Some((*kind, earlier.len() + 1));
+        }
+        None
+    }
+
+    /// What introduces a capitalized word at `i` as a name, if anything: a title (`Dr.`), a
+    /// form field (`Name:`, `Patient:`), a phrase or label (`my name is`, `Dear`, `tenant,`), or
+    /// a closing line above it (`Best regards,\n`). Looks back at most [`LOOK_BACK`] bytes.
+    fn name_cue(&self, i: usize) -> Option<Cue> {
+        let b = self.b;
+        let floor = self.last_end.max(i.saturating_sub(LOOK_BACK));
         let mut k = i;
         let mut spaces = 0;
-        while k > self.last_end && matches!(at(b, k - 1), b' ' | b'\t') && spaces < 2 {
+        while k > floor && matches!(at(b, k - 1), b' ' | b'\t') && spaces < 3 {
             k -= 1;
             spaces += 1;
         }
-        let punct = k > self.last_end && matches!(at(b, k - 1), b':' | b',');
-        if punct {
-            k -= 1;
+        if k > floor && matches!(at(b, k - 1), b'\n' | b'\r') {
+            // a closing line on its own line above: `Best regards,` / `Mit freundlichen Grüßen`
+            let mut newlines = 0;
+            while k > floor && matches!(at(b, k - 1), b'\n' | b'\r' | b' ' | b'\t') {
+                if at(b, k - 1) == b'\n' {
+                    newlines += 1;
+                    if newlines > 2 {
+                        return None;
+                    }
+                }
+                k -= 1;
+            }
+            if k > floor && matches!(at(b, k - 1), b',' | b'!' | b'.') {
+                k -= 1;
+            }
+            let (words, n) = self.words_before(k, floor);
+            let words = words.get(..n).unwrap_or(&[]);
+            let first = words.last()?.0;
+            // the closing words are the whole line
+            let line_start = first <= floor || matches!(at(b, first - 1), b'\n' | b'\r');
+            let whole = self
+                .cue_phrase(words, true)
+                .is_some_and(|(_, used)| used == words.len());
+            return (line_start && whole).then_some(Cue::Phrase);
         }
-        if spaces == 0 && k == i {
+        let punct = (k > floor && matches!(at(b, k - 1), b':' | b',' | b'=')).then(|| at(b, k - 1));
+        if punct.is_some() {
+            k -= 1;
+            let mut sp = 0;
+            while k > floor && at(b, k - 1) == b' ' && sp < 2 {
+                k -= 1;
+                sp += 1;
+            }
+        } else if spaces == 0 {
             return None;
         }
-        let e = k;
-        while k > self.last_end
-            && (at(b, k - 1).is_ascii_alphabetic() || at(b, k - 1) >= 0x80 || at(b, k - 1) == b'.')
-            && e - k < 24
-        {
-            k -= 1;
+        let (words, n) = self.words_before(k, floor);
+        let words = words.get(..n).unwrap_or(&[]);
+        let &(s, e) = words.first()?;
+        let written = self.word_at(s, e);
+        if punct.is_none() && written.len() <= 12 {
+            let mut buf = [0u8; 32];
+            let w = lower(written, &mut buf);
+            if self.w.titles.contains(w) {
+                return Some(Cue::Title);
+            }
         }
-        (k < e).then(|| (self.word_at(k, e), punct))
+        // `FROM Customers`, `WHERE Name`: a keyword in capitals introduces no name
+        let colon = matches!(punct, Some(b':' | b'='));
+        if !colon && written.len() >= 3 && written.bytes().all(|c| c.is_ascii_uppercase()) {
+            return None;
+        }
+        match self.cue_phrase(words, false)?.0 {
+            CueKind::Field if !colon => None,
+            _ if colon => Some(Cue::Form),
+            _ => Some(Cue::Phrase),
+        }
     }
 
     /// Whether a known surname that is not also an everyday word follows (`Philippa Gonzales`).
@@ -1281,10 +1520,26 @@ impl Run<'_> {
             && self.name_like(ws, we)
     }
 
+    /// Whether a name-like word may continue a name: not a sentence opener or field name.
+    fn name_word_ok(&self, s: usize, e: usize) -> bool {
+        let w = self.word_at(s, e);
+        !self.w.stop_words.contains(w) || self.w.surnames.contains(w) || self.w.given.contains(w)
+    }
+
     fn name(&mut self, i: usize) -> usize {
         let b = self.b;
         // ASCII fast path: most capitalized words are plain ASCII and end at a space or `.`
         let ascii_end = run(b, i + 1, 40, |c| c.is_ascii_lowercase());
+        // a capitalized local part of an e-mail address (`Anna.Kowalska@…`)
+        let next = at(b, ascii_end);
+        if next >= 0x80
+            || next.is_ascii_alphanumeric()
+            || matches!(next, b'.' | b'_' | b'%' | b'+' | b'-' | b'@')
+        {
+            if let Some(a) = self.email_ahead(i) {
+                return self.email(a);
+            }
+        }
         let e1 = if at(b, ascii_end) < 0x80
             && !at(b, ascii_end).is_ascii_alphabetic()
             && !matches!(at(b, ascii_end), b'-' | b'\'')
@@ -1310,21 +1565,36 @@ impl Run<'_> {
                 return e1;
             }
         }
-        let cue = self.previous_word(i).is_some_and(|(p, punct)| {
-            p.len() <= 32 && {
-                let p = lower(p, &mut buf);
-                (!punct && self.w.titles.contains(p))
-                    || self.w.name_labels.contains(p.trim_end_matches('.'))
-            }
-        });
-        if !cue && !given && !self.surname_follows(e1) {
+        let cue = self.name_cue(i);
+        let first = self.word_at(i, e1);
+        // sentence openers, field names, countries and cities never start a name, whatever
+        // precedes them (`Merci Garcia`, `FROM Customers`, `from Germany`); a title still makes
+        // `Mr. Le` a name
+        if cue != Some(Cue::Title)
+            && !given
+            && (self.w.stop_words.contains(first) || self.w.places.contains(first))
+        {
             return e1;
         }
-        // following words: a middle initial, then capitalized words
+        if cue.is_none() && !given && !self.surname_follows(e1) {
+            return e1;
+        }
+        // following words: a middle initial, particles (`de`, `van`), then capitalized words;
+        // after a cue any name-like word (`Alejandro Ruiz Ortega`), without one only known names
         let mut end = e1;
         let mut extra = 0;
+        let max_extra = if cue.is_some() { 3 } else { 2 };
+        // `Nowak, Katarzyna` in a form field
+        if cue == Some(Cue::Form) && at(b, e1) == b',' && at(b, e1 + 1) == b' ' {
+            let ws = e1 + 2;
+            let we = self.name_word_end(ws);
+            if we > ws && self.name_like(ws, we) && self.name_word_ok(ws, we) {
+                end = we;
+                extra = 1;
+            }
+        }
         loop {
-            if at(b, end) != b' ' || extra >= 2 {
+            if at(b, end) != b' ' || extra >= max_extra {
                 break;
             }
             let ws = end + 1;
@@ -1337,23 +1607,63 @@ impl Run<'_> {
                 }
                 break;
             }
+            if cue.is_some() && at(b, ws).is_ascii_lowercase() {
+                let pe = run(b, ws, 6, |c| c.is_ascii_lowercase());
+                let particle = matches!(
+                    self.word_at(ws, pe),
+                    "de" | "del"
+                        | "della"
+                        | "di"
+                        | "da"
+                        | "das"
+                        | "do"
+                        | "dos"
+                        | "du"
+                        | "van"
+                        | "von"
+                        | "der"
+                        | "den"
+                        | "ten"
+                        | "ter"
+                        | "le"
+                        | "bin"
+                        | "ibn"
+                        | "al"
+                        | "y"
+                        | "e"
+                );
+                let ns = pe + 1;
+                let ne = self.name_word_end(ns);
+                if particle && at(b, pe) == b' ' && self.name_like(ns, ne) {
+                    end = ne;
+                    extra += 1;
+                    continue;
+                }
+                break;
+            }
             if !at(b, ws).is_ascii_uppercase() && at(b, ws) < 0x80 {
                 break;
             }
             let we = self.name_word_end(ws);
-            if !self.name_like(ws, we) {
+            if !self.name_like(ws, we) || !self.name_word_ok(ws, we) {
                 break;
             }
             let word = self.word_at(ws, we);
-            // after the first extra word, only a known surname or given name extends the name
-            if extra >= 1 && !self.w.surnames.contains(word) && !self.w.given.contains(word) {
+            // without a cue, after the first extra word only a known surname or given name
+            // extends the name
+            if cue.is_none()
+                && extra >= 1
+                && !self.w.surnames.contains(word)
+                && !self.w.given.contains(word)
+            {
                 break;
             }
             end = we;
             extra += 1;
         }
-        if cue || extra > 0 {
-            self.push(EntityType::Person, i, end, if cue { 80 } else { 75 });
+        if cue.is_some() || extra > 0 {
+            let confidence = if cue.is_some() { 80 } else { 75 };
+            self.push(EntityType::Person, i, end, confidence);
             return end;
         }
         e1
@@ -1361,34 +1671,76 @@ impl Run<'_> {
 
     // ---------- punctuation triggers ----------
 
-    fn email(&mut self, a: usize) -> usize {
-        let b = self.b;
-        let local = |c: u8| alnum(c) || matches!(c, b'.' | b'_' | b'%' | b'+' | b'-');
-        let mut s = a;
-        while s > self.last_end && a - s < 64 && local(at(b, s - 1)) {
-            s -= 1;
+    /// The char before byte `i` (on a boundary), if any.
+    fn char_before(&self, i: usize) -> Option<char> {
+        self.text.get(..i).and_then(|t| t.chars().next_back())
+    }
+
+    /// The char at byte `i` (on a boundary), if any.
+    fn char_at(&self, i: usize) -> Option<char> {
+        self.text.get(i..).and_then(|t| t.chars().next())
+    }
+
+    /// Where the local part of an e-mail address running forward from `i` meets its `@`, if
+    /// it does within 64 bytes: a capitalized local part (`Anna.Kowalska@…`) is an address, not
+    /// a name.
+    fn email_ahead(&self, i: usize) -> Option<usize> {
+        let mut j = i;
+        while j - i < 64 {
+            match self.char_at(j) {
+                Some('@') => {
+                    return (j > i && self.char_at(j + 1).is_some_and(domain_char)).then_some(j)
+                }
+                Some(c) if local_char(c) => j += c.len_utf8(),
+                _ => return None,
+            }
         }
-        while s < a && at(b, s) == b'.' {
+        None
+    }
+
+    fn email(&mut self, a: usize) -> usize {
+        // the local part: ASCII atoms and letters of alphabetic scripts (`jürgen.müller@…`)
+        let mut s = a;
+        while s > self.last_end && a - s < 64 {
+            match self.char_before(s) {
+                Some(c) if local_char(c) => s -= c.len_utf8(),
+                _ => break,
+            }
+        }
+        while s < a && at(self.b, s) == b'.' {
             s += 1;
         }
         if s == a {
             return a + 1;
         }
-        let mut e = run(b, a + 1, 255, |c| alnum(c) || c == b'-' || c == b'.');
-        while e > a + 1 && matches!(at(b, e - 1), b'.' | b'-') {
+        // the domain: labels of ASCII letters, digits, `-` and letters of alphabetic scripts
+        // (`müller.de`)
+        let mut e = a + 1;
+        while e - a < 255 {
+            match self.char_at(e) {
+                Some(c) if domain_char(c) || c == '.' => e += c.len_utf8(),
+                _ => break,
+            }
+        }
+        while e > a + 1 && matches!(at(self.b, e - 1), b'.' | b'-') {
             e -= 1;
         }
         // the longest domain whose last label is a top-level domain (`a@b.es.x` → `a@b.es`)
         loop {
-            let domain = b.get(a + 1..e).unwrap_or(&[]);
-            let Some(dot) = domain.iter().rposition(|&c| c == b'.') else {
+            let domain = self.word_at(a + 1, e);
+            let Some(dot) = domain.rfind('.') else {
                 return a + 1;
             };
-            let tld = domain.get(dot + 1..).unwrap_or(&[]);
+            let tld = domain.get(dot + 1..).unwrap_or("");
             if dot == 0 {
                 return a + 1;
             }
-            if (2..=24).contains(&tld.len()) && tld.iter().all(u8::is_ascii_alphabetic) {
+            let chars = tld.chars().count();
+            let letters = tld
+                .chars()
+                .all(|c| c.is_ascii_alphabetic() || domain_char(c) && !c.is_ascii());
+            if ((2..=24).contains(&chars) && letters) || (tld.starts_with("xn--") && tld.len() > 5)
+            {
                 break;
             }
             e = a + 1 + dot;

@@ -1,0 +1,235 @@
+//! Cases for the built-in scanner, one test per class of value (issue 20: e-mail addresses,
+//! names after cues, false alarms, addresses), in several languages each.
+#![allow(clippy::unwrap_used, clippy::indexing_slicing)]
+
+use super::builtin::BuiltinDetector;
+use super::{resolve_overlaps, Detector, EntityType};
+
+fn scan(text: &str) -> Vec<(EntityType, &str)> {
+    let d = BuiltinDetector::new(&BuiltinDetector::all_types(), &[], &[]).unwrap();
+    let mut v = Vec::new();
+    d.scan(text, &mut v);
+    resolve_overlaps(&mut v);
+    v.into_iter()
+        .map(|f| (f.entity, &text[f.start..f.end]))
+        .collect()
+}
+
+fn of(text: &str, e: EntityType) -> Vec<&str> {
+    scan(text)
+        .into_iter()
+        .filter(|f| f.0 == e)
+        .map(|f| f.1)
+        .collect()
+}
+
+#[test]
+fn email_with_internationalized_local_part_and_domain() {
+    let t = "Rückfragen an jürgen.müller@example.de bitte.";
+    assert_eq!(of(t, EntityType::Email), ["jürgen.müller@example.de"]);
+    assert_eq!(
+        of("Schreiben Sie an info@müller.de oder", EntityType::Email),
+        ["info@müller.de"]
+    );
+    assert_eq!(
+        of("correo: josé.pérez@correo.es.", EntityType::Email),
+        ["josé.pérez@correo.es"]
+    );
+    assert_eq!(
+        of("пишите на иван@почта.рф сегодня", EntityType::Email),
+        ["иван@почта.рф"]
+    );
+    assert_eq!(
+        of("punycode mail@xn--mller-kva.de works", EntityType::Email),
+        ["mail@xn--mller-kva.de"]
+    );
+    // a CJK cue glued to the address is not part of its local part
+    assert_eq!(
+        of("邮箱是xiaoming.wang@163.com。", EntityType::Email),
+        ["xiaoming.wang@163.com"]
+    );
+}
+
+#[test]
+fn email_with_capitalized_local_part_is_one_span() {
+    for (t, want) in [
+        (
+            "Forward it to Anna.Kowalska@kancelaria.pl today.",
+            "Anna.Kowalska@kancelaria.pl",
+        ),
+        ("Contact: John.Smith@example.com", "John.Smith@example.com"),
+        (
+            "Mail from Ólafur.Jónsson@simnet.is bounced",
+            "Ólafur.Jónsson@simnet.is",
+        ),
+        ("Dear Maria_Lopez@empresa.es,", "Maria_Lopez@empresa.es"),
+    ] {
+        assert_eq!(scan(t), [(EntityType::Email, want)], "{t}");
+    }
+}
+
+#[test]
+fn names_after_cues_in_several_languages() {
+    for (t, want) in [
+        (
+            "My name is Václav Slepička and I need help.",
+            "Václav Slepička",
+        ),
+        (
+            "Name: Sigtryggur Bernharðsson\nEmail: none",
+            "Sigtryggur Bernharðsson",
+        ),
+        ("Hi, my name is Sofia and I can't log in.", "Sofia"),
+        ("her maiden name is Kristensen and she", "Kristensen"),
+        ("Je m'appelle Élodie Marchand, j'habite", "Élodie Marchand"),
+        ("Je m’appelle Anaïs.", "Anaïs"),
+        (
+            "Me llamo Alejandro Ruiz Ortega y vivo",
+            "Alejandro Ruiz Ortega",
+        ),
+        ("Mein Name ist Jürgen Weiß und ich", "Jürgen Weiß"),
+        ("Ich heiße Lukas und brauche Hilfe.", "Lukas"),
+        ("Mijn naam is Daan de Vries, bel me", "Daan de Vries"),
+        (
+            "Dobrý den, jmenuji se Jiří Dvořák a potřebuji",
+            "Jiří Dvořák",
+        ),
+        ("Olá, meu nome é João Pereira e", "João Pereira"),
+        ("Ciao, sono Giulia Bianchi, il mio", "Giulia Bianchi"),
+        ("Ég heiti Guðrún Sigurðardóttir.", "Guðrún Sigurðardóttir"),
+        ("Nom : Dupont", "Dupont"),
+        (
+            "# Author: Henrik Lindqvist <h@firma.se>",
+            "Henrik Lindqvist",
+        ),
+        ("-- Reviewer: Tomasz Zieliński", "Tomasz Zieliński"),
+        ("De: Inês Carvalho\nAssunto: proposta", "Inês Carvalho"),
+    ] {
+        let names = of(t, EntityType::Person);
+        assert_eq!(names, [want], "{t}");
+    }
+}
+
+#[test]
+fn last_first_after_a_form_field() {
+    assert_eq!(
+        of(
+            "Patient: Nowak, Katarzyna, DOB 03/14/1962",
+            EntityType::Person
+        ),
+        ["Nowak, Katarzyna"]
+    );
+    assert_eq!(
+        of("Name: Smith, John\nPhone: none", EntityType::Person),
+        ["Smith, John"]
+    );
+    // a letter's greeting is not a `Last, First` field
+    assert_eq!(
+        of("Dear Anna, We are glad to", EntityType::Person),
+        ["Anna"]
+    );
+    // a column list is not a name
+    assert!(of("Name, Email, Phone", EntityType::Person).is_empty());
+}
+
+#[test]
+fn signature_blocks() {
+    for (t, want) in [
+        (
+            "please check.\n\nBest regards,\nMaria Gonzalez\nAccounts Payable",
+            "Maria Gonzalez",
+        ),
+        (
+            "Thanks,\nPriya Natarajan\nSenior Analyst",
+            "Priya Natarajan",
+        ),
+        ("Sincerely yours,\n\nAdaeze Chukwu", "Adaeze Chukwu"),
+        ("Mit freundlichen Grüßen\nKatrin Vogel", "Katrin Vogel"),
+        ("Saludos cordiales,\nLucía Fernández", "Lucía Fernández"),
+        ("Cordialement,\r\nThéo Rousseau", "Théo Rousseau"),
+        ("Cheers,\nTamsin", "Tamsin"),
+    ] {
+        assert_eq!(of(t, EntityType::Person), [want], "{t:?}");
+    }
+    // a closing word inside a sentence does not reach the next line
+    assert!(of("We send our best\nRegional Office", EntityType::Person).is_empty());
+}
+
+#[test]
+fn cjk_names_after_cues() {
+    for (t, want) in [
+        ("请帮我写一封邮件。我叫王小明，邮箱是", "王小明"),
+        ("我的名字是陈美玲，请帮我预约", "陈美玲"),
+        ("姓名：李建国\n职位：工程师", "李建国"),
+        ("联系人：赵磊", "赵磊"),
+        ("名前: 山田太郎\nメール", "山田太郎"),
+        ("私の名前は佐藤花子です。", "佐藤花子"),
+        ("氏名：高橋健一　住所", "高橋健一"),
+        ("我叫王小明今年三十岁", "王小明"),
+        ("我是李娜。", "李娜"),
+    ] {
+        assert_eq!(of(t, EntityType::Person), [want], "{t}");
+    }
+    // a weak cue needs a surname: "I am a student", "I am in Shanghai"
+    assert!(of("我是学生。", EntityType::Person).is_empty());
+    assert!(of("私は東京に住んでいます。", EntityType::Person).is_empty());
+    assert!(of("我们下周在上海开会，请准备一份议程。", EntityType::Person).is_empty());
+}
+
+#[test]
+fn sentence_openers_are_not_names() {
+    for t in [
+        "Merci pour votre retour. La réunion est déplacée à jeudi.",
+        "Mon avis : la nouvelle version est plus rapide.",
+        "Bonjour,\nMerci beaucoup. La présentation était claire.",
+        "Hallo, Die Zahlen sind fertig.",
+        "Hola, La reunión es mañana.",
+        "Dear Team, This is the plan.",
+        "Hi, I am Not sure about this.",
+    ] {
+        assert!(of(t, EntityType::Person).is_empty(), "{t}: {:?}", scan(t));
+    }
+    // a greeting is a cue for the name after it, never a name itself
+    assert_eq!(
+        of("Merci Garcia pour votre aide.", EntityType::Person),
+        ["Garcia"]
+    );
+    // after a title a short word is still a name
+    assert_eq!(of("Dr. Le will see you", EntityType::Person), ["Le"]);
+}
+
+#[test]
+fn sql_keywords_are_not_names_or_cues() {
+    for t in [
+        "SELECT Name, Email FROM Customers WHERE Country = 'Germany' ORDER BY Name;",
+        "UPDATE Orders SET Status = 'Shipped' WHERE OrderDate < '2024-01-01';",
+        "SELECT c.Name FROM Customers c JOIN Orders o ON o.Id = c.Id",
+        "DELETE FROM Employees WHERE Id = 3",
+        "INSERT INTO Users (Name) VALUES ('x')",
+    ] {
+        assert!(of(t, EntityType::Person).is_empty(), "{t}: {:?}", scan(t));
+    }
+}
+
+#[test]
+fn countries_and_cities_are_not_names() {
+    for t in [
+        "Messages from Germany and France arrive late; from Spain they are on time.",
+        "Greetings from Argentina!",
+        "Hello Brazil, welcome to the launch.",
+        "Grüße aus Deutschland, hallo Österreich!",
+        "I am Canadian and I live in Toronto.",
+        "Saludos desde México, hola España.",
+    ] {
+        assert!(of(t, EntityType::Person).is_empty(), "{t}: {:?}", scan(t));
+    }
+}
+
+#[test]
+fn every_cjk_cue_ends_with_a_checked_character() {
+    use super::words::{CJK_CUE_ENDS, CJK_NAME_CUES};
+    for (cue, _) in CJK_NAME_CUES {
+        let last = cue.chars().next_back().unwrap();
+        assert!(CJK_CUE_ENDS.contains(&last), "{cue}");
+    }
+}
