@@ -233,3 +233,79 @@ fn every_cjk_cue_ends_with_a_checked_character() {
         assert!(CJK_CUE_ENDS.contains(&last), "{cue}");
     }
 }
+
+#[test]
+fn whole_addresses_are_one_span() {
+    for (t, want) in [
+        (
+            "Ship it to 221 Baker Street, Apt 2, Springfield, IL 62704 please.",
+            "221 Baker Street, Apt 2, Springfield, IL 62704",
+        ),
+        (
+            "address 4410 Elm Avenue, Suite 300, Austin, TX 78701-1234.",
+            "4410 Elm Avenue, Suite 300, Austin, TX 78701-1234",
+        ),
+        (
+            "I live at 17969 Broadway, New York, NY 10019.",
+            "17969 Broadway, New York, NY 10019",
+        ),
+        (
+            "HQ: 500 Boylston St, Boston, MA 02116",
+            "500 Boylston St, Boston, MA 02116",
+        ),
+        (
+            "lives at 88 Queen Street, Toronto, ON M5H 2N2 now",
+            "88 Queen Street, Toronto, ON M5H 2N2",
+        ),
+        (
+            "Anschrift Hauptstraße 5, 10115 Berlin gespeichert",
+            "Hauptstraße 5, 10115 Berlin",
+        ),
+        (
+            "neu: Goethestraße 7a, 60313 Frankfurt am Main.",
+            "Goethestraße 7a, 60313 Frankfurt am Main",
+        ),
+        (
+            "j'habite au 12 rue de la Paix, 75002 Paris.",
+            "12 rue de la Paix, 75002 Paris",
+        ),
+        (
+            "vivo en Calle Mayor 3, 28013 Madrid.",
+            "Calle Mayor 3, 28013 Madrid",
+        ),
+        (
+            "il mio indirizzo è Via Roma 21, 00184 Roma.",
+            "Via Roma 21, 00184 Roma",
+        ),
+        (
+            "Herrn Müller\nLindenallee 14\n50968 Köln\n",
+            "Lindenallee 14\n50968 Köln",
+        ),
+        ("Dirección: Paseo Serrano 92, Madrid.", "Paseo Serrano 92"),
+    ] {
+        assert_eq!(of(t, EntityType::Address), [want], "{t}");
+        assert!(of(t, EntityType::ZipCode).is_empty(), "{t}");
+    }
+}
+
+#[test]
+fn address_tails_need_their_shape() {
+    // a street with a suffix keeps its own span when no city and postcode follow
+    assert_eq!(
+        of(
+            "she lives at 61 Willow Circle, next to the park",
+            EntityType::Address
+        ),
+        ["61 Willow Circle"]
+    );
+    // no suffix and no state with a ZIP code: not an address
+    for t in [
+        "In 2019 Apple, Google and Microsoft shipped.",
+        "Chapter 12 Broadway, New York and the Jazz Age",
+        "Room 42 Atlas, Springfield office",
+    ] {
+        assert!(of(t, EntityType::Address).is_empty(), "{t}: {:?}", scan(t));
+    }
+    // a ZIP code after a state stands alone
+    assert_eq!(of("Springfield, IL 62704", EntityType::ZipCode), ["62704"]);
+}

@@ -405,6 +405,43 @@ fn valid_date(y: u32, m: u32, d: u32) -> bool {
     (1..=12).contains(&m) && (1..=31).contains(&d) && (1900..=2099).contains(&y)
 }
 
+/// Canadian provinces and territories.
+const PROVINCES: &[&str] = &[
+    "ON", "QC", "BC", "AB", "MB", "SK", "NS", "NB", "NL", "PE", "YT", "NT", "NU",
+];
+
+/// A Canadian postal code at `k` (`M5H 2N2`): where it ends.
+fn canadian_postcode(b: &[u8], k: usize) -> Option<usize> {
+    let l = |i: usize| at(b, k + i).is_ascii_uppercase();
+    let d = |i: usize| at(b, k + i).is_ascii_digit();
+    (l(0) && d(1) && l(2) && at(b, k + 3) == b' ' && d(4) && l(5) && d(6) && !alnum(at(b, k + 7)))
+        .then_some(k + 7)
+}
+
+/// A British postcode at `k` (`LS6 2AA`, `SW1A 1AA`, `M1 1AE`): where it ends.
+fn uk_postcode(b: &[u8], k: usize) -> Option<usize> {
+    let letters = run(b, k, 3, |c| c.is_ascii_uppercase());
+    if !(1..=2).contains(&(letters - k)) {
+        return None;
+    }
+    let digits = run(b, letters, 3, |c| c.is_ascii_digit());
+    if !(1..=2).contains(&(digits - letters)) {
+        return None;
+    }
+    let outward = if at(b, digits).is_ascii_uppercase() {
+        digits + 1
+    } else {
+        digits
+    };
+    let i = outward + 1;
+    (at(b, outward) == b' '
+        && at(b, i).is_ascii_digit()
+        && at(b, i + 1).is_ascii_uppercase()
+        && at(b, i + 2).is_ascii_uppercase()
+        && !alnum(at(b, i + 3)))
+    .then_some(i + 3)
+}
+
 /// Scans text for a fixed set of entity types.
 #[derive(Debug, Clone)]
 pub(crate) struct Scanner {
@@ -912,6 +949,7 @@ impl Run<'_> {
                         }
                     }
                 }
+                let end = self.address_tail(end, false).unwrap_or(end);
                 self.push(EntityType::Address, s, end, 85);
                 return Some(end);
             }
@@ -924,12 +962,130 @@ impl Run<'_> {
             if !(capital || ordinal) {
                 return None;
             }
+            if at(b, we) == b',' && capital {
+                // a street without a suffix (`17969 Broadway`), when a city, state and ZIP
+                // code follow
+                let end = self.address_tail(we, true)?;
+                self.push(EntityType::Address, s, end, 80);
+                return Some(end);
+            }
             if at(b, we) != b' ' {
                 return None;
             }
             j = we + 1;
         }
         None
+    }
+
+    /// A capitalized word of a place name at `k` (`Springfield`, `Köln`, `St.`, `Aix-en-Provence`):
+    /// where it ends.
+    fn place_word(&self, k: usize) -> Option<usize> {
+        if !self.char_at(k).is_some_and(char::is_uppercase) {
+            return None;
+        }
+        let e = self.name_word_end(k);
+        // `St. Louis`, `Mt. Vernon`: an abbreviation followed by the rest of the name
+        let e = if at(self.b, e) == b'.' && e - k <= 3 && at(self.b, e + 1) == b' ' {
+            e + 1
+        } else {
+            e
+        };
+        let w = self.word_at(k, e);
+        (w.chars().any(char::is_lowercase) && !self.w.stop_words.contains(w)).then_some(e)
+    }
+
+    /// A city name at `k`: up to `max` place words, joined by spaces or by particles (`Frankfurt
+    /// am Main`, `Saint-Denis`, `New York`).
+    fn city(&self, k: usize, max: usize) -> Option<usize> {
+        let b = self.b;
+        let mut e = self.place_word(k)?;
+        let mut words = 1;
+        while words < max && at(b, e) == b' ' {
+            let ws = e + 1;
+            if let Some(we) = self.place_word(ws) {
+                e = we;
+                words += 1;
+                continue;
+            }
+            let pe = run(b, ws, 4, |c| c.is_ascii_lowercase());
+            let particle = matches!(
+                self.word_at(ws, pe),
+                "am" | "an" | "im" | "der" | "sur" | "de" | "la" | "le" | "del" | "en"
+            );
+            match self.place_word(pe + 1) {
+                Some(we) if particle && at(b, pe) == b' ' => {
+                    e = we;
+                    words += 1;
+                }
+                _ => break,
+            }
+        }
+        Some(e)
+    }
+
+    /// The rest of an address after its street (`, Springfield, IL 62704`, `, 10115 Berlin`,
+    /// `\n75002 Paris`, `, Toronto, ON M5H 2N2`, `, Leeds LS6 2AA`): where it ends, or `None`
+    /// when none follows. `strict`: only a city with a state or province and a postcode counts
+    /// (what confirms a street without a suffix).
+    fn address_tail(&self, end: usize, strict: bool) -> Option<usize> {
+        let b = self.b;
+        let k = match (at(b, end), at(b, end + 1)) {
+            (b',', b' ' | b'\n') => end + 2,
+            (b'\n', _) => end + 1,
+            _ => return None,
+        };
+        // European: postcode, then city (`10115 Berlin`, `D-10115 Berlin`, `1012 AB Amsterdam`)
+        let mut p = k;
+        if at(b, p).is_ascii_uppercase() && at(b, p + 1) == b'-' {
+            p += 2;
+        } else if at(b, p).is_ascii_uppercase()
+            && at(b, p + 1).is_ascii_uppercase()
+            && at(b, p + 2) == b'-'
+        {
+            p += 3;
+        }
+        let pe = run(b, p, 6, |c| c.is_ascii_digit());
+        if (4..=5).contains(&(pe - p)) && at(b, pe) == b' ' && !strict {
+            let mut cs = pe + 1;
+            if at(b, cs).is_ascii_uppercase()
+                && at(b, cs + 1).is_ascii_uppercase()
+                && at(b, cs + 2) == b' '
+            {
+                cs += 3; // Dutch `1012 AB`
+            }
+            return self.city(cs, 3);
+        }
+        // American, Canadian, British: city, then state or province and postcode
+        let ce = self.city(k, 3)?;
+        let mut j = ce;
+        if at(b, j) == b',' {
+            j += 1;
+        }
+        if at(b, j) != b' ' {
+            return None;
+        }
+        j += 1;
+        let two = self.word_at(j, j + 2);
+        let code_end = j + 2;
+        if two.len() == 2 && !alnum(at(b, code_end)) {
+            if self.w.states.contains(two) {
+                if at(b, code_end) == b' ' {
+                    let ze = run(b, code_end + 1, 6, |c| c.is_ascii_digit());
+                    if ze - code_end - 1 == 5 && !alnum(at(b, ze)) {
+                        let ext = run(b, ze + 1, 5, |c| c.is_ascii_digit());
+                        if at(b, ze) == b'-' && ext - ze - 1 == 4 && !alnum(at(b, ext)) {
+                            return Some(ext);
+                        }
+                        return Some(ze);
+                    }
+                }
+                return (!strict).then_some(code_end);
+            }
+            if PROVINCES.contains(&two) && at(b, code_end) == b' ' {
+                return canadian_postcode(b, code_end + 1).or((!strict).then_some(code_end));
+            }
+        }
+        uk_postcode(b, j)
     }
 
     /// `Hauptstraße 12`, `Calle Mayor 5`, `12 rue de la Paix`.
@@ -961,6 +1117,7 @@ impl Run<'_> {
                         }
                         k = e2;
                     }
+                    let k = self.address_tail(k, false).unwrap_or(k);
                     self.push(EntityType::Address, s, k, 80);
                     return Some(k);
                 }
@@ -1018,6 +1175,7 @@ impl Run<'_> {
             ws = k - 1;
         }
         let start = start?;
+        let end = self.address_tail(end, false).unwrap_or(end);
         self.push(EntityType::Address, start, end, 80);
         Some(end)
     }
@@ -1572,7 +1730,9 @@ impl Run<'_> {
         // `Mr. Le` a name
         if cue != Some(Cue::Title)
             && !given
-            && (self.w.stop_words.contains(first) || self.w.places.contains(first))
+            && (self.w.stop_words.contains(first)
+                || self.w.places.contains(first)
+                || self.w.spanish_streets.contains(first))
         {
             return e1;
         }
