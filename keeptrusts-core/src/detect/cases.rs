@@ -282,6 +282,14 @@ fn whole_addresses_are_one_span() {
             "Lindenallee 14\n50968 Köln",
         ),
         ("Dirección: Paseo Serrano 92, Madrid.", "Paseo Serrano 92"),
+        (
+            "write to 51 Franklin Street, Fifth Floor, Boston, MA  02110-1301  USA",
+            "51 Franklin Street, Fifth Floor, Boston, MA  02110-1301",
+        ),
+        (
+            "51 Franklin St, 2nd Floor, Boston MA 02110 USA",
+            "51 Franklin St, 2nd Floor, Boston MA 02110",
+        ),
     ] {
         assert_eq!(of(t, EntityType::Address), [want], "{t}");
         assert!(of(t, EntityType::ZipCode).is_empty(), "{t}");
@@ -308,4 +316,38 @@ fn address_tails_need_their_shape() {
     }
     // a ZIP code after a state stands alone
     assert_eq!(of("Springfield, IL 62704", EntityType::ZipCode), ["62704"]);
+}
+
+#[test]
+fn greetings_without_a_name_are_not_names() {
+    for t in [
+        "print(\"Hello World\")",
+        "Dear Hiring Manager, I am applying",
+        "Dear Valued Customer, your order",
+        "Sehr geehrte Damen und Herren, anbei",
+        "Liebe Grüße aus Berlin",
+        "Beste Grüße\nIhr Team",
+        "Hi There, quick question",
+        "Hello Everyone, welcome",
+        "Write a Python class called Parser that uses a library named Requests.",
+        "Talk to Support if the Widget fails.",
+    ] {
+        assert!(of(t, EntityType::Person).is_empty(), "{t}: {:?}", scan(t));
+    }
+}
+
+#[test]
+#[ignore = "exploration: prints what the scanner finds in files named by KT_PROBE"]
+fn probe() {
+    let Ok(files) = std::env::var("KT_PROBE") else {
+        return;
+    };
+    for f in files.split(':') {
+        let t = std::fs::read_to_string(f).unwrap_or_default();
+        for (e, v) in scan(&t) {
+            if matches!(e, EntityType::Person | EntityType::Address) {
+                println!("{f}\t{e}\t{v:?}");
+            }
+        }
+    }
 }

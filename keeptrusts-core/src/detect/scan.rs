@@ -947,6 +947,32 @@ impl Run<'_> {
                         if ve > vs {
                             end = ve;
                         }
+                    } else {
+                        // `, Fifth Floor`, `, 2nd Floor`
+                        let oe = run(b, us, 8, alnum);
+                        let ordinal = matches!(
+                            self.word_at(us, oe),
+                            "First"
+                                | "Second"
+                                | "Third"
+                                | "Fourth"
+                                | "Fifth"
+                                | "Sixth"
+                                | "Seventh"
+                                | "Eighth"
+                                | "Ninth"
+                                | "Tenth"
+                                | "Ground"
+                        ) || (at(b, us).is_ascii_digit()
+                            && matches!(
+                                self.word_at(us, oe)
+                                    .trim_start_matches(|c: char| c.is_ascii_digit()),
+                                "st" | "nd" | "rd" | "th"
+                            ));
+                        if ordinal && self.word_at(oe, oe + 6) == " Floor" && !alnum(at(b, oe + 6))
+                        {
+                            end = oe + 6;
+                        }
                     }
                 }
                 let end = self.address_tail(end, false).unwrap_or(end);
@@ -1070,8 +1096,14 @@ impl Run<'_> {
         if two.len() == 2 && !alnum(at(b, code_end)) {
             if self.w.states.contains(two) {
                 if at(b, code_end) == b' ' {
-                    let ze = run(b, code_end + 1, 6, |c| c.is_ascii_digit());
-                    if ze - code_end - 1 == 5 && !alnum(at(b, ze)) {
+                    // one space before the ZIP code, or two as in typeset addresses
+                    let zs = if at(b, code_end + 1) == b' ' {
+                        code_end + 2
+                    } else {
+                        code_end + 1
+                    };
+                    let ze = run(b, zs, 6, |c| c.is_ascii_digit());
+                    if ze - zs == 5 && !alnum(at(b, ze)) {
                         let ext = run(b, ze + 1, 5, |c| c.is_ascii_digit());
                         if at(b, ze) == b'-' && ext - ze - 1 == 4 && !alnum(at(b, ext)) {
                             return Some(ext);
@@ -1543,7 +1575,8 @@ impl Run<'_> {
             {
                 k -= 1;
             }
-            if k == e {
+            // a word cut from a longer token (`charge_to`, `v2to`) is no cue
+            if k == e || (k > floor && (alnum(at(b, k - 1)) || at(b, k - 1) == b'_')) {
                 break;
             }
             if let Some(w) = words.get_mut(n) {
@@ -1648,7 +1681,14 @@ impl Run<'_> {
         if punct.is_none() && written.len() <= 12 {
             let mut buf = [0u8; 32];
             let w = lower(written, &mut buf);
-            if self.w.titles.contains(w) {
+            // a title, not a unit after a number (`3.3 ms. First`)
+            let after_number = words.get(1).is_some_and(|&(ps, pe)| {
+                b.get(ps..pe)
+                    .is_some_and(|w| w.iter().any(u8::is_ascii_digit))
+            }) || (s > floor
+                && at(b, s - 1) == b' '
+                && at(b, s.saturating_sub(2)).is_ascii_digit());
+            if self.w.titles.contains(w) && !after_number {
                 return Some(Cue::Title);
             }
         }
@@ -1728,7 +1768,7 @@ impl Run<'_> {
         // sentence openers, field names, countries and cities never start a name, whatever
         // precedes them (`Merci Garcia`, `FROM Customers`, `from Germany`); a title still makes
         // `Mr. Le` a name
-        if cue != Some(Cue::Title)
+        if (cue != Some(Cue::Title) || e1 - i > 3)
             && !given
             && (self.w.stop_words.contains(first)
                 || self.w.places.contains(first)
