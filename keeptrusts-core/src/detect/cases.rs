@@ -337,6 +337,32 @@ fn greetings_without_a_name_are_not_names() {
 }
 
 #[test]
+fn code_identifiers_are_not_names() {
+    for t in [
+        "let owner = Principal::new(\"u1\");",
+        "    pub name: String,\n    pub assignee: Option<String>,",
+        "use postgres::{Client, Config};",
+        "    client = TestClient(app)",
+        "pub const ALL: [Role; 3] = [Role::Member, Role::Owner];",
+        ") -> Result<Member, AdminError> {",
+        "    pub provider: ProviderKind,",
+        "    text = \"客户邮箱 a@b.com\"",
+    ] {
+        assert!(of(t, EntityType::Person).is_empty(), "{t}: {:?}", scan(t));
+    }
+    // names with a capital after a short prefix or a hyphen are still names
+    for (t, want) in [
+        ("Kind regards,\nFiona MacLeod", "Fiona MacLeod"),
+        ("Patient: Anna Smith-Jones", "Anna Smith-Jones"),
+        ("Dear Mr. O'Brien,", "O'Brien"),
+        ("Name: Jean-Pierre Lefèvre", "Jean-Pierre Lefèvre"),
+        ("患者王伟，男，45岁", "王伟"),
+    ] {
+        assert_eq!(of(t, EntityType::Person), [want], "{t}");
+    }
+}
+
+#[test]
 #[ignore = "exploration: prints what the scanner finds in files named by KT_PROBE"]
 fn probe() {
     let Ok(files) = std::env::var("KT_PROBE") else {
@@ -344,9 +370,18 @@ fn probe() {
     };
     for f in files.split(':') {
         let t = std::fs::read_to_string(f).unwrap_or_default();
-        for (e, v) in scan(&t) {
-            if matches!(e, EntityType::Person | EntityType::Address) {
-                println!("{f}\t{e}\t{v:?}");
+        let d = BuiltinDetector::new(&BuiltinDetector::all_types(), &[], &[]).unwrap();
+        let mut v = Vec::new();
+        d.scan(&t, &mut v);
+        resolve_overlaps(&mut v);
+        for x in v {
+            if matches!(x.entity, EntityType::Person | EntityType::Address) {
+                let mut from = x.start.saturating_sub(40);
+                while !t.is_char_boundary(from) {
+                    from -= 1;
+                }
+                let (before, value) = (&t[from..x.start], &t[x.start..x.end]);
+                println!("{f}\t{}\t{value:?}\t{before:?}", x.entity);
             }
         }
     }

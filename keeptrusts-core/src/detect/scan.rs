@@ -1540,21 +1540,26 @@ impl Run<'_> {
         if !chars.next().is_some_and(char::is_uppercase) || self.w.not_surnames.contains(word) {
             return false;
         }
-        // at least one lowercase letter, never two capitals in a row (McDonald yes, API no)
+        // at least one lowercase letter, never two capitals in a row (McDonald yes, API no),
+        // and a capital inside only after a short prefix (MacLeod, DeShawn; not TestClient,
+        // ProviderKind)
         let mut lower = false;
         let mut prev_upper = true;
-        for c in chars {
+        let mut prev_joiner = false;
+        for (k, c) in chars.enumerate() {
+            let joiner = matches!(c, '-' | '\'');
             if c.is_lowercase() {
                 lower = true;
                 prev_upper = false;
             } else if c.is_uppercase() {
-                if prev_upper {
+                if prev_upper || (k > 2 && !prev_joiner) {
                     return false;
                 }
                 prev_upper = true;
             } else {
                 prev_upper = false;
             }
+            prev_joiner = joiner;
         }
         lower
     }
@@ -1762,6 +1767,11 @@ impl Run<'_> {
             if self.w.titles.contains(own) || self.w.titles.contains(own.trim_end_matches('.')) {
                 return e1;
             }
+        }
+        // code, not a name: `Principal::new`, `Config {`, `TestClient(app)`, `Vec<T>`
+        if matches!(at(b, e1), b'(' | b'<' | b'{' | b'}' | b'[') || b.get(e1..e1 + 2) == Some(b"::")
+        {
+            return e1;
         }
         let cue = self.name_cue(i);
         let first = self.word_at(i, e1);
