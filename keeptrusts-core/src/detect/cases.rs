@@ -297,6 +297,39 @@ fn whole_addresses_are_one_span() {
 }
 
 #[test]
+fn chinese_and_japanese_addresses() {
+    for (t, want) in [
+        (
+            "住所：東京都港区六本木6-10-1　電話",
+            "東京都港区六本木6-10-1",
+        ),
+        (
+            "大阪府大阪市北区梅田3丁目1番1号に来てください",
+            "大阪府大阪市北区梅田3丁目1番1号",
+        ),
+        ("寄到北京市朝阳区建国路88号，谢谢", "北京市朝阳区建国路88号"),
+        (
+            "地址：上海市浦东新区世纪大道100号",
+            "上海市浦东新区世纪大道100号",
+        ),
+        (
+            "广东省深圳市南山区科技园路18号3栋",
+            "广东省深圳市南山区科技园路18号3栋",
+        ),
+    ] {
+        assert_eq!(of(t, EntityType::Address), [want], "{t}");
+    }
+    for t in [
+        "北京市人口2000万",
+        "北京市的人口是2000万。",
+        "東京都は日本の首都です。",
+        "我们下周在上海市开会。",
+    ] {
+        assert!(of(t, EntityType::Address).is_empty(), "{t}: {:?}", scan(t));
+    }
+}
+
+#[test]
 fn address_tails_need_their_shape() {
     // a street with a suffix keeps its own span when no city and postcode follow
     assert_eq!(

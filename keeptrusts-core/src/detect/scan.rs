@@ -10,7 +10,10 @@
 
 use std::net::Ipv6Addr;
 
-use super::words::{words, Ctx, CueKind, Words, CJK_CUE_ENDS, CJK_NAME_CUES, CJK_SURNAMES};
+use super::words::{
+    words, Ctx, CueKind, Words, CJK_CUE_ENDS, CJK_NAME_CUES, CJK_REGIONS, CJK_REGION_ENDS,
+    CJK_SURNAMES,
+};
 
 /// What introduces a name.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -1435,8 +1438,60 @@ impl Run<'_> {
                     return e;
                 }
             }
+            if CJK_REGION_ENDS.contains(&c) && self.on(EntityType::Address) {
+                if let Some(e) = self.cjk_address(j) {
+                    return e;
+                }
+            }
         }
         j.max(i + 1)
+    }
+
+    /// A Chinese or Japanese address whose region ends at `p` (`東京都港区六本木6-10-1`,
+    /// `北京市朝阳区建国路88号`), pushed; where it ends. The address runs on over Han characters,
+    /// katakana, digits and dashes, and ends after its last number (with `号`, `番地`, `号室`, …);
+    /// a district or street word (区, 市, 町, 路, 街, …) must stand before that number, so
+    /// `北京市人口2000万` is no address.
+    fn cjk_address(&mut self, p: usize) -> Option<usize> {
+        let before = self.text.get(self.last_end..p)?;
+        let region = CJK_REGIONS.iter().find(|r| before.ends_with(*r))?;
+        let s = p - region.len();
+        let mut k = p;
+        let mut end = None;
+        let mut marker = false;
+        while k - p < 96 {
+            let Some(c) = self.char_at(k) else { break };
+            let han = ('\u{4E00}'..='\u{9FFF}').contains(&c);
+            let katakana = ('\u{30A0}'..='\u{30FF}').contains(&c);
+            let digit = c.is_ascii_digit() || ('０'..='９').contains(&c);
+            let dash = matches!(c, '-' | '－' | '‐' | '−' | 'ー');
+            if !(han || katakana || digit || dash || matches!(c, 'が' | 'の' | 'ヶ'))
+                || matches!(c, '的' | '是' | '在' | '和' | '有' | '了' | '吗')
+            {
+                break;
+            }
+            k += c.len_utf8();
+            if matches!(
+                c,
+                '区' | '市' | '町' | '村' | '郡' | '路' | '街' | '道' | '巷' | '弄' | '丁' | '条'
+            ) {
+                marker = true;
+            }
+            if digit && marker {
+                // the number ends here unless more digits follow; a suffix joins it
+                let rest = self.text.get(k..).unwrap_or("");
+                let suffix = [
+                    "号室", "号楼", "番地", "丁目", "号", "番", "階", "室", "栋", "楼",
+                ]
+                .iter()
+                .find(|x| rest.starts_with(*x))
+                .map_or(0, |x| x.len());
+                end = Some(k + suffix);
+            }
+        }
+        let end = end?;
+        self.push(EntityType::Address, s, end, 75);
+        Some(end)
     }
 
     /// The name after a CJK cue ending at `p`, pushed; where it ends.
