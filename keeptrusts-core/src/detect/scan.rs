@@ -931,8 +931,25 @@ impl Run<'_> {
             }
             let word = self.word_at(ws, we);
             let first = at(b, ws);
-            if name_words > 0 && self.w.street_suffixes.contains(word) {
+            // a suffix followed by another is part of the name (`Park Lane`, `Plaza Drive`)
+            let next_suffix = at(b, we) == b' '
+                && self
+                    .w
+                    .street_suffixes
+                    .contains(self.word_at(we + 1, run(b, we + 1, 32, alnum)));
+            if name_words > 0 && self.w.street_suffixes.contains(word) && !next_suffix {
                 let mut end = we;
+                // a quadrant or direction after the suffix: `Pennsylvania Avenue NW`
+                let de = run(b, we + 1, 3, |c| c.is_ascii_uppercase());
+                if at(b, we) == b' '
+                    && matches!(
+                        self.word_at(we + 1, de),
+                        "N" | "S" | "E" | "W" | "NW" | "NE" | "SW" | "SE"
+                    )
+                    && !alnum(at(b, de))
+                {
+                    end = de;
+                }
                 // a unit: `, Apt 4B`, ` Suite 210`, ` #12`
                 let k = if at(b, end) == b',' { end + 1 } else { end };
                 if at(b, k) == b' ' {
@@ -1073,8 +1090,15 @@ impl Run<'_> {
         {
             p += 3;
         }
-        let pe = run(b, p, 6, |c| c.is_ascii_digit());
-        if (4..=5).contains(&(pe - p)) && at(b, pe) == b' ' && !strict {
+        let mut pe = run(b, p, 6, |c| c.is_ascii_digit());
+        // Polish `00-590`
+        if pe - p == 2 && at(b, pe) == b'-' {
+            let pe3 = run(b, pe + 1, 4, |c| c.is_ascii_digit());
+            if pe3 - pe - 1 == 3 {
+                pe = pe3;
+            }
+        }
+        if (4..=6).contains(&(pe - p)) && at(b, pe) == b' ' && !strict {
             let mut cs = pe + 1;
             if at(b, cs).is_ascii_uppercase()
                 && at(b, cs + 1).is_ascii_uppercase()
@@ -1090,8 +1114,18 @@ impl Run<'_> {
         if at(b, j) == b',' {
             j += 1;
         }
+        // a city alone ends the address when the sentence goes on or ends after it (`14
+        // Harbour View Road, Cork.`); a given name there starts a new clause instead
+        let city_alone = || {
+            let next = at(b, ce);
+            let ends = matches!(next, 0 | b'.' | b';' | b')' | b'\n' | b'!' | b'?')
+                || (next == b' ' && at(b, ce + 1).is_ascii_lowercase());
+            let w = self.word_at(k, self.name_word_end(k));
+            (ends && !strict && (!self.w.given.contains(w) || self.w.places.contains(w)))
+                .then_some(ce)
+        };
         if at(b, j) != b' ' {
-            return None;
+            return city_alone();
         }
         j += 1;
         let two = self.word_at(j, j + 2);
@@ -1120,13 +1154,20 @@ impl Run<'_> {
                 return canadian_postcode(b, code_end + 1).or((!strict).then_some(code_end));
             }
         }
-        uk_postcode(b, j)
+        uk_postcode(b, j).or_else(city_alone)
     }
 
     /// `Hauptstraße 12`, `Calle Mayor 5`, `12 rue de la Paix`.
     fn german_address(&mut self, s: usize) -> Option<usize> {
         let b = self.b;
-        let num_end = run(b, s, 6, |c| c.is_ascii_digit());
+        let mut num_end = run(b, s, 6, |c| c.is_ascii_digit());
+        // a range or a flat: `5-7`, `10/12`
+        if matches!(at(b, num_end), b'-' | b'/') && at(b, num_end + 1).is_ascii_digit() {
+            let r = run(b, num_end + 1, 5, |c| c.is_ascii_digit());
+            if !alnum(at(b, r)) {
+                num_end = r;
+            }
+        }
         let end =
             if at(b, num_end).is_ascii_lowercase() && !at(b, num_end + 1).is_ascii_alphabetic() {
                 num_end + 1
@@ -1137,8 +1178,10 @@ impl Run<'_> {
             // French: number, then a street word
             if at(b, end) == b' ' {
                 let ws = end + 1;
-                let we = run(b, ws, 16, |c| c.is_ascii_lowercase() || c >= 0x80);
-                if self.w.french_streets.contains(self.word_at(ws, we)) && at(b, we) == b' ' {
+                let we = run(b, ws, 16, |c| c.is_ascii_alphabetic() || c >= 0x80);
+                let mut fb = [0u8; 32];
+                let street = lower(self.word_at(ws, we), &mut fb);
+                if self.w.french_streets.contains(street) && at(b, we) == b' ' {
                     let mut k = we;
                     for _ in 0..5 {
                         if at(b, k) != b' ' {
@@ -1473,7 +1516,19 @@ impl Run<'_> {
             k += c.len_utf8();
             if matches!(
                 c,
-                '区' | '市' | '町' | '村' | '郡' | '路' | '街' | '道' | '巷' | '弄' | '丁' | '条'
+                '区' | '區'
+                    | '段'
+                    | '市'
+                    | '町'
+                    | '村'
+                    | '郡'
+                    | '路'
+                    | '街'
+                    | '道'
+                    | '巷'
+                    | '弄'
+                    | '丁'
+                    | '条'
             ) {
                 marker = true;
             }
@@ -1481,7 +1536,7 @@ impl Run<'_> {
                 // the number ends here unless more digits follow; a suffix joins it
                 let rest = self.text.get(k..).unwrap_or("");
                 let suffix = [
-                    "号室", "号楼", "番地", "丁目", "号", "番", "階", "室", "栋", "楼",
+                    "号室", "号楼", "番地", "丁目", "号", "號", "番", "階", "室", "栋", "楼", "樓",
                 ]
                 .iter()
                 .find(|x| rest.starts_with(*x))
@@ -1665,7 +1720,7 @@ impl Run<'_> {
         let &(s, e) = words.first()?;
         let mut buf = [0u8; 32];
         let last = lower(self.word_at(s, e), &mut buf);
-        let last = last.trim_end_matches('.');
+        let last = last.trim_end_matches('.').trim_start_matches('\'');
         let entries = self.w.name_cues.get(last)?;
         'phrases: for (earlier, kind) in entries {
             if sign_off_only && *kind != CueKind::SignOff {
@@ -1677,7 +1732,7 @@ impl Run<'_> {
                     continue 'phrases;
                 };
                 let mut wb = [0u8; 32];
-                if lower(self.word_at(ws, we), &mut wb) != *want {
+                if lower(self.word_at(ws, we), &mut wb).trim_start_matches('\'') != *want {
                     continue 'phrases;
                 }
             }
@@ -1740,7 +1795,7 @@ impl Run<'_> {
         let written = self.word_at(s, e);
         if punct.is_none() && written.len() <= 12 {
             let mut buf = [0u8; 32];
-            let w = lower(written, &mut buf);
+            let w = lower(written, &mut buf).trim_start_matches('\'');
             // a title, not a unit after a number (`3.3 ms. First`)
             let after_number = words.get(1).is_some_and(|&(ps, pe)| {
                 b.get(ps..pe)
@@ -1781,7 +1836,12 @@ impl Run<'_> {
     /// Whether a name-like word may continue a name: not a sentence opener or field name.
     fn name_word_ok(&self, s: usize, e: usize) -> bool {
         let w = self.word_at(s, e);
-        !self.w.stop_words.contains(w) || self.w.surnames.contains(w) || self.w.given.contains(w)
+        // a short word that closes the name before punctuation (`Nguyễn Văn An,`) is part of it
+        let closes = w.len() <= 3 && matches!(at(self.b, e), 0 | b',' | b'.' | b';' | b')' | b'\n');
+        !self.w.stop_words.contains(w)
+            || closes
+            || self.w.surnames.contains(w)
+            || self.w.given.contains(w)
     }
 
     fn name(&mut self, i: usize) -> usize {
@@ -1833,7 +1893,7 @@ impl Run<'_> {
         // sentence openers, field names, countries and cities never start a name, whatever
         // precedes them (`Merci Garcia`, `FROM Customers`, `from Germany`); a title still makes
         // `Mr. Le` a name
-        if (cue != Some(Cue::Title) || e1 - i > 3)
+        if (cue != Some(Cue::Title) || (e1 - i > 3 && !self.w.surnames.contains(first)))
             && !given
             && (self.w.stop_words.contains(first)
                 || self.w.places.contains(first)
