@@ -455,6 +455,33 @@ fn more_address_forms() {
 }
 
 #[test]
+fn names_without_a_cue_from_the_dictionaries() {
+    for (t, want) in [
+        (
+            "Can you format this label: Jane Whitfield, 3 Elm Grove",
+            "Jane Whitfield",
+        ),
+        (
+            "forward it to Piotr Wiśniewski tomorrow",
+            "Piotr Wiśniewski",
+        ),
+        ("the report of Chinedu Okafor was late", "Chinedu Okafor"),
+        ("ask Sipho Dlamini about it", "Sipho Dlamini"),
+    ] {
+        assert_eq!(of(t, EntityType::Person), [want], "{t}");
+    }
+    // a saint's or a place's prefix makes a given name a place
+    for t in [
+        "The San Francisco Chronicle reported it.",
+        "flights from São Paulo Guarulhos",
+        "St. Louis Cardinals won",
+        "Visit San Diego Zoo",
+    ] {
+        assert!(of(t, EntityType::Person).is_empty(), "{t}: {:?}", scan(t));
+    }
+}
+
+#[test]
 fn code_identifiers_are_not_names() {
     for t in [
         "let owner = Principal::new(\"u1\");",

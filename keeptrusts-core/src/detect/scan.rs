@@ -1888,6 +1888,37 @@ impl Run<'_> {
         {
             return e1;
         }
+        // a saint's or a place's prefix makes a place: `San Francisco`, `São Paulo`, `St. Louis`
+        if i >= self.last_end + 2 && at(b, i - 1) == b' ' {
+            let floor = self.last_end.max(i.saturating_sub(LOOK_BACK));
+            let (w, n) = self.words_before(i - 1, floor);
+            if n > 0
+                && w.first().is_some_and(|&(ps, pe)| {
+                    matches!(
+                        self.word_at(ps, pe),
+                        "San"
+                            | "Santa"
+                            | "Santo"
+                            | "São"
+                            | "Saint"
+                            | "Sainte"
+                            | "St."
+                            | "Ste."
+                            | "Sankt"
+                            | "Fort"
+                            | "Port"
+                            | "Mount"
+                            | "Mt."
+                            | "Cape"
+                            | "Lake"
+                            | "Los"
+                            | "Las"
+                    )
+                })
+            {
+                return e1;
+            }
+        }
         let cue = self.name_cue(i);
         let first = self.word_at(i, e1);
         // sentence openers, field names, countries and cities never start a name, whatever
