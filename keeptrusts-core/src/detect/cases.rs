@@ -189,6 +189,13 @@ fn sentence_openers_are_not_names() {
     ] {
         assert!(of(t, EntityType::Person).is_empty(), "{t}: {:?}", scan(t));
     }
+    // a label that ends a sentence introduces nothing; a possessive is not part of a name
+    assert!(of("from a patent holder.  Therefore the", EntityType::Person).is_empty());
+    assert!(of("the Patient. Whatever comes", EntityType::Person).is_empty());
+    assert_eq!(
+        of("Dear Mr. Hinnant's team", EntityType::Person),
+        ["Hinnant"]
+    );
     // a greeting is a cue for the name after it, never a name itself
     assert_eq!(
         of("Merci Garcia pour votre aide.", EntityType::Person),

@@ -1640,6 +1640,11 @@ impl Run<'_> {
             .char_indices()
             .find(|(_, ch)| !(ch.is_alphabetic() || *ch == '-' || *ch == '\''))
             .map_or(word.len(), |(k, _)| k);
+        // a possessive is not part of the name: `Hinnant's`
+        let word = word.get(..letters).unwrap_or("");
+        if letters > 3 && word.ends_with("'s") {
+            return i + letters - 2;
+        }
         i + letters
     }
 
@@ -1810,6 +1815,10 @@ impl Run<'_> {
         // `FROM Customers`, `WHERE Name`: a keyword in capitals introduces no name
         let colon = matches!(punct, Some(b':' | b'='));
         if !colon && written.len() >= 3 && written.bytes().all(|c| c.is_ascii_uppercase()) {
+            return None;
+        }
+        // a label that ends a sentence (`a patent holder.  Therefore`) introduces nothing
+        if written.ends_with('.') {
             return None;
         }
         match self.cue_phrase(words, false)?.0 {

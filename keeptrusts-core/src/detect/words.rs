@@ -923,6 +923,21 @@ const STOP_WORDS: &[&str] = &[
     "I’ll",
     "I've",
     "I’ve",
+    // sentence adverbs
+    "Therefore",
+    "However",
+    "Moreover",
+    "Furthermore",
+    "Thus",
+    "Hence",
+    "Meanwhile",
+    "Otherwise",
+    "Instead",
+    "Besides",
+    "Still",
+    "Anyway",
+    "Unfortunately",
+    "Fortunately",
 ];
 
 /// Phrases that introduce a name in Chinese and Japanese, where names are not capitalized and
