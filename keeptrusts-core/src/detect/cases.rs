@@ -538,3 +538,26 @@ fn probe() {
         }
     }
 }
+
+#[test]
+fn hostile_repetitions_of_the_new_shapes_stay_sound() {
+    for t in [
+        "市".repeat(20_000),
+        "我叫是".repeat(5_000),
+        "Name: ".repeat(5_000),
+        "Best regards,\n".repeat(3_000),
+        "Anna.".repeat(10_000) + "@example.com",
+        "12 Main Street, ".repeat(3_000),
+        "北京市朝阳区".repeat(3_000) + "1号",
+        "jürgen.".repeat(10_000) + "@müller.de",
+        "Dear ".repeat(10_000),
+    ] {
+        let d = BuiltinDetector::new(&BuiltinDetector::all_types(), &[], &[]).unwrap();
+        let mut v = Vec::new();
+        d.scan(&t, &mut v);
+        for f in &v {
+            assert!(f.start < f.end && f.end <= t.len());
+            assert!(t.is_char_boundary(f.start) && t.is_char_boundary(f.end));
+        }
+    }
+}

@@ -11,8 +11,7 @@
 use std::net::Ipv6Addr;
 
 use super::words::{
-    words, Ctx, CueKind, Words, CJK_CUE_ENDS, CJK_NAME_CUES, CJK_REGIONS, CJK_REGION_ENDS,
-    CJK_SURNAMES,
+    last_two, words, Ctx, CueKind, Words, CJK_CUE_ENDS, CJK_REGION_ENDS, CJK_SURNAMES,
 };
 
 /// What introduces a name.
@@ -1497,7 +1496,12 @@ impl Run<'_> {
     /// `北京市人口2000万` is no address.
     fn cjk_address(&mut self, p: usize) -> Option<usize> {
         let before = self.text.get(self.last_end..p)?;
-        let region = CJK_REGIONS.iter().find(|r| before.ends_with(*r))?;
+        let region = self
+            .w
+            .cjk_regions
+            .get(last_two(before))?
+            .iter()
+            .find(|r| before.ends_with(*r))?;
         let s = p - region.len();
         let mut k = p;
         let mut end = None;
@@ -1552,7 +1556,10 @@ impl Run<'_> {
     /// The name after a CJK cue ending at `p`, pushed; where it ends.
     fn cjk_name_after(&mut self, p: usize) -> Option<usize> {
         let before = self.text.get(self.last_end..p)?;
-        let &(_, weak) = CJK_NAME_CUES
+        let &(_, weak) = self
+            .w
+            .cjk_cues
+            .get(last_two(before))?
             .iter()
             .find(|(cue, _)| before.ends_with(cue))?;
         let mut k = p;

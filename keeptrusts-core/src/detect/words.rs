@@ -1536,6 +1536,10 @@ pub(crate) struct Words {
     pub name_cues: Cues,
     pub stop_words: Set,
     pub places: Set,
+    /// [`CJK_NAME_CUES`] by their last two characters.
+    pub cjk_cues: HashMap<&'static str, Vec<(&'static str, bool)>, BuildHasherDefault<Fnv>>,
+    /// [`CJK_REGIONS`] by their last two characters.
+    pub cjk_regions: HashMap<&'static str, Vec<&'static str>, BuildHasherDefault<Fnv>>,
     pub not_surnames: Set,
     pub states: Set,
     /// Context phrases, see [`Phrases`].
@@ -1552,6 +1556,12 @@ fn set(items: impl IntoIterator<Item = &'static str>) -> Set {
     items.into_iter().collect()
 }
 
+/// The last two characters of `s` (all of it when shorter).
+pub(crate) fn last_two(s: &str) -> &str {
+    let start = s.char_indices().rev().nth(1).map_or(0, |(k, _)| k);
+    s.get(start..).unwrap_or(s)
+}
+
 pub(crate) fn words() -> Option<&'static Words> {
     static WORDS: OnceLock<Option<Words>> = OnceLock::new();
     WORDS
@@ -1564,6 +1574,23 @@ pub(crate) fn words() -> Option<&'static Words> {
             }
             for v in context.values_mut() {
                 v.sort_by_key(|p| std::cmp::Reverse(p.0.len()));
+            }
+            let mut cjk_cues: HashMap<
+                &'static str,
+                Vec<(&'static str, bool)>,
+                BuildHasherDefault<Fnv>,
+            > = HashMap::default();
+            for &(cue, weak) in CJK_NAME_CUES {
+                cjk_cues.entry(last_two(cue)).or_default().push((cue, weak));
+            }
+            // longest first: `名前は` before `名前`
+            for v in cjk_cues.values_mut() {
+                v.sort_by_key(|c| std::cmp::Reverse(c.0.len()));
+            }
+            let mut cjk_regions: HashMap<&'static str, Vec<&'static str>, BuildHasherDefault<Fnv>> =
+                HashMap::default();
+            for &r in CJK_REGIONS {
+                cjk_regions.entry(last_two(r)).or_default().push(r);
             }
             let mut name_cues = Cues::default();
             for &(phrase, kind) in NAME_CUES {
@@ -1588,6 +1615,8 @@ pub(crate) fn words() -> Option<&'static Words> {
                 name_cues,
                 stop_words: set(STOP_WORDS.iter().copied()),
                 places: set(lines(include_str!("../../data/places.txt"))),
+                cjk_cues,
+                cjk_regions,
                 states: set(US_STATES.iter().copied()),
                 context,
             })
