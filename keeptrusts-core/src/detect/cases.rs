@@ -233,11 +233,16 @@ fn countries_and_cities_are_not_names() {
 }
 
 #[test]
-fn every_cjk_cue_ends_with_a_checked_character() {
-    use super::words::{CJK_CUE_ENDS, CJK_NAME_CUES};
+fn every_cjk_cue_and_region_ends_with_a_checked_character() {
+    use super::words::{cjk_cue_end, cjk_region_end, CJK_NAME_CUES, CJK_REGIONS};
     for (cue, _) in CJK_NAME_CUES {
-        let last = cue.chars().next_back().unwrap();
-        assert!(CJK_CUE_ENDS.contains(&last), "{cue}");
+        assert!(cjk_cue_end(cue.chars().next_back().unwrap()), "{cue}");
+    }
+    for region in CJK_REGIONS {
+        assert!(
+            cjk_region_end(region.chars().next_back().unwrap()),
+            "{region}"
+        );
     }
 }
 

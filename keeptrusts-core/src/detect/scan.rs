@@ -11,7 +11,7 @@
 use std::net::Ipv6Addr;
 
 use super::words::{
-    last_two, words, Ctx, CueKind, Words, CJK_CUE_ENDS, CJK_REGION_ENDS, CJK_SURNAMES,
+    cjk_cue_end, cjk_region_end, last_two, words, Ctx, CueKind, Words, CJK_SURNAMES,
 };
 
 /// What introduces a name.
@@ -1475,12 +1475,12 @@ impl Run<'_> {
                 break;
             }
             j += c.len_utf8();
-            if CJK_CUE_ENDS.contains(&c) && self.on(EntityType::Person) {
+            if cjk_cue_end(c) && self.on(EntityType::Person) {
                 if let Some(e) = self.cjk_name_after(j) {
                     return e;
                 }
             }
-            if CJK_REGION_ENDS.contains(&c) && self.on(EntityType::Address) {
+            if cjk_region_end(c) && self.on(EntityType::Address) {
                 if let Some(e) = self.cjk_address(j) {
                     return e;
                 }

@@ -973,9 +973,13 @@ pub(crate) const CJK_NAME_CUES: &[(&str, bool)] = &[
     ("私は", true),
 ];
 
-/// The last characters of [`CJK_NAME_CUES`]: the scanner checks for a cue only at these.
-pub(crate) const CJK_CUE_ENDS: &[char] =
-    &['叫', '做', '是', '名', '人', '者', '户', '前', 'は', '当'];
+/// Whether `c` ends one of [`CJK_NAME_CUES`]: the scanner checks for a cue only there.
+pub(crate) fn cjk_cue_end(c: char) -> bool {
+    matches!(
+        c,
+        '叫' | '做' | '是' | '名' | '人' | '者' | '户' | '前' | 'は' | '当'
+    )
+}
 
 /// Surnames that open a Chinese or Japanese name, one character each: the most common Chinese
 /// surnames (simplified and traditional forms, from the classical surname lists, public
@@ -1113,8 +1117,10 @@ pub(crate) const CJK_REGIONS: &[&str] = &[
     "新北市",
 ];
 
-/// The last characters of [`CJK_REGIONS`].
-pub(crate) const CJK_REGION_ENDS: &[char] = &['都', '道', '府', '県', '省', '市', '区'];
+/// Whether `c` ends one of [`CJK_REGIONS`].
+pub(crate) fn cjk_region_end(c: char) -> bool {
+    matches!(c, '都' | '道' | '府' | '県' | '省' | '市' | '区')
+}
 
 const MONTHS: &[&str] = &[
     "january",
