@@ -23,6 +23,9 @@ enum Cue {
     Form,
     /// a phrase, a label without `:`, or a closing line
     Phrase,
+    /// a saint's or a place's prefix (`San`, `São`, `St.`, `Fort`, `Lake`): what follows is a
+    /// place, not a name
+    Place,
 }
 use super::{EntityType, Finding};
 
@@ -1688,11 +1691,11 @@ impl Run<'_> {
 
     /// The words before `k` on the same line, nearest first: up to four runs of letters
     /// (`'`, `’`, `.` and `-` inside), one or two spaces apart, none before `floor`.
-    fn words_before(&self, mut k: usize, floor: usize) -> ([(usize, usize); 4], usize) {
+    fn words_before(&self, mut k: usize, floor: usize, max: usize) -> ([(usize, usize); 4], usize) {
         let b = self.b;
         let mut words = [(0usize, 0usize); 4];
         let mut n = 0;
-        while n < 4 {
+        while n < max.min(4) {
             let e = k;
             while k > floor
                 && e - k < 24
@@ -1722,23 +1725,43 @@ impl Run<'_> {
         (words, n)
     }
 
-    /// Whether the words before a name (nearest first) end with a name cue of one of `kinds`;
-    /// the cue's kind when they do.
-    fn cue_phrase(
-        &self,
-        words: &[(usize, usize)],
-        sign_off_only: bool,
-    ) -> Option<(CueKind, usize)> {
-        let &(s, e) = words.first()?;
+    /// Whether the words ending at `k` end with a name cue (only closing lines when
+    /// `sign_off_only`): its kind, and where its first word starts. Reads the nearest word, and
+    /// the words before it only when a phrase ending with it has more words.
+    fn cue_phrase(&self, k: usize, floor: usize, sign_off_only: bool) -> Option<(CueKind, usize)> {
+        let (one, n) = self.words_before(k, floor, 1);
+        let &(s, e) = one.get(..n).unwrap_or(&[]).first()?;
         let mut buf = [0u8; 32];
         let last = lower(self.word_at(s, e), &mut buf);
+        self.cue_phrase_at(k, floor, (s, e), last, sign_off_only)
+    }
+
+    /// [`cue_phrase`](Self::cue_phrase) when the nearest word `(s, e)` and its lowercase form
+    /// are already known.
+    fn cue_phrase_at(
+        &self,
+        k: usize,
+        floor: usize,
+        (s, e): (usize, usize),
+        last: &str,
+        sign_off_only: bool,
+    ) -> Option<(CueKind, usize)> {
         let last = last.trim_end_matches('.').trim_start_matches('\'');
         let entries = self.w.name_cues.get(last)?;
+        let more = entries.iter().any(|(earlier, _)| !earlier.is_empty());
+        let one = [(s, e), (0, 0), (0, 0), (0, 0)];
+        let (words, n) = if more {
+            self.words_before(k, floor, 4)
+        } else {
+            (one, 1)
+        };
+        let words = words.get(..n).unwrap_or(&[]);
         'phrases: for (earlier, kind) in entries {
             if sign_off_only && *kind != CueKind::SignOff {
                 continue;
             }
             let mut rest = words.get(1..).unwrap_or(&[]).iter();
+            let mut first = s;
             for want in earlier.iter().rev() {
                 let Some(&(ws, we)) = rest.next() else {
                     continue 'phrases;
@@ -1747,8 +1770,9 @@ impl Run<'_> {
                 if lower(self.word_at(ws, we), &mut wb).trim_start_matches('\'') != *want {
                     continue 'phrases;
                 }
+                first = ws;
             }
-            return Some((*kind, earlier.len() + 1));
+            return Some((*kind, first));
         }
         None
     }
@@ -1780,15 +1804,10 @@ impl Run<'_> {
             if k > floor && matches!(at(b, k - 1), b',' | b'!' | b'.') {
                 k -= 1;
             }
-            let (words, n) = self.words_before(k, floor);
-            let words = words.get(..n).unwrap_or(&[]);
-            let first = words.last()?.0;
             // the closing words are the whole line
+            let (_, first) = self.cue_phrase(k, floor, true)?;
             let line_start = first <= floor || matches!(at(b, first - 1), b'\n' | b'\r');
-            let whole = self
-                .cue_phrase(words, true)
-                .is_some_and(|(_, used)| used == words.len());
-            return (line_start && whole).then_some(Cue::Phrase);
+            return line_start.then_some(Cue::Phrase);
         }
         let punct = (k > floor && matches!(at(b, k - 1), b':' | b',' | b'=')).then(|| at(b, k - 1));
         if punct.is_some() {
@@ -1801,20 +1820,42 @@ impl Run<'_> {
         } else if spaces == 0 {
             return None;
         }
-        let (words, n) = self.words_before(k, floor);
-        let words = words.get(..n).unwrap_or(&[]);
-        let &(s, e) = words.first()?;
+        let (one, n) = self.words_before(k, floor, 1);
+        let &(s, e) = one.get(..n).unwrap_or(&[]).first()?;
         let written = self.word_at(s, e);
-        if punct.is_none() && written.len() <= 12 {
-            let mut buf = [0u8; 32];
-            let w = lower(written, &mut buf).trim_start_matches('\'');
+        if punct.is_none()
+            && spaces == 1
+            && matches!(
+                written,
+                "San"
+                    | "Santa"
+                    | "Santo"
+                    | "São"
+                    | "Saint"
+                    | "Sainte"
+                    | "St."
+                    | "Ste."
+                    | "Sankt"
+                    | "Fort"
+                    | "Port"
+                    | "Mount"
+                    | "Mt."
+                    | "Cape"
+                    | "Lake"
+                    | "Los"
+                    | "Las"
+            )
+        {
+            return Some(Cue::Place);
+        }
+        let mut buf = [0u8; 32];
+        let lowered = lower(written, &mut buf);
+        // the longest title is `dott.ssa`
+        if punct.is_none() && written.len() <= 8 {
+            let w = lowered.trim_start_matches('\'');
             // a title, not a unit after a number (`3.3 ms. First`)
-            let after_number = words.get(1).is_some_and(|&(ps, pe)| {
-                b.get(ps..pe)
-                    .is_some_and(|w| w.iter().any(u8::is_ascii_digit))
-            }) || (s > floor
-                && at(b, s - 1) == b' '
-                && at(b, s.saturating_sub(2)).is_ascii_digit());
+            let after_number =
+                s > floor && at(b, s - 1) == b' ' && at(b, s.saturating_sub(2)).is_ascii_digit();
             if self.w.titles.contains(w) && !after_number {
                 return Some(Cue::Title);
             }
@@ -1828,7 +1869,7 @@ impl Run<'_> {
         if written.ends_with('.') {
             return None;
         }
-        match self.cue_phrase(words, false)?.0 {
+        match self.cue_phrase_at(k, floor, (s, e), lowered, false)?.0 {
             CueKind::Field if !colon => None,
             _ if colon => Some(Cue::Form),
             _ => Some(Cue::Phrase),
@@ -1866,10 +1907,9 @@ impl Run<'_> {
         let ascii_end = run(b, i + 1, 40, |c| c.is_ascii_lowercase());
         // a capitalized local part of an e-mail address (`Anna.Kowalska@…`)
         let next = at(b, ascii_end);
-        if next >= 0x80
-            || next.is_ascii_alphanumeric()
-            || matches!(next, b'.' | b'_' | b'%' | b'+' | b'-' | b'@')
-        {
+        let joined = matches!(next, b'.' | b'_' | b'%' | b'+' | b'-')
+            && (alnum(at(b, ascii_end + 1)) || at(b, ascii_end + 1) >= 0x80);
+        if next >= 0x80 || next.is_ascii_alphanumeric() || next == b'@' || joined {
             if let Some(a) = self.email_ahead(i) {
                 return self.email(a);
             }
@@ -1904,47 +1944,18 @@ impl Run<'_> {
         {
             return e1;
         }
-        // a saint's or a place's prefix makes a place: `San Francisco`, `São Paulo`, `St. Louis`
-        if i >= self.last_end + 2 && at(b, i - 1) == b' ' {
-            let floor = self.last_end.max(i.saturating_sub(LOOK_BACK));
-            let (w, n) = self.words_before(i - 1, floor);
-            if n > 0
-                && w.first().is_some_and(|&(ps, pe)| {
-                    matches!(
-                        self.word_at(ps, pe),
-                        "San"
-                            | "Santa"
-                            | "Santo"
-                            | "São"
-                            | "Saint"
-                            | "Sainte"
-                            | "St."
-                            | "Ste."
-                            | "Sankt"
-                            | "Fort"
-                            | "Port"
-                            | "Mount"
-                            | "Mt."
-                            | "Cape"
-                            | "Lake"
-                            | "Los"
-                            | "Las"
-                    )
-                })
-            {
-                return e1;
-            }
-        }
         let cue = self.name_cue(i);
+        // a saint's or a place's prefix makes a place: `San Francisco`, `São Paulo`, `St. Louis`
+        if cue == Some(Cue::Place) {
+            return e1;
+        }
         let first = self.word_at(i, e1);
         // sentence openers, field names, countries and cities never start a name, whatever
         // precedes them (`Merci Garcia`, `FROM Customers`, `from Germany`); a title still makes
         // `Mr. Le` a name
         if (cue != Some(Cue::Title) || (e1 - i > 3 && !self.w.surnames.contains(first)))
             && !given
-            && (self.w.stop_words.contains(first)
-                || self.w.places.contains(first)
-                || self.w.spanish_streets.contains(first))
+            && self.w.never_first.contains(first)
         {
             return e1;
         }
@@ -2074,6 +2085,15 @@ impl Run<'_> {
         // the local part: ASCII atoms and letters of alphabetic scripts (`jürgen.müller@…`)
         let mut s = a;
         while s > self.last_end && a - s < 64 {
+            let c = at(self.b, s - 1);
+            if c < 0x80 {
+                // the usual case: ASCII, byte by byte
+                if !local_char(char::from(c)) {
+                    break;
+                }
+                s -= 1;
+                continue;
+            }
             match self.char_before(s) {
                 Some(c) if local_char(c) => s -= c.len_utf8(),
                 _ => break,
@@ -2089,8 +2109,16 @@ impl Run<'_> {
         // (`müller.de`)
         let mut e = a + 1;
         while e - a < 255 {
+            let c = at(self.b, e);
+            if c < 0x80 {
+                if !(domain_char(char::from(c)) || c == b'.') || e >= self.b.len() {
+                    break;
+                }
+                e += 1;
+                continue;
+            }
             match self.char_at(e) {
-                Some(c) if domain_char(c) || c == '.' => e += c.len_utf8(),
+                Some(c) if domain_char(c) => e += c.len_utf8(),
                 _ => break,
             }
         }

@@ -1542,6 +1542,8 @@ pub(crate) struct Words {
     pub name_cues: Cues,
     pub stop_words: Set,
     pub places: Set,
+    /// Stop words, places and Spanish street words: what never starts a name.
+    pub never_first: Set,
     /// [`CJK_NAME_CUES`] by their last two characters.
     pub cjk_cues: HashMap<&'static str, Vec<(&'static str, bool)>, BuildHasherDefault<Fnv>>,
     /// [`CJK_REGIONS`] by their last two characters.
@@ -1621,6 +1623,11 @@ pub(crate) fn words() -> Option<&'static Words> {
                 name_cues,
                 stop_words: set(STOP_WORDS.iter().copied()),
                 places: set(lines(include_str!("../../data/places.txt"))),
+                never_first: set(STOP_WORDS
+                    .iter()
+                    .copied()
+                    .chain(lines(include_str!("../../data/places.txt")))
+                    .chain(SPANISH_STREETS.iter().copied())),
                 cjk_cues,
                 cjk_regions,
                 states: set(US_STATES.iter().copied()),
