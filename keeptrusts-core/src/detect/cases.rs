@@ -341,6 +341,28 @@ fn chinese_and_japanese_addresses() {
 }
 
 #[test]
+fn post_office_boxes() {
+    for (t, want) in [
+        (
+            "Mail it to PO Box 1234, Austin, TX 78701.",
+            "PO Box 1234, Austin, TX 78701",
+        ),
+        ("Send to P.O. Box 77 please", "P.O. Box 77"),
+        (
+            "Postfach 1020, 80331 München",
+            "Postfach 1020, 80331 München",
+        ),
+        ("Apartado 45, 28080 Madrid", "Apartado 45, 28080 Madrid"),
+        ("Caixa Postal 9, Lisboa.", "Caixa Postal 9, Lisboa"),
+    ] {
+        assert_eq!(of(t, EntityType::Address), [want], "{t}");
+    }
+    // a box that is not a post-office box
+    assert!(of("Put it in box 3 of the shelf", EntityType::Address).is_empty());
+    assert!(of("Step 2: open Box 3 first", EntityType::Address).is_empty());
+}
+
+#[test]
 fn address_tails_need_their_shape() {
     // a street with a suffix keeps its own span when no city and postcode follow
     assert_eq!(

@@ -852,6 +852,11 @@ impl Run<'_> {
                 && (at(b, s - 2).is_ascii_alphabetic()
                     || at(b, s - 2) >= 0x80
                     || at(b, s - 2) == b'.');
+            if spaced_before && !alnum(at(b, e)) {
+                if let Some(end) = self.po_box(s, e) {
+                    return Some(end);
+                }
+            }
             if at(b, e) == b' ' && (next.is_ascii_uppercase() || next.is_ascii_digit()) {
                 if let Some(end) = self.address(s, e) {
                     return Some(end);
@@ -1157,6 +1162,27 @@ impl Run<'_> {
             }
         }
         uk_postcode(b, j).or_else(city_alone)
+    }
+
+    /// A post-office box, the number at `s..e` (`PO Box 1234`, `P.O. Box 12`, `Postfach 10 20`,
+    /// `Apartado 45`, `Caixa Postal 9`, `Casella Postale 3`, `BP 12`), with the rest of its
+    /// address when one follows: pushed; where it ends.
+    fn po_box(&mut self, s: usize, e: usize) -> Option<usize> {
+        let floor = self.last_end.max(s.saturating_sub(LOOK_BACK));
+        let (words, n) = self.words_before(s - 1, floor, 2);
+        let words = words.get(..n).unwrap_or(&[]);
+        let w = |k: usize| words.get(k).map_or("", |&(ws, we)| self.word_at(ws, we));
+        let start = match (w(0), w(1)) {
+            ("Box" | "BOX" | "box", "PO" | "P.O." | "P.O" | "POB" | "Post" | "Office") => {
+                words.get(1)?.0
+            }
+            ("Postfach" | "Apartado" | "BP" | "B.P." | "Postbus", _) => words.first()?.0,
+            ("Postal", "Caixa") | ("Postale", "Casella" | "Boîte") => words.get(1)?.0,
+            _ => return None,
+        };
+        let end = self.address_tail(e, false).unwrap_or(e);
+        self.push(EntityType::Address, start, end, 80);
+        Some(end)
     }
 
     /// `Hauptstraße 12`, `Calle Mayor 5`, `12 rue de la Paix`.
