@@ -111,6 +111,39 @@ fn names_after_cues_in_several_languages() {
 }
 
 #[test]
+fn cyrillic_names_after_cues() {
+    for (t, want) in [
+        ("Меня зовут Иван Петров, мне нужна помощь.", "Иван Петров"),
+        ("Имя: Ольга Смирнова\nТелефон: нет", "Ольга Смирнова"),
+        ("Уважаемый Алексей, спасибо за письмо.", "Алексей"),
+        ("С уважением,\nДмитрий Кузнецов", "Дмитрий Кузнецов"),
+        ("Мене звати Тарас Шевченко.", "Тарас Шевченко"),
+    ] {
+        assert_eq!(of(t, EntityType::Person), [want], "{t}");
+    }
+    for t in [
+        "Москва — столица России.",
+        "Привет, Москва! Здравствуйте, коллеги.",
+        "Спасибо за отчёт. Я прочитаю его завтра.",
+    ] {
+        assert!(of(t, EntityType::Person).is_empty(), "{t}: {:?}", scan(t));
+    }
+}
+
+#[test]
+fn lowercasing_covers_latin1_and_cyrillic_capitals() {
+    let mut buf = [0u8; 32];
+    assert_eq!(
+        super::scan::lower_for_tests("ÉG HEITI", &mut buf),
+        "ég heiti"
+    );
+    assert_eq!(
+        super::scan::lower_for_tests("МЕНЯ Зовут Ёж", &mut buf),
+        "меня зовут ёж"
+    );
+}
+
+#[test]
 fn last_first_after_a_form_field() {
     assert_eq!(
         of(

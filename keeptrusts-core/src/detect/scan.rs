@@ -58,7 +58,8 @@ const CLASS: [u8; 256] = {
             b'_' => UNDERSCORE,
             b'+' => PLUS,
             b'(' => LPAREN,
-            0xC3..=0xC5 => LATIN,
+            // Cyrillic: every capital (А–Я, Ё) starts with 0xD0
+            0xC3..=0xC5 | 0xD0 => LATIN,
             0xE3..=0xE9 => CJK,
             _ => 0,
         };
@@ -160,11 +161,17 @@ fn lower<'a>(word: &str, buf: &'a mut [u8; 32]) -> &'a str {
     let n = word.len().min(32);
     let src = word.as_bytes().get(..n).unwrap_or(&[]);
     let mut prev = 0u8;
-    for (d, &s) in buf.iter_mut().zip(src) {
-        *d = if prev == 0xC3 && (0x80..=0x9E).contains(&s) && s != 0x97 {
-            s + 0x20
-        } else {
-            s.to_ascii_lowercase()
+    for (k, (d, &s)) in buf.iter_mut().zip(src).enumerate() {
+        let next = src.get(k + 1).copied().unwrap_or(0);
+        *d = match (prev, s) {
+            // Latin-1 capitals
+            (0xC3, 0x80..=0x9E) if s != 0x97 => s + 0x20,
+            // Cyrillic А–П → а–п, Р–Я → р–я (0xD0 0xA0.. → 0xD1 0x80..), Ё → ё
+            (0xD0, 0x90..=0x9F) => s + 0x20,
+            (0xD0, 0xA0..=0xAF) => s - 0x20,
+            (0xD0, 0x81) => 0x91,
+            (_, 0xD0) if (0xA0..=0xAF).contains(&next) || next == 0x81 => 0xD1,
+            _ => s.to_ascii_lowercase(),
         };
         prev = s;
     }
@@ -2484,4 +2491,10 @@ impl Run<'_> {
         self.push(kind, p, line_end, 85);
         line_end
     }
+}
+
+/// [`lower`] for the unit tests.
+#[cfg(test)]
+pub(crate) fn lower_for_tests<'a>(word: &str, buf: &'a mut [u8; 32]) -> &'a str {
+    lower(word, buf)
 }
