@@ -162,16 +162,25 @@ fn lower<'a>(word: &str, buf: &'a mut [u8; 32]) -> &'a str {
     let src = word.as_bytes().get(..n).unwrap_or(&[]);
     let mut prev = 0u8;
     for (k, (d, &s)) in buf.iter_mut().zip(src).enumerate() {
-        let next = src.get(k + 1).copied().unwrap_or(0);
-        *d = match (prev, s) {
-            // Latin-1 capitals
-            (0xC3, 0x80..=0x9E) if s != 0x97 => s + 0x20,
-            // Cyrillic А–П → а–п, Р–Я → р–я (0xD0 0xA0.. → 0xD1 0x80..), Ё → ё
-            (0xD0, 0x90..=0x9F) => s + 0x20,
-            (0xD0, 0xA0..=0xAF) => s - 0x20,
-            (0xD0, 0x81) => 0x91,
-            (_, 0xD0) if (0xA0..=0xAF).contains(&next) || next == 0x81 => 0xD1,
-            _ => s.to_ascii_lowercase(),
+        *d = if s < 0x80 {
+            s.to_ascii_lowercase()
+        } else {
+            match (prev, s) {
+                // Latin-1 capitals
+                (0xC3, 0x80..=0x9E) if s != 0x97 => s + 0x20,
+                // Cyrillic А–П → а–п, Р–Я → р–я (0xD0 0xA0.. → 0xD1 0x80..), Ё → ё
+                (0xD0, 0x90..=0x9F) => s + 0x20,
+                (0xD0, 0xA0..=0xAF) => s - 0x20,
+                (0xD0, 0x81) => 0x91,
+                (_, 0xD0)
+                    if src
+                        .get(k + 1)
+                        .is_some_and(|&x| (0xA0..=0xAF).contains(&x) || x == 0x81) =>
+                {
+                    0xD1
+                }
+                _ => s,
+            }
         };
         prev = s;
     }
@@ -1175,6 +1184,40 @@ impl Run<'_> {
     /// `Apartado 45`, `Caixa Postal 9`, `Casella Postale 3`, `BP 12`), with the rest of its
     /// address when one follows: pushed; where it ends.
     fn po_box(&mut self, s: usize, e: usize) -> Option<usize> {
+        // most numbers follow other words: look at the word's last two letters, then its end,
+        // before walking back
+        if !matches!(
+            (at(self.b, s.saturating_sub(3)), at(self.b, s - 2)),
+            (b'o', b'x')
+                | (b'O', b'X')
+                | (b'c', b'h')
+                | (b'd', b'o')
+                | (b'B', b'P')
+                | (b'P', b'.')
+                | (b'u', b's')
+                | (b'a', b'l')
+                | (b'l', b'e')
+        ) {
+            return None;
+        }
+        let before = self.b.get(..s - 1)?;
+        if ![
+            &b"Box"[..],
+            b"BOX",
+            b"box",
+            b"Postfach",
+            b"Apartado",
+            b"BP",
+            b"B.P.",
+            b"Postbus",
+            b"Postal",
+            b"Postale",
+        ]
+        .iter()
+        .any(|w| before.ends_with(w))
+        {
+            return None;
+        }
         let floor = self.last_end.max(s.saturating_sub(LOOK_BACK));
         let (words, n) = self.words_before(s - 1, floor, 2);
         let words = words.get(..n).unwrap_or(&[]);
