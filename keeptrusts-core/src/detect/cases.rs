@@ -203,6 +203,17 @@ fn cjk_names_after_cues() {
     ] {
         assert_eq!(of(t, EntityType::Person), [want], "{t}");
     }
+    // Korean: a surname and two syllables, cut from what is written onto them
+    for (t, want) in [
+        ("안녕하세요, 제 이름은 김민준입니다.", "김민준"),
+        ("이름: 박서연\n전화: 없음", "박서연"),
+        ("저는 이지은이에요.", "이지은"),
+        ("성함: 최수아", "최수아"),
+    ] {
+        assert_eq!(of(t, EntityType::Person), [want], "{t}");
+    }
+    assert!(of("저는 학생입니다.", EntityType::Person).is_empty());
+    assert!(of("이름을 입력하세요.", EntityType::Person).is_empty());
     // a weak cue needs a surname: "I am a student", "I am in Shanghai"
     assert!(of("我是学生。", EntityType::Person).is_empty());
     assert!(of("私は東京に住んでいます。", EntityType::Person).is_empty());

@@ -12,6 +12,7 @@ use std::net::Ipv6Addr;
 
 use super::words::{
     cjk_cue_end, cjk_region_end, last_two, words, Ctx, CueKind, Words, CJK_SURNAMES,
+    KOREAN_SURNAMES,
 };
 
 /// What introduces a name.
@@ -40,7 +41,8 @@ const PLUS: u8 = 8;
 const LPAREN: u8 = 9;
 /// Lead bytes of Latin letters outside ASCII (À–ÿ, Ā–ž): names such as Álvarez or Øster.
 const LATIN: u8 = 10;
-/// Lead bytes of kana and Han characters (U+3000–U+9FFF): names after a Chinese or Japanese cue.
+/// Lead bytes of kana, Han and Hangul characters (U+3000–U+D7FF): names after a Chinese,
+/// Japanese or Korean cue, Chinese and Japanese addresses.
 const CJK: u8 = 11;
 
 #[allow(clippy::indexing_slicing)]
@@ -60,7 +62,8 @@ const CLASS: [u8; 256] = {
             b'(' => LPAREN,
             // Cyrillic: every capital (А–Я, Ё) starts with 0xD0
             0xC3..=0xC5 | 0xD0 => LATIN,
-            0xE3..=0xE9 => CJK,
+            // kana and Han (0xE3–0xE9), Hangul syllables (0xEA–0xED)
+            0xE3..=0xED => CJK,
             _ => 0,
         };
         c += 1;
@@ -424,6 +427,11 @@ fn vin_ok(s: &[u8]) -> bool {
 
 fn valid_date(y: u32, m: u32, d: u32) -> bool {
     (1..=12).contains(&m) && (1..=31).contains(&d) && (1900..=2099).contains(&y)
+}
+
+/// A Hangul syllable.
+fn hangul(c: char) -> bool {
+    ('\u{AC00}'..='\u{D7A3}').contains(&c)
 }
 
 /// Canadian provinces and territories.
@@ -1550,7 +1558,7 @@ impl Run<'_> {
     fn cjk(&mut self, i: usize) -> usize {
         let mut j = i;
         while let Some(c) = self.char_at(j) {
-            if !('\u{3000}'..='\u{9FFF}').contains(&c) {
+            if !(('\u{3000}'..='\u{9FFF}').contains(&c) || hangul(c)) {
                 break;
             }
             j += c.len_utf8();
@@ -1654,6 +1662,9 @@ impl Run<'_> {
             ('\u{4E00}'..='\u{9FFF}').contains(&c) || ('\u{3400}'..='\u{4DBF}').contains(&c)
         };
         let s = k;
+        if self.char_at(s).is_some_and(hangul) {
+            return self.korean_name_at(s, weak);
+        }
         // the run of Han characters, up to where a particle or honorific starts
         let mut ends = [0usize; 6];
         let mut n = 0;
@@ -1699,6 +1710,37 @@ impl Run<'_> {
         if weak && !surname {
             return None;
         }
+        let e = *ends.get(take - 1)?;
+        self.push(EntityType::Person, s, e, 75);
+        Some(e)
+    }
+
+    /// A Korean name at `s` after a cue (`제 이름은 김민준입니다`): a common surname and two
+    /// syllables, cut from the particles and endings written onto it; a two-syllable run alone
+    /// is a name too (`이름: 김민`). Pushed; where it ends.
+    fn korean_name_at(&mut self, s: usize, weak: bool) -> Option<usize> {
+        let mut k = s;
+        let mut ends = [0usize; 3];
+        let mut n = 0;
+        while let Some(c) = self.char_at(k) {
+            if !hangul(c) {
+                break;
+            }
+            k += c.len_utf8();
+            if let Some(slot) = ends.get_mut(n) {
+                *slot = k;
+            }
+            n += 1;
+            if n > 8 {
+                break;
+            }
+        }
+        let surname = self.char_at(s).is_some_and(|c| KOREAN_SURNAMES.contains(c));
+        let take = match n {
+            2 if !weak || surname => 2,
+            3.. if surname => 3,
+            _ => return None,
+        };
         let e = *ends.get(take - 1)?;
         self.push(EntityType::Person, s, e, 75);
         Some(e)

@@ -1017,13 +1017,40 @@ pub(crate) const CJK_NAME_CUES: &[(&str, bool)] = &[
     ("作成者", true),
     ("申請者", true),
     ("私は", true),
+    ("제 이름은", false),
+    ("이름은", false),
+    ("이름", false),
+    ("성함", false),
+    ("성명", false),
+    ("저는", true),
+    ("환자", true),
+    ("담당자", true),
 ];
+
+/// The most common Korean surnames, one syllable each (facts, public domain). Written for
+/// keeptrusts.
+pub(crate) const KOREAN_SURNAMES: &str =
+    "김이박최정강조윤장임한오서신권황안송류전홍고문양손배백허유남심노하곽성차주우구민진나지엄원천방공현함변염여추도소석선설마길연위표명기반라왕금옥육인맹제모탁국어은편용";
 
 /// Whether `c` ends one of [`CJK_NAME_CUES`]: the scanner checks for a cue only there.
 pub(crate) fn cjk_cue_end(c: char) -> bool {
     matches!(
         c,
-        '叫' | '做' | '是' | '名' | '人' | '者' | '户' | '前' | 'は' | '当'
+        '叫' | '做'
+            | '是'
+            | '名'
+            | '人'
+            | '者'
+            | '户'
+            | '前'
+            | 'は'
+            | '当'
+            | '은'
+            | '름'
+            | '함'
+            | '명'
+            | '는'
+            | '자'
     )
 }
 
