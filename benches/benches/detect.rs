@@ -56,6 +56,27 @@ pub fn adversarial(size: usize) -> String {
     s
 }
 
+/// The shapes the issue 20 handlers look at, repeated: CJK cue and region characters (叫, 是,
+/// 市), cue labels without names, closing lines without names, capitalized e-mail-like runs,
+/// street numbers with place words: 10 MB.
+pub fn adversarial_i18n(size: usize) -> String {
+    let unit = format!(
+        "{}{}{}{}{}{}{} ",
+        "市".repeat(1024),
+        "我叫是".repeat(512),
+        "Name: ".repeat(256),
+        "Best regards,\n".repeat(128),
+        "Anna.".repeat(512),
+        "12 Main Street, ".repeat(128),
+        "北京市朝阳区".repeat(128)
+    );
+    let mut s = String::with_capacity(size + unit.len());
+    while s.len() < size {
+        s.push_str(&unit);
+    }
+    s
+}
+
 fn bench(c: &mut Criterion) {
     let detector = BuiltinDetector::new(&BuiltinDetector::all_types(), &[], &[]).unwrap();
     let mut group = c.benchmark_group("detect");
@@ -84,21 +105,26 @@ fn bench(c: &mut Criterion) {
         });
     }
     group.sample_size(10);
-    for mb in [1usize, 10] {
-        let text = adversarial(mb << 20);
+    for (name, mb) in [
+        ("adversarial", 1usize),
+        ("adversarial", 10),
+        ("adversarial_i18n", 1),
+        ("adversarial_i18n", 10),
+    ] {
+        let text = if name == "adversarial" {
+            adversarial(mb << 20)
+        } else {
+            adversarial_i18n(mb << 20)
+        };
         group.throughput(Throughput::Bytes(text.len() as u64));
-        group.bench_with_input(
-            BenchmarkId::new("adversarial", format!("{mb}MB")),
-            &text,
-            |b, t| {
-                b.iter(|| {
-                    let mut v = Vec::new();
-                    detector.scan(black_box(t), &mut v);
-                    resolve_overlaps(&mut v);
-                    black_box(v.len())
-                });
-            },
-        );
+        group.bench_with_input(BenchmarkId::new(name, format!("{mb}MB")), &text, |b, t| {
+            b.iter(|| {
+                let mut v = Vec::new();
+                detector.scan(black_box(t), &mut v);
+                resolve_overlaps(&mut v);
+                black_box(v.len())
+            });
+        });
     }
     group.finish();
 }

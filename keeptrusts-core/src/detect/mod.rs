@@ -10,6 +10,9 @@ pub mod builtin;
 mod scan;
 mod words;
 
+#[cfg(test)]
+mod cases;
+
 pub use scan::{iban_ok, luhn_digits, LOOK_BACK};
 
 use std::fmt;

@@ -10,7 +10,24 @@
 
 use std::net::Ipv6Addr;
 
-use super::words::{words, Ctx, Words};
+use super::words::{
+    cjk_cue_end, cjk_region_end, last_two, words, Ctx, CueKind, Words, CJK_SURNAMES,
+    KOREAN_SURNAMES,
+};
+
+/// What introduces a name.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Cue {
+    /// `Dr.`, `Frau`, `Mme`
+    Title,
+    /// a label or field before `:` or `=` (`Name:`, `Patient:`): `Last, First` may follow
+    Form,
+    /// a phrase, a label without `:`, or a closing line
+    Phrase,
+    /// a saint's or a place's prefix (`San`, `São`, `St.`, `Fort`, `Lake`): what follows is a
+    /// place, not a name
+    Place,
+}
 use super::{EntityType, Finding};
 
 const DIGIT: u8 = 1;
@@ -24,6 +41,9 @@ const PLUS: u8 = 8;
 const LPAREN: u8 = 9;
 /// Lead bytes of Latin letters outside ASCII (À–ÿ, Ā–ž): names such as Álvarez or Øster.
 const LATIN: u8 = 10;
+/// Lead bytes of kana, Han and Hangul characters (U+3000–U+D7FF): names after a Chinese,
+/// Japanese or Korean cue, Chinese and Japanese addresses.
+const CJK: u8 = 11;
 
 #[allow(clippy::indexing_slicing)]
 const CLASS: [u8; 256] = {
@@ -40,7 +60,10 @@ const CLASS: [u8; 256] = {
             b'_' => UNDERSCORE,
             b'+' => PLUS,
             b'(' => LPAREN,
-            0xC3..=0xC5 => LATIN,
+            // Cyrillic: every capital (А–Я, Ё) starts with 0xD0
+            0xC3..=0xC5 | 0xD0 => LATIN,
+            // kana and Han (0xE3–0xE9), Hangul syllables (0xEA–0xED)
+            0xE3..=0xED => CJK,
             _ => 0,
         };
         c += 1;
@@ -69,6 +92,25 @@ fn class(c: u8) -> u8 {
 #[inline]
 fn alnum(c: u8) -> bool {
     c.is_ascii_alphanumeric()
+}
+
+/// A letter of an alphabetic script outside ASCII (Latin, Greek, Cyrillic, Armenian, Latin
+/// Extended Additional): part of a word such as `müller`. CJK and other scripts without spaces
+/// are not, so `邮箱是a@b.cn` starts the address at `a`.
+fn script_letter(c: char) -> bool {
+    !c.is_ascii()
+        && c.is_alphabetic()
+        && (u32::from(c) < 0x0590 || (0x1E00..0x1F00).contains(&u32::from(c)))
+}
+
+/// A character of an e-mail local part.
+fn local_char(c: char) -> bool {
+    c.is_ascii_alphanumeric() || matches!(c, '.' | '_' | '%' | '+' | '-') || script_letter(c)
+}
+
+/// A character of a domain label (not the dot).
+fn domain_char(c: char) -> bool {
+    c.is_ascii_alphanumeric() || c == '-' || script_letter(c)
 }
 
 fn run(b: &[u8], from: usize, max: usize, pred: impl Fn(u8) -> bool) -> usize {
@@ -116,12 +158,34 @@ fn digits_of(b: &[u8], s: usize, e: usize) -> Digits {
     d
 }
 
-/// ASCII-lowercases `word` into `buf` (non-ASCII bytes kept), without allocating.
+/// Lowercases `word` into `buf` without allocating: ASCII letters and the Latin-1 capitals
+/// (`À`–`Þ` except `×`, as in `Ég`, `Über`); other bytes kept.
 fn lower<'a>(word: &str, buf: &'a mut [u8; 32]) -> &'a str {
     let n = word.len().min(32);
     let src = word.as_bytes().get(..n).unwrap_or(&[]);
-    for (d, s) in buf.iter_mut().zip(src) {
-        *d = s.to_ascii_lowercase();
+    let mut prev = 0u8;
+    for (k, (d, &s)) in buf.iter_mut().zip(src).enumerate() {
+        *d = if s < 0x80 {
+            s.to_ascii_lowercase()
+        } else {
+            match (prev, s) {
+                // Latin-1 capitals
+                (0xC3, 0x80..=0x9E) if s != 0x97 => s + 0x20,
+                // Cyrillic А–П → а–п, Р–Я → р–я (0xD0 0xA0.. → 0xD1 0x80..), Ё → ё
+                (0xD0, 0x90..=0x9F) => s + 0x20,
+                (0xD0, 0xA0..=0xAF) => s - 0x20,
+                (0xD0, 0x81) => 0x91,
+                (_, 0xD0)
+                    if src
+                        .get(k + 1)
+                        .is_some_and(|&x| (0xA0..=0xAF).contains(&x) || x == 0x81) =>
+                {
+                    0xD1
+                }
+                _ => s,
+            }
+        };
+        prev = s;
     }
     std::str::from_utf8(buf.get(..n).unwrap_or(&[])).unwrap_or("")
 }
@@ -365,6 +429,48 @@ fn valid_date(y: u32, m: u32, d: u32) -> bool {
     (1..=12).contains(&m) && (1..=31).contains(&d) && (1900..=2099).contains(&y)
 }
 
+/// A Hangul syllable.
+fn hangul(c: char) -> bool {
+    ('\u{AC00}'..='\u{D7A3}').contains(&c)
+}
+
+/// Canadian provinces and territories.
+const PROVINCES: &[&str] = &[
+    "ON", "QC", "BC", "AB", "MB", "SK", "NS", "NB", "NL", "PE", "YT", "NT", "NU",
+];
+
+/// A Canadian postal code at `k` (`M5H 2N2`): where it ends.
+fn canadian_postcode(b: &[u8], k: usize) -> Option<usize> {
+    let l = |i: usize| at(b, k + i).is_ascii_uppercase();
+    let d = |i: usize| at(b, k + i).is_ascii_digit();
+    (l(0) && d(1) && l(2) && at(b, k + 3) == b' ' && d(4) && l(5) && d(6) && !alnum(at(b, k + 7)))
+        .then_some(k + 7)
+}
+
+/// A British postcode at `k` (`LS6 2AA`, `SW1A 1AA`, `M1 1AE`): where it ends.
+fn uk_postcode(b: &[u8], k: usize) -> Option<usize> {
+    let letters = run(b, k, 3, |c| c.is_ascii_uppercase());
+    if !(1..=2).contains(&(letters - k)) {
+        return None;
+    }
+    let digits = run(b, letters, 3, |c| c.is_ascii_digit());
+    if !(1..=2).contains(&(digits - letters)) {
+        return None;
+    }
+    let outward = if at(b, digits).is_ascii_uppercase() {
+        digits + 1
+    } else {
+        digits
+    };
+    let i = outward + 1;
+    (at(b, outward) == b' '
+        && at(b, i).is_ascii_digit()
+        && at(b, i + 1).is_ascii_uppercase()
+        && at(b, i + 2).is_ascii_uppercase()
+        && !alnum(at(b, i + 3)))
+    .then_some(i + 3)
+}
+
 /// Scans text for a fixed set of entity types.
 #[derive(Debug, Clone)]
 pub(crate) struct Scanner {
@@ -426,6 +532,7 @@ impl Scanner {
                 PLUS => r.plus(i),
                 LPAREN => r.paren(i),
                 LATIN => r.latin(i),
+                CJK => r.cjk(i),
                 _ => i + 1,
             };
             i = next.max(i + 1);
@@ -769,6 +876,11 @@ impl Run<'_> {
                 && (at(b, s - 2).is_ascii_alphabetic()
                     || at(b, s - 2) >= 0x80
                     || at(b, s - 2) == b'.');
+            if spaced_before && !alnum(at(b, e)) {
+                if let Some(end) = self.po_box(s, e) {
+                    return Some(end);
+                }
+            }
             if at(b, e) == b' ' && (next.is_ascii_uppercase() || next.is_ascii_digit()) {
                 if let Some(end) = self.address(s, e) {
                     return Some(end);
@@ -850,8 +962,25 @@ impl Run<'_> {
             }
             let word = self.word_at(ws, we);
             let first = at(b, ws);
-            if name_words > 0 && self.w.street_suffixes.contains(word) {
+            // a suffix followed by another is part of the name (`Park Lane`, `Plaza Drive`)
+            let next_suffix = at(b, we) == b' '
+                && self
+                    .w
+                    .street_suffixes
+                    .contains(self.word_at(we + 1, run(b, we + 1, 32, alnum)));
+            if name_words > 0 && self.w.street_suffixes.contains(word) && !next_suffix {
                 let mut end = we;
+                // a quadrant or direction after the suffix: `Pennsylvania Avenue NW`
+                let de = run(b, we + 1, 3, |c| c.is_ascii_uppercase());
+                if at(b, we) == b' '
+                    && matches!(
+                        self.word_at(we + 1, de),
+                        "N" | "S" | "E" | "W" | "NW" | "NE" | "SW" | "SE"
+                    )
+                    && !alnum(at(b, de))
+                {
+                    end = de;
+                }
                 // a unit: `, Apt 4B`, ` Suite 210`, ` #12`
                 let k = if at(b, end) == b',' { end + 1 } else { end };
                 if at(b, k) == b' ' {
@@ -869,8 +998,35 @@ impl Run<'_> {
                         if ve > vs {
                             end = ve;
                         }
+                    } else {
+                        // `, Fifth Floor`, `, 2nd Floor`
+                        let oe = run(b, us, 8, alnum);
+                        let ordinal = matches!(
+                            self.word_at(us, oe),
+                            "First"
+                                | "Second"
+                                | "Third"
+                                | "Fourth"
+                                | "Fifth"
+                                | "Sixth"
+                                | "Seventh"
+                                | "Eighth"
+                                | "Ninth"
+                                | "Tenth"
+                                | "Ground"
+                        ) || (at(b, us).is_ascii_digit()
+                            && matches!(
+                                self.word_at(us, oe)
+                                    .trim_start_matches(|c: char| c.is_ascii_digit()),
+                                "st" | "nd" | "rd" | "th"
+                            ));
+                        if ordinal && self.word_at(oe, oe + 6) == " Floor" && !alnum(at(b, oe + 6))
+                        {
+                            end = oe + 6;
+                        }
                     }
                 }
+                let end = self.address_tail(end, false).unwrap_or(end);
                 self.push(EntityType::Address, s, end, 85);
                 return Some(end);
             }
@@ -883,6 +1039,13 @@ impl Run<'_> {
             if !(capital || ordinal) {
                 return None;
             }
+            if at(b, we) == b',' && capital {
+                // a street without a suffix (`17969 Broadway`), when a city, state and ZIP
+                // code follow
+                let end = self.address_tail(we, true)?;
+                self.push(EntityType::Address, s, end, 80);
+                return Some(end);
+            }
             if at(b, we) != b' ' {
                 return None;
             }
@@ -891,10 +1054,206 @@ impl Run<'_> {
         None
     }
 
+    /// A capitalized word of a place name at `k` (`Springfield`, `Köln`, `St.`, `Aix-en-Provence`):
+    /// where it ends.
+    fn place_word(&self, k: usize) -> Option<usize> {
+        if !self.char_at(k).is_some_and(char::is_uppercase) {
+            return None;
+        }
+        let e = self.name_word_end(k);
+        // `St. Louis`, `Mt. Vernon`: an abbreviation followed by the rest of the name
+        let e = if at(self.b, e) == b'.' && e - k <= 3 && at(self.b, e + 1) == b' ' {
+            e + 1
+        } else {
+            e
+        };
+        let w = self.word_at(k, e);
+        (w.chars().any(char::is_lowercase) && !self.w.stop_words.contains(w)).then_some(e)
+    }
+
+    /// A city name at `k`: up to `max` place words, joined by spaces or by particles (`Frankfurt
+    /// am Main`, `Saint-Denis`, `New York`).
+    fn city(&self, k: usize, max: usize) -> Option<usize> {
+        let b = self.b;
+        let mut e = self.place_word(k)?;
+        let mut words = 1;
+        while words < max && at(b, e) == b' ' {
+            let ws = e + 1;
+            if let Some(we) = self.place_word(ws) {
+                e = we;
+                words += 1;
+                continue;
+            }
+            let pe = run(b, ws, 4, |c| c.is_ascii_lowercase());
+            let particle = matches!(
+                self.word_at(ws, pe),
+                "am" | "an" | "im" | "der" | "sur" | "de" | "la" | "le" | "del" | "en"
+            );
+            match self.place_word(pe + 1) {
+                Some(we) if particle && at(b, pe) == b' ' => {
+                    e = we;
+                    words += 1;
+                }
+                _ => break,
+            }
+        }
+        Some(e)
+    }
+
+    /// The rest of an address after its street (`, Springfield, IL 62704`, `, 10115 Berlin`,
+    /// `\n75002 Paris`, `, Toronto, ON M5H 2N2`, `, Leeds LS6 2AA`): where it ends, or `None`
+    /// when none follows. `strict`: only a city with a state or province and a postcode counts
+    /// (what confirms a street without a suffix).
+    fn address_tail(&self, end: usize, strict: bool) -> Option<usize> {
+        let b = self.b;
+        let k = match (at(b, end), at(b, end + 1)) {
+            (b',', b' ' | b'\n') => end + 2,
+            (b'\n', _) => end + 1,
+            _ => return None,
+        };
+        // European: postcode, then city (`10115 Berlin`, `D-10115 Berlin`, `1012 AB Amsterdam`)
+        let mut p = k;
+        if at(b, p).is_ascii_uppercase() && at(b, p + 1) == b'-' {
+            p += 2;
+        } else if at(b, p).is_ascii_uppercase()
+            && at(b, p + 1).is_ascii_uppercase()
+            && at(b, p + 2) == b'-'
+        {
+            p += 3;
+        }
+        let mut pe = run(b, p, 6, |c| c.is_ascii_digit());
+        // Polish `00-590`
+        if pe - p == 2 && at(b, pe) == b'-' {
+            let pe3 = run(b, pe + 1, 4, |c| c.is_ascii_digit());
+            if pe3 - pe - 1 == 3 {
+                pe = pe3;
+            }
+        }
+        if (4..=6).contains(&(pe - p)) && at(b, pe) == b' ' && !strict {
+            let mut cs = pe + 1;
+            if at(b, cs).is_ascii_uppercase()
+                && at(b, cs + 1).is_ascii_uppercase()
+                && at(b, cs + 2) == b' '
+            {
+                cs += 3; // Dutch `1012 AB`
+            }
+            return self.city(cs, 3);
+        }
+        // American, Canadian, British: city, then state or province and postcode
+        let ce = self.city(k, 3)?;
+        let mut j = ce;
+        if at(b, j) == b',' {
+            j += 1;
+        }
+        // a city alone ends the address when the sentence goes on or ends after it (`14
+        // Harbour View Road, Cork.`); a given name there starts a new clause instead
+        let city_alone = || {
+            let next = at(b, ce);
+            let ends = matches!(next, 0 | b'.' | b';' | b')' | b'\n' | b'!' | b'?')
+                || (next == b' ' && at(b, ce + 1).is_ascii_lowercase());
+            let w = self.word_at(k, self.name_word_end(k));
+            (ends && !strict && (!self.w.given.contains(w) || self.w.places.contains(w)))
+                .then_some(ce)
+        };
+        if at(b, j) != b' ' {
+            return city_alone();
+        }
+        j += 1;
+        let two = self.word_at(j, j + 2);
+        let code_end = j + 2;
+        if two.len() == 2 && !alnum(at(b, code_end)) {
+            if self.w.states.contains(two) {
+                if at(b, code_end) == b' ' {
+                    // one space before the ZIP code, or two as in typeset addresses
+                    let zs = if at(b, code_end + 1) == b' ' {
+                        code_end + 2
+                    } else {
+                        code_end + 1
+                    };
+                    let ze = run(b, zs, 6, |c| c.is_ascii_digit());
+                    if ze - zs == 5 && !alnum(at(b, ze)) {
+                        let ext = run(b, ze + 1, 5, |c| c.is_ascii_digit());
+                        if at(b, ze) == b'-' && ext - ze - 1 == 4 && !alnum(at(b, ext)) {
+                            return Some(ext);
+                        }
+                        return Some(ze);
+                    }
+                }
+                return (!strict).then_some(code_end);
+            }
+            if PROVINCES.contains(&two) && at(b, code_end) == b' ' {
+                return canadian_postcode(b, code_end + 1).or((!strict).then_some(code_end));
+            }
+        }
+        uk_postcode(b, j).or_else(city_alone)
+    }
+
+    /// A post-office box, the number at `s..e` (`PO Box 1234`, `P.O. Box 12`, `Postfach 10 20`,
+    /// `Apartado 45`, `Caixa Postal 9`, `Casella Postale 3`, `BP 12`), with the rest of its
+    /// address when one follows: pushed; where it ends.
+    fn po_box(&mut self, s: usize, e: usize) -> Option<usize> {
+        // most numbers follow other words: look at the word's last two letters, then its end,
+        // before walking back
+        if !matches!(
+            (at(self.b, s.saturating_sub(3)), at(self.b, s - 2)),
+            (b'o', b'x')
+                | (b'O', b'X')
+                | (b'c', b'h')
+                | (b'd', b'o')
+                | (b'B', b'P')
+                | (b'P', b'.')
+                | (b'u', b's')
+                | (b'a', b'l')
+                | (b'l', b'e')
+        ) {
+            return None;
+        }
+        let before = self.b.get(..s - 1)?;
+        if ![
+            &b"Box"[..],
+            b"BOX",
+            b"box",
+            b"Postfach",
+            b"Apartado",
+            b"BP",
+            b"B.P.",
+            b"Postbus",
+            b"Postal",
+            b"Postale",
+        ]
+        .iter()
+        .any(|w| before.ends_with(w))
+        {
+            return None;
+        }
+        let floor = self.last_end.max(s.saturating_sub(LOOK_BACK));
+        let (words, n) = self.words_before(s - 1, floor, 2);
+        let words = words.get(..n).unwrap_or(&[]);
+        let w = |k: usize| words.get(k).map_or("", |&(ws, we)| self.word_at(ws, we));
+        let start = match (w(0), w(1)) {
+            ("Box" | "BOX" | "box", "PO" | "P.O." | "P.O" | "POB" | "Post" | "Office") => {
+                words.get(1)?.0
+            }
+            ("Postfach" | "Apartado" | "BP" | "B.P." | "Postbus", _) => words.first()?.0,
+            ("Postal", "Caixa") | ("Postale", "Casella" | "Boîte") => words.get(1)?.0,
+            _ => return None,
+        };
+        let end = self.address_tail(e, false).unwrap_or(e);
+        self.push(EntityType::Address, start, end, 80);
+        Some(end)
+    }
+
     /// `Hauptstraße 12`, `Calle Mayor 5`, `12 rue de la Paix`.
     fn german_address(&mut self, s: usize) -> Option<usize> {
         let b = self.b;
-        let num_end = run(b, s, 6, |c| c.is_ascii_digit());
+        let mut num_end = run(b, s, 6, |c| c.is_ascii_digit());
+        // a range or a flat: `5-7`, `10/12`
+        if matches!(at(b, num_end), b'-' | b'/') && at(b, num_end + 1).is_ascii_digit() {
+            let r = run(b, num_end + 1, 5, |c| c.is_ascii_digit());
+            if !alnum(at(b, r)) {
+                num_end = r;
+            }
+        }
         let end =
             if at(b, num_end).is_ascii_lowercase() && !at(b, num_end + 1).is_ascii_alphabetic() {
                 num_end + 1
@@ -905,8 +1264,10 @@ impl Run<'_> {
             // French: number, then a street word
             if at(b, end) == b' ' {
                 let ws = end + 1;
-                let we = run(b, ws, 16, |c| c.is_ascii_lowercase() || c >= 0x80);
-                if self.w.french_streets.contains(self.word_at(ws, we)) && at(b, we) == b' ' {
+                let we = run(b, ws, 16, |c| c.is_ascii_alphabetic() || c >= 0x80);
+                let mut fb = [0u8; 32];
+                let street = lower(self.word_at(ws, we), &mut fb);
+                if self.w.french_streets.contains(street) && at(b, we) == b' ' {
                     let mut k = we;
                     for _ in 0..5 {
                         if at(b, k) != b' ' {
@@ -920,6 +1281,7 @@ impl Run<'_> {
                         }
                         k = e2;
                     }
+                    let k = self.address_tail(k, false).unwrap_or(k);
                     self.push(EntityType::Address, s, k, 80);
                     return Some(k);
                 }
@@ -977,6 +1339,7 @@ impl Run<'_> {
             ws = k - 1;
         }
         let start = start?;
+        let end = self.address_tail(end, false).unwrap_or(end);
         self.push(EntityType::Address, start, end, 80);
         Some(end)
     }
@@ -1189,6 +1552,200 @@ impl Run<'_> {
         run(b, i, 64, |c| c.is_ascii_alphabetic() || c >= 0x80)
     }
 
+    /// A run of kana and Han characters: a name after a Chinese or Japanese cue (`我叫王小明`,
+    /// `名前: 山田太郎`). Checks for a cue only at the characters that end one, so CJK prose
+    /// costs one comparison per character.
+    fn cjk(&mut self, i: usize) -> usize {
+        let mut j = i;
+        while let Some(c) = self.char_at(j) {
+            if !(('\u{3000}'..='\u{9FFF}').contains(&c) || hangul(c)) {
+                break;
+            }
+            j += c.len_utf8();
+            if cjk_cue_end(c) && self.on(EntityType::Person) {
+                if let Some(e) = self.cjk_name_after(j) {
+                    return e;
+                }
+            }
+            if cjk_region_end(c) && self.on(EntityType::Address) {
+                if let Some(e) = self.cjk_address(j) {
+                    return e;
+                }
+            }
+        }
+        j.max(i + 1)
+    }
+
+    /// A Chinese or Japanese address whose region ends at `p` (`東京都港区六本木6-10-1`,
+    /// `北京市朝阳区建国路88号`), pushed; where it ends. The address runs on over Han characters,
+    /// katakana, digits and dashes, and ends after its last number (with `号`, `番地`, `号室`, …);
+    /// a district or street word (区, 市, 町, 路, 街, …) must stand before that number, so
+    /// `北京市人口2000万` is no address.
+    fn cjk_address(&mut self, p: usize) -> Option<usize> {
+        let before = self.text.get(self.last_end..p)?;
+        let region = self
+            .w
+            .cjk_regions
+            .get(last_two(before))?
+            .iter()
+            .find(|r| before.ends_with(*r))?;
+        let s = p - region.len();
+        let mut k = p;
+        let mut end = None;
+        let mut marker = false;
+        while k - p < 96 {
+            let Some(c) = self.char_at(k) else { break };
+            let han = ('\u{4E00}'..='\u{9FFF}').contains(&c);
+            let katakana = ('\u{30A0}'..='\u{30FF}').contains(&c);
+            let digit = c.is_ascii_digit() || ('０'..='９').contains(&c);
+            let dash = matches!(c, '-' | '－' | '‐' | '−' | 'ー');
+            if !(han || katakana || digit || dash || matches!(c, 'が' | 'の' | 'ヶ'))
+                || matches!(c, '的' | '是' | '在' | '和' | '有' | '了' | '吗')
+            {
+                break;
+            }
+            k += c.len_utf8();
+            if matches!(
+                c,
+                '区' | '區'
+                    | '段'
+                    | '市'
+                    | '町'
+                    | '村'
+                    | '郡'
+                    | '路'
+                    | '街'
+                    | '道'
+                    | '巷'
+                    | '弄'
+                    | '丁'
+                    | '条'
+            ) {
+                marker = true;
+            }
+            if digit && marker {
+                // the number ends here unless more digits follow; a suffix joins it
+                let rest = self.text.get(k..).unwrap_or("");
+                let suffix = [
+                    "号室", "号楼", "番地", "丁目", "号", "號", "番", "階", "室", "栋", "楼", "樓",
+                ]
+                .iter()
+                .find(|x| rest.starts_with(*x))
+                .map_or(0, |x| x.len());
+                end = Some(k + suffix);
+            }
+        }
+        let end = end?;
+        self.push(EntityType::Address, s, end, 75);
+        Some(end)
+    }
+
+    /// The name after a CJK cue ending at `p`, pushed; where it ends.
+    fn cjk_name_after(&mut self, p: usize) -> Option<usize> {
+        let before = self.text.get(self.last_end..p)?;
+        let &(_, weak) = self
+            .w
+            .cjk_cues
+            .get(last_two(before))?
+            .iter()
+            .find(|(cue, _)| before.ends_with(cue))?;
+        let mut k = p;
+        let mut skipped = 0;
+        while let Some(c) = self.char_at(k) {
+            if !matches!(c, ':' | '：' | ' ' | '\u{3000}') || skipped >= 3 {
+                break;
+            }
+            k += c.len_utf8();
+            skipped += 1;
+        }
+        let han = |c: char| {
+            ('\u{4E00}'..='\u{9FFF}').contains(&c) || ('\u{3400}'..='\u{4DBF}').contains(&c)
+        };
+        let s = k;
+        if self.char_at(s).is_some_and(hangul) {
+            return self.korean_name_at(s, weak);
+        }
+        // the run of Han characters, up to where a particle or honorific starts
+        let mut ends = [0usize; 6];
+        let mut n = 0;
+        while n < 6 {
+            let Some(c) = self.char_at(k) else { break };
+            let rest = self.text.get(k..).unwrap_or("");
+            if !han(c)
+                || matches!(
+                    c,
+                    '的' | '是'
+                        | '在'
+                        | '和'
+                        | '与'
+                        | '及'
+                        | '今'
+                        | '我'
+                        | '你'
+                        | '他'
+                        | '她'
+                        | '様'
+                        | '殿'
+                        | '氏'
+                )
+                || ["先生", "女士", "小姐", "同学", "老师", "医生", "教授"]
+                    .iter()
+                    .any(|h| rest.starts_with(h))
+            {
+                break;
+            }
+            k += c.len_utf8();
+            if let Some(slot) = ends.get_mut(n) {
+                *slot = k;
+            }
+            n += 1;
+        }
+        let surname = self.char_at(s).is_some_and(|c| CJK_SURNAMES.contains(c));
+        let take = match n {
+            2..=4 => n,
+            // a longer run: a Chinese name (surname and one or two characters) followed by words
+            5.. if surname => 3,
+            _ => return None,
+        };
+        if weak && !surname {
+            return None;
+        }
+        let e = *ends.get(take - 1)?;
+        self.push(EntityType::Person, s, e, 75);
+        Some(e)
+    }
+
+    /// A Korean name at `s` after a cue (`제 이름은 김민준입니다`): a common surname and two
+    /// syllables, cut from the particles and endings written onto it; a two-syllable run alone
+    /// is a name too (`이름: 김민`). Pushed; where it ends.
+    fn korean_name_at(&mut self, s: usize, weak: bool) -> Option<usize> {
+        let mut k = s;
+        let mut ends = [0usize; 3];
+        let mut n = 0;
+        while let Some(c) = self.char_at(k) {
+            if !hangul(c) {
+                break;
+            }
+            k += c.len_utf8();
+            if let Some(slot) = ends.get_mut(n) {
+                *slot = k;
+            }
+            n += 1;
+            if n > 8 {
+                break;
+            }
+        }
+        let surname = self.char_at(s).is_some_and(|c| KOREAN_SURNAMES.contains(c));
+        let take = match n {
+            2 if !weak || surname => 2,
+            3.. if surname => 3,
+            _ => return None,
+        };
+        let e = *ends.get(take - 1)?;
+        self.push(EntityType::Person, s, e, 75);
+        Some(e)
+    }
+
     /// A capitalized word: end of the letters that may belong to a name starting at `i`.
     fn name_word_end(&self, i: usize) -> usize {
         let b = self.b;
@@ -1211,6 +1768,11 @@ impl Run<'_> {
             .char_indices()
             .find(|(_, ch)| !(ch.is_alphabetic() || *ch == '-' || *ch == '\''))
             .map_or(word.len(), |(k, _)| k);
+        // a possessive is not part of the name: `Hinnant's`
+        let word = word.get(..letters).unwrap_or("");
+        if letters > 3 && word.ends_with("'s") {
+            return i + letters - 2;
+        }
         i + letters
     }
 
@@ -1221,50 +1783,215 @@ impl Run<'_> {
         if !chars.next().is_some_and(char::is_uppercase) || self.w.not_surnames.contains(word) {
             return false;
         }
-        // at least one lowercase letter, never two capitals in a row (McDonald yes, API no)
+        // at least one lowercase letter, never two capitals in a row (McDonald yes, API no),
+        // and a capital inside only after a short prefix (MacLeod, DeShawn; not TestClient,
+        // ProviderKind)
         let mut lower = false;
         let mut prev_upper = true;
-        for c in chars {
+        let mut prev_joiner = false;
+        for (k, c) in chars.enumerate() {
+            let joiner = matches!(c, '-' | '\'');
             if c.is_lowercase() {
                 lower = true;
                 prev_upper = false;
             } else if c.is_uppercase() {
-                if prev_upper {
+                if prev_upper || (k > 2 && !prev_joiner) {
                     return false;
                 }
                 prev_upper = true;
             } else {
                 prev_upper = false;
             }
+            prev_joiner = joiner;
         }
         lower
     }
 
-    /// The word before `i` (skipping up to two spaces and one `:` or `,`), lowercased, and
-    /// whether a `:` or `,` stood between.
-    fn previous_word(&self, i: usize) -> Option<(&str, bool)> {
+    /// The words before `k` on the same line, nearest first: up to four runs of letters
+    /// (`'`, `’`, `.` and `-` inside), one or two spaces apart, none before `floor`.
+    fn words_before(&self, mut k: usize, floor: usize, max: usize) -> ([(usize, usize); 4], usize) {
         let b = self.b;
+        let mut words = [(0usize, 0usize); 4];
+        let mut n = 0;
+        while n < max.min(4) {
+            let e = k;
+            while k > floor
+                && e - k < 24
+                && (at(b, k - 1).is_ascii_alphabetic()
+                    || at(b, k - 1) >= 0x80
+                    || matches!(at(b, k - 1), b'\'' | b'.' | b'-'))
+            {
+                k -= 1;
+            }
+            // a word cut from a longer token (`charge_to`, `v2to`) is no cue
+            if k == e || (k > floor && (alnum(at(b, k - 1)) || at(b, k - 1) == b'_')) {
+                break;
+            }
+            if let Some(w) = words.get_mut(n) {
+                *w = (k, e);
+            }
+            n += 1;
+            let mut spaces = 0;
+            while k > floor && at(b, k - 1) == b' ' && spaces < 2 {
+                k -= 1;
+                spaces += 1;
+            }
+            if spaces == 0 {
+                break;
+            }
+        }
+        (words, n)
+    }
+
+    /// Whether the words ending at `k` end with a name cue (only closing lines when
+    /// `sign_off_only`): its kind, and where its first word starts. Reads the nearest word, and
+    /// the words before it only when a phrase ending with it has more words.
+    fn cue_phrase(&self, k: usize, floor: usize, sign_off_only: bool) -> Option<(CueKind, usize)> {
+        let (one, n) = self.words_before(k, floor, 1);
+        let &(s, e) = one.get(..n).unwrap_or(&[]).first()?;
+        let mut buf = [0u8; 32];
+        let last = lower(self.word_at(s, e), &mut buf);
+        self.cue_phrase_at(k, floor, (s, e), last, sign_off_only)
+    }
+
+    /// [`cue_phrase`](Self::cue_phrase) when the nearest word `(s, e)` and its lowercase form
+    /// are already known.
+    fn cue_phrase_at(
+        &self,
+        k: usize,
+        floor: usize,
+        (s, e): (usize, usize),
+        last: &str,
+        sign_off_only: bool,
+    ) -> Option<(CueKind, usize)> {
+        let last = last.trim_end_matches('.').trim_start_matches('\'');
+        let entries = self.w.name_cues.get(last)?;
+        let more = entries.iter().any(|(earlier, _)| !earlier.is_empty());
+        let one = [(s, e), (0, 0), (0, 0), (0, 0)];
+        let (words, n) = if more {
+            self.words_before(k, floor, 4)
+        } else {
+            (one, 1)
+        };
+        let words = words.get(..n).unwrap_or(&[]);
+        'phrases: for (earlier, kind) in entries {
+            if sign_off_only && *kind != CueKind::SignOff {
+                continue;
+            }
+            let mut rest = words.get(1..).unwrap_or(&[]).iter();
+            let mut first = s;
+            for want in earlier.iter().rev() {
+                let Some(&(ws, we)) = rest.next() else {
+                    continue 'phrases;
+                };
+                let mut wb = [0u8; 32];
+                if lower(self.word_at(ws, we), &mut wb).trim_start_matches('\'') != *want {
+                    continue 'phrases;
+                }
+                first = ws;
+            }
+            return Some((*kind, first));
+        }
+        None
+    }
+
+    /// What introduces a capitalized word at `i` as a name, if anything: a title (`Dr.`), a
+    /// form field (`Name:`, `Patient:`), a phrase or label (`my name is`, `Dear`, `tenant,`), or
+    /// a closing line above it (`Best regards,\n`). Looks back at most [`LOOK_BACK`] bytes.
+    fn name_cue(&self, i: usize) -> Option<Cue> {
+        let b = self.b;
+        let floor = self.last_end.max(i.saturating_sub(LOOK_BACK));
         let mut k = i;
         let mut spaces = 0;
-        while k > self.last_end && matches!(at(b, k - 1), b' ' | b'\t') && spaces < 2 {
+        while k > floor && matches!(at(b, k - 1), b' ' | b'\t') && spaces < 3 {
             k -= 1;
             spaces += 1;
         }
-        let punct = k > self.last_end && matches!(at(b, k - 1), b':' | b',');
-        if punct {
-            k -= 1;
+        if k > floor && matches!(at(b, k - 1), b'\n' | b'\r') {
+            // a closing line on its own line above: `Best regards,` / `Mit freundlichen Grüßen`
+            let mut newlines = 0;
+            while k > floor && matches!(at(b, k - 1), b'\n' | b'\r' | b' ' | b'\t') {
+                if at(b, k - 1) == b'\n' {
+                    newlines += 1;
+                    if newlines > 2 {
+                        return None;
+                    }
+                }
+                k -= 1;
+            }
+            if k > floor && matches!(at(b, k - 1), b',' | b'!' | b'.') {
+                k -= 1;
+            }
+            // the closing words are the whole line
+            let (_, first) = self.cue_phrase(k, floor, true)?;
+            let line_start = first <= floor || matches!(at(b, first - 1), b'\n' | b'\r');
+            return line_start.then_some(Cue::Phrase);
         }
-        if spaces == 0 && k == i {
+        let punct = (k > floor && matches!(at(b, k - 1), b':' | b',' | b'=')).then(|| at(b, k - 1));
+        if punct.is_some() {
+            k -= 1;
+            let mut sp = 0;
+            while k > floor && at(b, k - 1) == b' ' && sp < 2 {
+                k -= 1;
+                sp += 1;
+            }
+        } else if spaces == 0 {
             return None;
         }
-        let e = k;
-        while k > self.last_end
-            && (at(b, k - 1).is_ascii_alphabetic() || at(b, k - 1) >= 0x80 || at(b, k - 1) == b'.')
-            && e - k < 24
+        let (one, n) = self.words_before(k, floor, 1);
+        let &(s, e) = one.get(..n).unwrap_or(&[]).first()?;
+        let written = self.word_at(s, e);
+        if punct.is_none()
+            && spaces == 1
+            && matches!(
+                written,
+                "San"
+                    | "Santa"
+                    | "Santo"
+                    | "São"
+                    | "Saint"
+                    | "Sainte"
+                    | "St."
+                    | "Ste."
+                    | "Sankt"
+                    | "Fort"
+                    | "Port"
+                    | "Mount"
+                    | "Mt."
+                    | "Cape"
+                    | "Lake"
+                    | "Los"
+                    | "Las"
+            )
         {
-            k -= 1;
+            return Some(Cue::Place);
         }
-        (k < e).then(|| (self.word_at(k, e), punct))
+        let mut buf = [0u8; 32];
+        let lowered = lower(written, &mut buf);
+        // the longest title is `dott.ssa`
+        if punct.is_none() && written.len() <= 8 {
+            let w = lowered.trim_start_matches('\'');
+            // a title, not a unit after a number (`3.3 ms. First`)
+            let after_number =
+                s > floor && at(b, s - 1) == b' ' && at(b, s.saturating_sub(2)).is_ascii_digit();
+            if self.w.titles.contains(w) && !after_number {
+                return Some(Cue::Title);
+            }
+        }
+        // `FROM Customers`, `WHERE Name`: a keyword in capitals introduces no name
+        let colon = matches!(punct, Some(b':' | b'='));
+        if !colon && written.len() >= 3 && written.bytes().all(|c| c.is_ascii_uppercase()) {
+            return None;
+        }
+        // a label that ends a sentence (`a patent holder.  Therefore`) introduces nothing
+        if written.ends_with('.') {
+            return None;
+        }
+        match self.cue_phrase_at(k, floor, (s, e), lowered, false)?.0 {
+            CueKind::Field if !colon => None,
+            _ if colon => Some(Cue::Form),
+            _ => Some(Cue::Phrase),
+        }
     }
 
     /// Whether a known surname that is not also an everyday word follows (`Philippa Gonzales`).
@@ -1281,10 +2008,30 @@ impl Run<'_> {
             && self.name_like(ws, we)
     }
 
+    /// Whether a name-like word may continue a name: not a sentence opener or field name.
+    fn name_word_ok(&self, s: usize, e: usize) -> bool {
+        let w = self.word_at(s, e);
+        // a short word that closes the name before punctuation (`Nguyễn Văn An,`) is part of it
+        let closes = w.len() <= 3 && matches!(at(self.b, e), 0 | b',' | b'.' | b';' | b')' | b'\n');
+        !self.w.stop_words.contains(w)
+            || closes
+            || self.w.surnames.contains(w)
+            || self.w.given.contains(w)
+    }
+
     fn name(&mut self, i: usize) -> usize {
         let b = self.b;
         // ASCII fast path: most capitalized words are plain ASCII and end at a space or `.`
         let ascii_end = run(b, i + 1, 40, |c| c.is_ascii_lowercase());
+        // a capitalized local part of an e-mail address (`Anna.Kowalska@…`)
+        let next = at(b, ascii_end);
+        let joined = matches!(next, b'.' | b'_' | b'%' | b'+' | b'-')
+            && (alnum(at(b, ascii_end + 1)) || at(b, ascii_end + 1) >= 0x80);
+        if next >= 0x80 || next.is_ascii_alphanumeric() || next == b'@' || joined {
+            if let Some(a) = self.email_ahead(i) {
+                return self.email(a);
+            }
+        }
         let e1 = if at(b, ascii_end) < 0x80
             && !at(b, ascii_end).is_ascii_alphabetic()
             && !matches!(at(b, ascii_end), b'-' | b'\'')
@@ -1310,21 +2057,45 @@ impl Run<'_> {
                 return e1;
             }
         }
-        let cue = self.previous_word(i).is_some_and(|(p, punct)| {
-            p.len() <= 32 && {
-                let p = lower(p, &mut buf);
-                (!punct && self.w.titles.contains(p))
-                    || self.w.name_labels.contains(p.trim_end_matches('.'))
-            }
-        });
-        if !cue && !given && !self.surname_follows(e1) {
+        // code, not a name: `Principal::new`, `Config {`, `TestClient(app)`, `Vec<T>`
+        if matches!(at(b, e1), b'(' | b'<' | b'{' | b'}' | b'[') || b.get(e1..e1 + 2) == Some(b"::")
+        {
             return e1;
         }
-        // following words: a middle initial, then capitalized words
+        let cue = self.name_cue(i);
+        // a saint's or a place's prefix makes a place: `San Francisco`, `São Paulo`, `St. Louis`
+        if cue == Some(Cue::Place) {
+            return e1;
+        }
+        let first = self.word_at(i, e1);
+        // sentence openers, field names, countries and cities never start a name, whatever
+        // precedes them (`Merci Garcia`, `FROM Customers`, `from Germany`); a title still makes
+        // `Mr. Le` a name
+        if (cue != Some(Cue::Title) || (e1 - i > 3 && !self.w.surnames.contains(first)))
+            && !given
+            && self.w.never_first.contains(first)
+        {
+            return e1;
+        }
+        if cue.is_none() && !given && !self.surname_follows(e1) {
+            return e1;
+        }
+        // following words: a middle initial, particles (`de`, `van`), then capitalized words;
+        // after a cue any name-like word (`Alejandro Ruiz Ortega`), without one only known names
         let mut end = e1;
         let mut extra = 0;
+        let max_extra = if cue.is_some() { 3 } else { 2 };
+        // `Nowak, Katarzyna` in a form field
+        if cue == Some(Cue::Form) && at(b, e1) == b',' && at(b, e1 + 1) == b' ' {
+            let ws = e1 + 2;
+            let we = self.name_word_end(ws);
+            if we > ws && self.name_like(ws, we) && self.name_word_ok(ws, we) {
+                end = we;
+                extra = 1;
+            }
+        }
         loop {
-            if at(b, end) != b' ' || extra >= 2 {
+            if at(b, end) != b' ' || extra >= max_extra {
                 break;
             }
             let ws = end + 1;
@@ -1337,23 +2108,63 @@ impl Run<'_> {
                 }
                 break;
             }
+            if cue.is_some() && at(b, ws).is_ascii_lowercase() {
+                let pe = run(b, ws, 6, |c| c.is_ascii_lowercase());
+                let particle = matches!(
+                    self.word_at(ws, pe),
+                    "de" | "del"
+                        | "della"
+                        | "di"
+                        | "da"
+                        | "das"
+                        | "do"
+                        | "dos"
+                        | "du"
+                        | "van"
+                        | "von"
+                        | "der"
+                        | "den"
+                        | "ten"
+                        | "ter"
+                        | "le"
+                        | "bin"
+                        | "ibn"
+                        | "al"
+                        | "y"
+                        | "e"
+                );
+                let ns = pe + 1;
+                let ne = self.name_word_end(ns);
+                if particle && at(b, pe) == b' ' && self.name_like(ns, ne) {
+                    end = ne;
+                    extra += 1;
+                    continue;
+                }
+                break;
+            }
             if !at(b, ws).is_ascii_uppercase() && at(b, ws) < 0x80 {
                 break;
             }
             let we = self.name_word_end(ws);
-            if !self.name_like(ws, we) {
+            if !self.name_like(ws, we) || !self.name_word_ok(ws, we) {
                 break;
             }
             let word = self.word_at(ws, we);
-            // after the first extra word, only a known surname or given name extends the name
-            if extra >= 1 && !self.w.surnames.contains(word) && !self.w.given.contains(word) {
+            // without a cue, after the first extra word only a known surname or given name
+            // extends the name
+            if cue.is_none()
+                && extra >= 1
+                && !self.w.surnames.contains(word)
+                && !self.w.given.contains(word)
+            {
                 break;
             }
             end = we;
             extra += 1;
         }
-        if cue || extra > 0 {
-            self.push(EntityType::Person, i, end, if cue { 80 } else { 75 });
+        if cue.is_some() || extra > 0 {
+            let confidence = if cue.is_some() { 80 } else { 75 };
+            self.push(EntityType::Person, i, end, confidence);
             return end;
         }
         e1
@@ -1361,34 +2172,93 @@ impl Run<'_> {
 
     // ---------- punctuation triggers ----------
 
-    fn email(&mut self, a: usize) -> usize {
-        let b = self.b;
-        let local = |c: u8| alnum(c) || matches!(c, b'.' | b'_' | b'%' | b'+' | b'-');
-        let mut s = a;
-        while s > self.last_end && a - s < 64 && local(at(b, s - 1)) {
-            s -= 1;
+    /// The char before byte `i` (on a boundary), if any.
+    fn char_before(&self, i: usize) -> Option<char> {
+        self.text.get(..i).and_then(|t| t.chars().next_back())
+    }
+
+    /// The char at byte `i` (on a boundary), if any.
+    fn char_at(&self, i: usize) -> Option<char> {
+        self.text.get(i..).and_then(|t| t.chars().next())
+    }
+
+    /// Where the local part of an e-mail address running forward from `i` meets its `@`, if
+    /// it does within 64 bytes: a capitalized local part (`Anna.Kowalska@…`) is an address, not
+    /// a name.
+    fn email_ahead(&self, i: usize) -> Option<usize> {
+        let mut j = i;
+        while j - i < 64 {
+            match self.char_at(j) {
+                Some('@') => {
+                    return (j > i && self.char_at(j + 1).is_some_and(domain_char)).then_some(j)
+                }
+                Some(c) if local_char(c) => j += c.len_utf8(),
+                _ => return None,
+            }
         }
-        while s < a && at(b, s) == b'.' {
+        None
+    }
+
+    fn email(&mut self, a: usize) -> usize {
+        // the local part: ASCII atoms and letters of alphabetic scripts (`jürgen.müller@…`)
+        let mut s = a;
+        while s > self.last_end && a - s < 64 {
+            let c = at(self.b, s - 1);
+            if c < 0x80 {
+                // the usual case: ASCII, byte by byte
+                if !local_char(char::from(c)) {
+                    break;
+                }
+                s -= 1;
+                continue;
+            }
+            match self.char_before(s) {
+                Some(c) if local_char(c) => s -= c.len_utf8(),
+                _ => break,
+            }
+        }
+        while s < a && at(self.b, s) == b'.' {
             s += 1;
         }
         if s == a {
             return a + 1;
         }
-        let mut e = run(b, a + 1, 255, |c| alnum(c) || c == b'-' || c == b'.');
-        while e > a + 1 && matches!(at(b, e - 1), b'.' | b'-') {
+        // the domain: labels of ASCII letters, digits, `-` and letters of alphabetic scripts
+        // (`müller.de`)
+        let mut e = a + 1;
+        while e - a < 255 {
+            let c = at(self.b, e);
+            if c < 0x80 {
+                if !(domain_char(char::from(c)) || c == b'.') || e >= self.b.len() {
+                    break;
+                }
+                e += 1;
+                continue;
+            }
+            match self.char_at(e) {
+                Some(c) if domain_char(c) => e += c.len_utf8(),
+                _ => break,
+            }
+        }
+        while e > a + 1 && matches!(at(self.b, e - 1), b'.' | b'-') {
             e -= 1;
         }
         // the longest domain whose last label is a top-level domain (`a@b.es.x` → `a@b.es`)
         loop {
-            let domain = b.get(a + 1..e).unwrap_or(&[]);
-            let Some(dot) = domain.iter().rposition(|&c| c == b'.') else {
+            let domain = self.word_at(a + 1, e);
+            let Some(dot) = domain.rfind('.') else {
                 return a + 1;
             };
-            let tld = domain.get(dot + 1..).unwrap_or(&[]);
+            let tld = domain.get(dot + 1..).unwrap_or("");
             if dot == 0 {
                 return a + 1;
             }
-            if (2..=24).contains(&tld.len()) && tld.iter().all(u8::is_ascii_alphabetic) {
+            let chars = tld.chars().count();
+            let letters = tld
+                .chars()
+                .all(|c| c.is_ascii_alphabetic() || domain_char(c) && !c.is_ascii());
+            if ((2..=24).contains(&chars) && letters) || (tld.starts_with("xn--") && tld.len() > 5)
+            {
                 break;
             }
             e = a + 1 + dot;
@@ -1706,4 +2576,10 @@ impl Run<'_> {
         self.push(kind, p, line_end, 85);
         line_end
     }
+}
+
+/// [`lower`] for the unit tests.
+#[cfg(test)]
+pub(crate) fn lower_for_tests<'a>(word: &str, buf: &'a mut [u8; 32]) -> &'a str {
+    lower(word, buf)
 }
