@@ -770,6 +770,12 @@ impl Engine {
     }
 }
 
+/// An answer, and its closing to write.
+fn written(a: core::exchange::Answer) -> (core::exchange::Answer, Option<event::Closing>) {
+    let c = a.close.clone();
+    (a, Some(c))
+}
+
 /// One request through its lifecycle (`Engine#begin`): the host calls its provider (or app)
 /// with `nextCall()` and reports what happened; every closing (settlement or release, and the
 /// event) is written to the store the exchange began with.
@@ -835,11 +841,7 @@ impl Exchange {
     /// Every call failed: the 502 answer; the reservation is released and the event written.
     #[napi(ts_return_type = "ExchangeAnswer")]
     pub fn exhausted(&mut self, message: String) -> Result<Value> {
-        self.with(|x| {
-            let a = x.exhausted(&message);
-            let c = a.close.clone();
-            (a, Some(c))
-        })
+        self.with(|x| written(x.exhausted(&message)))
     }
 
     /// A whole chat completion answered: the output phase and the settlement on its usage (its
@@ -850,21 +852,13 @@ impl Exchange {
     )]
     pub fn answer(&mut self, response: Value) -> Result<Value> {
         let r: core::ChatResponse = from_js(response, "response")?;
-        self.with(|x| {
-            let a = x.answer(&r);
-            let c = a.close.clone();
-            (a, Some(c))
-        })
+        self.with(|x| written(x.answer(&r)))
     }
 
     /// A 2xx answer that could not be read: 502, and the whole bound settled.
     #[napi(ts_return_type = "ExchangeAnswer")]
     pub fn broken(&mut self, message: String) -> Result<Value> {
-        self.with(|x| {
-            let a = x.broken(&message);
-            let c = a.close.clone();
-            (a, Some(c))
-        })
+        self.with(|x| written(x.broken(&message)))
     }
 
     /// One streamed chat completion chunk through the output filter: the chunks to send now.

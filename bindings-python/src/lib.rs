@@ -967,6 +967,12 @@ fn _native(m: &Bound<'_, PyModule>) -> PyResult<()> {
     Ok(())
 }
 
+/// An answer, and its closing to write.
+fn written(a: core::exchange::Answer) -> (core::exchange::Answer, Option<event::Closing>) {
+    let c = a.close.clone();
+    (a, Some(c))
+}
+
 /// The state of one request in flight: the core's lifecycle, and the refusal it began with.
 struct ExchangeState {
     x: Option<Box<core::exchange::Exchange>>,
@@ -1047,32 +1053,20 @@ impl Exchange {
     /// Every call failed: the 502 answer; the reservation is released and the event written.
     fn exhausted(&self, py: Python<'_>, message: &str) -> PyResult<Py<PyAny>> {
         let m = message.to_owned();
-        self.with(py, move |x| {
-            let a = x.exhausted(&m);
-            let c = a.close.clone();
-            (a, Some(c))
-        })
+        self.with(py, move |x| written(x.exhausted(&m)))
     }
 
     /// A whole chat completion answered: the output phase and the settlement on its usage (its
     /// whole bound without one). Returns `{"status", "body", "verdict", "close"}`.
     fn answer(&self, py: Python<'_>, response: &Bound<'_, PyAny>) -> PyResult<Py<PyAny>> {
         let r: core::ChatResponse = from_py(response, "response")?;
-        self.with(py, move |x| {
-            let a = x.answer(&r);
-            let c = a.close.clone();
-            (a, Some(c))
-        })
+        self.with(py, move |x| written(x.answer(&r)))
     }
 
     /// A 2xx answer that could not be read: 502, and the whole bound settled.
     fn broken(&self, py: Python<'_>, message: &str) -> PyResult<Py<PyAny>> {
         let m = message.to_owned();
-        self.with(py, move |x| {
-            let a = x.broken(&m);
-            let c = a.close.clone();
-            (a, Some(c))
-        })
+        self.with(py, move |x| written(x.broken(&m)))
     }
 
     /// One streamed chat completion chunk through the output filter: the chunks to send now.

@@ -353,7 +353,6 @@ impl Exchange {
             Some(redacted) => redacted,
             None => working.into_owned(),
         };
-        let routed = router.is_some();
         let stream = effective
             .extra
             .get("stream")

@@ -7,7 +7,7 @@
     missing_docs
 )]
 
-use std::io::{Read, Write};
+use std::io::Write;
 
 use serde_json::Value;
 
@@ -408,77 +408,39 @@ fn admin_api_creates_teams_members_and_keys_for_owners_only() {
 /// A provider on a local port: JSON for plain requests, an SSE stream (sent in pieces, with
 /// pauses) for `"stream": true`. The phone number is split across events.
 fn fake_provider() -> String {
-    let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
-    let addr = listener.local_addr().unwrap().to_string();
-    std::thread::spawn(move || {
-        for conn in listener.incoming() {
-            let Ok(mut conn) = conn else { continue };
-            std::thread::spawn(move || {
-                let mut req = Vec::new();
-                let mut buf = [0u8; 4096];
-                // headers, then the body by content-length
-                let body_start = loop {
-                    let n = conn.read(&mut buf).unwrap_or(0);
-                    if n == 0 {
-                        return;
-                    }
-                    req.extend_from_slice(&buf[..n]);
-                    if let Some(p) = req.windows(4).position(|w| w == b"\r\n\r\n") {
-                        break p + 4;
-                    }
-                };
-                let head = String::from_utf8_lossy(&req[..body_start]).to_ascii_lowercase();
-                let len: usize = head
-                    .lines()
-                    .find_map(|l| {
-                        l.strip_prefix("content-length:")
-                            .map(|v| v.trim().parse().unwrap_or(0))
-                    })
-                    .unwrap_or(0);
-                while req.len() < body_start + len {
-                    let n = conn.read(&mut buf).unwrap_or(0);
-                    if n == 0 {
-                        break;
-                    }
-                    req.extend_from_slice(&buf[..n]);
-                }
-                let body = String::from_utf8_lossy(&req[body_start..]).into_owned();
-                if head.starts_with("post /v1/messages ") {
-                    anthropic_answer(&mut conn, &head, &body);
-                    return;
-                }
-                if body.contains("\"stream\":true") {
-                    let _ = conn.write_all(b"HTTP/1.1 200 OK\r\ncontent-type: text/event-stream\r\nconnection: close\r\n\r\n");
-                    for piece in [
-                        "Sure, call me at ",
-                        "(415) 555-",
-                        "0132 or mail ",
-                        "ana@example.org",
-                        " today.",
-                    ] {
-                        let ev = serde_json::json!({"choices": [{"index": 0, "delta": {"content": piece}}]});
-                        let _ = conn.write_all(format!("data: {ev}\n\n").as_bytes());
-                        let _ = conn.flush();
-                        std::thread::sleep(std::time::Duration::from_millis(20));
-                    }
-                    let _ = conn.write_all(b"data: [DONE]\n\n");
-                } else {
-                    let v = serde_json::json!({"id": "x", "object": "chat.completion", "model": "gpt-4o-mini",
-                        "choices": [{"index": 0, "message": {"role": "assistant", "content": "Contact jane@example.com"}, "finish_reason": "stop"}],
-                        "usage": {"prompt_tokens": 10, "completion_tokens": 5, "total_tokens": 15}});
-                    let b = v.to_string();
-                    let _ = conn.write_all(format!("HTTP/1.1 200 OK\r\ncontent-type: application/json\r\ncontent-length: {}\r\nconnection: close\r\n\r\n{b}", b.len()).as_bytes());
-                }
-            });
+    common::provider(|conn, r| {
+        if r.head.starts_with("post /v1/messages ") {
+            anthropic_answer(conn, &r.head, &r.body);
+            return;
         }
-    });
-    addr
+        if r.body["stream"] == true {
+            let _ = conn.write_all(b"HTTP/1.1 200 OK\r\ncontent-type: text/event-stream\r\nconnection: close\r\n\r\n");
+            for piece in [
+                "Sure, call me at ",
+                "(415) 555-",
+                "0132 or mail ",
+                "ana@example.org",
+                " today.",
+            ] {
+                let ev = serde_json::json!({"choices": [{"index": 0, "delta": {"content": piece}}]});
+                let _ = conn.write_all(format!("data: {ev}\n\n").as_bytes());
+                let _ = conn.flush();
+                std::thread::sleep(std::time::Duration::from_millis(20));
+            }
+            let _ = conn.write_all(b"data: [DONE]\n\n");
+        } else {
+            let v = serde_json::json!({"id": "x", "object": "chat.completion", "model": "gpt-4o-mini",
+                "choices": [{"index": 0, "message": {"role": "assistant", "content": "Contact jane@example.com"}, "finish_reason": "stop"}],
+                "usage": {"prompt_tokens": 10, "completion_tokens": 5, "total_tokens": 15}});
+            common::respond_json(conn, 200, &v);
+        }
+    })
+    .0
 }
 
 /// The fake's Messages API: the answer reports what arrived (system prompt, max_tokens, the
 /// version and key headers, the last user text) and adds an e-mail address for the output phase.
-fn anthropic_answer(conn: &mut std::net::TcpStream, head: &str, body: &str) {
-    let req: Value = serde_json::from_str(body).unwrap_or_default();
+fn anthropic_answer(conn: &mut std::net::TcpStream, head: &str, req: &Value) {
     let header = |name: &str| {
         head.lines()
             .find_map(|l| l.strip_prefix(name).map(|v| v.trim().to_owned()))
