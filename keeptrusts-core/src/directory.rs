@@ -224,8 +224,32 @@ pub fn create_team(
     Ok(team)
 }
 
+/// The team `name` designates, as the seed writes teams: its slug (`engineering`), its display
+/// name in any case (`Engineering`), or a name that slugifies to its slug.
+///
+/// # Errors
+/// `NotFound` naming the closest existing team ("did you mean"), a store failure.
+pub fn find_team(dir: &dyn Directory, name: &str) -> Result<Team, AdminError> {
+    if let Some(t) = dir.team(name)? {
+        return Ok(t);
+    }
+    let teams = dir.teams()?;
+    let slug = slugify(name);
+    let wanted = name.trim();
+    if let Some(t) = teams
+        .iter()
+        .find(|t| t.slug == slug || t.name.eq_ignore_ascii_case(wanted))
+    {
+        return Ok(t.clone());
+    }
+    let hint = crate::pack::de::suggest(&slug, teams.iter().map(|t| t.slug.as_str()))
+        .map(|s| format!(" (did you mean `{s}`?)"))
+        .unwrap_or_default();
+    Err(AdminError::NotFound(format!("team `{wanted}`{hint}")))
+}
+
 /// Adds a user to a team with a role, or changes their role: owners anywhere, admins in their
-/// own team and never granting `owner`.
+/// own team and never granting `owner`. The team is named as [`find_team`] reads it.
 ///
 /// # Errors
 /// `Forbidden`, `NotFound` (no such team), `Invalid` (not an email), a store failure.
@@ -237,6 +261,8 @@ pub fn add_member(
     role: Role,
     now: Millis,
 ) -> Result<Member, AdminError> {
+    let found = find_team(dir, team)?;
+    let team = found.slug.as_str();
     if let Some(a) = actor {
         // the role the user has there now, as stored: an admin cannot demote an owner
         let current = if a.administers(Some(team)) {
@@ -262,9 +288,6 @@ pub fn add_member(
             "`{user}` is not an email address"
         )));
     }
-    if dir.team(team)?.is_none() {
-        return Err(AdminError::NotFound(format!("team `{team}`")));
-    }
     let m = Member {
         team: team.to_owned(),
         user: user.to_owned(),
@@ -275,7 +298,8 @@ pub fn add_member(
     Ok(m)
 }
 
-/// Issues a key for a member of a team: owners anywhere, admins in their team.
+/// Issues a key for a member of a team: owners anywhere, admins in their team. The team is
+/// named as [`find_team`] reads it.
 ///
 /// # Errors
 /// `Forbidden`, `NotFound` (no such team, or the user is not a member), a store failure.
@@ -288,13 +312,12 @@ pub fn create_key(
     random: &[u8; 32],
     now: Millis,
 ) -> Result<(String, ApiKey), AdminError> {
+    let found = find_team(dir, team)?;
+    let team = found.slug.as_str();
     if actor.is_some_and(|a| !a.administers(Some(team))) {
         return Err(AdminError::Forbidden(format!(
             "only owners and admins of `{team}` issue its keys"
         )));
-    }
-    if dir.team(team)?.is_none() {
-        return Err(AdminError::NotFound(format!("team `{team}`")));
     }
     let Some(member) = dir
         .members(Some(team))?

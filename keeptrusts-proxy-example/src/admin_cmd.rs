@@ -10,7 +10,7 @@ use keeptrusts_core::dashboard::{self, Query, Section};
 use keeptrusts_core::directory::{add_member, create_key, create_team};
 use keeptrusts_core::event::{self, EventStore};
 use keeptrusts_core::wallet::ticket::{self, TicketResolution};
-use keeptrusts_core::wallet::{self, AllocateMode, Period, WalletKey, WalletScope};
+use keeptrusts_core::wallet::{self, AllocateMode, Period};
 use keeptrusts_core::{
     escalation, AdminError, EscalationStore, Principal, Resolution, Role, TicketStore,
 };
@@ -349,15 +349,10 @@ pub fn wallet(cmd: &WalletCommand) -> u8 {
             top_up,
             common,
         } => {
-            let key = match (team, user, org) {
-                (Some(t), None, None) => WalletKey::new(WalletScope::Team, t),
-                (None, Some(u), None) => WalletKey::new(WalletScope::User, u),
-                (None, None, Some(o)) => WalletKey::new(WalletScope::Org, o),
-                _ => {
-                    eprintln!("kt: name exactly one of --team, --user, --org");
-                    return Err(2);
-                }
-            };
+            if [team, user, org].iter().filter(|x| x.is_some()).count() != 1 {
+                eprintln!("kt: name exactly one of --team, --user, --org");
+                return Err(2);
+            }
             let period: Option<Period> = match period {
                 None => None,
                 Some(p) => Some(
@@ -373,18 +368,20 @@ pub fn wallet(cmd: &WalletCommand) -> u8 {
             } else {
                 AllocateMode::Set
             };
-            let w = wallet::allocate(
-                s.as_ref(),
-                &cli_actor("cli@localhost"),
-                &key,
-                &[],
-                *amount,
-                currency,
+            // the same path as the admin API: a team named by its display name is that team
+            let allocation = wallet::Allocation {
+                team: team.clone(),
+                user: user.clone(),
+                org: org.clone(),
+                amount: *amount,
+                currency: currency.clone(),
                 period,
-                mode,
-                backend::now_ms(),
-            )
-            .map_err(|e| report(&e))?;
+                mode: Some(mode),
+                user_team: None,
+            };
+            let w = allocation
+                .apply(s.as_ref(), &cli_actor("cli@localhost"), backend::now_ms())
+                .map_err(|e| report(&e))?;
             print(common, &w, || {
                 format!(
                     "{} allocated {} {}",

@@ -212,3 +212,51 @@ fn a_requester_never_approves_their_own_escalation() {
     assert_eq!(code(&r), (403, "forbidden".into()), "{}", r.body);
     stop(&mut gw);
 }
+
+#[test]
+fn the_seeds_commands_work_as_written_and_unknown_teams_get_a_suggestion() {
+    let env = Env::new("auth-seed");
+    env.ok(&["team", "create", "--name", "Engineering"]);
+    // the seed writes the display name
+    env.ok(&[
+        "team",
+        "add-member",
+        "--team",
+        "Engineering",
+        "--email",
+        "dev@yourco.com",
+    ]);
+    env.ok(&[
+        "key",
+        "create",
+        "--team",
+        "Engineering",
+        "--email",
+        "dev@yourco.com",
+    ]);
+    env.ok(&[
+        "wallet",
+        "allocate",
+        "--team",
+        "Engineering",
+        "--amount",
+        "10",
+    ]);
+    let balance = env.ok(&["wallet", "balance"]);
+    assert!(balance.contains("team:engineering"), "{balance}");
+    assert!(
+        !balance.contains("team:Engineering"),
+        "no orphan wallet: {balance}"
+    );
+    // a typo is not found, with the team it probably meant
+    let (code, _, err) = env.kt(&[
+        "team",
+        "add-member",
+        "--team",
+        "Enginering",
+        "--email",
+        "x@yourco.com",
+    ]);
+    assert_ne!(code, 0);
+    assert!(err.contains("did you mean `engineering`"), "{err}");
+}

@@ -848,7 +848,16 @@ impl Allocation {
         actor: &Principal,
         now: Millis,
     ) -> Result<Wallet, AdminError> {
-        let key = self.key()?;
+        let mut key = self.key()?;
+        // a team named by its display name is that team's wallet, not a new one no request
+        // draws from
+        if key.scope == WalletScope::Team {
+            match crate::directory::find_team(store, &key.id) {
+                Ok(t) => key = WalletKey::new(WalletScope::Team, &t.slug),
+                Err(AdminError::NotFound(_)) => {}
+                Err(e) => return Err(e),
+            }
+        }
         let user_teams: Vec<String> = match key.scope {
             WalletScope::User => store
                 .members(None)?
