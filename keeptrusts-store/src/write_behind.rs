@@ -226,7 +226,8 @@ pub fn open_write_behind(
     url: &str,
     hook: BlockingHook,
 ) -> Result<(Arc<dyn Storage>, Arc<WriteBehind>), StoreError> {
-    let fail = |e: StoreError| StoreError::Unavailable(format!("`{url}`: {e}"));
+    let fail =
+        |e: StoreError| StoreError::Unavailable(format!("`{}`: {e}", crate::redacted_url(url)));
     match locate(url)? {
         Location::Sqlite(path) => {
             let s = SqliteStore::open(path).map_err(fail)?;
