@@ -6,65 +6,15 @@
 //! prints the per-type table (as in docs/detection.md) and every miss and false positive.
 #![allow(clippy::unwrap_used, clippy::expect_used, clippy::indexing_slicing)]
 
-use std::collections::{BTreeMap, HashSet};
-
 use keeptrusts_core::detect::builtin::BuiltinDetector;
-use keeptrusts_core::detect::{resolve_overlaps, Detector};
-use serde::Deserialize;
 
-#[derive(Deserialize)]
-struct Span {
-    start: usize,
-    end: usize,
-    #[serde(rename = "type")]
-    kind: String,
-}
-
-#[derive(Deserialize)]
-struct Doc {
-    id: String,
-    kind: String,
-    text: String,
-    spans: Vec<Span>,
-}
-
-#[derive(Default)]
-struct Counts {
-    tp: usize,
-    fp: usize,
-    fn_: usize,
-}
-
-fn f1(c: &Counts) -> (f64, f64, f64) {
-    let p = if c.tp + c.fp == 0 {
-        1.0
-    } else {
-        c.tp as f64 / (c.tp + c.fp) as f64
-    };
-    let r = if c.tp + c.fn_ == 0 {
-        1.0
-    } else {
-        c.tp as f64 / (c.tp + c.fn_) as f64
-    };
-    let f = if p + r == 0.0 {
-        0.0
-    } else {
-        2.0 * p * r / (p + r)
-    };
-    (p, r, f)
-}
+#[path = "support/scoring.rs"]
+mod scoring;
+use scoring::{load, score, Doc};
 
 #[test]
 fn corpus_meets_the_accuracy_targets() {
-    let path = concat!(
-        env!("CARGO_MANIFEST_DIR"),
-        "/../conformance/detection/corpus.jsonl"
-    );
-    let data = std::fs::read_to_string(path).unwrap();
-    let docs: Vec<Doc> = data
-        .lines()
-        .map(|l| serde_json::from_str(l).unwrap())
-        .collect();
+    let docs = load("corpus.jsonl");
     assert!(
         docs.len() >= 2000,
         "the corpus has {} documents",
@@ -75,81 +25,17 @@ fn corpus_meets_the_accuracy_targets() {
 
     let detector = BuiltinDetector::new(&BuiltinDetector::all_types(), &[], &[]).unwrap();
     let report = std::env::var("KT_DETECTION_REPORT").is_ok();
-    let mut per_type: BTreeMap<String, Counts> = BTreeMap::new();
-    let mut micro = Counts::default();
-    let (mut pii_bytes, mut leaked_bytes) = (0usize, 0usize);
-    let mut flagged_free = 0usize;
-    for doc in &docs {
-        let mut found = Vec::new();
-        detector.scan(&doc.text, &mut found);
-        resolve_overlaps(&mut found);
-        let got: HashSet<(usize, usize, &str)> = found
-            .iter()
-            .map(|f| (f.start, f.end, f.entity.as_str()))
-            .collect();
-        let want: HashSet<(usize, usize, &str)> = doc
-            .spans
-            .iter()
-            .map(|s| (s.start, s.end, s.kind.as_str()))
-            .collect();
-        if doc.kind == "pii_free" && !found.is_empty() {
-            flagged_free += 1;
-        }
-        for w in &want {
-            let c = per_type.entry(w.2.to_owned()).or_default();
-            if got.contains(w) {
-                c.tp += 1;
-                micro.tp += 1;
-            } else {
-                c.fn_ += 1;
-                micro.fn_ += 1;
-                if report {
-                    println!("MISS {} {} {:?}", doc.id, w.2, &doc.text[w.0..w.1]);
-                }
-            }
-        }
-        for g in &got {
-            if !want.contains(g) {
-                per_type.entry(g.2.to_owned()).or_default().fp += 1;
-                micro.fp += 1;
-                if report {
-                    println!("FP   {} {} {:?}", doc.id, g.2, &doc.text[g.0..g.1]);
-                }
-            }
-        }
-        // character leak: bytes of true values that no finding covers
-        for s in &doc.spans {
-            pii_bytes += s.end - s.start;
-            leaked_bytes += (s.start..s.end)
-                .filter(|&i| !found.iter().any(|f| f.start <= i && i < f.end))
-                .count();
-        }
-    }
-    let (p, r, f) = f1(&micro);
-    let leak = leaked_bytes as f64 / pii_bytes as f64;
-    let flagged = flagged_free as f64 / free as f64;
-    println!("| type | support | precision | recall | F1 |");
-    println!("|---|---|---|---|---|");
-    for (t, c) in &per_type {
-        let (p, r, f) = f1(c);
-        println!("| {t} | {} | {p:.3} | {r:.3} | {f:.3} |", c.tp + c.fn_);
-    }
-    println!(
-        "| **micro** | {} | {p:.3} | {r:.3} | **{f:.3}** |",
-        micro.tp + micro.fn_
-    );
-    println!(
-        "documents {}, PII-free {free}, spans {}; character leak {:.2} %; PII-free flagged {:.2} % ({flagged_free})",
-        docs.len(),
-        micro.tp + micro.fn_,
-        leak * 100.0,
-        flagged * 100.0
-    );
-    assert!(f >= 0.90, "micro F1 {f:.3} < 0.90");
-    assert!(leak <= 0.03, "character leak {:.2} % > 3 %", leak * 100.0);
+    let all: Vec<&Doc> = docs.iter().collect();
+    let s = score(&all, &detector, "corpus", report);
+    assert!(s.f1 >= 0.90, "micro F1 {:.3} < 0.90", s.f1);
     assert!(
-        flagged <= 0.03,
+        s.leak <= 0.03,
+        "character leak {:.2} % > 3 %",
+        s.leak * 100.0
+    );
+    assert!(
+        s.flagged <= 0.03,
         "PII-free flagged {:.2} % > 3 %",
-        flagged * 100.0
+        s.flagged * 100.0
     );
 }

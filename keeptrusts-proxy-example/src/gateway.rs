@@ -738,12 +738,7 @@ async fn chat(app: Arc<App>, req: Request<Incoming>, rid: String) -> Response<Gw
     let mut last_err = String::from("no provider target serves this model");
     loop {
         let Some(x) = unfinished.exchange.as_mut() else {
-            return error(
-                500,
-                "internal_error",
-                "the request was finished twice",
-                &rid,
-            );
+            return finished_twice(&rid);
         };
         let Some(call) = x.next_call() else {
             let a = x.exhausted(&last_err);
@@ -770,12 +765,7 @@ async fn chat(app: Arc<App>, req: Request<Incoming>, rid: String) -> Response<Gw
         };
         tracing::debug!(request_id = %rid, upstream_us = t0.elapsed().as_micros() as u64, "upstream");
         let Some(x) = unfinished.exchange.as_mut() else {
-            return error(
-                500,
-                "internal_error",
-                "the request was finished twice",
-                &rid,
-            );
+            return finished_twice(&rid);
         };
         match result {
             Ok(up) => {
@@ -789,12 +779,7 @@ async fn chat(app: Arc<App>, req: Request<Incoming>, rid: String) -> Response<Gw
                     Upstream::Json(Err(message)) => x.broken(&message),
                     Upstream::Stream(rx) => {
                         let Some(x) = unfinished.exchange.take() else {
-                            return error(
-                                500,
-                                "internal_error",
-                                "the request was finished twice",
-                                &rid,
-                            );
+                            return finished_twice(&rid);
                         };
                         return finish_stream(Arc::clone(&app), x, target, rx, rid);
                     }
@@ -813,6 +798,11 @@ async fn chat(app: Arc<App>, req: Request<Incoming>, rid: String) -> Response<Gw
             }
         }
     }
+}
+
+/// The answer to a request whose exchange was already closed (a bug: every path closes once).
+fn finished_twice(rid: &str) -> Response<GwBody> {
+    error(500, "internal_error", "the request was finished twice", rid)
 }
 
 /// A forwarded request not yet answered; dropped with its exchange (the client went away), it
