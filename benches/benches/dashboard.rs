@@ -80,6 +80,7 @@ fn events(n: usize) -> Vec<Event> {
                     log_all_access: true,
                     hipaa_audit_controls: false,
                 }),
+                admin: None,
             };
             Event {
                 seq: i as u64,

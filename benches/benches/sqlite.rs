@@ -96,6 +96,7 @@ fn draft(request_id: &str) -> EventDraft {
             log_all_access: true,
             hipaa_audit_controls: false,
         }),
+        admin: None,
     }
 }
 

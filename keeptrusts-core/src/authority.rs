@@ -14,8 +14,9 @@
 //!   its requester; an admin charges an approval to their team's wallet or the requester's own;
 //! - members see their own tickets and escalations; admins their team's; owners every team's.
 
+use crate::directory::ApiKey;
 use crate::escalation::Escalation;
-use crate::identity::{Principal, Role};
+use crate::identity::{Principal, Role, Standing};
 use crate::wallet::ticket::Ticket;
 use crate::wallet::{WalletKey, WalletScope};
 
@@ -24,6 +25,20 @@ use crate::wallet::{WalletKey, WalletScope};
 pub enum Action<'a> {
     /// Create a team.
     CreateTeam,
+    /// Rename or describe a team (`archive`: also archive or restore it).
+    UpdateTeam {
+        /// The team.
+        team: &'a str,
+        /// Whether the change archives or restores the team.
+        archive: bool,
+    },
+    /// Read a team (`members`: with its member list).
+    ViewTeam {
+        /// The team.
+        team: &'a str,
+        /// Whether the member list is asked for.
+        members: bool,
+    },
     /// Add `user` to `team` with `role`, or change their role (`current`: their role there now).
     SetMember {
         /// The team.
@@ -34,15 +49,42 @@ pub enum Action<'a> {
         role: Role,
         /// Their role in the team now, as stored.
         current: Option<Role>,
+        /// Whether the user is a member of another team (as stored): claiming someone who
+        /// already belongs elsewhere (and with them their wallet) is for org-wide admins.
+        elsewhere: bool,
     },
-    /// Issue an API key for `user` in `team`, where their role is `role` (as stored).
+    /// Remove `user`, whose role there is `current` (as stored), from `team`.
+    RemoveMember {
+        /// The team.
+        team: &'a str,
+        /// The user.
+        user: &'a str,
+        /// Their role in the team, as stored.
+        current: Role,
+    },
+    /// Make a user an org admin, or withdraw it.
+    SetOrgAdmin,
+    /// Issue an API key for `user` in `team`; `standing`: what the key will act as (the
+    /// user's stored role there, raised for an org admin).
     IssueKey {
         /// The team.
         team: &'a str,
         /// The user the key acts as.
         user: &'a str,
-        /// Their role in the team, as stored.
-        role: Role,
+        /// What the key acts as.
+        standing: Standing,
+    },
+    /// Revoke or rotate a key whose holder has `standing` (as stored).
+    ManageKey {
+        /// The key as stored.
+        key: &'a ApiKey,
+        /// What the key acts as.
+        standing: Standing,
+    },
+    /// Read a key's record (never its secret).
+    ViewKey {
+        /// The key as stored.
+        key: &'a ApiKey,
     },
     /// Fund or charge a wallet; `user_teams`: for a user wallet, the teams the user belongs to
     /// (as stored).
@@ -64,7 +106,7 @@ pub enum Action<'a> {
         /// The escalation as stored.
         escalation: &'a Escalation,
     },
-    /// Read a ticket or escalation of this team and user.
+    /// Read a ticket, an escalation or an event of this team and user.
     ViewRequest {
         /// Its team.
         team: Option<&'a str>,
@@ -82,6 +124,17 @@ fn deny<T>(m: impl Into<String>) -> Result<T, Denied> {
     Err(Denied(m.into()))
 }
 
+/// The rule that nobody reaches a standing at or above their own, owners excepted.
+fn below(actor: Standing, target: Standing, what: &str) -> Result<(), Denied> {
+    if actor == Standing::Owner || target < actor {
+        Ok(())
+    } else {
+        deny(format!(
+            "only owners {what} a {target} (it is not below the actor's own standing, {actor})"
+        ))
+    }
+}
+
 /// Whether `actor` may do `action`.
 ///
 /// # Errors
@@ -90,15 +143,41 @@ pub fn authorize(actor: &Principal, action: &Action<'_>) -> Result<(), Denied> {
     if !actor.authenticated {
         return deny("the actor is not authenticated");
     }
-    let owner = actor.role == Some(Role::Owner);
-    let own_rank = actor.role;
+    let own = actor.standing();
+    let owner = own == Standing::Owner;
+    let org_wide = own >= Standing::OrgAdmin;
+    let is_self = |user: &str| actor.user.as_deref() == Some(user);
     match *action {
-        Action::CreateTeam if owner => Ok(()),
-        Action::CreateTeam => deny("only owners create teams"),
+        Action::CreateTeam if org_wide => Ok(()),
+        Action::CreateTeam => deny("only owners and org admins create teams"),
+        Action::UpdateTeam { team, archive } => {
+            if archive && !org_wide {
+                return deny("only owners and org admins archive or restore a team");
+            }
+            if actor.administers(Some(team)) {
+                Ok(())
+            } else {
+                deny(format!(
+                    "only owners, org admins and admins of `{team}` change it"
+                ))
+            }
+        }
+        Action::ViewTeam { team, members } => {
+            let ok =
+                actor.administers(Some(team)) || (!members && actor.team.as_deref() == Some(team));
+            if ok {
+                Ok(())
+            } else {
+                deny(format!(
+                    "members see their own team; only its admins see `{team}`'s members"
+                ))
+            }
+        }
         Action::SetMember {
             team,
             role,
             current,
+            elsewhere,
             ..
         } => {
             if !actor.administers(Some(team)) {
@@ -106,51 +185,81 @@ pub fn authorize(actor: &Principal, action: &Action<'_>) -> Result<(), Denied> {
                     "only owners and admins of `{team}` manage its members"
                 ));
             }
-            if owner {
-                return Ok(());
-            }
-            if Some(role) >= own_rank {
+            if elsewhere && current.is_none() && !org_wide {
                 return deny(format!(
-                    "only owners grant the role {role} (it is not below the actor's own)"
+                    "the user belongs to another team: only owners and org admins add them to `{team}`"
                 ));
             }
+            below(own, Standing::of(Some(role), false), "grant the role of")?;
             match current {
-                Some(c) if Some(c) >= own_rank => deny(format!(
-                    "only owners change the role of a {c} (it is not below the actor's own)"
-                )),
-                _ => Ok(()),
+                Some(c) => below(own, Standing::of(Some(c), false), "change the role of"),
+                None => Ok(()),
             }
         }
-        Action::IssueKey { team, user, role } => {
+        Action::RemoveMember {
+            team,
+            user,
+            current,
+        } => {
+            if !actor.administers(Some(team)) {
+                return deny(format!(
+                    "only owners and admins of `{team}` manage its members"
+                ));
+            }
+            if is_self(user) && current != Role::Owner {
+                // leaving a team never grants anything
+                return Ok(());
+            }
+            below(own, Standing::of(Some(current), false), "remove")
+        }
+        Action::SetOrgAdmin if owner => Ok(()),
+        Action::SetOrgAdmin => deny("only owners appoint or withdraw org admins"),
+        Action::IssueKey {
+            team,
+            user,
+            standing,
+        } => {
             if !actor.administers(Some(team)) {
                 return deny(format!("only owners and admins of `{team}` issue its keys"));
             }
-            let own_key =
-                actor.user.as_deref() == Some(user) && actor.team.as_deref() == Some(team);
-            if owner || own_key || Some(role) < own_rank {
+            // a key for oneself in one's own team grants nothing new
+            if is_self(user) && (actor.team.as_deref() == Some(team) || standing <= own) {
+                return Ok(());
+            }
+            below(own, standing, "issue keys for")
+        }
+        Action::ManageKey { key, standing } => {
+            if is_self(&key.user) {
+                return Ok(());
+            }
+            if !actor.administers(Some(&key.team)) {
+                return deny(format!(
+                    "only the key's holder, owners and admins of `{}` manage key `{}`",
+                    key.team, key.id
+                ));
+            }
+            below(own, standing, "manage the keys of")
+        }
+        Action::ViewKey { key } => {
+            if is_self(&key.user) || actor.administers(Some(&key.team)) {
                 Ok(())
             } else {
-                deny(format!(
-                    "only owners issue keys for a {role} (the role is not below the actor's own)"
-                ))
+                deny("members see their own keys, admins their team's")
             }
         }
         Action::ManageWallet { key, user_teams } => {
-            if owner {
-                return Ok(());
-            }
-            let team = actor.team.as_deref();
-            let ok = actor.role == Some(Role::Admin)
-                && team.is_some_and(|t| match key.scope {
-                    WalletScope::Team => t == &*key.id,
-                    WalletScope::User => user_teams.iter().any(|u| u == t),
-                    WalletScope::Org => false,
-                });
+            let ok = match key.scope {
+                WalletScope::Org => owner,
+                WalletScope::Team => actor.administers(Some(&key.id)),
+                WalletScope::User => {
+                    org_wide || user_teams.iter().any(|t| actor.administers(Some(t)))
+                }
+            };
             if ok {
                 Ok(())
             } else {
                 deny(format!(
-                    "only an owner, or an admin of the wallet's team (for a user wallet: of a team the user belongs to), may manage {key}"
+                    "only an owner (for an org wallet), an org admin, or an admin of the wallet's team (for a user wallet: of a team the user belongs to) may manage {key}"
                 ))
             }
         }
@@ -167,7 +276,7 @@ pub fn authorize(actor: &Principal, action: &Action<'_>) -> Result<(), Denied> {
                 WalletScope::User => ticket.user.as_deref() == Some(&*k.id),
                 WalletScope::Org => false,
             };
-            if owner || ours {
+            if owner || ours || (org_wide && k.scope == WalletScope::Team) {
                 Ok(())
             } else {
                 deny(format!(
@@ -182,17 +291,15 @@ pub fn authorize(actor: &Principal, action: &Action<'_>) -> Result<(), Denied> {
             "escalation",
         ),
         Action::ViewRequest { team, user } => {
-            let ok = owner
-                || (actor.role == Some(Role::Admin)
-                    && team.is_some()
-                    && actor.team.as_deref() == team)
+            let ok = org_wide
+                || (actor.administers(team))
                 || (user.is_some()
                     && actor.user.as_deref() == user
                     && actor.team.as_deref() == team);
             if ok {
                 Ok(())
             } else {
-                deny("members see their own tickets and escalations, admins their team's")
+                deny("members see their own tickets, escalations and events, admins their team's")
             }
         }
     }
@@ -277,23 +384,29 @@ mod tests {
             user: "u@x.com",
             role,
             current,
+            elsewhere: false,
         };
         assert!(authorize(&admin, &set(Role::Member, None)).is_ok());
         assert!(authorize(&admin, &set(Role::Admin, None)).is_err());
         assert!(authorize(&admin, &set(Role::Owner, None)).is_err());
         // demoting the org owner who is a member of the admin's team
         assert!(authorize(&admin, &set(Role::Member, Some(Role::Owner))).is_err());
-        let key = |user, role| Action::IssueKey {
+        let key = |user, standing| Action::IssueKey {
             team: "support",
             user,
-            role,
+            standing,
         };
-        assert!(authorize(&admin, &key("u@x.com", Role::Member)).is_ok());
-        assert!(authorize(&admin, &key("boss@x.com", Role::Owner)).is_err());
-        assert!(authorize(&admin, &key("peer@x.com", Role::Admin)).is_err());
-        assert!(authorize(&admin, &key("lead@x.com", Role::Admin)).is_ok());
+        assert!(authorize(&admin, &key("u@x.com", Standing::Member)).is_ok());
+        assert!(authorize(&admin, &key("boss@x.com", Standing::Owner)).is_err());
+        assert!(authorize(&admin, &key("peer@x.com", Standing::TeamAdmin)).is_err());
+        // a member of the team who is an org admin elsewhere: their key would act org-wide
+        assert!(authorize(&admin, &key("oa@x.com", Standing::OrgAdmin)).is_err());
+        assert!(authorize(&admin, &key("lead@x.com", Standing::TeamAdmin)).is_ok());
         let owner = p("root@x.com", "platform", Role::Owner);
-        assert!(authorize(&owner, &key("boss@x.com", Role::Owner)).is_ok());
+        assert!(authorize(&owner, &key("boss@x.com", Standing::Owner)).is_ok());
+        let org_admin = Principal::org_admin("oa@x.com", "platform");
+        assert!(authorize(&org_admin, &key("peer@x.com", Standing::TeamAdmin)).is_ok());
+        assert!(authorize(&org_admin, &key("boss@x.com", Standing::Owner)).is_err());
     }
 
     #[test]
@@ -318,5 +431,13 @@ mod tests {
             }
         )
         .is_ok());
+        let org = WalletKey::new(WalletScope::Org, "default");
+        let org_admin = Principal::org_admin("oa@x.com", "platform");
+        let manage = |key| Action::ManageWallet {
+            key,
+            user_teams: &[],
+        };
+        assert!(authorize(&org_admin, &manage(&k)).is_ok());
+        assert!(authorize(&org_admin, &manage(&org)).is_err());
     }
 }

@@ -11,7 +11,6 @@ use std::sync::{Mutex, MutexGuard};
 use serde::{Deserialize, Serialize};
 use sha2::{Digest, Sha256};
 
-use crate::authority::{authorize, Action};
 use crate::error::{AdminError, StoreError};
 use crate::escalation::Millis;
 use crate::identity::{slugify, Principal, Role};
@@ -29,7 +28,15 @@ pub struct Team {
     pub description: Option<String>,
     /// Creation time.
     pub created_at: Millis,
+    /// When the team was archived: its keys no longer authenticate, its members and wallets
+    /// stay on record. `None` for an active team.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub archived_at: Option<Millis>,
 }
+
+/// The team of a [`Member`] that makes its user an org admin (not a slug, so no team can
+/// take it).
+pub const ORG_SCOPE: &str = "*";
 
 /// A user's role in a team.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
@@ -63,6 +70,64 @@ pub struct ApiKey {
     /// Whether the key was revoked.
     #[serde(default)]
     pub revoked: bool,
+    /// What the key is for (`ci`, `laptop`), as its issuer wrote it.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub label: Option<String>,
+    /// When the key stops authenticating.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub expires_at: Option<Millis>,
+    /// When it was revoked.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub revoked_at: Option<Millis>,
+    /// The key that replaced it, when it was rotated.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub replaced_by: Option<String>,
+    /// When it last authenticated a request (to [`LAST_USED_PRECISION`]).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub last_used_at: Option<Millis>,
+}
+
+/// How stale a key's `last_used_at` may be: authentication writes it at most this often, so a
+/// busy key costs one write a minute, not one per request.
+pub const LAST_USED_PRECISION: Millis = 60_000;
+
+/// Why a secret does not authenticate.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Refused {
+    /// Not a `kt_` secret, or no key has it.
+    Unknown,
+    /// The key was revoked (or rotated).
+    Revoked,
+    /// The key expired.
+    Expired,
+    /// The key's user is no longer a member of its team.
+    NotAMember,
+    /// The key's team was archived.
+    TeamArchived,
+}
+
+impl Refused {
+    /// Stable code.
+    pub fn code(self) -> &'static str {
+        match self {
+            Refused::Unknown => "invalid_api_key",
+            Refused::Revoked => "key_revoked",
+            Refused::Expired => "key_expired",
+            Refused::NotAMember => "not_a_member",
+            Refused::TeamArchived => "team_archived",
+        }
+    }
+
+    /// A message for the caller.
+    pub fn message(self) -> &'static str {
+        match self {
+            Refused::Unknown => "the API key is not valid: send Authorization: Bearer kt_…",
+            Refused::Revoked => "the API key was revoked",
+            Refused::Expired => "the API key expired",
+            Refused::NotAMember => "the API key's user is no longer a member of its team",
+            Refused::TeamArchived => "the API key's team is archived",
+        }
+    }
 }
 
 /// Prefix of every secret.
@@ -90,6 +155,11 @@ impl ApiKey {
             consumer_group: consumer_group.map(str::to_owned),
             created_at: now,
             revoked: false,
+            label: None,
+            expires_at: None,
+            revoked_at: None,
+            replaced_by: None,
+            last_used_at: None,
         };
         (secret, key)
     }
@@ -97,6 +167,79 @@ impl ApiKey {
     /// The stored form of a secret.
     pub fn hash_secret(secret: &str) -> String {
         hex(&Sha256::digest(secret.as_bytes()))
+    }
+
+    /// `active`, `revoked` or `expired` at `now`.
+    pub fn status_at(&self, now: Millis) -> &'static str {
+        if self.revoked {
+            "revoked"
+        } else if self.expires_at.is_some_and(|e| now >= e) {
+            "expired"
+        } else {
+            "active"
+        }
+    }
+}
+
+/// A key as the admin API shows it: every field but the hash, and its status.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct KeyInfo {
+    /// The key.
+    #[serde(flatten)]
+    pub key: KeyFields,
+    /// `active`, `revoked` or `expired`.
+    pub status: &'static str,
+}
+
+/// [`ApiKey`] without its hash.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct KeyFields {
+    /// Public id.
+    pub id: String,
+    /// User id.
+    pub user: String,
+    /// Team slug.
+    pub team: String,
+    /// Consumer group bound to the key.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub consumer_group: Option<String>,
+    /// Label.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub label: Option<String>,
+    /// Creation time.
+    pub created_at: Millis,
+    /// Expiry.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub expires_at: Option<Millis>,
+    /// Revocation time.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub revoked_at: Option<Millis>,
+    /// Its replacement.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub replaced_by: Option<String>,
+    /// Last use.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub last_used_at: Option<Millis>,
+}
+
+impl KeyInfo {
+    /// The shown form of `key` at `now`.
+    pub fn of(key: &ApiKey, now: Millis) -> KeyInfo {
+        KeyInfo {
+            status: key.status_at(now),
+            key: KeyFields {
+                id: key.id.clone(),
+                user: key.user.clone(),
+                team: key.team.clone(),
+                consumer_group: key.consumer_group.clone(),
+                label: key.label.clone(),
+                created_at: key.created_at,
+                expires_at: key.expires_at,
+                revoked_at: key.revoked_at,
+                replaced_by: key.replaced_by.clone(),
+                last_used_at: key.last_used_at,
+            },
+        }
     }
 }
 
@@ -142,10 +285,41 @@ pub trait Directory: Send + Sync {
     /// # Errors
     /// A store failure.
     fn keys(&self, team: Option<&str>) -> Result<Vec<ApiKey>, StoreError>;
+    /// Changes a team in one atomic read-modify-write; `None` if there is no such team.
+    ///
+    /// # Errors
+    /// A store failure.
+    fn update_team(
+        &self,
+        slug: &str,
+        change: &dyn Fn(&mut Team),
+    ) -> Result<Option<Team>, StoreError>;
+    /// Removes a membership; the removed one, or `None` if there was none.
+    ///
+    /// # Errors
+    /// A store failure.
+    fn remove_member(&self, team: &str, user: &str) -> Result<Option<Member>, StoreError>;
+    /// The key with this public id.
+    ///
+    /// # Errors
+    /// A store failure.
+    fn key(&self, id: &str) -> Result<Option<ApiKey>, StoreError>;
+    /// Changes a key in one atomic read-modify-write (its id and hash stay); `None` if there is
+    /// no such key.
+    ///
+    /// # Errors
+    /// A store failure.
+    fn update_key(
+        &self,
+        id: &str,
+        change: &dyn Fn(&mut ApiKey),
+    ) -> Result<Option<ApiKey>, StoreError>;
 }
 
-/// The principal a bearer secret stands for: `None` for an unknown or revoked key, or a key
-/// whose user is no longer a member of its team.
+/// The principal a bearer secret stands for at `now`, or why it stands for none. The role comes
+/// from the user's membership in the key's team as stored now; an org admin (an `admin`
+/// membership of [`ORG_SCOPE`]) acts as an admin of every team. A key used for the first time in
+/// [`LAST_USED_PRECISION`] has its `last_used_at` written.
 ///
 /// # Errors
 /// A store failure.
@@ -153,34 +327,67 @@ pub fn authenticate(
     dir: &dyn Directory,
     secret: &str,
     org: &str,
-) -> Result<Option<Principal>, StoreError> {
+    now: Millis,
+) -> Result<Result<Principal, Refused>, StoreError> {
     if !secret.starts_with(KEY_PREFIX) {
-        return Ok(None);
+        return Ok(Err(Refused::Unknown));
     }
     let Some(key) = dir.key_by_hash(&ApiKey::hash_secret(secret))? else {
-        return Ok(None);
+        return Ok(Err(Refused::Unknown));
     };
     if key.revoked {
-        return Ok(None);
+        return Ok(Err(Refused::Revoked));
     }
-    let member = dir
+    if key.expires_at.is_some_and(|e| now >= e) {
+        return Ok(Err(Refused::Expired));
+    }
+    if dir
+        .team(&key.team)?
+        .is_some_and(|t| t.archived_at.is_some())
+    {
+        return Ok(Err(Refused::TeamArchived));
+    }
+    let role = dir
         .members(Some(&key.team))?
         .into_iter()
-        .find(|m| m.user == key.user);
-    let Some(member) = member else {
-        return Ok(None);
+        .find(|m| m.user == key.user)
+        .map(|m| m.role);
+    let org_admin = is_org_admin(dir, &key.user)?;
+    let role = match (role, org_admin) {
+        (Some(r), true) => r.max(Role::Admin),
+        (Some(r), false) => r,
+        (None, true) => Role::Admin,
+        (None, false) => return Ok(Err(Refused::NotAMember)),
     };
-    Ok(Some(Principal {
+    if key
+        .last_used_at
+        .is_none_or(|t| now.saturating_sub(t) >= LAST_USED_PRECISION)
+    {
+        dir.update_key(&key.id, &|k| k.last_used_at = Some(now))?;
+    }
+    Ok(Ok(Principal {
         org: Some(org.to_owned()),
         user: Some(key.user),
         team: Some(key.team),
-        role: Some(member.role),
+        role: Some(role),
         consumer_group: key.consumer_group,
         authenticated: true,
+        org_admin,
     }))
 }
 
-fn valid_email(s: &str) -> bool {
+/// Whether `user` holds an `admin` membership of the org scope.
+///
+/// # Errors
+/// A store failure.
+pub fn is_org_admin(dir: &dyn Directory, user: &str) -> Result<bool, StoreError> {
+    Ok(dir
+        .members(Some(ORG_SCOPE))?
+        .iter()
+        .any(|m| m.user == user && m.role >= Role::Admin))
+}
+
+pub(crate) fn valid_email(s: &str) -> bool {
     let Some((local, domain)) = s.split_once('@') else {
         return false;
     };
@@ -189,39 +396,6 @@ fn valid_email(s: &str) -> bool {
         && !domain.starts_with('.')
         && !domain.ends_with('.')
         && !s.chars().any(char::is_whitespace)
-}
-
-/// Creates a team from its name (owners only; `actor: None` is the local CLI, trusted).
-///
-/// # Errors
-/// `Forbidden`, `Invalid` (empty name), `Conflict` (the slug exists), a store failure.
-pub fn create_team(
-    dir: &dyn Directory,
-    actor: Option<&Principal>,
-    name: &str,
-    description: Option<&str>,
-    now: Millis,
-) -> Result<Team, AdminError> {
-    if let Some(a) = actor {
-        authorize(a, &Action::CreateTeam)?;
-    }
-    let slug = slugify(name);
-    if slug.is_empty() {
-        return Err(AdminError::Invalid(format!(
-            "team name `{name}` has no letters or digits"
-        )));
-    }
-    let team = Team {
-        slug,
-        name: name.trim().to_owned(),
-        description: description.map(str::to_owned),
-        created_at: now,
-    };
-    dir.create_team(&team).map_err(|e| match e {
-        StoreError::Conflict(_) => AdminError::Conflict(format!("team `{}` exists", team.slug)),
-        e => AdminError::Store(e),
-    })?;
-    Ok(team)
 }
 
 /// The team `name` designates, as the seed writes teams: its slug (`engineering`), its display
@@ -246,102 +420,6 @@ pub fn find_team(dir: &dyn Directory, name: &str) -> Result<Team, AdminError> {
         .map(|s| format!(" (did you mean `{s}`?)"))
         .unwrap_or_default();
     Err(AdminError::NotFound(format!("team `{wanted}`{hint}")))
-}
-
-/// Adds a user to a team with a role, or changes their role: owners anywhere, admins in their
-/// own team and never granting `owner`. The team is named as [`find_team`] reads it.
-///
-/// # Errors
-/// `Forbidden`, `NotFound` (no such team), `Invalid` (not an email), a store failure.
-pub fn add_member(
-    dir: &dyn Directory,
-    actor: Option<&Principal>,
-    team: &str,
-    user: &str,
-    role: Role,
-    now: Millis,
-) -> Result<Member, AdminError> {
-    let found = find_team(dir, team)?;
-    let team = found.slug.as_str();
-    if let Some(a) = actor {
-        // the role the user has there now, as stored: an admin cannot demote an owner
-        let current = if a.administers(Some(team)) {
-            dir.members(Some(team))?
-                .into_iter()
-                .find(|m| m.user == user)
-                .map(|m| m.role)
-        } else {
-            None
-        };
-        authorize(
-            a,
-            &Action::SetMember {
-                team,
-                user,
-                role,
-                current,
-            },
-        )?;
-    }
-    if !valid_email(user) {
-        return Err(AdminError::Invalid(format!(
-            "`{user}` is not an email address"
-        )));
-    }
-    let m = Member {
-        team: team.to_owned(),
-        user: user.to_owned(),
-        role,
-        updated_at: now,
-    };
-    dir.put_member(&m)?;
-    Ok(m)
-}
-
-/// Issues a key for a member of a team: owners anywhere, admins in their team. The team is
-/// named as [`find_team`] reads it.
-///
-/// # Errors
-/// `Forbidden`, `NotFound` (no such team, or the user is not a member), a store failure.
-pub fn create_key(
-    dir: &dyn Directory,
-    actor: Option<&Principal>,
-    team: &str,
-    user: &str,
-    consumer_group: Option<&str>,
-    random: &[u8; 32],
-    now: Millis,
-) -> Result<(String, ApiKey), AdminError> {
-    let found = find_team(dir, team)?;
-    let team = found.slug.as_str();
-    if actor.is_some_and(|a| !a.administers(Some(team))) {
-        return Err(AdminError::Forbidden(format!(
-            "only owners and admins of `{team}` issue its keys"
-        )));
-    }
-    let Some(member) = dir
-        .members(Some(team))?
-        .into_iter()
-        .find(|m| m.user == user)
-    else {
-        return Err(AdminError::NotFound(format!(
-            "`{user}` is not a member of `{team}` (add them first)"
-        )));
-    };
-    // the key acts with the member's stored role: an admin cannot mint an owner's key
-    if let Some(a) = actor {
-        authorize(
-            a,
-            &Action::IssueKey {
-                team,
-                user,
-                role: member.role,
-            },
-        )?;
-    }
-    let (secret, key) = ApiKey::issue(random, user, team, consumer_group, now);
-    dir.insert_key(&key)?;
-    Ok((secret, key))
 }
 
 #[derive(Debug, Default)]
@@ -433,128 +511,43 @@ impl Directory for MemoryDirectory {
         v.sort_by(|a, b| b.created_at.cmp(&a.created_at).then(a.id.cmp(&b.id)));
         Ok(v)
     }
-}
 
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn keys_authenticate_with_the_current_role() {
-        let d = MemoryDirectory::new();
-        let owner = Principal::new("cfo@yourco.com", "finance", Role::Owner);
-        let t = create_team(&d, Some(&owner), "Engineering", None, 1).unwrap();
-        assert_eq!(t.slug, "engineering");
-        add_member(&d, None, "engineering", "dev@yourco.com", Role::Member, 2).unwrap();
-        let (secret, key) = create_key(
-            &d,
-            Some(&owner),
-            "engineering",
-            "dev@yourco.com",
-            None,
-            &[7; 32],
-            3,
-        )
-        .unwrap();
-        assert!(secret.starts_with("kt_") && secret.len() == 67);
-        assert_ne!(key.hash, secret);
-        let p = authenticate(&d, &secret, "default").unwrap().unwrap();
-        assert_eq!(p.role, Some(Role::Member));
-        add_member(&d, None, "engineering", "dev@yourco.com", Role::Admin, 4).unwrap();
-        let p = authenticate(&d, &secret, "default").unwrap().unwrap();
-        assert_eq!(p.role, Some(Role::Admin));
-        assert!(authenticate(&d, "kt_nope", "default").unwrap().is_none());
-        assert!(authenticate(&d, "sk-other", "default").unwrap().is_none());
+    fn update_team(
+        &self,
+        slug: &str,
+        change: &dyn Fn(&mut Team),
+    ) -> Result<Option<Team>, StoreError> {
+        let mut t = self.lock()?;
+        Ok(t.teams.get_mut(slug).map(|team| {
+            change(team);
+            team.slug = slug.to_owned();
+            team.clone()
+        }))
     }
 
-    #[test]
-    fn permissions_and_errors() {
-        let d = MemoryDirectory::new();
-        create_team(&d, None, "Support", None, 1).unwrap();
-        create_team(&d, None, "Legal", None, 1).unwrap();
-        let admin = Principal::new("lead@yourco.com", "support", Role::Admin);
-        let member = Principal::new("m@yourco.com", "support", Role::Member);
-        assert_eq!(
-            create_team(&d, Some(&admin), "X", None, 1)
-                .unwrap_err()
-                .code(),
-            "forbidden"
-        );
-        assert_eq!(
-            create_team(&d, None, "support", None, 1)
-                .unwrap_err()
-                .code(),
-            "conflict"
-        );
-        assert_eq!(
-            create_team(&d, None, "  ", None, 1).unwrap_err().code(),
-            "invalid_argument"
-        );
-        add_member(&d, Some(&admin), "support", "a@yourco.com", Role::Member, 1).unwrap();
-        assert_eq!(
-            add_member(&d, Some(&admin), "legal", "a@yourco.com", Role::Member, 1)
-                .unwrap_err()
-                .code(),
-            "forbidden"
-        );
-        assert_eq!(
-            add_member(&d, Some(&admin), "support", "b@yourco.com", Role::Owner, 1)
-                .unwrap_err()
-                .code(),
-            "forbidden"
-        );
-        assert_eq!(
-            add_member(
-                &d,
-                Some(&member),
-                "support",
-                "b@yourco.com",
-                Role::Member,
-                1
-            )
-            .unwrap_err()
-            .code(),
-            "forbidden"
-        );
-        assert_eq!(
-            add_member(&d, None, "support", "not-an-email", Role::Member, 1)
-                .unwrap_err()
-                .code(),
-            "invalid_argument"
-        );
-        assert_eq!(
-            add_member(&d, None, "nope", "a@yourco.com", Role::Member, 1)
-                .unwrap_err()
-                .code(),
-            "not_found"
-        );
-        assert_eq!(
-            create_key(
-                &d,
-                None,
-                "support",
-                "stranger@yourco.com",
-                None,
-                &[1; 32],
-                1
-            )
-            .unwrap_err()
-            .code(),
-            "not_found"
-        );
-        assert_eq!(
-            create_key(
-                &d,
-                Some(&member),
-                "support",
-                "a@yourco.com",
-                None,
-                &[1; 32],
-                1
-            )
-            .unwrap_err()
-            .code(),
-            "forbidden"
-        );
+    fn remove_member(&self, team: &str, user: &str) -> Result<Option<Member>, StoreError> {
+        Ok(self
+            .lock()?
+            .members
+            .remove(&(team.to_owned(), user.to_owned())))
+    }
+
+    fn key(&self, id: &str) -> Result<Option<ApiKey>, StoreError> {
+        Ok(self.lock()?.keys.values().find(|k| k.id == id).cloned())
+    }
+
+    fn update_key(
+        &self,
+        id: &str,
+        change: &dyn Fn(&mut ApiKey),
+    ) -> Result<Option<ApiKey>, StoreError> {
+        let mut t = self.lock()?;
+        Ok(t.keys.values_mut().find(|k| k.id == id).map(|k| {
+            let (id, hash) = (k.id.clone(), k.hash.clone());
+            change(k);
+            k.id = id;
+            k.hash = hash;
+            k.clone()
+        }))
     }
 }

@@ -80,6 +80,10 @@ pub struct Principal {
     /// Whether the host authenticated the caller.
     #[serde(default)]
     pub authenticated: bool,
+    /// Whether the caller is an admin of the whole organization (an `admin` membership of the
+    /// org scope): they administer every team, but not owners or the org's wallet.
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    pub org_admin: bool,
 }
 
 impl Principal {
@@ -92,25 +96,91 @@ impl Principal {
             role: Some(role),
             consumer_group: None,
             authenticated: true,
+            org_admin: false,
         }
     }
 
-    /// Whether this principal is an owner, or an admin of `team`.
+    /// An org admin: an `admin` of every team (`team` is where their requests are attributed).
+    pub fn org_admin(user: &str, team: &str) -> Self {
+        Principal {
+            org_admin: true,
+            ..Principal::new(user, team, Role::Admin)
+        }
+    }
+
+    /// Whether this principal is an owner, an org admin, or an admin of `team`.
     pub fn administers(&self, team: Option<&str>) -> bool {
         match self.role {
             Some(Role::Owner) => true,
-            Some(Role::Admin) => team.is_some() && self.team.as_deref() == team,
+            Some(Role::Admin) => team.is_some() && (self.org_admin || self.team.as_deref() == team),
             _ => false,
         }
     }
 
-    /// Whose tickets and escalations this principal reviews: every team's (`None`) for an owner,
-    /// else their own team's.
+    /// How far this principal's authority reaches, for the rule that nobody manages a standing
+    /// at or above their own (owners excepted).
+    pub fn standing(&self) -> Standing {
+        Standing::of(self.role, self.org_admin && self.role >= Some(Role::Admin))
+    }
+
+    /// Whose tickets and escalations this principal reviews: every team's (`None`) for an owner
+    /// or an org admin, else their own team's.
     pub fn review_scope(&self) -> Option<String> {
-        match self.role {
-            Some(Role::Owner) => None,
-            _ => Some(self.team.clone().unwrap_or_default()),
+        if self.role == Some(Role::Owner) || self.standing() == Standing::OrgAdmin {
+            None
+        } else {
+            Some(self.team.clone().unwrap_or_default())
         }
+    }
+}
+
+/// Authority, lowest to highest: a member, a team admin, an org admin, an owner.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Standing {
+    /// No role.
+    None,
+    /// A team member.
+    Member,
+    /// An admin of one team.
+    TeamAdmin,
+    /// An admin of every team.
+    OrgAdmin,
+    /// An owner of the organization.
+    Owner,
+}
+
+impl Standing {
+    /// The standing of a role in a team, raised to `OrgAdmin` for an org admin.
+    pub fn of(role: Option<Role>, org_admin: bool) -> Standing {
+        let by_role = match role {
+            None => Standing::None,
+            Some(Role::Member) => Standing::Member,
+            Some(Role::Admin) => Standing::TeamAdmin,
+            Some(Role::Owner) => Standing::Owner,
+        };
+        if org_admin {
+            by_role.max(Standing::OrgAdmin)
+        } else {
+            by_role
+        }
+    }
+
+    /// The name used in messages.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Standing::None => "caller without a role",
+            Standing::Member => "member",
+            Standing::TeamAdmin => "team admin",
+            Standing::OrgAdmin => "org admin",
+            Standing::Owner => "owner",
+        }
+    }
+}
+
+impl fmt::Display for Standing {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(self.as_str())
     }
 }
 
@@ -176,5 +246,15 @@ mod tests {
         assert!(owner.administers(Some("support")));
         let member = Principal::new("m@x.com", "legal", Role::Member);
         assert!(!member.administers(Some("legal")));
+        let org_admin = Principal::org_admin("oa@x.com", "legal");
+        assert!(org_admin.administers(Some("support")));
+        assert!(org_admin.standing() > admin.standing());
+        assert!(org_admin.standing() < owner.standing());
+        // the flag alone, on a member's key, grants nothing
+        let claimed = Principal {
+            org_admin: true,
+            ..member
+        };
+        assert!(!claimed.administers(Some("support")));
     }
 }

@@ -1,6 +1,7 @@
 #![doc = include_str!("../README.md")]
 #![warn(missing_docs)]
 
+pub mod admin;
 pub mod authority;
 pub mod dashboard;
 pub mod decision;
@@ -30,7 +31,7 @@ pub use error::{AdminError, Diagnostic, PackError, RequestError, Severity, Store
 pub use escalation::{
     Escalation, EscalationStatus, EscalationStore, MemoryEscalations, Resolution,
 };
-pub use identity::{Principal, Role};
+pub use identity::{Principal, Role, Standing};
 pub use pack::spec::PolicyKind;
 pub use request::{ChatMessage, ChatRequest, ChatResponse};
 pub use store::{MemoryStore, Storage};

@@ -196,4 +196,24 @@ impl Directory for MemoryStore {
     fn keys(&self, team: Option<&str>) -> Result<Vec<ApiKey>, StoreError> {
         self.directory.keys(team)
     }
+    fn update_team(
+        &self,
+        slug: &str,
+        change: &dyn Fn(&mut Team),
+    ) -> Result<Option<Team>, StoreError> {
+        self.directory.update_team(slug, change)
+    }
+    fn remove_member(&self, team: &str, user: &str) -> Result<Option<Member>, StoreError> {
+        self.directory.remove_member(team, user)
+    }
+    fn key(&self, id: &str) -> Result<Option<ApiKey>, StoreError> {
+        self.directory.key(id)
+    }
+    fn update_key(
+        &self,
+        id: &str,
+        change: &dyn Fn(&mut ApiKey),
+    ) -> Result<Option<ApiKey>, StoreError> {
+        self.directory.update_key(id, change)
+    }
 }

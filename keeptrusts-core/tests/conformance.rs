@@ -8,7 +8,11 @@
 
 use std::path::{Path, PathBuf};
 
+use std::collections::HashMap;
+
+use keeptrusts_core::admin;
 use keeptrusts_core::dashboard::{self, Query};
+use keeptrusts_core::directory::authenticate;
 use keeptrusts_core::escalation::{resolve, Resolution};
 use keeptrusts_core::event::{self, EventStore};
 use keeptrusts_core::exchange::{Begin, Exchange, StreamEnd};
@@ -40,6 +44,8 @@ fn pack_source(case: &Value) -> String {
 struct Ids {
     escalations: Vec<String>,
     tickets: Vec<String>,
+    /// `team/email` → (secret, key id) of the keys `admin` and `authenticate` steps use.
+    keys: HashMap<String, (String, String)>,
 }
 
 fn substitute(v: &mut Value, ids: &Ids) {
@@ -48,9 +54,115 @@ fn substitute(v: &mut Value, ids: &Ids) {
             "$first" => ids.escalations.first(),
             "$last" => ids.escalations.last(),
             "$ticket" => ids.tickets.last(),
-            _ => return,
+            _ => match s.strip_prefix("$key:") {
+                Some(name) => ids.keys.get(name).map(|(_, id)| id),
+                None => return,
+            },
         };
         *v = Value::String(rep.cloned().unwrap_or_else(|| "none".into()));
+    }
+}
+
+/// The secret of the key `team/email` (issued by the host on first use).
+fn key_secret(store: &MemoryStore, ids: &mut Ids, name: &str) -> Result<String, String> {
+    if let Some((secret, _)) = ids.keys.get(name) {
+        return Ok(secret.clone());
+    }
+    let (team, email) = name.split_once('/').ok_or("a key is named `team/email`")?;
+    let n = u8::try_from(ids.keys.len() + 1).unwrap();
+    let ctx = admin::Ctx::new(None, "default", 0, "key", [n; 32]);
+    let new: admin::NewKey =
+        serde_json::from_value(serde_json::json!({"team": team, "email": email})).unwrap();
+    let issued = admin::create_key(store, &ctx, &new).map_err(|e| format!("key {name}: {e}"))?;
+    ids.keys.insert(
+        name.to_owned(),
+        (issued.key.clone(), issued.info.key.id.clone()),
+    );
+    Ok(issued.key)
+}
+
+/// An `admin` step's actor: `null` (the host), `{"key": "team/email"}` (what that key
+/// authenticates as now), or a principal.
+fn admin_actor(
+    store: &MemoryStore,
+    ids: &mut Ids,
+    actor: &Value,
+    now: i64,
+) -> Result<Option<Principal>, String> {
+    if actor.is_null() {
+        return Ok(None);
+    }
+    if let Some(name) = actor["key"].as_str() {
+        let secret = key_secret(store, ids, name)?;
+        return authenticate(store, &secret, "default", now)
+            .unwrap()
+            .map(Some)
+            .map_err(|r| format!("the key {name} does not authenticate: {}", r.code()));
+    }
+    Ok(Some(serde_json::from_value(actor.clone()).unwrap()))
+}
+
+/// An `admin` step: one command; `Err` is a mismatch.
+fn run_admin_step(
+    store: &MemoryStore,
+    ids: &mut Ids,
+    step: &mut Value,
+    i: usize,
+) -> Result<(), String> {
+    let now = step["now_ms"].as_i64().unwrap_or(0);
+    let actor = admin_actor(store, ids, &step["actor"], now)?;
+    if let Some(name) = step["command"]["id"]
+        .as_str()
+        .and_then(|s| s.strip_prefix("$key:"))
+    {
+        key_secret(store, ids, name)?;
+    }
+    for field in ["id", "team"] {
+        if let Some(v) = step["command"].get_mut(field) {
+            substitute(v, ids);
+        }
+    }
+    let command: admin::Command = serde_json::from_value(step["command"].clone())
+        .map_err(|e| format!("bad command {}: {e}", step["command"]))?;
+    let rid = format!("admin#{i}");
+    let ctx = admin::Ctx::new(actor.as_ref(), "default", now, &rid, [i as u8; 32]);
+    let got = admin::execute(store, &ctx, &command);
+    if let Ok(v) = &got {
+        // a key the step made is known by its name from then on
+        if let (Some(secret), Some(name)) = (v["key"].as_str(), step["as"].as_str()) {
+            ids.keys.insert(
+                name.to_owned(),
+                (secret.to_owned(), v["id"].as_str().unwrap().to_owned()),
+            );
+        }
+    }
+    let got = got.err().map(|e| e.code().to_owned());
+    let want = step["expect"]["error"].as_str().map(str::to_owned);
+    if got == want {
+        Ok(())
+    } else {
+        Err(format!(
+            "{}: expected error {want:?}, got {got:?}",
+            step["command"]["op"]
+        ))
+    }
+}
+
+/// An `authenticate` step: what the key `team/email` is refused as now (`null`: accepted).
+fn run_authenticate_step(store: &MemoryStore, ids: &mut Ids, step: &Value) -> Result<(), String> {
+    let now = step["now_ms"].as_i64().unwrap_or(0);
+    let secret = key_secret(store, ids, step["key"].as_str().unwrap())?;
+    let got = authenticate(store, &secret, "default", now)
+        .unwrap()
+        .err()
+        .map(|r| r.code().to_owned());
+    let want = step["expect"]["refused"].as_str().map(str::to_owned);
+    if got == want {
+        Ok(())
+    } else {
+        Err(format!(
+            "authenticate: expected refusal {want:?}, got {got:?}"
+        ))
     }
 }
 
@@ -191,9 +303,10 @@ fn run_store_step(
     match step["op"].as_str().unwrap() {
         "allocate" => {
             let actor: Principal = serde_json::from_value(step["actor"].clone()).unwrap();
+            let ctx = admin::Ctx::new(Some(&actor), "default", now, "allocate", [0; 32]);
             let got = serde_json::from_value::<Allocation>(step["allocation"].clone())
                 .map_err(|e| AdminError::Invalid(e.to_string()))
-                .and_then(|a| a.apply(store, &actor, now))
+                .and_then(|a| admin::allocate(store, &ctx, &a))
                 .err()
                 .map(|e| e.code().to_owned());
             error_check(got)
@@ -445,6 +558,8 @@ fn run_case(case: &Value) -> Result<(), String> {
                     return Err(fail(mismatches.join("; ")));
                 }
             }
+            "admin" => run_admin_step(&store, &mut ids, &mut step, i).map_err(fail)?,
+            "authenticate" => run_authenticate_step(&store, &mut ids, &step).map_err(fail)?,
             "resolve_escalation" => {
                 substitute(&mut step["escalation"], &ids);
                 let reviewer: Principal = serde_json::from_value(step["reviewer"].clone()).unwrap();

@@ -447,6 +447,7 @@ fn principal() -> impl Strategy<Value = Principal> {
                 role,
                 consumer_group,
                 authenticated,
+                org_admin: false,
             },
         )
 }

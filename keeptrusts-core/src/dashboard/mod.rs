@@ -210,7 +210,7 @@ pub fn visibility(viewer: &Principal, team: &str) -> Result<Visibility, AdminErr
     let own_team = viewer.team.as_deref() == Some(team);
     match viewer.role {
         Some(Role::Owner) => Ok(Visibility::Full),
-        Some(Role::Admin) if own_team => Ok(Visibility::Full),
+        Some(Role::Admin) if own_team || viewer.org_admin => Ok(Visibility::Full),
         Some(Role::Member) if own_team => viewer
             .user
             .clone()
@@ -263,10 +263,12 @@ pub fn view(viewer: &Principal, query: &Query, events: &[Event]) -> Result<View,
     let team = events
         .iter()
         .filter(|e| e.body.team.as_deref() == Some(query.team.as_str()) && range.keeps(e));
+    // administrative events are listed with the rest but are not requests
+    let requests = team.clone().filter(|e| e.body.admin.is_none());
     Ok(match query.section {
         Section::Overview => {
             let mut days: BTreeMap<Millis, DayRow> = BTreeMap::new();
-            for e in team {
+            for e in requests.clone() {
                 let day = period_start(e.body.timestamp, Granularity::Day);
                 let row = days.entry(day).or_insert(DayRow {
                     day,
@@ -293,7 +295,7 @@ pub fn view(viewer: &Principal, query: &Query, events: &[Event]) -> Result<View,
             let mut by_model = BTreeMap::new();
             let mut by_user = BTreeMap::new();
             let mut by_period = BTreeMap::new();
-            for e in team {
+            for e in requests.clone() {
                 let c = cost_of(e);
                 total += c;
                 *by_model
@@ -316,7 +318,7 @@ pub fn view(viewer: &Principal, query: &Query, events: &[Event]) -> Result<View,
             }
         }
         Section::Escalations => View::Escalations {
-            rows: team
+            rows: requests
                 .filter(|e| own(e) && query.filter.keeps(e))
                 .filter_map(|e| {
                     Some(EscalationRow {
@@ -332,7 +334,7 @@ pub fn view(viewer: &Principal, query: &Query, events: &[Event]) -> Result<View,
         },
         Section::Usage => {
             let mut members: BTreeMap<String, UsageRow> = BTreeMap::new();
-            for e in team.filter(|e| own(e)) {
+            for e in requests.filter(|e| own(e)) {
                 let user = e.body.user.clone().unwrap_or_default();
                 let row = members.entry(user.clone()).or_insert_with(|| UsageRow {
                     user,

@@ -104,6 +104,28 @@ pub struct EventDraft {
     /// The audit-logger stamp.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub audit: Option<AuditStamp>,
+    /// For an administrative action (a team, member, key, wallet, ticket or escalation changed):
+    /// what changed. Such events are not requests: dashboards do not count them.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub admin: Option<AdminChange>,
+}
+
+/// What an administrative action changed (never a key secret).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct AdminChange {
+    /// The action: `team.create`, `member.set`, `key.revoke`, `wallet.allocate`, …
+    pub action: String,
+    /// Who acted: the actor's user id, or `local` for the host's own command line.
+    pub actor: String,
+    /// What it acted on: a team slug, `team/email`, a key id, a wallet (`team:legal`), a ticket
+    /// or escalation id.
+    pub target: String,
+    /// The state before (a role, an amount with its currency, a name), when there was one.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub before: Option<String>,
+    /// The state after.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub after: Option<String>,
 }
 
 impl EventDraft {
@@ -145,6 +167,7 @@ impl EventDraft {
             escalation_id: decision.escalation_id.clone(),
             ticket_id: decision.ticket_id.clone(),
             audit: decision.audit,
+            admin: None,
         }
     }
 

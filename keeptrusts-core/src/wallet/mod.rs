@@ -836,49 +836,6 @@ impl Allocation {
             )),
         }
     }
-
-    /// Applies the body on behalf of `actor` through [`allocate`]; for a user wallet, the teams
-    /// the user belongs to are read from the directory.
-    ///
-    /// # Errors
-    /// As [`Allocation::key`] and [`allocate`].
-    pub fn apply(
-        &self,
-        store: &dyn crate::Storage,
-        actor: &Principal,
-        now: Millis,
-    ) -> Result<Wallet, AdminError> {
-        let mut key = self.key()?;
-        // a team named by its display name is that team's wallet, not a new one no request
-        // draws from
-        if key.scope == WalletScope::Team {
-            match crate::directory::find_team(store, &key.id) {
-                Ok(t) => key = WalletKey::new(WalletScope::Team, &t.slug),
-                Err(AdminError::NotFound(_)) => {}
-                Err(e) => return Err(e),
-            }
-        }
-        let user_teams: Vec<String> = match key.scope {
-            WalletScope::User => store
-                .members(None)?
-                .into_iter()
-                .filter(|m| m.user == *key.id)
-                .map(|m| m.team)
-                .collect(),
-            _ => Vec::new(),
-        };
-        allocate(
-            store,
-            actor,
-            &key,
-            &user_teams,
-            self.amount,
-            &self.currency,
-            self.period,
-            self.mode.unwrap_or(AllocateMode::Set),
-            now,
-        )
-    }
 }
 
 /// The wallets `viewer` may see: an owner every wallet; anyone else their team's and their own.
@@ -890,6 +847,8 @@ pub fn visible(viewer: &Principal, wallets: Vec<Wallet>) -> Vec<Wallet> {
         .into_iter()
         .filter(|w| {
             viewer.role == Some(Role::Owner)
+                || (viewer.standing() == crate::Standing::OrgAdmin
+                    && w.key.scope != WalletScope::Org)
                 || (w.key.scope == WalletScope::Team && viewer.team.as_deref() == Some(&*w.key.id))
                 || (w.key.scope == WalletScope::User && viewer.user.as_deref() == Some(&*w.key.id))
         })

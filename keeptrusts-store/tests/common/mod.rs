@@ -202,6 +202,7 @@ pub fn event_draft(request_id: &str, now: i64) -> keeptrusts_core::event::EventD
         escalation_id: None,
         ticket_id: None,
         audit: None,
+        admin: None,
     }
 }
 
