@@ -110,7 +110,7 @@ impl Refused {
     /// Stable code.
     pub fn code(self) -> &'static str {
         match self {
-            Refused::Unknown => "invalid_api_key",
+            Refused::Unknown => "unauthenticated",
             Refused::Revoked => "key_revoked",
             Refused::Expired => "key_expired",
             Refused::NotAMember => "not_a_member",

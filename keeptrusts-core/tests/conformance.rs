@@ -13,13 +13,12 @@ use std::collections::HashMap;
 use keeptrusts_core::admin;
 use keeptrusts_core::dashboard::{self, Query};
 use keeptrusts_core::directory::authenticate;
-use keeptrusts_core::escalation::{resolve, Resolution};
+use keeptrusts_core::escalation::Resolution;
 use keeptrusts_core::event::{self, EventStore};
 use keeptrusts_core::exchange::{Begin, Exchange, StreamEnd};
 use keeptrusts_core::golden::{check, Expectation};
 use keeptrusts_core::pack;
 use keeptrusts_core::pricing::Usage;
-use keeptrusts_core::wallet::ticket::{self, TicketResolution};
 use keeptrusts_core::wallet::Allocation;
 use keeptrusts_core::{
     AdminError, ChatRequest, ChatResponse, Decision, Engine, MemoryStore, Principal,
@@ -371,12 +370,10 @@ fn run_store_step(
             substitute(&mut t, ids);
             let id = t.as_str().unwrap();
             let reviewer: Principal = serde_json::from_value(step["reviewer"].clone()).unwrap();
-            let resolution = match step["resolution"].as_str().unwrap() {
-                "approve" => TicketResolution::approve(store, id, step["charge_to"].as_str()),
-                _ => Ok(TicketResolution::Deny),
-            };
-            let got = resolution
-                .and_then(|r| ticket::resolve(store, &reviewer, id, &r, now))
+            let rid = format!("resolve_ticket@{now}:{id}");
+            let ctx = admin::Ctx::new(Some(&reviewer), "default", now, &rid, [0; 32]);
+            let approve = step["resolution"].as_str() == Some("approve");
+            let got = admin::resolve_ticket(store, &ctx, id, approve, step["charge_to"].as_str())
                 .err()
                 .map(|e| e.code().to_owned());
             error_check(got)
@@ -566,12 +563,13 @@ fn run_case(case: &Value) -> Result<(), String> {
                 let resolution: Resolution =
                     serde_json::from_value(step["resolution"].clone()).unwrap();
                 let now = step["now_ms"].as_i64().unwrap_or(0);
-                let got = resolve(
+                let rid = format!("resolve_escalation#{i}");
+                let ctx = admin::Ctx::new(Some(&reviewer), "default", now, &rid, [0; 32]);
+                let got = admin::resolve_escalation(
                     &store,
-                    &reviewer,
+                    &ctx,
                     step["escalation"].as_str().unwrap(),
                     resolution,
-                    now,
                 )
                 .err()
                 .map(|e| e.code().to_owned());

@@ -6,12 +6,10 @@ use std::sync::Arc;
 
 use hyper::body::Incoming;
 use hyper::{Method, Request, Response};
+use keeptrusts_core::admin::{self, Command, Ctx};
 use keeptrusts_core::dashboard::{self, Query, Section};
-use keeptrusts_core::directory::{add_member, create_key, create_team};
 use keeptrusts_core::wallet;
-use keeptrusts_core::wallet::ticket::{self, TicketResolution};
-use keeptrusts_core::{escalation, AdminError, Principal, Resolution, Role};
-use serde::Deserialize;
+use keeptrusts_core::{AdminError, Principal};
 
 use crate::backend;
 use crate::gateway::{blocking, error, json_response, read_body, App, GwBody};
@@ -27,44 +25,6 @@ fn admin_error(e: &AdminError, rid: &str) -> Response<GwBody> {
     error(status, e.code(), &e.to_string(), rid)
 }
 
-#[derive(Deserialize)]
-#[serde(deny_unknown_fields)]
-struct NewTeam {
-    name: String,
-    #[serde(default)]
-    description: Option<String>,
-}
-
-#[derive(Deserialize)]
-#[serde(deny_unknown_fields)]
-struct NewMember {
-    email: String,
-    role: Role,
-}
-
-#[derive(Deserialize)]
-#[serde(deny_unknown_fields)]
-struct NewKey {
-    team: String,
-    email: String,
-    #[serde(default)]
-    consumer_group: Option<String>,
-}
-
-#[derive(Deserialize, Default)]
-#[serde(deny_unknown_fields)]
-struct Approval {
-    /// The wallet an approved ticket charges (`team:legal`, `user:…`, `org:default`).
-    #[serde(default)]
-    charge_to: Option<String>,
-}
-
-#[allow(clippy::result_large_err)]
-fn parse<T: for<'de> Deserialize<'de>>(body: &[u8], rid: &str) -> Result<T, Response<GwBody>> {
-    serde_json::from_slice(body)
-        .map_err(|e| error(400, "invalid_request", &format!("invalid body: {e}"), rid))
-}
-
 fn ok<T: serde::Serialize>(status: u16, v: &T, rid: &str) -> Response<GwBody> {
     json_response(status, rid, &serde_json::to_value(v).unwrap_or_default())
 }
@@ -72,15 +32,8 @@ fn ok<T: serde::Serialize>(status: u16, v: &T, rid: &str) -> Response<GwBody> {
 /// Routes one admin call.
 pub async fn handle(app: Arc<App>, req: Request<Incoming>, rid: String) -> Response<GwBody> {
     let actor = match app.principal(&req).await {
-        Ok(Some(p)) => p,
-        Ok(None) => {
-            return error(
-                401,
-                "unauthenticated",
-                "send an API key: Authorization: Bearer kt_…",
-                &rid,
-            )
-        }
+        Ok(Ok(p)) => p,
+        Ok(Err(refused)) => return error(401, refused.code(), refused.message(), &rid),
         Err(_) => {
             return error(
                 503,
@@ -98,7 +51,7 @@ pub async fn handle(app: Arc<App>, req: Request<Incoming>, rid: String) -> Respo
         .split('/')
         .map(str::to_owned)
         .collect();
-    let body = if method == Method::POST {
+    let body = if method == Method::POST || method == Method::PATCH {
         match read_body(req, app.max_body(), app.client_timeout()).await {
             Ok(b) => b,
             Err(413) => return error(413, "request_too_large", "the body is too large", &rid),
@@ -119,91 +72,44 @@ pub async fn handle(app: Arc<App>, req: Request<Incoming>, rid: String) -> Respo
     let store = Arc::clone(app.store());
     let fast = Arc::clone(app.ledger());
     let org = app.org().to_owned();
-    let out: Result<Response<GwBody>, Response<GwBody>> = match (method, p.as_slice()) {
-        (Method::POST, ["v1", "teams"]) => {
-            let t: NewTeam = match parse(&body, &rid) {
-                Ok(t) => t,
-                Err(r) => return r,
-            };
-            run(&rid, 201, move || {
-                create_team(
-                    store.as_ref(),
-                    Some(&actor),
-                    &t.name,
-                    t.description.as_deref(),
-                    now,
-                )
-            })
-            .await
+    if let Some((op, status, fields)) = command_route(&method, &p) {
+        let command = match command_of(op, fields, &body, &query) {
+            Ok(c) => c,
+            Err(msg) => return error(400, "invalid_request", &msg, &rid),
+        };
+        // a change of keys, members or teams is seen by this gateway's next request at once
+        let forget = matches!(
+            command,
+            Command::RevokeKey { .. }
+                | Command::RotateKey { .. }
+                | Command::RemoveMember { .. }
+                | Command::SetMember { .. }
+                | Command::UpdateTeam { .. }
+                | Command::RemoveOrgAdmin { .. }
+        );
+        let app2 = Arc::clone(&app);
+        let id = rid.clone();
+        let out = run(&rid, status, move || {
+            let random = backend::random32().map_err(AdminError::Invalid)?;
+            let ctx = Ctx::new(Some(&actor), &org, now, &id, random);
+            admin::execute(store.as_ref(), &ctx, &command)
+        })
+        .await;
+        if forget {
+            app2.forget_keys();
         }
+        return out.unwrap_or_else(|r| r);
+    }
+    let out: Result<Response<GwBody>, Response<GwBody>> = match (method, p.as_slice()) {
         (Method::GET, ["v1", "teams"]) => {
             run(&rid, 200, move || store.teams().map_err(AdminError::from)).await
         }
-        (Method::POST, ["v1", "teams", team, "members"]) => {
-            let m: NewMember = match parse(&body, &rid) {
-                Ok(m) => m,
-                Err(r) => return r,
-            };
-            let team = (*team).to_owned();
-            run(&rid, 201, move || {
-                add_member(store.as_ref(), Some(&actor), &team, &m.email, m.role, now)
-            })
-            .await
-        }
-        (Method::POST, ["v1", "keys"]) => {
-            let k: NewKey = match parse(&body, &rid) {
-                Ok(k) => k,
-                Err(r) => return r,
-            };
-            run(&rid, 201, move || {
-                let random = backend::random32().map_err(AdminError::Invalid)?;
-                let (secret, key) = create_key(
-                    store.as_ref(), Some(&actor), &k.team, &k.email, k.consumer_group.as_deref(), &random, now,
-                )?;
-                Ok(serde_json::json!({"key": secret, "id": key.id, "team": key.team, "user": key.user,
-                    "consumer_group": key.consumer_group,
-                    "note": "store this key now: it is shown once and kept only as a hash"}))
-            })
-            .await
-        }
-        (Method::POST, ["v1", "wallets", "allocate"]) => {
-            let a: wallet::Allocation = match parse(&body, &rid) {
-                Ok(a) => a,
-                Err(r) => return r,
-            };
-            run(&rid, 200, move || a.apply(store.as_ref(), &actor, now)).await
-        }
-        (Method::GET, ["v1", "wallets", "balance"]) => {
-            run(&rid, 200, move || {
-                // the gateway's view: the unused part of its floats is not shown as reserved
-                let all = keeptrusts_core::WalletStore::list(fast.as_ref(), now)?;
-                Ok::<_, AdminError>(wallet::visible(&actor, all))
-            })
-            .await
+        (Method::GET, ["v1", "org", "admins"]) => {
+            run(&rid, 200, move || admin::org_admins(store.as_ref())).await
         }
         (Method::GET, ["v1", "tickets"]) => {
             run(&rid, 200, move || {
                 Ok::<_, AdminError>(keeptrusts_core::authority::tickets(store.as_ref(), &actor)?)
-            })
-            .await
-        }
-        (Method::POST, ["v1", "tickets", id, verb @ ("approve" | "deny")]) => {
-            let a: Approval = if body.is_empty() {
-                Approval::default()
-            } else {
-                match parse(&body, &rid) {
-                    Ok(a) => a,
-                    Err(r) => return r,
-                }
-            };
-            let (id, approve) = ((*id).to_owned(), *verb == "approve");
-            run(&rid, 200, move || {
-                let resolution = if approve {
-                    TicketResolution::approve(store.as_ref(), &id, a.charge_to.as_deref())?
-                } else {
-                    TicketResolution::Deny
-                };
-                ticket::resolve(store.as_ref(), &actor, &id, &resolution, now)
             })
             .await
         }
@@ -216,17 +122,11 @@ pub async fn handle(app: Arc<App>, req: Request<Incoming>, rid: String) -> Respo
             })
             .await
         }
-        (Method::POST, ["v1", "escalations", id, verb @ ("approve" | "deny")]) => {
-            let (id, r) = (
-                (*id).to_owned(),
-                if *verb == "approve" {
-                    Resolution::Approve
-                } else {
-                    Resolution::Deny
-                },
-            );
+        (Method::GET, ["v1", "wallets", "balance"]) => {
             run(&rid, 200, move || {
-                escalation::resolve(store.as_ref(), &actor, &id, r, now)
+                // the gateway's view: the unused part of its floats is not shown as reserved
+                let all = keeptrusts_core::WalletStore::list(fast.as_ref(), now)?;
+                Ok::<_, AdminError>(wallet::visible(&actor, all))
             })
             .await
         }
@@ -295,4 +195,110 @@ async fn run<T: serde::Serialize + Send + 'static>(
         Some(Err(e)) => Err(admin_error(&e, rid)),
         None => Err(error(500, "internal_error", "the call failed", rid)),
     }
+}
+
+/// An admin route: the command's op, the status of a success, the fields the path supplies.
+type Route<'a> = (&'static str, u16, Vec<(&'static str, &'a str)>);
+
+/// The administrative command a route names: its op, the status of a success, and the fields
+/// the path supplies.
+fn command_route<'a>(method: &Method, p: &[&'a str]) -> Option<Route<'a>> {
+    Some(match (method.as_str(), p) {
+        ("POST", ["v1", "teams"]) => ("create_team", 201, vec![]),
+        ("GET", ["v1", "teams", team]) => ("get_team", 200, vec![("team", *team)]),
+        ("PATCH", ["v1", "teams", team]) => ("update_team", 200, vec![("team", *team)]),
+        ("GET", ["v1", "teams", team, "members"]) => ("list_members", 200, vec![("team", *team)]),
+        ("POST", ["v1", "teams", team, "members"]) => ("set_member", 201, vec![("team", *team)]),
+        ("DELETE", ["v1", "teams", team, "members", email]) => (
+            "remove_member",
+            200,
+            vec![("team", *team), ("email", *email)],
+        ),
+        ("POST", ["v1", "org", "admins"]) => ("add_org_admin", 201, vec![]),
+        ("DELETE", ["v1", "org", "admins", email]) => {
+            ("remove_org_admin", 200, vec![("email", *email)])
+        }
+        ("POST", ["v1", "keys"]) => ("create_key", 201, vec![]),
+        ("GET", ["v1", "keys"]) => ("list_keys", 200, vec![]),
+        ("DELETE", ["v1", "keys", id]) => ("revoke_key", 200, vec![("id", *id)]),
+        ("POST", ["v1", "keys", id, "rotate"]) => ("rotate_key", 201, vec![("id", *id)]),
+        ("POST", ["v1", "wallets", "allocate"]) => ("allocate", 200, vec![]),
+        ("POST", ["v1", "tickets", id, verb @ ("approve" | "deny")]) => (
+            "resolve_ticket",
+            200,
+            vec![("id", *id), ("resolution", *verb)],
+        ),
+        ("POST", ["v1", "escalations", id, verb @ ("approve" | "deny")]) => (
+            "resolve_escalation",
+            200,
+            vec![("id", *id), ("resolution", *verb)],
+        ),
+        _ => return None,
+    })
+}
+
+/// The command of a route: the JSON body (or `{}`), the path's fields over it, `?team=` for a
+/// key listing, and `expires_in` (`30d`) turned into `expires_at`.
+fn command_of(
+    op: &str,
+    fields: Vec<(&str, &str)>,
+    body: &[u8],
+    query: &str,
+) -> Result<Command, String> {
+    let mut v: serde_json::Value = if body.iter().all(u8::is_ascii_whitespace) {
+        serde_json::json!({})
+    } else {
+        serde_json::from_slice(body).map_err(|e| format!("invalid body: {e}"))?
+    };
+    let obj = v
+        .as_object_mut()
+        .ok_or("invalid body: expected a JSON object")?;
+    for (k, val) in fields {
+        obj.insert(k.to_owned(), serde_json::Value::String(percent_decode(val)));
+    }
+    if op == "list_keys" {
+        if let Some(team) = query_param(query, "team") {
+            obj.insert("team".into(), serde_json::Value::String(team));
+        }
+    }
+    if let Some(d) = obj.remove("expires_in") {
+        let text = d
+            .as_str()
+            .ok_or("`expires_in`: expected a duration like \"30d\"")?;
+        let ms = backend::parse_duration(text).map_err(|e| format!("`expires_in`: {e}"))?;
+        obj.insert(
+            "expires_at".into(),
+            serde_json::Value::from(backend::now_ms().saturating_add(ms)),
+        );
+    }
+    obj.insert("op".into(), serde_json::Value::String(op.to_owned()));
+    serde_json::from_value(v).map_err(|e| format!("invalid body: {e}"))
+}
+
+fn query_param(query: &str, name: &str) -> Option<String> {
+    query
+        .split('&')
+        .filter_map(|p| p.split_once('='))
+        .find(|(k, _)| *k == name)
+        .map(|(_, v)| percent_decode(v))
+}
+
+/// `%40` → `@` (an email in a path), `+` left as is.
+fn percent_decode(s: &str) -> String {
+    let mut out = Vec::with_capacity(s.len());
+    let mut rest = s.as_bytes();
+    while let Some((&c, tail)) = rest.split_first() {
+        let hex = |i: usize| tail.get(i).and_then(|&d| (d as char).to_digit(16));
+        match (c, hex(0), hex(1)) {
+            (b'%', Some(h), Some(l)) => {
+                out.push(u8::try_from(h * 16 + l).unwrap_or(b'?'));
+                rest = tail.get(2..).unwrap_or_default();
+            }
+            _ => {
+                out.push(c);
+                rest = tail;
+            }
+        }
+    }
+    String::from_utf8_lossy(&out).into_owned()
 }

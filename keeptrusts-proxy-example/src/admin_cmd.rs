@@ -6,14 +6,11 @@
 use std::sync::Arc;
 
 use clap::{Args, Subcommand};
+use keeptrusts_core::admin::{self, Command, Ctx, NewKey, TeamChange};
 use keeptrusts_core::dashboard::{self, Query, Section};
-use keeptrusts_core::directory::{add_member, create_key, create_team};
 use keeptrusts_core::event::{self, EventStore};
-use keeptrusts_core::wallet::ticket::{self, TicketResolution};
 use keeptrusts_core::wallet::{self, AllocateMode, Period};
-use keeptrusts_core::{
-    escalation, AdminError, EscalationStore, Principal, Resolution, Role, TicketStore,
-};
+use keeptrusts_core::{AdminError, EscalationStore, Principal, Role, TicketStore};
 use rust_decimal::Decimal;
 
 use crate::backend;
@@ -56,8 +53,63 @@ pub enum TeamCommand {
         #[command(flatten)]
         common: Common,
     },
+    /// Remove a member from a team (their keys for it stop at once).
+    RemoveMember {
+        #[arg(long)]
+        team: String,
+        #[arg(long)]
+        email: String,
+        #[command(flatten)]
+        common: Common,
+    },
+    /// Rename, describe, archive or restore a team (its slug stays).
+    Update {
+        #[arg(long)]
+        team: String,
+        #[arg(long)]
+        name: Option<String>,
+        #[arg(long)]
+        description: Option<String>,
+        /// Archive: the team's keys stop authenticating; members and wallets stay on record.
+        #[arg(long, conflicts_with = "restore")]
+        archive: bool,
+        #[arg(long)]
+        restore: bool,
+        #[command(flatten)]
+        common: Common,
+    },
+    /// One team and its members.
+    Show {
+        #[arg(long)]
+        team: String,
+        #[command(flatten)]
+        common: Common,
+    },
     /// List teams and members.
     List {
+        #[command(flatten)]
+        common: Common,
+    },
+}
+
+#[derive(Debug, Subcommand)]
+pub enum OrgCommand {
+    /// Make a user an admin of every team (not of owners or the org wallet).
+    AddAdmin {
+        #[arg(long)]
+        email: String,
+        #[command(flatten)]
+        common: Common,
+    },
+    /// Withdraw an org admin.
+    RemoveAdmin {
+        #[arg(long)]
+        email: String,
+        #[command(flatten)]
+        common: Common,
+    },
+    /// The org admins.
+    Admins {
         #[command(flatten)]
         common: Common,
     },
@@ -73,13 +125,34 @@ pub enum KeyCommand {
         email: String,
         #[arg(long)]
         consumer_group: Option<String>,
+        /// What the key is for (`ci`, `laptop`).
+        #[arg(long)]
+        label: Option<String>,
+        /// Expiry from now: `30d`, `12h`, `90m`, `3600s`.
+        #[arg(long, value_parser = backend::parse_duration)]
+        expires_in: Option<i64>,
         #[command(flatten)]
         common: Common,
     },
-    /// List keys (ids only; secrets are never stored).
+    /// List keys: id, team, user, label, status, last use (secrets are never stored).
     List {
         #[arg(long)]
         team: Option<String>,
+        #[command(flatten)]
+        common: Common,
+    },
+    /// Revoke a key: every gateway sharing the store refuses it within a second.
+    Revoke {
+        id: String,
+        #[command(flatten)]
+        common: Common,
+    },
+    /// Replace a key by a new one (printed once) and revoke the old one.
+    Rotate {
+        id: String,
+        /// Expiry of the new key from now (default: as long as the old one had).
+        #[arg(long, value_parser = backend::parse_duration)]
+        expires_in: Option<i64>,
         #[command(flatten)]
         common: Common,
     },
@@ -195,8 +268,36 @@ fn open(c: &Common) -> Result<Arc<dyn Storage>, u8> {
     })
 }
 
+/// The command line's reviewer: an owner named by `--as` (recorded on the ticket or
+/// escalation and in its event).
 fn cli_actor(user: &str) -> Principal {
     Principal::new(user, "-", Role::Owner)
+}
+
+/// Runs one administrative command on the store, as the host (`actor: None`) or as `--as`.
+fn exec(c: &Common, actor: Option<&Principal>, command: &Command) -> Result<serde_json::Value, u8> {
+    let s = open(c)?;
+    let fail = |e: String| {
+        eprintln!("kt: {e}");
+        1
+    };
+    let random = backend::random32().map_err(fail)?;
+    let rid = keeptrusts_store::random_id("cli_").map_err(|e| fail(e.to_string()))?;
+    let ctx = Ctx::new(actor, &c.org_id, backend::now_ms(), &rid, random);
+    admin::execute(s.as_ref(), &ctx, command).map_err(|e| report(&e))
+}
+
+/// A field of a JSON answer (`null` when absent).
+fn at<'a>(v: &'a serde_json::Value, field: &str) -> &'a serde_json::Value {
+    v.get(field).unwrap_or(&serde_json::Value::Null)
+}
+
+fn text(v: &serde_json::Value, field: &str) -> String {
+    match at(v, field) {
+        serde_json::Value::String(s) => s.clone(),
+        serde_json::Value::Null => "-".into(),
+        other => other.to_string(),
+    }
 }
 
 fn report(e: &AdminError) -> u8 {
@@ -236,17 +337,13 @@ pub fn team(cmd: &TeamCommand) -> u8 {
             description,
             common,
         } => {
-            let s = open(common)?;
-            let t = create_team(
-                s.as_ref(),
-                None,
-                name,
-                description.as_deref(),
-                backend::now_ms(),
-            )
-            .map_err(|e| report(&e))?;
+            let command = Command::CreateTeam {
+                name: name.clone(),
+                description: description.clone(),
+            };
+            let t = exec(common, None, &command)?;
             print(common, &t, || {
-                format!("created team {} ({})", t.slug, t.name)
+                format!("created team {} ({})", text(&t, "slug"), text(&t, "name"))
             });
             Ok(())
         }
@@ -256,12 +353,84 @@ pub fn team(cmd: &TeamCommand) -> u8 {
             role,
             common,
         } => {
-            let role = parse_role(role)?;
-            let s = open(common)?;
-            let m = add_member(s.as_ref(), None, team, email, role, backend::now_ms())
-                .map_err(|e| report(&e))?;
+            let command = Command::SetMember {
+                team: team.clone(),
+                email: email.clone(),
+                role: parse_role(role)?,
+            };
+            let m = exec(common, None, &command)?;
             print(common, &m, || {
-                format!("{} is now {} of {}", m.user, m.role.as_str(), m.team)
+                format!(
+                    "{} is now {} of {}",
+                    text(&m, "user"),
+                    text(&m, "role"),
+                    text(&m, "team")
+                )
+            });
+            Ok(())
+        }
+        TeamCommand::RemoveMember {
+            team,
+            email,
+            common,
+        } => {
+            let command = Command::RemoveMember {
+                team: team.clone(),
+                email: email.clone(),
+            };
+            let m = exec(common, None, &command)?;
+            print(common, &m, || {
+                format!(
+                    "removed {} from {}: their keys for it no longer work",
+                    text(&m, "user"),
+                    text(&m, "team")
+                )
+            });
+            Ok(())
+        }
+        TeamCommand::Update {
+            team,
+            name,
+            description,
+            archive,
+            restore,
+            common,
+        } => {
+            let change = TeamChange {
+                name: name.clone(),
+                description: description.clone(),
+                archived: (*archive || *restore).then_some(*archive),
+            };
+            let command = Command::UpdateTeam {
+                team: team.clone(),
+                change,
+            };
+            let t = exec(common, None, &command)?;
+            print(common, &t, || {
+                let state = if at(&t, "archived_at").is_null() {
+                    "active"
+                } else {
+                    "archived"
+                };
+                format!(
+                    "team {} ({}) is {state}",
+                    text(&t, "slug"),
+                    text(&t, "name")
+                )
+            });
+            Ok(())
+        }
+        TeamCommand::Show { team, common } => {
+            let t = exec(common, None, &Command::GetTeam { team: team.clone() })?;
+            print(common, &t, || {
+                let mut out = format!("{}  {}", text(&t, "slug"), text(&t, "name"));
+                if !at(&t, "archived_at").is_null() {
+                    out.push_str("  (archived)");
+                }
+                for m in at(&t, "members").as_array().into_iter().flatten() {
+                    out.push_str(&format!("\n  {} ({})", text(m, "user"), text(m, "role")));
+                }
+                out
             });
             Ok(())
         }
@@ -273,7 +442,12 @@ pub fn team(cmd: &TeamCommand) -> u8 {
             print(common, &v, || {
                 let mut out = String::new();
                 for t in &teams {
-                    out.push_str(&format!("{}  {}\n", t.slug, t.name));
+                    let archived = if t.archived_at.is_some() {
+                        "  (archived)"
+                    } else {
+                        ""
+                    };
+                    out.push_str(&format!("{}  {}{archived}\n", t.slug, t.name));
                     for m in members.iter().filter(|m| m.team == t.slug) {
                         out.push_str(&format!("  {} ({})\n", m.user, m.role.as_str()));
                     }
@@ -285,53 +459,118 @@ pub fn team(cmd: &TeamCommand) -> u8 {
     })())
 }
 
+pub fn org(cmd: &OrgCommand) -> u8 {
+    done((|| match cmd {
+        OrgCommand::AddAdmin { email, common } => {
+            let v = exec(
+                common,
+                None,
+                &Command::AddOrgAdmin {
+                    email: email.clone(),
+                },
+            )?;
+            print(common, &v, || {
+                format!("{email} is now an org admin: an admin of every team")
+            });
+            Ok(())
+        }
+        OrgCommand::RemoveAdmin { email, common } => {
+            let v = exec(
+                common,
+                None,
+                &Command::RemoveOrgAdmin {
+                    email: email.clone(),
+                },
+            )?;
+            print(common, &v, || format!("{email} is no longer an org admin"));
+            Ok(())
+        }
+        OrgCommand::Admins { common } => {
+            let s = open(common)?;
+            let admins = admin::org_admins(s.as_ref()).map_err(|e| report(&e))?;
+            print(common, &admins, || {
+                admins
+                    .iter()
+                    .map(|m| m.user.clone())
+                    .collect::<Vec<_>>()
+                    .join("\n")
+            });
+            Ok(())
+        }
+    })())
+}
+
+fn print_issued(common: &Common, v: &serde_json::Value) {
+    print(common, v, || {
+        format!(
+            "{}\n(key {} for {} in {}; shown once — store it now)",
+            text(v, "key"),
+            text(v, "id"),
+            text(v, "user"),
+            text(v, "team")
+        )
+    });
+}
+
 pub fn key(cmd: &KeyCommand) -> u8 {
     done((|| match cmd {
         KeyCommand::Create {
             team,
             email,
             consumer_group,
+            label,
+            expires_in,
             common,
         } => {
-            let s = open(common)?;
-            let random = backend::random32().map_err(|e| {
-                eprintln!("kt: {e}");
-                1
-            })?;
-            let (secret, key) = create_key(
-                s.as_ref(),
-                None,
-                team,
-                email,
-                consumer_group.as_deref(),
-                &random,
-                backend::now_ms(),
-            )
-            .map_err(|e| report(&e))?;
-            let v = serde_json::json!({"key": secret, "id": key.id, "team": key.team, "user": key.user,
-                "consumer_group": key.consumer_group});
-            print(common, &v, || {
-                format!(
-                    "{secret}\n(key {} for {} in {}; shown once — store it now)",
-                    key.id, key.user, key.team
-                )
-            });
+            let new = NewKey {
+                team: team.clone(),
+                email: email.clone(),
+                consumer_group: consumer_group.clone(),
+                label: label.clone(),
+                expires_at: expires_in.map(|d| backend::now_ms().saturating_add(d)),
+            };
+            let v = exec(common, None, &Command::CreateKey(new))?;
+            print_issued(common, &v);
             Ok(())
         }
         KeyCommand::List { team, common } => {
-            let s = open(common)?;
-            let keys = s.keys(team.as_deref()).map_err(|e| report(&e.into()))?;
-            let rows: Vec<serde_json::Value> = keys
-                .iter()
-                .map(|k| serde_json::json!({"id": k.id, "team": k.team, "user": k.user,
-                    "consumer_group": k.consumer_group, "created_at": k.created_at, "revoked": k.revoked}))
-                .collect();
+            let rows = exec(common, None, &Command::ListKeys { team: team.clone() })?;
             print(common, &rows, || {
-                keys.iter()
-                    .map(|k| format!("{}  {}  {}", k.id, k.team, k.user))
+                rows.as_array()
+                    .into_iter()
+                    .flatten()
+                    .map(|k| {
+                        format!(
+                            "{}  {}  {}  {}  {}  last used {}",
+                            text(k, "id"),
+                            text(k, "team"),
+                            text(k, "user"),
+                            text(k, "label"),
+                            text(k, "status"),
+                            text(k, "last_used_at")
+                        )
+                    })
                     .collect::<Vec<_>>()
                     .join("\n")
             });
+            Ok(())
+        }
+        KeyCommand::Revoke { id, common } => {
+            let v = exec(common, None, &Command::RevokeKey { id: id.clone() })?;
+            print(common, &v, || format!("revoked {id}"));
+            Ok(())
+        }
+        KeyCommand::Rotate {
+            id,
+            expires_in,
+            common,
+        } => {
+            let command = Command::RotateKey {
+                id: id.clone(),
+                expires_at: expires_in.map(|d| backend::now_ms().saturating_add(d)),
+            };
+            let v = exec(common, None, &command)?;
+            print_issued(common, &v);
             Ok(())
         }
     })())
@@ -362,7 +601,6 @@ pub fn wallet(cmd: &WalletCommand) -> u8 {
                     })?,
                 ),
             };
-            let s = open(common)?;
             let mode = if *top_up {
                 AllocateMode::TopUp
             } else {
@@ -379,15 +617,14 @@ pub fn wallet(cmd: &WalletCommand) -> u8 {
                 mode: Some(mode),
                 user_team: None,
             };
-            let w = allocation
-                .apply(s.as_ref(), &cli_actor("cli@localhost"), backend::now_ms())
-                .map_err(|e| report(&e))?;
+            let w = exec(common, None, &Command::Allocate(allocation))?;
             print(common, &w, || {
                 format!(
                     "{} allocated {} {}",
-                    w.key,
-                    w.allocated,
-                    w.currency.as_str()
+                    serde_json::from_value::<keeptrusts_core::WalletKey>(at(&w, "key").clone())
+                        .map_or_else(|_| "-".into(), |k| k.to_string()),
+                    text(&w, "allocated"),
+                    text(&w, "currency")
                 )
             });
             Ok(())
@@ -452,33 +689,25 @@ pub fn ticket(cmd: &ResolveCommand) -> u8 {
             actor,
             common,
         } => {
-            let s = open(common)?;
-            let approval = TicketResolution::approve(s.as_ref(), id, charge_to.as_deref())
-                .map_err(|e| report(&e))?;
-            let t = ticket::resolve(
-                s.as_ref(),
-                &cli_actor(actor),
-                id,
-                &approval,
-                backend::now_ms(),
-            )
-            .map_err(|e| report(&e))?;
+            let command = Command::ResolveTicket {
+                id: id.clone(),
+                resolution: admin::Ruling::Approve,
+                charge_to: charge_to.clone(),
+            };
+            let t = exec(common, Some(&cli_actor(actor)), &command)?;
             print(common, &t, || {
-                format!("approved {}: the retry goes through once", t.id)
+                format!("approved {}: the retry goes through once", text(&t, "id"))
             });
             Ok(())
         }
         ResolveCommand::Deny { id, actor, common } => {
-            let s = open(common)?;
-            let t = ticket::resolve(
-                s.as_ref(),
-                &cli_actor(actor),
-                id,
-                &TicketResolution::Deny,
-                backend::now_ms(),
-            )
-            .map_err(|e| report(&e))?;
-            print(common, &t, || format!("denied {}", t.id));
+            let command = Command::ResolveTicket {
+                id: id.clone(),
+                resolution: admin::Ruling::Deny,
+                charge_to: None,
+            };
+            let t = exec(common, Some(&cli_actor(actor)), &command)?;
+            print(common, &t, || format!("denied {}", text(&t, "id")));
             Ok(())
         }
     })())
@@ -509,31 +738,23 @@ pub fn escalation(cmd: &ResolveCommand) -> u8 {
         ResolveCommand::Approve {
             id, actor, common, ..
         } => {
-            let s = open(common)?;
-            let e = escalation::resolve(
-                s.as_ref(),
-                &cli_actor(actor),
-                id,
-                Resolution::Approve,
-                backend::now_ms(),
-            )
-            .map_err(|e| report(&e))?;
+            let command = Command::ResolveEscalation {
+                id: id.clone(),
+                resolution: admin::Ruling::Approve,
+            };
+            let e = exec(common, Some(&cli_actor(actor)), &command)?;
             print(common, &e, || {
-                format!("approved {}: the retry goes through once", e.id)
+                format!("approved {}: the retry goes through once", text(&e, "id"))
             });
             Ok(())
         }
         ResolveCommand::Deny { id, actor, common } => {
-            let s = open(common)?;
-            let e = escalation::resolve(
-                s.as_ref(),
-                &cli_actor(actor),
-                id,
-                Resolution::Deny,
-                backend::now_ms(),
-            )
-            .map_err(|e| report(&e))?;
-            print(common, &e, || format!("denied {}", e.id));
+            let command = Command::ResolveEscalation {
+                id: id.clone(),
+                resolution: admin::Ruling::Deny,
+            };
+            let e = exec(common, Some(&cli_actor(actor)), &command)?;
+            print(common, &e, || format!("denied {}", text(&e, "id")));
             Ok(())
         }
     })())

@@ -37,6 +37,27 @@ pub fn now_ms() -> i64 {
         .map_or(0, |d| i64::try_from(d.as_millis()).unwrap_or(i64::MAX))
 }
 
+/// `30d`, `12h`, `90m`, `3600s` in milliseconds.
+///
+/// # Errors
+/// A message naming what was expected.
+pub fn parse_duration(s: &str) -> Result<i64, String> {
+    let bad = || format!("`{s}`: expected a number and a unit, like 30d, 12h, 90m or 3600s");
+    let (n, unit) = s.split_at(s.len().saturating_sub(1));
+    let n: i64 = n.parse().map_err(|_| bad())?;
+    let ms = match unit {
+        "d" => 86_400_000,
+        "h" => 3_600_000,
+        "m" => 60_000,
+        "s" => 1_000,
+        _ => return Err(bad()),
+    };
+    if n <= 0 {
+        return Err(format!("`{s}`: the duration must be positive"));
+    }
+    n.checked_mul(ms).ok_or_else(bad)
+}
+
 /// 32 random bytes from the operating system.
 ///
 /// # Errors

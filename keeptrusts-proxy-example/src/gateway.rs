@@ -23,7 +23,7 @@ use hyper::body::{Body, Frame, Incoming};
 use hyper::header::{HeaderValue, AUTHORIZATION, CONTENT_TYPE};
 use hyper::{Method, Request, Response, StatusCode};
 use hyper_util::rt::{TokioExecutor, TokioIo};
-use keeptrusts_core::directory::{authenticate, ApiKey};
+use keeptrusts_core::directory::{authenticate, ApiKey, Refused};
 use keeptrusts_core::event::Closing;
 use keeptrusts_core::exchange::{Begin, Delta, Exchange, StreamEnd};
 use keeptrusts_core::pack::spec::ProviderKind;
@@ -63,7 +63,9 @@ pub struct RunArgs {
     client_timeout: u64,
 }
 
-const KEY_CACHE_TTL: Duration = Duration::from_secs(10);
+/// How long an authenticated key is trusted without asking the store again: a key revoked, or a
+/// member removed, on any gateway sharing the store is refused here within this interval.
+const KEY_CACHE_TTL: Duration = Duration::from_millis(500);
 /// Permits of the tracker for connections in flight (never exhausted).
 const PERMITS: usize = 1 << 30;
 const BUCKETS_US: [u64; 12] = [
@@ -282,7 +284,7 @@ impl App {
     pub(crate) async fn principal(
         self: &Arc<Self>,
         req: &Request<Incoming>,
-    ) -> Result<Option<Principal>, String> {
+    ) -> Result<Result<Principal, Refused>, String> {
         let Some(secret) = req
             .headers()
             .get(AUTHORIZATION)
@@ -290,29 +292,47 @@ impl App {
             .and_then(|v| v.strip_prefix("Bearer "))
             .map(str::trim)
         else {
-            return Ok(None);
+            return Ok(Err(Refused::Unknown));
         };
         let hash = ApiKey::hash_secret(secret);
         if let Ok(cache) = self.keys.lock() {
             if let Some((p, at)) = cache.get(&hash) {
                 if at.elapsed() < KEY_CACHE_TTL {
-                    return Ok(Some(p.clone()));
+                    return Ok(Ok(p.clone()));
                 }
             }
         }
         let app = Arc::clone(self);
         let secret = secret.to_owned();
-        let found = blocking(move || authenticate(app.store.as_ref(), &secret, &app.org))
-            .await
-            .ok_or("the key lookup failed")?
-            .map_err(|e| e.to_string())?;
-        if let (Some(p), Ok(mut cache)) = (&found, self.keys.lock()) {
-            if cache.len() > 100_000 {
-                cache.clear();
+        let found = blocking(move || {
+            authenticate(app.store.as_ref(), &secret, &app.org, backend::now_ms())
+        })
+        .await
+        .ok_or("the key lookup failed")?
+        .map_err(|e| e.to_string())?;
+        if let Ok(mut cache) = self.keys.lock() {
+            match &found {
+                Ok(p) => {
+                    if cache.len() > 100_000 {
+                        cache.clear();
+                    }
+                    cache.insert(hash, (p.clone(), Instant::now()));
+                }
+                Err(_) => {
+                    cache.remove(&hash);
+                }
             }
-            cache.insert(hash, (p.clone(), Instant::now()));
         }
         Ok(found)
+    }
+
+    /// Forgets every cached key: after a revocation, a removal or an archive made through this
+    /// gateway, its own next request is refused at once (other gateways within
+    /// [`KEY_CACHE_TTL`]).
+    pub(crate) fn forget_keys(&self) {
+        if let Ok(mut cache) = self.keys.lock() {
+            cache.clear();
+        }
     }
 }
 
@@ -356,6 +376,23 @@ pub fn run(args: &RunArgs) -> u8 {
             return 2;
         }
     };
+    // a pack that targets a team the store does not know (a display name, a team never
+    // created) silently skips that team's policies: say so at start
+    match store.teams() {
+        Ok(teams) => {
+            let (warnings, fallback) = crate::policy_cmd::store_teams(&engine, &src, &teams);
+            for w in &warnings {
+                eprintln!("kt gateway: warning: {}: {w}", args.pack.display());
+            }
+            if !fallback.is_empty() {
+                eprintln!(
+                    "kt gateway: teams no pack entry targets (they get the default chain): {}",
+                    fallback.join(", ")
+                );
+            }
+        }
+        Err(e) => eprintln!("kt gateway: warning: cannot list the store's teams: {e}"),
+    }
     // TLS to providers: rustls with the Mozilla roots (no OpenSSL); plain http:// for local
     // OpenAI-compatible servers
     let https = match hyper_rustls::HttpsConnectorBuilder::new()
@@ -605,16 +642,11 @@ pub async fn read_body(
 async fn chat(app: Arc<App>, req: Request<Incoming>, rid: String) -> Response<GwBody> {
     let started = Instant::now();
     let principal = match app.principal(&req).await {
-        Ok(Some(p)) => p,
-        Ok(None) => {
+        Ok(Ok(p)) => p,
+        Ok(Err(refused)) => {
             app.metrics
                 .record("-", "unauthenticated", started.elapsed());
-            return error(
-                401,
-                "unauthenticated",
-                "send an API key: Authorization: Bearer kt_…",
-                &rid,
-            );
+            return error(401, refused.code(), refused.message(), &rid);
         }
         Err(e) => {
             tracing::warn!(request_id = %rid, "key lookup failed: {e}");

@@ -39,6 +39,9 @@ enum Command {
     /// Teams and their members.
     #[command(subcommand)]
     Team(admin_cmd::TeamCommand),
+    /// Org admins: admins of every team.
+    #[command(subcommand)]
+    Org(admin_cmd::OrgCommand),
     /// API keys.
     #[command(subcommand)]
     Key(admin_cmd::KeyCommand),
@@ -103,6 +106,7 @@ fn main() -> ExitCode {
             gateway::run(&a)
         }
         Command::Team(c) => admin_cmd::team(&c),
+        Command::Org(c) => admin_cmd::org(&c),
         Command::Key(c) => admin_cmd::key(&c),
         Command::Wallet(c) => admin_cmd::wallet(&c),
         Command::Ticket(c) => admin_cmd::ticket(&c),

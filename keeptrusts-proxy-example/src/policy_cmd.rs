@@ -26,6 +26,30 @@ pub struct LintArgs {
     /// Comma-separated team slugs that exist; targeted teams not in the list are warned about.
     #[arg(long, value_delimiter = ',')]
     known_teams: Option<Vec<String>>,
+    /// Read the teams that exist from this store (`sqlite:PATH`, `postgres://…`): targeted teams
+    /// it does not know are warned about, and its teams that get only the fallback chain are
+    /// listed.
+    #[arg(long, conflicts_with = "known_teams")]
+    store: Option<String>,
+}
+
+/// The pack's teams against the store's: warnings for targeted teams the store does not know
+/// (a `teams: [Support]` written with a display name, a team never created), and the store's
+/// active teams that no entry targets (they get only the chain everyone gets).
+pub fn store_teams(
+    engine: &Engine,
+    src: &str,
+    teams: &[keeptrusts_core::directory::Team],
+) -> (Vec<Diagnostic>, Vec<String>) {
+    let known: Vec<String> = teams
+        .iter()
+        .filter(|t| t.archived_at.is_none())
+        .map(|t| t.slug.clone())
+        .collect();
+    let warnings = unknown_team_warnings(engine.spec(), &known, src);
+    let named = engine.named_teams();
+    let fallback = known.into_iter().filter(|t| !named.contains(t)).collect();
+    (warnings, fallback)
 }
 
 #[derive(Debug, Args)]
@@ -117,6 +141,20 @@ pub fn lint(args: &LintArgs) -> u8 {
     if let Some(known) = &args.known_teams {
         warnings.extend(unknown_team_warnings(engine.spec(), known, &src));
     }
+    let mut fallback_teams = Vec::new();
+    if let Some(url) = &args.store {
+        let teams =
+            match crate::backend::open(url).and_then(|s| s.teams().map_err(|e| e.to_string())) {
+                Ok(t) => t,
+                Err(e) => {
+                    eprintln!("kt: {e}");
+                    return FAILED;
+                }
+            };
+        let (w, f) = store_teams(&engine, &src, &teams);
+        warnings.extend(w);
+        fallback_teams = f;
+    }
     let teams = engine.named_teams();
     let chains: Vec<(String, Vec<&'static str>)> = teams
         .iter()
@@ -157,6 +195,7 @@ pub fn lint(args: &LintArgs) -> u8 {
                 "chains": chain_map,
                 "consumer_group_chains": group_map,
                 "default_chain": default_chain,
+                "fallback_teams": fallback_teams,
             })
         );
     } else {
@@ -177,6 +216,12 @@ pub fn lint(args: &LintArgs) -> u8 {
         }
         for (g, c) in &group_chains {
             println!("  consumer group {g}: {}", c.join(" -> "));
+        }
+        if !fallback_teams.is_empty() {
+            println!(
+                "  teams of the store that no entry targets (they get the chain below): {}",
+                fallback_teams.join(", ")
+            );
         }
         let label = if chains.is_empty() && group_chains.is_empty() {
             "everyone"

@@ -552,7 +552,7 @@ fn anthropic_targets_speak_the_messages_api() {
         "system=- max_tokens=1024 version=2023-06-01 key=sk-ant-test said=hello mail [EMAIL]"
     );
     stop(&mut gw);
-    assert!(env.ok(&["events", "verify"]).starts_with("ok: 2 events"));
+    assert_eq!(common::request_events(&env), 2);
 }
 
 #[test]
@@ -602,5 +602,5 @@ fn provider_responses_and_streams_are_redacted_on_the_way_back() {
         .collect();
     assert_eq!(text, "Sure, call me at [PHONE] or mail [EMAIL] today.");
     stop(&mut gw);
-    assert!(env.ok(&["events", "verify"]).starts_with("ok: 2 events"));
+    assert_eq!(common::request_events(&env), 2);
 }

@@ -12,8 +12,6 @@ use std::io::{Read, Write};
 use std::net::{TcpListener, TcpStream};
 use std::time::{Duration, Instant};
 
-use serde_json::Value;
-
 mod common;
 use common::{chat, http, ledger, stop, Env};
 
@@ -227,8 +225,7 @@ fn a_provider_that_hangs_charges_nothing_and_garbage_after_200_charges_the_bound
             assert_eq!(spent, 0.0);
         } else {
             assert!(spent > 0.0, "garbage after 200 is charged its bound");
-            let exported = env.ok(&["events", "export"]);
-            let e: Value = serde_json::from_str(exported.lines().next().unwrap()).unwrap();
+            let e = common::events(&env).remove(0);
             assert_eq!(e["status"], 502);
             assert_eq!(e["cost"]["unmetered"], true);
         }
@@ -260,8 +257,7 @@ fn a_client_that_goes_away_mid_request_is_charged_its_bound_and_audited() {
     let (spent, reserved, events) = ledger(&env);
     assert_eq!((reserved, events), (0.0, 1));
     assert!(spent > 0.0);
-    let exported = env.ok(&["events", "export"]);
-    let e: Value = serde_json::from_str(exported.lines().next().unwrap()).unwrap();
+    let e = common::events(&env).remove(0);
     assert_eq!(
         (e["status"].as_u64(), e["reason"].as_str()),
         (Some(499), Some("client_closed"))

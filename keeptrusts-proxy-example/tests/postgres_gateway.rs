@@ -139,3 +139,79 @@ fn two_gateways_on_one_postgres_wallet_never_overspend_against_a_maximal_biller(
     drop(env);
     psql(&url, &format!("DROP DATABASE {db}"));
 }
+
+#[test]
+fn a_key_revoked_on_one_gateway_is_refused_by_another_within_a_second() {
+    let Ok(url) = std::env::var("KEEPTRUSTS_TEST_POSTGRES_URL") else {
+        eprintln!("KEEPTRUSTS_TEST_POSTGRES_URL is not set: the PostgreSQL gateway test not run");
+        return;
+    };
+    let db = format!("kt_gw3_{}", std::process::id());
+    psql(&url, &format!("DROP DATABASE IF EXISTS {db}"));
+    psql(&url, &format!("CREATE DATABASE {db}"));
+    let (server, _) = url.rsplit_once('/').expect("a URL ending in /DATABASE");
+    let mut env = Env::new("postgres-revoke");
+    env.store = format!("{server}/{db}");
+    let key = env.support_team();
+    env.ok(&[
+        "team",
+        "add-member",
+        "--team",
+        "support",
+        "--email",
+        "lead@yourco.com",
+        "--role",
+        "admin",
+    ]);
+    let admin = env.key("support", "lead@yourco.com");
+    let (mut a, addr_a) = env.gateway(&[]);
+    let (mut b, addr_b) = env.gateway(&[]);
+    // gateway b has the key in its cache
+    let r = chat(&addr_b, Some(&key), "gpt-4o-mini", "hello", &[]);
+    assert_eq!(r.status, 200, "{}", r.body);
+    let keys = common::http(&addr_a, "GET", "/v1/keys", Some(&admin), &[], b"");
+    let id = keys
+        .json()
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|k| k["user"] == "agent@yourco.com")
+        .map(|k| k["id"].as_str().unwrap().to_owned())
+        .unwrap();
+    let revoked = common::http(
+        &addr_a,
+        "DELETE",
+        &format!("/v1/keys/{id}"),
+        Some(&admin),
+        &[],
+        b"",
+    );
+    assert_eq!(revoked.status, 200, "{}", revoked.body);
+    let at = std::time::Instant::now();
+    // refused by the gateway that revoked it at once, and by the other within a second
+    let r = chat(&addr_a, Some(&key), "gpt-4o-mini", "hello", &[]);
+    assert_eq!(
+        (r.status, r.json()["error"]["code"].as_str()),
+        (401, Some("key_revoked"))
+    );
+    let refused_after = loop {
+        let r = chat(&addr_b, Some(&key), "gpt-4o-mini", "hello", &[]);
+        if r.status == 401 {
+            assert_eq!(r.json()["error"]["code"], "key_revoked");
+            break at.elapsed();
+        }
+        assert!(
+            at.elapsed() < std::time::Duration::from_secs(3),
+            "still served after 3 s"
+        );
+        std::thread::sleep(std::time::Duration::from_millis(20));
+    };
+    assert!(
+        refused_after < std::time::Duration::from_secs(1),
+        "gateway b served a revoked key for {refused_after:?}"
+    );
+    stop(&mut a);
+    stop(&mut b);
+    drop(env);
+    psql(&url, &format!("DROP DATABASE {db}"));
+}

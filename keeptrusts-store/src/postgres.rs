@@ -1055,4 +1055,84 @@ impl Directory for PgStore {
             )
         })
     }
+
+    fn update_team(
+        &self,
+        slug: &str,
+        change: &dyn Fn(&mut Team),
+    ) -> Result<Option<Team>, StoreError> {
+        self.tx(|tx| {
+            let Some(mut team) = bodies::<Team>(
+                tx,
+                "SELECT body FROM teams WHERE slug = $1::TEXT FOR UPDATE",
+                Some(slug),
+            )?
+            .into_iter()
+            .next() else {
+                return Ok(None);
+            };
+            change(&mut team);
+            slug.clone_into(&mut team.slug);
+            tx.execute(
+                "UPDATE teams SET body = $2 WHERE slug = $1",
+                &[&slug, &to_json(&team)?],
+            )
+            .map_err(pg)?;
+            Ok(Some(team))
+        })
+    }
+
+    fn remove_member(&self, team: &str, user: &str) -> Result<Option<Member>, StoreError> {
+        self.tx(|tx| {
+            let rows = tx
+                .query(
+                    "DELETE FROM members WHERE team = $1 AND usr = $2 RETURNING body",
+                    &[&team, &user],
+                )
+                .map_err(pg)?;
+            match rows.first() {
+                Some(r) => Ok(Some(from_json(&r.get::<_, String>(0))?)),
+                None => Ok(None),
+            }
+        })
+    }
+
+    fn key(&self, id: &str) -> Result<Option<ApiKey>, StoreError> {
+        self.tx(|tx| {
+            Ok(bodies(
+                tx,
+                "SELECT body FROM api_keys WHERE id = $1::TEXT",
+                Some(id),
+            )?
+            .into_iter()
+            .next())
+        })
+    }
+
+    fn update_key(
+        &self,
+        id: &str,
+        change: &dyn Fn(&mut ApiKey),
+    ) -> Result<Option<ApiKey>, StoreError> {
+        self.tx(|tx| {
+            let Some(mut key) = bodies::<ApiKey>(
+                tx,
+                "SELECT body FROM api_keys WHERE id = $1::TEXT FOR UPDATE",
+                Some(id),
+            )?
+            .into_iter()
+            .next() else {
+                return Ok(None);
+            };
+            let (id, hash, team) = (key.id.clone(), key.hash.clone(), key.team.clone());
+            change(&mut key);
+            (key.id, key.hash, key.team) = (id, hash, team);
+            tx.execute(
+                "UPDATE api_keys SET body = $2 WHERE id = $1",
+                &[&key.id, &to_json(&key)?],
+            )
+            .map_err(pg)?;
+            Ok(Some(key))
+        })
+    }
 }

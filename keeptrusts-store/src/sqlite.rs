@@ -834,4 +834,76 @@ impl Directory for SqliteStore {
             )
         })
     }
+
+    fn update_team(
+        &self,
+        slug: &str,
+        change: &dyn Fn(&mut Team),
+    ) -> Result<Option<Team>, StoreError> {
+        self.tx(|tx| {
+            let Some(mut team) =
+                query_bodies::<Team>(tx, "SELECT body FROM teams WHERE slug = ?1", Some(slug))?
+                    .into_iter()
+                    .next()
+            else {
+                return Ok(None);
+            };
+            change(&mut team);
+            slug.clone_into(&mut team.slug);
+            tx.prepare_cached("UPDATE teams SET body = ?2 WHERE slug = ?1")
+                .map_err(unavailable)?
+                .execute(params![slug, to_json(&team)?])
+                .map_err(unavailable)?;
+            Ok(Some(team))
+        })
+    }
+
+    fn remove_member(&self, team: &str, user: &str) -> Result<Option<Member>, StoreError> {
+        self.tx(|tx| {
+            let mut stmt = tx
+                .prepare_cached("DELETE FROM members WHERE team = ?1 AND user = ?2 RETURNING body")
+                .map_err(unavailable)?;
+            let mut rows = stmt.query(params![team, user]).map_err(unavailable)?;
+            match rows.next().map_err(unavailable)? {
+                Some(r) => Ok(Some(from_json(
+                    &r.get::<_, String>(0).map_err(unavailable)?,
+                )?)),
+                None => Ok(None),
+            }
+        })
+    }
+
+    fn key(&self, id: &str) -> Result<Option<ApiKey>, StoreError> {
+        self.tx(|tx| {
+            Ok(
+                query_bodies(tx, "SELECT body FROM api_keys WHERE id = ?1", Some(id))?
+                    .into_iter()
+                    .next(),
+            )
+        })
+    }
+
+    fn update_key(
+        &self,
+        id: &str,
+        change: &dyn Fn(&mut ApiKey),
+    ) -> Result<Option<ApiKey>, StoreError> {
+        self.tx(|tx| {
+            let Some(mut key) =
+                query_bodies::<ApiKey>(tx, "SELECT body FROM api_keys WHERE id = ?1", Some(id))?
+                    .into_iter()
+                    .next()
+            else {
+                return Ok(None);
+            };
+            let (id, hash, team) = (key.id.clone(), key.hash.clone(), key.team.clone());
+            change(&mut key);
+            (key.id, key.hash, key.team) = (id, hash, team);
+            tx.prepare_cached("UPDATE api_keys SET body = ?2 WHERE id = ?1")
+                .map_err(unavailable)?
+                .execute(params![key.id, to_json(&key)?])
+                .map_err(unavailable)?;
+            Ok(Some(key))
+        })
+    }
 }

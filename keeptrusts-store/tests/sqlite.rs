@@ -59,7 +59,7 @@ fn concurrent_requests_share_transactions_and_lose_nothing() {
 
 #[test]
 fn directories_behave_the_same() {
-    let memory = keeptrusts_core::directory::MemoryDirectory::new();
+    let memory = keeptrusts_core::MemoryStore::new();
     assert_eq!(
         common::directory_case(&memory),
         common::directory_case(&SqliteStore::open_in_memory().unwrap())

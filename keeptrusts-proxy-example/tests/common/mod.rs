@@ -230,19 +230,17 @@ pub fn ledger(env: &Env) -> (f64, f64, usize) {
         x.as_str()
             .map_or_else(|| x.as_f64().unwrap(), |s| s.parse().unwrap())
     };
+    (num(&w["spent"]), num(&w["reserved"]), request_events(env))
+}
+
+/// How many events of the chain are requests (not administrative actions), once it verifies.
+pub fn request_events(env: &Env) -> usize {
     let verified = env.ok(&["events", "verify"]);
     assert!(
         verified.starts_with("ok: "),
         "the chain verifies: {verified}"
     );
-    let events = verified
-        .trim_start_matches("ok: ")
-        .split(' ')
-        .next()
-        .unwrap()
-        .parse()
-        .unwrap();
-    (num(&w["spent"]), num(&w["reserved"]), events)
+    events(env).len()
 }
 
 /// What a fake provider received: the request line and headers (lowercase) and the JSON body.
@@ -328,8 +326,16 @@ pub fn respond_sse(conn: &mut TcpStream, events: &[Value]) {
     let _ = conn.write_all(b"data: [DONE]\n\n");
 }
 
-/// The events `kt events export` prints, oldest first.
+/// The request events `kt events export` prints, oldest first (administrative actions left out).
 pub fn events(env: &Env) -> Vec<Value> {
+    all_events(env)
+        .into_iter()
+        .filter(|e| e.get("admin").is_none())
+        .collect()
+}
+
+/// Every event `kt events export` prints, oldest first.
+pub fn all_events(env: &Env) -> Vec<Value> {
     env.ok(&["events", "export"])
         .lines()
         .map(|l| serde_json::from_str(l).unwrap())

@@ -440,111 +440,169 @@ pub fn concurrent_cycles(store: &(dyn Journal + Sync), threads: u64, per_thread:
 }
 
 /// Teams, members and keys: creation, conflicts, role changes, authentication.
-pub fn directory_case(d: &dyn keeptrusts_core::directory::Directory) -> Vec<String> {
-    use keeptrusts_core::directory::{add_member, authenticate, create_key, create_team};
+pub fn directory_case(d: &dyn keeptrusts_core::Storage) -> Vec<String> {
+    use keeptrusts_core::admin::{self, Ctx, NewKey, TeamChange};
+    use keeptrusts_core::directory::authenticate;
     let mut out = Vec::new();
+    let ctx = |now, random| Ctx::new(None, "default", now, "dir", [random; 32]);
     let owner = Principal::new("cfo@yourco.com", "finance", Role::Owner);
+    let as_owner = Ctx::new(Some(&owner), "default", 1, "dir", [1; 32]);
     out.push(format!(
         "{:?}",
-        create_team(d, Some(&owner), "Customer Support", Some("tier 1"), 1).map(|t| t.slug)
-    ));
-    out.push(format!(
-        "{:?}",
-        create_team(d, None, "customer-support", None, 2).map_err(|e| e.code())
+        admin::create_team(d, &as_owner, "Customer Support", Some("tier 1")).map(|t| t.slug)
     ));
     out.push(format!(
         "{:?}",
-        create_team(d, None, "Legal", None, 3).map(|t| t.slug)
+        admin::create_team(d, &ctx(2, 0), "customer-support", None).map_err(|e| e.code())
     ));
     out.push(format!(
         "{:?}",
-        add_member(
-            d,
-            None,
-            "customer-support",
-            "ana@yourco.com",
-            Role::Member,
-            4
-        )
-        .map(|m| m.role)
+        admin::create_team(d, &ctx(3, 0), "Legal", None).map(|t| t.slug)
     ));
+    for (user, role) in [
+        ("ana@yourco.com", Role::Member),
+        ("lead@yourco.com", Role::Admin),
+        ("bo@yourco.com", Role::Member),
+    ] {
+        out.push(format!(
+            "{:?}",
+            admin::set_member(d, &ctx(4, 0), "Customer Support", user, role).map(|m| m.role)
+        ));
+    }
+    let new = NewKey {
+        team: "customer-support".into(),
+        email: "ana@yourco.com".into(),
+        consumer_group: Some("fast".into()),
+        label: Some("laptop".into()),
+        expires_at: Some(1_000_000),
+    };
+    let issued = admin::create_key(d, &ctx(6, 3), &new).unwrap();
+    let (secret, id) = (issued.key.clone(), issued.info.key.id.clone());
+    out.push(format!("key {id} {:?}", issued.info));
     out.push(format!(
         "{:?}",
-        add_member(
-            d,
-            None,
-            "customer-support",
-            "lead@yourco.com",
-            Role::Admin,
-            5
-        )
-        .map(|m| m.role)
+        admin::create_key(d, &ctx(7, 3), &new).map_err(|e| e.code())
     ));
-    let (secret, key) = create_key(
-        d,
-        None,
-        "customer-support",
-        "ana@yourco.com",
-        Some("fast"),
-        &[3; 32],
-        6,
-    )
-    .unwrap();
-    out.push(format!(
-        "key {} {}",
-        key.id,
-        key.consumer_group.as_deref().unwrap_or("-")
-    ));
-    out.push(format!(
-        "{:?}",
-        create_key(
-            d,
-            None,
-            "customer-support",
-            "ana@yourco.com",
-            None,
-            &[3; 32],
-            7
-        )
-        .map_err(|e| e.code())
-    ));
-    let p = authenticate(d, &secret, "default").unwrap().unwrap();
+    let p = authenticate(d, &secret, "default", 8).unwrap().unwrap();
     out.push(format!("{:?} {:?} {:?}", p.user, p.team, p.role));
-    add_member(
+    admin::set_member(
         d,
-        None,
+        &ctx(9, 0),
         "customer-support",
         "ana@yourco.com",
         Role::Admin,
-        8,
     )
     .unwrap();
     out.push(format!(
         "{:?}",
-        authenticate(d, &secret, "default")
+        authenticate(d, &secret, "default", 10)
             .unwrap()
-            .and_then(|p| p.role)
+            .map(|p| p.role)
     ));
     out.push(format!(
         "{:?}",
-        authenticate(d, "kt_0000", "default").unwrap()
+        authenticate(d, "kt_0000", "default", 10).unwrap()
+    ));
+    out.push(format!(
+        "last used {:?}",
+        d.key(&id).unwrap().and_then(|k| k.last_used_at)
+    ));
+    out.push(format!(
+        "expired {:?}",
+        authenticate(d, &secret, "default", 1_000_000).unwrap()
+    ));
+    // rotation, revocation, removal, archive, org admins
+    let rotated = admin::rotate_key(d, &ctx(11, 4), &id, None).unwrap();
+    out.push(format!(
+        "rotated {:?} {:?} {:?}",
+        rotated.info,
+        authenticate(d, &secret, "default", 12).unwrap(),
+        d.key(&id).unwrap().map(|k| (k.revoked_at, k.replaced_by))
+    ));
+    out.push(format!(
+        "{:?}",
+        admin::revoke_key(d, &ctx(13, 0), &rotated.info.key.id).map(|k| k.status)
+    ));
+    let bo = admin::create_key(
+        d,
+        &ctx(14, 5),
+        &NewKey {
+            team: "customer-support".into(),
+            email: "bo@yourco.com".into(),
+            ..NewKey::default()
+        },
+    )
+    .unwrap();
+    out.push(format!(
+        "{:?}",
+        admin::remove_member(d, &ctx(15, 0), "customer-support", "bo@yourco.com").map(|m| m.user)
+    ));
+    out.push(format!(
+        "{:?} {:?}",
+        authenticate(d, &bo.key, "default", 16).unwrap(),
+        d.remove_member("customer-support", "bo@yourco.com")
+            .unwrap()
+    ));
+    admin::set_org_admin(d, &ctx(17, 0), "ops@yourco.com", true).unwrap();
+    let ops = admin::create_key(
+        d,
+        &ctx(18, 6),
+        &NewKey {
+            team: "legal".into(),
+            email: "ops@yourco.com".into(),
+            ..NewKey::default()
+        },
+    )
+    .unwrap();
+    out.push(format!(
+        "{:?}",
+        authenticate(d, &ops.key, "default", 19).unwrap()
+    ));
+    let change = TeamChange {
+        name: Some("Legal & Compliance".into()),
+        archived: Some(true),
+        ..TeamChange::default()
+    };
+    out.push(format!(
+        "{:?}",
+        admin::update_team(d, &ctx(20, 0), "legal", &change)
+    ));
+    out.push(format!(
+        "{:?}",
+        authenticate(d, &ops.key, "default", 21).unwrap()
     ));
     out.push(format!(
         "teams {:?}",
         d.teams()
             .unwrap()
             .iter()
-            .map(|t| t.slug.clone())
+            .map(|t| (t.slug.clone(), t.name.clone(), t.archived_at))
             .collect::<Vec<_>>()
     ));
     out.push(format!(
         "members {:?}",
-        d.members(Some("customer-support"))
+        d.members(None)
             .unwrap()
             .iter()
-            .map(|m| (m.user.clone(), m.role))
+            .map(|m| (m.team.clone(), m.user.clone(), m.role))
             .collect::<Vec<_>>()
     ));
-    out.push(format!("keys {}", d.keys(None).unwrap().len()));
+    out.push(format!(
+        "keys {:?}",
+        admin::list_keys(d, &ctx(22, 0), None)
+            .unwrap()
+            .iter()
+            .map(|k| (k.key.id.clone(), k.status))
+            .collect::<Vec<_>>()
+    ));
+    let events = keeptrusts_core::event::EventStore::list(d, "default").unwrap();
+    out.push(format!(
+        "events {:?} {:?}",
+        events
+            .iter()
+            .filter_map(|e| e.body.admin.as_ref().map(|a| a.action.clone()))
+            .collect::<Vec<_>>(),
+        keeptrusts_core::event::verify(&events, None).is_ok()
+    ));
     out
 }
