@@ -9,6 +9,8 @@ export interface Principal {
   role?: Role
   consumer_group?: string
   authenticated?: boolean
+  /** An admin of every team (present only when true). */
+  org_admin?: boolean
 }
 export type Role = 'owner' | 'admin' | 'member'
 export type Resolution = 'approve' | 'deny'
@@ -103,6 +105,8 @@ export interface Team {
   name: string
   description?: string
   created_at: number
+  /** Set while the team is archived: its keys do not authenticate. */
+  archived_at?: number
 }
 export interface Member {
   team: string
@@ -110,20 +114,44 @@ export interface Member {
   role: Role
   updated_at: number
 }
-export interface ApiKey {
+/** A key as shown: never its secret or hash. */
+export interface KeyInfo {
   id: string
-  hash: string
   user: string
   team: string
   consumer_group?: string
+  label?: string
   created_at: number
-  revoked: boolean
+  expires_at?: number
+  revoked_at?: number
+  replaced_by?: string
+  last_used_at?: number
+  status: 'active' | 'revoked' | 'expired'
 }
 export interface IssuedKey {
   /** `kt_…`: shown only here, stored only as a hash. */
   secret: string
-  key: ApiKey
+  key: KeyInfo
 }
+/** What a secret stands for: the principal, or why none (`refused` is a stable code). */
+export type AuthenticateStatus = { principal: Principal } | { refused: string; message: string }
+/** An administrative command, the core's `admin::Command`. */
+export type AdminCommand =
+  | { op: 'create_team'; name: string; description?: string | null }
+  | { op: 'update_team'; team: string; name?: string; description?: string; archived?: boolean }
+  | { op: 'get_team'; team: string }
+  | { op: 'set_member'; team: string; email: string; role: Role }
+  | { op: 'remove_member'; team: string; email: string }
+  | { op: 'list_members'; team: string }
+  | { op: 'add_org_admin'; email: string }
+  | { op: 'remove_org_admin'; email: string }
+  | { op: 'create_key'; team: string; email: string; consumer_group?: string; label?: string; expires_at?: number }
+  | { op: 'revoke_key'; id: string }
+  | { op: 'rotate_key'; id: string; expires_at?: number | null }
+  | { op: 'list_keys'; team?: string | null }
+  | ({ op: 'allocate' } & Allocation)
+  | { op: 'resolve_ticket'; id: string; resolution: Resolution; charge_to?: string | null }
+  | { op: 'resolve_escalation'; id: string; resolution: Resolution }
 /** The seed's allocation body: exactly one of `team`, `user`, `org`. */
 export interface Allocation {
   team?: string

@@ -9,6 +9,8 @@ export interface Principal {
   role?: Role
   consumer_group?: string
   authenticated?: boolean
+  /** An admin of every team (present only when true). */
+  org_admin?: boolean
 }
 export type Role = 'owner' | 'admin' | 'member'
 export type Resolution = 'approve' | 'deny'
@@ -103,6 +105,8 @@ export interface Team {
   name: string
   description?: string
   created_at: number
+  /** Set while the team is archived: its keys do not authenticate. */
+  archived_at?: number
 }
 export interface Member {
   team: string
@@ -110,20 +114,44 @@ export interface Member {
   role: Role
   updated_at: number
 }
-export interface ApiKey {
+/** A key as shown: never its secret or hash. */
+export interface KeyInfo {
   id: string
-  hash: string
   user: string
   team: string
   consumer_group?: string
+  label?: string
   created_at: number
-  revoked: boolean
+  expires_at?: number
+  revoked_at?: number
+  replaced_by?: string
+  last_used_at?: number
+  status: 'active' | 'revoked' | 'expired'
 }
 export interface IssuedKey {
   /** `kt_…`: shown only here, stored only as a hash. */
   secret: string
-  key: ApiKey
+  key: KeyInfo
 }
+/** What a secret stands for: the principal, or why none (`refused` is a stable code). */
+export type AuthenticateStatus = { principal: Principal } | { refused: string; message: string }
+/** An administrative command, the core's `admin::Command`. */
+export type AdminCommand =
+  | { op: 'create_team'; name: string; description?: string | null }
+  | { op: 'update_team'; team: string; name?: string; description?: string; archived?: boolean }
+  | { op: 'get_team'; team: string }
+  | { op: 'set_member'; team: string; email: string; role: Role }
+  | { op: 'remove_member'; team: string; email: string }
+  | { op: 'list_members'; team: string }
+  | { op: 'add_org_admin'; email: string }
+  | { op: 'remove_org_admin'; email: string }
+  | { op: 'create_key'; team: string; email: string; consumer_group?: string; label?: string; expires_at?: number }
+  | { op: 'revoke_key'; id: string }
+  | { op: 'rotate_key'; id: string; expires_at?: number | null }
+  | { op: 'list_keys'; team?: string | null }
+  | ({ op: 'allocate' } & Allocation)
+  | { op: 'resolve_ticket'; id: string; resolution: Resolution; charge_to?: string | null }
+  | { op: 'resolve_escalation'; id: string; resolution: Resolution }
 /** The seed's allocation body: exactly one of `team`, `user`, `org`. */
 export interface Allocation {
   team?: string
@@ -300,7 +328,14 @@ export declare class Store {
   static sqlite(path: string): Store
   /** A PostgreSQL database shared by many processes (migrated on connect). */
   static postgres(url: string): Store
-  /** Creates a team (owners only; a `null` actor acts as the host itself). */
+  /**
+   * Runs one administrative command as `actor` (null: the host itself): an object in the
+   * shape of the core's `admin::Command`, `{ op: 'set_member', team: 'support', email, role:
+   * 'member' }`. Returns the command's answer; every change is recorded as an event in
+   * `org`'s chain (default: the actor's org, else `default`). Throws with `err.code`.
+   */
+  admin(actor: Principal | null, command: AdminCommand, nowMs?: number | null, requestId?: string | null, org?: string | null): any
+  /** Creates a team (owners and org admins; a `null` actor acts as the host itself). */
   createTeam(actor: Principal | null, name: string, description?: string | null, nowMs?: number | null): Team
   /** Every team. */
   teams(): Team[]
@@ -308,17 +343,26 @@ export declare class Store {
   addMember(actor: Principal | null, team: string, user: string, role: Role, nowMs?: number | null): Member
   /** Members of a team (or of every team). */
   members(team?: string | undefined | null): Member[]
-  /** Issues an API key for a member: `{ secret, key }`; the secret is shown only here. */
-  createKey(actor: Principal | null, team: string, user: string, consumerGroup?: string | null, nowMs?: number | null): IssuedKey
-  /** Keys of a team (or every key), without secrets. */
-  keys(team?: string | undefined | null): ApiKey[]
-  /** The principal a `kt_…` secret stands for, or null. */
-  authenticate(secret: string, org?: string | undefined | null): Principal | null
   /**
-   * Sets or tops up a wallet: the seed's body `{ team: 'legal', amount: '1000', currency:
-   * 'USD', period: 'monthly' }` (or `user` / `org`; `mode`: set | top_up).
+   * Issues an API key for a member: `{ secret, key }` (the key as `keys()` shows it); the
+   * secret is shown only here.
    */
-  allocate(actor: Principal, allocation: Allocation, nowMs?: number | null): Wallet
+  createKey(actor: Principal | null, team: string, user: string, consumerGroup?: string | null, nowMs?: number | null, options?: KeyOptions | null): IssuedKey
+  /** Keys of a team (or every key) with their status at `nowMs`: never a secret or a hash. */
+  keys(team?: string | undefined | null, nowMs?: number | undefined | null): KeyInfo[]
+  /** The principal a `kt_…` secret stands for now, or null. */
+  authenticate(secret: string, org?: string | undefined | null, nowMs?: number | undefined | null): Principal | null
+  /**
+   * What a `kt_…` secret stands for now: `{ principal }`, or `{ refused: code, message }`
+   * saying why not (`key_revoked`, `key_expired`, `not_a_member`, …).
+   */
+  authenticateStatus(secret: string, org?: string | undefined | null, nowMs?: number | undefined | null): AuthenticateStatus
+  /**
+   * Sets or tops up a wallet as `actor` (null: the host itself): the seed's body `{ team:
+   * 'legal', amount: '1000', currency: 'USD', period: 'monthly' }` (or `user` / `org`;
+   * `mode`: set | top_up). The team or user must exist.
+   */
+  allocate(actor: Principal | null, allocation: Allocation, nowMs?: number | null): Wallet
   /** The wallets `viewer` may see (an owner all; others their team's and their own). */
   balances(viewer: Principal, nowMs?: number | null): Wallet[]
   /** One wallet (`team:ID`, `user:EMAIL`, `org:ID`), or null. */
@@ -336,13 +380,19 @@ export declare class Store {
    * their own).
    */
   tickets(viewer: Principal): Ticket[]
-  /** Approves (`chargeTo` a wallet, default the ticket's team) or denies a cost ticket. */
+  /**
+   * Approves (`chargeTo` a wallet, default the ticket's team) or denies a cost ticket; the
+   * resolution is recorded as an event.
+   */
   resolveTicket(reviewer: Principal, ticketId: string, resolution: Resolution, chargeTo?: string | null, nowMs?: number | null): Ticket
   /** Escalations `viewer` reviews (an owner every team's, others their own team's). */
   escalations(viewer: Principal): Escalation[]
   /** One escalation, or null. */
   escalation(escalationId: string): Escalation | null
-  /** Approves or denies an escalation as `reviewer` (an owner, or an admin of its team). */
+  /**
+   * Approves or denies an escalation as `reviewer` (an owner, an org admin, or an admin of its
+   * team); the resolution is recorded as an event.
+   */
   resolveEscalation(reviewer: Principal, escalationId: string, resolution: Resolution, nowMs?: number | null): Escalation
   /** Every event of an org's audit chain, in order. */
   events(org?: string | undefined | null): AuditEvent[]
@@ -393,6 +443,14 @@ export interface DashboardOptions {
   granularity?: 'day' | 'week' | 'month' | null
   /** Org id (default: the viewer's, else `default`). */
   org?: string
+}
+
+/** Options of [`Store::create_key`]. */
+export interface KeyOptions {
+  /** What the key is for (`ci`, `laptop`). */
+  label?: string
+  /** When the key stops authenticating (milliseconds since the epoch). */
+  expiresAt?: number
 }
 
 /** Validate a pack: `{ valid, errors, warnings }`. */

@@ -18,8 +18,61 @@ const cases = readdirSync(vectorsDir)
   .flatMap((f) => JSON.parse(readFileSync(join(vectorsDir, f), 'utf8')).cases.map((c) => [f, c]))
 
 const packSource = (c) => c.pack_yaml ?? readFileSync(join(root, 'examples', 'packs', `${c.pack}.yaml`), 'utf8')
-const substitute = (v, ids, tickets = []) =>
-  v === '$first' ? ids[0] ?? 'none' : v === '$last' ? ids.at(-1) ?? 'none' : v === '$ticket' ? tickets.at(-1) ?? 'none' : v
+const substitute = (v, ids, tickets = [], keys = new Map()) =>
+  v === '$first' ? ids[0] ?? 'none'
+    : v === '$last' ? ids.at(-1) ?? 'none'
+      : v === '$ticket' ? tickets.at(-1) ?? 'none'
+        : typeof v === 'string' && v.startsWith('$key:') ? keys.get(v.slice('$key:'.length))?.[1] ?? 'none'
+          : v
+
+// The secret of the key `team/email` (issued by the host on first use); `keys` maps a key's name
+// (`team/email`, or a step's `as`) to [secret, key id].
+function keySecret(store, keys, name) {
+  if (keys.has(name)) return keys.get(name)[0]
+  const slash = name.indexOf('/')
+  assert.ok(slash > 0, 'a key is named `team/email`')
+  let issued
+  try {
+    issued = store.admin(null, { op: 'create_key', team: name.slice(0, slash), email: name.slice(slash + 1) }, 0, 'key')
+  } catch (err) {
+    throw new Error(`key ${name}: ${err.message}`)
+  }
+  keys.set(name, [issued.key, issued.id])
+  return issued.key
+}
+
+// An `admin` step's actor: null (the host), { key: 'team/email' } (what that key authenticates as
+// now), or a principal.
+function adminActor(store, keys, actor, now) {
+  if (actor === null || actor === undefined) return null
+  if ('key' in actor) {
+    const status = store.authenticateStatus(keySecret(store, keys, actor.key), 'default', now)
+    assert.ok('principal' in status, `the key ${actor.key} does not authenticate: ${status.refused}`)
+    return status.principal
+  }
+  return actor
+}
+
+// An `admin` step: one command; returns the mismatches.
+function adminStep(store, keys, ids, tickets, step, i) {
+  const now = step.now_ms ?? 0
+  const actor = adminActor(store, keys, step.actor, now)
+  const command = { ...step.command }
+  if (typeof command.id === 'string' && command.id.startsWith('$key:')) keySecret(store, keys, command.id.slice('$key:'.length))
+  for (const field of ['id', 'team']) if (field in command) command[field] = substitute(command[field], ids, tickets, keys)
+  const [result, code] = errorCode(() => store.admin(actor, command, now, `admin#${i}`))
+  // a key the step made is known by its name from then on
+  if (result && typeof result.key === 'string' && step.as) keys.set(step.as, [result.key, result.id])
+  const want = step.expect.error ?? null
+  return code === want ? [] : [`${command.op}: expected error ${want}, got ${code}`]
+}
+
+// An `authenticate` step: what the key `team/email` is refused as now (null: accepted).
+function authenticateStep(store, keys, step) {
+  const status = store.authenticateStatus(keySecret(store, keys, step.key), 'default', step.now_ms ?? 0)
+  const [got, want] = [status.refused ?? null, step.expect.refused ?? null]
+  return got === want ? [] : [`authenticate: expected refusal ${want}, got ${got}`]
+}
 
 // decimal text compared by value (the vectors' amounts are small and exact in binary)
 const money = (v) => (v === null || v === undefined ? null : Number(v))
@@ -178,6 +231,7 @@ for (const [file, c] of cases) {
     const budget = c.budget ?? false
     const ids = []
     const tickets = []
+    const keys = new Map()
     let last = null
     c.steps.forEach((step, i) => {
       if (step.op === 'evaluate' || step.op === 'evaluate_output') {
@@ -200,6 +254,10 @@ for (const [file, c] of cases) {
         assert.deepEqual(mismatches, [], `step ${i}`)
       } else if (step.op === 'exchange') {
         assert.deepEqual(reportMismatches(exchangeReport(engine, store, step, budget), step.expect), [], `step ${i}`)
+      } else if (step.op === 'admin') {
+        assert.deepEqual(adminStep(store, keys, ids, tickets, step, i), [], `step ${i}`)
+      } else if (step.op === 'authenticate') {
+        assert.deepEqual(authenticateStep(store, keys, step), [], `step ${i}`)
       } else if (step.op === 'resolve_escalation') {
         let got = null
         try {

@@ -123,6 +123,13 @@ providers:
         pricing: { input_per_1m: "1000000", output_per_1m: "1000000" } }
 `
 
+// The one request's event (the setup's administrative events left aside).
+const requestEvent = (s) => {
+  const events = s.events().filter((e) => !('admin' in e))
+  assert.equal(events.length, 1)
+  return events[0]
+}
+
 async function lifecycleApp(route) {
   const express = require('express')
   const { keeptrusts } = require('../express.js')
@@ -154,7 +161,7 @@ test('the route gets the reserved limit, and an answer without usage is charged 
   await r.json()
   srv.close()
   assert.equal(seen[0].max_tokens, 64)
-  const e = s.events()[0]
+  const e = requestEvent(s)
   assert.equal(e.cost.settled, e.cost.estimated)
   assert.equal(e.cost.unmetered, true)
   assert.equal(Number(s.wallet('team:support').reserved), 0)
@@ -179,6 +186,6 @@ test('a streamed answer is redacted across chunks and settled on its usage chunk
   assert.equal(said, 'write to [EMAIL] today')
   assert.ok(text.trimEnd().endsWith('data: [DONE]'))
   assert.deepEqual(events.filter((e) => e.usage).map((e) => e.usage), [{ prompt_tokens: 5, completion_tokens: 6, total_tokens: 11 }])
-  assert.equal(Number(s.events()[0].cost.settled), 11)
+  assert.equal(Number(requestEvent(s).cost.settled), 11)
   assert.equal(Number(s.wallet('team:support').spent), 11)
 })

@@ -46,9 +46,13 @@ test('a request from key to settled event, on every store', () => {
     store.addMember(owner, team, `ana@${tag}.com`, 'member')
     const issued = store.createKey(owner, team, `ana@${tag}.com`)
     assert.match(issued.secret, /^kt_[0-9a-f]{64}$/)
+    assert.equal(issued.key.status, 'active')
+    // neither the secret nor its hash is ever shown again
+    assert.ok(!('hash' in issued.key))
     assert.ok(!JSON.stringify(store.keys(team)).includes(issued.secret))
+    assert.ok(!JSON.stringify(store.keys(team)).includes('hash'))
     const ana = store.authenticate(issued.secret, org)
-    assert.deepEqual([ana.team, ana.role, ana.authenticated], [team, 'member', true], kind)
+    assert.deepEqual([ana.team, ana.role, ana.authenticated, ana.org_admin], [team, 'member', true, undefined], kind)
     assert.equal(store.authenticate('kt_' + '0'.repeat(64)), null)
 
     store.allocate(owner, { team, amount: 125, currency: 'USD', period: 'monthly' }, T0)
@@ -58,7 +62,7 @@ test('a request from key to settled event, on every store', () => {
     assert.equal(Number(store.wallet(`team:${team}`, T0).reserved), 99) // the bound: 86 bytes of request JSON + 3 input tokens, 10 output, at $1 a token
     const done = store.complete(ana, d, `r1-${tag}`, { model: 'house-model', target: 'house', usage: { prompt_tokens: 9, completion_tokens: 3 }, nowMs: T0 + 1 })
     assert.equal(Number(done.settlement.charged), 12)
-    assert.equal(done.event.seq, 0)
+    assert.equal(done.event.seq, 4) // after the org's four administrative events
     const again = store.complete(ana, d, `r1-${tag}`, { model: 'house-model', target: 'house', usage: { prompt_tokens: 9, completion_tokens: 3 }, nowMs: T0 + 2 })
     assert.equal(again.settlement.replay, true)
     assert.equal(again.event, undefined)
@@ -66,11 +70,58 @@ test('a request from key to settled event, on every store', () => {
     assert.deepEqual([Number(w.spent), Number(w.reserved)], [12, 0], kind)
     assert.deepEqual(store.balances(ana, T0).map((x) => x.key.id), [team])
     const events = store.events(org)
-    assert.equal(events.length, 1)
+    assert.deepEqual(events.slice(0, 4).map((e) => [e.admin.action, e.admin.actor]),
+      ['team.create', 'member.set', 'key.create', 'wallet.allocate'].map((a) => [a, owner.user]))
+    assert.equal(events.length, 5)
+    assert.ok(!('admin' in events[4]))
     assert.ok(!JSON.stringify(events).includes('hello'))
-    assert.deepEqual(store.verify(org), { valid: true, events: 1 })
+    assert.ok(!JSON.stringify(events).includes(issued.secret))
+    assert.deepEqual(store.verify(org), { valid: true, events: 5 })
     assert.ok(store.dashboard(owner, 'spend', { team, granularity: 'month' }))
     assert.throws(() => store.dashboard({ ...ana, team: 'elsewhere' }, 'spend', { team, org }), { code: 'forbidden' })
+  }
+})
+
+test("administration through the core's commands, on every store", () => {
+  for (const [kind, store] of stores()) {
+    const tag = randomUUID().slice(0, 8)
+    const [org, team, other] = [`org-${tag}`, `support-${tag}`, `eng-${tag}`]
+    const [root, lead, dev] = [`root@${tag}.com`, `lead@${tag}.com`, `dev@${tag}.com`]
+    assert.equal(store.admin(null, { op: 'create_team', name: team }, null, null, org).slug, team)
+    store.admin(null, { op: 'create_team', name: other }, null, null, org)
+    for (const [user, role] of [[root, 'owner'], [lead, 'admin'], [dev, 'member']]) {
+      store.admin(null, { op: 'set_member', team, email: user, role }, null, null, org)
+    }
+    const asLead = store.authenticate(store.createKey(null, team, lead).secret, org)
+    assert.equal(asLead.role, 'admin')
+    // the actor is what the key stands for now, and a change is its event, under the given id
+    const issued = store.admin(asLead, { op: 'create_key', team, email: dev, label: 'ci' }, T0, `adm-${tag}`)
+    assert.ok(issued.key.startsWith('kt_') && issued.label === 'ci' && !('hash' in issued), kind)
+    const event = store.events(org).at(-1)
+    assert.deepEqual([event.id, event.admin.action, event.admin.actor], [`evt_adm-${tag}`, 'key.create', lead])
+    assert.ok(!JSON.stringify(store.events(org)).includes(issued.key))
+    assert.throws(() => store.admin(asLead, { op: 'set_member', team, email: root, role: 'member' }), { code: 'forbidden' })
+    assert.throws(() => store.admin(asLead, { op: 'set_member', team: other, email: dev, role: 'member' }), { code: 'forbidden' })
+    assert.throws(() => store.admin(null, { op: 'set_member', team, email: dev, role: 'member', x: 1 }), { code: 'invalid_argument' })
+    // refusals name their reason; a revoked key stops at once
+    assert.equal(store.authenticateStatus(issued.key, org, T0).principal.user, dev)
+    store.admin(asLead, { op: 'revoke_key', id: issued.id })
+    assert.equal(store.authenticate(issued.key, org), null)
+    assert.equal(store.authenticateStatus(issued.key, org).refused, 'key_revoked')
+    assert.ok('refused' in store.authenticateStatus('kt_' + '0'.repeat(64), org))
+    // keys() shows what became of each, never a hash
+    assert.equal(store.keys(team).find((k) => k.id === issued.id).status, 'revoked')
+    assert.ok(!JSON.stringify(store.keys(team)).includes('hash'))
+    // createKey's options; an org admin's key says so
+    const ci = store.createKey(null, team, dev, null, T0, { label: 'laptop', expiresAt: T0 + 1000 })
+    assert.deepEqual([ci.key.label, ci.key.expires_at], ['laptop', T0 + 1000])
+    assert.equal(store.authenticateStatus(ci.secret, org, T0 + 1000).refused, 'key_expired')
+    store.admin(null, { op: 'add_org_admin', email: `ops@${tag}.com` }, null, null, org)
+    const ops = store.authenticate(store.createKey(null, other, `ops@${tag}.com`).secret, org)
+    assert.deepEqual([ops.org_admin, ops.role], [true, 'admin'])
+    // wallets need a team or user that exists
+    assert.throws(() => store.allocate(null, { team: `nobody-${tag}`, amount: 1 }), { code: 'not_found' })
+    assert.equal(store.verify(org).valid, true)
   }
 })
 
@@ -104,6 +155,9 @@ test('error codes of every family', () => {
   assert.throws(() => store.allocate(owner, { team: 't', org: 'o', amount: 5 }), { code: 'invalid_argument' })
   assert.throws(() => store.allocate(owner, { team: 't', amount: 5, colour: 'red' }), { code: 'invalid_argument' })
   assert.throws(() => store.dashboard(owner, 'weather'), { code: 'invalid_argument' })
+  // no wallet for a team nobody created
+  assert.throws(() => store.allocate(owner, { team: 't', amount: 500 }), { code: 'not_found' })
+  store.createTeam(null, 't')
   store.allocate(owner, { team: 't', amount: 500 })
   assert.throws(() => store.allocate(owner, { team: 't', amount: 5, currency: 'EUR', mode: 'top_up' }), { code: 'conflict' })
   const engine = kt.Engine.fromYaml(PACK)

@@ -1,7 +1,7 @@
 // Type-checked by `tsc -p tsconfig.json` (npm test): what a TypeScript user writes against the
 // package's declarations.
 import { Engine, Store, StreamRedactor, lint, redact, scan, scanAsync } from '../index.js'
-import type { Decision, Principal, Span, Wallet } from '../index.js'
+import type { AuthenticateStatus, Decision, KeyInfo, Principal, Span, Team, Wallet } from '../index.js'
 import { keeptrusts } from '../express.js'
 
 const engine: Engine = Engine.fromYaml('pack: { name: demo, version: "1.0" }\npolicies: { chain: [pii-detector] }\n')
@@ -13,6 +13,13 @@ store.addMember(owner, 'support', 'ana@yourco.com', 'member')
 const issued = store.createKey(owner, 'support', 'ana@yourco.com')
 const ana: Principal | null = store.authenticate(issued.secret)
 const wallet: Wallet = store.allocate(owner, { team: 'support', amount: '25', period: 'monthly' })
+// every administrative action as the core's command, recorded as an event
+const legal: Team = store.admin(owner, { op: 'create_team', name: 'Legal' })
+store.admin(null, { op: 'set_member', team: legal.slug, email: 'lee@yourco.com', role: 'member' }, null, null, 'default')
+const ci = store.createKey(null, 'legal', 'lee@yourco.com', null, null, { label: 'ci', expiresAt: Date.now() + 86_400_000 })
+const status: AuthenticateStatus = store.authenticateStatus(ci.secret)
+const refused: string | null = 'refused' in status ? status.refused : null
+const keys: KeyInfo[] = store.keys('legal')
 
 const decision: Decision = engine.evaluate(ana ?? owner, { model: 'gpt-4o-mini', messages: [{ role: 'user', content: 'hi' }] }, store)
 if (decision.verdict === 'allow' && decision.reservation) {
@@ -35,4 +42,4 @@ async function later(): Promise<number> {
   return found.length + d.status
 }
 
-void [wallet, spans, masked, piece, ok, valid, middleware, later]
+void [wallet, refused, keys, spans, masked, piece, ok, valid, middleware, later]

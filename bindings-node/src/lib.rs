@@ -5,15 +5,15 @@
 
 use std::sync::Arc;
 
+use keeptrusts_core::admin::{self, Command, Ctx, NewKey};
 use keeptrusts_core::dashboard::{self, EventFilter, Granularity, Query, Section};
 use keeptrusts_core::detect::builtin::BuiltinDetector;
 use keeptrusts_core::detect::{offsets, resolve_overlaps, Detector, EntityType, OffsetUnit};
-use keeptrusts_core::directory::{self, add_member, create_key, create_team};
-use keeptrusts_core::escalation::{self, Resolution};
+use keeptrusts_core::directory;
+use keeptrusts_core::escalation::Resolution;
 use keeptrusts_core::event::{self, EventStore};
 use keeptrusts_core::pricing::Usage;
 use keeptrusts_core::redact::{key_from, Redactor};
-use keeptrusts_core::wallet::ticket::{self, TicketResolution};
 use keeptrusts_core::wallet::{self, Allocation, WalletKey};
 use keeptrusts_core::{self as core, Role, Storage};
 use napi::bindgen_prelude::{AsyncTask, JsObjectValue, JsValue, ToNapiValue, Unknown};
@@ -126,6 +126,67 @@ fn random<const N: usize>() -> Result<[u8; N]> {
     Ok(b)
 }
 
+fn hex(bytes: &[u8]) -> String {
+    bytes.iter().map(|b| format!("{b:02x}")).collect()
+}
+
+/// What an administrative call takes from the host: the actor (null: the host itself), the org
+/// whose chain records it (default: the actor's, else `default`), the time (default: the host
+/// clock), an id (default: a fresh `adm_…`) and 32 random bytes for a new key's secret.
+struct AdminCall {
+    actor: Option<core::Principal>,
+    org: String,
+    now: i64,
+    request_id: String,
+    random: [u8; 32],
+}
+
+impl AdminCall {
+    fn new(
+        actor: Option<Value>,
+        now_ms: Option<i64>,
+        request_id: Option<String>,
+        org: Option<String>,
+    ) -> Result<Self> {
+        let actor: Option<core::Principal> = optional(actor, "actor")?;
+        let request_id = match request_id {
+            Some(id) => id,
+            None => format!("adm_{}", hex(&random::<8>()?)),
+        };
+        let org = org
+            .or_else(|| actor.as_ref().and_then(|a| a.org.clone()))
+            .unwrap_or_else(|| "default".into());
+        Ok(AdminCall {
+            actor,
+            org,
+            now: now(now_ms),
+            request_id,
+            random: random::<32>()?,
+        })
+    }
+
+    fn ctx(&self) -> Ctx<'_> {
+        Ctx::new(
+            self.actor.as_ref(),
+            &self.org,
+            self.now,
+            &self.request_id,
+            self.random,
+        )
+    }
+}
+
+/// `approve` or `deny`.
+fn ruling(resolution: &str) -> Result<bool> {
+    match resolution {
+        "approve" => Ok(true),
+        "deny" => Ok(false),
+        other => Err(js_error(argument(format!(
+            "resolution must be `approve` or `deny`, not `{other}`"
+        )))),
+    }
+}
+
 /// The request context; `now_ms` defaults to the host clock and `request_id` to a fresh id.
 fn request_context(v: Option<Value>) -> Result<core::RequestContext> {
     let mut v = match v {
@@ -135,8 +196,8 @@ fn request_context(v: Option<Value>) -> Result<core::RequestContext> {
     if let Some(o) = v.as_object_mut() {
         o.entry("now_ms").or_insert_with(|| now(None).into());
         if !o.contains_key("request_id") {
-            let hex: String = random::<12>()?.iter().map(|b| format!("{b:02x}")).collect();
-            o.insert("request_id".into(), format!("req_{hex}").into());
+            let id = format!("req_{}", hex(&random::<12>()?));
+            o.insert("request_id".into(), id.into());
         }
     }
     from_js(v, "context")
@@ -223,7 +284,28 @@ impl Store {
         Ok(Store { inner: Arc::new(s) })
     }
 
-    /// Creates a team (owners only; a `null` actor acts as the host itself).
+    /// Runs one administrative command as `actor` (null: the host itself): an object in the
+    /// shape of the core's `admin::Command`, `{ op: 'set_member', team: 'support', email, role:
+    /// 'member' }`. Returns the command's answer; every change is recorded as an event in
+    /// `org`'s chain (default: the actor's org, else `default`). Throws with `err.code`.
+    #[napi(
+        ts_args_type = "actor: Principal | null, command: AdminCommand, nowMs?: number | null, requestId?: string | null, org?: string | null",
+        ts_return_type = "any"
+    )]
+    pub fn admin(
+        &self,
+        actor: Option<Value>,
+        command: Value,
+        now_ms: Option<i64>,
+        request_id: Option<String>,
+        org: Option<String>,
+    ) -> Result<Value> {
+        let call = AdminCall::new(actor, now_ms, request_id, org)?;
+        let command: Command = from_js(command, "command")?;
+        answer(admin::execute(self.inner.as_ref(), &call.ctx(), &command))
+    }
+
+    /// Creates a team (owners and org admins; a `null` actor acts as the host itself).
     #[napi(
         ts_args_type = "actor: Principal | null, name: string, description?: string | null, nowMs?: number | null",
         ts_return_type = "Team"
@@ -235,13 +317,12 @@ impl Store {
         description: Option<String>,
         now_ms: Option<i64>,
     ) -> Result<Value> {
-        let actor: Option<core::Principal> = optional(actor, "actor")?;
-        answer(create_team(
+        let call = AdminCall::new(actor, now_ms, None, None)?;
+        answer(admin::create_team(
             self.inner.as_ref(),
-            actor.as_ref(),
+            &call.ctx(),
             &name,
             description.as_deref(),
-            now(now_ms),
         ))
     }
 
@@ -264,15 +345,14 @@ impl Store {
         role: String,
         now_ms: Option<i64>,
     ) -> Result<Value> {
-        let actor: Option<core::Principal> = optional(actor, "actor")?;
         let role: Role = from_js(Value::String(role), "role (owner | admin | member)")?;
-        answer(add_member(
+        let call = AdminCall::new(actor, now_ms, None, None)?;
+        answer(admin::set_member(
             self.inner.as_ref(),
-            actor.as_ref(),
+            &call.ctx(),
             &team,
             &user,
             role,
-            now(now_ms),
         ))
     }
 
@@ -282,9 +362,10 @@ impl Store {
         answer(self.inner.members(team.as_deref()))
     }
 
-    /// Issues an API key for a member: `{ secret, key }`; the secret is shown only here.
+    /// Issues an API key for a member: `{ secret, key }` (the key as `keys()` shows it); the
+    /// secret is shown only here.
     #[napi(
-        ts_args_type = "actor: Principal | null, team: string, user: string, consumerGroup?: string | null, nowMs?: number | null",
+        ts_args_type = "actor: Principal | null, team: string, user: string, consumerGroup?: string | null, nowMs?: number | null, options?: KeyOptions | null",
         ts_return_type = "IssuedKey"
     )]
     pub fn create_key(
@@ -294,48 +375,88 @@ impl Store {
         user: String,
         consumer_group: Option<String>,
         now_ms: Option<i64>,
+        options: Option<KeyOptions>,
     ) -> Result<Value> {
-        let actor: Option<core::Principal> = optional(actor, "actor")?;
+        let call = AdminCall::new(actor, now_ms, None, None)?;
+        let o = options.unwrap_or_default();
+        let new = NewKey {
+            team,
+            email: user,
+            consumer_group,
+            label: o.label,
+            expires_at: o.expires_at,
+        };
         answer(
-            create_key(
-                self.inner.as_ref(),
-                actor.as_ref(),
-                &team,
-                &user,
-                consumer_group.as_deref(),
-                &random::<32>()?,
-                now(now_ms),
-            )
-            .map(|(secret, key)| serde_json::json!({"secret": secret, "key": key})),
+            admin::create_key(self.inner.as_ref(), &call.ctx(), &new)
+                .map(|i| serde_json::json!({"secret": i.key, "key": i.info})),
         )
     }
 
-    /// Keys of a team (or every key), without secrets.
-    #[napi(ts_return_type = "ApiKey[]")]
-    pub fn keys(&self, team: Option<String>) -> Result<Value> {
-        answer(self.inner.keys(team.as_deref()))
+    /// Keys of a team (or every key) with their status at `nowMs`: never a secret or a hash.
+    #[napi(ts_return_type = "KeyInfo[]")]
+    pub fn keys(&self, team: Option<String>, now_ms: Option<i64>) -> Result<Value> {
+        let ctx = Ctx::new(None, "default", now(now_ms), "keys", [0; 32]);
+        answer(admin::list_keys(self.inner.as_ref(), &ctx, team.as_deref()))
     }
 
-    /// The principal a `kt_…` secret stands for, or null.
+    /// The principal a `kt_…` secret stands for now, or null.
     #[napi(ts_return_type = "Principal | null")]
-    pub fn authenticate(&self, secret: String, org: Option<String>) -> Result<Value> {
-        answer(directory::authenticate(
-            self.inner.as_ref(),
-            &secret,
-            org.as_deref().unwrap_or("default"),
-        ))
+    pub fn authenticate(
+        &self,
+        secret: String,
+        org: Option<String>,
+        now_ms: Option<i64>,
+    ) -> Result<Value> {
+        answer(
+            directory::authenticate(
+                self.inner.as_ref(),
+                &secret,
+                org.as_deref().unwrap_or("default"),
+                now(now_ms),
+            )
+            .map(|r| r.ok()),
+        )
     }
 
-    /// Sets or tops up a wallet: the seed's body `{ team: 'legal', amount: '1000', currency:
-    /// 'USD', period: 'monthly' }` (or `user` / `org`; `mode`: set | top_up).
+    /// What a `kt_…` secret stands for now: `{ principal }`, or `{ refused: code, message }`
+    /// saying why not (`key_revoked`, `key_expired`, `not_a_member`, …).
+    #[napi(ts_return_type = "AuthenticateStatus")]
+    pub fn authenticate_status(
+        &self,
+        secret: String,
+        org: Option<String>,
+        now_ms: Option<i64>,
+    ) -> Result<Value> {
+        answer(
+            directory::authenticate(
+                self.inner.as_ref(),
+                &secret,
+                org.as_deref().unwrap_or("default"),
+                now(now_ms),
+            )
+            .map(|r| match r {
+                Ok(p) => serde_json::json!({ "principal": p }),
+                Err(r) => serde_json::json!({ "refused": r.code(), "message": r.message() }),
+            }),
+        )
+    }
+
+    /// Sets or tops up a wallet as `actor` (null: the host itself): the seed's body `{ team:
+    /// 'legal', amount: '1000', currency: 'USD', period: 'monthly' }` (or `user` / `org`;
+    /// `mode`: set | top_up). The team or user must exist.
     #[napi(
-        ts_args_type = "actor: Principal, allocation: Allocation, nowMs?: number | null",
+        ts_args_type = "actor: Principal | null, allocation: Allocation, nowMs?: number | null",
         ts_return_type = "Wallet"
     )]
-    pub fn allocate(&self, actor: Value, allocation: Value, now_ms: Option<i64>) -> Result<Value> {
-        let actor: core::Principal = from_js(actor, "actor")?;
+    pub fn allocate(
+        &self,
+        actor: Option<Value>,
+        allocation: Value,
+        now_ms: Option<i64>,
+    ) -> Result<Value> {
+        let call = AdminCall::new(actor, now_ms, None, None)?;
         let a: Allocation = from_js(allocation, "allocation")?;
-        answer(a.apply(self.inner.as_ref(), &actor, now(now_ms)))
+        answer(admin::allocate(self.inner.as_ref(), &call.ctx(), &a))
     }
 
     /// The wallets `viewer` may see (an owner all; others their team's and their own).
@@ -406,7 +527,8 @@ impl Store {
         answer(core::authority::tickets(self.inner.as_ref(), &viewer))
     }
 
-    /// Approves (`chargeTo` a wallet, default the ticket's team) or denies a cost ticket.
+    /// Approves (`chargeTo` a wallet, default the ticket's team) or denies a cost ticket; the
+    /// resolution is recorded as an event.
     #[napi(
         ts_args_type = "reviewer: Principal, ticketId: string, resolution: Resolution, chargeTo?: string | null, nowMs?: number | null",
         ts_return_type = "Ticket"
@@ -419,20 +541,15 @@ impl Store {
         charge_to: Option<String>,
         now_ms: Option<i64>,
     ) -> Result<Value> {
-        let reviewer: core::Principal = from_js(reviewer, "reviewer")?;
-        let s = self.inner.as_ref();
-        let r = match resolution.as_str() {
-            "approve" => {
-                TicketResolution::approve(s, &ticket_id, charge_to.as_deref()).map_err(fail)?
-            }
-            "deny" => TicketResolution::Deny,
-            other => {
-                return Err(js_error(argument(format!(
-                    "resolution must be `approve` or `deny`, not `{other}`"
-                ))))
-            }
-        };
-        answer(ticket::resolve(s, &reviewer, &ticket_id, &r, now(now_ms)))
+        let call = AdminCall::new(Some(reviewer), now_ms, None, None)?;
+        let approve = ruling(&resolution)?;
+        answer(admin::resolve_ticket(
+            self.inner.as_ref(),
+            &call.ctx(),
+            &ticket_id,
+            approve,
+            charge_to.as_deref(),
+        ))
     }
 
     /// Escalations `viewer` reviews (an owner every team's, others their own team's).
@@ -451,7 +568,8 @@ impl Store {
         ))
     }
 
-    /// Approves or denies an escalation as `reviewer` (an owner, or an admin of its team).
+    /// Approves or denies an escalation as `reviewer` (an owner, an org admin, or an admin of its
+    /// team); the resolution is recorded as an event.
     #[napi(
         ts_args_type = "reviewer: Principal, escalationId: string, resolution: Resolution, nowMs?: number | null",
         ts_return_type = "Escalation"
@@ -463,14 +581,13 @@ impl Store {
         resolution: String,
         now_ms: Option<i64>,
     ) -> Result<Value> {
-        let reviewer: core::Principal = from_js(reviewer, "reviewer")?;
+        let call = AdminCall::new(Some(reviewer), now_ms, None, None)?;
         let r: Resolution = from_js(Value::String(resolution), "resolution (approve | deny)")?;
-        answer(escalation::resolve(
+        answer(admin::resolve_escalation(
             self.inner.as_ref(),
-            &reviewer,
+            &call.ctx(),
             &escalation_id,
             r,
-            now(now_ms),
         ))
     }
 
@@ -561,6 +678,16 @@ pub struct CompleteOptions {
     pub usage: Option<Value>,
     /// Now, in milliseconds (default: the clock).
     pub now_ms: Option<i64>,
+}
+
+/// Options of [`Store::create_key`].
+#[napi(object)]
+#[derive(Default)]
+pub struct KeyOptions {
+    /// What the key is for (`ci`, `laptop`).
+    pub label: Option<String>,
+    /// When the key stops authenticating (milliseconds since the epoch).
+    pub expires_at: Option<i64>,
 }
 
 /// Options of [`Store::dashboard`].

@@ -2,15 +2,15 @@
 
 use std::sync::Arc;
 
+use keeptrusts_core::admin::{self, Command, Ctx, NewKey};
 use keeptrusts_core::dashboard::{self, EventFilter, Granularity, Query, Section};
 use keeptrusts_core::detect::builtin::BuiltinDetector;
 use keeptrusts_core::detect::{offsets, resolve_overlaps, Detector, EntityType, OffsetUnit};
-use keeptrusts_core::directory::{self, add_member, create_key, create_team};
-use keeptrusts_core::escalation::{self, Resolution};
+use keeptrusts_core::directory;
+use keeptrusts_core::escalation::Resolution;
 use keeptrusts_core::event::{self, EventStore};
 use keeptrusts_core::pricing::Usage;
 use keeptrusts_core::redact::{key_from, Redactor};
-use keeptrusts_core::wallet::ticket::{self, TicketResolution};
 use keeptrusts_core::wallet::{self, Allocation, WalletError, WalletKey};
 use keeptrusts_core::{
     self as core, AdminError, MemoryStore as CoreMemoryStore, PackError, RequestError, Role,
@@ -166,6 +166,74 @@ fn now(now_ms: Option<i64>) -> i64 {
     })
 }
 
+/// `N` random bytes from the OS.
+fn random<const N: usize>() -> Result<[u8; N]> {
+    let mut b = [0u8; N];
+    getrandom::fill(&mut b)
+        .map_err(|e| Error::Argument(format!("no randomness from the OS: {e}")))?;
+    Ok(b)
+}
+
+fn hex(bytes: &[u8]) -> String {
+    bytes.iter().map(|b| format!("{b:02x}")).collect()
+}
+
+/// What an administrative call takes from the host: the actor (None: the host itself), the org
+/// whose chain records it (default: the actor's, else `default`), the time (default: the host
+/// clock), an id (default: a fresh `adm_…`) and 32 random bytes for a new key's secret.
+struct AdminCall {
+    actor: Option<core::Principal>,
+    org: String,
+    now: i64,
+    request_id: String,
+    random: [u8; 32],
+}
+
+impl AdminCall {
+    fn new(
+        actor: Option<core::Principal>,
+        now_ms: Option<i64>,
+        request_id: Option<String>,
+        org: Option<String>,
+    ) -> Result<Self> {
+        let request_id = match request_id {
+            Some(id) => id,
+            None => format!("adm_{}", hex(&random::<8>()?)),
+        };
+        let org = org
+            .or_else(|| actor.as_ref().and_then(|a| a.org.clone()))
+            .unwrap_or_else(|| "default".into());
+        Ok(AdminCall {
+            actor,
+            org,
+            now: now(now_ms),
+            request_id,
+            random: random::<32>()?,
+        })
+    }
+
+    fn ctx(&self) -> Ctx<'_> {
+        Ctx::new(
+            self.actor.as_ref(),
+            &self.org,
+            self.now,
+            &self.request_id,
+            self.random,
+        )
+    }
+}
+
+/// `approve` or `deny`.
+fn ruling(resolution: &str) -> Result<bool> {
+    match resolution {
+        "approve" => Ok(true),
+        "deny" => Ok(false),
+        other => Err(Error::Argument(format!(
+            "resolution must be `approve` or `deny`, not `{other}`"
+        ))),
+    }
+}
+
 /// The request context; `now_ms` defaults to the host clock, as in every store method, and
 /// `request_id` to a fresh random id.
 fn request_context(context: Option<&Bound<'_, PyAny>>) -> Result<core::RequestContext> {
@@ -175,11 +243,8 @@ fn request_context(context: Option<&Bound<'_, PyAny>>) -> Result<core::RequestCo
         o.entry("now_ms").or_insert_with(|| now(None).into());
         if !o.contains_key("request_id") {
             // each request needs its own id: the reservation and ticket are named after it
-            let mut random = [0u8; 12];
-            getrandom::fill(&mut random)
-                .map_err(|e| Error::Argument(format!("no randomness from the OS: {e}")))?;
-            let hex: String = random.iter().map(|b| format!("{b:02x}")).collect();
-            o.insert("request_id".into(), format!("req_{hex}").into());
+            let id = format!("req_{}", hex(&random::<12>()?));
+            o.insert("request_id".into(), id.into());
         }
     }
     serde_json::from_value(v).map_err(|e| Error::Argument(format!("invalid context: {e}")))
@@ -260,32 +325,44 @@ impl Store {
         Ok(Store { inner })
     }
 
-    // ---- teams, members, keys
+    // ---- administration: teams, members, org admins, keys, wallets, tickets, escalations
 
-    /// Creates a team (owners only; `actor=None` acts as the host itself).
+    /// Runs one administrative command as `actor` (None: the host itself): a dict in the shape of
+    /// the core's `admin::Command`, `{"op": "set_member", "team": "support", "email": …,
+    /// "role": "member"}`. Returns the command's answer; every change is recorded as an event in
+    /// `org`'s chain (default: the actor's org, else `default`). Raises AdminError with `.code`.
+    #[pyo3(signature = (actor, command, now_ms=None, request_id=None, org=None))]
+    fn admin(
+        &self,
+        py: Python<'_>,
+        actor: Option<&Bound<'_, PyAny>>,
+        command: &Bound<'_, PyAny>,
+        now_ms: Option<i64>,
+        request_id: Option<String>,
+        org: Option<String>,
+    ) -> PyResult<Py<PyAny>> {
+        let call = AdminCall::new(optional(actor, "actor")?, now_ms, request_id, org)?;
+        let command: Command = from_py(command, "command")?;
+        let s = Arc::clone(&self.inner);
+        detached(py, move || {
+            admin::execute(s.as_ref(), &call.ctx(), &command)
+        })
+    }
+
+    /// Creates a team (owners and org admins; `actor=None` acts as the host itself).
     #[pyo3(signature = (actor, name, description=None, now_ms=None))]
     fn create_team(
         &self,
         py: Python<'_>,
         actor: Option<&Bound<'_, PyAny>>,
         name: &str,
-        description: Option<&str>,
+        description: Option<String>,
         now_ms: Option<i64>,
     ) -> PyResult<Py<PyAny>> {
-        let actor: Option<core::Principal> = optional(actor, "actor")?;
-        let (s, name, description) = (
-            Arc::clone(&self.inner),
-            name.to_owned(),
-            description.map(str::to_owned),
-        );
+        let call = AdminCall::new(optional(actor, "actor")?, now_ms, None, None)?;
+        let (s, name) = (Arc::clone(&self.inner), name.to_owned());
         detached(py, move || {
-            create_team(
-                s.as_ref(),
-                actor.as_ref(),
-                &name,
-                description.as_deref(),
-                now(now_ms),
-            )
+            admin::create_team(s.as_ref(), &call.ctx(), &name, description.as_deref())
         })
     }
 
@@ -306,11 +383,11 @@ impl Store {
         role: &str,
         now_ms: Option<i64>,
     ) -> PyResult<Py<PyAny>> {
-        let actor: Option<core::Principal> = optional(actor, "actor")?;
         let role: Role = from_name(role, "role")?;
+        let call = AdminCall::new(optional(actor, "actor")?, now_ms, None, None)?;
         let (s, team, user) = (Arc::clone(&self.inner), team.to_owned(), user.to_owned());
         detached(py, move || {
-            add_member(s.as_ref(), actor.as_ref(), &team, &user, role, now(now_ms))
+            admin::set_member(s.as_ref(), &call.ctx(), &team, &user, role)
         })
     }
 
@@ -321,8 +398,10 @@ impl Store {
         detached(py, move || s.members(team.as_deref()))
     }
 
-    /// Issues an API key for a member: `{"secret", "key"}`; the secret is shown only here.
-    #[pyo3(signature = (actor, team, user, consumer_group=None, now_ms=None))]
+    /// Issues an API key for a member: `{"secret", "key"}` (the key as `keys()` shows it); the
+    /// secret is shown only here.
+    #[pyo3(signature = (actor, team, user, consumer_group=None, now_ms=None, label=None, expires_at=None))]
+    #[allow(clippy::too_many_arguments)]
     fn create_key(
         &self,
         py: Python<'_>,
@@ -331,58 +410,90 @@ impl Store {
         user: &str,
         consumer_group: Option<String>,
         now_ms: Option<i64>,
+        label: Option<String>,
+        expires_at: Option<i64>,
     ) -> PyResult<Py<PyAny>> {
-        let actor: Option<core::Principal> = optional(actor, "actor")?;
-        let mut random = [0u8; 32];
-        getrandom::fill(&mut random)
-            .map_err(|e| Error::Argument(format!("no randomness from the OS: {e}")))?;
-        let (s, team, user) = (Arc::clone(&self.inner), team.to_owned(), user.to_owned());
+        let call = AdminCall::new(optional(actor, "actor")?, now_ms, None, None)?;
+        let new = NewKey {
+            team: team.to_owned(),
+            email: user.to_owned(),
+            consumer_group,
+            label,
+            expires_at,
+        };
+        let s = Arc::clone(&self.inner);
         detached(py, move || {
-            create_key(
-                s.as_ref(),
-                actor.as_ref(),
-                &team,
-                &user,
-                consumer_group.as_deref(),
-                &random,
-                now(now_ms),
-            )
-            .map(|(secret, key)| serde_json::json!({"secret": secret, "key": key}))
+            admin::create_key(s.as_ref(), &call.ctx(), &new)
+                .map(|i| serde_json::json!({"secret": i.key, "key": i.info}))
         })
     }
 
-    /// Keys of a team (or every key), without secrets.
-    #[pyo3(signature = (team=None))]
-    fn keys(&self, py: Python<'_>, team: Option<String>) -> PyResult<Py<PyAny>> {
+    /// Keys of a team (or every key) with their status at `now_ms`: never a secret or a hash.
+    #[pyo3(signature = (team=None, now_ms=None))]
+    fn keys(
+        &self,
+        py: Python<'_>,
+        team: Option<String>,
+        now_ms: Option<i64>,
+    ) -> PyResult<Py<PyAny>> {
         let s = Arc::clone(&self.inner);
-        detached(py, move || s.keys(team.as_deref()))
+        detached(py, move || {
+            let ctx = Ctx::new(None, "default", now(now_ms), "keys", [0; 32]);
+            admin::list_keys(s.as_ref(), &ctx, team.as_deref())
+        })
     }
 
-    /// The principal a `kt_…` secret stands for, or None.
-    #[pyo3(signature = (secret, org="default"))]
-    fn authenticate(&self, py: Python<'_>, secret: &str, org: &str) -> PyResult<Py<PyAny>> {
+    /// The principal a `kt_…` secret stands for now, or None.
+    #[pyo3(signature = (secret, org="default", now_ms=None))]
+    fn authenticate(
+        &self,
+        py: Python<'_>,
+        secret: &str,
+        org: &str,
+        now_ms: Option<i64>,
+    ) -> PyResult<Py<PyAny>> {
         let (s, secret, org) = (Arc::clone(&self.inner), secret.to_owned(), org.to_owned());
         detached(py, move || {
-            directory::authenticate(s.as_ref(), &secret, &org)
+            directory::authenticate(s.as_ref(), &secret, &org, now(now_ms)).map(|r| r.ok())
+        })
+    }
+
+    /// What a `kt_…` secret stands for now: `{"principal": {...}}`, or `{"refused": code,
+    /// "message"}` saying why not (`key_revoked`, `key_expired`, `not_a_member`, …).
+    #[pyo3(signature = (secret, org="default", now_ms=None))]
+    fn authenticate_status(
+        &self,
+        py: Python<'_>,
+        secret: &str,
+        org: &str,
+        now_ms: Option<i64>,
+    ) -> PyResult<Py<PyAny>> {
+        let (s, secret, org) = (Arc::clone(&self.inner), secret.to_owned(), org.to_owned());
+        detached(py, move || {
+            directory::authenticate(s.as_ref(), &secret, &org, now(now_ms)).map(|r| match r {
+                Ok(p) => serde_json::json!({ "principal": p }),
+                Err(r) => serde_json::json!({ "refused": r.code(), "message": r.message() }),
+            })
         })
     }
 
     // ---- wallets and tickets
 
-    /// Sets or tops up a wallet: the seed's body `{"team": "legal", "amount": "1000",
-    /// "currency": "USD", "period": "monthly"}` (or `user` / `org`; `mode`: set | top_up).
+    /// Sets or tops up a wallet as `actor` (None: the host itself): the seed's body `{"team":
+    /// "legal", "amount": "1000", "currency": "USD", "period": "monthly"}` (or `user` / `org`;
+    /// `mode`: set | top_up). The team or user must exist.
     #[pyo3(signature = (actor, allocation, now_ms=None))]
     fn allocate(
         &self,
         py: Python<'_>,
-        actor: &Bound<'_, PyAny>,
+        actor: Option<&Bound<'_, PyAny>>,
         allocation: &Bound<'_, PyAny>,
         now_ms: Option<i64>,
     ) -> PyResult<Py<PyAny>> {
-        let actor: core::Principal = from_py(actor, "actor")?;
+        let call = AdminCall::new(optional(actor, "actor")?, now_ms, None, None)?;
         let a: Allocation = from_py(allocation, "allocation")?;
         let s = Arc::clone(&self.inner);
-        detached(py, move || a.apply(s.as_ref(), &actor, now(now_ms)))
+        detached(py, move || admin::allocate(s.as_ref(), &call.ctx(), &a))
     }
 
     /// The wallets `viewer` may see (an owner all; others their team's and their own).
@@ -460,7 +571,8 @@ impl Store {
         detached(py, move || core::authority::tickets(s.as_ref(), &viewer))
     }
 
-    /// Approves (`charge_to` a wallet, default the ticket's team) or denies a cost ticket.
+    /// Approves (`charge_to` a wallet, default the ticket's team) or denies a cost ticket; the
+    /// resolution is recorded as an event.
     #[pyo3(signature = (reviewer, ticket_id, resolution, charge_to=None, now_ms=None))]
     fn resolve_ticket(
         &self,
@@ -471,25 +583,11 @@ impl Store {
         charge_to: Option<String>,
         now_ms: Option<i64>,
     ) -> PyResult<Py<PyAny>> {
-        let reviewer: core::Principal = from_py(reviewer, "reviewer")?;
-        let approve = match resolution {
-            "approve" => true,
-            "deny" => false,
-            other => {
-                return Err(Error::Argument(format!(
-                    "resolution must be `approve` or `deny`, not `{other}`"
-                ))
-                .into())
-            }
-        };
+        let call = AdminCall::new(Some(from_py(reviewer, "reviewer")?), now_ms, None, None)?;
+        let approve = ruling(resolution)?;
         let (s, id) = (Arc::clone(&self.inner), ticket_id.to_owned());
         detached(py, move || {
-            let r = if approve {
-                TicketResolution::approve(s.as_ref(), &id, charge_to.as_deref())?
-            } else {
-                TicketResolution::Deny
-            };
-            ticket::resolve(s.as_ref(), &reviewer, &id, &r, now(now_ms))
+            admin::resolve_ticket(s.as_ref(), &call.ctx(), &id, approve, charge_to.as_deref())
         })
     }
 
@@ -510,7 +608,8 @@ impl Store {
         detached(py, move || core::EscalationStore::get(s.as_ref(), &id))
     }
 
-    /// Approves or denies an escalation as `reviewer` (an owner, or an admin of its team).
+    /// Approves or denies an escalation as `reviewer` (an owner, an org admin, or an admin of its
+    /// team); the resolution is recorded as an event.
     #[pyo3(signature = (reviewer, escalation_id, resolution, now_ms=None))]
     fn resolve_escalation(
         &self,
@@ -520,11 +619,11 @@ impl Store {
         resolution: &str,
         now_ms: Option<i64>,
     ) -> PyResult<Py<PyAny>> {
-        let reviewer: core::Principal = from_py(reviewer, "reviewer")?;
+        let call = AdminCall::new(Some(from_py(reviewer, "reviewer")?), now_ms, None, None)?;
         let r: Resolution = from_name(resolution, "resolution (approve | deny)")?;
         let (s, id) = (Arc::clone(&self.inner), escalation_id.to_owned());
         detached(py, move || {
-            escalation::resolve(s.as_ref(), &reviewer, &id, r, now(now_ms))
+            admin::resolve_escalation(s.as_ref(), &call.ctx(), &id, r)
         })
     }
 

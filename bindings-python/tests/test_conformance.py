@@ -22,14 +22,67 @@ def pack_source(case):
     return (ROOT / "examples" / "packs" / f"{case['pack']}.yaml").read_text()
 
 
-def substitute(value, ids, tickets):
+def substitute(value, ids, tickets, keys=None):
     if value == "$first":
         return ids[0] if ids else "none"
     if value == "$last":
         return ids[-1] if ids else "none"
     if value == "$ticket":
         return tickets[-1] if tickets else "none"
+    if isinstance(value, str) and value.startswith("$key:"):
+        return (keys or {}).get(value[len("$key:"):], (None, "none"))[1]
     return value
+
+
+def key_secret(store, keys, name):
+    """The secret of the key `team/email` (issued by the host on first use)."""
+    if name in keys:
+        return keys[name][0]
+    team, slash, email = name.partition("/")
+    assert slash, "a key is named `team/email`"
+    try:
+        issued = store.admin(None, {"op": "create_key", "team": team, "email": email}, 0, "key")
+    except keeptrusts.KeeptrustsError as err:
+        raise AssertionError(f"key {name}: {err}") from err
+    keys[name] = (issued["key"], issued["id"])
+    return issued["key"]
+
+
+def admin_actor(store, keys, actor, now):
+    """An `admin` step's actor: None (the host), `{"key": "team/email"}` (what that key
+    authenticates as now), or a principal."""
+    if actor is None:
+        return None
+    if "key" in actor:
+        status = store.authenticate_status(key_secret(store, keys, actor["key"]), "default", now)
+        assert "principal" in status, f"the key {actor['key']} does not authenticate: {status['refused']}"
+        return status["principal"]
+    return actor
+
+
+def admin_step(store, keys, ids, tickets, step, i):
+    """An `admin` step: one command; returns a list of mismatches."""
+    now = step.get("now_ms", 0)
+    actor = admin_actor(store, keys, step.get("actor"), now)
+    command = dict(step["command"])
+    if isinstance(command.get("id"), str) and command["id"].startswith("$key:"):
+        key_secret(store, keys, command["id"][len("$key:"):])
+    for field in ("id", "team"):
+        if field in command:
+            command[field] = substitute(command[field], ids, tickets, keys)
+    result, code = error_code(lambda: store.admin(actor, command, now, f"admin#{i}"))
+    # a key the step made is known by its name from then on
+    if isinstance(result, dict) and isinstance(result.get("key"), str) and "as" in step:
+        keys[step["as"]] = (result["key"], result["id"])
+    want = step["expect"].get("error")
+    return [] if code == want else [f"{command['op']}: expected error {want}, got {code}"]
+
+
+def authenticate_step(store, keys, step):
+    """An `authenticate` step: what the key `team/email` is refused as now (None: accepted)."""
+    status = store.authenticate_status(key_secret(store, keys, step["key"]), "default", step.get("now_ms", 0))
+    got, want = status.get("refused"), step["expect"].get("refused")
+    return [] if got == want else [f"authenticate: expected refusal {want}, got {got}"]
 
 
 def exchange_report(engine, store, step, budget):
@@ -207,6 +260,7 @@ def test_vector(case):
     store = keeptrusts.MemoryStore()
     budget = case.get("budget", False)
     ids, tickets, last = [], [], None
+    keys = {}  # `team/email` or an `as` name -> (secret, key id)
     for i, step in enumerate(case["steps"]):
         op = step["op"]
         if op in ("evaluate", "evaluate_output"):
@@ -234,6 +288,12 @@ def test_vector(case):
             assert not mismatches, f"step {i}: " + "; ".join(mismatches)
         elif op == "exchange":
             mismatches = report_mismatches(exchange_report(engine, store, step, budget), step["expect"])
+            assert not mismatches, f"step {i}: " + "; ".join(mismatches)
+        elif op == "admin":
+            mismatches = admin_step(store, keys, ids, tickets, step, i)
+            assert not mismatches, f"step {i}: " + "; ".join(mismatches)
+        elif op == "authenticate":
+            mismatches = authenticate_step(store, keys, step)
             assert not mismatches, f"step {i}: " + "; ".join(mismatches)
         elif op == "resolve_escalation":
             escalation_id = substitute(step["escalation"], ids, tickets)

@@ -53,9 +53,13 @@ def test_a_request_from_key_to_settled_event(tmp_path):
         store.add_member(owner, team, f"ana@{team}.com", "member")
         issued = store.create_key(owner, team, f"ana@{team}.com")
         assert issued["secret"].startswith("kt_") and issued["key"]["team"] == team
-        assert "hash" in issued["key"] and issued["secret"] not in str(store.keys(team))
+        assert issued["key"]["status"] == "active"
+        # neither the secret nor its hash is ever shown again
+        assert "hash" not in issued["key"] and issued["secret"] not in str(store.keys(team))
+        assert all("hash" not in k for k in store.keys(team))
         principal = store.authenticate(issued["secret"], org)
         assert principal["team"] == team and principal["role"] == "member" and principal["authenticated"]
+        assert "org_admin" not in principal
         assert store.authenticate("kt_" + "0" * 64) is None
 
         store.allocate(owner, {"team": team, "amount": "125", "currency": "USD", "period": "monthly"}, T0)
@@ -67,7 +71,8 @@ def test_a_request_from_key_to_settled_event(tmp_path):
         assert float(store.wallet(f"team:{team}", T0)["reserved"]) == 99
         done = store.complete(principal, d, f"r1-{team}", "house-model", "house",
                               {"prompt_tokens": 9, "completion_tokens": 3}, T0 + 1)
-        assert float(done["settlement"]["charged"]) == 12 and done["event"]["seq"] == 0
+        # the org's chain holds the four administrative events first
+        assert float(done["settlement"]["charged"]) == 12 and done["event"]["seq"] == 4
         again = store.complete(principal, d, f"r1-{team}", "house-model", "house",
                                {"prompt_tokens": 9, "completion_tokens": 3}, T0 + 2)
         assert again["settlement"]["replay"] is True and "event" not in again
@@ -78,9 +83,13 @@ def test_a_request_from_key_to_settled_event(tmp_path):
         assert [x["key"]["id"] for x in store.balances(member, T0)] == [team]
         assert len(store.balances(owner, T0)) >= 1
         events = store.events(org)
-        assert len(events) == 1 and events[0]["team"] == team
+        assert [e["admin"]["action"] for e in events[:4]] == [
+            "team.create", "member.set", "key.create", "wallet.allocate"]
+        assert {e["admin"]["actor"] for e in events[:4]} == {owner["user"]}
+        assert "admin" not in events[4] and events[4]["team"] == team
         assert "hello" not in str(events)  # events carry counts, never text
-        assert store.verify(org) == {"valid": True, "events": 1}
+        assert issued["secret"] not in str(events)
+        assert store.verify(org) == {"valid": True, "events": 5}
         spend = store.dashboard(owner, "spend", team=team, granularity="month")
         assert spend
         with pytest.raises(keeptrusts.AdminError) as e:
@@ -116,6 +125,52 @@ def test_tickets_and_escalations_from_python(tmp_path):
     assert e.value.code == "invalid_argument"
     store.resolve_ticket(owner, ticket["id"], "deny", None, T0 + 3)
     assert store.tickets(owner)[0]["status"] == "denied"
+
+
+def test_administration_through_the_core_s_commands(tmp_path):
+    for kind, store in stores(tmp_path):
+        org, team, other, owner = org_principals()
+        lead, dev = f"lead@{team}.com", f"dev@{team}.com"
+        assert store.admin(None, {"op": "create_team", "name": team}, org=org)["slug"] == team
+        store.admin(None, {"op": "create_team", "name": other}, org=org)
+        for user, role in ((owner["user"], "owner"), (lead, "admin"), (dev, "member")):
+            store.admin(None, {"op": "set_member", "team": team, "email": user, "role": role}, org=org)
+        lead_key = store.create_key(None, team, lead)["secret"]
+        as_lead = store.authenticate(lead_key, org)
+        assert as_lead["role"] == "admin"
+        # the actor is what the key stands for now, and a change is its event, under the given id
+        issued = store.admin(as_lead, {"op": "create_key", "team": team, "email": dev, "label": "ci"},
+                             now_ms=T0, request_id=f"adm-{team}")
+        assert issued["key"].startswith("kt_") and issued["label"] == "ci" and "hash" not in issued
+        event = store.events(org)[-1]
+        assert (event["id"], event["admin"]["action"], event["admin"]["actor"]) == (f"evt_adm-{team}", "key.create", lead)
+        assert issued["key"] not in str(store.events(org))
+        with pytest.raises(keeptrusts.AdminError) as e:
+            store.admin(as_lead, {"op": "set_member", "team": team, "email": owner["user"], "role": "member"})
+        assert e.value.code == "forbidden", kind
+        with pytest.raises(keeptrusts.AdminError) as e:
+            store.admin(as_lead, {"op": "set_member", "team": other, "email": dev, "role": "member"})
+        assert e.value.code == "forbidden", kind
+        with pytest.raises(keeptrusts.InvalidArgument):
+            store.admin(None, {"op": "set_member", "team": team, "email": dev, "role": "member", "x": 1})
+        # refusals name their reason; a revoked key stops at once
+        assert store.authenticate_status(issued["key"], org, T0)["principal"]["user"] == dev
+        store.admin(as_lead, {"op": "revoke_key", "id": issued["id"]}, org=org)
+        assert store.authenticate(issued["key"], org) is None
+        assert store.authenticate_status(issued["key"], org)["refused"] == "key_revoked"
+        assert "refused" in store.authenticate_status("kt_" + "0" * 64, org)
+        # keys() shows what became of each, never a hash
+        shown = {k["id"]: k["status"] for k in store.keys(team)}
+        assert shown[issued["id"]] == "revoked" and "hash" not in str(store.keys(team))
+        # an org admin's key says so
+        store.admin(None, {"op": "add_org_admin", "email": f"ops@{team}.com"}, org=org)
+        ops = store.authenticate(store.create_key(None, other, f"ops@{team}.com")["secret"], org)
+        assert ops["org_admin"] is True and ops["role"] == "admin"
+        # wallets need a team or user that exists
+        with pytest.raises(keeptrusts.AdminError) as e:
+            store.allocate(None, {"team": f"nobody-{team}", "amount": "1"})
+        assert e.value.code == "not_found"
+        assert store.verify(org)["valid"] is True
 
 
 def test_tampering_with_the_sqlite_file_is_reported(tmp_path):
@@ -154,6 +209,10 @@ def test_error_families_and_codes(tmp_path):
         store.dashboard(owner, "weather")
     with pytest.raises(keeptrusts.InvalidArgument):
         store.add_member(None, "t", "u@x.com", "emperor")
+    with pytest.raises(keeptrusts.AdminError) as e:
+        store.allocate(owner, {"team": "t", "amount": "500"})
+    assert e.value.code == "not_found"  # no wallet for a team nobody created
+    store.create_team(None, "t")
     store.allocate(owner, {"team": "t", "amount": "500"})
     with pytest.raises(keeptrusts.AdminError) as e:
         store.allocate(owner, {"team": "t", "amount": "50", "currency": "EUR", "mode": "top_up"})

@@ -26,9 +26,13 @@ from keeptrusts._native import (
     scan,
 )
 from keeptrusts.types import (
+    AdminCommand,
+    AuthenticateStatus,
     Decision,
     Diagnostic,
     Granularity,
+    IssuedKey,
+    KeyInfo,
     MarkerFormat,
     Principal,
     Record,
@@ -40,14 +44,18 @@ from keeptrusts.types import (
 )
 
 __all__ = [
+    "AdminCommand",
     "AdminError",
+    "AuthenticateStatus",
     "Decision",
     "Diagnostic",
     "Engine",
     "Exchange",
     "Granularity",
     "InvalidArgument",
+    "IssuedKey",
     "KeeptrustsError",
+    "KeyInfo",
     "MarkerFormat",
     "MemoryStore",
     "PackError",

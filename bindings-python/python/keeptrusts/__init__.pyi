@@ -4,9 +4,13 @@ from typing import Any, Optional, Union
 from typing_extensions import disjoint_base, final
 
 from keeptrusts.types import (
+    AdminCommand as AdminCommand,
+    AuthenticateStatus as AuthenticateStatus,
     Decision as Decision,
     Diagnostic as Diagnostic,
     Granularity as Granularity,
+    IssuedKey as IssuedKey,
+    KeyInfo as KeyInfo,
     MarkerFormat as MarkerFormat,
     Principal as Principal,
     Record as Record,
@@ -37,6 +41,18 @@ class Store:
     def open(url: str) -> Store:
         """`memory`, `sqlite:PATH` or `postgres://user@host:port/db`."""
         ...
+    def admin(
+        self,
+        actor: Optional[Principal],
+        command: AdminCommand,
+        now_ms: Optional[int] = None,
+        request_id: Optional[str] = None,
+        org: Optional[str] = None,
+    ) -> Any:
+        """Runs one administrative command (`{"op": "set_member", "team", "email", "role"}`, …) as
+        `actor` (None: the host itself); every change is an event in `org`'s chain (default: the
+        actor's org, else `default`). Raises AdminError with `.code`."""
+        ...
     def create_team(
         self, actor: Optional[Principal], name: str, description: Optional[str] = None, now_ms: Optional[int] = None
     ) -> Record: ...
@@ -52,12 +68,19 @@ class Store:
         user: str,
         consumer_group: Optional[str] = None,
         now_ms: Optional[int] = None,
-    ) -> Record:
+        label: Optional[str] = None,
+        expires_at: Optional[int] = None,
+    ) -> IssuedKey:
         """`{"secret": "kt_…", "key": {...}}`; the secret is shown only here."""
         ...
-    def keys(self, team: Optional[str] = None) -> list[Record]: ...
-    def authenticate(self, secret: str, org: str = "default") -> Optional[Principal]: ...
-    def allocate(self, actor: Principal, allocation: dict[str, Any], now_ms: Optional[int] = None) -> Record:
+    def keys(self, team: Optional[str] = None, now_ms: Optional[int] = None) -> list[KeyInfo]:
+        """Keys with their status (`active`, `revoked`, `expired`); never a secret or a hash."""
+        ...
+    def authenticate(self, secret: str, org: str = "default", now_ms: Optional[int] = None) -> Optional[Principal]: ...
+    def authenticate_status(self, secret: str, org: str = "default", now_ms: Optional[int] = None) -> AuthenticateStatus:
+        """`{"principal": {...}}`, or `{"refused": code, "message": …}` saying why not."""
+        ...
+    def allocate(self, actor: Optional[Principal], allocation: dict[str, Any], now_ms: Optional[int] = None) -> Record:
         """The seed's body: `{"team": "legal", "amount": "1000", "currency": "USD", "period": "monthly"}`."""
         ...
     def balances(self, viewer: Principal, now_ms: Optional[int] = None) -> list[Record]: ...
@@ -203,14 +226,18 @@ class StreamRedactor:
     def redacted(self) -> bool: ...
 
 __all__ = [
+    "AdminCommand",
     "AdminError",
+    "AuthenticateStatus",
     "Decision",
     "Diagnostic",
     "Engine",
     "Exchange",
     "Granularity",
     "InvalidArgument",
+    "IssuedKey",
     "KeeptrustsError",
+    "KeyInfo",
     "MarkerFormat",
     "MemoryStore",
     "PackError",
