@@ -654,8 +654,9 @@ impl Store {
             .org
             .or_else(|| viewer.org.clone())
             .unwrap_or_else(|| "default".into());
+        let team = o.team.or_else(|| viewer.team.clone()).unwrap_or_default();
         let query = Query {
-            team: o.team.or_else(|| viewer.team.clone()).unwrap_or_default(),
+            team: directory::slug_of(self.inner.as_ref(), &team).map_err(fail)?,
             section,
             filter,
             granularity,

@@ -698,6 +698,8 @@ impl Store {
             .unwrap_or_else(|| "default".into());
         let s = Arc::clone(&self.inner);
         detached(py, move || {
+            let mut query = query;
+            query.team = directory::slug_of(s.as_ref(), &query.team)?;
             let events = EventStore::list(s.as_ref(), &org)?;
             dashboard::view(&viewer, &query, &events)
         })

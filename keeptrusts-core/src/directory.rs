@@ -398,6 +398,19 @@ pub(crate) fn valid_email(s: &str) -> bool {
         && !s.chars().any(char::is_whitespace)
 }
 
+/// The slug of the team `name` designates ([`find_team`]), or `name` itself when no team
+/// matches (a view of it then shows nothing, or refuses with the name as written).
+///
+/// # Errors
+/// A store failure.
+pub fn slug_of(dir: &dyn Directory, name: &str) -> Result<String, StoreError> {
+    match find_team(dir, name) {
+        Ok(t) => Ok(t.slug),
+        Err(AdminError::Store(e)) => Err(e),
+        Err(_) => Ok(name.to_owned()),
+    }
+}
+
 /// The team `name` designates, as the seed writes teams: its slug (`engineering`), its display
 /// name in any case (`Engineering`), or a name that slugifies to its slug.
 ///

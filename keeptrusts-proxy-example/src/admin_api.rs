@@ -131,8 +131,10 @@ pub async fn handle(app: Arc<App>, req: Request<Incoming>, rid: String) -> Respo
             .await
         }
         (Method::GET, ["v1", "events"]) => {
-            let q = dashboard_query(&actor, Section::Events, &query);
+            let mut q = dashboard_query(&actor, Section::Events, &query);
             run(&rid, 200, move || {
+                // `?team=Support` is the team `support`, as everywhere else
+                q.team = keeptrusts_core::directory::slug_of(store.as_ref(), &q.team)?;
                 let events = keeptrusts_core::event::EventStore::list(store.as_ref(), &org)?;
                 dashboard::view(&actor, &q, &events)
             })
@@ -150,8 +152,10 @@ pub async fn handle(app: Arc<App>, req: Request<Incoming>, rid: String) -> Respo
                     )
                 }
             };
-            let q = dashboard_query(&actor, section, &query);
+            let mut q = dashboard_query(&actor, section, &query);
             run(&rid, 200, move || {
+                // `?team=Support` is the team `support`, as everywhere else
+                q.team = keeptrusts_core::directory::slug_of(store.as_ref(), &q.team)?;
                 let events = keeptrusts_core::event::EventStore::list(store.as_ref(), &org)?;
                 dashboard::view(&actor, &q, &events)
             })
@@ -169,14 +173,7 @@ pub async fn handle(app: Arc<App>, req: Request<Incoming>, rid: String) -> Respo
 
 /// The query for a section: `?team=` or the caller's own team.
 fn dashboard_query(actor: &Principal, section: Section, query: &str) -> Query {
-    let team = query
-        .split('&')
-        .filter_map(|p| p.split_once('='))
-        .find(|(k, _)| *k == "team")
-        .map_or_else(
-            || actor.team.clone().unwrap_or_default(),
-            |(_, v)| v.to_owned(),
-        );
+    let team = query_param(query, "team").unwrap_or_else(|| actor.team.clone().unwrap_or_default());
     Query {
         team,
         section,

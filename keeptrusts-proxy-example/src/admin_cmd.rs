@@ -857,11 +857,15 @@ pub fn dashboard(a: &DashboardArgs) -> u8 {
             eprintln!("kt: `{}` is not a member of any team", a.viewer);
             return Err(2);
         };
-        let viewer = Principal::new(&a.viewer, &m.team, m.role);
+        let mut viewer = Principal::new(&a.viewer, &m.team, m.role);
+        viewer.org_admin = keeptrusts_core::directory::is_org_admin(s.as_ref(), &a.viewer)
+            .map_err(|e| report(&e.into()))?;
+        let team = keeptrusts_core::directory::slug_of(s.as_ref(), &a.team)
+            .map_err(|e| report(&e.into()))?;
         let events =
             EventStore::list(s.as_ref(), &a.common.org_id).map_err(|e| report(&e.into()))?;
         let q = Query {
-            team: a.team.clone(),
+            team,
             section,
             filter: Default::default(),
             granularity: Default::default(),

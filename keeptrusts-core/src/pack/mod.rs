@@ -1247,13 +1247,17 @@ pub fn unknown_team_warnings(
                     Seg::I(k),
                 ])
             });
-            out.push(Diagnostic::new(
-                "W002",
-                Severity::Warning,
-                &path,
-                mark,
-                format!("team `{team}` is targeted but no team with that slug exists yet"),
-            ));
+            out.push(Diagnostic::new("W002", Severity::Warning, &path, mark, {
+                let slug = crate::identity::slugify(team);
+                let hint = if slug != *team && known_teams.contains(&slug) {
+                    format!(" (targeting matches slugs: write `{slug}`)")
+                } else {
+                    suggest(team, known_teams.iter().map(String::as_str))
+                        .map(|s| format!(" (did you mean `{s}`?)"))
+                        .unwrap_or_default()
+                };
+                format!("team `{team}` is targeted but no team with that slug exists yet{hint}")
+            }));
         }
     }
     out

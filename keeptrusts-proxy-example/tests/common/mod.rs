@@ -95,17 +95,18 @@ impl Env {
             .spawn()
             .unwrap();
         let mut lines = BufReader::new(child.stderr.take().unwrap()).lines();
+        // its whole log goes to gateway.log in the test's directory
+        let mut log = std::fs::File::create(self.dir.join("gateway.log")).unwrap();
         let addr = loop {
             let line = lines
                 .next()
                 .expect("the gateway prints its address")
                 .unwrap();
+            let _ = writeln!(log, "{line}");
             if let Some(a) = line.strip_prefix("kt gateway: listening on http://") {
                 break a.to_owned();
             }
         };
-        // the rest of its log goes to gateway.log in the test's directory
-        let mut log = std::fs::File::create(self.dir.join("gateway.log")).unwrap();
         std::thread::spawn(move || {
             for line in lines.map_while(Result::ok) {
                 let _ = writeln!(log, "{line}");

@@ -1,0 +1,296 @@
+//! Withdrawing keys, members and teams from the command line, org admins, admin actions in the
+//! audit chain, and a pack's teams checked against the store: each of these was impossible (or
+//! silently wrong) before the authority issue.
+#![allow(
+    clippy::unwrap_used,
+    clippy::expect_used,
+    clippy::indexing_slicing,
+    missing_docs
+)]
+
+use std::time::{Duration, Instant};
+
+use serde_json::Value;
+
+mod common;
+use common::{chat, http, root, stop, Env};
+
+fn json(out: &str) -> Value {
+    serde_json::from_str(out).unwrap_or_else(|e| panic!("{e}: {out}"))
+}
+
+/// The error code of a chat request with `key` (`None` when it is served).
+fn refused(addr: &str, key: &str) -> Option<String> {
+    let r = chat(addr, Some(key), "gpt-4o-mini", "hello", &[]);
+    if r.status == 200 {
+        return None;
+    }
+    assert_eq!(r.status, 401, "{}", r.body);
+    Some(r.json()["error"]["code"].as_str().unwrap().to_owned())
+}
+
+/// Waits (at most one second: the gateway's key cache is 500 ms) until `key` is refused.
+fn refused_within_a_second(addr: &str, key: &str) -> String {
+    let at = Instant::now();
+    loop {
+        if let Some(code) = refused(addr, key) {
+            return code;
+        }
+        assert!(
+            at.elapsed() < Duration::from_secs(1),
+            "the key was still served after a second"
+        );
+        std::thread::sleep(Duration::from_millis(25));
+    }
+}
+
+#[test]
+fn keys_are_listed_revoked_rotated_and_expire() {
+    let env = Env::new("cli-keys");
+    let first = env.support_team();
+    let issued = json(&env.ok(&[
+        "key",
+        "create",
+        "--team",
+        "Support",
+        "--email",
+        "agent@yourco.com",
+        "--label",
+        "ci",
+        "--expires-in",
+        "30d",
+        "--json",
+    ]));
+    let (second, second_id) = (
+        issued["key"].as_str().unwrap().to_owned(),
+        issued["id"].as_str().unwrap().to_owned(),
+    );
+    assert_eq!(issued["label"], "ci");
+    assert!(issued["expires_at"].as_i64().unwrap() > issued["created_at"].as_i64().unwrap());
+    let (mut gw, addr) = env.gateway(&[]);
+    assert_eq!(refused(&addr, &first), None);
+    assert_eq!(refused(&addr, &second), None);
+    let listed = json(&env.ok(&["key", "list", "--team", "support", "--json"]));
+    let rows = listed.as_array().unwrap();
+    assert_eq!(rows.len(), 2);
+    assert!(rows
+        .iter()
+        .all(|k| k["status"] == "active" && k.get("hash").is_none()));
+    assert!(rows.iter().all(|k| k["last_used_at"].is_i64()), "{listed}");
+    // revoke: the running gateway refuses it within its cache interval
+    let first_id = rows.iter().find(|k| k["id"] != second_id.as_str()).unwrap()["id"]
+        .as_str()
+        .unwrap()
+        .to_owned();
+    env.ok(&["key", "revoke", &first_id]);
+    assert_eq!(refused_within_a_second(&addr, &first), "key_revoked");
+    let (code, _, err) = env.kt(&["key", "revoke", &first_id]);
+    assert_eq!(code, 2);
+    assert!(err.contains("already revoked"), "{err}");
+    // rotate: a new secret, the old one refused
+    let rotated = json(&env.ok(&["key", "rotate", &second_id, "--json"]));
+    let third = rotated["key"].as_str().unwrap().to_owned();
+    assert_eq!(rotated["label"], "ci");
+    assert_eq!(refused_within_a_second(&addr, &second), "key_revoked");
+    assert_eq!(refused(&addr, &third), None);
+    let (code, _, err) = env.kt(&[
+        "key",
+        "create",
+        "--team",
+        "support",
+        "--email",
+        "agent@yourco.com",
+        "--expires-in",
+        "soon",
+    ]);
+    assert_eq!(code, 2);
+    assert!(err.contains("30d"), "{err}");
+    stop(&mut gw);
+}
+
+#[test]
+fn removed_members_and_archived_teams_lose_their_keys() {
+    let env = Env::new("cli-members");
+    let agent = env.support_team();
+    env.ok(&[
+        "team",
+        "add-member",
+        "--team",
+        "support",
+        "--email",
+        "bo@yourco.com",
+    ]);
+    let bo = env.key("support", "bo@yourco.com");
+    let (mut gw, addr) = env.gateway(&[]);
+    assert_eq!(refused(&addr, &bo), None);
+    env.ok(&[
+        "team",
+        "remove-member",
+        "--team",
+        "Support",
+        "--email",
+        "bo@yourco.com",
+    ]);
+    assert_eq!(refused_within_a_second(&addr, &bo), "not_a_member");
+    let shown = json(&env.ok(&["team", "show", "--team", "support", "--json"]));
+    assert_eq!(shown["members"].as_array().unwrap().len(), 1);
+    env.ok(&[
+        "team",
+        "update",
+        "--team",
+        "support",
+        "--name",
+        "Customer Support",
+    ]);
+    assert_eq!(refused(&addr, &agent), None, "a rename keeps the slug");
+    env.ok(&["team", "update", "--team", "Customer Support", "--archive"]);
+    assert_eq!(refused_within_a_second(&addr, &agent), "team_archived");
+    env.ok(&["team", "update", "--team", "support", "--restore"]);
+    // a refusal is never cached: the restored team's key works on its next request
+    assert_eq!(refused(&addr, &agent), None);
+    stop(&mut gw);
+}
+
+#[test]
+fn org_admins_manage_every_team_but_not_the_org_wallet() {
+    let env = Env::new("cli-org");
+    env.support_team();
+    env.ok(&["team", "create", "--name", "Legal"]);
+    env.ok(&["org", "add-admin", "--email", "ops@yourco.com"]);
+    assert!(env.ok(&["org", "admins"]).contains("ops@yourco.com"));
+    // no membership needed for the key: an org admin acts in any team
+    let ops = env.key("support", "ops@yourco.com");
+    let (mut gw, addr) = env.gateway(&[]);
+    let post = |path: &str, body: Value| {
+        http(
+            &addr,
+            "POST",
+            path,
+            Some(&ops),
+            &[],
+            body.to_string().as_bytes(),
+        )
+    };
+    let r = post("/v1/teams", serde_json::json!({"name": "Research"}));
+    assert_eq!(r.status, 201, "{}", r.body);
+    let r = post(
+        "/v1/teams/legal/members",
+        serde_json::json!({"email": "para@yourco.com", "role": "admin"}),
+    );
+    assert_eq!(r.status, 201, "{}", r.body);
+    let r = post(
+        "/v1/wallets/allocate",
+        serde_json::json!({"team_id": "Legal", "amount": 100.0, "currency": "USD"}),
+    );
+    assert_eq!(r.status, 200, "{}", r.body);
+    let r = post(
+        "/v1/wallets/allocate",
+        serde_json::json!({"org_id": "default", "amount": 100.0}),
+    );
+    assert_eq!(r.status, 403, "{}", r.body);
+    let r = post(
+        "/v1/org/admins",
+        serde_json::json!({"email": "friend@yourco.com"}),
+    );
+    assert_eq!(r.status, 403, "{}", r.body);
+    env.ok(&["org", "remove-admin", "--email", "ops@yourco.com"]);
+    assert_eq!(refused_within_a_second(&addr, &ops), "not_a_member");
+    stop(&mut gw);
+}
+
+#[test]
+fn admin_actions_are_exported_and_verified_with_the_chain() {
+    let env = Env::new("cli-events");
+    let key = env.support_team();
+    let (mut gw, addr) = env.gateway(&[]);
+    assert_eq!(refused(&addr, &key), None);
+    stop(&mut gw);
+    env.ok(&[
+        "wallet", "allocate", "--team", "Support", "--amount", "7", "--top-up",
+    ]);
+    let events: Vec<Value> = common::all_events(&env);
+    let actions: Vec<&str> = events
+        .iter()
+        .filter_map(|e| e["admin"]["action"].as_str())
+        .collect();
+    assert_eq!(
+        actions,
+        [
+            "team.create",
+            "member.set",
+            "key.create",
+            "wallet.allocate",
+            "wallet.allocate"
+        ]
+    );
+    let top_up = events.iter().rev().find(|e| !e["admin"].is_null()).unwrap();
+    assert_eq!(top_up["admin"]["before"], "5 USD");
+    assert_eq!(top_up["admin"]["after"], "12 USD");
+    assert_eq!(top_up["admin"]["actor"], "local");
+    assert_eq!(top_up["team"], "support");
+    let text = serde_json::to_string(&events).unwrap();
+    assert!(!text.contains(&key), "a key secret reached the chain");
+    assert!(env
+        .ok(&["events", "verify"])
+        .starts_with(&format!("ok: {} events", events.len())));
+    // an admin's own view of their team lists them; a member sees their own rows only
+    env.ok(&[
+        "team",
+        "add-member",
+        "--team",
+        "support",
+        "--email",
+        "lead@yourco.com",
+        "--role",
+        "admin",
+    ]);
+    let lead = env.key("support", "lead@yourco.com");
+    let (mut gw, addr) = env.gateway(&[]);
+    let r = http(
+        &addr,
+        "GET",
+        "/v1/events?team=support",
+        Some(&lead),
+        &[],
+        b"",
+    );
+    assert_eq!(r.status, 200, "{}", r.body);
+    assert!(r.body.contains("member.set"), "{}", r.body);
+    let r = http(
+        &addr,
+        "GET",
+        "/v1/events?team=support",
+        Some(&key),
+        &[],
+        b"",
+    );
+    assert!(!r.body.contains("member.set"), "{}", r.body);
+    stop(&mut gw);
+}
+
+#[test]
+fn lint_and_start_name_pack_teams_the_store_does_not_know() {
+    let env = Env::new("cli-lint");
+    env.ok(&["team", "create", "--name", "Engineering"]);
+    env.ok(&["team", "create", "--name", "Research"]);
+    let pack = root().join("examples/packs/per-team-targeting.yaml");
+    let (code, out, err) = env.kt(&["policy", "lint", "--file", pack.to_str().unwrap(), "--json"]);
+    assert_eq!(code, 0, "{err}");
+    let v = json(&out);
+    let warned: Vec<&str> = v["warnings"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter(|w| w["code"] == "W002")
+        .filter_map(|w| w["message"].as_str())
+        .collect();
+    assert!(warned.iter().any(|m| m.contains("`legal`")), "{v}");
+    assert!(!warned.iter().any(|m| m.contains("`engineering`")), "{v}");
+    assert_eq!(v["fallback_teams"], serde_json::json!(["research"]));
+    // the gateway says the same when it starts
+    let (mut gw, _) = env.gateway_with(&pack, &[]);
+    stop(&mut gw);
+    let log = std::fs::read_to_string(env.dir.join("gateway.log")).unwrap();
+    assert!(log.contains("warning") && log.contains("`legal`"), "{log}");
+    assert!(log.contains("default chain): research"), "{log}");
+}
