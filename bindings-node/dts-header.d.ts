@@ -208,8 +208,13 @@ export interface Completion {
 export interface VerifyReport {
   valid: boolean
   events: number
+  /** Events whose content was removed at the end of their retention. */
+  pruned: number
+  /** The last event of a sound chain. */
+  head?: { seq: number; hash: string }
   problem?: string
-  tamper?: Record<string, { position: number; [field: string]: number }>
+  /** The first break: `{Modified: {position, seq}}`, `{Truncated: {head, last}}`, `"HeadMissing"`, … */
+  tamper?: Record<string, Record<string, number | null>> | string
 }
 
 /** What closes a request: its settlement (`actual`) or release, and its event draft. */

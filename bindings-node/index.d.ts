@@ -208,8 +208,13 @@ export interface Completion {
 export interface VerifyReport {
   valid: boolean
   events: number
+  /** Events whose content was removed at the end of their retention. */
+  pruned: number
+  /** The last event of a sound chain. */
+  head?: { seq: number; hash: string }
   problem?: string
-  tamper?: Record<string, { position: number; [field: string]: number }>
+  /** The first break: `{Modified: {position, seq}}`, `{Truncated: {head, last}}`, `"HeadMissing"`, … */
+  tamper?: Record<string, Record<string, number | null>> | string
 }
 
 /** What closes a request: its settlement (`actual`) or release, and its event draft. */
@@ -398,7 +403,10 @@ export declare class Store {
   events(org?: string | undefined | null): AuditEvent[]
   /** Checks an org's chain: `{ valid, events, problem?, tamper? }` naming the first break. */
   verify(org?: string | undefined | null): VerifyReport
-  /** Removes events whose retention ended (keeping the chain verifiable); returns how many. */
+  /**
+   * Removes the content of events whose retention ended (each keeps its place and hash, so
+   * the chain still verifies); returns how many.
+   */
   prune(org?: string | undefined | null, defaultDays?: number | undefined | null, nowMs?: number | undefined | null): number
   /**
    * A dashboard section (overview, events, spend, escalations, usage) of `options.team`

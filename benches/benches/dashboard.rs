@@ -82,12 +82,7 @@ fn events(n: usize) -> Vec<Event> {
                 }),
                 admin: None,
             };
-            Event {
-                seq: i as u64,
-                body,
-                prev_hash: String::new(),
-                hash: String::new(),
-            }
+            Event::chained(i as u64, body, String::new())
         })
         .collect()
 }

@@ -89,7 +89,7 @@ def test_a_request_from_key_to_settled_event(tmp_path):
         assert "admin" not in events[4] and events[4]["team"] == team
         assert "hello" not in str(events)  # events carry counts, never text
         assert issued["secret"] not in str(events)
-        assert store.verify(org) == {"valid": True, "events": 5}
+        assert {k: store.verify(org)[k] for k in ("valid", "events", "pruned")} == {"valid": True, "events": 5, "pruned": 0}
         spend = store.dashboard(owner, "spend", team=team, granularity="month")
         assert spend
         with pytest.raises(keeptrusts.AdminError) as e:
@@ -182,13 +182,20 @@ def test_tampering_with_the_sqlite_file_is_reported(tmp_path):
         d = engine.evaluate(p, {"model": "house-model", "messages": [{"role": "user", "content": "x"}]},
                             store, {"request_id": f"t{i}", "now_ms": T0}, budget=False)
         store.complete(p, d, f"t{i}", "house-model", now_ms=T0)
-    assert store.verify() == {"valid": True, "events": 3}
+    report = store.verify()
+    assert (report["valid"], report["events"], report["head"]["seq"]) == (True, 3, 2)
     with sqlite3.connect(path) as db:
         body = db.execute("SELECT body FROM events WHERE seq = 1").fetchone()[0]
         db.execute("UPDATE events SET body = ? WHERE seq = 1", (body.replace('"allow"', '"block"'),))
     report = store.verify()
     assert report["valid"] is False and report["tamper"] == {"Modified": {"position": 1, "seq": 1}}
     assert "position 1" in report["problem"]
+    # the newest event deleted: the recorded head says it existed
+    with sqlite3.connect(path) as db:
+        db.execute("UPDATE events SET body = ? WHERE seq = 1", (body,))
+        db.execute("DELETE FROM events WHERE seq = 2")
+    report = store.verify()
+    assert report["valid"] is False and report["tamper"] == {"Truncated": {"head": 2, "last": 1}}
 
 
 def test_error_families_and_codes(tmp_path):

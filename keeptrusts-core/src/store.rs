@@ -9,7 +9,7 @@ use crate::error::StoreError;
 use crate::escalation::{
     Escalation, EscalationStore, MemoryEscalations, Millis, Redeem, Resolution,
 };
-use crate::event::{Anchor, Event, EventDraft, EventStore, Journal, MemoryEvents};
+use crate::event::{Anchor, Chain, Event, EventDraft, EventStore, Journal, MemoryEvents};
 use crate::wallet::ticket::{MemoryTickets, Ticket, TicketRedeem, TicketResolution, TicketStore};
 use crate::wallet::{
     AllocateMode, Lease, MemoryWallets, Period, ReserveOutcome, ReserveRequest, Settlement, Wallet,
@@ -97,6 +97,9 @@ impl EventStore for MemoryStore {
     }
     fn anchor(&self, org: &str) -> Result<Option<Anchor>, StoreError> {
         self.events.anchor(org)
+    }
+    fn snapshot(&self, org: &str) -> Result<Chain, StoreError> {
+        self.events.snapshot(org)
     }
     fn prune(&self, org: &str, now: Millis, default_days: u32) -> Result<usize, StoreError> {
         EventStore::prune(&self.events, org, now, default_days)

@@ -9,7 +9,10 @@
 use std::collections::BTreeSet;
 
 use keeptrusts_core::dashboard::{self, Granularity, Query, Section, View};
-use keeptrusts_core::event::{verify, Event, EventDraft, EventStore, MemoryEvents, Tamper};
+use keeptrusts_core::event::{
+    verify, verify_chain, Event, EventDraft, EventStore, Head, MemoryEvents, Tamper, Verified,
+    VerifyOptions,
+};
 use keeptrusts_core::pricing::Usage;
 use keeptrusts_core::{
     ChatRequest, Engine, MemoryEscalations, MemoryTickets, MemoryWallets, Principal,
@@ -370,10 +373,10 @@ fn tampering_is_found_with_its_position() {
         })
     );
 
-    // a forger who renumbers and rehashes one event still breaks the link to it
+    // a forger who rehashes one event still breaks the link to it
     let mut forged = events.clone();
     forged[1].body.status = 500;
-    forged[1].hash = keeptrusts_core::event::event_hash(1, &forged[1].body, &forged[1].prev_hash);
+    forged[1] = Event::chained(1, forged[1].body.clone(), forged[1].prev_hash.clone());
     assert_eq!(
         verify(&forged, None),
         Err(Tamper::Link {
@@ -391,6 +394,15 @@ fn tampering_is_found_with_its_position() {
     .is_err());
 }
 
+fn snapshot_check(store: &MemoryEvents, now: i64) -> Result<Verified, Tamper> {
+    let opts = VerifyOptions {
+        now,
+        default_days: 365,
+        expect_head: None,
+    };
+    verify_chain(&store.snapshot("default").unwrap(), &opts)
+}
+
 #[test]
 fn pruning_honours_retention_and_keeps_the_chain_verifiable() {
     let (store, events) = traffic(
@@ -401,24 +413,120 @@ fn pruning_honours_retention_and_keeps_the_chain_verifiable() {
     assert_eq!(events[0].body.audit.unwrap().retention_days, 30);
     // nothing is older than 30 days yet
     assert_eq!(store.prune("default", T0 + 29 * DAY, 365).unwrap(), 0);
-    // 30 days after event 5 (events are 6 h apart): events 0..=5 are past retention... minus the boundary
+    // 30 days after event 5 (events are 6 h apart): events 0..=5 are past retention
     let now = T0 + 30 * DAY + 5 * DAY / 4 + 1;
     let pruned = store.prune("default", now, 365).unwrap();
     assert_eq!(pruned, 6);
     let rest = store.list("default").unwrap();
-    assert_eq!(rest.first().unwrap().seq, 6);
-    let anchor = store.anchor("default").unwrap();
-    assert_eq!(verify(&rest, anchor.as_ref()), Ok(()));
-    // without the anchor the pruned chain does not verify from genesis
-    assert!(verify(&rest, None).is_err());
-    // appending after pruning continues the chain
-    let draft = events[0].body.clone();
-    let e = store.append(draft).unwrap();
+    assert_eq!(rest.len(), 12, "pruned events keep their place");
+    assert!(rest[..6]
+        .iter()
+        .all(|e| e.pruned && e.body.user.is_none() && e.body.team.is_none()));
+    assert!(rest[6..].iter().all(|e| !e.pruned && e.body.user.is_some()));
+    let report = snapshot_check(&store, now).unwrap();
+    assert_eq!((report.events, report.pruned), (12, 6));
+    assert_eq!(verify(&rest, None), Ok(()));
+    // pruning again changes nothing; appending after pruning continues the chain
+    assert_eq!(store.prune("default", now, 365).unwrap(), 0);
+    let e = store.append(events[0].body.clone()).unwrap();
     assert_eq!(e.seq, 12);
-    assert_eq!(
-        verify(&store.list("default").unwrap(), anchor.as_ref()),
-        Ok(())
+    assert!(snapshot_check(&store, now).is_ok());
+}
+
+#[test]
+fn one_long_retention_event_keeps_nobody_elses_data() {
+    let (_, events) = traffic(
+        &(0..6)
+            .map(|_| (user("b1@yourco.com", "support", Role::Member), "hello"))
+            .collect::<Vec<_>>(),
     );
+    // legal's event (the first) is kept ten years; the others' 30 days still end
+    let store = MemoryEvents::new();
+    for (i, e) in events.iter().enumerate() {
+        let mut body = e.body.clone();
+        if i == 0 {
+            body.audit.as_mut().unwrap().retention_days = 3650;
+        }
+        store.append(body).unwrap();
+    }
+    let now = T0 + 60 * DAY;
+    assert_eq!(store.prune("default", now, 365).unwrap(), 5);
+    let kept = store.list("default").unwrap();
+    assert!(!kept[0].pruned && kept[1..].iter().all(|e| e.pruned));
+    assert!(snapshot_check(&store, now).is_ok());
+}
+
+#[test]
+fn verify_finds_a_missing_tail_an_emptied_table_and_early_pruning() {
+    let (store, events) = traffic(
+        &(0..5)
+            .map(|_| (user("b1@yourco.com", "support", Role::Member), "hello"))
+            .collect::<Vec<_>>(),
+    );
+    let now = T0 + DAY;
+    assert!(snapshot_check(&store, now).is_ok());
+    // the newest events deleted: the recorded head says there were more
+    store.overwrite("default", events[..3].to_vec()).unwrap();
+    assert_eq!(
+        snapshot_check(&store, now),
+        Err(Tamper::Truncated {
+            head: 4,
+            last: Some(2)
+        })
+    );
+    // every event deleted
+    store.overwrite("default", Vec::new()).unwrap();
+    assert_eq!(
+        snapshot_check(&store, now),
+        Err(Tamper::Truncated {
+            head: 4,
+            last: None
+        })
+    );
+    // an event's content removed before its retention ended
+    let mut early = events.clone();
+    early[2] = early[2].tombstone().unwrap();
+    store.overwrite("default", early).unwrap();
+    assert_eq!(
+        snapshot_check(&store, now),
+        Err(Tamper::PrunedEarly {
+            position: 2,
+            seq: 2
+        })
+    );
+    // a head kept elsewhere: the chain must reach it with that hash
+    store.overwrite("default", events.clone()).unwrap();
+    let chain = store.snapshot("default").unwrap();
+    let head = chain.head.clone().unwrap();
+    let expect = |h: Head| VerifyOptions {
+        now,
+        default_days: 365,
+        expect_head: Some(h),
+    };
+    assert!(verify_chain(&chain, &expect(head.clone())).is_ok());
+    let older = events[1].head();
+    assert!(verify_chain(&chain, &expect(older.clone())).is_ok());
+    let wrong = Head {
+        hash: "0".repeat(64),
+        ..older
+    };
+    assert_eq!(
+        verify_chain(&chain, &expect(wrong)),
+        Err(Tamper::HeadMismatch { seq: 1 })
+    );
+    let ahead = Head {
+        seq: 9,
+        ..head.clone()
+    };
+    assert_eq!(
+        verify_chain(&chain, &expect(ahead)),
+        Err(Tamper::Truncated {
+            head: 9,
+            last: Some(4)
+        })
+    );
+    assert_eq!(head.to_string().parse::<Head>(), Ok(head));
+    assert!("4:nothex".parse::<Head>().is_err());
 }
 
 fn pii_value() -> impl Strategy<Value = String> {

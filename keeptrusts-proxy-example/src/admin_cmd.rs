@@ -232,12 +232,27 @@ pub enum EventsCommand {
         #[command(flatten)]
         common: Common,
     },
-    /// Verify the hash chain. Exit status 3 if it was tampered with.
+    /// Verify the hash chain: every link and hash, nothing missing at the end (the recorded
+    /// head), pruned events only past their retention. Exit status 3 if it was tampered with.
     Verify {
+        /// A head kept elsewhere (`kt events head` printed it): the chain must still reach it,
+        /// with that hash.
+        #[arg(long, value_parser = parse_head)]
+        expect_head: Option<keeptrusts_core::event::Head>,
+        /// Retention of events without an audit stamp, as `kt events prune` uses it.
+        #[arg(long, default_value_t = 365)]
+        default_days: u32,
         #[command(flatten)]
         common: Common,
     },
-    /// Remove events past their retention (the chain stays verifiable).
+    /// The chain's head (`SEQ:HASH`): keep it elsewhere and pass it to `verify --expect-head`
+    /// later, so a rewritten or truncated store is caught even with its head row rewritten.
+    Head {
+        #[command(flatten)]
+        common: Common,
+    },
+    /// Remove the content of events past their retention (each its own: the audit stamp's
+    /// `retention_days`); they keep their place, time and hash, so the chain still verifies.
     Prune {
         /// Retention for events without an audit stamp.
         #[arg(long, default_value_t = 365)]
@@ -272,6 +287,10 @@ fn open(c: &Common) -> Result<Arc<dyn Storage>, u8> {
 /// escalation and in its event).
 fn cli_actor(user: &str) -> Principal {
     Principal::new(user, "-", Role::Owner)
+}
+
+fn parse_head(s: &str) -> Result<keeptrusts_core::event::Head, String> {
+    s.parse()
 }
 
 /// Runs one administrative command on the store, as the host (`actor: None`) or as `--as`.
@@ -801,25 +820,52 @@ pub fn events(cmd: &EventsCommand) -> u8 {
             }
             Ok(())
         }
-        EventsCommand::Verify { common } => {
+        EventsCommand::Verify {
+            expect_head,
+            default_days,
+            common,
+        } => {
             let s = open(common)?;
-            let all =
-                EventStore::list(s.as_ref(), &common.org_id).map_err(|e| report(&e.into()))?;
-            let anchor = s.anchor(&common.org_id).map_err(|e| report(&e.into()))?;
-            match event::verify(&all, anchor.as_ref()) {
-                Ok(()) => {
+            let chain = s.snapshot(&common.org_id).map_err(|e| report(&e.into()))?;
+            let opts = event::VerifyOptions {
+                now: backend::now_ms(),
+                default_days: *default_days,
+                expect_head: expect_head.clone(),
+            };
+            match event::verify_chain(&chain, &opts) {
+                Ok(v) => {
                     print(
                         common,
-                        &serde_json::json!({"ok": true, "events": all.len()}),
-                        || format!("ok: {} events, chain intact", all.len()),
+                        &serde_json::json!({"ok": true, "events": v.events, "pruned": v.pruned, "head": v.head}),
+                        || {
+                            let head = v
+                                .head
+                                .as_ref()
+                                .map_or_else(|| "empty".into(), ToString::to_string);
+                            format!(
+                                "ok: {} events, chain intact ({} pruned; head {head})",
+                                v.events, v.pruned
+                            )
+                        },
                     );
                     Ok(())
                 }
                 Err(t) => {
-                    eprintln!("kt: the event chain was tampered with: {t:?}");
+                    eprintln!("kt: the event chain was tampered with: {t}");
                     Err(3)
                 }
             }
+        }
+        EventsCommand::Head { common } => {
+            let s = open(common)?;
+            let chain = s.snapshot(&common.org_id).map_err(|e| report(&e.into()))?;
+            print(common, &chain.head, || {
+                chain
+                    .head
+                    .as_ref()
+                    .map_or_else(|| "(no events)".into(), ToString::to_string)
+            });
+            Ok(())
         }
         EventsCommand::Prune {
             default_days,

@@ -470,11 +470,14 @@ async fn serve(app: Arc<App>, listen: SocketAddr) -> u8 {
         }
     };
     let addr = listener.local_addr().map_or(listen, |a| a);
+    // SIGTERM is caught from here on: a supervisor that stops the gateway as soon as it says it
+    // listens gets a clean shutdown, not a kill
+    let signals = Signals::install();
     eprintln!("kt gateway: listening on http://{addr}");
     tracing::info!(%addr, "listening");
     let (stop_tx, mut stop_rx) = tokio::sync::watch::channel(false);
     tokio::spawn(async move {
-        shutdown_signal().await;
+        signals.wait().await;
         let _ = stop_tx.send(true);
     });
     let active = Arc::new(tokio::sync::Semaphore::new(PERMITS));
@@ -555,24 +558,29 @@ fn log_ledger_errors(app: &App) {
     }
 }
 
-async fn shutdown_signal() {
+/// Ctrl-C and SIGTERM, registered before the gateway says it listens.
+struct Signals {
     #[cfg(unix)]
-    {
-        let mut term =
-            match tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()) {
-                Ok(s) => s,
-                Err(_) => {
-                    let _ = tokio::signal::ctrl_c().await;
-                    return;
-                }
-            };
-        tokio::select! {
-            _ = tokio::signal::ctrl_c() => {}
-            _ = term.recv() => {}
+    term: Option<tokio::signal::unix::Signal>,
+}
+
+impl Signals {
+    fn install() -> Signals {
+        Signals {
+            #[cfg(unix)]
+            term: tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()).ok(),
         }
     }
-    #[cfg(not(unix))]
-    {
+
+    async fn wait(self) {
+        #[cfg(unix)]
+        if let Some(mut term) = self.term {
+            tokio::select! {
+                _ = tokio::signal::ctrl_c() => {}
+                _ = term.recv() => {}
+            }
+            return;
+        }
         let _ = tokio::signal::ctrl_c().await;
     }
 }

@@ -294,3 +294,49 @@ fn lint_and_start_name_pack_teams_the_store_does_not_know() {
     assert!(log.contains("warning") && log.contains("`legal`"), "{log}");
     assert!(log.contains("default chain): research"), "{log}");
 }
+
+#[test]
+fn verify_catches_a_truncated_or_emptied_chain_and_a_rewritten_head() {
+    let env = Env::new("cli-verify");
+    env.support_team();
+    env.ok(&["team", "create", "--name", "Legal"]);
+    env.ok(&["team", "create", "--name", "Research"]);
+    let head = env.ok(&["events", "head"]).trim().to_owned();
+    assert!(head.starts_with("5:"), "{head}");
+    let ok = env.ok(&["events", "verify", "--expect-head", &head]);
+    assert!(ok.starts_with("ok: 6 events"), "{ok}");
+    let path = env.store.strip_prefix("sqlite:").unwrap().to_owned();
+    let db = rusqlite::Connection::open(&path).unwrap();
+    // the newest events deleted
+    db.execute("DELETE FROM events WHERE seq >= 4", []).unwrap();
+    let (code, _, err) = env.kt(&["events", "verify"]);
+    assert_eq!(code, 3, "{err}");
+    assert!(err.contains("newer events were removed"), "{err}");
+    // ... and the head row rewritten to match: only the head kept elsewhere catches it
+    let last: String = db
+        .query_row("SELECT body FROM events WHERE seq = 3", [], |r| r.get(0))
+        .unwrap();
+    let hash = json(&last)["hash"].as_str().unwrap().to_owned();
+    db.execute("UPDATE event_heads SET seq = 3, hash = ?1", [&hash])
+        .unwrap();
+    env.ok(&["events", "verify"]);
+    let (code, _, err) = env.kt(&["events", "verify", "--expect-head", &head]);
+    assert_eq!(code, 3, "{err}");
+    // every event deleted
+    db.execute("DELETE FROM events", []).unwrap();
+    let (code, _, err) = env.kt(&["events", "verify"]);
+    assert_eq!(code, 3, "{err}");
+    let (code, _, err) = env.kt(&["events", "verify", "--expect-head", "nonsense"]);
+    assert_eq!(code, 2, "{err}");
+}
+
+#[test]
+fn prune_removes_each_events_content_at_the_end_of_its_own_retention() {
+    let env = Env::new("cli-prune");
+    env.support_team();
+    // every event is younger than a day: nothing goes
+    let out = env.ok(&["events", "prune", "--default-days", "1"]);
+    assert!(out.contains("pruned 0"), "{out}");
+    let verified = env.ok(&["events", "verify", "--default-days", "1"]);
+    assert!(verified.contains("0 pruned"), "{verified}");
+}

@@ -9,7 +9,7 @@ use std::collections::{HashMap, HashSet};
 use std::sync::{Arc, Condvar, Mutex};
 
 use keeptrusts_core::escalation::Millis;
-use keeptrusts_core::event::{event_hash, Event, EventDraft, GENESIS};
+use keeptrusts_core::event::{Event, EventDraft, GENESIS};
 use keeptrusts_core::wallet::{
     Lease, LeaseStatus, Ledger, ReserveOutcome, ReserveRequest, Settlement, Wallet, WalletError,
     WalletKey,
@@ -112,14 +112,8 @@ impl<'a> Chain<'a> {
             Some((s, h)) => (s + 1, h),
             None => (0, GENESIS.to_owned()),
         };
-        let hash = event_hash(seq, draft, &prev_hash);
-        *head = Some((seq, hash.clone()));
-        let event = Event {
-            seq,
-            body: draft.clone(),
-            prev_hash,
-            hash,
-        };
+        let event = Event::chained(seq, draft.clone(), prev_hash);
+        *head = Some((seq, event.hash.clone()));
         self.events.push(event.clone());
         Ok(event)
     }

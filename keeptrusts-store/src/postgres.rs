@@ -15,7 +15,9 @@ use std::time::{Duration, Instant};
 
 use keeptrusts_core::directory::{ApiKey, Directory, Member, Team};
 use keeptrusts_core::escalation::{Escalation, EscalationStore, Millis, Redeem, Resolution};
-use keeptrusts_core::event::{Anchor, Event, EventDraft, EventStore, Journal};
+use keeptrusts_core::event::{
+    prune_plan, Anchor, Chain, Event, EventDraft, EventStore, Head, Journal,
+};
 use keeptrusts_core::wallet::ticket::{Ticket, TicketRedeem, TicketResolution, TicketStore};
 use keeptrusts_core::wallet::{
     AllocateMode, Lease, LeaseStatus, Ledger, Period, ReserveOutcome, ReserveRequest, Settlement,
@@ -866,70 +868,93 @@ impl EventStore for PgStore {
     }
 
     fn list(&self, org: &str) -> Result<Vec<Event>, StoreError> {
-        self.tx(|tx| {
-            tx.query(
-                "SELECT body FROM events WHERE org = $1 ORDER BY seq",
-                &[&org],
-            )
-            .map_err(pg)?
-            .iter()
-            .map(|r| from_json(r.get::<_, &str>(0)))
-            .collect()
-        })
+        self.tx(|tx| pg_events(tx, org))
     }
 
     fn anchor(&self, org: &str) -> Result<Option<Anchor>, StoreError> {
+        self.tx(|tx| pg_anchor(tx, org))
+    }
+
+    fn snapshot(&self, org: &str) -> Result<Chain, StoreError> {
+        // one snapshot: an append or a prune committed meanwhile is not half seen
         self.tx(|tx| {
-            tx.query_opt(
-                "SELECT seq, prev_hash FROM event_anchors WHERE org = $1",
-                &[&org],
-            )
-            .map_err(pg)?
-            .map(|r| {
-                Ok(Anchor {
-                    seq: u64::try_from(r.get::<_, i64>(0)).map_err(corrupt)?,
-                    prev_hash: r.get(1),
-                })
+            tx.batch_execute("SET TRANSACTION ISOLATION LEVEL REPEATABLE READ, READ ONLY")
+                .map_err(pg)?;
+            let head = tx
+                .query_opt("SELECT seq, hash FROM event_heads WHERE org = $1", &[&org])
+                .map_err(pg)?
+                .and_then(|r| {
+                    let seq = u64::try_from(r.get::<_, i64>(0)).ok()?;
+                    Some(Head {
+                        seq,
+                        hash: r.get(1),
+                    })
+                });
+            Ok(Chain {
+                events: pg_events(tx, org)?,
+                anchor: pg_anchor(tx, org)?,
+                head,
             })
-            .transpose()
         })
     }
 
     fn prune(&self, org: &str, now: Millis, default_days: u32) -> Result<usize, StoreError> {
         self.tx(|tx| {
-            tx.execute("SELECT 1 FROM event_heads WHERE org = $1 FOR UPDATE", &[&org]).map_err(pg)?;
-            let events: Vec<Event> = tx
-                .query("SELECT body FROM events WHERE org = $1 ORDER BY seq", &[&org])
-                .map_err(pg)?
-                .iter()
-                .map(|r| from_json(r.get::<_, &str>(0)))
-                .collect::<Result<_, StoreError>>()?;
-            let expired = |e: &Event| {
-                let days = e.body.audit.map_or(default_days, |a| a.retention_days);
-                e.body.timestamp.saturating_add(i64::from(days).saturating_mul(86_400_000)) < now
-            };
-            let n = events.iter().take_while(|e| expired(e)).count();
-            if n == 0 {
-                return Ok(0);
+            // the head row serializes prunes and appends of the org
+            tx.execute("SELECT 1 FROM event_heads WHERE org = $1 FOR UPDATE", &[&org])
+                .map_err(pg)?;
+            let plan = prune_plan(&pg_events(tx, org)?, now, default_days);
+            for t in &plan.tombstones {
+                let seq = i64::try_from(t.seq).map_err(corrupt)?;
+                tx.execute(
+                    "UPDATE events SET body = $3 WHERE org = $1 AND seq = $2",
+                    &[&org, &seq, &to_json(t)?],
+                )
+                .map_err(pg)?;
             }
-            let anchor = match events.get(n) {
-                Some(first) => Anchor { seq: first.seq, prev_hash: first.prev_hash.clone() },
-                None => match events.last() {
-                    Some(last) => Anchor { seq: last.seq + 1, prev_hash: last.hash.clone() },
-                    None => return Ok(0),
-                },
-            };
-            let cut = i64::try_from(anchor.seq).map_err(corrupt)?;
-            tx.execute("DELETE FROM events WHERE org = $1 AND seq < $2", &[&org, &cut]).map_err(pg)?;
-            tx.execute(
-                "INSERT INTO event_anchors (org, seq, prev_hash) VALUES ($1, $2, $3)
-                 ON CONFLICT (org) DO UPDATE SET seq = excluded.seq, prev_hash = excluded.prev_hash",
-                &[&org, &cut, &anchor.prev_hash],
-            )
-            .map_err(pg)?;
-            Ok(n)
+            if let Some(anchor) = &plan.cut {
+                let cut = i64::try_from(anchor.seq).map_err(corrupt)?;
+                tx.execute(
+                    "DELETE FROM events WHERE org = $1 AND seq < $2",
+                    &[&org, &cut],
+                )
+                .map_err(pg)?;
+                tx.execute(
+                    "INSERT INTO event_anchors (org, seq, prev_hash) VALUES ($1, $2, $3)
+                     ON CONFLICT (org) DO UPDATE SET seq = excluded.seq, prev_hash = excluded.prev_hash",
+                    &[&org, &cut, &anchor.prev_hash],
+                )
+                .map_err(pg)?;
+            }
+            Ok(plan.len())
         })
     }
+}
+
+fn pg_events(tx: &mut Transaction<'_>, org: &str) -> Result<Vec<Event>, StoreError> {
+    tx.query(
+        "SELECT body FROM events WHERE org = $1 ORDER BY seq",
+        &[&org],
+    )
+    .map_err(pg)?
+    .iter()
+    .map(|r| from_json(r.get::<_, &str>(0)))
+    .collect()
+}
+
+fn pg_anchor(tx: &mut Transaction<'_>, org: &str) -> Result<Option<Anchor>, StoreError> {
+    tx.query_opt(
+        "SELECT seq, prev_hash FROM event_anchors WHERE org = $1",
+        &[&org],
+    )
+    .map_err(pg)?
+    .map(|r| {
+        Ok(Anchor {
+            seq: u64::try_from(r.get::<_, i64>(0)).map_err(corrupt)?,
+            prev_hash: r.get(1),
+        })
+    })
+    .transpose()
 }
 
 impl Journal for PgStore {

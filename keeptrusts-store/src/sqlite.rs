@@ -6,7 +6,9 @@ use std::time::Duration;
 
 use keeptrusts_core::directory::{ApiKey, Directory, Member, Team};
 use keeptrusts_core::escalation::{Escalation, EscalationStore, Millis, Redeem, Resolution};
-use keeptrusts_core::event::{Anchor, Event, EventDraft, EventStore, Journal};
+use keeptrusts_core::event::{
+    prune_plan, Anchor, Chain, Event, EventDraft, EventStore, Head, Journal,
+};
 use keeptrusts_core::wallet::ticket::{Ticket, TicketRedeem, TicketResolution, TicketStore};
 use keeptrusts_core::wallet::{
     AllocateMode, Lease, LeaseStatus, Ledger, Period, ReserveOutcome, ReserveRequest, Settlement,
@@ -649,66 +651,80 @@ impl EventStore for SqliteStore {
     }
 
     fn list(&self, org: &str) -> Result<Vec<Event>, StoreError> {
-        self.tx(|tx| {
-            let mut stmt = tx
-                .prepare("SELECT body FROM events WHERE org = ?1 ORDER BY seq")
-                .map_err(unavailable)?;
-            let rows = stmt
-                .query_map(params![org], |r| r.get::<_, String>(0))
-                .map_err(unavailable)?;
-            rows.map(|b| from_json(&b.map_err(unavailable)?)).collect()
-        })
+        self.tx(|tx| load_events(tx, org))
     }
 
     fn anchor(&self, org: &str) -> Result<Option<Anchor>, StoreError> {
+        self.tx(|tx| load_anchor(tx, org))
+    }
+
+    fn snapshot(&self, org: &str) -> Result<Chain, StoreError> {
+        // one transaction: an append or a prune cannot fall between the reads
         self.tx(|tx| {
-            tx.prepare_cached("SELECT seq, prev_hash FROM event_anchors WHERE org = ?1")
-                .map_err(unavailable)?
-                .query_row(params![org], |r| {
-                    Ok((r.get::<_, i64>(0)?, r.get::<_, String>(1)?))
-                })
-                .optional()
-                .map_err(unavailable)?
-                .map(|(s, h)| {
-                    Ok(Anchor {
-                        seq: u64::try_from(s).map_err(corrupt)?,
-                        prev_hash: h,
-                    })
-                })
-                .transpose()
+            Ok(Chain {
+                events: load_events(tx, org)?,
+                anchor: load_anchor(tx, org)?,
+                head: SqliteRows(tx)
+                    .load_head(org)?
+                    .map(|(seq, hash)| Head { seq, hash }),
+            })
         })
     }
 
     fn prune(&self, org: &str, now: Millis, default_days: u32) -> Result<usize, StoreError> {
         self.tx(|tx| {
-            let events: Vec<Event> = {
-                let mut stmt = tx.prepare_cached("SELECT body FROM events WHERE org = ?1 ORDER BY seq").map_err(unavailable)?;
-                let rows = stmt.query_map(params![org], |r| r.get::<_, String>(0)).map_err(unavailable)?;
-                rows.map(|b| from_json(&b.map_err(unavailable)?)).collect::<Result<_, StoreError>>()?
-            };
-            let expired = |e: &Event| {
-                let days = e.body.audit.map_or(default_days, |a| a.retention_days);
-                e.body.timestamp.saturating_add(i64::from(days).saturating_mul(86_400_000)) < now
-            };
-            let n = events.iter().take_while(|e| expired(e)).count();
-            if n == 0 {
-                return Ok(0);
+            let plan = prune_plan(&load_events(tx, org)?, now, default_days);
+            for t in &plan.tombstones {
+                let seq = i64::try_from(t.seq).map_err(corrupt)?;
+                tx.prepare_cached("UPDATE events SET body = ?3 WHERE org = ?1 AND seq = ?2")
+                    .map_err(unavailable)?
+                    .execute(params![org, seq, to_json(t)?])
+                    .map_err(unavailable)?;
             }
-            let anchor = match events.get(n) {
-                Some(first) => Anchor { seq: first.seq, prev_hash: first.prev_hash.clone() },
-                None => match events.last() {
-                    Some(last) => Anchor { seq: last.seq + 1, prev_hash: last.hash.clone() },
-                    None => return Ok(0),
-                },
-            };
-            let cut = i64::try_from(anchor.seq).map_err(corrupt)?;
-            tx.prepare_cached("DELETE FROM events WHERE org = ?1 AND seq < ?2").map_err(unavailable)?.execute(params![org, cut]).map_err(unavailable)?;
-            tx.prepare_cached("INSERT INTO event_anchors (org, seq, prev_hash) VALUES (?1, ?2, ?3)
-                 ON CONFLICT (org) DO UPDATE SET seq = excluded.seq, prev_hash = excluded.prev_hash").map_err(unavailable)?.execute(params![org, cut, &anchor.prev_hash])
-            .map_err(unavailable)?;
-            Ok(n)
+            if let Some(anchor) = &plan.cut {
+                let cut = i64::try_from(anchor.seq).map_err(corrupt)?;
+                tx.prepare_cached("DELETE FROM events WHERE org = ?1 AND seq < ?2")
+                    .map_err(unavailable)?
+                    .execute(params![org, cut])
+                    .map_err(unavailable)?;
+                tx.prepare_cached(
+                    "INSERT INTO event_anchors (org, seq, prev_hash) VALUES (?1, ?2, ?3)
+                     ON CONFLICT (org) DO UPDATE SET seq = excluded.seq, prev_hash = excluded.prev_hash",
+                )
+                .map_err(unavailable)?
+                .execute(params![org, cut, &anchor.prev_hash])
+                .map_err(unavailable)?;
+            }
+            Ok(plan.len())
         })
     }
+}
+
+fn load_events(tx: &Transaction<'_>, org: &str) -> Result<Vec<Event>, StoreError> {
+    let mut stmt = tx
+        .prepare_cached("SELECT body FROM events WHERE org = ?1 ORDER BY seq")
+        .map_err(unavailable)?;
+    let rows = stmt
+        .query_map(params![org], |r| r.get::<_, String>(0))
+        .map_err(unavailable)?;
+    rows.map(|b| from_json(&b.map_err(unavailable)?)).collect()
+}
+
+fn load_anchor(tx: &Transaction<'_>, org: &str) -> Result<Option<Anchor>, StoreError> {
+    tx.prepare_cached("SELECT seq, prev_hash FROM event_anchors WHERE org = ?1")
+        .map_err(unavailable)?
+        .query_row(params![org], |r| {
+            Ok((r.get::<_, i64>(0)?, r.get::<_, String>(1)?))
+        })
+        .optional()
+        .map_err(unavailable)?
+        .map(|(s, h)| {
+            Ok(Anchor {
+                seq: u64::try_from(s).map_err(corrupt)?,
+                prev_hash: h,
+            })
+        })
+        .transpose()
 }
 
 impl Journal for SqliteStore {

@@ -122,11 +122,14 @@ fn event_chains_behave_the_same() {
         EventStore::prune(&store, "default", now, 365).unwrap(),
         memory.prune("default", now, 365).unwrap()
     );
-    let rest = EventStore::list(&store, "default").unwrap();
-    assert_eq!(
-        verify(&rest, store.anchor("default").unwrap().as_ref()),
-        Ok(())
-    );
+    let snapshot = store.snapshot("default").unwrap();
+    assert_eq!(snapshot, memory.snapshot("default").unwrap());
+    let opts = keeptrusts_core::event::VerifyOptions {
+        now,
+        default_days: 365,
+        expect_head: None,
+    };
+    assert!(keeptrusts_core::event::verify_chain(&snapshot, &opts).is_ok());
 }
 
 #[test]

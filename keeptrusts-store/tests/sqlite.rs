@@ -124,11 +124,28 @@ fn event_chains_behave_the_same_and_survive_reopening() {
         memory.anchor("default").unwrap(),
         sqlite.anchor("default").unwrap()
     );
-    let rest = EventStore::list(&sqlite, "default").unwrap();
-    assert_eq!(rest.len(), 4);
+    // pruned events keep their place (content removed), and both stores hold the same chain
+    let snapshot = sqlite.snapshot("default").unwrap();
+    assert_eq!(snapshot, memory.snapshot("default").unwrap());
+    assert_eq!(snapshot.events.len(), 10);
+    assert_eq!(snapshot.events.iter().filter(|e| e.pruned).count(), 6);
+    let opts = keeptrusts_core::event::VerifyOptions {
+        now,
+        default_days: 365,
+        expect_head: None,
+    };
+    assert!(keeptrusts_core::event::verify_chain(&snapshot, &opts).is_ok());
+    // the newest events deleted underneath: the recorded head finds it
+    let conn = rusqlite::Connection::open(&path).unwrap();
+    conn.execute("DELETE FROM events WHERE seq >= 8", [])
+        .unwrap();
+    let cut = sqlite.snapshot("default").unwrap();
     assert_eq!(
-        verify(&rest, sqlite.anchor("default").unwrap().as_ref()),
-        Ok(())
+        keeptrusts_core::event::verify_chain(&cut, &opts),
+        Err(keeptrusts_core::event::Tamper::Truncated {
+            head: 9,
+            last: Some(7)
+        })
     );
 }
 

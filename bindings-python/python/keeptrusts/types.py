@@ -1,6 +1,6 @@
 """Types of the values the keeptrusts API passes around as plain dicts."""
 
-from typing import Any, Dict, List, Literal
+from typing import Any, Dict, List, Literal, Union
 
 try:
     from typing import TypedDict
@@ -74,12 +74,16 @@ class AuthenticateStatus(TypedDict, total=False):
 
 
 class VerifyReport(TypedDict, total=False):
-    """What `Store.verify` found: `valid`, `events`, and on a break `problem` and `tamper`."""
+    """What `Store.verify` found: `valid`, `events`, `pruned`, the `head` (`{"seq", "hash"}`) of a
+    sound chain, and on a break `problem` and `tamper` (a missing tail, an edit, a gap, an early
+    prune)."""
 
     valid: bool
     events: int
+    pruned: int
+    head: Dict[str, Any]
     problem: str
-    tamper: Dict[str, Any]
+    tamper: Union[Dict[str, Any], str]
 
 
 __all__: List[str] = ["AdminCommand", "AuthenticateStatus", "Decision", "Diagnostic", "Granularity",

@@ -198,11 +198,23 @@ pub struct Event {
     pub body: EventDraft,
     /// Hash of the previous event of the org ([`GENESIS`] for the first).
     pub prev_hash: String,
-    /// SHA-256 of `prev_hash`, `seq` and the canonical JSON of `body`.
+    /// The event's hash: [`chain_hash`] over `prev_hash`, `seq`, the timestamp, the retention
+    /// and `body_hash` (or, for an event written before `body_hash` existed, [`event_hash`]).
     pub hash: String,
+    /// SHA-256 of the canonical JSON of `body`. The hash covers it, so an event whose retention
+    /// ended can drop its content and still prove its place, time and retention.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub body_hash: Option<String>,
+    /// The content was removed at the end of its retention: only the id, request id, time, org,
+    /// verdict, status and audit stamp stay, and of those only the time and the retention are
+    /// proven (by the hash).
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    pub pruned: bool,
 }
 
-/// The hash an event must carry.
+/// The hash of an event written before `body_hash` existed: SHA-256 over `prev_hash`, `seq` and
+/// the canonical JSON of its body. Such events verify as before but can only be pruned as a
+/// prefix (with an [`Anchor`]).
 pub fn event_hash(seq: u64, body: &EventDraft, prev_hash: &str) -> String {
     let mut h = Sha256::new();
     h.update(prev_hash.as_bytes());
@@ -212,6 +224,118 @@ pub fn event_hash(seq: u64, body: &EventDraft, prev_hash: &str) -> String {
     hex(&h.finalize())
 }
 
+/// SHA-256 of a body's canonical JSON.
+pub fn body_hash(body: &EventDraft) -> String {
+    hex(&Sha256::digest(
+        serde_json::to_vec(body).unwrap_or_default(),
+    ))
+}
+
+/// The hash of an event: SHA-256 over a schema tag, `prev_hash`, `seq`, the timestamp, the
+/// retention (`None`: the default of whoever prunes) and the body's hash.
+pub fn chain_hash(
+    seq: u64,
+    prev_hash: &str,
+    timestamp: Millis,
+    retention_days: Option<u32>,
+    body_hash: &str,
+) -> String {
+    let mut h = Sha256::new();
+    h.update(b"keeptrusts-event-v2\0");
+    h.update(prev_hash.as_bytes());
+    h.update(seq.to_le_bytes());
+    h.update(timestamp.to_le_bytes());
+    match retention_days {
+        Some(d) => {
+            h.update([1]);
+            h.update(d.to_le_bytes());
+        }
+        None => h.update([0]),
+    }
+    h.update(body_hash.as_bytes());
+    hex(&h.finalize())
+}
+
+fn retention_of(body: &EventDraft) -> Option<u32> {
+    body.audit.map(|a| a.retention_days)
+}
+
+impl Event {
+    /// Chains `body` at `seq` after the event whose hash is `prev_hash`: what every store
+    /// writes.
+    pub fn chained(seq: u64, body: EventDraft, prev_hash: String) -> Event {
+        let bh = body_hash(&body);
+        let hash = chain_hash(seq, &prev_hash, body.timestamp, retention_of(&body), &bh);
+        Event {
+            seq,
+            body,
+            prev_hash,
+            hash,
+            body_hash: Some(bh),
+            pruned: false,
+        }
+    }
+
+    /// Whether what the event holds matches its hash (for a pruned event: what it kept).
+    pub fn intact(&self) -> bool {
+        match &self.body_hash {
+            None => !self.pruned && event_hash(self.seq, &self.body, &self.prev_hash) == self.hash,
+            Some(bh) => {
+                (self.pruned || body_hash(&self.body) == *bh)
+                    && chain_hash(
+                        self.seq,
+                        &self.prev_hash,
+                        self.body.timestamp,
+                        retention_of(&self.body),
+                        bh,
+                    ) == self.hash
+            }
+        }
+    }
+
+    /// What pruning keeps of this event: its place in the chain, its time and retention (proven
+    /// by the hash), its id, request id, org, verdict and status; never its team, user, model,
+    /// policies, cost or tokens. `None` for an event written before `body_hash` existed.
+    pub fn tombstone(&self) -> Option<Event> {
+        self.body_hash.as_ref()?;
+        let b = &self.body;
+        Some(Event {
+            body: EventDraft {
+                id: b.id.clone(),
+                request_id: b.request_id.clone(),
+                timestamp: b.timestamp,
+                org: b.org.clone(),
+                team: None,
+                user: None,
+                role: None,
+                consumer_group: None,
+                model: None,
+                target: None,
+                verdict: b.verdict,
+                status: b.status,
+                reason: None,
+                policies: Vec::new(),
+                cost: None,
+                tokens: None,
+                escalation_id: None,
+                ticket_id: None,
+                audit: b.audit,
+                admin: None,
+            },
+            pruned: true,
+            ..self.clone()
+        })
+    }
+
+    /// This event as a [`Head`].
+    pub fn head(&self) -> Head {
+        Head {
+            seq: self.seq,
+            hash: self.hash.clone(),
+        }
+    }
+}
+
 /// Where a verified chain starts after pruning.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct Anchor {
@@ -219,6 +343,73 @@ pub struct Anchor {
     pub seq: u64,
     /// Its `prev_hash`.
     pub prev_hash: String,
+}
+
+/// The last event of an org's chain, as the store records it apart from the events (and as an
+/// operator may keep it elsewhere: `kt events head`).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Head {
+    /// Its sequence number.
+    pub seq: u64,
+    /// Its hash.
+    pub hash: String,
+}
+
+impl std::fmt::Display for Head {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "{}:{}", self.seq, self.hash)
+    }
+}
+
+impl std::str::FromStr for Head {
+    type Err = String;
+
+    fn from_str(s: &str) -> Result<Self, Self::Err> {
+        let bad = || format!("`{s}`: expected SEQ:HASH, as `kt events head` prints it");
+        let (seq, hash) = s.trim().split_once(':').ok_or_else(bad)?;
+        let seq = seq.parse().map_err(|_| bad())?;
+        if hash.len() != 64 || !hash.bytes().all(|b| b.is_ascii_hexdigit()) {
+            return Err(bad());
+        }
+        Ok(Head {
+            seq,
+            hash: hash.to_ascii_lowercase(),
+        })
+    }
+}
+
+/// An org's chain as read in one snapshot: its events, the anchor left by pruning, and the head
+/// the store recorded.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Chain {
+    /// The events, in chain order.
+    pub events: Vec<Event>,
+    /// Where the kept chain starts, after a prefix was pruned.
+    pub anchor: Option<Anchor>,
+    /// The last event appended, as recorded with each append.
+    pub head: Option<Head>,
+}
+
+/// What [`verify_chain`] checks beyond the links.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct VerifyOptions {
+    /// Now: a pruned event must be past its retention.
+    pub now: Millis,
+    /// The retention of events without an audit stamp, as pruning used it.
+    pub default_days: u32,
+    /// A head kept elsewhere: the chain must reach it, with that hash.
+    pub expect_head: Option<Head>,
+}
+
+/// What a sound chain holds.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct Verified {
+    /// Events stored.
+    pub events: usize,
+    /// Of which pruned (content removed at the end of its retention).
+    pub pruned: usize,
+    /// The last event.
+    pub head: Option<Head>,
 }
 
 /// What [`verify`] found.
@@ -250,6 +441,31 @@ pub enum Tamper {
         /// Its sequence number.
         seq: u64,
     },
+    /// Events are missing at the end: the store recorded (or the operator kept) a later head.
+    #[error("the chain ends at {last:?} but its head is seq {head}: newer events were removed")]
+    Truncated {
+        /// The head's seq.
+        head: u64,
+        /// The last event's seq (`None`: no event left).
+        last: Option<u64>,
+    },
+    /// The event at the head's position is not the one the head names (rewritten).
+    #[error("the event at seq {seq} is not the recorded head")]
+    HeadMismatch {
+        /// Its seq.
+        seq: u64,
+    },
+    /// Events exist but the store recorded no head for them.
+    #[error("the store has events but no recorded head")]
+    HeadMissing,
+    /// An event's content was removed before its retention ended.
+    #[error("event at position {position} (seq {seq}) was pruned before its retention ended")]
+    PrunedEarly {
+        /// Index in the list.
+        position: usize,
+        /// Its sequence number.
+        seq: u64,
+    },
 }
 
 /// Verifies one org's events, in stored order, from `anchor` (genesis when `None`).
@@ -269,7 +485,7 @@ pub fn verify(events: &[Event], anchor: Option<&Anchor>) -> Result<(), Tamper> {
                 found: e.seq,
             });
         }
-        if event_hash(e.seq, &e.body, &e.prev_hash) != e.hash {
+        if !e.intact() {
             return Err(Tamper::Modified {
                 position,
                 seq: e.seq,
@@ -285,6 +501,179 @@ pub fn verify(events: &[Event], anchor: Option<&Anchor>) -> Result<(), Tamper> {
         expected_seq += 1;
     }
     Ok(())
+}
+
+/// Verifies an org's chain as read in one snapshot: the links and hashes ([`verify`]), that
+/// every pruned event was past its retention, that nothing is missing at the end (the last event
+/// is the head the store recorded), and that it reaches `expect_head` with that hash.
+///
+/// # Errors
+/// The first break found.
+pub fn verify_chain(chain: &Chain, opts: &VerifyOptions) -> Result<Verified, Tamper> {
+    verify(&chain.events, chain.anchor.as_ref())?;
+    for (position, e) in chain.events.iter().enumerate() {
+        if e.pruned && retention_end(e, opts.default_days) >= opts.now {
+            return Err(Tamper::PrunedEarly {
+                position,
+                seq: e.seq,
+            });
+        }
+    }
+    // the last event, or (everything pruned as a prefix) the one the anchor follows
+    let last = match (chain.events.last(), &chain.anchor) {
+        (Some(e), _) => Some(e.head()),
+        (None, Some(a)) if a.seq > 0 => Some(Head {
+            seq: a.seq - 1,
+            hash: a.prev_hash.clone(),
+        }),
+        _ => None,
+    };
+    match (&chain.head, &last) {
+        (None, None) => {}
+        (None, Some(_)) => return Err(Tamper::HeadMissing),
+        (Some(h), Some(l)) if h == l => {}
+        (Some(h), l) if l.as_ref().is_none_or(|l| l.seq < h.seq) => {
+            return Err(Tamper::Truncated {
+                head: h.seq,
+                last: l.as_ref().map(|l| l.seq),
+            })
+        }
+        (Some(_), Some(l)) => return Err(Tamper::HeadMismatch { seq: l.seq }),
+        (Some(_), None) => unreachable!("handled as truncated"),
+    }
+    if let Some(x) = &opts.expect_head {
+        if last.as_ref().is_none_or(|l| l.seq < x.seq) {
+            return Err(Tamper::Truncated {
+                head: x.seq,
+                last: last.as_ref().map(|l| l.seq),
+            });
+        }
+        let at = chain.events.iter().find(|e| e.seq == x.seq);
+        let hash = at.map(|e| e.hash.as_str()).or(match &last {
+            Some(l) if l.seq == x.seq => Some(l.hash.as_str()),
+            _ => None,
+        });
+        // an expected head older than a pruned prefix cannot be compared any more
+        if hash.is_some_and(|h| h != x.hash) {
+            return Err(Tamper::HeadMismatch { seq: x.seq });
+        }
+    }
+    Ok(Verified {
+        events: chain.events.len(),
+        pruned: chain.events.iter().filter(|e| e.pruned).count(),
+        head: last,
+    })
+}
+
+/// What a host reports of a verification ([`check`]).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct VerifyReport {
+    /// Whether the chain is sound.
+    pub valid: bool,
+    /// Events stored.
+    pub events: usize,
+    /// Of which pruned.
+    pub pruned: usize,
+    /// The last event (when sound).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub head: Option<Head>,
+    /// What is wrong, in words.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub problem: Option<String>,
+    /// What is wrong, as data.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub tamper: Option<Tamper>,
+}
+
+/// Reads an org's chain in one snapshot and verifies it ([`verify_chain`]).
+///
+/// # Errors
+/// A store failure (a broken chain is a report, not an error).
+pub fn check(
+    store: &dyn EventStore,
+    org: &str,
+    opts: &VerifyOptions,
+) -> Result<VerifyReport, StoreError> {
+    let chain = store.snapshot(org)?;
+    let pruned = chain.events.iter().filter(|e| e.pruned).count();
+    Ok(match verify_chain(&chain, opts) {
+        Ok(v) => VerifyReport {
+            valid: true,
+            events: v.events,
+            pruned: v.pruned,
+            head: v.head,
+            problem: None,
+            tamper: None,
+        },
+        Err(t) => VerifyReport {
+            valid: false,
+            events: chain.events.len(),
+            pruned,
+            head: None,
+            problem: Some(t.to_string()),
+            tamper: Some(t),
+        },
+    })
+}
+
+/// What pruning an org's chain at `now` changes: the events whose retention ended lose their
+/// content ([`Event::tombstone`]) wherever they are in the chain, so one long-retention event
+/// keeps nobody else's data; events written before `body_hash` existed can only go as a
+/// prefix, replaced by an anchor.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct PrunePlan {
+    /// Events to store in their pruned form.
+    pub tombstones: Vec<Event>,
+    /// Delete the events before this anchor and record it.
+    pub cut: Option<Anchor>,
+    /// How many events the cut deletes.
+    pub dropped: usize,
+}
+
+impl PrunePlan {
+    /// How many events the plan prunes.
+    pub fn len(&self) -> usize {
+        self.tombstones.len() + self.dropped
+    }
+
+    /// Whether it changes nothing.
+    pub fn is_empty(&self) -> bool {
+        self.len() == 0
+    }
+}
+
+/// The [`PrunePlan`] of `events` (one org's, in chain order) at `now`.
+pub fn prune_plan(events: &[Event], now: Millis, default_days: u32) -> PrunePlan {
+    let expired = |e: &Event| retention_end(e, default_days) < now;
+    let dropped = events
+        .iter()
+        .take_while(|e| e.body_hash.is_none() && expired(e))
+        .count();
+    let cut = if dropped == 0 {
+        None
+    } else {
+        match events.get(dropped) {
+            Some(first) => Some(Anchor {
+                seq: first.seq,
+                prev_hash: first.prev_hash.clone(),
+            }),
+            None => events.last().map(|last| Anchor {
+                seq: last.seq + 1,
+                prev_hash: last.hash.clone(),
+            }),
+        }
+    };
+    let tombstones = events
+        .iter()
+        .skip(dropped)
+        .filter(|e| !e.pruned && expired(e))
+        .filter_map(Event::tombstone)
+        .collect();
+    PrunePlan {
+        tombstones,
+        cut,
+        dropped,
+    }
 }
 
 /// Storage of events. `append` is atomic: it reads the org's head and writes the new event in one
@@ -305,8 +694,16 @@ pub trait EventStore: Send + Sync {
     /// # Errors
     /// A store failure.
     fn anchor(&self, org: &str) -> Result<Option<Anchor>, StoreError>;
-    /// Removes the longest prefix of events whose retention (their audit stamp's
-    /// `retention_days`, else `default_days`) ended before `now`; returns how many.
+    /// The org's events, anchor and recorded head, read in one snapshot (what
+    /// [`verify_chain`] checks: a prune or an append in between cannot make a sound chain
+    /// look broken).
+    ///
+    /// # Errors
+    /// A store failure.
+    fn snapshot(&self, org: &str) -> Result<Chain, StoreError>;
+    /// Prunes the events whose retention (their audit stamp's `retention_days`, else
+    /// `default_days`) ended before `now`, as [`prune_plan`] says, in one step; returns how
+    /// many.
     ///
     /// # Errors
     /// A store failure.
@@ -514,13 +911,7 @@ impl EventStore for MemoryEvents {
             Some((s, h)) => (s + 1, h.clone()),
             None => (0, GENESIS.to_owned()),
         };
-        let hash = event_hash(seq, &draft, &prev_hash);
-        let event = Event {
-            seq,
-            body: draft,
-            prev_hash,
-            hash,
-        };
+        let event = Event::chained(seq, draft, prev_hash);
         chain.head = Some((seq, event.hash.clone()));
         chain.events.push(event.clone());
         Ok(event)
@@ -538,30 +929,36 @@ impl EventStore for MemoryEvents {
         Ok(self.lock()?.get(org).and_then(|c| c.anchor.clone()))
     }
 
+    fn snapshot(&self, org: &str) -> Result<Chain, StoreError> {
+        let orgs = self.lock()?;
+        Ok(orgs
+            .get(org)
+            .map(|c| Chain {
+                events: c.events.clone(),
+                anchor: c.anchor.clone(),
+                head: c.head.as_ref().map(|(seq, hash)| Head {
+                    seq: *seq,
+                    hash: hash.clone(),
+                }),
+            })
+            .unwrap_or_default())
+    }
+
     fn prune(&self, org: &str, now: Millis, default_days: u32) -> Result<usize, StoreError> {
         let mut orgs = self.lock()?;
         let Some(chain) = orgs.get_mut(org) else {
             return Ok(0);
         };
-        let n = chain
-            .events
-            .iter()
-            .take_while(|e| retention_end(e, default_days) < now)
-            .count();
-        if n == 0 {
-            return Ok(0);
+        let plan = prune_plan(&chain.events, now, default_days);
+        for t in &plan.tombstones {
+            if let Some(e) = chain.events.iter_mut().find(|e| e.seq == t.seq) {
+                *e = t.clone();
+            }
         }
-        chain.events.drain(..n);
-        chain.anchor = match chain.events.first() {
-            Some(first) => Some(Anchor {
-                seq: first.seq,
-                prev_hash: first.prev_hash.clone(),
-            }),
-            None => chain.head.as_ref().map(|(s, h)| Anchor {
-                seq: s + 1,
-                prev_hash: h.clone(),
-            }),
-        };
-        Ok(n)
+        if let Some(cut) = &plan.cut {
+            chain.events.retain(|e| e.seq >= cut.seq);
+            chain.anchor = Some(cut.clone());
+        }
+        Ok(plan.len())
     }
 }
