@@ -81,6 +81,8 @@ fn events(n: usize) -> Vec<Event> {
                     hipaa_audit_controls: false,
                 }),
                 admin: None,
+                key_hint: None,
+                suppressed: None,
             };
             Event::chained(i as u64, body, String::new())
         })

@@ -97,6 +97,8 @@ fn draft(request_id: &str) -> EventDraft {
             hipaa_audit_controls: false,
         }),
         admin: None,
+        key_hint: None,
+        suppressed: None,
     }
 }
 

@@ -114,6 +114,8 @@ impl<'a> Ctx<'a> {
                 before: change.before,
                 after: change.after,
             }),
+            key_hint: None,
+            suppressed: None,
         };
         store.append(draft)
     }
@@ -1008,11 +1010,37 @@ fn json<T: Serialize>(v: T) -> Result<serde_json::Value, AdminError> {
     serde_json::to_value(v).map_err(|e| AdminError::Store(StoreError::Corrupt(e.to_string())))
 }
 
-/// Runs one [`Command`]; the answer is the function's result as JSON.
+/// Runs one [`Command`]; the answer is the function's result as JSON. A refused attempt
+/// (`forbidden`) is recorded too, as `<op>.denied` with the rule that refused it, on the team
+/// the command names (else the actor's), so its admins see who tried what.
 ///
 /// # Errors
 /// The function's.
 pub fn execute(
+    store: &dyn Storage,
+    ctx: &Ctx<'_>,
+    command: &Command,
+) -> Result<serde_json::Value, AdminError> {
+    let out = dispatch(store, ctx, command);
+    if let (Err(AdminError::Forbidden(rule)), Some(actor)) = (&out, ctx.actor) {
+        let v = serde_json::to_value(command).unwrap_or_default();
+        let field = |k: &str| v.get(k).and_then(|x| x.as_str()).map(str::to_owned);
+        let op = field("op").unwrap_or_default();
+        let action = format!("{op}.denied");
+        let team = field("team")
+            .map(|t| crate::directory::slug_of(store, &t).unwrap_or(t))
+            .or_else(|| actor.team.clone());
+        let target = field("id")
+            .or_else(|| field("email"))
+            .or_else(|| field("team"))
+            .unwrap_or_else(|| op.clone());
+        let change = Change::new(&action, target).states(None, Some(rule.clone()));
+        ctx.record(store, team.as_deref(), change)?;
+    }
+    out
+}
+
+fn dispatch(
     store: &dyn Storage,
     ctx: &Ctx<'_>,
     command: &Command,

@@ -169,6 +169,15 @@ impl ApiKey {
         hex(&Sha256::digest(secret.as_bytes()))
     }
 
+    /// What an event may say of a presented secret: the first 12 hex digits of its SHA-256 (the
+    /// stored key's `hash` starts the same, so an admin can tell which key was used), never the
+    /// secret.
+    pub fn hint(secret: &str) -> String {
+        let mut h = Self::hash_secret(secret);
+        h.truncate(12);
+        h
+    }
+
     /// `active`, `revoked` or `expired` at `now`.
     pub fn status_at(&self, now: Millis) -> &'static str {
         if self.revoked {

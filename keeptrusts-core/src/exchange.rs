@@ -548,10 +548,16 @@ impl Exchange {
     /// The current candidate answered 2xx but its answer could not be read (not JSON, cut
     /// off): 502 for the client, and the whole bound settled (the provider may bill it).
     pub fn broken(&mut self, message: &str) -> Answer {
-        let close = self.close(Some(None), Some((502, "upstream_error")));
+        self.broken_as("upstream_error", message)
+    }
+
+    /// As [`Exchange::broken`], with a code of the host's naming the cause
+    /// (`upstream_too_large`, …).
+    pub fn broken_as(&mut self, code: &str, message: &str) -> Answer {
+        let close = self.close(Some(None), Some((502, code)));
         Answer {
             status: 502,
-            body: serde_json::json!({"error": {"type": "api_error", "code": "upstream_error",
+            body: serde_json::json!({"error": {"type": "api_error", "code": code,
                 "message": message, "request_id": self.request_id}}),
             verdict: self.decision.verdict,
             close,

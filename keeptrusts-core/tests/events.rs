@@ -569,3 +569,31 @@ proptest! {
         prop_assert!(json.contains("\"entities\""));
     }
 }
+
+#[test]
+fn refusal_events_are_bounded_per_minute_and_summarised() {
+    use keeptrusts_core::event::RefusalLimiter;
+    let mut l = RefusalLimiter::new(3);
+    let minute = 60_000;
+    let t = 10 * minute;
+    let recorded: Vec<bool> = (0..5).map(|i| l.admit("default", 401, t + i).record).collect();
+    assert_eq!(recorded, [true, true, true, false, false]);
+    // another status has its own bound
+    assert!(l.admit("default", 400, t).record);
+    // the next minute: the last one's summary comes first
+    let next = l.admit("default", 401, t + minute);
+    assert!(next.record);
+    let summary = next.summary.unwrap();
+    assert_eq!(
+        (summary.status, summary.suppressed, summary.timestamp),
+        (401, Some(2), t)
+    );
+    assert_eq!(summary.reason.as_deref(), Some("refusals_suppressed"));
+    assert!(l.flush("default").is_empty());
+    for i in 0..4 {
+        l.admit("default", 401, t + minute + 1 + i);
+    }
+    let flushed = l.flush("default");
+    assert_eq!(flushed.len(), 1);
+    assert_eq!(flushed[0].suppressed, Some(2));
+}

@@ -33,7 +33,10 @@ fn ok<T: serde::Serialize>(status: u16, v: &T, rid: &str) -> Response<GwBody> {
 pub async fn handle(app: Arc<App>, req: Request<Incoming>, rid: String) -> Response<GwBody> {
     let actor = match app.principal(&req).await {
         Ok(Ok(p)) => p,
-        Ok(Err(refused)) => return error(401, refused.code(), refused.message(), &rid),
+        Ok(Err(refused)) => {
+            let hint = crate::gateway::bearer(&req).map(keeptrusts_core::directory::ApiKey::hint);
+            return app.refuse(None, hint, &rid, 401, refused.code(), refused.message());
+        }
         Err(_) => {
             return error(
                 503,

@@ -24,7 +24,7 @@ use hyper::header::{HeaderValue, AUTHORIZATION, CONTENT_TYPE};
 use hyper::{Method, Request, Response, StatusCode};
 use hyper_util::rt::{TokioExecutor, TokioIo};
 use keeptrusts_core::directory::{authenticate, ApiKey, Refused};
-use keeptrusts_core::event::Closing;
+use keeptrusts_core::event::{Closing, EventDraft, RefusalLimiter};
 use keeptrusts_core::exchange::{Begin, Delta, Exchange, StreamEnd};
 use keeptrusts_core::pack::spec::ProviderKind;
 use keeptrusts_core::pricing::Usage;
@@ -62,6 +62,10 @@ pub struct RunArgs {
     #[arg(long, default_value_t = 30)]
     client_timeout: u64,
 }
+
+/// Refusals before the lifecycle (bad keys, unreadable bodies, …) with an event of their own, per
+/// status and minute; beyond that they are counted in one summary event per minute.
+const REFUSAL_EVENTS_PER_MINUTE: u64 = 60;
 
 /// How long an authenticated key is trusted without asking the store again: a key revoked, or a
 /// member removed, on any gateway sharing the store is refused here within this interval.
@@ -158,6 +162,8 @@ pub(crate) struct App {
     inline: backend::Inline,
     org: String,
     keys: Mutex<HashMap<String, (Principal, Instant)>>,
+    /// Bounds the events of refusals ([`REFUSAL_EVENTS_PER_MINUTE`] per status).
+    refusals: Mutex<RefusalLimiter>,
     metrics: Metrics,
     max_body: usize,
     upstream_timeout: Duration,
@@ -285,13 +291,7 @@ impl App {
         self: &Arc<Self>,
         req: &Request<Incoming>,
     ) -> Result<Result<Principal, Refused>, String> {
-        let Some(secret) = req
-            .headers()
-            .get(AUTHORIZATION)
-            .and_then(|v| v.to_str().ok())
-            .and_then(|v| v.strip_prefix("Bearer "))
-            .map(str::trim)
-        else {
+        let Some(secret) = bearer(req) else {
             return Ok(Err(Refused::Unknown));
         };
         let hash = ApiKey::hash_secret(secret);
@@ -334,6 +334,27 @@ impl App {
             cache.clear();
         }
     }
+}
+
+/// An error with its sources, for the log.
+fn error_chain(e: &dyn std::error::Error) -> String {
+    let mut out = e.to_string();
+    let mut source = e.source();
+    while let Some(s) = source {
+        out.push_str(": ");
+        out.push_str(&s.to_string());
+        source = s.source();
+    }
+    out
+}
+
+/// The bearer secret a request presents.
+pub(crate) fn bearer(req: &Request<Incoming>) -> Option<&str> {
+    req.headers()
+        .get(AUTHORIZATION)
+        .and_then(|v| v.to_str().ok())
+        .and_then(|v| v.strip_prefix("Bearer "))
+        .map(str::trim)
 }
 
 /// Runs the gateway until Ctrl-C or SIGTERM. Exit status: 0 after a clean shutdown, 2 for a bad
@@ -413,6 +434,7 @@ pub fn run(args: &RunArgs) -> u8 {
         ledger,
         org: args.org.clone(),
         keys: Mutex::new(HashMap::new()),
+        refusals: Mutex::new(RefusalLimiter::new(REFUSAL_EVENTS_PER_MINUTE)),
         metrics: Metrics::default(),
         max_body: args.max_body_bytes,
         upstream_timeout: Duration::from_secs(args.upstream_timeout),
@@ -535,6 +557,7 @@ async fn serve(app: Arc<App>, listen: SocketAddr) -> u8 {
         }
     }
     // write what the ledger holds and give its floats back
+    app.flush_refusals();
     let ledger = Arc::clone(&app.ledger);
     let closed = tokio::task::spawn_blocking(move || ledger.close()).await;
     log_ledger_errors(&app);
@@ -654,7 +677,8 @@ async fn chat(app: Arc<App>, req: Request<Incoming>, rid: String) -> Response<Gw
         Ok(Err(refused)) => {
             app.metrics
                 .record("-", "unauthenticated", started.elapsed());
-            return error(401, refused.code(), refused.message(), &rid);
+            let hint = bearer(&req).map(ApiKey::hint);
+            return app.refuse(None, hint, &rid, 401, refused.code(), refused.message());
         }
         Err(e) => {
             tracing::warn!(request_id = %rid, "key lookup failed: {e}");
@@ -677,13 +701,16 @@ async fn chat(app: Arc<App>, req: Request<Incoming>, rid: String) -> Response<Gw
                     "block",
                     started.elapsed(),
                 );
-                return error(
+                let message = format!(
+                    "this key is bound to the consumer group `{bound}` and cannot use another"
+                );
+                return app.refuse(
+                    Some(&principal),
+                    None,
+                    &rid,
                     403,
                     "consumer_group_mismatch",
-                    &format!(
-                        "this key is bound to the consumer group `{bound}` and cannot use another"
-                    ),
-                    &rid,
+                    &message,
                 );
             }
             Some(_) => {}
@@ -695,43 +722,42 @@ async fn chat(app: Arc<App>, req: Request<Incoming>, rid: String) -> Response<Gw
     ctx.ticket_id = header(&req, "x-keeptrusts-ticket-id");
     let body = match read_body(req, app.max_body, app.client_timeout).await {
         Ok(b) => b,
-        Err(408) => {
-            return error(
-                408,
-                "request_timeout",
-                &format!(
-                    "the body did not arrive within {} s",
-                    app.client_timeout.as_secs()
+        Err(code) => {
+            let (status, code, message) = match code {
+                408 => (
+                    408,
+                    "request_timeout",
+                    format!(
+                        "the body did not arrive within {} s",
+                        app.client_timeout.as_secs()
+                    ),
                 ),
-                &rid,
-            )
-        }
-        Err(413) => {
-            return error(
-                413,
-                "request_too_large",
-                &format!("the body is larger than {} bytes", app.max_body),
-                &rid,
-            )
-        }
-        Err(_) => {
-            return error(
-                400,
-                "invalid_request",
-                "the request body could not be read",
-                &rid,
-            )
+                413 => (
+                    413,
+                    "request_too_large",
+                    format!("the body is larger than {} bytes", app.max_body),
+                ),
+                _ => (
+                    400,
+                    "invalid_request",
+                    "the request body could not be read".to_owned(),
+                ),
+            };
+            return app.refuse(Some(&principal), None, &rid, status, code, &message);
         }
     };
     let request: ChatRequest = match serde_json::from_slice(&body) {
         Ok(r) => r,
         Err(e) => {
-            return error(
+            let message = format!("the body is not a chat completion request: {e}");
+            return app.refuse(
+                Some(&principal),
+                None,
+                &rid,
                 400,
                 "invalid_request",
-                &format!("the body is not a chat completion request: {e}"),
-                &rid,
-            )
+                &message,
+            );
         }
     };
     let team = principal.team.clone().unwrap_or_else(|| "-".into());
@@ -758,14 +784,16 @@ async fn chat(app: Arc<App>, req: Request<Incoming>, rid: String) -> Response<Gw
             return json_response(a.status, &rid, &a.body);
         }
         Err(e) => {
-            let status = match e {
-                keeptrusts_core::RequestError::Invalid(_) => 400,
+            return match e {
+                keeptrusts_core::RequestError::Invalid(_) => {
+                    app.refuse(Some(&principal), None, &rid, 400, e.code(), &e.to_string())
+                }
                 keeptrusts_core::RequestError::Store(_) => {
+                    // the store that would keep the event is what failed
                     tracing::warn!(request_id = %rid, "the store failed during evaluation: {e}");
-                    503
+                    error(503, e.code(), &e.to_string(), &rid)
                 }
             };
-            return error(status, e.code(), &e.to_string(), &rid);
         }
     };
     // from here until the answer is on its way, a client that goes away (hyper then drops this
@@ -816,7 +844,7 @@ async fn chat(app: Arc<App>, req: Request<Incoming>, rid: String) -> Response<Gw
                 );
                 let answer = match up {
                     Upstream::Json(Ok(resp)) => x.answer(&resp),
-                    Upstream::Json(Err(message)) => x.broken(&message),
+                    Upstream::Json(Err(b)) => x.broken_as(b.code, &b.message),
                     Upstream::Stream(rx) => {
                         let Some(x) = unfinished.exchange.take() else {
                             return finished_twice(&rid);
@@ -863,13 +891,56 @@ impl Drop for Unfinished {
 /// What a provider call returned once its status was 2xx.
 enum Upstream {
     /// A whole answer, or why it could not be read (the provider may have billed it).
-    Json(Result<ChatResponse, String>),
+    Json(Result<ChatResponse, Broken>),
     Stream(mpsc::Receiver<Result<Vec<Delta>, String>>),
 }
 
 impl App {
     /// Writes a request's closing: its settlement or release and its event, behind; a used
     /// ticket approval is given back first when the request was not served.
+    /// Answers a request refused before its lifecycle began, logs it, and records its event
+    /// (within the per-minute bound; beyond it, counted in a summary event).
+    pub(crate) fn refuse(
+        &self,
+        principal: Option<&Principal>,
+        key_hint: Option<String>,
+        rid: &str,
+        status: u16,
+        code: &str,
+        message: &str,
+    ) -> Response<GwBody> {
+        tracing::info!(request_id = %rid, status, code, team = principal.and_then(|p| p.team.as_deref()).unwrap_or("-"), "refused");
+        let now = backend::now_ms();
+        let admitted = match self.refusals.lock() {
+            Ok(mut l) => l.admit(&self.org, status, now),
+            Err(_) => keeptrusts_core::event::Admitted {
+                record: true,
+                summary: None,
+            },
+        };
+        if let Some(summary) = admitted.summary {
+            self.commit(Closing::event(summary));
+        }
+        if admitted.record {
+            let mut draft = EventDraft::refused(principal, rid, status, code, now);
+            draft.org.clone_from(&self.org);
+            draft.key_hint = key_hint;
+            self.commit(Closing::event(draft));
+        }
+        error(status, code, message, rid)
+    }
+
+    /// Writes the summaries of refusals still counted (at shutdown).
+    fn flush_refusals(&self) {
+        let pending = match self.refusals.lock() {
+            Ok(mut l) => l.flush(&self.org),
+            Err(_) => Vec::new(),
+        };
+        for d in pending {
+            self.commit(Closing::event(d));
+        }
+    }
+
     fn commit(&self, c: Closing) {
         if let Some(t) = &c.restore_ticket {
             if let Err(e) = keeptrusts_core::TicketStore::restore(&self.inline, t) {
@@ -949,13 +1020,34 @@ fn mock_answer(r: &ChatRequest) -> (String, Usage) {
     (text, usage)
 }
 
+/// The most a provider's whole answer may weigh: beyond it the answer is refused (502
+/// `upstream_too_large`) rather than buffered.
+const UPSTREAM_MAX_BODY: usize = 16 << 20;
+/// The longest SSE line a provider may send in a stream.
+const UPSTREAM_MAX_LINE: usize = 1 << 20;
+
+/// Why a 2xx answer could not be used: a code for the client and a message that names no URL.
+struct Broken {
+    code: &'static str,
+    message: String,
+}
+
+impl Broken {
+    fn new(message: impl Into<String>) -> Self {
+        Broken {
+            code: "upstream_error",
+            message: message.into(),
+        }
+    }
+}
+
 /// Calls a target for a whole answer. `Err`: the call failed before a 2xx status (nothing was
 /// billed); `Ok(Err)`: a 2xx whose body could not be read.
 async fn call_json(
     app: &Arc<App>,
     target: &Target,
     r: &ChatRequest,
-) -> Result<Result<ChatResponse, String>, String> {
+) -> Result<Result<ChatResponse, Broken>, String> {
     if target.provider == ProviderKind::Mock {
         let (text, usage) = mock_answer(r);
         let v = serde_json::json!({
@@ -965,23 +1057,36 @@ async fn call_json(
             "usage": {"prompt_tokens": usage.prompt_tokens, "completion_tokens": usage.completion_tokens,
                       "total_tokens": usage.prompt_tokens + usage.completion_tokens},
         });
-        return Ok(serde_json::from_value(v).map_err(|e| e.to_string()));
+        return Ok(serde_json::from_value(v).map_err(|e| Broken::new(e.to_string())));
     }
     let body = upstream_body(target, r, false)?;
     let resp = send(app, target, body).await?;
-    let bytes = match tokio::time::timeout(app.upstream_timeout, resp.into_body().collect()).await {
-        Err(_) => return Ok(Err("the provider stopped sending".to_owned())),
-        Ok(Err(e)) => return Ok(Err(format!("the provider's answer broke off: {e}"))),
+    let limited = http_body_util::Limited::new(resp.into_body(), UPSTREAM_MAX_BODY);
+    let bytes = match tokio::time::timeout(app.upstream_timeout, limited.collect()).await {
+        Err(_) => return Ok(Err(Broken::new("the provider stopped sending"))),
+        Ok(Err(e)) if e.is::<http_body_util::LengthLimitError>() => {
+            return Ok(Err(Broken {
+                code: "upstream_too_large",
+                message: format!(
+                    "target `{}` answered with more than {UPSTREAM_MAX_BODY} bytes",
+                    target.id
+                ),
+            }))
+        }
+        Ok(Err(_)) => return Ok(Err(Broken::new("the provider's answer broke off"))),
         Ok(Ok(c)) => c.to_bytes(),
     };
     if target.provider == ProviderKind::Anthropic {
         return Ok(serde_json::from_slice::<serde_json::Value>(&bytes)
             .map_err(|e| format!("the provider answered with something that is not JSON: {e}"))
             .and_then(|v| anthropic::response_to_chat(&v, backend::now_ms() / 1000))
-            .and_then(|chat| serde_json::from_value(chat).map_err(|e| e.to_string())));
+            .and_then(|chat| serde_json::from_value(chat).map_err(|e| e.to_string()))
+            .map_err(Broken::new));
     }
     Ok(serde_json::from_slice(&bytes).map_err(|e| {
-        format!("the provider answered with something that is not a chat completion: {e}")
+        Broken::new(format!(
+            "the provider answered with something that is not a chat completion: {e}"
+        ))
     }))
 }
 
@@ -1080,6 +1185,14 @@ async fn call_stream(
                 continue;
             };
             pending.extend_from_slice(&data);
+            if pending.len() > UPSTREAM_MAX_LINE && !pending.contains(&b'\n') {
+                let _ = tx
+                    .send(Err(format!(
+                        "the provider sent a stream line longer than {UPSTREAM_MAX_LINE} bytes"
+                    )))
+                    .await;
+                return;
+            }
             while let Some(nl) = pending.iter().position(|&b| b == b'\n') {
                 let line: Vec<u8> = pending.drain(..=nl).collect();
                 let line = String::from_utf8_lossy(&line);
@@ -1244,9 +1357,16 @@ async fn send(app: &Arc<App>, target: &Target, body: Bytes) -> Result<Response<I
         "chat/completions"
     };
     let url = format!("{}/{path}", target.base_url.trim_end_matches('/'));
+    // what the client reads names the target, never its URL or the connection's details (they
+    // are in the log)
+    let fail = |client: &str, detail: &dyn std::fmt::Display| {
+        tracing::warn!(target = %target.id, %url, "upstream: {client}: {detail}");
+        format!("target `{}`: {client}", target.id)
+    };
     if !(url.starts_with("http://") || url.starts_with("https://")) {
-        return Err(format!(
-            "{url}: a provider URL starts with http:// or https://"
+        return Err(fail(
+            "its URL does not start with http:// or https://",
+            &"check the pack",
         ));
     }
     let mut req = Request::post(&url)
@@ -1272,10 +1392,11 @@ async fn send(app: &Arc<App>, target: &Target, body: Bytes) -> Result<Response<I
     }
     let resp = tokio::time::timeout(app.upstream_timeout, app.client.request(req))
         .await
-        .map_err(|_| format!("{url}: the provider did not answer in time"))?
-        .map_err(|e| format!("{url}: {e}"))?;
+        .map_err(|_| fail("the provider did not answer in time", &"timeout"))?
+        .map_err(|e| fail("the provider could not be reached", &error_chain(&e)))?;
     if !resp.status().is_success() {
-        return Err(format!("{url}: the provider answered {}", resp.status()));
+        let status = resp.status();
+        return Err(fail(&format!("the provider answered {status}"), &status));
     }
     Ok(resp)
 }

@@ -99,11 +99,20 @@ fn bad_bodies_are_refused_with_codes_and_charge_nothing() {
     assert!(text.contains("request_too_large"));
 
     stop(&mut gw);
-    // one request went through; nothing else was reserved, charged or lost
+    // one request went through; nothing else was reserved, charged or lost, and every refusal
+    // is on the chain with its code
     let (spent, reserved, events) = ledger(&env);
     assert_eq!(reserved, 0.0);
     assert!(spent > 0.0);
-    assert_eq!(events, 1);
+    let all = common::events(&env);
+    let served = all.iter().filter(|e| e["status"] == 200).count();
+    assert_eq!(served, 1);
+    assert_eq!(events - served, 9, "one event per refused body");
+    assert!(all
+        .iter()
+        .filter(|e| e["status"] != 200)
+        .all(|e| e["cost"].is_null() && e["verdict"] == "block"));
+    assert!(all.iter().any(|e| e["reason"] == "request_too_large"));
 }
 
 #[test]
@@ -149,8 +158,12 @@ fn huge_headers_and_slow_clients_are_cut_off() {
     let r = chat(&addr, Some(&key), "gpt-4o-mini", "hello", &[]);
     assert_eq!(r.status, 200, "{}", r.body);
     stop(&mut gw);
+    // the request served and the one timed out in its body (the others never had a request)
     let (_, reserved, events) = ledger(&env);
-    assert_eq!((reserved, events), (0.0, 1));
+    assert_eq!((reserved, events), (0.0, 2));
+    assert!(common::events(&env)
+        .iter()
+        .any(|e| e["reason"] == "request_timeout"));
 }
 
 /// A provider that misbehaves: `hang` reads the request and never answers, `garbage` answers 200
@@ -169,6 +182,26 @@ fn bad_provider(mode: &'static str) -> String {
                     "hang" => std::thread::sleep(Duration::from_secs(30)),
                     "garbage" => {
                         let _ = conn.write_all(b"HTTP/1.1 200 OK\r\ncontent-type: application/json\r\ncontent-length: 11\r\nconnection: close\r\n\r\n<html>oops<");
+                    }
+                    // an endless answer: a JSON body, or an SSE line, that never ends
+                    "huge" | "longline" => {
+                        let kind = if mode == "huge" {
+                            "application/json"
+                        } else {
+                            "text/event-stream"
+                        };
+                        let _ = conn.write_all(format!("HTTP/1.1 200 OK\r\ncontent-type: {kind}\r\ntransfer-encoding: chunked\r\n\r\n").as_bytes());
+                        let _ = conn.write_all(b"6\r\ndata: \r\n");
+                        let piece = vec![b'a'; 65536];
+                        for _ in 0..1024 {
+                            let head = format!("{:x}\r\n", piece.len());
+                            if conn.write_all(head.as_bytes()).is_err()
+                                || conn.write_all(&piece).is_err()
+                                || conn.write_all(b"\r\n").is_err()
+                            {
+                                return;
+                            }
+                        }
                     }
                     _ => {
                         let ev = serde_json::json!({"choices": [{"index": 0, "delta": {"content": "Hello there, "}}]});
@@ -198,6 +231,64 @@ fn pack_for(env: &Env, provider: &str) -> std::path::PathBuf {
     )
     .unwrap();
     pack
+}
+
+#[test]
+fn answers_beyond_the_size_limits_are_refused_without_buffering_them() {
+    for (mode, stream) in [("huge", false), ("longline", true)] {
+        let env = Env::new(&format!("hard-{mode}"));
+        let key = env.support_team();
+        let pack = pack_for(&env, &bad_provider(mode));
+        let (mut gw, addr) = env.gateway_with(&pack, &[]);
+        let body = serde_json::json!({"model": "gpt-4o-mini", "stream": stream,
+            "messages": [{"role": "user", "content": "hello"}]});
+        let r = http(
+            &addr,
+            "POST",
+            "/v1/chat/completions",
+            Some(&key),
+            &[],
+            body.to_string().as_bytes(),
+        );
+        if stream {
+            assert!(
+                r.body.contains("longer than") && r.body.contains("upstream_error"),
+                "{mode}: {}",
+                &r.body[..r.body.len().min(600)]
+            );
+        } else {
+            assert_eq!(r.status, 502, "{mode}: {}", r.body);
+            assert_eq!(code(&r), "upstream_too_large");
+            assert!(r.body.contains("`flaky`"), "{}", r.body);
+        }
+        stop(&mut gw);
+        let (_, reserved, events) = ledger(&env);
+        assert_eq!((reserved, events), (0.0, 1), "{mode}");
+    }
+}
+
+#[test]
+fn an_unreachable_provider_is_named_by_its_target_id_never_its_url() {
+    let env = Env::new("hard-unreachable");
+    let key = env.support_team();
+    // a port nobody listens on
+    let closed = TcpListener::bind("127.0.0.1:0").unwrap();
+    let provider = closed.local_addr().unwrap().to_string();
+    drop(closed);
+    let pack = pack_for(&env, &provider);
+    let (mut gw, addr) = env.gateway_with(&pack, &[]);
+    let r = chat(&addr, Some(&key), "gpt-4o-mini", "hello", &[]);
+    assert_eq!(r.status, 502, "{}", r.body);
+    assert!(r.body.contains("`flaky`"), "{}", r.body);
+    assert!(
+        !r.body.contains(&provider),
+        "the provider's address reached the client: {}",
+        r.body
+    );
+    assert!(!r.body.contains("http://"), "{}", r.body);
+    stop(&mut gw);
+    let log = std::fs::read_to_string(env.dir.join("gateway.log")).unwrap();
+    assert!(log.contains(&provider), "the log keeps the detail: {log}");
 }
 
 #[test]

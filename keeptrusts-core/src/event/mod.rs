@@ -108,6 +108,16 @@ pub struct EventDraft {
     /// what changed. Such events are not requests: dashboards do not count them.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub admin: Option<AdminChange>,
+    /// For a request refused with a key that does not authenticate: the first 12 hex digits of
+    /// the SHA-256 of what was presented (the stored key's `hash` starts the same), never the
+    /// secret.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub key_hint: Option<String>,
+    /// For a summary of refusals over the per-minute bound ([`RefusalLimiter`]): how many
+    /// refusals with this status had no event of their own in the minute starting at
+    /// `timestamp`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub suppressed: Option<u64>,
 }
 
 /// What an administrative action changed (never a key secret).
@@ -168,6 +178,47 @@ impl EventDraft {
             ticket_id: decision.ticket_id.clone(),
             audit: decision.audit,
             admin: None,
+            key_hint: None,
+            suppressed: None,
+        }
+    }
+
+    /// The event of a request refused before its lifecycle could begin: a key that does not
+    /// authenticate (401, with `key_hint`), a body that cannot be read or parsed (400, 408,
+    /// 413), a consumer group the key may not use (403), a request the engine rejects (400).
+    /// `principal` is who asked when known (never for a 401).
+    pub fn refused(
+        principal: Option<&Principal>,
+        request_id: &str,
+        status: u16,
+        code: &str,
+        now: Millis,
+    ) -> Self {
+        EventDraft {
+            id: format!("evt_{request_id}"),
+            request_id: request_id.to_owned(),
+            timestamp: now,
+            org: principal
+                .and_then(|p| p.org.clone())
+                .unwrap_or_else(|| DEFAULT_ORG.to_owned()),
+            team: principal.and_then(|p| p.team.clone()),
+            user: principal.and_then(|p| p.user.clone()),
+            role: principal.and_then(|p| p.role),
+            consumer_group: principal.and_then(|p| p.consumer_group.clone()),
+            model: None,
+            target: None,
+            verdict: Verdict::Block,
+            status,
+            reason: Some(code.to_owned()),
+            policies: Vec::new(),
+            cost: None,
+            tokens: None,
+            escalation_id: None,
+            ticket_id: None,
+            audit: None,
+            admin: None,
+            key_hint: None,
+            suppressed: None,
         }
     }
 
@@ -321,6 +372,8 @@ impl Event {
                 ticket_id: None,
                 audit: b.audit,
                 admin: None,
+                key_hint: None,
+                suppressed: b.suppressed,
             },
             pruned: true,
             ..self.clone()
@@ -616,6 +669,84 @@ pub fn check(
     })
 }
 
+/// Bounds the events of refusals, so a flood of bad keys or junk bodies cannot fill the store:
+/// in each minute, the first `per_minute` refusals of each status get their own event; the rest
+/// are counted, and one summary event per status (`reason: refusals_suppressed`, `suppressed:
+/// n`) is written for that minute when the next refusal of a later minute arrives, or when the
+/// host flushes it (at shutdown). The host keeps one limiter (in memory, per process).
+#[derive(Debug, Clone)]
+pub struct RefusalLimiter {
+    per_minute: u64,
+    /// status → (minute start, events written, refusals suppressed)
+    windows: HashMap<u16, (Millis, u64, u64)>,
+}
+
+/// What [`RefusalLimiter::admit`] decided.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Admitted {
+    /// Whether this refusal gets its own event.
+    pub record: bool,
+    /// A summary of an earlier minute to write first.
+    pub summary: Option<EventDraft>,
+}
+
+const MINUTE: Millis = 60_000;
+
+impl RefusalLimiter {
+    /// A limiter writing at most `per_minute` refusal events per status and minute.
+    pub fn new(per_minute: u64) -> Self {
+        RefusalLimiter {
+            per_minute,
+            windows: HashMap::new(),
+        }
+    }
+
+    fn summary(org: &str, status: u16, start: Millis, n: u64) -> EventDraft {
+        let rid = format!("suppressed_{status}_{start}");
+        let mut d = EventDraft::refused(None, &rid, status, "refusals_suppressed", start);
+        d.org = org.to_owned();
+        d.suppressed = Some(n);
+        d
+    }
+
+    /// Counts a refusal with `status` at `now` (for the chain of `org`).
+    pub fn admit(&mut self, org: &str, status: u16, now: Millis) -> Admitted {
+        let start = now - now.rem_euclid(MINUTE);
+        let w = self.windows.entry(status).or_insert((start, 0, 0));
+        let mut summary = None;
+        if w.0 != start {
+            if w.2 > 0 {
+                summary = Some(Self::summary(org, status, w.0, w.2));
+            }
+            *w = (start, 0, 0);
+        }
+        let record = w.1 < self.per_minute;
+        if record {
+            w.1 += 1;
+        } else {
+            w.2 += 1;
+        }
+        Admitted { record, summary }
+    }
+
+    /// The summaries of every minute with suppressed refusals (the host writes them at
+    /// shutdown).
+    pub fn flush(&mut self, org: &str) -> Vec<EventDraft> {
+        let mut out: Vec<EventDraft> = self
+            .windows
+            .iter_mut()
+            .filter(|(_, w)| w.2 > 0)
+            .map(|(status, w)| {
+                let d = Self::summary(org, *status, w.0, w.2);
+                w.2 = 0;
+                d
+            })
+            .collect();
+        out.sort_by_key(|d| (d.timestamp, d.status));
+        out
+    }
+}
+
 /// What pruning an org's chain at `now` changes: the events whose retention ended lose their
 /// content ([`Event::tombstone`]) wherever they are in the chain, so one long-retention event
 /// keeps nobody else's data; events written before `body_hash` existed can only go as a
@@ -818,6 +949,18 @@ pub struct Closing {
     pub draft: EventDraft,
     /// A cost ticket whose approval the request used and must give back (it was not served).
     pub restore_ticket: Option<String>,
+}
+
+impl Closing {
+    /// A closing that only appends `draft` (a refusal: nothing was reserved).
+    pub fn event(draft: EventDraft) -> Closing {
+        Closing {
+            lease: None,
+            actual: None,
+            draft,
+            restore_ticket: None,
+        }
+    }
 }
 
 /// The settlement (or release) and the event that finish a request, without writing them: what

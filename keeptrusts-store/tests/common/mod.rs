@@ -203,6 +203,8 @@ pub fn event_draft(request_id: &str, now: i64) -> keeptrusts_core::event::EventD
         ticket_id: None,
         audit: None,
         admin: None,
+        key_hint: None,
+        suppressed: None,
     }
 }
 
