@@ -110,6 +110,8 @@ fn bench(c: &mut Criterion) {
                     section,
                     filter: Default::default(),
                     granularity: Granularity::Day,
+                    limit: None,
+                    before: None,
                 };
                 black_box(dashboard::view(&owner, &q, black_box(&all)).unwrap());
             }

@@ -662,9 +662,10 @@ impl Store {
             section,
             filter,
             granularity,
+            limit: None,
+            before: None,
         };
-        let events = EventStore::list(self.inner.as_ref(), &org).map_err(fail)?;
-        answer(dashboard::view(&viewer, &query, &events))
+        answer(dashboard::load(self.inner.as_ref(), &org, &viewer, &query))
     }
 }
 

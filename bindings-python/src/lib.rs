@@ -692,6 +692,8 @@ impl Store {
             section,
             filter,
             granularity,
+            limit: None,
+            before: None,
         };
         let org = org
             .or_else(|| viewer.org.clone())
@@ -700,8 +702,7 @@ impl Store {
         detached(py, move || {
             let mut query = query;
             query.team = directory::slug_of(s.as_ref(), &query.team)?;
-            let events = EventStore::list(s.as_ref(), &org)?;
-            dashboard::view(&viewer, &query, &events)
+            dashboard::load(s.as_ref(), &org, &viewer, &query)
         })
     }
 }

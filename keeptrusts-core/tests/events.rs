@@ -171,6 +171,8 @@ fn visibility_matrix() {
                     section,
                     filter: Default::default(),
                     granularity: Granularity::Day,
+                    limit: None,
+                    before: None,
                 };
                 let ctx = format!("{label} × {section:?} × {team}");
                 let result = dashboard::view(viewer, &q, &events);
@@ -190,7 +192,7 @@ fn visibility_matrix() {
                         let cost: Decimal = team_events.iter().map(|e| dashboard::cost_of(e)).sum();
                         assert_eq!(days.iter().map(|d| d.cost).sum::<Decimal>(), cost, "{ctx}");
                     }
-                    View::Events { rows } => {
+                    View::Events { rows, .. } => {
                         let got: Vec<&str> = rows.iter().map(|e| e.body.id.as_str()).collect();
                         let want: Vec<&str> = visible.iter().map(|e| e.body.id.as_str()).collect();
                         assert_eq!(got, want, "{ctx}");
@@ -264,8 +266,10 @@ fn filters_and_periods() {
         section,
         filter,
         granularity,
+        limit: None,
+        before: None,
     };
-    let View::Events { rows } = dashboard::view(
+    let View::Events { rows, .. } = dashboard::view(
         &admin,
         &q(
             Section::Events,
@@ -281,7 +285,7 @@ fn filters_and_periods() {
         panic!()
     };
     assert!(!rows.is_empty() && rows.iter().all(|e| e.body.verdict == Verdict::Escalate));
-    let View::Events { rows } = dashboard::view(
+    let View::Events { rows, .. } = dashboard::view(
         &admin,
         &q(
             Section::Events,
@@ -576,7 +580,9 @@ fn refusal_events_are_bounded_per_minute_and_summarised() {
     let mut l = RefusalLimiter::new(3);
     let minute = 60_000;
     let t = 10 * minute;
-    let recorded: Vec<bool> = (0..5).map(|i| l.admit("default", 401, t + i).record).collect();
+    let recorded: Vec<bool> = (0..5)
+        .map(|i| l.admit("default", 401, t + i).record)
+        .collect();
     assert_eq!(recorded, [true, true, true, false, false]);
     // another status has its own bound
     assert!(l.admit("default", 400, t).record);

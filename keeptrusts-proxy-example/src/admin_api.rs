@@ -134,12 +134,16 @@ pub async fn handle(app: Arc<App>, req: Request<Incoming>, rid: String) -> Respo
             .await
         }
         (Method::GET, ["v1", "events"]) => {
-            let mut q = dashboard_query(&actor, Section::Events, &query);
+            let mut q = match dashboard_query(&actor, Section::Events, &query) {
+                Ok(q) => q,
+                Err(msg) => return error(400, "invalid_request", &msg, &rid),
+            };
             run(&rid, 200, move || {
                 // `?team=Support` is the team `support`, as everywhere else
-                q.team = keeptrusts_core::directory::slug_of(store.as_ref(), &q.team)?;
-                let events = keeptrusts_core::event::EventStore::list(store.as_ref(), &org)?;
-                dashboard::view(&actor, &q, &events)
+                if q.team != dashboard::ORG_ROLLUP {
+                    q.team = keeptrusts_core::directory::slug_of(store.as_ref(), &q.team)?;
+                }
+                dashboard::load(store.as_ref(), &org, &actor, &q)
             })
             .await
         }
@@ -155,12 +159,16 @@ pub async fn handle(app: Arc<App>, req: Request<Incoming>, rid: String) -> Respo
                     )
                 }
             };
-            let mut q = dashboard_query(&actor, section, &query);
+            let mut q = match dashboard_query(&actor, section, &query) {
+                Ok(q) => q,
+                Err(msg) => return error(400, "invalid_request", &msg, &rid),
+            };
             run(&rid, 200, move || {
                 // `?team=Support` is the team `support`, as everywhere else
-                q.team = keeptrusts_core::directory::slug_of(store.as_ref(), &q.team)?;
-                let events = keeptrusts_core::event::EventStore::list(store.as_ref(), &org)?;
-                dashboard::view(&actor, &q, &events)
+                if q.team != dashboard::ORG_ROLLUP {
+                    q.team = keeptrusts_core::directory::slug_of(store.as_ref(), &q.team)?;
+                }
+                dashboard::load(store.as_ref(), &org, &actor, &q)
             })
             .await
         }
@@ -174,15 +182,55 @@ pub async fn handle(app: Arc<App>, req: Request<Incoming>, rid: String) -> Respo
     out.unwrap_or_else(|r| r)
 }
 
-/// The query for a section: `?team=` or the caller's own team.
-fn dashboard_query(actor: &Principal, section: Section, query: &str) -> Query {
+/// The query for a section: `?team=` (the caller's own team by default; `*`: the whole org,
+/// for owners and org admins), `?user=`, `?verdict=`, `?policy=`, `?from=` / `?to=` (ms),
+/// `?granularity=day|week|month`, and for events `?limit=` (at most 1,000) with `?cursor=` (the
+/// previous page's `next`).
+fn dashboard_query(actor: &Principal, section: Section, query: &str) -> Result<Query, String> {
     let team = query_param(query, "team").unwrap_or_else(|| actor.team.clone().unwrap_or_default());
-    Query {
-        team,
-        section,
-        filter: Default::default(),
-        granularity: Default::default(),
+    let mut q = Query::new(&team, section);
+    let named = |v: &str| serde_json::Value::String(v.to_owned());
+    for (k, v) in query.split('&').filter_map(|p| p.split_once('=')) {
+        let v = percent_decode(v);
+        let bad = |what: &str| format!("`?{k}={v}`: expected {what}");
+        let number = || v.parse::<i64>().map_err(|_| bad("a number"));
+        match k {
+            "team" => {}
+            "user" => q.filter.user = Some(v.clone()),
+            "verdict" => {
+                q.filter.verdict = Some(
+                    serde_json::from_value(named(&v))
+                        .map_err(|_| bad("allow, redact, ticket, escalate or block"))?,
+                );
+            }
+            "policy" => {
+                q.filter.policy =
+                    Some(serde_json::from_value(named(&v)).map_err(|_| bad("a policy kind"))?);
+            }
+            "from" => q.filter.from = Some(number()?),
+            "to" => q.filter.to = Some(number()?),
+            "granularity" => {
+                q.granularity = serde_json::from_value(named(&v))
+                    .map_err(|_| bad("day, week or month"))?;
+            }
+            "limit" => {
+                let n: usize = v.parse().map_err(|_| bad("a number of rows"))?;
+                if n == 0 || n > dashboard::MAX_PAGE {
+                    return Err(bad("1 to 1000 rows"));
+                }
+                q.limit = Some(n);
+            }
+            "cursor" | "before" => {
+                q.before = Some(v.parse().map_err(|_| bad("the `next` of the previous page"))?);
+            }
+            other => {
+                return Err(format!(
+                    "unknown query parameter `{other}` (team, user, verdict, policy, from, to, granularity, limit, cursor)"
+                ))
+            }
+        }
     }
+    Ok(q)
 }
 
 async fn run<T: serde::Serialize + Send + 'static>(

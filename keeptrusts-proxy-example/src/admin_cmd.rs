@@ -908,15 +908,9 @@ pub fn dashboard(a: &DashboardArgs) -> u8 {
             .map_err(|e| report(&e.into()))?;
         let team = keeptrusts_core::directory::slug_of(s.as_ref(), &a.team)
             .map_err(|e| report(&e.into()))?;
-        let events =
-            EventStore::list(s.as_ref(), &a.common.org_id).map_err(|e| report(&e.into()))?;
-        let q = Query {
-            team,
-            section,
-            filter: Default::default(),
-            granularity: Default::default(),
-        };
-        let v = dashboard::view(&viewer, &q, &events).map_err(|e| report(&e))?;
+        let q = Query::new(&team, section);
+        let v =
+            dashboard::load(s.as_ref(), &a.common.org_id, &viewer, &q).map_err(|e| report(&e))?;
         use std::io::Write;
         let _ = writeln!(
             std::io::stdout(),

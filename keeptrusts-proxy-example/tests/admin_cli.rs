@@ -340,3 +340,94 @@ fn prune_removes_each_events_content_at_the_end_of_its_own_retention() {
     let verified = env.ok(&["events", "verify", "--default-days", "1"]);
     assert!(verified.contains("0 pruned"), "{verified}");
 }
+
+#[test]
+fn events_are_paged_and_filtered_by_the_store_with_the_viewers_rules() {
+    let env = Env::new("cli-pages");
+    let agent = env.support_team();
+    for (email, role) in [("lead@yourco.com", "admin"), ("root@yourco.com", "owner")] {
+        env.ok(&[
+            "team",
+            "add-member",
+            "--team",
+            "support",
+            "--email",
+            email,
+            "--role",
+            role,
+        ]);
+    }
+    let lead = env.key("support", "lead@yourco.com");
+    let root = env.key("support", "root@yourco.com");
+    let (mut gw, addr) = env.gateway(&[]);
+    for i in 0..7 {
+        assert_eq!(refused(&addr, &agent), None, "request {i}");
+    }
+    assert_eq!(refused(&addr, &lead), None);
+    let get = |key: &str, q: &str| {
+        let r = http(
+            &addr,
+            "GET",
+            &format!("/v1/events?{q}"),
+            Some(key),
+            &[],
+            b"",
+        );
+        (r.status, r.json())
+    };
+    // pages of three, newest first, until `next` is absent
+    let mut seen = Vec::new();
+    let mut cursor = String::new();
+    loop {
+        let (status, v) = get(&lead, &format!("limit=3&user=agent%40yourco.com{cursor}"));
+        assert_eq!(status, 200, "{v}");
+        let rows = v["rows"].as_array().unwrap();
+        assert!(rows.len() <= 3);
+        seen.extend(rows.iter().map(|e| e["seq"].as_u64().unwrap()));
+        match v["next"].as_u64() {
+            Some(n) => cursor = format!("&cursor={n}"),
+            None => break,
+        }
+    }
+    assert_eq!(seen.len(), 7, "{seen:?}");
+    assert!(
+        seen.windows(2).all(|w| w[0] > w[1]),
+        "newest first: {seen:?}"
+    );
+    // a member asking for someone else's rows gets their own only
+    let (_, v) = get(&agent, "user=lead%40yourco.com&limit=50");
+    assert!(v["rows"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .all(|e| e["user"] == "agent@yourco.com"));
+    let (_, v) = get(&lead, "verdict=block&limit=50");
+    assert!(v["rows"].as_array().unwrap().is_empty(), "{v}");
+    // the org roll-up is for owners
+    let (status, _) = get(&root, "team=*&limit=5");
+    assert_eq!(status, 200);
+    let (status, _) = get(&lead, "team=*");
+    assert_eq!(status, 403);
+    let r = http(
+        &addr,
+        "GET",
+        "/v1/dashboard/overview?team=*",
+        Some(&root),
+        &[],
+        b"",
+    );
+    assert_eq!(r.status, 200, "{}", r.body);
+    assert_eq!(r.json()["days"][0]["requests"], 8, "{}", r.body);
+    for bad in [
+        "limit=0",
+        "limit=5000",
+        "verdict=maybe",
+        "from=yesterday",
+        "colour=red",
+    ] {
+        let (status, v) = get(&lead, bad);
+        assert_eq!(status, 400, "{bad}: {v}");
+        assert!(v["error"]["message"].as_str().unwrap().contains('`'), "{v}");
+    }
+    stop(&mut gw);
+}

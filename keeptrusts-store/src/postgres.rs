@@ -16,7 +16,7 @@ use std::time::{Duration, Instant};
 use keeptrusts_core::directory::{ApiKey, Directory, Member, Team};
 use keeptrusts_core::escalation::{Escalation, EscalationStore, Millis, Redeem, Resolution};
 use keeptrusts_core::event::{
-    prune_plan, Anchor, Chain, Event, EventDraft, EventStore, Head, Journal,
+    prune_plan, Anchor, Chain, Event, EventDraft, EventQuery, EventStore, Head, Journal,
 };
 use keeptrusts_core::wallet::ticket::{Ticket, TicketRedeem, TicketResolution, TicketStore};
 use keeptrusts_core::wallet::{
@@ -47,6 +47,13 @@ CREATE TABLE event_anchors (org TEXT PRIMARY KEY, seq BIGINT NOT NULL, prev_hash
 CREATE TABLE teams (slug TEXT PRIMARY KEY, body TEXT NOT NULL);
 CREATE TABLE members (team TEXT NOT NULL, usr TEXT NOT NULL, body TEXT NOT NULL, PRIMARY KEY (team, usr));
 CREATE TABLE api_keys (hash TEXT PRIMARY KEY, id TEXT NOT NULL UNIQUE, team TEXT NOT NULL, created_at BIGINT NOT NULL, body TEXT NOT NULL);
+",
+    // events are read by team, user and verdict in SQL (dashboards, pages of events)
+    r"
+ALTER TABLE events ADD COLUMN team TEXT, ADD COLUMN usr TEXT, ADD COLUMN verdict TEXT;
+UPDATE events SET team = body::jsonb->>'team', usr = body::jsonb->>'user', verdict = body::jsonb->>'verdict';
+CREATE INDEX events_team ON events (org, team, seq);
+CREATE INDEX events_team_user ON events (org, team, usr, seq);
 ",
 ];
 
@@ -419,8 +426,9 @@ const SAVE: &str = "WITH
  l AS (INSERT INTO leases (id, status, created_at, expires_at, body)
        SELECT * FROM unnest($4::TEXT[], $5::TEXT[], $6::BIGINT[], $7::BIGINT[], $8::TEXT[])
        ON CONFLICT (id) DO UPDATE SET status = excluded.status, body = excluded.body),
- e AS (INSERT INTO events (org, seq, timestamp, body)
-       SELECT * FROM unnest($9::TEXT[], $10::BIGINT[], $11::BIGINT[], $12::TEXT[])),
+ e AS (INSERT INTO events (org, seq, timestamp, body, team, usr, verdict)
+       SELECT * FROM unnest($9::TEXT[], $10::BIGINT[], $11::BIGINT[], $12::TEXT[], $16::TEXT[],
+                            $17::TEXT[], $18::TEXT[])),
  h AS (UPDATE event_heads SET seq = n.seq, hash = n.hash
        FROM unnest($13::TEXT[], $14::BIGINT[], $15::TEXT[]) AS n(org, seq, hash)
        WHERE event_heads.org = n.org)
@@ -525,6 +533,9 @@ impl BatchRows for PgBatch<'_, '_> {
             .iter()
             .map(to_json)
             .collect::<Result<Vec<String>, _>>()?;
+        let e_team: Vec<Option<&str>> = events.iter().map(|e| e.body.team.as_deref()).collect();
+        let e_user: Vec<Option<&str>> = events.iter().map(|e| e.body.user.as_deref()).collect();
+        let e_verdict: Vec<&str> = events.iter().map(|e| e.body.verdict.as_str()).collect();
         let h_org: Vec<&str> = heads.iter().map(|h| h.0).collect();
         let h_seq = heads
             .iter()
@@ -537,7 +548,8 @@ impl BatchRows for PgBatch<'_, '_> {
                 &st,
                 &[
                     &w_scope, &w_id, &w_body, &l_id, &l_status, &l_created, &l_expires, &l_body,
-                    &e_org, &e_seq, &e_ts, &e_body, &h_org, &h_seq, &h_hash,
+                    &e_org, &e_seq, &e_ts, &e_body, &h_org, &h_seq, &h_hash, &e_team, &e_user,
+                    &e_verdict,
                 ],
             )
             .map_err(pg)?;
@@ -875,6 +887,34 @@ impl EventStore for PgStore {
         self.tx(|tx| pg_anchor(tx, org))
     }
 
+    fn query(&self, org: &str, q: &EventQuery) -> Result<Vec<Event>, StoreError> {
+        let before = q.before.map(i64::try_from).transpose().map_err(corrupt)?;
+        let limit = q.limit.map(|n| i64::try_from(n).unwrap_or(i64::MAX));
+        let verdict = q.verdict.map(|v| v.as_str());
+        self.tx(|tx| {
+            let rows = tx
+                .query(
+                    "SELECT body FROM events WHERE org = $1
+                       AND ($2::TEXT IS NULL OR team = $2) AND ($3::TEXT IS NULL OR usr = $3)
+                       AND ($4::TEXT IS NULL OR verdict = $4)
+                       AND ($5::BIGINT IS NULL OR timestamp >= $5)
+                       AND ($6::BIGINT IS NULL OR timestamp < $6)
+                       AND ($7::BIGINT IS NULL OR seq < $7)
+                     ORDER BY seq DESC LIMIT $8",
+                    &[
+                        &org, &q.team, &q.user, &verdict, &q.from, &q.to, &before, &limit,
+                    ],
+                )
+                .map_err(pg)?;
+            let mut out: Vec<Event> = rows
+                .iter()
+                .map(|r| from_json(r.get::<_, &str>(0)))
+                .collect::<Result<_, StoreError>>()?;
+            out.reverse();
+            Ok(out)
+        })
+    }
+
     fn snapshot(&self, org: &str) -> Result<Chain, StoreError> {
         // one snapshot: an append or a prune committed meanwhile is not half seen
         self.tx(|tx| {
@@ -907,7 +947,7 @@ impl EventStore for PgStore {
             for t in &plan.tombstones {
                 let seq = i64::try_from(t.seq).map_err(corrupt)?;
                 tx.execute(
-                    "UPDATE events SET body = $3 WHERE org = $1 AND seq = $2",
+                    "UPDATE events SET body = $3, team = NULL, usr = NULL WHERE org = $1 AND seq = $2",
                     &[&org, &seq, &to_json(t)?],
                 )
                 .map_err(pg)?;

@@ -7,7 +7,7 @@ use std::time::Duration;
 use keeptrusts_core::directory::{ApiKey, Directory, Member, Team};
 use keeptrusts_core::escalation::{Escalation, EscalationStore, Millis, Redeem, Resolution};
 use keeptrusts_core::event::{
-    prune_plan, Anchor, Chain, Event, EventDraft, EventStore, Head, Journal,
+    prune_plan, Anchor, Chain, Event, EventDraft, EventQuery, EventStore, Head, Journal,
 };
 use keeptrusts_core::wallet::ticket::{Ticket, TicketRedeem, TicketResolution, TicketStore};
 use keeptrusts_core::wallet::{
@@ -74,6 +74,16 @@ CREATE TABLE event_anchors (
 CREATE TABLE teams (slug TEXT PRIMARY KEY, body TEXT NOT NULL);
 CREATE TABLE members (team TEXT NOT NULL, user TEXT NOT NULL, body TEXT NOT NULL, PRIMARY KEY (team, user));
 CREATE TABLE api_keys (hash TEXT PRIMARY KEY, id TEXT NOT NULL UNIQUE, team TEXT NOT NULL, created_at INTEGER NOT NULL, body TEXT NOT NULL);
+",
+    // events are read by team, user and verdict in SQL (dashboards, pages of events)
+    r"
+ALTER TABLE events ADD COLUMN team TEXT;
+ALTER TABLE events ADD COLUMN usr TEXT;
+ALTER TABLE events ADD COLUMN verdict TEXT;
+UPDATE events SET team = json_extract(body, '$.team'), usr = json_extract(body, '$.user'),
+    verdict = json_extract(body, '$.verdict');
+CREATE INDEX events_team ON events (org, team, seq);
+CREATE INDEX events_team_user ON events (org, team, usr, seq);
 ",
 ];
 
@@ -312,13 +322,23 @@ impl BatchRows for SqliteRows<'_, '_> {
         let mut insert = self
             .0
             .prepare_cached(
-                "INSERT INTO events (org, seq, timestamp, body) VALUES (?1, ?2, ?3, ?4)",
+                "INSERT INTO events (org, seq, timestamp, body, team, usr, verdict)
+                 VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7)",
             )
             .map_err(unavailable)?;
         for e in events {
             let seq = i64::try_from(e.seq).map_err(corrupt)?;
+            let b = &e.body;
             insert
-                .execute(params![&e.body.org, seq, e.body.timestamp, to_json(e)?])
+                .execute(params![
+                    &b.org,
+                    seq,
+                    b.timestamp,
+                    to_json(e)?,
+                    b.team,
+                    b.user,
+                    b.verdict.as_str()
+                ])
                 .map_err(unavailable)?;
         }
         let mut head = self
@@ -658,6 +678,43 @@ impl EventStore for SqliteStore {
         self.tx(|tx| load_anchor(tx, org))
     }
 
+    fn query(&self, org: &str, q: &EventQuery) -> Result<Vec<Event>, StoreError> {
+        let before = q.before.map(i64::try_from).transpose().map_err(corrupt)?;
+        let limit = q.limit.map_or(-1, |n| i64::try_from(n).unwrap_or(i64::MAX));
+        self.tx(|tx| {
+            let mut stmt = tx
+                .prepare_cached(
+                    "SELECT body FROM events WHERE org = ?1
+                       AND (?2 IS NULL OR team = ?2) AND (?3 IS NULL OR usr = ?3)
+                       AND (?4 IS NULL OR verdict = ?4)
+                       AND (?5 IS NULL OR timestamp >= ?5) AND (?6 IS NULL OR timestamp < ?6)
+                       AND (?7 IS NULL OR seq < ?7)
+                     ORDER BY seq DESC LIMIT ?8",
+                )
+                .map_err(unavailable)?;
+            let rows = stmt
+                .query_map(
+                    params![
+                        org,
+                        q.team,
+                        q.user,
+                        q.verdict.map(|v| v.as_str()),
+                        q.from,
+                        q.to,
+                        before,
+                        limit
+                    ],
+                    |r| r.get::<_, String>(0),
+                )
+                .map_err(unavailable)?;
+            let mut out: Vec<Event> = rows
+                .map(|b| from_json(&b.map_err(unavailable)?))
+                .collect::<Result<_, StoreError>>()?;
+            out.reverse();
+            Ok(out)
+        })
+    }
+
     fn snapshot(&self, org: &str) -> Result<Chain, StoreError> {
         // one transaction: an append or a prune cannot fall between the reads
         self.tx(|tx| {
@@ -676,7 +733,9 @@ impl EventStore for SqliteStore {
             let plan = prune_plan(&load_events(tx, org)?, now, default_days);
             for t in &plan.tombstones {
                 let seq = i64::try_from(t.seq).map_err(corrupt)?;
-                tx.prepare_cached("UPDATE events SET body = ?3 WHERE org = ?1 AND seq = ?2")
+                tx.prepare_cached(
+                    "UPDATE events SET body = ?3, team = NULL, usr = NULL WHERE org = ?1 AND seq = ?2",
+                )
                     .map_err(unavailable)?
                     .execute(params![org, seq, to_json(t)?])
                     .map_err(unavailable)?;

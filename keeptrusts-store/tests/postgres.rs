@@ -133,6 +133,12 @@ fn event_chains_behave_the_same() {
 }
 
 #[test]
+fn event_queries_filter_in_sql_exactly_as_the_core_does() {
+    let Some(url) = url() else { return };
+    common::event_query_case(&fresh(&url, "queries"));
+}
+
+#[test]
 fn directories_behave_the_same() {
     let Some(url) = url() else { return };
     let memory = keeptrusts_core::MemoryStore::new();

@@ -58,6 +58,15 @@ fn concurrent_requests_share_transactions_and_lose_nothing() {
 }
 
 #[test]
+fn event_queries_filter_in_sql_exactly_as_the_core_does() {
+    let lines = common::event_query_case(&SqliteStore::open_in_memory().unwrap());
+    assert!(
+        lines.iter().any(|l| l.ends_with("[22, 24, 26, 28]")),
+        "{lines:?}"
+    );
+}
+
+#[test]
 fn directories_behave_the_same() {
     let memory = keeptrusts_core::MemoryStore::new();
     assert_eq!(

@@ -100,6 +100,26 @@ pub struct Query {
     /// Spend period.
     #[serde(default)]
     pub granularity: Granularity,
+    /// The events section in pages: at most this many rows, newest first.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub limit: Option<usize>,
+    /// The next page: only events older than this seq (the previous page's `next`).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub before: Option<u64>,
+}
+
+impl Query {
+    /// A query of `section` for `team`, unfiltered.
+    pub fn new(team: &str, section: Section) -> Query {
+        Query {
+            team: team.to_owned(),
+            section,
+            filter: EventFilter::default(),
+            granularity: Granularity::default(),
+            limit: None,
+            before: None,
+        }
+    }
 }
 
 /// One day of the overview.
@@ -160,10 +180,13 @@ pub enum View {
         /// Days with traffic, ascending.
         days: Vec<DayRow>,
     },
-    /// Events, in chain order.
+    /// Events: in chain order, or with a `limit`, one page newest first.
     Events {
         /// The rows.
         rows: Vec<Event>,
+        /// Pass as `before` for the next (older) page; absent on the last page.
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        next: Option<u64>,
     },
     /// Spend.
     Spend {
@@ -197,6 +220,68 @@ pub enum Visibility {
     Own(String),
 }
 
+/// The team name of the whole org's roll-up (owners and org admins).
+pub const ORG_ROLLUP: &str = "*";
+
+/// The largest page of events one call returns.
+pub const MAX_PAGE: usize = 1_000;
+
+/// What the store must read for `query` as `viewer` sees it: the team, the time range, and for
+/// the sections that list rows (events, escalations, usage) the member's own user, the verdict
+/// and the page. [`view`] applies every rule again on what is read, so a store that reads more
+/// changes nothing.
+///
+/// # Errors
+/// As [`visibility`].
+pub fn fetch(viewer: &Principal, query: &Query) -> Result<crate::event::EventQuery, AdminError> {
+    let vis = visibility(viewer, &query.team)?;
+    let rows = matches!(
+        query.section,
+        Section::Events | Section::Escalations | Section::Usage
+    );
+    let own = match &vis {
+        Visibility::Own(u) if rows => Some(u.clone()),
+        _ => None,
+    };
+    let events = query.section == Section::Events;
+    let user = match (own, &query.filter.user) {
+        (Some(u), _) => Some(u),
+        (None, Some(u)) if events => Some(u.clone()),
+        _ => None,
+    };
+    Ok(crate::event::EventQuery {
+        team: (query.team != ORG_ROLLUP).then(|| query.team.clone()),
+        user,
+        verdict: query.filter.verdict.filter(|_| events),
+        from: query.filter.from,
+        to: query.filter.to,
+        before: query.before.filter(|_| events),
+        // one more than the page, so the view knows whether there is a next one; with a policy
+        // filter (applied in the view) the store reads the whole range
+        limit: query
+            .limit
+            .filter(|_| events && query.filter.policy.is_none())
+            .map(|n| n.min(MAX_PAGE).saturating_add(1)),
+    })
+}
+
+/// A section as `viewer` sees it, read from `store` with only the rows it needs ([`fetch`]).
+///
+/// # Errors
+/// As [`view`], or a store failure.
+pub fn load(
+    store: &dyn crate::event::EventStore,
+    org: &str,
+    viewer: &Principal,
+    query: &Query,
+) -> Result<View, AdminError> {
+    let mut query = query.clone();
+    query.limit = query.limit.map(|n| n.min(MAX_PAGE));
+    let wanted = fetch(viewer, &query)?;
+    let events = store.query(org, &wanted)?;
+    view(viewer, &query, &events)
+}
+
 /// The viewer's visibility of `team`.
 ///
 /// # Errors
@@ -208,6 +293,17 @@ pub fn visibility(viewer: &Principal, team: &str) -> Result<Visibility, AdminErr
         return Err(forbidden());
     }
     let own_team = viewer.team.as_deref() == Some(team);
+    if team == ORG_ROLLUP {
+        let org_wide = viewer.role == Some(Role::Owner)
+            || (viewer.role == Some(Role::Admin) && viewer.org_admin);
+        return if org_wide {
+            Ok(Visibility::Full)
+        } else {
+            Err(AdminError::Forbidden(
+                "only owners and org admins see the whole org's roll-up (`team=*`)".into(),
+            ))
+        };
+    }
     match viewer.role {
         Some(Role::Owner) => Ok(Visibility::Full),
         Some(Role::Admin) if own_team || viewer.org_admin => Ok(Visibility::Full),
@@ -260,9 +356,14 @@ pub fn view(viewer: &Principal, query: &Query, events: &[Event]) -> Result<View,
         to: query.filter.to,
         ..EventFilter::default()
     };
-    let team = events
-        .iter()
-        .filter(|e| e.body.team.as_deref() == Some(query.team.as_str()) && range.keeps(e));
+    let rollup = query.team == ORG_ROLLUP;
+    let team = events.iter().filter(|e| {
+        (if rollup {
+            e.body.team.is_some()
+        } else {
+            e.body.team.as_deref() == Some(query.team.as_str())
+        }) && range.keeps(e)
+    });
     // administrative events are listed with the rest but are not requests
     let requests = team.clone().filter(|e| e.body.admin.is_none());
     Ok(match query.section {
@@ -284,12 +385,31 @@ pub fn view(viewer: &Principal, query: &Query, events: &[Event]) -> Result<View,
                 days: days.into_values().collect(),
             }
         }
-        Section::Events => View::Events {
-            rows: team
+        Section::Events => {
+            let rows = team
                 .filter(|e| own(e) && query.filter.keeps(e))
-                .cloned()
-                .collect(),
-        },
+                .filter(|e| query.before.is_none_or(|b| e.seq < b));
+            match query.limit {
+                None => View::Events {
+                    rows: rows.cloned().collect(),
+                    next: None,
+                },
+                Some(n) => {
+                    let mut page: Vec<Event> =
+                        rows.rev().take(n.saturating_add(1)).cloned().collect();
+                    let more = page.len() > n;
+                    page.truncate(n);
+                    View::Events {
+                        next: if more {
+                            page.last().map(|e| e.seq)
+                        } else {
+                            None
+                        },
+                        rows: page,
+                    }
+                }
+            }
+        }
         Section::Spend => {
             let mut total = Decimal::ZERO;
             let mut by_model = BTreeMap::new();

@@ -807,6 +807,61 @@ pub fn prune_plan(events: &[Event], now: Millis, default_days: u32) -> PrunePlan
     }
 }
 
+/// Which events to read: the store filters on these (in SQL for the SQL stores, with indexes),
+/// and returns the matches in chain order — with a `limit`, the newest `limit` of them.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct EventQuery {
+    /// Team.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub team: Option<String>,
+    /// User.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub user: Option<String>,
+    /// Final verdict.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub verdict: Option<Verdict>,
+    /// From (inclusive, ms).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub from: Option<Millis>,
+    /// To (exclusive, ms).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub to: Option<Millis>,
+    /// Only events with a smaller seq.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub before: Option<u64>,
+    /// At most this many (the newest).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub limit: Option<usize>,
+}
+
+impl EventQuery {
+    /// Whether `e` matches (everything but the limit).
+    pub fn keeps(&self, e: &Event) -> bool {
+        let b = &e.body;
+        self.team
+            .as_ref()
+            .is_none_or(|t| b.team.as_ref() == Some(t))
+            && self
+                .user
+                .as_ref()
+                .is_none_or(|u| b.user.as_ref() == Some(u))
+            && self.verdict.is_none_or(|v| b.verdict == v)
+            && self.from.is_none_or(|f| b.timestamp >= f)
+            && self.to.is_none_or(|t| b.timestamp < t)
+            && self.before.is_none_or(|s| e.seq < s)
+    }
+
+    /// The matches of `events` (in chain order), as a store answers.
+    pub fn apply(&self, events: Vec<Event>) -> Vec<Event> {
+        let mut out: Vec<Event> = events.into_iter().filter(|e| self.keeps(e)).collect();
+        if let Some(n) = self.limit {
+            let cut = out.len().saturating_sub(n);
+            out.drain(..cut);
+        }
+        out
+    }
+}
+
 /// Storage of events. `append` is atomic: it reads the org's head and writes the new event in one
 /// step (a SQL store: one transaction with the head row locked).
 pub trait EventStore: Send + Sync {
@@ -825,6 +880,14 @@ pub trait EventStore: Send + Sync {
     /// # Errors
     /// A store failure.
     fn anchor(&self, org: &str) -> Result<Option<Anchor>, StoreError>;
+    /// The org's events that `query` matches, in chain order (with a limit, the newest). The
+    /// provided method filters [`EventStore::list`]; the SQL stores filter in SQL.
+    ///
+    /// # Errors
+    /// A store failure.
+    fn query(&self, org: &str, query: &EventQuery) -> Result<Vec<Event>, StoreError> {
+        Ok(query.apply(self.list(org)?))
+    }
     /// The org's events, anchor and recorded head, read in one snapshot (what
     /// [`verify_chain`] checks: a prune or an append in between cannot make a sound chain
     /// look broken).

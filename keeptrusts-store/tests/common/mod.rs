@@ -608,3 +608,71 @@ pub fn directory_case(d: &dyn keeptrusts_core::Storage) -> Vec<String> {
     ));
     out
 }
+
+/// Reads the same pages and filters from `store` and from the memory store, after the same
+/// appends: the SQL filtering answers exactly what the core's filtering answers.
+pub fn event_query_case(store: &dyn keeptrusts_core::event::EventStore) -> Vec<String> {
+    use keeptrusts_core::event::{EventQuery, EventStore, MemoryEvents};
+    use keeptrusts_core::Verdict;
+    let memory = MemoryEvents::new();
+    for i in 0..40u64 {
+        let mut d = event_draft(&format!("q{i}"), 1_000 * i as i64);
+        d.team = Some(["support", "legal"][(i % 2) as usize].to_owned());
+        d.user = Some(format!("u{}@x.com", i % 3));
+        d.verdict = if i % 5 == 0 {
+            Verdict::Block
+        } else {
+            Verdict::Allow
+        };
+        memory.append(d.clone()).unwrap();
+        store.append(d).unwrap();
+    }
+    let queries = [
+        EventQuery::default(),
+        EventQuery {
+            team: Some("support".into()),
+            ..EventQuery::default()
+        },
+        EventQuery {
+            team: Some("support".into()),
+            user: Some("u1@x.com".into()),
+            ..EventQuery::default()
+        },
+        EventQuery {
+            team: Some("legal".into()),
+            verdict: Some(Verdict::Block),
+            ..EventQuery::default()
+        },
+        EventQuery {
+            from: Some(5_000),
+            to: Some(20_000),
+            ..EventQuery::default()
+        },
+        EventQuery {
+            team: Some("support".into()),
+            limit: Some(4),
+            ..EventQuery::default()
+        },
+        EventQuery {
+            team: Some("support".into()),
+            limit: Some(4),
+            before: Some(30),
+            ..EventQuery::default()
+        },
+        EventQuery {
+            team: Some("nobody".into()),
+            ..EventQuery::default()
+        },
+    ];
+    let mut out = Vec::new();
+    for q in &queries {
+        let want = memory.query("default", q).unwrap();
+        let got = store.query("default", q).unwrap();
+        assert_eq!(got, want, "{q:?}");
+        out.push(format!(
+            "{q:?}: {:?}",
+            got.iter().map(|e| e.seq).collect::<Vec<_>>()
+        ));
+    }
+    out
+}
