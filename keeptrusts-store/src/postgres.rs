@@ -55,6 +55,10 @@ UPDATE events SET team = body::jsonb->>'team', usr = body::jsonb->>'user', verdi
 CREATE INDEX events_team ON events (org, team, seq);
 CREATE INDEX events_team_user ON events (org, team, usr, seq);
 ",
+    // dashboards over a time range
+    r"
+CREATE INDEX events_team_time ON events (org, team, timestamp);
+",
 ];
 
 const TIMEOUT: Duration = Duration::from_secs(5);
@@ -888,24 +892,31 @@ impl EventStore for PgStore {
     }
 
     fn query(&self, org: &str, q: &EventQuery) -> Result<Vec<Event>, StoreError> {
+        // only the conditions a query has, so the planner can use the team indexes
         let before = q.before.map(i64::try_from).transpose().map_err(corrupt)?;
-        let limit = q.limit.map(|n| i64::try_from(n).unwrap_or(i64::MAX));
         let verdict = q.verdict.map(|v| v.as_str());
+        let mut sql = String::from("SELECT body FROM events WHERE org = $1");
+        let mut args: Vec<&(dyn postgres::types::ToSql + Sync)> = vec![&org];
+        let conds: [(&str, Option<&(dyn postgres::types::ToSql + Sync)>); 6] = [
+            ("team =", q.team.as_ref().map(|t| t as _)),
+            ("usr =", q.user.as_ref().map(|u| u as _)),
+            ("verdict =", verdict.as_ref().map(|v| v as _)),
+            ("timestamp >=", q.from.as_ref().map(|f| f as _)),
+            ("timestamp <", q.to.as_ref().map(|t| t as _)),
+            ("seq <", before.as_ref().map(|b| b as _)),
+        ];
+        for (c, v) in conds {
+            if let Some(v) = v {
+                args.push(v);
+                sql.push_str(&format!(" AND {c} ${}", args.len()));
+            }
+        }
+        sql.push_str(" ORDER BY seq DESC");
+        if let Some(n) = q.limit {
+            sql.push_str(&format!(" LIMIT {n}"));
+        }
         self.tx(|tx| {
-            let rows = tx
-                .query(
-                    "SELECT body FROM events WHERE org = $1
-                       AND ($2::TEXT IS NULL OR team = $2) AND ($3::TEXT IS NULL OR usr = $3)
-                       AND ($4::TEXT IS NULL OR verdict = $4)
-                       AND ($5::BIGINT IS NULL OR timestamp >= $5)
-                       AND ($6::BIGINT IS NULL OR timestamp < $6)
-                       AND ($7::BIGINT IS NULL OR seq < $7)
-                     ORDER BY seq DESC LIMIT $8",
-                    &[
-                        &org, &q.team, &q.user, &verdict, &q.from, &q.to, &before, &limit,
-                    ],
-                )
-                .map_err(pg)?;
+            let rows = tx.query(sql.as_str(), &args).map_err(pg)?;
             let mut out: Vec<Event> = rows
                 .iter()
                 .map(|r| from_json(r.get::<_, &str>(0)))

@@ -85,6 +85,10 @@ UPDATE events SET team = json_extract(body, '$.team'), usr = json_extract(body, 
 CREATE INDEX events_team ON events (org, team, seq);
 CREATE INDEX events_team_user ON events (org, team, usr, seq);
 ",
+    // dashboards over a time range
+    r"
+CREATE INDEX events_team_time ON events (org, team, timestamp);
+",
 ];
 
 /// A SQLite database holding wallets, leases, tickets, escalations and events.
@@ -679,33 +683,43 @@ impl EventStore for SqliteStore {
     }
 
     fn query(&self, org: &str, q: &EventQuery) -> Result<Vec<Event>, StoreError> {
-        let before = q.before.map(i64::try_from).transpose().map_err(corrupt)?;
-        let limit = q.limit.map_or(-1, |n| i64::try_from(n).unwrap_or(i64::MAX));
+        // only the conditions a query has, so the planner can use the (org, team, usr, seq) and
+        // (org, team, timestamp) indexes
+        let mut sql = String::from("SELECT body FROM events WHERE org = ?");
+        let mut args: Vec<rusqlite::types::Value> = vec![org.to_owned().into()];
+        let mut cond = |c: &str, v: rusqlite::types::Value| {
+            sql.push_str(" AND ");
+            sql.push_str(c);
+            args.push(v);
+        };
+        if let Some(t) = &q.team {
+            cond("team = ?", t.clone().into());
+        }
+        if let Some(u) = &q.user {
+            cond("usr = ?", u.clone().into());
+        }
+        if let Some(v) = q.verdict {
+            cond("verdict = ?", v.as_str().to_owned().into());
+        }
+        if let Some(f) = q.from {
+            cond("timestamp >= ?", f.into());
+        }
+        if let Some(t) = q.to {
+            cond("timestamp < ?", t.into());
+        }
+        if let Some(b) = q.before {
+            cond("seq < ?", i64::try_from(b).map_err(corrupt)?.into());
+        }
+        sql.push_str(" ORDER BY seq DESC");
+        if let Some(n) = q.limit {
+            sql.push_str(&format!(" LIMIT {n}"));
+        }
         self.tx(|tx| {
-            let mut stmt = tx
-                .prepare_cached(
-                    "SELECT body FROM events WHERE org = ?1
-                       AND (?2 IS NULL OR team = ?2) AND (?3 IS NULL OR usr = ?3)
-                       AND (?4 IS NULL OR verdict = ?4)
-                       AND (?5 IS NULL OR timestamp >= ?5) AND (?6 IS NULL OR timestamp < ?6)
-                       AND (?7 IS NULL OR seq < ?7)
-                     ORDER BY seq DESC LIMIT ?8",
-                )
-                .map_err(unavailable)?;
+            let mut stmt = tx.prepare_cached(&sql).map_err(unavailable)?;
             let rows = stmt
-                .query_map(
-                    params![
-                        org,
-                        q.team,
-                        q.user,
-                        q.verdict.map(|v| v.as_str()),
-                        q.from,
-                        q.to,
-                        before,
-                        limit
-                    ],
-                    |r| r.get::<_, String>(0),
-                )
+                .query_map(rusqlite::params_from_iter(args.iter()), |r| {
+                    r.get::<_, String>(0)
+                })
                 .map_err(unavailable)?;
             let mut out: Vec<Event> = rows
                 .map(|b| from_json(&b.map_err(unavailable)?))
