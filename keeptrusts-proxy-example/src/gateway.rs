@@ -61,7 +61,24 @@ pub struct RunArgs {
     /// Seconds a client has to send its request headers, and then its body (408 after).
     #[arg(long, default_value_t = 30)]
     client_timeout: u64,
+    /// `durable`: an answer (or a stream's last event) is released only once its settlement
+    /// and event are committed; `relaxed`: answered at once, written behind (a crash loses at
+    /// most the last batch).
+    #[arg(long, value_enum, default_value_t = Durability::Durable)]
+    durability: Durability,
 }
+
+/// When an answer may leave the gateway (see `docs/gateway.md`, "Durability").
+#[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
+pub enum Durability {
+    /// After its settlement and event are committed.
+    Durable,
+    /// At once; written behind.
+    Relaxed,
+}
+
+/// How long a durable answer waits for its commit before it is withheld (503).
+const COMMIT_TIMEOUT: Duration = Duration::from_secs(10);
 
 /// Refusals before the lifecycle (bad keys, unreadable bodies, …) with an event of their own, per
 /// status and minute; beyond that they are counted in one summary event per minute.
@@ -85,6 +102,11 @@ struct Metrics {
     sum_us: AtomicU64,
     /// Requests a provider billed above their reservation.
     overruns: AtomicU64,
+    /// Answers that waited for their commit, and for how long in all.
+    commit_waits: AtomicU64,
+    commit_wait_us: AtomicU64,
+    /// Answers withheld because their commit did not come in time.
+    withheld: AtomicU64,
 }
 
 impl Metrics {
@@ -138,6 +160,12 @@ impl Metrics {
             "# HELP keeptrusts_overruns_total Requests a provider billed above their reservation.\n# TYPE keeptrusts_overruns_total counter\nkeeptrusts_overruns_total {}\n",
             self.overruns.load(Ordering::Relaxed)
         ));
+        s.push_str(&format!(
+            "# HELP keeptrusts_commit_wait_seconds Time durable answers waited for their settlement and event to be committed.\n# TYPE keeptrusts_commit_wait_seconds summary\nkeeptrusts_commit_wait_seconds_sum {}\nkeeptrusts_commit_wait_seconds_count {}\n# HELP keeptrusts_answers_withheld_total Durable answers withheld (503) because the store did not commit them in time.\n# TYPE keeptrusts_answers_withheld_total counter\nkeeptrusts_answers_withheld_total {}\n",
+            self.commit_wait_us.load(Ordering::Relaxed) as f64 / 1e6,
+            self.commit_waits.load(Ordering::Relaxed),
+            self.withheld.load(Ordering::Relaxed)
+        ));
         s.push_str("# HELP keeptrusts_spend_total Settled spend by team.\n# TYPE keeptrusts_spend_total counter\n");
         if let Ok(m) = self.spend.lock() {
             let mut rows: Vec<_> = m.iter().collect();
@@ -164,6 +192,9 @@ pub(crate) struct App {
     keys: Mutex<HashMap<String, (Principal, Instant)>>,
     /// Bounds the events of refusals ([`REFUSAL_EVENTS_PER_MINUTE`] per status).
     refusals: Mutex<RefusalLimiter>,
+    durability: Durability,
+    /// How many of the ledger's queued items are committed (told by its writer).
+    committed: tokio::sync::watch::Receiver<u64>,
     metrics: Metrics,
     max_body: usize,
     upstream_timeout: Duration,
@@ -426,6 +457,10 @@ pub fn run(args: &RunArgs) -> u8 {
         }
     };
     let client = hyper_util::client::legacy::Client::builder(TokioExecutor::new()).build(https);
+    let (committed_tx, committed_rx) = tokio::sync::watch::channel(0u64);
+    ledger.on_commit(Box::new(move |c| {
+        committed_tx.send_replace(c);
+    }));
     let app = Arc::new(App {
         engine,
         router,
@@ -435,6 +470,8 @@ pub fn run(args: &RunArgs) -> u8 {
         org: args.org.clone(),
         keys: Mutex::new(HashMap::new()),
         refusals: Mutex::new(RefusalLimiter::new(REFUSAL_EVENTS_PER_MINUTE)),
+        durability: args.durability,
+        committed: committed_rx,
         metrics: Metrics::default(),
         max_body: args.max_body_bytes,
         upstream_timeout: Duration::from_secs(args.upstream_timeout),
@@ -621,7 +658,12 @@ async fn handle(app: Arc<App>, req: Request<Incoming>) -> Response<GwBody> {
     match (req.method().clone(), path.as_str()) {
         (Method::GET, "/health") => json_response(200, &rid, &serde_json::json!({"status": "ok"})),
         (Method::GET, "/metrics") => {
-            let mut r = Response::new(GwBody::Full(Some(Bytes::from(app.metrics.render()))));
+            let text = format!(
+                "{}# HELP keeptrusts_ledger_queue_depth Settlements and events queued, not yet committed.\n# TYPE keeptrusts_ledger_queue_depth gauge\nkeeptrusts_ledger_queue_depth {}\n",
+                app.metrics.render(),
+                app.ledger.queue_depth()
+            );
+            let mut r = Response::new(GwBody::Full(Some(Bytes::from(text))));
             r.headers_mut().insert(
                 CONTENT_TYPE,
                 HeaderValue::from_static("text/plain; version=0.0.4"),
@@ -778,9 +820,12 @@ async fn chat(app: Arc<App>, req: Request<Incoming>, rid: String) -> Response<Gw
         Ok(Begin::Forward(x)) => x,
         Ok(Begin::Answer(a)) => {
             let a = *a;
-            app.commit(a.close);
+            let receipt = app.commit(a.close);
             app.metrics
                 .record(&team, a.verdict.as_str(), started.elapsed());
+            if !app.released(receipt).await {
+                return withheld(&rid);
+            }
             return json_response(a.status, &rid, &a.body);
         }
         Err(e) => {
@@ -811,9 +856,12 @@ async fn chat(app: Arc<App>, req: Request<Incoming>, rid: String) -> Response<Gw
         let Some(call) = x.next_call() else {
             let a = x.exhausted(&last_err);
             unfinished.exchange = None;
-            app.commit(a.close);
+            let receipt = app.commit(a.close);
             app.metrics
                 .record(&team, "upstream_error", started.elapsed());
+            if !app.released(receipt).await {
+                return withheld(&rid);
+            }
             return json_response(a.status, &rid, &a.body);
         };
         let Some(target) = app.router.target(call.target).cloned() else {
@@ -853,9 +901,12 @@ async fn chat(app: Arc<App>, req: Request<Incoming>, rid: String) -> Response<Gw
                     }
                 };
                 unfinished.exchange = None;
-                app.commit(answer.close);
+                let receipt = app.commit(answer.close);
                 app.metrics
                     .record(&team, answer.verdict.as_str(), started.elapsed());
+                if !app.released(receipt).await {
+                    return withheld(&rid);
+                }
                 return json_response(answer.status, &rid, &answer.body);
             }
             Err(e) => {
@@ -866,6 +917,16 @@ async fn chat(app: Arc<App>, req: Request<Incoming>, rid: String) -> Response<Gw
             }
         }
     }
+}
+
+/// A durable answer whose settlement and event the store did not commit in time.
+fn withheld(rid: &str) -> Response<GwBody> {
+    error(
+        503,
+        "audit_unavailable",
+        "the answer is withheld: its settlement and audit event could not be written in time (they are written once the store is back)",
+        rid,
+    )
 }
 
 /// The answer to a request whose exchange was already closed (a bug: every path closes once).
@@ -930,6 +991,32 @@ impl App {
         error(status, code, message, rid)
     }
 
+    /// Whether the answer of a closing queued with `receipt` may leave: at once when relaxed;
+    /// when durable, once the ledger committed it (false after [`COMMIT_TIMEOUT`]: the store is
+    /// not taking writes, and the answer is withheld).
+    async fn released(&self, receipt: u64) -> bool {
+        if self.durability == Durability::Relaxed {
+            return true;
+        }
+        let started = Instant::now();
+        let mut rx = self.committed.clone();
+        let ok = matches!(
+            tokio::time::timeout(COMMIT_TIMEOUT, rx.wait_for(|c| *c >= receipt)).await,
+            Ok(Ok(_))
+        );
+        let us = u64::try_from(started.elapsed().as_micros()).unwrap_or(u64::MAX);
+        self.metrics.commit_waits.fetch_add(1, Ordering::Relaxed);
+        self.metrics.commit_wait_us.fetch_add(us, Ordering::Relaxed);
+        if !ok {
+            self.metrics.withheld.fetch_add(1, Ordering::Relaxed);
+            tracing::error!(
+                receipt,
+                "an answer is withheld: its settlement and event were not committed in time"
+            );
+        }
+        ok
+    }
+
     /// Writes the summaries of refusals still counted (at shutdown).
     fn flush_refusals(&self) {
         let pending = match self.refusals.lock() {
@@ -941,7 +1028,8 @@ impl App {
         }
     }
 
-    fn commit(&self, c: Closing) {
+    /// Queues a closing; returns the receipt its answer waits for ([`App::released`]).
+    fn commit(&self, c: Closing) -> u64 {
         if let Some(t) = &c.restore_ticket {
             if let Err(e) = keeptrusts_core::TicketStore::restore(&self.inline, t) {
                 tracing::error!(ticket = %t, "the ticket's approval was not given back: {e}");
@@ -967,6 +1055,7 @@ impl App {
             }
             Err(e) => tracing::error!(request_id = %rid, "the request's closing was refused: {e}"),
         }
+        self.ledger.receipt()
     }
 }
 
@@ -1324,6 +1413,20 @@ fn finish_stream(
         let usage = relay.usage();
         drop(relay);
         let done = x.finish_stream(usage, end);
+        let team = done.close.draft.team.clone().unwrap_or_else(|| "-".into());
+        let verdict = done.verdict;
+        drop(unfinished.exchange.take());
+        // the stream's last event leaves once its settlement and event are committed
+        let receipt = app.commit(done.close);
+        app.metrics
+            .record(&team, verdict.as_str(), started.elapsed());
+        if !app.released(receipt).await {
+            let v = serde_json::json!({"error": {"type": "api_error", "code": "audit_unavailable",
+                "message": "the answer's settlement and audit event could not be written in time; the stream is not complete",
+                "request_id": rid}});
+            let _ = tx.send(sse(&v)).await;
+            return;
+        }
         match &done.error {
             Some((code, message, status)) => {
                 let v = serde_json::json!({"error": {"type": error_type(*status), "code": code, "message": message, "request_id": rid}});
@@ -1340,11 +1443,6 @@ fn finish_stream(
             }
         }
         let _ = tx.send(Bytes::from_static(b"data: [DONE]\n\n")).await;
-        let team = done.close.draft.team.clone().unwrap_or_else(|| "-".into());
-        drop(unfinished.exchange.take());
-        app.commit(done.close);
-        app.metrics
-            .record(&team, done.verdict.as_str(), started.elapsed());
     });
     resp
 }

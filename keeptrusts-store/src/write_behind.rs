@@ -179,6 +179,10 @@ struct State {
     queue: Vec<Pending>,
     /// Floats to grow, by how much, and in which currency.
     demand: HashMap<WalletKey, (Decimal, Currency)>,
+    /// Finished requests (settlements, releases, events) ever queued, and of those the ones
+    /// committed: the queue is written in order, so the first `committed` are in the store.
+    queued: u64,
+    committed: u64,
     /// Batches started, finished, and asked for.
     started: u64,
     finished: u64,
@@ -202,7 +206,12 @@ struct Shared {
     work: Condvar,
     /// Callers wait here for a batch to finish.
     done: Condvar,
+    /// Told the number of committed items after each batch that wrote some.
+    on_commit: Mutex<Option<CommitHook>>,
 }
+
+/// Told how many queued items are committed (see [`WriteBehind::on_commit`]).
+pub type CommitHook = Box<dyn Fn(u64) + Send + Sync>;
 
 /// See the module documentation.
 pub struct WriteBehind {
@@ -323,6 +332,7 @@ impl WriteBehind {
             state: Mutex::new(State::default()),
             work: Condvar::new(),
             done: Condvar::new(),
+            on_commit: Mutex::new(None),
         });
         let s2 = Arc::clone(&shared);
         let writer = std::thread::Builder::new()
@@ -391,6 +401,54 @@ impl WriteBehind {
             Some(e) => Err(e.clone()),
             None => Ok(g),
         }
+    }
+
+    /// A receipt for everything queued so far: once [`Self::committed`] reaches it, every
+    /// settlement, release and event queued before this call is in the store.
+    pub fn receipt(&self) -> u64 {
+        lock(&self.shared.state).queued
+    }
+
+    /// How many queued items are committed (in queue order).
+    pub fn committed(&self) -> u64 {
+        lock(&self.shared.state).committed
+    }
+
+    /// Items queued and not yet committed.
+    pub fn queue_depth(&self) -> u64 {
+        let st = lock(&self.shared.state);
+        st.queued - st.committed
+    }
+
+    /// Calls `hook` with [`Self::committed`] after every batch that wrote queued items (from the
+    /// writer thread: keep it short, e.g. a channel send).
+    pub fn on_commit(&self, hook: CommitHook) {
+        *self
+            .shared
+            .on_commit
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner) = Some(hook);
+    }
+
+    /// Waits (blocking, through the hook) until `receipt` is committed, at most `timeout`.
+    /// Returns whether it was.
+    pub fn wait_committed(&self, receipt: u64, timeout: Duration) -> bool {
+        let deadline = std::time::Instant::now() + timeout;
+        let mut st = lock(&self.shared.state);
+        while st.committed < receipt && !st.stopped {
+            self.shared.work.notify_one();
+            let left = deadline.saturating_duration_since(std::time::Instant::now());
+            if left.is_zero() {
+                return false;
+            }
+            st = self
+                .shared
+                .done
+                .wait_timeout(st, left)
+                .unwrap_or_else(PoisonError::into_inner)
+                .0;
+        }
+        st.committed >= receipt
     }
 
     /// Writes everything queued and waits for it.
@@ -468,6 +526,7 @@ impl WriteBehind {
         let Some(id) = lease_id else {
             if let Some(d) = draft {
                 st.queue.push(Pending::Append(d));
+                st.queued += 1;
                 self.shared.work.notify_one();
             }
             return Ok(None);
@@ -486,6 +545,7 @@ impl WriteBehind {
                     Some(a) => Pending::Settle(id, a, now, draft),
                     None => Pending::Release(id, now, draft),
                 });
+                st.queued += 1;
                 self.shared.work.notify_one();
                 return Ok(None);
             }
@@ -513,6 +573,7 @@ impl WriteBehind {
             now,
             draft,
         });
+        st.queued += 1;
         self.shared.work.notify_one();
         Ok(Some(out))
     }
@@ -647,6 +708,7 @@ impl Shared {
             st.last_expire = now;
         }
         let items = std::mem::take(&mut st.queue);
+        let n_items = items.len() as u64;
         let demand = std::mem::take(&mut st.demand);
         let mut booked: HashMap<WalletKey, Decimal> = HashMap::new();
         for it in &items {
@@ -887,12 +949,24 @@ impl Shared {
                         st.recent.push_back((now, Arc::clone(&lease.id)));
                     }
                 }
+                st.committed += n_items;
                 true
             }
         };
         st.finished = number;
+        let committed = (ok && n_items > 0).then_some(st.committed);
         drop(st);
         self.done.notify_all();
+        if let Some(c) = committed {
+            if let Some(hook) = self
+                .on_commit
+                .lock()
+                .unwrap_or_else(PoisonError::into_inner)
+                .as_ref()
+            {
+                hook(c);
+            }
+        }
         ok
     }
 }

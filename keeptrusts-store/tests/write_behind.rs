@@ -378,6 +378,40 @@ fn a_locked_file_stops_the_memory_path_and_nothing_is_lost() {
     assert_eq!(EventStore::list(&other, "default").unwrap().len(), 1);
 }
 
+#[test]
+fn a_receipt_is_committed_only_once_its_settlement_and_event_are_in_the_store() {
+    let (path, url) = db("receipt");
+    let (store, wb) = open_write_behind(&url, hook()).unwrap();
+    allocate(store.as_ref(), 100);
+    let told = Arc::new(std::sync::atomic::AtomicU64::new(0));
+    let t2 = Arc::clone(&told);
+    wb.on_commit(Box::new(move |c| {
+        t2.store(c, std::sync::atomic::Ordering::SeqCst)
+    }));
+    let id = wb.new_request_id().unwrap();
+    let ReserveOutcome::Reserved(l) = wb.reserve(&request(&id, Decimal::ONE), 5).unwrap() else {
+        panic!("reserved")
+    };
+    // the store is locked: the receipt is not committed, and waiting for it times out
+    let locker = rusqlite_lock(&path);
+    wb.complete(Some(&l.id), Some(Decimal::new(5, 1)), 6, Some(draft(&id)))
+        .unwrap();
+    let receipt = wb.receipt();
+    assert_eq!(wb.queue_depth(), 1);
+    assert!(!wb.wait_committed(receipt, std::time::Duration::from_millis(300)));
+    drop(locker);
+    // once the file is back: committed, told, and really in the store
+    assert!(wb.wait_committed(receipt, std::time::Duration::from_secs(10)));
+    let other = SqliteStore::open(&path).unwrap();
+    assert!(wb.committed() >= receipt);
+    assert!(told.load(std::sync::atomic::Ordering::SeqCst) >= receipt);
+    assert_eq!(wb.queue_depth(), 0);
+    assert_eq!(EventStore::list(&other, "default").unwrap().len(), 1);
+    let w = WalletStore::get(&other, &team(), 7).unwrap().unwrap();
+    assert_eq!(w.spent, Decimal::new(5, 1));
+    wb.close().unwrap();
+}
+
 /// Holds the file's write lock (an exclusive transaction on another connection) until dropped.
 fn rusqlite_lock(path: &std::path::Path) -> std::process::Child {
     let mut child = std::process::Command::new("python3")
