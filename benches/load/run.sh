@@ -7,6 +7,9 @@
 #   3. gateway, the seed's multi-team pack     (rbac + pii-detector + wallet + audit, SQLite)
 # each at concurrency 64, then the added latency at concurrency 1.
 #
+# KT_DURABILITY=relaxed measures the gateway answering before its writes are committed (the
+# default, durable, waits for them; docs/gateway.md "Durability").
+#
 # Needs nginx and wrk (Debian: apt-get install nginx-light wrk); installs them when run as root
 # and they are missing. Usage: bash benches/load/run.sh [seconds per run, default 10]
 set -euo pipefail
@@ -55,7 +58,8 @@ start_gateway() {
   "$kt" wallet allocate --team engineering --amount 1000000000 --store "$store" >/dev/null
   KT_KEY=$("$kt" key create --team engineering --email dev@yourco.com --store "$store" | head -1)
   export KT_KEY
-  RUST_LOG=warn "$kt" gateway run --pack "$pack" --listen "127.0.0.1:$port" --store "$store" 2>"$work/$port.log" &
+  RUST_LOG=warn "$kt" gateway run --pack "$pack" --listen "127.0.0.1:$port" --store "$store" \
+    --durability "${KT_DURABILITY:-durable}" 2>"$work/$port.log" &
   gw=$!
   pids+=($gw)
   for _ in $(seq 50); do
