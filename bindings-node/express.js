@@ -144,6 +144,8 @@ function keeptrusts(options) {
         return json(envelope(500, 'internal_error', 'the answer could not be governed', rid))
       }
       res.status(a.status)
+      // logprobs cannot be redacted: the core dropped them, and the client is told
+      if ((a.dropped ?? []).includes('logprobs')) res.setHeader('x-keeptrusts-logprobs-dropped', 'true')
       return json(a.body)
     }
 

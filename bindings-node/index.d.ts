@@ -79,6 +79,8 @@ export interface Decision {
   estimate?: { amount: Money; input_tokens: number; output_tokens: number; [field: string]: any }
   audit?: Record<string, any>
   diagnostics?: Array<Record<string, any>>
+  /** Answer fields removed because they cannot be redacted in place (`logprobs`). */
+  dropped?: string[]
 }
 export interface Diagnostic {
   code: string
@@ -229,6 +231,8 @@ export interface ExchangeAnswer {
   body: Record<string, any>
   verdict: Verdict
   close: Closing
+  /** Answer fields removed because they cannot be redacted in place: send `x-keeptrusts-logprobs-dropped: true` for `logprobs`. */
+  dropped?: string[]
 }
 export interface StreamFinish {
   chunks: Record<string, any>[]

@@ -189,3 +189,22 @@ test('a streamed answer is redacted across chunks and settled on its usage chunk
   assert.equal(Number(requestEvent(s).cost.settled), 11)
   assert.equal(Number(s.wallet('team:support').spent), 11)
 })
+
+test("an answer's refusal is redacted and its dropped logprobs are said", async () => {
+  const { srv, post } = await lifecycleApp((req, res) => {
+    res.json({ id: 'a', object: 'chat.completion', usage: { prompt_tokens: 1, completion_tokens: 1 }, choices: [{
+      index: 0, finish_reason: 'stop',
+      message: { role: 'assistant', content: null, refusal: 'I cannot mail ana@example.com' },
+      logprobs: { content: [{ token: 'ana@example.com', logprob: -0.1 }] },
+    }] })
+  })
+  const r = await post({ model: 'house-model', logprobs: true, messages: [{ role: 'user', content: 'hi' }] })
+  const text = await r.text()
+  srv.close()
+  assert.equal(r.status, 200)
+  assert.ok(!text.includes('ana@example.com'), text)
+  const choice = JSON.parse(text).choices[0]
+  assert.equal(choice.message.refusal, 'I cannot mail [EMAIL]')
+  assert.equal(choice.logprobs, null)
+  assert.equal(r.headers.get('x-keeptrusts-logprobs-dropped'), 'true')
+})

@@ -198,3 +198,28 @@ def test_a_streamed_answer_is_redacted_across_chunks_and_settled_on_its_usage_ch
     event = request_event(store)
     assert float(event["cost"]["settled"]) == 11
     assert float(store.wallet("team:support")["spent"]) == 11
+
+
+def test_an_answers_refusal_is_redacted_and_its_dropped_logprobs_are_said():
+    import json
+
+    async def app(scope, receive, send):
+        await _read(receive)
+        body = json.dumps({"id": "a", "object": "chat.completion",
+                           "choices": [{"index": 0, "finish_reason": "stop",
+                                        "message": {"role": "assistant", "content": None,
+                                                    "refusal": "I cannot mail ana@example.com"},
+                                        "logprobs": {"content": [{"token": "ana@example.com", "logprob": -0.1}]}}],
+                           "usage": {"prompt_tokens": 1, "completion_tokens": 1}}).encode()
+        await send({"type": "http.response.start", "status": 200, "headers": [(b"content-type", b"application/json")]})
+        await send({"type": "http.response.body", "body": body})
+
+    store, client, auth = lifecycle_client(app)
+    r = client.post("/v1/chat/completions", headers=auth,
+                    json={"model": "house-model", "logprobs": True, "messages": [{"role": "user", "content": "hi"}]})
+    assert r.status_code == 200, r.text
+    assert "ana@example.com" not in r.text
+    choice = r.json()["choices"][0]
+    assert choice["message"]["refusal"] == "I cannot mail [EMAIL]"
+    assert choice["logprobs"] is None
+    assert r.headers["x-keeptrusts-logprobs-dropped"] == "true"

@@ -162,6 +162,11 @@ pub struct Decision {
     /// Diagnostics.
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub diagnostics: Vec<DecisionDiagnostic>,
+    /// Fields of the answer that were removed because no redaction can be made in them
+    /// (`logprobs`, whenever an output detector applies): the host tells the client, as the
+    /// gateway does with [`LOGPROBS_DROPPED_HEADER`](crate::exchange::LOGPROBS_DROPPED_HEADER).
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub dropped: Vec<String>,
 }
 
 impl Decision {
@@ -194,6 +199,7 @@ impl Decision {
             estimate: None,
             audit: None,
             diagnostics: Vec::new(),
+            dropped: Vec::new(),
         }
     }
 

@@ -470,7 +470,9 @@ impl Engine {
     }
 
     /// Evaluates a provider response (the output phase): detectors whose `apply_to` covers
-    /// output redact or block it, including tool-call arguments.
+    /// output redact or block every governed text of it (see [`Field`](crate::request::Field):
+    /// content, refusals, tool-call arguments, audio transcripts); when one applies, the
+    /// choices' `logprobs` are dropped and [`Decision::dropped`] says so.
     ///
     /// # Errors
     /// None at present; the `Result` leaves room for response validation.
@@ -483,13 +485,17 @@ impl Engine {
         let chain = self.effective_chain(principal);
         let mut working: Cow<'_, ChatResponse> = Cow::Borrowed(response);
         let mut run = Run::new(Phase::Output, &chain, self.audit_of(&chain));
+        let mut detected = false;
         if self.inner.enabled {
             for &i in &chain.entries {
                 let Some(entry) = self.inner.entries.get(i) else {
                     continue;
                 };
                 let outcome = match &entry.policy {
-                    Compiled::Detector(d) if d.applies(false) => Ok(d.run(&mut working)),
+                    Compiled::Detector(d) if d.applies(false) => {
+                        detected = true;
+                        Ok(d.run(&mut working))
+                    }
                     _ => continue,
                 };
                 if run.record(entry, outcome) {
@@ -497,7 +503,16 @@ impl Engine {
                 }
             }
         }
+        // logprobs repeat the answer token by token and list alternatives: no redaction can be
+        // made in them, so an answer an output detector governs goes without them
+        let drop_logprobs = detected && working.has_logprobs();
+        if drop_logprobs {
+            working.to_mut().drop_logprobs();
+        }
         let mut d = run.finish(&ctx.request_id);
+        if drop_logprobs {
+            d.dropped.push("logprobs".to_owned());
+        }
         d.response = owned(working);
         Ok(d)
     }
@@ -624,6 +639,7 @@ impl Run {
             estimate: None,
             audit: self.audit,
             diagnostics: self.diagnostics,
+            dropped: Vec::new(),
         }
     }
 }

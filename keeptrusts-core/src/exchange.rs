@@ -66,6 +66,31 @@ pub struct Answer {
     pub verdict: Verdict,
     /// The settlement or release and the event.
     pub close: Closing,
+    /// Fields removed from the answer because no redaction can be made in them
+    /// ([`Decision::dropped`]); the host says so with [`Answer::headers`].
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub dropped: Vec<String>,
+}
+
+/// The response header that tells the client its answer's `logprobs` were dropped (value
+/// `true`): an output detector governed the answer, and logprobs repeat it token by token.
+pub const LOGPROBS_DROPPED_HEADER: &str = "x-keeptrusts-logprobs-dropped";
+
+/// The headers that say which fields were dropped from an answer.
+fn dropped_headers(dropped: &[String]) -> Vec<(&'static str, &'static str)> {
+    if dropped.iter().any(|f| f == "logprobs") {
+        vec![(LOGPROBS_DROPPED_HEADER, "true")]
+    } else {
+        Vec::new()
+    }
+}
+
+impl Answer {
+    /// The response headers the host adds to this answer: [`LOGPROBS_DROPPED_HEADER`] when the
+    /// answer's `logprobs` were dropped.
+    pub fn headers(&self) -> Vec<(&'static str, &'static str)> {
+        dropped_headers(&self.dropped)
+    }
 }
 
 /// One call the host makes.
@@ -188,6 +213,7 @@ fn refusal(
             draft: EventDraft::from_decision(principal, &d, request_id, model, now),
             restore_ticket: None,
         },
+        dropped: Vec::new(),
     }
 }
 
@@ -408,12 +434,30 @@ impl Exchange {
                 draft,
                 restore_ticket: None,
             },
+            dropped: Vec::new(),
         }
     }
 
     /// Whether the client asked for a stream.
     pub fn is_stream(&self) -> bool {
         self.stream
+    }
+
+    /// The response headers of a streamed answer, known before it starts:
+    /// [`LOGPROBS_DROPPED_HEADER`] when the client asked for `logprobs` (a relay passes each
+    /// choice's text, refusal, tool calls and finish, never logprobs: they cannot be redacted).
+    pub fn stream_headers(&self) -> Vec<(&'static str, &'static str)> {
+        let asked = self
+            .request
+            .extra
+            .get("logprobs")
+            .and_then(serde_json::Value::as_bool)
+            .unwrap_or(false);
+        if asked {
+            dropped_headers(&["logprobs".to_owned()])
+        } else {
+            Vec::new()
+        }
     }
 
     /// The input decision (verdict, policy results, reservation, estimate); the governed
@@ -512,6 +556,7 @@ impl Exchange {
                 "request_id": self.request_id}}),
             verdict: self.decision.verdict,
             close,
+            dropped: Vec::new(),
         }
     }
 
@@ -521,10 +566,12 @@ impl Exchange {
         let usage = response.extra.get("usage").and_then(usage_of);
         let ctx = RequestContext::new(&self.request_id, self.now);
         let out = self.engine.evaluate_output(&self.principal, response, &ctx);
+        let mut dropped = Vec::new();
         let (status, body, verdict) = match out {
             Ok(d) if d.forwards() => {
                 let verdict = self.decision.verdict.max(d.verdict);
                 let r = d.response.as_ref().unwrap_or(response);
+                dropped.clone_from(&d.dropped);
                 (200, serde_json::to_value(r).unwrap_or_default(), verdict)
             }
             Ok(d) => (d.status, d.error_body().unwrap_or_default(), d.verdict),
@@ -542,6 +589,7 @@ impl Exchange {
             body,
             verdict,
             close,
+            dropped,
         }
     }
 
@@ -561,6 +609,7 @@ impl Exchange {
                 "message": message, "request_id": self.request_id}}),
             verdict: self.decision.verdict,
             close,
+            dropped: Vec::new(),
         }
     }
 
@@ -778,6 +827,13 @@ pub enum Delta {
         /// The text.
         text: String,
     },
+    /// Refusal text of a choice (`delta.refusal`).
+    Refusal {
+        /// Choice index.
+        choice: u32,
+        /// The text.
+        text: String,
+    },
     /// A piece of a tool call of a choice.
     ToolCall {
         /// Choice index.
@@ -810,8 +866,9 @@ pub enum Delta {
 }
 
 impl Delta {
-    /// The deltas of one OpenAI chat completion chunk: each choice's text, tool-call pieces and
-    /// finish, and the usage chunk.
+    /// The deltas of one OpenAI chat completion chunk: each choice's text, refusal, tool-call
+    /// pieces and finish, and the usage chunk. Nothing else of a chunk is passed on (neither
+    /// `logprobs`, which cannot be redacted, nor audio).
     pub fn from_chunk(v: &serde_json::Value) -> Vec<Delta> {
         let index = |v: Option<&serde_json::Value>, default: usize| {
             v.and_then(serde_json::Value::as_u64)
@@ -833,6 +890,16 @@ impl Delta {
                 .filter(|t| !t.is_empty())
             {
                 out.push(Delta::Text {
+                    choice,
+                    text: t.to_owned(),
+                });
+            }
+            if let Some(t) = delta
+                .and_then(|d| d.get("refusal"))
+                .and_then(serde_json::Value::as_str)
+                .filter(|t| !t.is_empty())
+            {
+                out.push(Delta::Refusal {
                     choice,
                     text: t.to_owned(),
                 });
@@ -888,6 +955,9 @@ impl Delta {
             Delta::Text { choice: c, text } => {
                 choice(*c, serde_json::json!({"content": text}), None)
             }
+            Delta::Refusal { choice: c, text } => {
+                choice(*c, serde_json::json!({"refusal": text}), None)
+            }
             Delta::ToolCall {
                 choice: c,
                 index,
@@ -923,14 +993,22 @@ impl Delta {
     }
 }
 
-/// The output phase of a stream: each choice's text and each tool call's arguments through the
-/// principal's output detectors, with their hold-back; usage kept for the settlement.
+/// Which text of a choice a relay filter governs.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Slot {
+    Text,
+    Refusal,
+    Tool(u32),
+}
+
+/// The output phase of a stream: each choice's text, refusal and tool call arguments through
+/// the principal's output detectors, with their hold-back; usage kept for the settlement.
 #[derive(Debug)]
 pub struct Relay {
     engine: Engine,
     principal: Principal,
-    /// (choice, tool call index or None for text) → filter.
-    slots: Vec<((u32, Option<u32>), crate::engine::OutputFilter<'static>)>,
+    /// (choice, which text) → filter.
+    slots: Vec<((u32, Slot), crate::engine::OutputFilter<'static>)>,
     /// Choices the provider finished.
     finished: Vec<u32>,
     usage: Option<Usage>,
@@ -953,7 +1031,7 @@ impl Relay {
     }
 
     /// Feeds `text` to the filter of `key` (made on first use).
-    fn filter(&mut self, key: (u32, Option<u32>), text: &str) -> Result<String, String> {
+    fn filter(&mut self, key: (u32, Slot), text: &str) -> Result<String, String> {
         let pos = match self.slots.iter().position(|(k, _)| *k == key) {
             Some(p) => p,
             None => {
@@ -986,11 +1064,19 @@ impl Relay {
         self.seen = true;
         match delta {
             Delta::Text { choice, text } => {
-                let safe = self.filter((choice, None), &text)?;
+                let safe = self.filter((choice, Slot::Text), &text)?;
                 Ok(if safe.is_empty() {
                     Vec::new()
                 } else {
                     vec![Delta::Text { choice, text: safe }]
+                })
+            }
+            Delta::Refusal { choice, text } => {
+                let safe = self.filter((choice, Slot::Refusal), &text)?;
+                Ok(if safe.is_empty() {
+                    Vec::new()
+                } else {
+                    vec![Delta::Refusal { choice, text: safe }]
                 })
             }
             Delta::ToolCall {
@@ -1000,7 +1086,7 @@ impl Relay {
                 name,
                 arguments,
             } => {
-                let safe = self.filter((choice, Some(index)), &arguments)?;
+                let safe = self.filter((choice, Slot::Tool(index)), &arguments)?;
                 if safe.is_empty() && id.is_none() && name.is_none() {
                     return Ok(Vec::new());
                 }
@@ -1110,11 +1196,15 @@ impl Relay {
                 continue;
             }
             out.push(match tool {
-                None => Delta::Text {
+                Slot::Text => Delta::Text {
                     choice: *c,
                     text: rest,
                 },
-                Some(index) => Delta::ToolCall {
+                Slot::Refusal => Delta::Refusal {
+                    choice: *c,
+                    text: rest,
+                },
+                Slot::Tool(index) => Delta::ToolCall {
                     choice: *c,
                     index: *index,
                     id: None,

@@ -175,3 +175,215 @@ fn dev_documents_redact_idempotently_and_stream_the_same() {
         }
     }
 }
+
+// ---------- every governed field (issue 19) ----------
+
+mod fields {
+    use super::*;
+    use keeptrusts_core::exchange::{Begin, Exchange, StreamEnd};
+    use keeptrusts_core::{
+        ChatRequest, ChatResponse, Engine, MemoryEscalations, Principal, RequestContext, Stores,
+    };
+    use serde_json::{json, Value};
+
+    /// Values every `pii-detector` finds on their own, between spaces.
+    const VALUES: &[&str] = &[
+        "jane.doe@example.com",
+        "4111 1111 1111 1111",
+        "GB82 WEST 1234 5698 7654 32",
+        "AKIAIOSFODNN7EXAMPLE",
+        "https://intranet.example.com/hr/records?id=42",
+        "ghp_aBcDeFgHiJkLmNoPqRsTuVwXyZ0123456789",
+        "(415) 555-0132",
+    ];
+
+    fn engine() -> &'static Engine {
+        static E: OnceLock<Engine> = OnceLock::new();
+        E.get_or_init(|| {
+            Engine::from_yaml(
+                "pack: { name: fields, version: \"1.0\" }\npolicies:\n  chain: [pii-detector]\npolicy:\n  pii-detector: { action: redact }\n",
+            )
+            .unwrap()
+        })
+    }
+
+    fn principal() -> Principal {
+        serde_json::from_value(
+            json!({"user": "a@yourco.com", "team": "t", "role": "member",
+            "authenticated": true}),
+        )
+        .unwrap()
+    }
+
+    /// Where a text goes in a request: every governed field, written out here (not taken from
+    /// the engine's walk), so a field the walk forgets fails the property.
+    fn place_in_request(place: usize, text: &str) -> Value {
+        let args = json!({"q": text}).to_string();
+        let mut r =
+            json!({"model": "gpt-4o-mini", "messages": [{"role": "user", "content": "hi"}]});
+        let m = &mut r["messages"];
+        match place {
+            0 => m[0]["content"] = json!(text),
+            1 => m[0]["content"] = json!([{"type": "text", "text": text}]),
+            2 => m[0]["name"] = json!(text),
+            3 => m.as_array_mut().unwrap().push(json!({"role": "assistant", "content": null,
+                "tool_calls": [{"id": "1", "type": "function", "function": {"name": "f", "arguments": args}}]})),
+            4 => m.as_array_mut().unwrap().push(json!({"role": "assistant", "content": null,
+                "function_call": {"name": "f", "arguments": args}})),
+            5 => m.as_array_mut().unwrap().push(json!({"role": "assistant", "content": null, "refusal": text})),
+            6 => m.as_array_mut().unwrap().push(json!({"role": "assistant",
+                "content": [{"type": "refusal", "refusal": text}]})),
+            7 => m.as_array_mut().unwrap().push(json!({"role": "system", "content": text})),
+            8 => m.as_array_mut().unwrap().push(json!({"role": "tool", "tool_call_id": "1", "content": text})),
+            9 => r["tools"] = json!([{"type": "function", "function": {"name": "f", "description": text}}]),
+            10 => r["tools"] = json!([{"type": "function", "function": {"name": "f", "parameters":
+                {"type": "object", "properties": {"a": {"type": "object", "properties":
+                    {"b": {"type": "string", "description": text}}}}}}}]),
+            11 => r["functions"] = json!([{"name": "f", "description": text}]),
+            12 => r["functions"] = json!([{"name": "f", "parameters": {"type": "object", "title": text}}]),
+            13 => r["prediction"] = json!({"type": "content", "content": text}),
+            14 => r["prediction"] = json!({"type": "content", "content": [{"type": "text", "text": text}]}),
+            15 => r["response_format"] = json!({"type": "json_schema", "json_schema": {"name": "s",
+                "description": text, "schema": {"type": "object"}}}),
+            16 => r["response_format"] = json!({"type": "json_schema", "json_schema": {"name": "s",
+                "schema": {"type": "object", "properties": {"x": {"type": "string", "description": text}}}}}),
+            17 => r["user"] = json!(text),
+            _ => r["metadata"] = json!({"note": text}),
+        }
+        r
+    }
+
+    const REQUEST_PLACES: usize = 19;
+
+    /// Where a text goes in an answer (every governed field, and logprobs).
+    fn place_in_answer(place: usize, text: &str) -> Value {
+        let args = json!({"q": text}).to_string();
+        let mut choice = json!({"index": 0, "message": {"role": "assistant", "content": "ok"},
+            "finish_reason": "stop"});
+        let m = &mut choice["message"];
+        match place {
+            0 => m["content"] = json!(text),
+            1 => m["refusal"] = json!(text),
+            2 => {
+                m["tool_calls"] = json!([{"id": "1", "type": "function", "function": {"name": "f", "arguments": args}}])
+            }
+            3 => m["function_call"] = json!({"name": "f", "arguments": args}),
+            4 => {
+                m["audio"] = json!({"id": "a", "data": "AAAA", "expires_at": 1, "transcript": text})
+            }
+            5 => m["content"] = json!([{"type": "text", "text": text}]),
+            _ => {
+                let tokens: Vec<Value> = text
+                    .split_inclusive(' ')
+                    .map(|t| json!({"token": t, "logprob": -0.5, "top_logprobs": [{"token": t, "logprob": -0.5}]}))
+                    .collect();
+                choice["logprobs"] = json!({"content": tokens});
+            }
+        }
+        json!({"id": "c", "object": "chat.completion", "choices": [choice],
+               "usage": {"prompt_tokens": 1, "completion_tokens": 1}})
+    }
+
+    const ANSWER_PLACES: usize = 7;
+
+    fn begin(request: &ChatRequest, stores: &Stores<'_>) -> Box<Exchange> {
+        match Exchange::begin(
+            engine(),
+            None,
+            &principal(),
+            request,
+            &RequestContext::new("r", 0),
+            stores,
+        )
+        .unwrap()
+        {
+            Begin::Forward(x) => x,
+            Begin::Answer(a) => panic!("refused: {:?}", a.body),
+        }
+    }
+
+    /// Some words around the value (never touching it).
+    fn words() -> impl Strategy<Value = String> {
+        "[a-zA-Z ,.;!?\u{4e00}-\u{4e20}]{0,30}"
+    }
+
+    proptest! {
+        #![proptest_config(ProptestConfig { cases: 256, ..ProptestConfig::default() })]
+
+        #[test]
+        fn a_detected_value_in_any_request_field_never_reaches_the_provider(
+            place in 0..REQUEST_PLACES, v in 0..VALUES.len(), before in words(), after in words(),
+        ) {
+            let value = VALUES[v];
+            let text = format!("{before} {value} {after}");
+            let request: ChatRequest = serde_json::from_value(place_in_request(place, &text)).unwrap();
+            let store = MemoryEscalations::new();
+            let stores = Stores::new(&store);
+            let mut x = begin(&request, &stores);
+            let sent = serde_json::to_string(&x.next_call().unwrap().request).unwrap();
+            prop_assert!(!sent.contains(value), "place {}: {}", place, sent);
+        }
+
+        #[test]
+        fn a_detected_value_in_any_answer_field_never_reaches_the_client(
+            place in 0..ANSWER_PLACES, v in 0..VALUES.len(), before in words(), after in words(),
+        ) {
+            let value = VALUES[v];
+            let text = format!("{before} {value} {after}");
+            let store = MemoryEscalations::new();
+            let stores = Stores::new(&store);
+            let request = ChatRequest::user("gpt-4o-mini", "hi");
+            let mut x = begin(&request, &stores);
+            x.next_call().unwrap();
+            let response: ChatResponse = serde_json::from_value(place_in_answer(place, &text)).unwrap();
+            let a = x.answer(&response);
+            let body = a.body.to_string();
+            prop_assert!(!body.contains(value), "place {}: {}", place, body);
+            prop_assert_eq!(place == ANSWER_PLACES - 1, a.dropped == vec!["logprobs".to_owned()]);
+        }
+
+        #[test]
+        fn a_detected_value_in_any_streamed_field_never_reaches_the_client(
+            field in 0usize..3, v in 0..VALUES.len(), before in words(), after in words(),
+            cuts in proptest::collection::vec(1usize..12, 1..20),
+        ) {
+            let value = VALUES[v];
+            let text = format!("{before} {value} {after}");
+            let store = MemoryEscalations::new();
+            let stores = Stores::new(&store);
+            let mut request = ChatRequest::user("gpt-4o-mini", "hi");
+            request.extra.insert("stream".into(), json!(true));
+            let mut x = begin(&request, &stores);
+            x.next_call().unwrap();
+            let mut out = Vec::new();
+            let (mut pos, mut k) = (0, 0);
+            while pos < text.len() {
+                let mut end = (pos + cuts[k % cuts.len()]).min(text.len());
+                while !text.is_char_boundary(end) {
+                    end += 1;
+                }
+                let piece = &text[pos..end];
+                let delta = match field {
+                    0 => json!({"content": piece}),
+                    1 => json!({"refusal": piece}),
+                    _ => json!({"tool_calls": [{"index": 0, "function": {"arguments": piece}}]}),
+                };
+                out.extend(x.push_chunk(&json!({"id": "c", "choices": [{"index": 0, "delta": delta,
+                    "logprobs": {"content": [{"token": piece, "logprob": -1.0}]}}]})));
+                pos = end;
+                k += 1;
+            }
+            let (rest, _) = x.finish_chunks(StreamEnd::Complete);
+            out.extend(rest);
+            let sent = serde_json::to_string(&out).unwrap();
+            prop_assert!(!sent.contains(value), "field {}: {}", field, sent);
+            // the value is redacted, not lost: its marker reaches the client in the same field
+            let key = ["content", "refusal", "arguments"][field];
+            let joined: String = out.iter().filter_map(|c| {
+                let d = &c["choices"][0]["delta"];
+                d.get(key).or_else(|| d.pointer("/tool_calls/0/function/arguments")).and_then(Value::as_str)
+            }).collect();
+            prop_assert!(joined.contains('[') && joined.contains(after.trim_end()), "{}", joined);
+        }
+    }
+}

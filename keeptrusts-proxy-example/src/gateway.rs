@@ -901,13 +901,19 @@ async fn chat(app: Arc<App>, req: Request<Incoming>, rid: String) -> Response<Gw
                     }
                 };
                 unfinished.exchange = None;
+                let headers = answer.headers();
                 let receipt = app.commit(answer.close);
                 app.metrics
                     .record(&team, answer.verdict.as_str(), started.elapsed());
                 if !app.released(receipt).await {
                     return withheld(&rid);
                 }
-                return json_response(answer.status, &rid, &answer.body);
+                let mut resp = json_response(answer.status, &rid, &answer.body);
+                for (name, value) in headers {
+                    resp.headers_mut()
+                        .insert(name, HeaderValue::from_static(value));
+                }
+                return resp;
             }
             Err(e) => {
                 app.router.record_failure(call.target, ctx.now_ms);
@@ -1349,6 +1355,10 @@ fn finish_stream(
         .insert("cache-control", HeaderValue::from_static("no-cache"));
     if let Ok(v) = HeaderValue::from_str(&rid) {
         resp.headers_mut().insert("x-request-id", v);
+    }
+    for (name, value) in x.stream_headers() {
+        resp.headers_mut()
+            .insert(name, HeaderValue::from_static(value));
     }
     // the guard closes the exchange if this task is dropped (the runtime shuts down)
     let mut unfinished = Unfinished {

@@ -412,3 +412,93 @@ providers:
     assert!(!r.body.contains("123-45-6789"));
     stop(&mut gw);
 }
+
+#[test]
+fn every_text_field_is_governed_and_dropped_logprobs_are_said() {
+    let env = Env::new("lc-fields");
+    let key = env.support_team();
+    let email = "jane.doe@example.com";
+    let (addr, seen) = common::provider(move |conn, got| {
+        let usage = json!({"prompt_tokens": 3, "completion_tokens": 4});
+        if got.body["stream"] == true {
+            let piece = |d: Value| {
+                json!({"id": "c", "object": "chat.completion.chunk", "created": 1,
+                "model": "m-cheap", "choices": [{"index": 0, "delta": d, "finish_reason": null,
+                "logprobs": {"content": [{"token": email, "logprob": -0.1}]}}]})
+            };
+            let mut events: Vec<Value> =
+                ["I cannot mail ", "jane.d", "oe@exam", "ple.com", " today."]
+                    .iter()
+                    .map(|p| piece(json!({"refusal": p})))
+                    .collect();
+            events.push(json!({"id": "c", "choices": [], "usage": usage}));
+            common::respond_sse(conn, &events);
+        } else {
+            common::respond_json(
+                conn,
+                200,
+                &json!({"id": "c", "object": "chat.completion",
+                "choices": [{"index": 0, "finish_reason": "stop",
+                    "message": {"role": "assistant", "content": null,
+                        "refusal": format!("I cannot mail {email}"),
+                        "audio": {"id": "a", "data": "AAAA", "expires_at": 1, "transcript": format!("mail {email}")}},
+                    "logprobs": {"content": [{"token": email, "logprob": -0.1}]}}],
+                "usage": usage}),
+            );
+        }
+    });
+    let (mut gw, gw_addr) = env.gateway_with(&pack(&env, &addr), &[]);
+    // a request with the address in every field that carries text but the content
+    let body = json!({"model": "m-cheap", "logprobs": true, "user": email,
+        "messages": [{"role": "user", "name": email, "content": "hello"},
+                     {"role": "assistant", "content": null,
+                      "function_call": {"name": "f", "arguments": format!("{{\"to\": \"{email}\"}}")}},
+                     {"role": "function", "name": "f", "content": "done"}],
+        "prediction": {"type": "content", "content": format!("mail {email}")},
+        "tools": [{"type": "function", "function": {"name": "notify", "description": format!("mails {email}"),
+            "parameters": {"type": "object", "properties": {"to": {"type": "string", "description": email}}}}}]});
+    let r = post(&gw_addr, &key, &body, &[]);
+    assert_eq!(r.status, 200, "{}", r.body);
+    let sent = seen.lock().unwrap()[0].to_string();
+    assert!(
+        !sent.contains(email),
+        "the provider got the address: {sent}"
+    );
+    assert!(
+        !r.body.contains(email),
+        "the client got the address: {}",
+        r.body
+    );
+    assert_eq!(r.json()["choices"][0]["logprobs"], Value::Null);
+    assert!(
+        r.headers
+            .to_ascii_lowercase()
+            .contains("x-keeptrusts-logprobs-dropped: true"),
+        "{}",
+        r.headers
+    );
+    // streamed: the refusal passes, redacted across pieces; logprobs never pass, and the
+    // headers say so
+    let mut streamed = body.clone();
+    streamed["stream"] = json!(true);
+    let r = post(&gw_addr, &key, &streamed, &[]);
+    assert_eq!(r.status, 200, "{}", r.body);
+    assert!(!r.body.contains("example.com"), "{}", r.body);
+    let refusal: String = r
+        .body
+        .lines()
+        .filter_map(|l| l.strip_prefix("data: "))
+        .filter(|d| *d != "[DONE]")
+        .filter_map(|d| {
+            serde_json::from_str::<Value>(d).unwrap()["choices"][0]["delta"]["refusal"]
+                .as_str()
+                .map(str::to_owned)
+        })
+        .collect();
+    assert_eq!(refusal, "I cannot mail [EMAIL] today.");
+    assert!(r
+        .headers
+        .to_ascii_lowercase()
+        .contains("x-keeptrusts-logprobs-dropped: true"));
+    stop(&mut gw);
+}

@@ -264,6 +264,9 @@ class KeeptrustsMiddleware:
         if status == 200 and isinstance(answer, dict) and "choices" in answer:
             result = await loop.run_in_executor(None, lambda: exchange.answer(answer))
             status, raw = result["status"], json.dumps(result["body"]).encode()
+            # logprobs cannot be redacted: the core dropped them, and the client is told
+            if "logprobs" in result.get("dropped", []):
+                headers.append((b"x-keeptrusts-logprobs-dropped", b"true"))
         elif status == 200:
             # an answer that is not a chat completion: the app may have been billed for it
             await loop.run_in_executor(None, lambda: exchange.broken("the app's answer is not a chat completion"))
