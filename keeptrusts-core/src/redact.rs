@@ -112,36 +112,99 @@ impl Redactor {
     }
 }
 
-/// Bytes a [`StreamRedactor`] holds back from the end of what it has seen before emitting: more
-/// than any multi-word value (names, addresses, spaced card and phone numbers) can span, so a
-/// value is always seen whole before the text around it is released.
+/// Bytes a [`StreamRedactor`] holds back from the end of what it has seen before releasing text:
+/// every value the built-in detector reports is reported (as far as it goes) once this many bytes
+/// past its start are seen, so no value is ever cut by a release (a value that needs more before
+/// it is recognized, an open private-key block or an unfinished JWT, is held by
+/// [`Detector::unfinished`]).
 pub const STREAM_HOLD_BACK: usize = 512;
+
+/// How far before the hold-back edge a release looks for a break (after whitespace, else after
+/// punctuation) to cut at; without one it cuts at the character boundary at the edge.
+const STREAM_CUT_SEARCH: usize = 256;
+
+/// Bytes a stream gathers between two scans (so a stream of one-byte chunks is not rescanned on
+/// every byte).
+const STREAM_STEP: usize = 256;
+
+/// While a stream holds a value back, a rescan waits for half as much again as it holds, at
+/// most this much more.
+const STREAM_STALL_STEP: usize = 4096;
+
+/// The most a [`StreamRedactor`] holds back while no value is being held: the hold-back, the
+/// search for a break and one step. After any push, whatever its size,
+/// [`StreamRedactor::held`] is at most this, unless a value that may still be growing
+/// straddles the edge.
+pub const STREAM_WINDOW: usize = STREAM_HOLD_BACK + STREAM_CUT_SEARCH + STREAM_STEP;
+
+/// The most a [`StreamRedactor`] holds back at all (plus one chunk): a value still growing past
+/// this (only a custom pattern can match that much: the longest built-in value is
+/// [`LONGEST_VALUE`](crate::detect::LONGEST_VALUE), 24 KiB) is redacted in pieces, each piece
+/// replaced by its own marker.
+pub const STREAM_HOLD_MAX: usize = 64 * 1024;
 
 /// Bytes of already-emitted text kept as left context for the next scan: more than the
 /// detector ever looks back ([`LOOK_BACK`](crate::detect::LOOK_BACK)) plus a value's length.
 const STREAM_CONTEXT: usize = 160;
 
-/// How far back the left context may reach to start at a whitespace boundary.
+/// How far back the left context may reach to start at a break.
 const STREAM_CONTEXT_MAX: usize = 4096;
 
 /// Redacts a stream of text chunks (an SSE response) as it arrives. Feed chunks with
 /// [`push`](Self::push), which returns the text that is safe to send now; call
-/// [`finish`](Self::finish) at the end. The concatenated output equals [`Redactor::redact`] on
-/// the whole text, for any chunking, as long as no run of text without whitespace is longer
-/// than 4 KiB: text is released only up to a whitespace boundary at least [`STREAM_HOLD_BACK`]
-/// bytes before the end, never inside a detected value or an unterminated private-key block, and
-/// each rescan starts at a whitespace boundary far enough back to see everything the detector
-/// looks at.
+/// [`finish`](Self::finish) at the end.
+///
+/// **Release.** Text is released up to a cut at least [`STREAM_HOLD_BACK`] bytes before the end
+/// of what was received: the last whitespace boundary within 256 bytes before that edge, else
+/// the last boundary after punctuation, else the character boundary at the edge (CJK prose,
+/// base64), and never inside a value the detector reports there (a cut moves back to its start)
+/// nor after the start of one it calls [`unfinished`](Detector::unfinished). So what is held
+/// back after a push is at most [`STREAM_WINDOW`] (1 KiB), whatever the chunk sizes, or more
+/// while a value that may still grow straddles the edge: back to its start, plus up to 4 KiB
+/// gathered before the next rescan, and never more than [`STREAM_HOLD_MAX`] (64 KiB) plus one
+/// chunk.
+///
+/// **Work.** A stream is scanned again only once it has gathered 256 more bytes (while it holds
+/// a value back: half again as much as it holds, at most 4 KiB more), each scan reading the held
+/// text and at most 4 KiB of left context, so the total work is linear in the stream's length
+/// whatever the chunk sizes ([`scanned`](Self::scanned) counts it: about 3.7 bytes read per byte
+/// for CJK prose or base64 in 1 to 16 byte chunks).
+///
+/// **Equality.** The concatenated output equals [`Redactor::redact`] on the whole text, for any
+/// chunking, when (a) every value the detector reports is recognized within
+/// [`STREAM_HOLD_BACK`] bytes of its start or announced by [`Detector::unfinished`] (true of
+/// every built-in type; a pack's `detect_patterns` qualify when their matches are shorter than
+/// 512 bytes), (b) no value is longer than [`STREAM_HOLD_MAX`] (built-in values are at most
+/// [`LONGEST_VALUE`](crate::detect::LONGEST_VALUE), 24 KiB), and (c) each rescan reads the text
+/// as the whole text's scan does. (c) holds when the rescan's left context (at least 160 bytes
+/// before the first byte it may release) starts after whitespace within 4 KiB, at the end of a
+/// value found within 4 KiB (the built-in scan reads the text after a value as if the text
+/// started there), or at the stream's start. Otherwise (4 KiB without whitespace or a value) it
+/// starts *at* a separator (a CJK character or punctuation, or one of `,;!?"'()[]{}<>=*&|~^$#/`),
+/// or in a run of letters and digits with none at the char boundary 160 bytes back, and the scan
+/// may read a token from there differently (a shape the whole text reads as the middle of a
+/// longer token, `sk-…` or a URL scheme, recognized at that start). A value that reaches from
+/// sent text into new text is redacted in the new text, never let through; values of (b)'s kind
+/// are redacted in pieces. The property tests over whitespace-free runs (CJK prose, base64, hex,
+/// digit and capital runs, glued values) and the fuzz target check (c) too and find no
+/// difference; docs/detection.md lists the detector fixes they led to.
 #[derive(Debug)]
 pub struct StreamRedactor<'a> {
     parts: Parts<'a>,
-    /// already-emitted raw text kept for context (starts at a whitespace boundary)
+    /// already-emitted raw text kept for context (starts at a break when there is one)
     left: String,
     /// raw text not yet emitted
     pending: String,
     findings: Vec<Finding>,
     /// whether any emitted text was redacted
     redacted: bool,
+    /// the length of `pending` at which the next scan runs
+    next_scan: usize,
+    /// bytes handed to the detector so far
+    scanned: u64,
+    /// whether `left` starts where the scan reads the text as the whole text's scan does (the
+    /// stream's start, after whitespace, or a value's end)
+    left_exact: bool,
 }
 
 /// The detector and redactor a stream uses: borrowed from a compiled policy, or shared (a
@@ -168,12 +231,136 @@ impl Parts<'_> {
     }
 }
 
-fn whitespace_cut_at_or_before(s: &str, mut cut: usize) -> usize {
-    let b = s.as_bytes();
-    while cut > 0 && !(b.get(cut - 1).is_some_and(u8::is_ascii_whitespace)) {
-        cut -= 1;
+/// The largest char boundary of `s` at or before `i`.
+fn floor_boundary(s: &str, i: usize) -> usize {
+    let mut i = i.min(s.len());
+    while i > 0 && !s.is_char_boundary(i) {
+        i -= 1;
     }
-    cut
+    i
+}
+
+/// The smallest char boundary of `s` at or after `i`.
+fn ceil_boundary(s: &str, i: usize) -> usize {
+    let mut i = i.min(s.len());
+    while i < s.len() && !s.is_char_boundary(i) {
+        i += 1;
+    }
+    i
+}
+
+/// Where to cut `s` in `floor..=limit` (char boundaries): the last boundary after whitespace,
+/// else the last after punctuation, else `limit`.
+fn cut_between(s: &str, floor: usize, limit: usize) -> usize {
+    let floor = floor.min(limit);
+    let mut after_punct = None;
+    for (i, c) in s.get(floor..limit).unwrap_or("").char_indices().rev() {
+        let end = floor + i + c.len_utf8();
+        if c.is_whitespace() {
+            return end;
+        }
+        if after_punct.is_none() && is_punctuation(c) {
+            after_punct = Some(end);
+        }
+    }
+    after_punct.unwrap_or(limit)
+}
+
+/// [`cut_between`] within [`STREAM_CUT_SEARCH`] bytes before `limit`.
+fn cut_at_or_before(s: &str, limit: usize) -> usize {
+    cut_between(
+        s,
+        ceil_boundary(s, limit.saturating_sub(STREAM_CUT_SEARCH)),
+        limit,
+    )
+}
+
+/// Punctuation a release may cut after: ASCII and CJK (full-width) punctuation, general
+/// punctuation (U+2000–U+206F).
+fn is_punctuation(c: char) -> bool {
+    c.is_ascii_punctuation()
+        || ('\u{2000}'..='\u{206F}').contains(&c)
+        || ('\u{3000}'..='\u{303F}').contains(&c)
+        || ('\u{FF00}'..='\u{FF0F}').contains(&c)
+        || ('\u{FF1A}'..='\u{FF20}').contains(&c)
+        || ('\u{FF3B}'..='\u{FF40}').contains(&c)
+        || ('\u{FF5B}'..='\u{FF65}').contains(&c)
+}
+
+/// Where the left context of a rescan starts in `emitted` (ending where the next scan's new
+/// text starts), at least [`STREAM_CONTEXT`] bytes back, and whether that start is exact (the
+/// scan reads the text after it as the whole text's scan does):
+/// 1. after ASCII whitespace (what the detector reads words by) found within
+///    [`STREAM_CONTEXT_MAX`] bytes;
+/// 2. inside a longer run without whitespace: where a value the detector found ends (`sync`,
+///    sorted; the built-in scan reads the text after a value as if the text started there);
+/// 3. else the previous start, if it was exact (`exact`: the stream's start, whitespace or a
+///    value's end) and is within reach;
+/// 4. else at a separator: a CJK character or CJK punctuation, or ASCII punctuation that no
+///    value holds and no look-back reads (`,;!?"'()[]{}<>=*&|~^$#/`). The rescan starts *at*
+///    it, so the scan meets it as the whole text's scan does and reads what follows with the
+///    same character before it;
+/// 5. else at the char boundary [`STREAM_CONTEXT`] bytes back (a run of letters and digits).
+fn context_start(emitted: &str, exact: bool, sync: &[usize]) -> (usize, bool) {
+    let want = floor_boundary(emitted, emitted.len().saturating_sub(STREAM_CONTEXT));
+    if want == 0 {
+        return (0, exact);
+    }
+    let limit = emitted.len().saturating_sub(STREAM_CONTEXT_MAX);
+    let head = emitted.as_bytes().get(limit..want).unwrap_or(&[]);
+    if let Some(k) = head.iter().rposition(u8::is_ascii_whitespace) {
+        return (limit + k + 1, true);
+    }
+    if let Some(&q) = sync
+        .iter()
+        .rev()
+        .find(|&&q| limit <= q && q <= want && emitted.is_char_boundary(q))
+    {
+        return (q, true);
+    }
+    if limit == 0 && exact {
+        return (0, true);
+    }
+    let limit = ceil_boundary(emitted, limit);
+    for (i, c) in emitted.get(limit..want).unwrap_or("").char_indices().rev() {
+        if is_separator(c) {
+            return (limit + i, false);
+        }
+    }
+    (want, false)
+}
+
+/// A character the built-in scan never reads into a value from either side and whose presence
+/// before a position reads like the start of the text: kana, Han and Hangul, CJK and full-width
+/// punctuation, and some ASCII punctuation.
+fn is_separator(c: char) -> bool {
+    matches!(
+        c,
+        ',' | ';'
+            | '!'
+            | '?'
+            | '"'
+            | '\''
+            | '('
+            | ')'
+            | '['
+            | ']'
+            | '{'
+            | '}'
+            | '<'
+            | '>'
+            | '='
+            | '*'
+            | '&'
+            | '|'
+            | '~'
+            | '^'
+            | '$'
+            | '#'
+            | '/'
+    ) || ('\u{3000}'..='\u{9FFF}').contains(&c)
+        || ('\u{AC00}'..='\u{D7AF}').contains(&c)
+        || ('\u{FF00}'..='\u{FF65}').contains(&c)
 }
 
 impl<'a> StreamRedactor<'a> {
@@ -189,6 +376,9 @@ impl<'a> StreamRedactor<'a> {
             pending: String::new(),
             findings: Vec::new(),
             redacted: false,
+            next_scan: STREAM_HOLD_BACK + STREAM_STEP,
+            scanned: 0,
+            left_exact: true,
         }
     }
 
@@ -203,48 +393,69 @@ impl<'a> StreamRedactor<'a> {
         self.redacted
     }
 
+    /// Bytes received and not yet released.
+    pub fn held(&self) -> usize {
+        self.pending.len()
+    }
+
+    /// Bytes handed to the detector so far (the stream's work: linear in its length).
+    pub fn scanned(&self) -> u64 {
+        self.scanned
+    }
+
     /// Adds a chunk; returns the redacted text that can be sent now (possibly empty).
     pub fn push(&mut self, chunk: &str) -> String {
         self.pending.push_str(chunk);
-        if self.pending.len() <= STREAM_HOLD_BACK {
+        if self.pending.len() < self.next_scan {
             return String::new();
         }
         let window = format!("{}{}", self.left, self.pending);
         let offset = self.left.len();
         self.findings.clear();
+        self.scanned = self.scanned.saturating_add(window.len() as u64);
         self.parts.detector().scan(&window, &mut self.findings);
-        let mut cut =
-            whitespace_cut_at_or_before(&self.pending, self.pending.len() - STREAM_HOLD_BACK);
-        // never inside an unterminated private key block
-        if let Some(p) = window.rfind("-----BEGIN ") {
-            if p >= offset && !window.get(p..).is_some_and(|t| t.contains("-----END ")) {
-                cut = cut.min(whitespace_cut_at_or_before(&self.pending, p - offset));
+        let held = self.pending.len();
+        let raw_edge = held.saturating_sub(STREAM_HOLD_BACK);
+        let edge = floor_boundary(&self.pending, raw_edge);
+        // the search for a break ends STREAM_CUT_SEARCH bytes before the unrounded edge, so at
+        // most STREAM_HOLD_BACK + STREAM_CUT_SEARCH bytes stay held
+        let floor = ceil_boundary(&self.pending, raw_edge.saturating_sub(STREAM_CUT_SEARCH));
+        let mut cut = cut_between(&self.pending, floor, edge);
+        // never after the start of a value that may still grow
+        if let Some(p) = self.parts.detector().unfinished(&window) {
+            if p >= offset && p - offset < cut {
+                cut = cut_at_or_before(&self.pending, p - offset);
             }
         }
-        // never inside any candidate value (before overlaps are resolved)
+        // never inside a value reported in the new text (one that started in the left context
+        // was released before it was a value: it is not held now either)
         loop {
             let abs = offset + cut;
             let straddling = self
                 .findings
                 .iter()
-                .filter(|f| f.start < abs && abs < f.end)
+                .filter(|f| f.start >= offset && f.start < abs && abs < f.end)
                 .map(|f| f.start)
                 .min();
             match straddling {
-                Some(start) if start >= offset => {
-                    cut = whitespace_cut_at_or_before(&self.pending, start - offset);
-                }
-                Some(_) => {
-                    cut = 0;
-                    break;
-                }
+                Some(start) => cut = cut_at_or_before(&self.pending, start - offset),
                 None => break,
             }
         }
+        // a value longer than the most a stream holds goes out in pieces
+        if cut == 0 && held >= STREAM_HOLD_MAX {
+            cut = edge;
+        }
         if cut == 0 {
+            // nothing can go yet: scan again when half as much again (at most 4 KiB) arrived
+            self.next_scan = held
+                .saturating_add((held / 2).clamp(STREAM_STEP, STREAM_STALL_STEP))
+                .min(STREAM_HOLD_MAX);
             return String::new();
         }
-        self.emit(&window, offset, cut)
+        let out = self.emit(&window, offset, cut);
+        self.next_scan = self.pending.len() + STREAM_STEP;
+        out
     }
 
     /// Ends the stream: returns the rest, redacted.
@@ -252,22 +463,36 @@ impl<'a> StreamRedactor<'a> {
         let window = format!("{}{}", self.left, self.pending);
         let offset = self.left.len();
         self.findings.clear();
+        self.scanned = self.scanned.saturating_add(window.len() as u64);
         self.parts.detector().scan(&window, &mut self.findings);
         let cut = self.pending.len();
         self.emit(&window, offset, cut)
     }
 
-    /// Redacts `pending[..cut]` with the window's findings and moves it to `left`.
+    /// Redacts `pending[..cut]` with the window's findings and moves it to `left`. Every finding
+    /// that overlaps the released text is redacted in it, cut to it: a value longer than the
+    /// most a stream holds (released in pieces), or one that reaches into it from text already
+    /// released (which a rescan inside a run without whitespace can read differently from the
+    /// whole text: what reaches into new text is redacted rather than let through).
     fn emit(&mut self, window: &str, offset: usize, cut: usize) -> String {
-        resolve_overlaps(&mut self.findings);
         let end = offset + cut;
+        // the ends of built-in values released that no value runs across (sorted)
+        let mut sync: Vec<usize> = self
+            .findings
+            .iter()
+            .filter(|f| f.custom.is_none() && f.end <= end)
+            .map(|f| f.end)
+            .filter(|&q| !self.findings.iter().any(|f| f.start < q && q < f.end))
+            .collect();
+        sync.sort_unstable();
+        resolve_overlaps(&mut self.findings);
         let local: Vec<Finding> = self
             .findings
             .iter()
-            .filter(|f| f.start >= offset && f.end <= end)
+            .filter(|f| f.start < end && f.end > offset)
             .map(|f| Finding {
-                start: f.start - offset,
-                end: f.end - offset,
+                start: f.start.max(offset) - offset,
+                end: f.end.min(end) - offset,
                 ..*f
             })
             .collect();
@@ -276,23 +501,9 @@ impl<'a> StreamRedactor<'a> {
             .parts
             .redactor()
             .redact(window.get(offset..end).unwrap_or(""), &local);
-        // keep at least STREAM_CONTEXT bytes as left context, from a whitespace boundary (so no
-        // word is cut) found within STREAM_CONTEXT_MAX bytes; a longer run without whitespace is
-        // cut at a character boundary
         let emitted = window.get(..end).unwrap_or("");
-        let b = emitted.as_bytes();
-        let want = emitted.len().saturating_sub(STREAM_CONTEXT);
-        let limit = emitted.len().saturating_sub(STREAM_CONTEXT_MAX);
-        let mut from = want;
-        while from > limit && !(from == 0 || b.get(from - 1).is_some_and(u8::is_ascii_whitespace)) {
-            from -= 1;
-        }
-        if !(from == 0 || b.get(from - 1).is_some_and(u8::is_ascii_whitespace)) {
-            from = want;
-            while from < emitted.len() && !emitted.is_char_boundary(from) {
-                from += 1;
-            }
-        }
+        let (from, exact) = context_start(emitted, self.left_exact, &sync);
+        self.left_exact = exact;
         self.left = emitted.get(from..).unwrap_or("").to_owned();
         self.pending = window.get(end..).unwrap_or("").to_owned();
         out

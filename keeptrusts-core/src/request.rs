@@ -202,12 +202,17 @@ macro_rules! walk {
     ($schema:ident, $function:ident, $message:ident, $request:ident, $response:ident,
      [$($m:tt)*], [$($rl:lifetime)?]) => {
         /// Every `description` and `title` string inside a JSON schema (any depth).
-        fn $schema<'a>(v: &'a $($m)* Value, f: &mut dyn FnMut(&$($rl)? str, Field, &'a $($m)* String)) {
+        fn $schema<'a>(
+            v: &'a $($m)* Value,
+            f: &mut dyn FnMut(&$($rl)? str, Field, &'a $($m)* String),
+        ) {
             match v {
                 Value::Object(map) => {
                     for (k, v) in map {
                         match (k.as_str(), v) {
-                            ("description" | "title", Value::String(t)) => f("", Field::SchemaText, t),
+                            ("description" | "title", Value::String(t)) => {
+                                f("", Field::SchemaText, t)
+                            }
                             (_, v @ (Value::Object(_) | Value::Array(_))) => $schema(v, f),
                             _ => {}
                         }
@@ -223,7 +228,10 @@ macro_rules! walk {
         }
 
         /// A tool's `function` or a legacy `functions[]` entry: its description and schema.
-        fn $function<'a>(v: &'a $($m)* Value, f: &mut dyn FnMut(&$($rl)? str, Field, &'a $($m)* String)) {
+        fn $function<'a>(
+            v: &'a $($m)* Value,
+            f: &mut dyn FnMut(&$($rl)? str, Field, &'a $($m)* String),
+        ) {
             let Value::Object(map) = v else { return };
             for (k, v) in map {
                 match (k.as_str(), v) {
@@ -234,7 +242,10 @@ macro_rules! walk {
             }
         }
 
-        fn $message<'a>(m: &'a $($m)* ChatMessage, f: &mut dyn FnMut(&$($rl)? str, Field, &'a $($m)* String)) {
+        fn $message<'a>(
+            m: &'a $($m)* ChatMessage,
+            f: &mut dyn FnMut(&$($rl)? str, Field, &'a $($m)* String),
+        ) {
             let ChatMessage { role, content, tool_calls, extra } = m;
             let role: &$($rl)? str = role.as_str();
             match content {
@@ -284,7 +295,10 @@ macro_rules! walk {
             }
         }
 
-        fn $request<'a>(r: &'a $($m)* ChatRequest, f: &mut dyn FnMut(&$($rl)? str, Field, &'a $($m)* String)) {
+        fn $request<'a>(
+            r: &'a $($m)* ChatRequest,
+            f: &mut dyn FnMut(&$($rl)? str, Field, &'a $($m)* String),
+        ) {
             let ChatRequest { messages, extra, .. } = r;
             for m in messages {
                 $message(m, f);
@@ -308,10 +322,14 @@ macro_rules! walk {
                     }
                     ("response_format", Value::Object(format)) => {
                         for (k, v) in format {
-                            let ("json_schema", Value::Object(js)) = (k.as_str(), v) else { continue };
+                            let ("json_schema", Value::Object(js)) = (k.as_str(), v) else {
+                                continue;
+                            };
                             for (k, v) in js {
                                 match (k.as_str(), v) {
-                                    ("description", Value::String(t)) => f("", Field::SchemaText, t),
+                                    ("description", Value::String(t)) => {
+                                        f("", Field::SchemaText, t)
+                                    }
                                     ("schema", v) => $schema(v, f),
                                     _ => {}
                                 }
@@ -349,7 +367,10 @@ macro_rules! walk {
             }
         }
 
-        fn $response<'a>(r: &'a $($m)* ChatResponse, f: &mut dyn FnMut(&$($rl)? str, Field, &'a $($m)* String)) {
+        fn $response<'a>(
+            r: &'a $($m)* ChatResponse,
+            f: &mut dyn FnMut(&$($rl)? str, Field, &'a $($m)* String),
+        ) {
             for c in &$($m)* r.choices {
                 let Choice { message, delta, .. } = c;
                 for m in message.into_iter().chain(delta) {

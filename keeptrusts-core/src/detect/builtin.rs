@@ -77,6 +77,10 @@ impl BuiltinDetector {
 }
 
 impl Detector for BuiltinDetector {
+    fn unfinished(&self, text: &str) -> Option<usize> {
+        self.scanner.unfinished(text)
+    }
+
     fn scan(&self, text: &str, out: &mut Vec<Finding>) {
         let first = out.len();
         self.scanner.scan(text, out);

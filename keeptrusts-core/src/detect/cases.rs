@@ -632,3 +632,50 @@ fn hostile_repetitions_of_the_new_shapes_stay_sound() {
         }
     }
 }
+
+/// Values the whole-text scan missed, found by the stream property over text without
+/// whitespace (issue 19): each was hidden by a neighbour glued to it.
+#[test]
+fn glued_neighbours_do_not_hide_values() {
+    // a URL followed by more than 2 KiB of CJK: the length cap fell inside a character and the
+    // finding was dropped
+    let t = format!(
+        "见https://intranet.example.com/hr?id=42{}",
+        "的要之名地人".repeat(200)
+    );
+    let urls = of(&t, EntityType::Url);
+    assert_eq!(urls.len(), 1);
+    assert!(urls[0].starts_with("https://intranet.example.com/hr?id=42"));
+    // a mixed token glued to a private key swallowed its `-----BEGIN`
+    let t = "ref 0ba98765-----BEGIN PRIVATE KEY-----MIIEvQIBADANBgkqhkiG9w0BAQEFAASC-----END PRIVATE KEY-----";
+    let keys = of(t, EntityType::PrivateKey);
+    assert_eq!(keys.len(), 1);
+    assert!(keys[0].starts_with("-----BEGIN PRIVATE KEY-----MIIEvQIBADANBgkqhkiG9w0BAQEFAASC"));
+    // and so did an API key glued to one
+    let t = "sk-proj-aBcDeFgHiJkLmNoPqRsTuVwXyZ012345-----BEGIN PRIVATE KEY-----MIIEvQIBADANBgkqhkiG9w0BAQEFAASC-----END PRIVATE KEY-----";
+    assert_eq!(
+        of(t, EntityType::ApiKey),
+        ["sk-proj-aBcDeFgHiJkLmNoPqRsTuVwXyZ012345"]
+    );
+    assert_eq!(of(t, EntityType::PrivateKey).len(), 1);
+    // and a JWT, a URL, an e-mail address
+    for glued in [
+        "eyJhbGciOiJIUzI1NiJ9.eyJzdWIiOiIxIn0.SflKxwRJSMeKKF2QT4fw",
+        "https://intranet.example.com/hr?id=42",
+        "jane.doe@example.com",
+    ] {
+        let t = format!("{glued}-----BEGIN PRIVATE KEY-----MIIEvQIBADANBgkqhkiG9w0BAQEFAASC-----END PRIVATE KEY-----");
+        let found = scan(&t);
+        assert_eq!(found.len(), 2, "{found:?}");
+        assert_eq!(found[0].1, glued);
+        assert_eq!(found[1].0, EntityType::PrivateKey);
+    }
+    // punycode keeps its two dashes
+    assert_eq!(
+        of("mail a@xn--mller-kva.de now", EntityType::Email),
+        ["a@xn--mller-kva.de"]
+    );
+    // a capitalized Latin word glued to CJK prose swallowed the prose, and the name in it
+    let t = format!("Xy{}名前:山田太郎和", "的一是不了人".repeat(100));
+    assert_eq!(of(&t, EntityType::Person), ["山田太郎"]);
+}

@@ -13,7 +13,7 @@ mod words;
 #[cfg(test)]
 mod cases;
 
-pub use scan::{iban_ok, luhn_digits, LOOK_BACK};
+pub use scan::{iban_ok, luhn_digits, LONGEST_VALUE, LOOK_BACK};
 
 use std::fmt;
 
@@ -172,6 +172,16 @@ impl Finding {
 pub trait Detector: Send + Sync + fmt::Debug {
     /// Appends findings for `text` to `out` (in any order, overlaps allowed).
     fn scan(&self, text: &str, out: &mut Vec<Finding>);
+
+    /// Where a value starts that may still be growing at the end of `text` but that
+    /// [`scan`](Self::scan) does not report yet (or not whole), if the detector knows of one:
+    /// a stream ([`StreamRedactor`](crate::redact::StreamRedactor)) releases no text from there.
+    /// Values that `scan` reports as far as they go once 512 bytes past their start are seen
+    /// need no such hint. The default knows of none.
+    fn unfinished(&self, text: &str) -> Option<usize> {
+        let _ = text;
+        None
+    }
 }
 
 /// Sorts findings and resolves overlaps: of overlapping findings the longest wins, then the most

@@ -79,6 +79,18 @@ const CONTEXT_WINDOW: usize = 40;
 /// this many bytes before it, which is what lets the stream redactor rescan a bounded window.
 pub const LOOK_BACK: usize = 64;
 
+/// The longest private-key body the scan reads after its header line (the end marker must lie
+/// within it).
+const PRIVATE_KEY_BODY: usize = 16_384;
+
+/// The longest segment of a JWT.
+const JWT_SEGMENT: usize = 8192;
+
+/// The longest value the built-in scan reports: a JWT of three longest segments (a private-key
+/// block, header, body and end marker, is shorter: about 16.5 KiB; a URL at most 2 KiB plus its
+/// scheme; everything else a few hundred bytes).
+pub const LONGEST_VALUE: usize = 3 * JWT_SEGMENT + 2;
+
 #[inline]
 fn at(b: &[u8], i: usize) -> u8 {
     b.get(i).copied().unwrap_or(0)
@@ -92,6 +104,27 @@ fn class(c: u8) -> u8 {
 #[inline]
 fn alnum(c: u8) -> bool {
     c.is_ascii_alphanumeric()
+}
+
+/// The end of the hyphenated token at `i` (`1EG4-TE5-MK73`): letters and digits, and single
+/// dashes between them. A run of dashes ends it, so a token never swallows the `-----BEGIN` of a
+/// private key glued to it.
+fn id_run(b: &[u8], i: usize) -> usize {
+    let mut j = i;
+    while j < b.len() && (alnum(at(b, j)) || (at(b, j) == b'-' && alnum(at(b, j + 1)))) {
+        j += 1;
+    }
+    j
+}
+
+/// A byte of a word in a script with spaces: ASCII letters and digits, the two-byte letters of
+/// Latin, Greek, Cyrillic and the scripts after them (and the three-byte ones starting 0xE0 and
+/// 0xE1: Indic scripts, Latin Extended Additional), with their continuation bytes. Not general
+/// punctuation, CJK or full-width forms: a word glued to those ends there, so skipping it never
+/// hides a value after it.
+#[inline]
+fn word_byte(c: u8) -> bool {
+    alnum(c) || matches!(c, 0x80..=0xBF | 0xC2..=0xE1)
 }
 
 /// A letter of an alphabetic script outside ASCII (Latin, Greek, Cyrillic, Armenian, Latin
@@ -499,6 +532,62 @@ impl Scanner {
         }
     }
 
+    /// The start of a value that may still be growing at the end of `text` but that
+    /// [`scan`](Self::scan) does not report yet, or not whole: a private-key block whose header
+    /// is seen and whose end marker is not (while the block may still end within its limit),
+    /// or a JWT whose third segment has not reached five characters. Every other value is
+    /// reported, as far as it goes, once 512 bytes past its start are seen.
+    pub(crate) fn unfinished(&self, text: &str) -> Option<usize> {
+        let b = text.as_bytes();
+        let mut from = None;
+        if self.on & bit(EntityType::PrivateKey) != 0 {
+            if let Some(p) = text.rfind("-----BEGIN ") {
+                let open = !text.get(p..).is_some_and(|t| t.contains("-----END "));
+                // header line, body, end marker and its line
+                if open && b.len() - p <= 11 + 60 + PRIVATE_KEY_BODY + 9 + 60 {
+                    from = Some(p);
+                }
+            }
+        }
+        if self.on & bit(EntityType::Jwt) != 0 {
+            // the run of JWT characters the text ends with: a JWT starts at the start of one
+            let jwt_char = |c: u8| alnum(c) || matches!(c, b'_' | b'-' | b'.');
+            let mut s = b.len();
+            while s > 0 && jwt_char(at(b, s - 1)) && b.len() - s <= LONGEST_VALUE {
+                s -= 1;
+            }
+            let run = b.get(s..).unwrap_or(&[]);
+            if run.starts_with(b"eyJ") && !(s > 0 && jwt_char(at(b, s - 1))) {
+                // `header.payload.signature`, each part 5 to JWT_SEGMENT long and the payload
+                // starting `eyJ`: open while the parts seen so far still fit, and the
+                // signature (which makes it a finding at five characters) is not there yet
+                let parts: Vec<&[u8]> = run.split(|&c| c == b'.').collect();
+                let whole = |p: &[u8]| (5..=JWT_SEGMENT).contains(&p.len());
+                let payload_ok = |p: &[u8]| {
+                    let n = p.len().min(3);
+                    p.get(..n) == b"eyJ".get(..n)
+                };
+                let open = match parts.as_slice() {
+                    [header] => header.len() <= JWT_SEGMENT,
+                    [header, payload] => {
+                        whole(header) && payload.len() <= JWT_SEGMENT && payload_ok(payload)
+                    }
+                    [header, payload, signature] => {
+                        whole(header)
+                            && whole(payload)
+                            && payload_ok(payload)
+                            && signature.len() < 5
+                    }
+                    _ => false,
+                };
+                if open {
+                    from = Some(from.map_or(s, |f: usize| f.min(s)));
+                }
+            }
+        }
+        from
+    }
+
     pub(crate) fn scan(&self, text: &str, out: &mut Vec<Finding>) {
         let Some(w) = words() else { return };
         let b = text.as_bytes();
@@ -713,7 +802,7 @@ impl Run<'_> {
             if let Some(e) = self.address(i, first_e) {
                 return e;
             }
-            return run(b, i, usize::MAX, |c| alnum(c) || c == b'-');
+            return id_run(b, i);
         }
         if groups.len() == 1 {
             if let Some(e) = self.single_number(first_s, first_e) {
@@ -1501,7 +1590,7 @@ impl Run<'_> {
             if let Some(e) = self.id_token(i) {
                 return e;
             }
-            return run(b, i, usize::MAX, |c| alnum(c) || c == b'-');
+            return id_run(b, i);
         }
         self.name(i)
     }
@@ -1549,7 +1638,9 @@ impl Run<'_> {
         if upper && !(alnum(self.before(i)) || self.before(i) >= 0x80) {
             return self.name(i);
         }
-        run(b, i, 64, |c| c.is_ascii_alphabetic() || c >= 0x80)
+        run(b, i, 64, |c| {
+            c.is_ascii_alphabetic() || (c >= 0x80 && class(c) != CJK)
+        })
     }
 
     /// A run of kana and Han characters: a name after a Chinese or Japanese cue (`我叫王小明`,
@@ -2037,13 +2128,13 @@ impl Run<'_> {
             && !matches!(at(b, ascii_end), b'-' | b'\'')
         {
             if ascii_end - i < 2 || self.w.not_surnames.contains(self.word_at(i, ascii_end)) {
-                return run(b, i, usize::MAX, |c| alnum(c) || c >= 0x80);
+                return run(b, i, usize::MAX, word_byte);
             }
             ascii_end
         } else {
             let e1 = self.name_word_end(i);
             if !self.name_like(i, e1) {
-                return run(b, i, usize::MAX, |c| alnum(c) || c >= 0x80);
+                return run(b, i, usize::MAX, word_byte);
             }
             e1
         };
@@ -2232,6 +2323,18 @@ impl Run<'_> {
                 if !(domain_char(char::from(c)) || c == b'.') || e >= self.b.len() {
                     break;
                 }
+                // two dashes only in punycode (`xn--`): a run of them (a private key's
+                // `-----BEGIN` glued to the address) ends the domain
+                if c == b'-'
+                    && at(self.b, e + 1) == b'-'
+                    && !(e >= 2
+                        && self
+                            .b
+                            .get(e - 2..e)
+                            .is_some_and(|x| x.eq_ignore_ascii_case(b"xn")))
+                {
+                    break;
+                }
                 e += 1;
                 continue;
             }
@@ -2274,6 +2377,18 @@ impl Run<'_> {
                 || c.is_ascii_control()
                 || matches!(c, b'<' | b'>' | b'"' | b'\'' | b'`'))
         });
+        // a private key's `-----BEGIN` glued to the URL is not part of it
+        if let Some(k) = b
+            .get(from..e)
+            .and_then(|u| u.windows(10).position(|w| w == b"-----BEGIN"))
+        {
+            e = from + k;
+        }
+        // the cap may fall inside a character (CJK glued to the URL): end before it, or the
+        // finding would be dropped for not lying on a boundary
+        while e > from && !self.text.is_char_boundary(e) {
+            e -= 1;
+        }
         loop {
             let last = at(b, e - 1);
             if e <= from {
@@ -2364,8 +2479,20 @@ impl Run<'_> {
         d + 1
     }
 
+    /// The end of a key's body from `from`: letters, digits and `extra`, at most 512 bytes; a
+    /// run of dashes ends it (a key never swallows the `-----BEGIN` of a private key glued to
+    /// it).
     fn key_token(&self, from: usize, extra: &[u8]) -> usize {
-        run(self.b, from, 512, |c| alnum(c) || extra.contains(&c))
+        let b = self.b;
+        let mut j = from;
+        while j < b.len() && j - from < 512 {
+            let c = at(b, j);
+            if !(alnum(c) || extra.contains(&c)) || (c == b'-' && at(b, j + 1) == b'-') {
+                break;
+            }
+            j += 1;
+        }
+        j
     }
 
     fn dash(&mut self, i: usize) -> usize {
@@ -2412,7 +2539,7 @@ impl Run<'_> {
         if !header.windows(16).any(|w| w == b"PRIVATE KEY-----") {
             return s + 1;
         }
-        let limit = (header_end + 16_384).min(b.len());
+        let limit = (header_end + PRIVATE_KEY_BODY).min(b.len());
         let body = b.get(header_end..limit).unwrap_or(&[]);
         let end = match body.windows(9).position(|w| w == b"-----END ") {
             Some(p) => {
@@ -2424,7 +2551,7 @@ impl Run<'_> {
                 close
             }
             // no end marker: the key body as far as it goes
-            None => run(b, header_end, 16_384, |c| {
+            None => run(b, header_end, PRIVATE_KEY_BODY, |c| {
                 alnum(c) || matches!(c, b'+' | b'/' | b'=' | b'\n' | b'\r' | b' ')
             }),
         };
@@ -2470,7 +2597,16 @@ impl Run<'_> {
         let mut segs = 0;
         let mut end = s;
         while segs < 3 {
-            let e = run(b, seg_start, 8192, |c| alnum(c) || c == b'_' || c == b'-');
+            let mut e = seg_start;
+            // a run of dashes ends a segment (a private key's `-----BEGIN` glued to the token)
+            while e < b.len()
+                && e - seg_start < JWT_SEGMENT
+                && (alnum(at(b, e))
+                    || at(b, e) == b'_'
+                    || (at(b, e) == b'-' && at(b, e + 1) != b'-'))
+            {
+                e += 1;
+            }
             if e - seg_start < 5 {
                 return None;
             }
