@@ -536,7 +536,10 @@ fn verify_finds_a_missing_tail_an_emptied_table_and_early_pruning() {
 fn pii_value() -> impl Strategy<Value = String> {
     prop_oneof![
         "[a-z]{3,8}\\.[a-z]{3,8}@(example|corp|mail)\\.(com|io|org)",
-        (100u32..899, 10u32..99, 1000u32..9999).prop_map(|(a, b, c)| format!("{a}-{b}-{c}")),
+        // a valid SSN: the area is never 666 (nor 000 or 900–999), which the detector knows
+        (100u32..899, 10u32..99, 1000u32..9999)
+            .prop_filter("666 is no SSN area", |(a, _, _)| *a != 666)
+            .prop_map(|(a, b, c)| format!("{a}-{b}-{c}")),
         Just("4111 1111 1111 1111".to_owned()),
         Just("5500-0000-0000-0004".to_owned()),
         "\\(41[0-9]\\) 555-0[0-9]{3}",
