@@ -2,7 +2,8 @@
 //! 100 days, on SQLite (a file, WAL) and, when `KEEPTRUSTS_TEST_POSTGRES_URL` is set, on
 //! PostgreSQL. Measured through `dashboard::load`, the function the admin API, the CLI and the
 //! bindings call: a member's page of 50 events, a member's overview (the team's per-day
-//! aggregate), the same over the last 7 days, and an admin's usage section.
+//! aggregate), the same over the last 7 days, a member's spend (all time, and 30 days cut
+//! within a day by week), an admin's usage section and an owner's org roll-up.
 //!
 //! The SQLite file is built once in `target/kt-bench-events.db` (about a minute) and reused;
 //! `KT_BENCH_EVENTS` sets the count (default 1,000,000).
@@ -134,6 +135,12 @@ fn cases(c: &mut Criterion, name: &str, store: &dyn EventStore, n: u64) {
     let mut week = Query::new("team3", Section::Overview);
     week.filter.from = Some(last - 7 * DAY);
     let usage = Query::new("team3", Section::Usage);
+    let spend = Query::new("team3", Section::Spend);
+    let mut month = Query::new("team3", Section::Spend);
+    month.filter.from = Some(last - 30 * DAY - 3_600_000);
+    month.granularity = dashboard::Granularity::Week;
+    let rollup = Query::new(dashboard::ORG_ROLLUP, Section::Overview);
+    let owner = Principal::new("owner@example.com", "team0", Role::Owner);
     let mut group = c.benchmark_group(format!("events_{n}"));
     group.sample_size(10);
     group.measurement_time(Duration::from_secs(5));
@@ -141,7 +148,10 @@ fn cases(c: &mut Criterion, name: &str, store: &dyn EventStore, n: u64) {
         ("member_page_of_50", &member, &page),
         ("member_overview_all_time", &member, &overview),
         ("member_overview_last_7_days", &member, &week),
+        ("member_spend_all_time", &member, &spend),
+        ("member_spend_last_30_days_by_week", &member, &month),
         ("admin_usage_all_time", &admin, &usage),
+        ("owner_org_overview_all_time", &owner, &rollup),
     ] {
         group.bench_function(format!("{name}/{label}"), |b| {
             b.iter(|| black_box(dashboard::load(store, "default", viewer, q).unwrap()));

@@ -10,6 +10,7 @@ mod batch;
 mod ledger;
 mod postgres;
 mod sqlite;
+mod tallies;
 mod write_behind;
 
 pub use postgres::PgStore;

@@ -15,6 +15,7 @@ use std::time::{Duration, Instant};
 
 use keeptrusts_core::directory::{ApiKey, Directory, Member, Team};
 use keeptrusts_core::escalation::{Escalation, EscalationStore, Millis, Redeem, Resolution};
+use keeptrusts_core::event::tally::{Tally, TallyKey, TallyQuery};
 use keeptrusts_core::event::{
     prune_plan, Anchor, Chain, Event, EventDraft, EventQuery, EventStore, Head, Journal,
 };
@@ -31,6 +32,7 @@ use serde::Serialize;
 
 use crate::batch::{self, BatchRows, Combiner, Done, Op};
 use crate::ledger::Rows;
+use crate::tallies::{self, Arg, Columns, Delta, Dialect};
 
 const MIGRATIONS: &[&str] = &[
     r"
@@ -59,7 +61,30 @@ CREATE INDEX events_team_user ON events (org, team, usr, seq);
     r"
 CREATE INDEX events_team_time ON events (org, team, timestamp);
 ",
+    // dashboards from day tallies (filled from the existing events on upgrade, see `backfill`),
+    // and escalations without reading every event
+    r"
+ALTER TABLE events ADD COLUMN requests BIGINT NOT NULL DEFAULT 0,
+    ADD COLUMN denied BIGINT NOT NULL DEFAULT 0,
+    ADD COLUMN policy_events BIGINT NOT NULL DEFAULT 0,
+    ADD COLUMN cost NUMERIC NOT NULL DEFAULT 0,
+    ADD COLUMN prompt_tokens BIGINT NOT NULL DEFAULT 0,
+    ADD COLUMN completion_tokens BIGINT NOT NULL DEFAULT 0,
+    ADD COLUMN model TEXT,
+    ADD COLUMN escalation TEXT;
+CREATE INDEX events_time ON events (org, timestamp);
+CREATE INDEX events_escalated ON events (org, team, seq) WHERE escalation IS NOT NULL;
+CREATE TABLE tallies (org TEXT NOT NULL, team TEXT NOT NULL, day BIGINT NOT NULL, usr TEXT NOT NULL,
+    model TEXT NOT NULL, requests BIGINT NOT NULL, denied BIGINT NOT NULL,
+    policy_events BIGINT NOT NULL, cost NUMERIC NOT NULL, prompt_tokens BIGINT NOT NULL,
+    completion_tokens BIGINT NOT NULL, PRIMARY KEY (org, team, day, usr, model));
+CREATE INDEX tallies_user ON tallies (org, team, usr, day);
+CREATE INDEX tallies_day ON tallies (org, day);
+",
 ];
+
+/// The migration that added the tallies; a schema upgraded across it is backfilled.
+const TALLIES: usize = 5;
 
 const TIMEOUT: Duration = Duration::from_secs(5);
 /// Connections a store opens at most; more callers wait (up to [`TIMEOUT`]) for one to be free.
@@ -212,6 +237,9 @@ impl PgStore {
             }
             for m in MIGRATIONS.iter().skip(version) {
                 tx.batch_execute(m).map_err(pg)?;
+            }
+            if version > 0 && version < TALLIES {
+                backfill(tx)?;
             }
             let now = i32::try_from(MIGRATIONS.len()).unwrap_or(i32::MAX);
             tx.execute("DELETE FROM keeptrusts_schema", &[])
@@ -430,13 +458,137 @@ const SAVE: &str = "WITH
  l AS (INSERT INTO leases (id, status, created_at, expires_at, body)
        SELECT * FROM unnest($4::TEXT[], $5::TEXT[], $6::BIGINT[], $7::BIGINT[], $8::TEXT[])
        ON CONFLICT (id) DO UPDATE SET status = excluded.status, body = excluded.body),
- e AS (INSERT INTO events (org, seq, timestamp, body, team, usr, verdict)
+ e AS (INSERT INTO events (org, seq, timestamp, body, team, usr, verdict, requests, denied,
+                         policy_events, cost, prompt_tokens, completion_tokens, model, escalation)
        SELECT * FROM unnest($9::TEXT[], $10::BIGINT[], $11::BIGINT[], $12::TEXT[], $16::TEXT[],
-                            $17::TEXT[], $18::TEXT[])),
+                            $17::TEXT[], $18::TEXT[], $19::BIGINT[], $20::BIGINT[], $21::BIGINT[],
+                            $22::TEXT[]::NUMERIC[], $23::BIGINT[], $24::BIGINT[], $25::TEXT[],
+                            $26::TEXT[])),
  h AS (UPDATE event_heads SET seq = n.seq, hash = n.hash
        FROM unnest($13::TEXT[], $14::BIGINT[], $15::TEXT[]) AS n(org, seq, hash)
        WHERE event_heads.org = n.org)
 SELECT 1";
+
+/// Adds rows to the day tallies (exact `NUMERIC` sums); the rows arrive sorted by key, so
+/// concurrent writers lock them in one order.
+const ADD_TALLIES: &str = "INSERT INTO tallies (org, team, day, usr, model, requests, denied,
+         policy_events, cost, prompt_tokens, completion_tokens)
+     SELECT * FROM unnest($1::TEXT[], $2::TEXT[], $3::BIGINT[], $4::TEXT[], $5::TEXT[],
+         $6::BIGINT[], $7::BIGINT[], $8::BIGINT[], $9::TEXT[]::NUMERIC[], $10::BIGINT[],
+         $11::BIGINT[])
+     ON CONFLICT (org, team, day, usr, model) DO UPDATE SET
+         requests = tallies.requests + excluded.requests,
+         denied = tallies.denied + excluded.denied,
+         policy_events = tallies.policy_events + excluded.policy_events,
+         cost = tallies.cost + excluded.cost,
+         prompt_tokens = tallies.prompt_tokens + excluded.prompt_tokens,
+         completion_tokens = tallies.completion_tokens + excluded.completion_tokens";
+
+fn add_tallies(
+    tx: &mut Transaction<'_>,
+    st: &(impl postgres::ToStatement + ?Sized),
+    deltas: &[Delta],
+) -> Result<(), StoreError> {
+    let text = |f: fn(&Delta) -> &str| deltas.iter().map(f).collect::<Vec<&str>>();
+    let int = |f: fn(&Delta) -> i64| deltas.iter().map(f).collect::<Vec<i64>>();
+    tx.execute(
+        st,
+        &[
+            &text(|d| &d.org),
+            &text(|d| &d.team),
+            &int(|d| d.day),
+            &text(|d| &d.user),
+            &text(|d| &d.model),
+            &int(|d| d.requests),
+            &int(|d| d.denied),
+            &int(|d| d.policy_events),
+            &text(|d| &d.cost),
+            &int(|d| d.prompt_tokens),
+            &int(|d| d.completion_tokens),
+        ],
+    )
+    .map_err(pg)?;
+    Ok(())
+}
+
+/// Subtracts pruned events from the day tallies.
+fn remove_tallies(tx: &mut Transaction<'_>, deltas: &[Delta]) -> Result<(), StoreError> {
+    if deltas.is_empty() {
+        return Ok(());
+    }
+    add_tallies(tx, ADD_TALLIES, deltas)?;
+    tx.execute("DELETE FROM tallies WHERE requests <= 0", &[])
+        .map_err(pg)?;
+    Ok(())
+}
+
+/// Fills the tally columns and the day tallies from the events stored before they existed, a
+/// chunk of events at a time (an upgraded schema may hold millions).
+fn backfill(tx: &mut Transaction<'_>) -> Result<(), StoreError> {
+    let mut after = (String::new(), -1_i64);
+    loop {
+        let events: Vec<Event> = tx
+            .query(
+                "SELECT body FROM events WHERE (org, seq) > ($1, $2) ORDER BY org, seq
+                 LIMIT 10000",
+                &[&after.0, &after.1],
+            )
+            .map_err(pg)?
+            .iter()
+            .map(|r| from_json(r.get::<_, &str>(0)))
+            .collect::<Result<_, _>>()?;
+        let Some(last) = events.last() else {
+            return Ok(());
+        };
+        after = (last.body.org.clone(), seq_i64(last.seq)?);
+        let cols = events
+            .iter()
+            .map(Columns::of)
+            .collect::<Result<Vec<_>, _>>()?;
+        let org: Vec<&str> = events.iter().map(|e| e.body.org.as_str()).collect();
+        let seq = events
+            .iter()
+            .map(|e| seq_i64(e.seq))
+            .collect::<Result<Vec<i64>, _>>()?;
+        let int = |f: fn(&Columns) -> i64| cols.iter().map(f).collect::<Vec<i64>>();
+        let cost: Vec<&str> = cols.iter().map(|c| c.cost.as_str()).collect();
+        let model: Vec<Option<&str>> = cols.iter().map(|c| c.model.as_deref()).collect();
+        let escalation: Vec<Option<&str>> = cols.iter().map(|c| c.escalation.as_deref()).collect();
+        tx.execute(
+            "UPDATE events e SET requests = u.requests, denied = u.denied,
+                 policy_events = u.policy_events, cost = u.cost,
+                 prompt_tokens = u.prompt_tokens, completion_tokens = u.completion_tokens,
+                 model = u.model, escalation = u.escalation
+             FROM unnest($1::TEXT[], $2::BIGINT[], $3::BIGINT[], $4::BIGINT[], $5::BIGINT[],
+                 $6::TEXT[]::NUMERIC[], $7::BIGINT[], $8::BIGINT[], $9::TEXT[], $10::TEXT[])
+                 AS u(org, seq, requests, denied, policy_events, cost, prompt_tokens,
+                      completion_tokens, model, escalation)
+             WHERE e.org = u.org AND e.seq = u.seq",
+            &[
+                &org,
+                &seq,
+                &int(|c| c.requests),
+                &int(|c| c.denied),
+                &int(|c| c.policy_events),
+                &cost,
+                &int(|c| c.prompt_tokens),
+                &int(|c| c.completion_tokens),
+                &model,
+                &escalation,
+            ],
+        )
+        .map_err(pg)?;
+        let deltas = tallies::deltas(&events, 1)?;
+        if !deltas.is_empty() {
+            add_tallies(tx, ADD_TALLIES, &deltas)?;
+        }
+    }
+}
+
+const POSTGRES: Dialect = Dialect {
+    placeholder: |n, int| format!("${n}::{}", if int { "BIGINT" } else { "TEXT" }),
+    cost_sum: "sum(cost)::TEXT",
+};
 
 fn seq_i64(seq: u64) -> Result<i64, StoreError> {
     i64::try_from(seq).map_err(corrupt)
@@ -540,6 +692,19 @@ impl BatchRows for PgBatch<'_, '_> {
         let e_team: Vec<Option<&str>> = events.iter().map(|e| e.body.team.as_deref()).collect();
         let e_user: Vec<Option<&str>> = events.iter().map(|e| e.body.user.as_deref()).collect();
         let e_verdict: Vec<&str> = events.iter().map(|e| e.body.verdict.as_str()).collect();
+        let cols = events
+            .iter()
+            .map(Columns::of)
+            .collect::<Result<Vec<_>, _>>()?;
+        let c_requests: Vec<i64> = cols.iter().map(|c| c.requests).collect();
+        let c_denied: Vec<i64> = cols.iter().map(|c| c.denied).collect();
+        let c_policy: Vec<i64> = cols.iter().map(|c| c.policy_events).collect();
+        let c_cost: Vec<&str> = cols.iter().map(|c| c.cost.as_str()).collect();
+        let c_prompt: Vec<i64> = cols.iter().map(|c| c.prompt_tokens).collect();
+        let c_completion: Vec<i64> = cols.iter().map(|c| c.completion_tokens).collect();
+        let c_model: Vec<Option<&str>> = cols.iter().map(|c| c.model.as_deref()).collect();
+        let c_escalation: Vec<Option<&str>> =
+            cols.iter().map(|c| c.escalation.as_deref()).collect();
         let h_org: Vec<&str> = heads.iter().map(|h| h.0).collect();
         let h_seq = heads
             .iter()
@@ -551,12 +716,40 @@ impl BatchRows for PgBatch<'_, '_> {
             .execute(
                 &st,
                 &[
-                    &w_scope, &w_id, &w_body, &l_id, &l_status, &l_created, &l_expires, &l_body,
-                    &e_org, &e_seq, &e_ts, &e_body, &h_org, &h_seq, &h_hash, &e_team, &e_user,
+                    &w_scope,
+                    &w_id,
+                    &w_body,
+                    &l_id,
+                    &l_status,
+                    &l_created,
+                    &l_expires,
+                    &l_body,
+                    &e_org,
+                    &e_seq,
+                    &e_ts,
+                    &e_body,
+                    &h_org,
+                    &h_seq,
+                    &h_hash,
+                    &e_team,
+                    &e_user,
                     &e_verdict,
+                    &c_requests,
+                    &c_denied,
+                    &c_policy,
+                    &c_cost,
+                    &c_prompt,
+                    &c_completion,
+                    &c_model,
+                    &c_escalation,
                 ],
             )
             .map_err(pg)?;
+        let deltas = tallies::deltas(events, 1)?;
+        if !deltas.is_empty() {
+            let st = self.statement(ADD_TALLIES)?;
+            add_tallies(self.tx, &st, &deltas)?;
+        }
         Ok(())
     }
 }
@@ -911,6 +1104,9 @@ impl EventStore for PgStore {
                 sql.push_str(&format!(" AND {c} ${}", args.len()));
             }
         }
+        if q.escalated {
+            sql.push_str(" AND escalation IS NOT NULL");
+        }
         sql.push_str(" ORDER BY seq DESC");
         if let Some(n) = q.limit {
             sql.push_str(&format!(" LIMIT {n}"));
@@ -924,6 +1120,40 @@ impl EventStore for PgStore {
             out.reverse();
             Ok(out)
         })
+    }
+
+    fn tally(&self, org: &str, q: &TallyQuery) -> Result<Vec<(TallyKey, Tally)>, StoreError> {
+        let (sql, args) = tallies::query(org, q, &POSTGRES);
+        let args: Vec<Box<dyn postgres::types::ToSql + Sync>> = args
+            .into_iter()
+            .map(|a| -> Box<dyn postgres::types::ToSql + Sync> {
+                match a {
+                    Arg::Text(s) => Box::new(s),
+                    Arg::Int(i) => Box::new(i),
+                }
+            })
+            .collect();
+        let refs: Vec<&(dyn postgres::types::ToSql + Sync)> = args.iter().map(|a| &**a).collect();
+        let rows = self.tx(|tx| {
+            tx.query(sql.as_str(), &refs)
+                .map_err(pg)?
+                .iter()
+                .map(|r| {
+                    Ok(tallies::Row {
+                        day: r.try_get(0).map_err(corrupt)?,
+                        user: r.try_get(1).map_err(corrupt)?,
+                        model: r.try_get(2).map_err(corrupt)?,
+                        requests: r.try_get(3).map_err(corrupt)?,
+                        denied: r.try_get(4).map_err(corrupt)?,
+                        policy_events: r.try_get(5).map_err(corrupt)?,
+                        cost: r.try_get(6).map_err(corrupt)?,
+                        prompt_tokens: r.try_get(7).map_err(corrupt)?,
+                        completion_tokens: r.try_get(8).map_err(corrupt)?,
+                    })
+                })
+                .collect::<Result<Vec<_>, StoreError>>()
+        })?;
+        tallies::collect(rows)
     }
 
     fn snapshot(&self, org: &str) -> Result<Chain, StoreError> {
@@ -954,11 +1184,16 @@ impl EventStore for PgStore {
             // the head row serializes prunes and appends of the org
             tx.execute("SELECT 1 FROM event_heads WHERE org = $1 FOR UPDATE", &[&org])
                 .map_err(pg)?;
-            let plan = prune_plan(&pg_events(tx, org)?, now, default_days);
+            let events = pg_events(tx, org)?;
+            let plan = prune_plan(&events, now, default_days);
+            remove_tallies(tx, &tallies::deltas(plan.removed(&events), -1)?)?;
             for t in &plan.tombstones {
                 let seq = i64::try_from(t.seq).map_err(corrupt)?;
                 tx.execute(
-                    "UPDATE events SET body = $3, team = NULL, usr = NULL WHERE org = $1 AND seq = $2",
+                    "UPDATE events SET body = $3, team = NULL, usr = NULL, requests = 0, denied = 0,
+                         policy_events = 0, cost = 0, prompt_tokens = 0, completion_tokens = 0,
+                         model = NULL, escalation = NULL
+                     WHERE org = $1 AND seq = $2",
                     &[&org, &seq, &to_json(t)?],
                 )
                 .map_err(pg)?;

@@ -6,6 +6,7 @@ use std::time::Duration;
 
 use keeptrusts_core::directory::{ApiKey, Directory, Member, Team};
 use keeptrusts_core::escalation::{Escalation, EscalationStore, Millis, Redeem, Resolution};
+use keeptrusts_core::event::tally::{Tally, TallyKey, TallyQuery};
 use keeptrusts_core::event::{
     prune_plan, Anchor, Chain, Event, EventDraft, EventQuery, EventStore, Head, Journal,
 };
@@ -22,6 +23,7 @@ use serde::Serialize;
 
 use crate::batch::{self, BatchRows, Combiner, Done, Op};
 use crate::ledger::Rows;
+use crate::tallies::{self, Arg, Columns, Delta, Dialect};
 
 /// Migrations, applied in order on open; `PRAGMA user_version` records how many ran.
 const MIGRATIONS: &[&str] = &[
@@ -89,7 +91,40 @@ CREATE INDEX events_team_user ON events (org, team, usr, seq);
     r"
 CREATE INDEX events_team_time ON events (org, team, timestamp);
 ",
+    // dashboards from day tallies (filled from the existing events on upgrade, see `backfill`),
+    // and escalations without reading every event
+    r"
+ALTER TABLE events ADD COLUMN requests INTEGER NOT NULL DEFAULT 0;
+ALTER TABLE events ADD COLUMN denied INTEGER NOT NULL DEFAULT 0;
+ALTER TABLE events ADD COLUMN policy_events INTEGER NOT NULL DEFAULT 0;
+ALTER TABLE events ADD COLUMN cost TEXT NOT NULL DEFAULT '0';
+ALTER TABLE events ADD COLUMN prompt_tokens INTEGER NOT NULL DEFAULT 0;
+ALTER TABLE events ADD COLUMN completion_tokens INTEGER NOT NULL DEFAULT 0;
+ALTER TABLE events ADD COLUMN model TEXT;
+ALTER TABLE events ADD COLUMN escalation TEXT;
+CREATE INDEX events_time ON events (org, timestamp);
+CREATE INDEX events_escalated ON events (org, team, seq) WHERE escalation IS NOT NULL;
+CREATE TABLE tallies (
+    org TEXT NOT NULL,
+    team TEXT NOT NULL,
+    day INTEGER NOT NULL,
+    usr TEXT NOT NULL,
+    model TEXT NOT NULL,
+    requests INTEGER NOT NULL,
+    denied INTEGER NOT NULL,
+    policy_events INTEGER NOT NULL,
+    cost TEXT NOT NULL,
+    prompt_tokens INTEGER NOT NULL,
+    completion_tokens INTEGER NOT NULL,
+    PRIMARY KEY (org, team, day, usr, model)
+) WITHOUT ROWID;
+CREATE INDEX tallies_user ON tallies (org, team, usr, day);
+CREATE INDEX tallies_day ON tallies (org, day);
+",
 ];
+
+/// The migration that added the tallies; a database upgraded across it is backfilled.
+const TALLIES: usize = 5;
 
 /// A SQLite database holding wallets, leases, tickets, escalations and events.
 ///
@@ -165,6 +200,7 @@ impl SqliteStore {
         }
         conn.pragma_update(None, "synchronous", "NORMAL")
             .map_err(unavailable)?;
+        register_decimals(&conn)?;
         let tx = conn
             .transaction_with_behavior(TransactionBehavior::Immediate)
             .map_err(unavailable)?;
@@ -186,6 +222,9 @@ impl SqliteStore {
                 i64::try_from(i + 1).unwrap_or(i64::MAX),
             )
             .map_err(unavailable)?;
+        }
+        if version > 0 && version < TALLIES {
+            backfill(&tx)?;
         }
         tx.commit().map_err(unavailable)?;
         Ok(SqliteStore {
@@ -323,28 +362,10 @@ impl BatchRows for SqliteRows<'_, '_> {
         for l in leases {
             save_lease(self.0, l)?;
         }
-        let mut insert = self
-            .0
-            .prepare_cached(
-                "INSERT INTO events (org, seq, timestamp, body, team, usr, verdict)
-                 VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7)",
-            )
-            .map_err(unavailable)?;
         for e in events {
-            let seq = i64::try_from(e.seq).map_err(corrupt)?;
-            let b = &e.body;
-            insert
-                .execute(params![
-                    &b.org,
-                    seq,
-                    b.timestamp,
-                    to_json(e)?,
-                    b.team,
-                    b.user,
-                    b.verdict.as_str()
-                ])
-                .map_err(unavailable)?;
+            insert_event(self.0, e)?;
         }
+        add_tallies(self.0, &tallies::deltas(events, 1)?)?;
         let mut head = self
             .0
             .prepare_cached(
@@ -359,6 +380,188 @@ impl BatchRows for SqliteRows<'_, '_> {
         Ok(())
     }
 }
+
+fn insert_event(tx: &Transaction<'_>, e: &Event) -> Result<(), StoreError> {
+    let seq = i64::try_from(e.seq).map_err(corrupt)?;
+    let b = &e.body;
+    let c = Columns::of(e)?;
+    tx.prepare_cached(
+        "INSERT INTO events (org, seq, timestamp, body, team, usr, verdict, requests, denied,
+             policy_events, cost, prompt_tokens, completion_tokens, model, escalation)
+         VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13, ?14, ?15)",
+    )
+    .map_err(unavailable)?
+    .execute(params![
+        &b.org,
+        seq,
+        b.timestamp,
+        to_json(e)?,
+        b.team,
+        b.user,
+        b.verdict.as_str(),
+        c.requests,
+        c.denied,
+        c.policy_events,
+        c.cost,
+        c.prompt_tokens,
+        c.completion_tokens,
+        c.model,
+        c.escalation,
+    ])
+    .map_err(unavailable)?;
+    Ok(())
+}
+
+/// Adds `deltas` to the day tallies (exact decimal sums), dropping rows that fall to nothing.
+fn add_tallies(tx: &Transaction<'_>, deltas: &[Delta]) -> Result<(), StoreError> {
+    if deltas.is_empty() {
+        return Ok(());
+    }
+    let mut upsert = tx
+        .prepare_cached(
+            "INSERT INTO tallies (org, team, day, usr, model, requests, denied, policy_events,
+                 cost, prompt_tokens, completion_tokens)
+             VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11)
+             ON CONFLICT (org, team, day, usr, model) DO UPDATE SET
+                 requests = requests + excluded.requests,
+                 denied = denied + excluded.denied,
+                 policy_events = policy_events + excluded.policy_events,
+                 cost = kt_decimal_add(cost, excluded.cost),
+                 prompt_tokens = prompt_tokens + excluded.prompt_tokens,
+                 completion_tokens = completion_tokens + excluded.completion_tokens",
+        )
+        .map_err(unavailable)?;
+    for d in deltas {
+        upsert
+            .execute(params![
+                d.org,
+                d.team,
+                d.day,
+                d.user,
+                d.model,
+                d.requests,
+                d.denied,
+                d.policy_events,
+                d.cost,
+                d.prompt_tokens,
+                d.completion_tokens
+            ])
+            .map_err(unavailable)?;
+    }
+    tx.prepare_cached("DELETE FROM tallies WHERE requests <= 0")
+        .map_err(unavailable)?
+        .execute([])
+        .map_err(unavailable)?;
+    Ok(())
+}
+
+/// Fills the tally columns and the day tallies from the events stored before they existed, a
+/// chunk of events at a time (an upgraded database may hold millions).
+fn backfill(tx: &Transaction<'_>) -> Result<(), StoreError> {
+    let mut after = (String::new(), -1_i64);
+    loop {
+        let events: Vec<Event> = {
+            let mut stmt = tx
+                .prepare_cached(
+                    "SELECT body FROM events WHERE (org, seq) > (?1, ?2) ORDER BY org, seq
+                     LIMIT 10000",
+                )
+                .map_err(unavailable)?;
+            let rows = stmt
+                .query_map(params![after.0, after.1], |r| r.get::<_, String>(0))
+                .map_err(unavailable)?;
+            rows.map(|b| from_json(&b.map_err(unavailable)?))
+                .collect::<Result<_, StoreError>>()?
+        };
+        let Some(last) = events.last() else {
+            return Ok(());
+        };
+        after = (
+            last.body.org.clone(),
+            i64::try_from(last.seq).map_err(corrupt)?,
+        );
+        let mut update = tx
+            .prepare_cached(
+                "UPDATE events SET requests = ?3, denied = ?4, policy_events = ?5, cost = ?6,
+                     prompt_tokens = ?7, completion_tokens = ?8, model = ?9, escalation = ?10
+                 WHERE org = ?1 AND seq = ?2",
+            )
+            .map_err(unavailable)?;
+        for e in &events {
+            let c = Columns::of(e)?;
+            update
+                .execute(params![
+                    e.body.org,
+                    i64::try_from(e.seq).map_err(corrupt)?,
+                    c.requests,
+                    c.denied,
+                    c.policy_events,
+                    c.cost,
+                    c.prompt_tokens,
+                    c.completion_tokens,
+                    c.model,
+                    c.escalation
+                ])
+                .map_err(unavailable)?;
+        }
+        add_tallies(tx, &tallies::deltas(&events, 1)?)?;
+    }
+}
+
+fn decimal_arg(ctx: &rusqlite::functions::Context<'_>, i: usize) -> rusqlite::Result<Decimal> {
+    let s: String = ctx.get(i)?;
+    s.parse::<Decimal>()
+        .map_err(|e| rusqlite::Error::UserFunctionError(format!("not a decimal `{s}`: {e}").into()))
+}
+
+/// Exact decimal arithmetic for the tallies: `kt_decimal_add(a, b)` and the aggregate
+/// `kt_decimal_sum(x)`, over decimal text (SQLite has no decimal type; its `sum` would round).
+struct DecimalSum;
+
+impl rusqlite::functions::Aggregate<Decimal, String> for DecimalSum {
+    fn init(&self, _: &mut rusqlite::functions::Context<'_>) -> rusqlite::Result<Decimal> {
+        Ok(Decimal::ZERO)
+    }
+
+    fn step(
+        &self,
+        ctx: &mut rusqlite::functions::Context<'_>,
+        acc: &mut Decimal,
+    ) -> rusqlite::Result<()> {
+        let x = decimal_arg(ctx, 0)?;
+        *acc = acc
+            .checked_add(x)
+            .ok_or_else(|| rusqlite::Error::UserFunctionError("a cost sum overflows".into()))?;
+        Ok(())
+    }
+
+    fn finalize(
+        &self,
+        _: &mut rusqlite::functions::Context<'_>,
+        acc: Option<Decimal>,
+    ) -> rusqlite::Result<String> {
+        Ok(acc.unwrap_or(Decimal::ZERO).to_string())
+    }
+}
+
+fn register_decimals(conn: &Connection) -> Result<(), StoreError> {
+    use rusqlite::functions::FunctionFlags;
+    let flags = FunctionFlags::SQLITE_UTF8 | FunctionFlags::SQLITE_DETERMINISTIC;
+    conn.create_scalar_function("kt_decimal_add", 2, flags, |ctx| {
+        let (a, b) = (decimal_arg(ctx, 0)?, decimal_arg(ctx, 1)?);
+        a.checked_add(b)
+            .map(|s| s.to_string())
+            .ok_or_else(|| rusqlite::Error::UserFunctionError("a cost sum overflows".into()))
+    })
+    .map_err(unavailable)?;
+    conn.create_aggregate_function("kt_decimal_sum", 1, flags, DecimalSum)
+        .map_err(unavailable)
+}
+
+const SQLITE: Dialect = Dialect {
+    placeholder: |_, _| "?".to_owned(),
+    cost_sum: "kt_decimal_sum(cost)",
+};
 
 fn with_ledger<T>(
     tx: &Transaction<'_>,
@@ -710,6 +913,9 @@ impl EventStore for SqliteStore {
         if let Some(b) = q.before {
             cond("seq < ?", i64::try_from(b).map_err(corrupt)?.into());
         }
+        if q.escalated {
+            sql.push_str(" AND escalation IS NOT NULL");
+        }
         sql.push_str(" ORDER BY seq DESC");
         if let Some(n) = q.limit {
             sql.push_str(&format!(" LIMIT {n}"));
@@ -729,6 +935,37 @@ impl EventStore for SqliteStore {
         })
     }
 
+    fn tally(&self, org: &str, q: &TallyQuery) -> Result<Vec<(TallyKey, Tally)>, StoreError> {
+        let (sql, args) = tallies::query(org, q, &SQLITE);
+        let args: Vec<rusqlite::types::Value> = args
+            .into_iter()
+            .map(|a| match a {
+                Arg::Text(s) => s.into(),
+                Arg::Int(i) => i.into(),
+            })
+            .collect();
+        let rows = self.tx(|tx| {
+            let mut stmt = tx.prepare_cached(&sql).map_err(unavailable)?;
+            let rows = stmt
+                .query_map(rusqlite::params_from_iter(args.iter()), |r| {
+                    Ok(tallies::Row {
+                        day: r.get(0)?,
+                        user: r.get(1)?,
+                        model: r.get(2)?,
+                        requests: r.get(3)?,
+                        denied: r.get(4)?,
+                        policy_events: r.get(5)?,
+                        cost: r.get(6)?,
+                        prompt_tokens: r.get(7)?,
+                        completion_tokens: r.get(8)?,
+                    })
+                })
+                .map_err(unavailable)?;
+            rows.collect::<Result<Vec<_>, _>>().map_err(unavailable)
+        })?;
+        tallies::collect(rows)
+    }
+
     fn snapshot(&self, org: &str) -> Result<Chain, StoreError> {
         // one transaction: an append or a prune cannot fall between the reads
         self.tx(|tx| {
@@ -744,11 +981,16 @@ impl EventStore for SqliteStore {
 
     fn prune(&self, org: &str, now: Millis, default_days: u32) -> Result<usize, StoreError> {
         self.tx(|tx| {
-            let plan = prune_plan(&load_events(tx, org)?, now, default_days);
+            let events = load_events(tx, org)?;
+            let plan = prune_plan(&events, now, default_days);
+            add_tallies(tx, &tallies::deltas(plan.removed(&events), -1)?)?;
             for t in &plan.tombstones {
                 let seq = i64::try_from(t.seq).map_err(corrupt)?;
                 tx.prepare_cached(
-                    "UPDATE events SET body = ?3, team = NULL, usr = NULL WHERE org = ?1 AND seq = ?2",
+                    "UPDATE events SET body = ?3, team = NULL, usr = NULL, requests = 0, denied = 0,
+                         policy_events = 0, cost = '0', prompt_tokens = 0, completion_tokens = 0,
+                         model = NULL, escalation = NULL
+                     WHERE org = ?1 AND seq = ?2",
                 )
                     .map_err(unavailable)?
                     .execute(params![org, seq, to_json(t)?])

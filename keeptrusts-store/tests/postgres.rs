@@ -139,6 +139,33 @@ fn event_queries_filter_in_sql_exactly_as_the_core_does() {
 }
 
 #[test]
+fn day_tallies_add_up_exactly_as_the_core_does() {
+    let Some(url) = url() else { return };
+    let compared = common::tally_case(&fresh(&url, "tallies"));
+    assert!(compared > 100, "only {compared} non-empty comparisons");
+}
+
+#[test]
+fn a_schema_from_before_the_tallies_is_backfilled_on_connect() {
+    let Some(url) = url() else { return };
+    let memory = common::fill_tally_events(&fresh(&url, "upgrade"));
+    let schema = format!("kt_test_{}_upgrade", std::process::id());
+    postgres::Client::connect(&url, postgres::NoTls)
+        .unwrap()
+        .batch_execute(&format!(
+            "SET search_path TO {schema};
+             DROP TABLE tallies; DROP INDEX events_time; DROP INDEX events_escalated;
+             ALTER TABLE events DROP COLUMN requests, DROP COLUMN denied,
+                 DROP COLUMN policy_events, DROP COLUMN cost, DROP COLUMN prompt_tokens,
+                 DROP COLUMN completion_tokens, DROP COLUMN model, DROP COLUMN escalation;
+             UPDATE keeptrusts_schema SET version = 4;"
+        ))
+        .unwrap();
+    let reopened = PgStore::connect_in_schema(&url, Some(&schema)).unwrap();
+    common::same_tallies(&reopened, &memory);
+}
+
+#[test]
 fn directories_behave_the_same() {
     let Some(url) = url() else { return };
     let memory = keeptrusts_core::MemoryStore::new();

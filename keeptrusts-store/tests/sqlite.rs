@@ -67,6 +67,36 @@ fn event_queries_filter_in_sql_exactly_as_the_core_does() {
 }
 
 #[test]
+fn day_tallies_add_up_exactly_as_the_core_does() {
+    let compared = common::tally_case(&SqliteStore::open_in_memory().unwrap());
+    assert!(compared > 100, "only {compared} non-empty comparisons");
+}
+
+#[test]
+fn a_database_from_before_the_tallies_is_backfilled_on_open() {
+    let dir = std::env::temp_dir().join(format!("kt-upgrade-{}", std::process::id()));
+    let _ = std::fs::remove_dir_all(&dir);
+    std::fs::create_dir_all(&dir).unwrap();
+    let path = dir.join("kt.db");
+    let memory = common::fill_tally_events(&SqliteStore::open(&path).unwrap());
+    // back to schema 4: no tally columns, no tallies table
+    rusqlite::Connection::open(&path)
+        .unwrap()
+        .execute_batch(
+            "DROP INDEX events_time; DROP INDEX events_escalated; DROP TABLE tallies;
+             ALTER TABLE events DROP COLUMN requests; ALTER TABLE events DROP COLUMN denied;
+             ALTER TABLE events DROP COLUMN policy_events; ALTER TABLE events DROP COLUMN cost;
+             ALTER TABLE events DROP COLUMN prompt_tokens;
+             ALTER TABLE events DROP COLUMN completion_tokens;
+             ALTER TABLE events DROP COLUMN model; ALTER TABLE events DROP COLUMN escalation;
+             PRAGMA user_version = 4;",
+        )
+        .unwrap();
+    common::same_tallies(&SqliteStore::open(&path).unwrap(), &memory);
+    let _ = std::fs::remove_dir_all(&dir);
+}
+
+#[test]
 fn directories_behave_the_same() {
     let memory = keeptrusts_core::MemoryStore::new();
     assert_eq!(

@@ -13,12 +13,15 @@ use serde::{Deserialize, Serialize};
 use crate::decision::Verdict;
 use crate::error::AdminError;
 use crate::escalation::Millis;
-use crate::event::Event;
+use crate::event::tally::{self, day_of, Grouping, Tally, TallyKey, TallyQuery};
+use crate::event::{Event, EventStore};
 use crate::identity::{Principal, Role};
 use crate::pack::spec::PolicyKind;
 use crate::wallet::month_start;
 
-const DAY: Millis = 86_400_000;
+pub use crate::event::tally::cost_of;
+
+const DAY: Millis = tally::DAY;
 
 /// A dashboard section.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
@@ -256,6 +259,7 @@ pub fn fetch(viewer: &Principal, query: &Query) -> Result<crate::event::EventQue
         from: query.filter.from,
         to: query.filter.to,
         before: query.before.filter(|_| events),
+        escalated: query.section == Section::Escalations,
         // one more than the page, so the view knows whether there is a next one; with a policy
         // filter (applied in the view) the store reads the whole range
         limit: query
@@ -265,21 +269,143 @@ pub fn fetch(viewer: &Principal, query: &Query) -> Result<crate::event::EventQue
     })
 }
 
-/// A section as `viewer` sees it, read from `store` with only the rows it needs ([`fetch`]).
+/// A section as `viewer` sees it, read from `store` with only what it needs: the tallies of
+/// [`tallies`] for the sections of sums, the rows of [`fetch`] for the others.
 ///
 /// # Errors
 /// As [`view`], or a store failure.
 pub fn load(
-    store: &dyn crate::event::EventStore,
+    store: &dyn EventStore,
     org: &str,
     viewer: &Principal,
     query: &Query,
 ) -> Result<View, AdminError> {
     let mut query = query.clone();
     query.limit = query.limit.map(|n| n.min(MAX_PAGE));
-    let wanted = fetch(viewer, &query)?;
-    let events = store.query(org, &wanted)?;
+    let vis = visibility(viewer, &query.team)?;
+    if let Ok(sum) = Sum::of(query.section) {
+        let sums = tallies(&vis, &query, sum)
+            .iter()
+            .map(|q| store.tally(org, q))
+            .collect::<Result<Vec<_>, _>>()?;
+        return Ok(summed(&query, sum, sums));
+    }
+    let events = store.query(org, &fetch(viewer, &query)?)?;
     view(viewer, &query, &events)
+}
+
+/// The sections made of sums.
+#[derive(Debug, Clone, Copy)]
+enum Sum {
+    Overview,
+    Spend,
+    Usage,
+}
+
+/// The sections that list rows.
+#[derive(Debug, Clone, Copy)]
+enum Listing {
+    Events,
+    Escalations,
+}
+
+impl Sum {
+    fn of(section: Section) -> Result<Sum, Listing> {
+        match section {
+            Section::Overview => Ok(Sum::Overview),
+            Section::Spend => Ok(Sum::Spend),
+            Section::Usage => Ok(Sum::Usage),
+            Section::Events => Err(Listing::Events),
+            Section::Escalations => Err(Listing::Escalations),
+        }
+    }
+}
+
+/// The tallies a section of sums is made of, in the order [`summed`] takes them. A member's own
+/// rows are filtered here: usage and spend by user cover only them.
+fn tallies(vis: &Visibility, query: &Query, sum: Sum) -> Vec<TallyQuery> {
+    let base = TallyQuery {
+        team: (query.team != ORG_ROLLUP).then(|| query.team.clone()),
+        user: None,
+        from: query.filter.from,
+        to: query.filter.to,
+        by: Grouping::default(),
+    };
+    let own = match vis {
+        Visibility::Own(u) => Some(u.clone()),
+        Visibility::Full => None,
+    };
+    let by = |day, user, model| Grouping { day, user, model };
+    let per_user = TallyQuery {
+        user: own,
+        by: by(false, true, false),
+        ..base.clone()
+    };
+    match sum {
+        Sum::Overview => vec![TallyQuery {
+            by: by(true, false, false),
+            ..base
+        }],
+        Sum::Spend => vec![
+            TallyQuery {
+                by: by(true, false, true),
+                ..base
+            },
+            per_user,
+        ],
+        Sum::Usage => vec![per_user],
+    }
+}
+
+/// A section of sums from its tallies (as [`tallies`] lists them).
+fn summed(query: &Query, sum: Sum, sums: Vec<Vec<(TallyKey, Tally)>>) -> View {
+    let mut sums = sums.into_iter();
+    let mut next = || sums.next().unwrap_or_default();
+    match sum {
+        Sum::Overview => View::Overview {
+            days: next()
+                .into_iter()
+                .map(|(k, t)| DayRow {
+                    day: k.day,
+                    requests: t.requests,
+                    cost: t.cost,
+                    policy_events: t.policy_events,
+                })
+                .collect(),
+        },
+        Sum::Spend => {
+            let mut total = Decimal::ZERO;
+            let mut by_model = BTreeMap::new();
+            let mut by_period = BTreeMap::new();
+            for (k, t) in next() {
+                total += t.cost;
+                *by_model.entry(k.model).or_insert(Decimal::ZERO) += t.cost;
+                *by_period
+                    .entry(period_start(k.day, query.granularity))
+                    .or_insert(Decimal::ZERO) += t.cost;
+            }
+            let by_user = next().into_iter().map(|(k, t)| (k.user, t.cost)).collect();
+            View::Spend {
+                total,
+                by_model,
+                by_user,
+                by_period,
+            }
+        }
+        Sum::Usage => View::Usage {
+            members: next()
+                .into_iter()
+                .map(|(k, t)| UsageRow {
+                    user: k.user,
+                    requests: t.requests,
+                    denied: t.denied,
+                    cost: t.cost,
+                    prompt_tokens: t.prompt_tokens,
+                    completion_tokens: t.completion_tokens,
+                })
+                .collect(),
+        },
+    }
 }
 
 /// The viewer's visibility of `team`.
@@ -316,25 +442,9 @@ pub fn visibility(viewer: &Principal, team: &str) -> Result<Visibility, AdminErr
     }
 }
 
-/// What a request cost: the settled amount, else the reserved estimate of a request that went
-/// through; zero for requests that were not let through.
-pub fn cost_of(e: &Event) -> Decimal {
-    let b = &e.body;
-    match &b.cost {
-        Some(c) => c
-            .settled
-            .unwrap_or(if matches!(b.verdict, Verdict::Allow | Verdict::Redact) {
-                c.estimated
-            } else {
-                Decimal::ZERO
-            }),
-        None => Decimal::ZERO,
-    }
-}
-
 fn period_start(t: Millis, g: Granularity) -> Millis {
     match g {
-        Granularity::Day => t.div_euclid(DAY) * DAY,
+        Granularity::Day => day_of(t),
         // 1970-01-01 was a Thursday: shift so weeks start on Monday
         Granularity::Week => (t.div_euclid(DAY) + 3).div_euclid(7) * 7 * DAY - 3 * DAY,
         Granularity::Month => month_start(t),
@@ -347,6 +457,16 @@ fn period_start(t: Millis, g: Granularity) -> Millis {
 /// `Forbidden` per [`visibility`].
 pub fn view(viewer: &Principal, query: &Query, events: &[Event]) -> Result<View, AdminError> {
     let vis = visibility(viewer, &query.team)?;
+    let listing = match Sum::of(query.section) {
+        Ok(sum) => {
+            let sums = tallies(&vis, query, sum)
+                .iter()
+                .map(|q| tally::tally(events, q))
+                .collect();
+            return Ok(summed(query, sum, sums));
+        }
+        Err(listing) => listing,
+    };
     let own = |e: &Event| match &vis {
         Visibility::Full => true,
         Visibility::Own(u) => e.body.user.as_ref() == Some(u),
@@ -364,28 +484,8 @@ pub fn view(viewer: &Principal, query: &Query, events: &[Event]) -> Result<View,
             e.body.team.as_deref() == Some(query.team.as_str())
         }) && range.keeps(e)
     });
-    // administrative events are listed with the rest but are not requests
-    let requests = team.clone().filter(|e| e.body.admin.is_none());
-    Ok(match query.section {
-        Section::Overview => {
-            let mut days: BTreeMap<Millis, DayRow> = BTreeMap::new();
-            for e in requests.clone() {
-                let day = period_start(e.body.timestamp, Granularity::Day);
-                let row = days.entry(day).or_insert(DayRow {
-                    day,
-                    requests: 0,
-                    cost: Decimal::ZERO,
-                    policy_events: 0,
-                });
-                row.requests += 1;
-                row.cost += cost_of(e);
-                row.policy_events += u64::from(e.body.is_policy_event());
-            }
-            View::Overview {
-                days: days.into_values().collect(),
-            }
-        }
-        Section::Events => {
+    Ok(match listing {
+        Listing::Events => {
             let rows = team
                 .filter(|e| own(e) && query.filter.keeps(e))
                 .filter(|e| query.before.is_none_or(|b| e.seq < b));
@@ -410,36 +510,9 @@ pub fn view(viewer: &Principal, query: &Query, events: &[Event]) -> Result<View,
                 }
             }
         }
-        Section::Spend => {
-            let mut total = Decimal::ZERO;
-            let mut by_model = BTreeMap::new();
-            let mut by_user = BTreeMap::new();
-            let mut by_period = BTreeMap::new();
-            for e in requests.clone() {
-                let c = cost_of(e);
-                total += c;
-                *by_model
-                    .entry(e.body.model.clone().unwrap_or_default())
-                    .or_insert(Decimal::ZERO) += c;
-                *by_period
-                    .entry(period_start(e.body.timestamp, query.granularity))
-                    .or_insert(Decimal::ZERO) += c;
-                if own(e) {
-                    *by_user
-                        .entry(e.body.user.clone().unwrap_or_default())
-                        .or_insert(Decimal::ZERO) += c;
-                }
-            }
-            View::Spend {
-                total,
-                by_model,
-                by_user,
-                by_period,
-            }
-        }
-        Section::Escalations => View::Escalations {
-            rows: requests
-                .filter(|e| own(e) && query.filter.keeps(e))
+        Listing::Escalations => View::Escalations {
+            rows: team
+                .filter(|e| e.body.admin.is_none() && own(e) && query.filter.keeps(e))
                 .filter_map(|e| {
                     Some(EscalationRow {
                         escalation_id: e.body.escalation_id.clone()?,
@@ -452,26 +525,5 @@ pub fn view(viewer: &Principal, query: &Query, events: &[Event]) -> Result<View,
                 })
                 .collect(),
         },
-        Section::Usage => {
-            let mut members: BTreeMap<String, UsageRow> = BTreeMap::new();
-            for e in requests.filter(|e| own(e)) {
-                let user = e.body.user.clone().unwrap_or_default();
-                let row = members.entry(user.clone()).or_insert_with(|| UsageRow {
-                    user,
-                    ..UsageRow::default()
-                });
-                row.requests += 1;
-                row.denied +=
-                    u64::from(!matches!(e.body.verdict, Verdict::Allow | Verdict::Redact));
-                row.cost += cost_of(e);
-                if let Some(t) = e.body.tokens {
-                    row.prompt_tokens += t.prompt_tokens;
-                    row.completion_tokens += t.completion_tokens;
-                }
-            }
-            View::Usage {
-                members: members.into_values().collect(),
-            }
-        }
     })
 }

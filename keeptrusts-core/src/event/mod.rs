@@ -27,6 +27,10 @@ use crate::request::hex;
 use crate::wallet::budget::DEFAULT_ORG;
 use crate::wallet::{Settlement, WalletError, WalletKey, WalletStore};
 
+pub mod tally;
+
+use tally::{Tally, TallyKey, TallyQuery};
+
 /// Hash of "nothing before": the `prev_hash` of an org's first event.
 pub const GENESIS: &str = "0000000000000000000000000000000000000000000000000000000000000000";
 
@@ -771,6 +775,19 @@ impl PrunePlan {
     pub fn is_empty(&self) -> bool {
         self.len() == 0
     }
+
+    /// The events of `events` (those the plan was made from) that the plan deletes or prunes:
+    /// what a store subtracts from its day tallies.
+    pub fn removed<'a>(&self, events: &'a [Event]) -> impl Iterator<Item = &'a Event> {
+        let pruned: std::collections::HashSet<u64> =
+            self.tombstones.iter().map(|t| t.seq).collect();
+        let dropped = self.dropped;
+        events
+            .iter()
+            .enumerate()
+            .filter(move |(i, e)| *i < dropped || pruned.contains(&e.seq))
+            .map(|(_, e)| e)
+    }
 }
 
 /// The [`PrunePlan`] of `events` (one org's, in chain order) at `now`.
@@ -832,6 +849,9 @@ pub struct EventQuery {
     /// At most this many (the newest).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub limit: Option<usize>,
+    /// Only requests that raised an escalation.
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    pub escalated: bool,
 }
 
 impl EventQuery {
@@ -849,6 +869,7 @@ impl EventQuery {
             && self.from.is_none_or(|f| b.timestamp >= f)
             && self.to.is_none_or(|t| b.timestamp < t)
             && self.before.is_none_or(|s| e.seq < s)
+            && (!self.escalated || b.escalation_id.is_some())
     }
 
     /// The matches of `events` (in chain order), as a store answers.
@@ -887,6 +908,15 @@ pub trait EventStore: Send + Sync {
     /// A store failure.
     fn query(&self, org: &str, query: &EventQuery) -> Result<Vec<Event>, StoreError> {
         Ok(query.apply(self.list(org)?))
+    }
+    /// The org's requests that `query` adds up, grouped as it says, sorted by key (what
+    /// [`tally::tally`] computes from [`EventStore::query`], the provided method; the SQL
+    /// stores read their day tallies and only the partial days' events).
+    ///
+    /// # Errors
+    /// A store failure.
+    fn tally(&self, org: &str, query: &TallyQuery) -> Result<Vec<(TallyKey, Tally)>, StoreError> {
+        Ok(tally::tally(&self.query(org, &query.events())?, query))
     }
     /// The org's events, anchor and recorded head, read in one snapshot (what
     /// [`verify_chain`] checks: a prune or an append in between cannot make a sound chain

@@ -676,3 +676,208 @@ pub fn event_query_case(store: &dyn keeptrusts_core::event::EventStore) -> Vec<S
     }
     out
 }
+
+/// A small deterministic generator (the cases below must be the same on every store and run).
+struct Lcg(u64);
+
+impl Lcg {
+    fn next(&mut self, n: u64) -> u64 {
+        self.0 = self
+            .0
+            .wrapping_mul(6_364_136_223_846_793_005)
+            .wrapping_add(1_442_695_040_888_963_407);
+        (self.0 >> 33) % n
+    }
+
+    fn pick<'a>(&mut self, of: &[Option<&'a str>]) -> Option<&'a str> {
+        of[self.next(of.len() as u64) as usize]
+    }
+}
+
+const TALLY_T0: i64 = 1_790_000_000_000 - 1_790_000_000_000 % 86_400_000;
+
+/// A varied request event: teams, users and models (some absent), verdicts, exact costs with
+/// many decimals, tokens, policy events, escalations, administrative events, retention.
+fn tally_draft(rng: &mut Lcg, i: u64) -> keeptrusts_core::event::EventDraft {
+    use keeptrusts_core::decision::{AuditStamp, PolicyResult};
+    use keeptrusts_core::event::{AdminChange, CostRecord};
+    use keeptrusts_core::pack::spec::PolicyKind;
+    use keeptrusts_core::pricing::Usage;
+    use keeptrusts_core::Verdict;
+    // on the hour half of the time, so ranges cut exactly at events
+    let hour = 3_600_000;
+    let at = rng.next(6 * 24) * hour + [0, rng.next(hour)][rng.next(2) as usize];
+    let mut d = event_draft(&format!("t{i}"), TALLY_T0 + at as i64);
+    d.team = rng
+        .pick(&[Some("support"), Some("legal"), Some("support"), None])
+        .map(Into::into);
+    d.user = rng
+        .pick(&[Some("a@x.com"), Some("b@x.com"), Some("c@x.com"), None])
+        .map(Into::into);
+    d.model = rng
+        .pick(&[Some("gpt-4o"), Some("claude"), None])
+        .map(Into::into);
+    d.verdict = [
+        Verdict::Allow,
+        Verdict::Redact,
+        Verdict::Block,
+        Verdict::Escalate,
+    ][rng.next(4) as usize];
+    if rng.next(3) == 0 {
+        d.policies = vec![PolicyResult {
+            kind: PolicyKind::PiiDetector,
+            verdict: d.verdict,
+            reason: None,
+            entities: Default::default(),
+        }];
+    }
+    if rng.next(5) != 0 {
+        d.cost = Some(CostRecord {
+            estimated: Decimal::new(rng.next(1_000_000) as i64, 9),
+            settled: (rng.next(2) == 0).then(|| Decimal::new(rng.next(10_000_000) as i64, 12)),
+            currency: Currency::USD,
+            wallet: None,
+            overrun: false,
+            unmetered: false,
+        });
+    }
+    if rng.next(4) != 0 {
+        d.tokens = Some(Usage {
+            prompt_tokens: rng.next(5_000),
+            completion_tokens: rng.next(5_000),
+        });
+    }
+    if d.verdict == Verdict::Escalate {
+        d.escalation_id = Some(format!("esc_{i}"));
+    }
+    if rng.next(25) == 0 {
+        d.admin = Some(AdminChange {
+            action: "team.update".into(),
+            actor: "local".into(),
+            target: "support".into(),
+            before: None,
+            after: None,
+        });
+    }
+    d.audit = Some(AuditStamp {
+        retention_days: if rng.next(3) == 0 { 1 } else { 365 },
+        immutable: true,
+        log_all_access: true,
+        hipaa_audit_controls: false,
+    });
+    d
+}
+
+/// Appends the same varied events to `store` and to the memory store and compares the tallies
+/// of many queries (every grouping, teams, users, ranges cut anywhere in a day), before and after
+/// a prune: the day tallies plus partial days answer exactly what the core adds up from events.
+pub fn tally_case(store: &dyn keeptrusts_core::event::EventStore) -> usize {
+    use keeptrusts_core::event::tally::{Grouping, TallyQuery};
+    use keeptrusts_core::event::{EventQuery, EventStore, MemoryEvents};
+    let memory = MemoryEvents::new();
+    let mut rng = Lcg(7);
+    for i in 0..400 {
+        let d = tally_draft(&mut rng, i);
+        memory.append(d.clone()).unwrap();
+        store.append(d).unwrap();
+    }
+    let day = 86_400_000;
+    let bound = |rng: &mut Lcg| -> Option<i64> {
+        match rng.next(4) {
+            0 => None,
+            1 => Some(TALLY_T0 + rng.next(7) as i64 * day),
+            2 => Some(TALLY_T0 - day + rng.next(8 * 24) as i64 * 3_600_000),
+            _ => Some(TALLY_T0 - day + rng.next(8 * day as u64) as i64),
+        }
+    };
+    let mut compared = 0;
+    let mut compare = |rng: &mut Lcg, stage: &str| {
+        for _ in 0..150 {
+            let by = rng.next(8);
+            let q = TallyQuery {
+                team: rng
+                    .pick(&[Some("support"), Some("legal"), None])
+                    .map(Into::into),
+                user: rng.pick(&[Some("a@x.com"), None, None]).map(Into::into),
+                from: bound(rng),
+                to: bound(rng),
+                by: Grouping {
+                    day: by & 1 != 0,
+                    user: by & 2 != 0,
+                    model: by & 4 != 0,
+                },
+            };
+            let want = memory.tally("default", &q).unwrap();
+            let got = store.tally("default", &q).unwrap();
+            assert_eq!(got, want, "{stage}: {q:?}");
+            compared += usize::from(!got.is_empty());
+        }
+        let escalated = EventQuery {
+            team: Some("support".into()),
+            escalated: true,
+            ..EventQuery::default()
+        };
+        assert_eq!(
+            store.query("default", &escalated).unwrap(),
+            memory.query("default", &escalated).unwrap(),
+            "{stage}: escalations"
+        );
+    };
+    compare(&mut rng, "appended");
+    let now = TALLY_T0 + 9 * day;
+    let pruned = store.prune("default", now, 30).unwrap();
+    assert_eq!(pruned, memory.prune("default", now, 30).unwrap());
+    assert!(pruned > 50, "the case prunes events: {pruned}");
+    compare(&mut rng, "pruned");
+    compared
+}
+
+/// Appends the varied events of [`tally_case`] to `store`, returning the same in memory.
+pub fn fill_tally_events(
+    store: &dyn keeptrusts_core::event::EventStore,
+) -> keeptrusts_core::event::MemoryEvents {
+    use keeptrusts_core::event::EventStore;
+    let memory = keeptrusts_core::event::MemoryEvents::new();
+    let mut rng = Lcg(11);
+    for i in 0..200 {
+        let d = tally_draft(&mut rng, i);
+        memory.append(d.clone()).unwrap();
+        store.append(d).unwrap();
+    }
+    memory
+}
+
+/// The tallies a dashboard reads (by day, by user, by day and model, over all time and over a
+/// range cut within days) are the same in `store` as in `memory`.
+pub fn same_tallies(
+    store: &dyn keeptrusts_core::event::EventStore,
+    memory: &keeptrusts_core::event::MemoryEvents,
+) {
+    use keeptrusts_core::event::tally::{Grouping, TallyQuery};
+    use keeptrusts_core::event::EventStore;
+    for (from, to) in [
+        (None, None),
+        (Some(TALLY_T0 + 7_000_000), Some(TALLY_T0 + 300_000_000)),
+    ] {
+        for by in [
+            (true, false, false),
+            (false, true, false),
+            (true, false, true),
+        ] {
+            let q = TallyQuery {
+                team: Some("support".into()),
+                user: None,
+                from,
+                to,
+                by: Grouping {
+                    day: by.0,
+                    user: by.1,
+                    model: by.2,
+                },
+            };
+            let want = memory.tally("default", &q).unwrap();
+            assert!(!want.is_empty());
+            assert_eq!(store.tally("default", &q).unwrap(), want, "{q:?}");
+        }
+    }
+}
