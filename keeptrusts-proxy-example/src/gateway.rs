@@ -611,10 +611,14 @@ async fn serve(app: Arc<App>, listen: SocketAddr) -> u8 {
     }
 }
 
-/// Logs operations the ledger's writer had refused (none in normal operation).
+/// Logs operations the ledger's writer had refused (none in normal operation), and what it did
+/// on its own (the floats of a crashed gateway it released).
 fn log_ledger_errors(app: &App) {
     for e in app.ledger.take_errors() {
         tracing::error!("store write refused: {e}");
+    }
+    for n in app.ledger.take_notices() {
+        tracing::warn!("{n}");
     }
 }
 

@@ -7,6 +7,7 @@
 //! the changed rows back, so SQLite decides exactly as the in-memory store does.
 
 mod batch;
+mod holder;
 mod ledger;
 mod postgres;
 mod sqlite;

@@ -254,6 +254,21 @@ impl PgStore {
         Ok(store)
     }
 
+    /// The ids of every process's active floats (see `write_behind`).
+    pub(crate) fn active_floats(&self) -> Result<Vec<String>, StoreError> {
+        self.tx(|tx| {
+            Ok(tx
+                .query(
+                    "SELECT id FROM leases WHERE status = 'active' AND substr(id, 1, 4) = 'flt_'",
+                    &[],
+                )
+                .map_err(pg)?
+                .iter()
+                .map(|r| r.get(0))
+                .collect())
+        })
+    }
+
     fn client(&self) -> Result<Conn, StoreError> {
         let deadline = Instant::now() + TIMEOUT;
         let mut pool = self

@@ -233,6 +233,21 @@ impl SqliteStore {
         })
     }
 
+    /// The ids of every process's active floats (see `write_behind`).
+    pub(crate) fn active_floats(&self) -> Result<Vec<String>, StoreError> {
+        self.tx(|tx| {
+            let mut stmt = tx
+                .prepare_cached(
+                    "SELECT id FROM leases WHERE status = 'active' AND substr(id, 1, 4) = 'flt_'",
+                )
+                .map_err(unavailable)?;
+            let rows = stmt
+                .query_map([], |r| r.get::<_, String>(0))
+                .map_err(unavailable)?;
+            rows.collect::<Result<_, _>>().map_err(unavailable)
+        })
+    }
+
     fn lock(&self) -> Result<MutexGuard<'_, Connection>, StoreError> {
         self.conn
             .lock()

@@ -12,9 +12,17 @@
 //!
 //! The decision a reservation gets is the one the store would give: a float that cannot cover a
 //! request first asks the writer to grow it, which holds whatever the wallet still has; only when
-//! that is not enough does the cascade move on. A crash loses what was not yet flushed (at most
-//! the last batch, about a millisecond) and leaves the float reserved until it expires
-//! (`FLOAT_TTL_MS`), when the next `expire` gives it back.
+//! that is not enough does the cascade move on.
+//!
+//! A float's id names the process holding it (`crate::holder`). When a gateway starts, and at
+//! every sweep (`EXPIRE_MS`), the floats of processes of its own machine and pid namespace that
+//! are gone (a crash, a SIGKILL) are released at once; the floats of a crashed process elsewhere
+//! expire `FLOAT_TTL_MS` after their last refresh and the next sweep of any running process
+//! releases them. So a crashed process's floats stop counting as reserved: on its restart, at
+//! once; meanwhile, within `EXPIRE_MS` (5 s) for a neighbour on the same machine and within
+//! `FLOAT_TTL_MS + EXPIRE_MS` (35 s) for one elsewhere. A float is never taken from after
+//! `FLOAT_TTL_MS - STALE_MS` without a refresh, so a process cut off from its store cannot spend a
+//! float another process may already have released.
 //!
 //! Any request id may be reserved from a float. The ledger remembers where it made each lease: one
 //! taken from a float is booked by the writer; one it had to make in the store (an approved
@@ -38,12 +46,15 @@ use keeptrusts_core::{MemoryStore, Storage, StoreError};
 use rust_decimal::Decimal;
 
 use crate::batch::{book_with, float_with, Done, FloatSize, Floated, Op};
+use crate::holder::Holder;
 use crate::{locate, Location, PgStore, SqliteStore};
 
 /// A float lives this long without a refresh (a crashed process's floats expire then).
-const FLOAT_TTL_MS: Millis = 120_000;
+const FLOAT_TTL_MS: Millis = 30_000;
 /// Floats are re-held (with a new expiry) at least this often.
-const REFRESH_MS: Millis = 30_000;
+const REFRESH_MS: Millis = 10_000;
+/// A float this close to its expiry (not refreshed, the store unreachable) is not taken from.
+const STALE_MS: Millis = 5_000;
 /// A float nobody took from for this long is given back.
 const IDLE_MS: Millis = 250;
 /// A wallet found missing (or in another currency) is not asked about again for this long.
@@ -60,14 +71,16 @@ const GROW_TRIES: usize = 32;
 const RETRY: Duration = Duration::from_millis(50);
 /// The writer looks at idle floats this often.
 const TICK: Duration = Duration::from_millis(100);
-/// Expired leases (a crashed process's floats) are released this often.
-const EXPIRE_MS: Millis = 60_000;
+/// Expired leases and the floats of processes known to be gone are released this often.
+const EXPIRE_MS: Millis = 5_000;
 
 /// Runs a blocking section: the gateway passes `tokio::task::block_in_place`, so a reservation
 /// that must wait for the store does not stall the async workers' other tasks.
 pub type BlockingHook = Arc<dyn Fn(&mut dyn FnMut()) + Send + Sync>;
 
 type Runner = Box<dyn Fn(&[Op]) -> Result<Vec<Done>, StoreError> + Send + Sync>;
+/// Lists the ids of the active floats in the store (every process's).
+type FloatLister = Box<dyn Fn() -> Result<Vec<String>, StoreError> + Send + Sync>;
 
 /// Milliseconds since the Unix epoch.
 fn now_ms() -> Millis {
@@ -191,6 +204,9 @@ struct State {
     failure: Option<StoreError>,
     /// Operations of committed batches that were refused (for the host to log).
     errors: Vec<String>,
+    /// What the ledger did on its own that an operator should know (floats of gone processes
+    /// released).
+    notices: Vec<String>,
     closing: bool,
     stopped: bool,
     last_expire: Millis,
@@ -200,6 +216,9 @@ struct State {
 struct Shared {
     run: Runner,
     store: Arc<dyn Storage>,
+    /// The store's active floats (none for the in-memory store, which no other process sees).
+    floats_of: Option<FloatLister>,
+    holder: Holder,
     nonce: u64,
     state: Mutex<State>,
     /// The writer waits here for work.
@@ -255,6 +274,7 @@ pub fn open_write_behind(
             let wb = WriteBehind::start(
                 Arc::clone(&s),
                 Box::new(move |ops| one_by_one(r.as_ref(), ops)),
+                None,
                 hook,
             )?;
             Ok((s, wb))
@@ -305,8 +325,13 @@ impl WriteBehind {
     /// # Errors
     /// The writer thread cannot start.
     pub fn sqlite(store: SqliteStore, hook: BlockingHook) -> Result<Arc<Self>, StoreError> {
-        let r = store.clone();
-        Self::start(Arc::new(store), Box::new(move |ops| r.run_batch(ops)), hook)
+        let (r, f) = (store.clone(), store.clone());
+        Self::start(
+            Arc::new(store),
+            Box::new(move |ops| r.run_batch(ops)),
+            Some(Box::new(move || f.active_floats())),
+            hook,
+        )
     }
 
     /// A write-behind ledger in front of a PostgreSQL store (its batches are one transaction
@@ -315,25 +340,38 @@ impl WriteBehind {
     /// # Errors
     /// The writer thread cannot start.
     pub fn postgres(store: Arc<PgStore>, hook: BlockingHook) -> Result<Arc<Self>, StoreError> {
-        let r = Arc::clone(&store);
-        Self::start(store, Box::new(move |ops| r.run_batch(ops)), hook)
+        let (r, f) = (Arc::clone(&store), Arc::clone(&store));
+        Self::start(
+            store,
+            Box::new(move |ops| r.run_batch(ops)),
+            Some(Box::new(move || f.active_floats())),
+            hook,
+        )
     }
 
-    /// Starts the writer thread.
+    /// Releases the floats left by processes known to be gone, then starts the writer thread.
+    ///
+    /// # Errors
+    /// The store cannot list or release those floats, or the writer thread cannot start.
     fn start(
         store: Arc<dyn Storage>,
         run: Runner,
+        floats_of: Option<FloatLister>,
         hook: BlockingHook,
     ) -> Result<Arc<Self>, StoreError> {
         let shared = Arc::new(Shared {
             run,
             store,
+            floats_of,
+            holder: Holder::current(),
             nonce: random_u64(),
             state: Mutex::new(State::default()),
             work: Condvar::new(),
             done: Condvar::new(),
             on_commit: Mutex::new(None),
         });
+        let released = shared.release_gone(now_ms())?;
+        lock(&shared.state).notices.extend(released);
         let s2 = Arc::clone(&shared);
         let writer = std::thread::Builder::new()
             .name("kt-store-writer".into())
@@ -421,7 +459,8 @@ impl WriteBehind {
     }
 
     /// Calls `hook` with [`Self::committed`] after every batch that wrote queued items (from the
-    /// writer thread: keep it short, e.g. a channel send).
+    /// writer thread, under the ledger's lock: keep it short and never call the ledger from it;
+    /// a channel send).
     pub fn on_commit(&self, hook: CommitHook) {
         *self
             .shared
@@ -464,6 +503,12 @@ impl WriteBehind {
     /// such as a wallet deleted under a request); the host logs them.
     pub fn take_errors(&self) -> Vec<String> {
         std::mem::take(&mut lock(&self.shared.state).errors)
+    }
+
+    /// Takes what the ledger did on its own since the last call (at start and at each sweep:
+    /// the floats of processes known to be gone that it released), as log lines.
+    pub fn take_notices(&self) -> Vec<String> {
+        std::mem::take(&mut lock(&self.shared.state).notices)
     }
 
     /// Writes everything queued, gives every float back, and stops the writer.
@@ -587,7 +632,11 @@ impl WriteBehind {
         now: Millis,
     ) -> Option<Lease> {
         let f = st.floats.get_mut(key)?;
-        if f.shrink || f.currency != r.currency || f.left() < r.amount {
+        if f.shrink
+            || f.currency != r.currency
+            || f.left() < r.amount
+            || f.created + FLOAT_TTL_MS - STALE_MS < now_ms()
+        {
             return None;
         }
         f.taken += r.amount;
@@ -651,6 +700,35 @@ impl WriteBehind {
 }
 
 impl Shared {
+    /// Releases the active floats of processes known to be gone (see [`Holder::knows_gone`]);
+    /// returns what it released, as log lines.
+    fn release_gone(&self, now: Millis) -> Result<Vec<String>, StoreError> {
+        let Some(list) = &self.floats_of else {
+            return Ok(Vec::new());
+        };
+        let mut out = Vec::new();
+        for id in list()? {
+            let Some(h) = Holder::of(&id) else { continue };
+            if !self.holder.knows_gone(&h) {
+                continue;
+            }
+            match self.store.release(&id, now) {
+                Ok(l) => out.push(format!(
+                    "released float {id} ({} {} on {}) of process {}, which is gone",
+                    l.amount,
+                    l.currency,
+                    l.wallet,
+                    h.pid()
+                )),
+                // pruned meanwhile (a release of a finished lease changes nothing)
+                Err(WalletError::UnknownLease(_)) => {}
+                Err(WalletError::Store(e)) => return Err(e),
+                Err(e) => out.push(format!("could not release float {id}: {e}")),
+            }
+        }
+        Ok(out)
+    }
+
     /// The writer thread: runs a batch whenever there is work, and looks after idle floats.
     fn writer(&self) {
         let mut st = lock(&self.state);
@@ -798,7 +876,7 @@ impl Shared {
         let mut float_ids = Vec::with_capacity(plans.len());
         for _ in &plans {
             st.next_float += 1;
-            float_ids.push(format!("flt_{:016x}_{}", self.nonce, st.next_float));
+            float_ids.push(self.holder.float_id(self.nonce, st.next_float));
         }
         drop(st);
 
@@ -860,8 +938,16 @@ impl Shared {
         } else {
             (self.run)(&ops)
         };
-        let expired = if expire {
-            self.store.expire(now).map_err(|e| e.to_string())
+        // sweep only when the store just answered (a locked or unreachable store would make the
+        // retry of the work wait for the sweep too)
+        let expired = if expire && result.is_ok() {
+            match self.release_gone(now) {
+                Ok(released) => {
+                    lock(&self.state).notices.extend(released);
+                    self.store.expire(now).map_err(|e| e.to_string())
+                }
+                Err(e) => Err(e.to_string()),
+            }
         } else {
             Ok(0)
         };
@@ -954,19 +1040,20 @@ impl Shared {
             }
         };
         st.finished = number;
-        let committed = (ok && n_items > 0).then_some(st.committed);
-        drop(st);
-        self.done.notify_all();
-        if let Some(c) = committed {
+        // the hook is told before the state lock is let go, so whoever sees a receipt committed
+        // (`wait_committed`) finds the hook told as well
+        if ok && n_items > 0 {
             if let Some(hook) = self
                 .on_commit
                 .lock()
                 .unwrap_or_else(PoisonError::into_inner)
                 .as_ref()
             {
-                hook(c);
+                hook(st.committed);
             }
         }
+        drop(st);
+        self.done.notify_all();
         ok
     }
 }

@@ -401,7 +401,13 @@ fn a_receipt_is_committed_only_once_its_settlement_and_event_are_in_the_store() 
     assert!(!wb.wait_committed(receipt, std::time::Duration::from_millis(300)));
     drop(locker);
     // once the file is back: committed, told, and really in the store
-    assert!(wb.wait_committed(receipt, std::time::Duration::from_secs(10)));
+    let back = std::time::Instant::now();
+    assert!(
+        wb.wait_committed(receipt, std::time::Duration::from_secs(10)),
+        "not committed {:?} after the file was back: {:?}",
+        back.elapsed(),
+        wb.take_errors()
+    );
     let other = SqliteStore::open(&path).unwrap();
     assert!(wb.committed() >= receipt);
     assert!(told.load(std::sync::atomic::Ordering::SeqCst) >= receipt);
