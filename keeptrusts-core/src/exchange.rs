@@ -174,6 +174,21 @@ pub struct Exchange {
     blocked: Option<String>,
 }
 
+/// What `GET /v1/models` lists for `principal`: the models its consumer group (or, without one,
+/// the pack's targets) serve that its role may use (`rbac.allowed_models`).
+///
+/// # Errors
+/// The principal names a consumer group that does not exist or its team may not use.
+pub fn models<'a>(
+    engine: &Engine,
+    router: &'a Router,
+    principal: &Principal,
+) -> Result<Vec<&'a str>, crate::routing::RouteError> {
+    let mut out = router.models(principal)?;
+    out.retain(|m| engine.model_allowed(principal, m));
+    Ok(out)
+}
+
 /// The provider's usage in an answer's `usage` object, when it is usable: both token counts
 /// present as whole numbers (OpenAI's `prompt_tokens`/`completion_tokens`, or Anthropic's
 /// `input_tokens`/`output_tokens`).

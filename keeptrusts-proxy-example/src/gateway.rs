@@ -445,6 +445,7 @@ pub fn run(args: &RunArgs) -> u8 {
         }
         Err(e) => eprintln!("kt gateway: warning: cannot list the store's teams: {e}"),
     }
+    check_chain_tail(store.as_ref(), &args.org);
     // TLS to providers: rustls with the Mozilla roots (no OpenSSL); plain http:// for local
     // OpenAI-compatible servers
     let https = match hyper_rustls::HttpsConnectorBuilder::new()
@@ -494,6 +495,43 @@ pub fn run(args: &RunArgs) -> u8 {
     drop(rt);
     drop(app);
     status
+}
+
+/// Events the gateway checks at start (the newest of its org's chain).
+const TAIL_CHECK: usize = 1_000;
+
+/// Checks, at start, that the newest events of the org's chain are intact, linked, and end at
+/// the head the store recorded (after a crash, or a store someone edited); says what it found.
+/// The whole chain is `kt events verify`'s to check.
+fn check_chain_tail(store: &dyn keeptrusts_core::event::EventStore, org: &str) {
+    use keeptrusts_core::event::{verify_chain, VerifyOptions};
+    let chain = match store.tail(org, TAIL_CHECK) {
+        Ok(c) => c,
+        Err(e) => {
+            eprintln!("kt gateway: warning: cannot read the audit chain of org `{org}`: {e}");
+            return;
+        }
+    };
+    // pruning's retention is not known here: only the links and the head are checked
+    let opts = VerifyOptions {
+        now: backend::now_ms(),
+        default_days: 0,
+        expect_head: None,
+    };
+    match verify_chain(&chain, &opts) {
+        Ok(v) => tracing::info!(
+            org,
+            checked = v.events,
+            head = v
+                .head
+                .map_or_else(|| "none".to_owned(), |h| h.seq.to_string()),
+            "the newest events of the audit chain end at the recorded head"
+        ),
+        Err(t) => eprintln!(
+            "kt gateway: warning: the audit chain of org `{org}` is broken near its end: {t}; \
+             run `kt events verify` (new events are chained after the recorded head)"
+        ),
+    }
 }
 
 /// glibc's malloc gives each thread that meets contention its own arena (up to 8 per core), and
@@ -674,25 +712,7 @@ async fn handle(app: Arc<App>, req: Request<Incoming>) -> Response<GwBody> {
             );
             r
         }
-        (Method::GET, "/v1/models") => {
-            let mut seen: Vec<&str> = app
-                .router
-                .targets()
-                .iter()
-                .map(|t| t.model.as_str())
-                .collect();
-            seen.sort_unstable();
-            seen.dedup();
-            let data: Vec<serde_json::Value> = seen
-                .iter()
-                .map(|m| serde_json::json!({"id": m, "object": "model", "owned_by": "keeptrusts"}))
-                .collect();
-            json_response(
-                200,
-                &rid,
-                &serde_json::json!({"object": "list", "data": data}),
-            )
-        }
+        (Method::GET, "/v1/models") => models(app, req, rid).await,
         (Method::POST, "/v1/chat/completions") => chat(app, req, rid).await,
         _ if path.starts_with("/v1/") => crate::admin_api::handle(app, req, rid).await,
         _ => error(404, "not_found", &format!("no route for {path}"), &rid),
@@ -716,30 +736,35 @@ pub async fn read_body(
     }
 }
 
-async fn chat(app: Arc<App>, req: Request<Incoming>, rid: String) -> Response<GwBody> {
-    let started = Instant::now();
-    let principal = match app.principal(&req).await {
+/// The caller of a governed endpoint: its key's principal, with the consumer group it names
+/// (`x-consumer-group`); or the refusal to answer (401, 403, 503), already recorded.
+async fn caller(
+    app: &Arc<App>,
+    req: &Request<Incoming>,
+    rid: &str,
+    started: Instant,
+) -> Result<Principal, Response<GwBody>> {
+    let mut principal = match app.principal(req).await {
         Ok(Ok(p)) => p,
         Ok(Err(refused)) => {
             app.metrics
                 .record("-", "unauthenticated", started.elapsed());
-            let hint = bearer(&req).map(ApiKey::hint);
-            return app.refuse(None, hint, &rid, 401, refused.code(), refused.message());
+            let hint = bearer(req).map(ApiKey::hint);
+            return Err(app.refuse(None, hint, rid, 401, refused.code(), refused.message()));
         }
         Err(e) => {
             tracing::warn!(request_id = %rid, "key lookup failed: {e}");
-            return error(
+            return Err(error(
                 503,
                 "store_unavailable",
                 "the key store is unavailable",
-                &rid,
-            );
+                rid,
+            ));
         }
     };
-    let mut principal = principal;
     // a key bound to a consumer group fixes the group (the key identifies it); an unbound key
     // may name one of the groups its team may use
-    if let Some(cg) = header(&req, "x-consumer-group") {
+    if let Some(cg) = header(req, "x-consumer-group") {
         match &principal.consumer_group {
             Some(bound) if *bound != cg => {
                 app.metrics.record(
@@ -750,19 +775,58 @@ async fn chat(app: Arc<App>, req: Request<Incoming>, rid: String) -> Response<Gw
                 let message = format!(
                     "this key is bound to the consumer group `{bound}` and cannot use another"
                 );
-                return app.refuse(
+                return Err(app.refuse(
                     Some(&principal),
                     None,
-                    &rid,
+                    rid,
                     403,
                     "consumer_group_mismatch",
                     &message,
-                );
+                ));
             }
             Some(_) => {}
             None => principal.consumer_group = Some(cg),
         }
     }
+    Ok(principal)
+}
+
+/// `GET /v1/models`: the models the caller's consumer group (or the pack's targets) serve that
+/// its role may use.
+async fn models(app: Arc<App>, req: Request<Incoming>, rid: String) -> Response<GwBody> {
+    let principal = match caller(&app, &req, &rid, Instant::now()).await {
+        Ok(p) => p,
+        Err(refused) => return refused,
+    };
+    match keeptrusts_core::exchange::models(&app.engine, &app.router, &principal) {
+        Ok(list) => {
+            let data: Vec<serde_json::Value> = list
+                .iter()
+                .map(|m| serde_json::json!({"id": m, "object": "model", "owned_by": "keeptrusts"}))
+                .collect();
+            json_response(
+                200,
+                &rid,
+                &serde_json::json!({"object": "list", "data": data}),
+            )
+        }
+        Err(e) => app.refuse(
+            Some(&principal),
+            None,
+            &rid,
+            e.status(),
+            e.code(),
+            &e.to_string(),
+        ),
+    }
+}
+
+async fn chat(app: Arc<App>, req: Request<Incoming>, rid: String) -> Response<GwBody> {
+    let started = Instant::now();
+    let principal = match caller(&app, &req, &rid, started).await {
+        Ok(p) => p,
+        Err(refused) => return refused,
+    };
     let mut ctx = RequestContext::new(&rid, backend::now_ms());
     ctx.escalation_id = header(&req, "x-keeptrusts-escalation-id");
     ctx.ticket_id = header(&req, "x-keeptrusts-ticket-id");

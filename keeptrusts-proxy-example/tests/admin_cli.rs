@@ -312,6 +312,14 @@ fn verify_catches_a_truncated_or_emptied_chain_and_a_rewritten_head() {
     let (code, _, err) = env.kt(&["events", "verify"]);
     assert_eq!(code, 3, "{err}");
     assert!(err.contains("newer events were removed"), "{err}");
+    // the gateway says so when it starts
+    let (mut gw, _) = env.gateway(&[]);
+    stop(&mut gw);
+    let log = std::fs::read_to_string(env.dir.join("gateway.log")).unwrap();
+    assert!(
+        log.contains("broken near its end") && log.contains("kt events verify"),
+        "{log}"
+    );
     // ... and the head row rewritten to match: only the head kept elsewhere catches it
     let last: String = db
         .query_row("SELECT body FROM events WHERE seq = 3", [], |r| r.get(0))

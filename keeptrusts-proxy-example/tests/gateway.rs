@@ -273,8 +273,8 @@ fn the_gateway_governs_each_team() {
     assert_eq!(r.status, 200, "{}", r.body);
 
     // models, health, metrics
-    let r = http(&addr, "GET", "/v1/models", None, &[], b"");
-    assert!(r.body.contains("gpt-4o-mini"));
+    let r = http(&addr, "GET", "/v1/models", Some(&support), &[], b"");
+    assert!(r.body.contains("gpt-4o-mini"), "{}", r.body);
     let r = http(&addr, "GET", "/metrics", None, &[], b"");
     assert!(
         r.body
@@ -603,4 +603,88 @@ fn provider_responses_and_streams_are_redacted_on_the_way_back() {
     assert_eq!(text, "Sure, call me at [PHONE] or mail [EMAIL] today.");
     stop(&mut gw);
     assert_eq!(common::request_events(&env), 2);
+}
+
+#[test]
+fn models_lists_only_what_the_callers_role_and_consumer_group_may_use() {
+    let env = Env::new("models");
+    let pack = env.dir.join("pack.yaml");
+    std::fs::write(
+        &pack,
+        "pack: { name: models, version: \"1.0\" }
+policies: { chain: [rbac, audit-logger] }
+policy:
+  rbac:
+    allowed_models:
+      member: [gpt-4o-mini, claude-*]
+providers:
+  targets:
+    - { id: mini, provider: openai-compatible, base_url: http://127.0.0.1:9/v1, model: gpt-4o-mini }
+    - { id: big, provider: openai-compatible, base_url: http://127.0.0.1:9/v1, model: gpt-4o }
+    - { id: claude, provider: openai-compatible, base_url: http://127.0.0.1:9/v1, model: claude-sonnet-4 }
+  consumer_groups:
+    - name: internal-tools
+      models: [{ provider: openai-compatible, model: gpt-4o-mini }, { provider: openai-compatible, model: gpt-4o }]
+    - name: legal-only
+      teams: [legal]
+      models: [{ provider: openai-compatible, model: claude-sonnet-4 }]
+",
+    )
+    .unwrap();
+    let member = env.support_team();
+    env.ok(&[
+        "team",
+        "add-member",
+        "--team",
+        "support",
+        "--email",
+        "lead@yourco.com",
+        "--role",
+        "admin",
+    ]);
+    let admin = env.key("support", "lead@yourco.com");
+    let (mut gw, addr) = env.gateway_with(&pack, &[]);
+    let ids = |key: &str, headers: &[(&str, &str)]| -> (u16, Vec<String>) {
+        let r = http(&addr, "GET", "/v1/models", Some(key), headers, b"");
+        let ids = r.json()["data"]
+            .as_array()
+            .map(|d| {
+                d.iter()
+                    .map(|m| m["id"].as_str().unwrap().to_owned())
+                    .collect()
+            })
+            .unwrap_or_default();
+        (r.status, ids)
+    };
+    // a member's role may use two of the three models; an admin's role is not restricted
+    assert_eq!(
+        ids(&member, &[]),
+        (200, vec!["claude-sonnet-4".into(), "gpt-4o-mini".into()])
+    );
+    assert_eq!(
+        ids(&admin, &[]),
+        (
+            200,
+            vec![
+                "claude-sonnet-4".into(),
+                "gpt-4o".into(),
+                "gpt-4o-mini".into()
+            ]
+        )
+    );
+    // a consumer group narrows to its models, then the role to what it may use
+    assert_eq!(
+        ids(&member, &[("x-consumer-group", "internal-tools")]),
+        (200, vec!["gpt-4o-mini".into()])
+    );
+    assert_eq!(
+        ids(&admin, &[("x-consumer-group", "internal-tools")]),
+        (200, vec!["gpt-4o".into(), "gpt-4o-mini".into()])
+    );
+    // a group of another team, an unknown group, no key
+    assert_eq!(ids(&admin, &[("x-consumer-group", "legal-only")]).0, 403);
+    assert_eq!(ids(&admin, &[("x-consumer-group", "nope")]).0, 400);
+    let r = http(&addr, "GET", "/v1/models", None, &[], b"");
+    assert_eq!(r.status, 401, "{}", r.body);
+    stop(&mut gw);
 }

@@ -1194,6 +1194,35 @@ impl EventStore for PgStore {
         })
     }
 
+    fn tail(&self, org: &str, n: usize) -> Result<Chain, StoreError> {
+        let n = i64::try_from(n).unwrap_or(i64::MAX);
+        self.tx(|tx| {
+            tx.batch_execute("SET TRANSACTION ISOLATION LEVEL REPEATABLE READ, READ ONLY")
+                .map_err(pg)?;
+            let mut events: Vec<Event> = tx
+                .query(
+                    "SELECT body FROM events WHERE org = $1 ORDER BY seq DESC LIMIT $2",
+                    &[&org, &n],
+                )
+                .map_err(pg)?
+                .iter()
+                .map(|r| from_json(r.get::<_, &str>(0)))
+                .collect::<Result<_, StoreError>>()?;
+            events.reverse();
+            let head = tx
+                .query_opt("SELECT seq, hash FROM event_heads WHERE org = $1", &[&org])
+                .map_err(pg)?
+                // as `snapshot` reads it (a seq of -1 is a head row without an event)
+                .and_then(|r| {
+                    Some(Head {
+                        seq: u64::try_from(r.get::<_, i64>(0)).ok()?,
+                        hash: r.get(1),
+                    })
+                });
+            Ok(Chain::tail(events, pg_anchor(tx, org)?, head))
+        })
+    }
+
     fn prune(&self, org: &str, now: Millis, default_days: u32) -> Result<usize, StoreError> {
         self.tx(|tx| {
             // the head row serializes prunes and appends of the org

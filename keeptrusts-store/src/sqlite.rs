@@ -427,7 +427,8 @@ fn insert_event(tx: &Transaction<'_>, e: &Event) -> Result<(), StoreError> {
     Ok(())
 }
 
-/// Adds `deltas` to the day tallies (exact decimal sums), dropping rows that fall to nothing.
+/// Adds `deltas` to the day tallies (exact decimal sums); after a prune's negative deltas, drops
+/// the rows that fell to nothing.
 fn add_tallies(tx: &Transaction<'_>, deltas: &[Delta]) -> Result<(), StoreError> {
     if deltas.is_empty() {
         return Ok(());
@@ -463,10 +464,13 @@ fn add_tallies(tx: &Transaction<'_>, deltas: &[Delta]) -> Result<(), StoreError>
             ])
             .map_err(unavailable)?;
     }
-    tx.prepare_cached("DELETE FROM tallies WHERE requests <= 0")
-        .map_err(unavailable)?
-        .execute([])
-        .map_err(unavailable)?;
+    // a prune subtracts: drop the rows it emptied (appends only add, and skip the scan)
+    if deltas.iter().any(|d| d.requests < 0) {
+        tx.prepare_cached("DELETE FROM tallies WHERE requests <= 0")
+            .map_err(unavailable)?
+            .execute([])
+            .map_err(unavailable)?;
+    }
     Ok(())
 }
 
@@ -991,6 +995,26 @@ impl EventStore for SqliteStore {
                     .load_head(org)?
                     .map(|(seq, hash)| Head { seq, hash }),
             })
+        })
+    }
+
+    fn tail(&self, org: &str, n: usize) -> Result<Chain, StoreError> {
+        let n = i64::try_from(n).unwrap_or(i64::MAX);
+        self.tx(|tx| {
+            let mut stmt = tx
+                .prepare_cached("SELECT body FROM events WHERE org = ?1 ORDER BY seq DESC LIMIT ?2")
+                .map_err(unavailable)?;
+            let rows = stmt
+                .query_map(params![org, n], |r| r.get::<_, String>(0))
+                .map_err(unavailable)?;
+            let mut events: Vec<Event> = rows
+                .map(|b| from_json(&b.map_err(unavailable)?))
+                .collect::<Result<_, StoreError>>()?;
+            events.reverse();
+            let head = SqliteRows(tx)
+                .load_head(org)?
+                .map(|(seq, hash)| Head { seq, hash });
+            Ok(Chain::tail(events, load_anchor(tx, org)?, head))
         })
     }
 

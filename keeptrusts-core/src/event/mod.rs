@@ -447,6 +447,28 @@ pub struct Chain {
     pub head: Option<Head>,
 }
 
+impl Chain {
+    /// The newest events of a chain (`events`, in chain order) as a chain of their own, anchored
+    /// at the first of them unless that is where the kept chain starts, so [`verify_chain`]
+    /// checks their hashes and links and that the last is the recorded head: what a gateway
+    /// checks when it starts, without reading the whole chain.
+    pub fn tail(events: Vec<Event>, anchor: Option<Anchor>, head: Option<Head>) -> Chain {
+        let start = anchor.as_ref().map_or(0, |a| a.seq);
+        let anchor = match events.first() {
+            Some(first) if first.seq > start => Some(Anchor {
+                seq: first.seq,
+                prev_hash: first.prev_hash.clone(),
+            }),
+            _ => anchor,
+        };
+        Chain {
+            events,
+            anchor,
+            head,
+        }
+    }
+}
+
 /// What [`verify_chain`] checks beyond the links.
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
 pub struct VerifyOptions {
@@ -925,6 +947,18 @@ pub trait EventStore: Send + Sync {
     /// # Errors
     /// A store failure.
     fn snapshot(&self, org: &str) -> Result<Chain, StoreError>;
+    /// The org's newest `n` events with its anchor and recorded head, read in one snapshot, as
+    /// [`Chain::tail`] makes them. The provided method cuts [`EventStore::snapshot`]; the SQL
+    /// stores read only those rows.
+    ///
+    /// # Errors
+    /// A store failure.
+    fn tail(&self, org: &str, n: usize) -> Result<Chain, StoreError> {
+        let mut c = self.snapshot(org)?;
+        let cut = c.events.len().saturating_sub(n);
+        c.events.drain(..cut);
+        Ok(Chain::tail(c.events, c.anchor, c.head))
+    }
     /// Prunes the events whose retention (their audit stamp's `retention_days`, else
     /// `default_days`) ended before `now`, as [`prune_plan`] says, in one step; returns how
     /// many.

@@ -346,6 +346,37 @@ impl Router {
         self.targets.get(index)
     }
 
+    /// The models `principal` may route to, sorted and distinct: its consumer group's targets'
+    /// when it names one (which its team must be allowed to use), else every target's.
+    ///
+    /// # Errors
+    /// Unknown or forbidden group.
+    pub fn models(&self, principal: &Principal) -> Result<Vec<&str>, RouteError> {
+        let mut out: Vec<&str> = match principal.consumer_group.as_deref() {
+            Some(name) => {
+                let g = self
+                    .groups
+                    .iter()
+                    .find(|g| g.name == name)
+                    .ok_or_else(|| RouteError::UnknownGroup(name.to_owned()))?;
+                if let Some(teams) = &g.teams {
+                    if !principal.team.as_deref().is_some_and(|t| teams.contains(t)) {
+                        return Err(RouteError::GroupForbidden(name.to_owned()));
+                    }
+                }
+                g.targets
+                    .iter()
+                    .filter_map(|i| self.targets.get(*i))
+                    .map(|t| t.model.as_str())
+                    .collect()
+            }
+            None => self.targets.iter().map(|t| t.model.as_str()).collect(),
+        };
+        out.sort_unstable();
+        out.dedup();
+        Ok(out)
+    }
+
     /// The ordered candidates for a request: from the principal's consumer group when it names
     /// one, else every target serving the requested model.
     ///

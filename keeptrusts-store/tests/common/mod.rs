@@ -664,6 +664,16 @@ pub fn event_query_case(store: &dyn keeptrusts_core::event::EventStore) -> Vec<S
             ..EventQuery::default()
         },
     ];
+    // the newest events as a chain of their own: the same rows, anchor and head, and sound
+    for n in [0, 5, 40, 100] {
+        let tail = store.tail("default", n).unwrap();
+        assert_eq!(tail, memory.tail("default", n).unwrap(), "tail of {n}");
+        let opts = keeptrusts_core::event::VerifyOptions::default();
+        assert!(
+            keeptrusts_core::event::verify_chain(&tail, &opts).is_ok() == (n > 0),
+            "tail of {n}"
+        );
+    }
     let mut out = Vec::new();
     for q in &queries {
         let want = memory.query("default", q).unwrap();
