@@ -81,6 +81,17 @@ CREATE TABLE tallies (org TEXT NOT NULL, team TEXT NOT NULL, day BIGINT NOT NULL
 CREATE INDEX tallies_user ON tallies (org, team, usr, day);
 CREATE INDEX tallies_day ON tallies (org, day);
 ",
+    // the same tallies without the user: what overviews and spend by day and model read
+    r"
+CREATE TABLE team_tallies (org TEXT NOT NULL, team TEXT NOT NULL, day BIGINT NOT NULL,
+    model TEXT NOT NULL, requests BIGINT NOT NULL, denied BIGINT NOT NULL,
+    policy_events BIGINT NOT NULL, cost NUMERIC NOT NULL, prompt_tokens BIGINT NOT NULL,
+    completion_tokens BIGINT NOT NULL, PRIMARY KEY (org, team, day, model));
+CREATE INDEX team_tallies_day ON team_tallies (org, day);
+INSERT INTO team_tallies SELECT org, team, day, model, sum(requests), sum(denied),
+    sum(policy_events), sum(cost), sum(prompt_tokens), sum(completion_tokens)
+    FROM tallies GROUP BY org, team, day, model;
+",
 ];
 
 /// The migration that added the tallies; a schema upgraded across it is backfilled.
@@ -484,20 +495,33 @@ const SAVE: &str = "WITH
        WHERE event_heads.org = n.org)
 SELECT 1";
 
-/// Adds rows to the day tallies (exact `NUMERIC` sums); the rows arrive sorted by key, so
-/// concurrent writers lock them in one order.
-const ADD_TALLIES: &str = "INSERT INTO tallies (org, team, day, usr, model, requests, denied,
-         policy_events, cost, prompt_tokens, completion_tokens)
+/// Adds rows to the day tallies, per user and (summed in the statement) per team, with exact
+/// `NUMERIC` sums; the rows arrive sorted by key, so concurrent writers lock them in one order.
+const ADD_TALLIES: &str = "WITH d AS (
      SELECT * FROM unnest($1::TEXT[], $2::TEXT[], $3::BIGINT[], $4::TEXT[], $5::TEXT[],
          $6::BIGINT[], $7::BIGINT[], $8::BIGINT[], $9::TEXT[]::NUMERIC[], $10::BIGINT[],
          $11::BIGINT[])
+         AS d(org, team, day, usr, model, requests, denied, policy_events, cost, prompt_tokens,
+              completion_tokens)),
+ u AS (INSERT INTO tallies SELECT * FROM d
      ON CONFLICT (org, team, day, usr, model) DO UPDATE SET
          requests = tallies.requests + excluded.requests,
          denied = tallies.denied + excluded.denied,
          policy_events = tallies.policy_events + excluded.policy_events,
          cost = tallies.cost + excluded.cost,
          prompt_tokens = tallies.prompt_tokens + excluded.prompt_tokens,
-         completion_tokens = tallies.completion_tokens + excluded.completion_tokens";
+         completion_tokens = tallies.completion_tokens + excluded.completion_tokens)
+ INSERT INTO team_tallies
+     SELECT org, team, day, model, sum(requests), sum(denied), sum(policy_events), sum(cost),
+         sum(prompt_tokens), sum(completion_tokens)
+     FROM d GROUP BY org, team, day, model ORDER BY org, team, day, model
+     ON CONFLICT (org, team, day, model) DO UPDATE SET
+         requests = team_tallies.requests + excluded.requests,
+         denied = team_tallies.denied + excluded.denied,
+         policy_events = team_tallies.policy_events + excluded.policy_events,
+         cost = team_tallies.cost + excluded.cost,
+         prompt_tokens = team_tallies.prompt_tokens + excluded.prompt_tokens,
+         completion_tokens = team_tallies.completion_tokens + excluded.completion_tokens";
 
 fn add_tallies(
     tx: &mut Transaction<'_>,
@@ -532,8 +556,10 @@ fn remove_tallies(tx: &mut Transaction<'_>, deltas: &[Delta]) -> Result<(), Stor
         return Ok(());
     }
     add_tallies(tx, ADD_TALLIES, deltas)?;
-    tx.execute("DELETE FROM tallies WHERE requests <= 0", &[])
-        .map_err(pg)?;
+    tx.batch_execute(
+        "DELETE FROM tallies WHERE requests <= 0; DELETE FROM team_tallies WHERE requests <= 0;",
+    )
+    .map_err(pg)?;
     Ok(())
 }
 

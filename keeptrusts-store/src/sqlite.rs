@@ -121,6 +121,26 @@ CREATE TABLE tallies (
 CREATE INDEX tallies_user ON tallies (org, team, usr, day);
 CREATE INDEX tallies_day ON tallies (org, day);
 ",
+    // the same tallies without the user: what overviews and spend by day and model read
+    r"
+CREATE TABLE team_tallies (
+    org TEXT NOT NULL,
+    team TEXT NOT NULL,
+    day INTEGER NOT NULL,
+    model TEXT NOT NULL,
+    requests INTEGER NOT NULL,
+    denied INTEGER NOT NULL,
+    policy_events INTEGER NOT NULL,
+    cost TEXT NOT NULL,
+    prompt_tokens INTEGER NOT NULL,
+    completion_tokens INTEGER NOT NULL,
+    PRIMARY KEY (org, team, day, model)
+) WITHOUT ROWID;
+CREATE INDEX team_tallies_day ON team_tallies (org, day);
+INSERT INTO team_tallies SELECT org, team, day, model, sum(requests), sum(denied),
+    sum(policy_events), kt_decimal_sum(cost), sum(prompt_tokens), sum(completion_tokens)
+    FROM tallies GROUP BY org, team, day, model;
+",
 ];
 
 /// The migration that added the tallies; a database upgraded across it is backfilled.
@@ -427,8 +447,8 @@ fn insert_event(tx: &Transaction<'_>, e: &Event) -> Result<(), StoreError> {
     Ok(())
 }
 
-/// Adds `deltas` to the day tallies (exact decimal sums); after a prune's negative deltas, drops
-/// the rows that fell to nothing.
+/// Adds `deltas` to the day tallies, per user and per team (exact decimal sums); after a prune's
+/// negative deltas, drops the rows that fell to nothing.
 fn add_tallies(tx: &Transaction<'_>, deltas: &[Delta]) -> Result<(), StoreError> {
     if deltas.is_empty() {
         return Ok(());
@@ -464,12 +484,42 @@ fn add_tallies(tx: &Transaction<'_>, deltas: &[Delta]) -> Result<(), StoreError>
             ])
             .map_err(unavailable)?;
     }
+    let mut upsert = tx
+        .prepare_cached(
+            "INSERT INTO team_tallies (org, team, day, model, requests, denied, policy_events,
+                 cost, prompt_tokens, completion_tokens)
+             VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10)
+             ON CONFLICT (org, team, day, model) DO UPDATE SET
+                 requests = requests + excluded.requests,
+                 denied = denied + excluded.denied,
+                 policy_events = policy_events + excluded.policy_events,
+                 cost = kt_decimal_add(cost, excluded.cost),
+                 prompt_tokens = prompt_tokens + excluded.prompt_tokens,
+                 completion_tokens = completion_tokens + excluded.completion_tokens",
+        )
+        .map_err(unavailable)?;
+    for d in tallies::per_team(deltas)? {
+        upsert
+            .execute(params![
+                d.org,
+                d.team,
+                d.day,
+                d.model,
+                d.requests,
+                d.denied,
+                d.policy_events,
+                d.cost,
+                d.prompt_tokens,
+                d.completion_tokens
+            ])
+            .map_err(unavailable)?;
+    }
     // a prune subtracts: drop the rows it emptied (appends only add, and skip the scan)
     if deltas.iter().any(|d| d.requests < 0) {
-        tx.prepare_cached("DELETE FROM tallies WHERE requests <= 0")
-            .map_err(unavailable)?
-            .execute([])
-            .map_err(unavailable)?;
+        tx.execute_batch(
+            "DELETE FROM tallies WHERE requests <= 0; DELETE FROM team_tallies WHERE requests <= 0;",
+        )
+        .map_err(unavailable)?;
     }
     Ok(())
 }

@@ -1,6 +1,8 @@
-//! The day tallies both SQL stores keep (`keeptrusts_core::event::tally`): the columns an event
-//! row carries so a partial day is summed in SQL, and the one query that answers a
-//! [`TallyQuery`] from whole days plus partial days. The two dialects differ only in
+//! The day tallies both SQL stores keep (`keeptrusts_core::event::tally`): `tallies` per team,
+//! day, user and model, and `team_tallies` per team, day and model (what a question without a
+//! user reads: a hundred rows for a team's year instead of thousands); the columns an event row
+//! carries so a partial day is summed in SQL; and the one query that answers a [`TallyQuery`]
+//! from whole days plus partial days. The two dialects differ only in
 //! placeholders and in how a decimal column is summed.
 
 use keeptrusts_core::event::tally::{self, Tally, TallyKey, TallyQuery};
@@ -84,6 +86,41 @@ pub(crate) fn deltas<'a>(
         .collect()
 }
 
+/// `deltas` summed per team, day and model (the user left empty): the rows of `team_tallies`
+/// they change, sorted by key.
+pub(crate) fn per_team(deltas: &[Delta]) -> Result<Vec<Delta>, StoreError> {
+    let mut out: std::collections::BTreeMap<(&str, &str, i64, &str), Delta> =
+        std::collections::BTreeMap::new();
+    for d in deltas {
+        let row = out
+            .entry((&d.org, &d.team, d.day, &d.model))
+            .or_insert_with(|| Delta {
+                org: d.org.clone(),
+                team: d.team.clone(),
+                day: d.day,
+                user: String::new(),
+                model: d.model.clone(),
+                requests: 0,
+                denied: 0,
+                policy_events: 0,
+                cost: "0".into(),
+                prompt_tokens: 0,
+                completion_tokens: 0,
+            });
+        let cost = |s: &str| {
+            s.parse::<Decimal>()
+                .map_err(|e| StoreError::Corrupt(format!("a tallied cost `{s}`: {e}")))
+        };
+        row.requests += d.requests;
+        row.denied += d.denied;
+        row.policy_events += d.policy_events;
+        row.cost = (cost(&row.cost)? + cost(&d.cost)?).to_string();
+        row.prompt_tokens += d.prompt_tokens;
+        row.completion_tokens += d.completion_tokens;
+    }
+    Ok(out.into_values().collect())
+}
+
 /// A bound value of the tally query.
 pub(crate) enum Arg {
     Text(String),
@@ -122,9 +159,15 @@ pub(crate) fn query(org: &str, q: &TallyQuery, d: &Dialect) -> (String, Vec<Arg>
         s
     };
     if let Some((from, to)) = plan.days {
+        // without a user in the question, the per-team table (a row per day and model) answers
+        let (table, usr) = if q.user.is_none() && !q.by.user {
+            ("team_tallies", "'' AS usr")
+        } else {
+            ("tallies", "usr")
+        };
         let mut s = format!(
-            "SELECT day, usr, model, requests, denied, policy_events, cost, prompt_tokens, \
-             completion_tokens FROM tallies WHERE {}",
+            "SELECT day, {usr}, model, requests, denied, policy_events, cost, prompt_tokens, \
+             completion_tokens FROM {table} WHERE {}",
             scope(&mut ph)
         );
         if let Some(f) = from {

@@ -154,7 +154,7 @@ fn a_schema_from_before_the_tallies_is_backfilled_on_connect() {
         .unwrap()
         .batch_execute(&format!(
             "SET search_path TO {schema};
-             DROP TABLE tallies; DROP INDEX events_time; DROP INDEX events_escalated;
+             DROP TABLE tallies, team_tallies; DROP INDEX events_time; DROP INDEX events_escalated;
              ALTER TABLE events DROP COLUMN requests, DROP COLUMN denied,
                  DROP COLUMN policy_events, DROP COLUMN cost, DROP COLUMN prompt_tokens,
                  DROP COLUMN completion_tokens, DROP COLUMN model, DROP COLUMN escalation;

@@ -79,11 +79,18 @@ fn a_database_from_before_the_tallies_is_backfilled_on_open() {
     std::fs::create_dir_all(&dir).unwrap();
     let path = dir.join("kt.db");
     let memory = common::fill_tally_events(&SqliteStore::open(&path).unwrap());
+    // back to schema 5: no per-team tallies (the migration fills them from the per-user ones)
+    rusqlite::Connection::open(&path)
+        .unwrap()
+        .execute_batch("DROP TABLE team_tallies; PRAGMA user_version = 5;")
+        .unwrap();
+    common::same_tallies(&SqliteStore::open(&path).unwrap(), &memory);
     // back to schema 4: no tally columns, no tallies table
     rusqlite::Connection::open(&path)
         .unwrap()
         .execute_batch(
-            "DROP INDEX events_time; DROP INDEX events_escalated; DROP TABLE tallies;
+            "DROP TABLE team_tallies;
+             DROP INDEX events_time; DROP INDEX events_escalated; DROP TABLE tallies;
              ALTER TABLE events DROP COLUMN requests; ALTER TABLE events DROP COLUMN denied;
              ALTER TABLE events DROP COLUMN policy_events; ALTER TABLE events DROP COLUMN cost;
              ALTER TABLE events DROP COLUMN prompt_tokens;
