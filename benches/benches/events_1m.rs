@@ -109,7 +109,7 @@ fn sqlite(n: u64) -> SqliteStore {
         .join(format!("kt-bench-events-{n}.db"));
     if let Ok(s) = SqliteStore::open(&path) {
         let have = s
-            .snapshot("default")
+            .tail("default", 1)
             .map(|c| c.head.map_or(0, |h| h.seq + 1))
             .unwrap_or(0);
         if have == n {
@@ -168,7 +168,7 @@ fn bench(c: &mut Criterion) {
         let schema = format!("kt_bench_events_{n}");
         let pg = PgStore::connect_in_schema(&url, Some(&schema)).unwrap();
         let have = pg
-            .snapshot("default")
+            .tail("default", 1)
             .map(|c| c.head.map_or(0, |h| h.seq + 1))
             .unwrap_or(0);
         if have != n {
