@@ -2,7 +2,7 @@
 """Generates the detection evaluation corpus: conformance/detection/corpus.jsonl.
 
 Each line is {"id", "kind", ["genre",] "text", "spans": [{"start", "end", "type"}]} with byte offsets into
-the UTF-8 text and types spelled as in SPEC §5. The generator is deterministic (fixed seed): run it
+the UTF-8 text and types spelled as in docs/detection.md. The generator is deterministic (fixed seed): run it
 again and the file is byte-identical. Documents are built from realistic templates (support
 tickets, clinical notes, HR mail, chat, code and config with keys, several languages and scripts)
 whose placeholders are filled with generated values — checksummed where the real thing is

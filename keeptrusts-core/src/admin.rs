@@ -1,4 +1,4 @@
-//! Administrative actions (SPEC §3, §9): teams, members, org admins, keys, wallets, tickets and
+//! Administrative actions (`docs/authority.md`): teams, members, org admins, keys, wallets, tickets and
 //! escalations, each decided by [`authorize`] and each recorded as an event in the org's hash
 //! chain.
 //!

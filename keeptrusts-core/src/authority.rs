@@ -1,4 +1,4 @@
-//! Who may do what (SPEC §3): one decision, over the directory as stored.
+//! Who may do what (`docs/authority.md`): one decision, over the directory as stored.
 //!
 //! Every administrative entry point (the directory's, the wallets', the tickets' and the
 //! escalations' functions, and through them the CLI, the admin API and the bindings) asks

@@ -1,4 +1,4 @@
-//! Teams, memberships and API keys (SPEC §3, §9): who a caller is, and who may manage whom.
+//! Teams, memberships and API keys (`docs/authority.md`): who a caller is, and who may manage whom.
 //!
 //! A key is `kt_` followed by 64 hex digits of randomness the host supplies (the core does no
 //! I/O); it is shown once, and only its SHA-256 is stored. A key names a user and a team (and

@@ -59,7 +59,7 @@ pub struct Stores<'a> {
     /// Escalations (`human-oversight`).
     pub escalations: &'a dyn EscalationStore,
     /// Wallets and cost tickets. When present, every request the chain lets through is
-    /// estimated and reserved (SPEC §6); when absent, no budget is enforced.
+    /// estimated and reserved (`docs/wallets.md`); when absent, no budget is enforced.
     pub budget: Option<Budget<'a>>,
 }
 

@@ -1,4 +1,4 @@
-//! Escalations: requests held for human review (SPEC §4.3).
+//! Escalations: requests held for human review (`docs/lifecycle.md`).
 //!
 //! An escalation is bound to the fingerprint of the (redacted) request that raised it. An admin
 //! of the team, or an owner, approves or denies it; the client re-sends the same request with the

@@ -1,5 +1,5 @@
 //! One request's lifecycle, sans I/O: what to reserve, which target to call with which exact
-//! body, which usage counts, and the settlement and event that close it (SPEC §4, §6).
+//! body, which usage counts, and the settlement and event that close it (`docs/lifecycle.md`, `docs/wallets.md`).
 //!
 //! An [`Exchange`] is made by [`Exchange::begin`] from the authenticated principal and the raw
 //! request. It routes (every candidate priced and rbac-checked for its own model), runs the input

@@ -1,4 +1,4 @@
-//! The admin API of the gateway (SPEC §9), for owner and admin keys. Every call applies the
+//! The admin API of the gateway (`docs/gateway.md`), for owner and admin keys. Every call applies the
 //! core's own permission rule (`directory`, `wallet::allocate`, `ticket::resolve`,
 //! `escalation::resolve`, `dashboard::view`), so the API and the CLI decide alike.
 

@@ -1,4 +1,4 @@
-//! `kt gateway run`: the OpenAI-compatible gateway (SPEC §9).
+//! `kt gateway run`: the OpenAI-compatible gateway (`docs/gateway.md`).
 //!
 //! hyper 1 on tokio. A request's reservation, settlement and event go through the write-behind
 //! ledger (`keeptrusts_store::WriteBehind`): reserved from memory, written by one writer thread
@@ -272,7 +272,7 @@ fn error_type(status: u16) -> &'static str {
     }
 }
 
-/// The error envelope of SPEC §4 for errors the gateway itself raises.
+/// The error envelope (`docs/gateway.md`) for errors the gateway itself raises.
 pub(crate) fn error(status: u16, code: &str, message: &str, request_id: &str) -> Response<GwBody> {
     json_response(
         status,

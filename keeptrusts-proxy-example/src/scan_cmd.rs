@@ -27,7 +27,7 @@ pub enum Format {
 /// Which entity types to look for.
 #[derive(Debug, Args)]
 pub struct EntityArgs {
-    /// Comma-separated entity types as in SPEC §5 (`EMAIL,US_SSN,…`); default: all of them.
+    /// Comma-separated entity types as `kt scan` reports them (`EMAIL,US_SSN,…`); default: all of them.
     #[arg(long, value_delimiter = ',')]
     entities: Option<Vec<String>>,
 }
@@ -60,7 +60,7 @@ fn detector(args: &EntityArgs) -> Result<BuiltinDetector, String> {
             .iter()
             .map(|n| {
                 serde_json::from_value::<EntityType>(serde_json::Value::String(n.trim().to_owned()))
-                    .map_err(|_| format!("--entities: `{n}` is not an entity type (see SPEC §5, e.g. EMAIL, US_SSN)"))
+                    .map_err(|_| format!("--entities: `{n}` is not an entity type (e.g. EMAIL, US_SSN; docs/detection.md lists them)"))
             })
             .collect::<Result<Vec<_>, _>>()?,
     };

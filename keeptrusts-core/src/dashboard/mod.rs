@@ -1,4 +1,4 @@
-//! Team dashboards (SPEC §8, the seed's table): overview, events, spend, escalations, usage —
+//! Team dashboards (`docs/events.md`, the seed's table): overview, events, spend, escalations, usage —
 //! aggregated from events for a viewing principal, with visibility applied here, in the core.
 //!
 //! Visibility: an owner sees every team; an admin sees all of their own team; a member sees their

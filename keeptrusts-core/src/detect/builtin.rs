@@ -1,4 +1,4 @@
-//! The built-in detector: the one-pass [`scan`](super::scan) over every SPEC §5 entity type,
+//! The built-in detector: the one-pass [`scan`](super::scan) over every entity type,
 //! plus a pack's named `detect_patterns` (regexes, linear-time by construction of the `regex`
 //! crate) and its `allow_list` (exact values that are never findings).
 

@@ -19,7 +19,7 @@ use std::fmt;
 
 use serde::{Deserialize, Serialize};
 
-/// Entity types (SPEC §5).
+/// Entity types (`docs/detection.md`).
 #[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]
 #[serde(rename_all = "SCREAMING_SNAKE_CASE")]
 #[allow(missing_docs)]
@@ -61,7 +61,7 @@ pub enum EntityType {
 }
 
 impl EntityType {
-    /// The SPEC §5 spelling, such as `US_SSN`.
+    /// The spelling packs and events use, such as `US_SSN`.
     pub fn as_str(self) -> &'static str {
         match self {
             EntityType::Email => "EMAIL",

@@ -1,4 +1,4 @@
-//! Decision events: one per request, append-only and hash-chained per organization (SPEC §8).
+//! Decision events: one per request, append-only and hash-chained per organization (`docs/events.md`).
 //!
 //! An event carries who, what, the verdict, per-policy results with entity *types and counts*, cost,
 //! tokens and ids. It never carries request or response text, nor any detected value: it is built

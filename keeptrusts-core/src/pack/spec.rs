@@ -1,4 +1,4 @@
-//! Plain serde types that mirror the pack YAML exactly (SPEC §2). Unknown keys are rejected.
+//! Plain serde types that mirror the pack YAML exactly (`docs/packs.md`). Unknown keys are rejected.
 //!
 //! Optional fields stay `Option` so that rendering a spec and parsing it back gives the same
 //! value; defaults are applied by `compile()`.

@@ -1,4 +1,4 @@
-//! Providers, consumer groups and routing (SPEC §7).
+//! Providers, consumer groups and routing (`docs/routing.md`).
 //!
 //! A [`Router`] is compiled from the pack's `providers` and a secret resolver the host supplies
 //! (the core reads no environment). For a request it returns an ordered candidate list; the host

@@ -1,5 +1,5 @@
 //! Wallets: allocations per scope, the user → team → org cascade, reservation leases and
-//! idempotent settlement (SPEC §6). Money is `rust_decimal` end to end and every operation is
+//! idempotent settlement (`docs/wallets.md`). Money is `rust_decimal` end to end and every operation is
 //! checked.
 //!
 //! The rules live in [`Ledger`], a plain in-memory value: [`MemoryWallets`] wraps one in a mutex,
@@ -335,7 +335,7 @@ fn sub(a: Decimal, b: Decimal) -> Result<Decimal, WalletError> {
     a.checked_sub(b).ok_or(WalletError::Overflow)
 }
 
-/// Wallets and leases, with every rule of SPEC §6. Each method either applies completely or
+/// Wallets and leases, with every rule of `docs/wallets.md`. Each method either applies completely or
 /// returns an error and changes nothing.
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
 pub struct Ledger {
