@@ -7,6 +7,8 @@
 #   2. keeptrusts, governed, durable (the default)          (rbac + pii-detector on prompt and
 #   3. keeptrusts, governed, relaxed                          answer + wallet + audit, SQLite)
 #   4. keeptrusts, governed, durable, PostgreSQL             (when KEEPTRUSTS_TEST_POSTGRES_URL is set)
+#   5. keeptrusts, governed, durable, on both cores          (nothing pinned; the load generator
+#                                                              shares the cores: for reference)
 #
 # For each: requests/s, CPU per request (user + system time of the server's process from
 # /proc/<pid>/stat over the run, divided by the requests answered: what noise moves least), the
@@ -41,10 +43,10 @@ sleep 0.5
 proc_ticks() { awk '{ sub(/.*\) /, ""); print $12 + $13 }' "/proc/$1/stat"; }
 cpu1_busy() { awk '$1 == "cpu1" { print $2 + $3 + $4 + $7 + $8 + $9 }' /proc/stat; }
 
-# wrk on CPU 0 → "rps p50 requests"
+# wrk on CPU 0 (or $load_cpus) → "rps p50 requests"
 measure() {
   local url=$1 conns=$2 lua=$3
-  taskset -c 0 wrk -t1 -c"$conns" -d"${secs}s" --latency -s "$lua" "$url" 2>/dev/null | awk '
+  taskset -c "${load_cpus:-0}" wrk -t1 -c"$conns" -d"${secs}s" --latency -s "$lua" "$url" 2>/dev/null | awk '
     /Requests\/sec/ { rps = $2 }
     /^ +50%/ { p50 = $2 }
     /Non-2xx/ { bad = $NF }
@@ -94,7 +96,7 @@ gateway() {
   KT_KEY=$("$kt" key create --team engineering --email dev@yourco.com --store "$store" | head -1)
   export KT_KEY
   # MALLOC_ARENA_MAX set here, so `kt gateway run` does not start itself again (docs/gateway.md)
-  MALLOC_ARENA_MAX=2 RUST_LOG=warn taskset -c 1 "$kt" gateway run --pack "$here/governed.yaml" --listen "127.0.0.1:$port" \
+  MALLOC_ARENA_MAX=2 RUST_LOG=warn taskset -c "${cpus:-1}" "$kt" gateway run --pack "$here/governed.yaml" --listen "127.0.0.1:$port" \
     --store "$store" --durability "$durability" 2>"$work/$port.log" &
   gw=$!
   pids+=($gw)
@@ -120,7 +122,11 @@ if [ -n "${KEEPTRUSTS_TEST_POSTGRES_URL:-}" ]; then
   psql "$KEEPTRUSTS_TEST_POSTGRES_URL" -q -c "DROP DATABASE $db" >/dev/null || true
 fi
 
-echo "one core for the server (CPU 1), 64 connections, ${secs}s per run, 1.4 KB ticket prompt; direct p50 at 1 connection: $direct_p50"
+cpus=0,1 load_cpus=0,1 gateway 41097 durable "sqlite:$work/both.db"
+load_cpus=0,1 run "keeptrusts governed, durable, 2 cores shared" "$gw" http://127.0.0.1:41097/v1/chat/completions
+kill -TERM "$gw"; sleep 0.5
+
+echo "one core for the server (CPU 1; the last row: both cores, shared with the load generator), 64 connections, ${secs}s per run, 1.4 KB ticket prompt; direct p50 at 1 connection: $direct_p50"
 printf "%-44s %11s %10s %9s %14s %9s %8s %8s\n" "server" "requests/s" "x nginx" "CPU/req" "added p50 (1c)" "peak RSS" "non-2xx" "foreign"
 ref=$(echo "${rows[0]}" | cut -d'|' -f2)
 for r in "${rows[@]}"; do
