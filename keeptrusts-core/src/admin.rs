@@ -19,10 +19,11 @@ use crate::directory::{
     find_team, is_org_admin, valid_email, ApiKey, KeyInfo, Member, Team, ORG_SCOPE,
 };
 use crate::error::{AdminError, StoreError};
-use crate::escalation::{Escalation, Millis, Resolution};
+use crate::escalation::{Escalation, Resolution};
 use crate::event::{AdminChange, Event, EventDraft};
 use crate::identity::{slugify, Principal, Role, Standing};
 use crate::store::Storage;
+use crate::time::Millis;
 use crate::wallet::budget::DEFAULT_ORG;
 use crate::wallet::ticket::{Ticket, TicketResolution};
 use crate::wallet::{AllocateMode, Allocation, Wallet, WalletKey, WalletScope};

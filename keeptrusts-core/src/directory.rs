@@ -12,9 +12,9 @@ use serde::{Deserialize, Serialize};
 use sha2::{Digest, Sha256};
 
 use crate::error::{AdminError, StoreError};
-use crate::escalation::Millis;
 use crate::identity::{slugify, Principal, Role};
 use crate::request::hex;
+use crate::time::Millis;
 
 /// A team.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]

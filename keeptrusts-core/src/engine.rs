@@ -10,7 +10,7 @@ use crate::decision::{
     AuditStamp, Decision, DecisionDiagnostic, ErrorInfo, Phase, PolicyResult, Verdict,
 };
 use crate::error::{Diagnostic, PackError, RequestError, Severity, StoreError};
-use crate::escalation::{EscalationStore, Millis};
+use crate::escalation::EscalationStore;
 use crate::identity::Principal;
 use crate::pack::spec::{FailMode, KindOptions, PackSpec, PolicyKind};
 use crate::pack::{self, merge_options, ParsedPack};
@@ -21,6 +21,7 @@ use crate::policy::{audit_stamp, fail_mode, Outcome, PolicyFailure};
 use crate::pricing::Usage;
 use crate::request::{ChatRequest, ChatResponse};
 use crate::targeting::{EffectiveChain, Targeting};
+use crate::time::Millis;
 use crate::wallet::budget::{self, Budget, BudgetConfig, Charge, ChargeCtx};
 use crate::wallet::ticket::TicketStore;
 use crate::wallet::{Settlement, WalletError, WalletStore};

@@ -10,8 +10,8 @@ use crate::error::{AdminError, StoreError};
 use crate::identity::{Principal, Role};
 use crate::memory::Table;
 
-/// Milliseconds since the Unix epoch, passed in by the host.
-pub type Millis = i64;
+/// Milliseconds since the Unix epoch (kept here for the paths hosts already import).
+pub use crate::time::Millis;
 
 /// Lifecycle of an escalation.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]

@@ -30,13 +30,13 @@ use serde::{Deserialize, Serialize};
 use crate::decision::{Decision, Verdict};
 use crate::engine::{Engine, RequestContext, Stores};
 use crate::error::RequestError;
-use crate::escalation::Millis;
 use crate::event::{Closing, EventDraft};
 use crate::identity::Principal;
 use crate::pack::spec::ProviderKind;
 use crate::pricing::{self, Estimate, Price, Usage};
 use crate::request::{ChatRequest, ChatResponse};
 use crate::routing::Router;
+use crate::time::Millis;
 
 /// A target the request may be sent to, priced for this request.
 #[derive(Debug, Clone, PartialEq)]

@@ -23,6 +23,7 @@ pub mod request;
 pub mod routing;
 pub mod store;
 pub mod targeting;
+pub mod time;
 pub mod wallet;
 
 pub use decision::{AuditStamp, Decision, ErrorInfo, Phase, PolicyResult, Verdict};

@@ -4,7 +4,7 @@ use std::collections::HashMap;
 use std::sync::{Mutex, MutexGuard};
 
 use crate::error::StoreError;
-use crate::escalation::Millis;
+use crate::time::Millis;
 
 /// What the in-memory tables need to know about a record.
 pub(crate) trait Row: Clone {

@@ -2,7 +2,8 @@
 
 use std::sync::Arc;
 
-use keeptrusts_core::escalation::{Escalation, EscalationStore, Millis, Redeem, Resolution};
+use keeptrusts_core::escalation::{Escalation, EscalationStore, Redeem, Resolution};
+use keeptrusts_core::time::Millis;
 use keeptrusts_core::wallet::ticket::{Ticket, TicketRedeem, TicketResolution, TicketStore};
 use keeptrusts_core::StoreError;
 

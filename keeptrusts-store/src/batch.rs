@@ -8,8 +8,8 @@
 use std::collections::{HashMap, HashSet};
 use std::sync::{Arc, Condvar, Mutex};
 
-use keeptrusts_core::escalation::Millis;
 use keeptrusts_core::event::{Event, EventDraft, GENESIS};
+use keeptrusts_core::time::Millis;
 use keeptrusts_core::wallet::{
     Lease, LeaseStatus, Ledger, ReserveOutcome, ReserveRequest, Settlement, Wallet, WalletError,
     WalletKey,

@@ -14,11 +14,12 @@ use std::sync::{Condvar, Mutex};
 use std::time::{Duration, Instant};
 
 use keeptrusts_core::directory::{ApiKey, Directory, Member, Team};
-use keeptrusts_core::escalation::{Escalation, EscalationStore, Millis, Redeem, Resolution};
+use keeptrusts_core::escalation::{Escalation, EscalationStore, Redeem, Resolution};
 use keeptrusts_core::event::tally::{Tally, TallyKey, TallyQuery};
 use keeptrusts_core::event::{
     prune_plan, Anchor, Chain, Event, EventDraft, EventQuery, EventStore, Head, Journal,
 };
+use keeptrusts_core::time::Millis;
 use keeptrusts_core::wallet::ticket::{Ticket, TicketRedeem, TicketResolution, TicketStore};
 use keeptrusts_core::wallet::{
     AllocateMode, Lease, LeaseStatus, Ledger, Period, ReserveOutcome, ReserveRequest, Settlement,

@@ -5,11 +5,12 @@ use std::sync::{Arc, Mutex, MutexGuard};
 use std::time::Duration;
 
 use keeptrusts_core::directory::{ApiKey, Directory, Member, Team};
-use keeptrusts_core::escalation::{Escalation, EscalationStore, Millis, Redeem, Resolution};
+use keeptrusts_core::escalation::{Escalation, EscalationStore, Redeem, Resolution};
 use keeptrusts_core::event::tally::{Tally, TallyKey, TallyQuery};
 use keeptrusts_core::event::{
     prune_plan, Anchor, Chain, Event, EventDraft, EventQuery, EventStore, Head, Journal,
 };
+use keeptrusts_core::time::Millis;
 use keeptrusts_core::wallet::ticket::{Ticket, TicketRedeem, TicketResolution, TicketStore};
 use keeptrusts_core::wallet::{
     AllocateMode, Lease, LeaseStatus, Ledger, Period, ReserveOutcome, ReserveRequest, Settlement,

@@ -35,9 +35,9 @@ use std::sync::{Arc, Condvar, Mutex, MutexGuard, PoisonError};
 use std::thread::JoinHandle;
 use std::time::Duration;
 
-use keeptrusts_core::escalation::Millis;
 use keeptrusts_core::event::EventDraft;
 use keeptrusts_core::pricing::Currency;
+use keeptrusts_core::time::Millis;
 use keeptrusts_core::wallet::{
     AllocateMode, Lease, LeaseStatus, Period, ReserveOutcome, ReserveRequest, Settlement, Wallet,
     WalletError, WalletKey, WalletStore,

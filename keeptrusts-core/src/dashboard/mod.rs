@@ -12,16 +12,13 @@ use serde::{Deserialize, Serialize};
 
 use crate::decision::Verdict;
 use crate::error::AdminError;
-use crate::escalation::Millis;
-use crate::event::tally::{self, day_of, Grouping, Tally, TallyKey, TallyQuery};
+use crate::event::tally::{self, Grouping, Tally, TallyKey, TallyQuery};
 use crate::event::{Event, EventStore};
 use crate::identity::{Principal, Role};
 use crate::pack::spec::PolicyKind;
-use crate::wallet::month_start;
+use crate::time::{day_of, month_start, week_of, Millis};
 
 pub use crate::event::tally::cost_of;
-
-const DAY: Millis = tally::DAY;
 
 /// A dashboard section.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
@@ -445,8 +442,7 @@ pub fn visibility(viewer: &Principal, team: &str) -> Result<Visibility, AdminErr
 fn period_start(t: Millis, g: Granularity) -> Millis {
     match g {
         Granularity::Day => day_of(t),
-        // 1970-01-01 was a Thursday: shift so weeks start on Monday
-        Granularity::Week => (t.div_euclid(DAY) + 3).div_euclid(7) * 7 * DAY - 3 * DAY,
+        Granularity::Week => week_of(t),
         Granularity::Month => month_start(t),
     }
 }

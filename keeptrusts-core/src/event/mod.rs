@@ -20,10 +20,10 @@ use sha2::{Digest, Sha256};
 
 use crate::decision::{AuditStamp, Decision, PolicyResult, Verdict};
 use crate::error::StoreError;
-use crate::escalation::Millis;
 use crate::identity::{Principal, Role};
 use crate::pricing::{Currency, Usage};
 use crate::request::hex;
+use crate::time::Millis;
 use crate::wallet::budget::DEFAULT_ORG;
 use crate::wallet::{Settlement, WalletError, WalletKey, WalletStore};
 

@@ -15,15 +15,7 @@ use serde::{Deserialize, Serialize};
 
 use super::{Event, EventQuery};
 use crate::decision::Verdict;
-use crate::escalation::Millis;
-
-/// One UTC day in milliseconds.
-pub const DAY: Millis = 86_400_000;
-
-/// The start (UTC midnight) of the day holding `t`.
-pub fn day_of(t: Millis) -> Millis {
-    t.div_euclid(DAY) * DAY
-}
+use crate::time::{day_of, Millis, DAY};
 
 /// Sums over some requests.
 #[derive(Debug, Clone, PartialEq, Eq, Default, Serialize, Deserialize)]

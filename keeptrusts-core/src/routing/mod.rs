@@ -24,12 +24,12 @@ use std::sync::atomic::{AtomicI64, AtomicU32, AtomicU64, AtomicUsize, Ordering};
 use serde::Serialize;
 
 use crate::error::{Diagnostic, Severity};
-use crate::escalation::Millis;
 use crate::identity::Principal;
 use crate::pack::spec::{PackSpec, ProviderKind, Routing};
 use crate::pack::yaml::Mark;
 use crate::pricing::{self, Price};
 use crate::request::ChatRequest;
+use crate::time::Millis;
 
 /// The default base URL of a provider (`None`: the pack must give one).
 pub fn default_base_url(kind: ProviderKind) -> Option<&'static str> {

@@ -10,11 +10,11 @@ use super::{
     Lease, ReserveOutcome, ReserveRequest, WalletError, WalletKey, WalletScope, WalletStore,
 };
 use crate::error::{RequestError, StoreError};
-use crate::escalation::Millis;
 use crate::identity::Principal;
 use crate::pack::spec::PackSpec;
 use crate::pricing::{self, Currency, Estimate, Price};
 use crate::request::ChatRequest;
+use crate::time::Millis;
 
 /// The wallet and ticket stores; when the host passes them, every forwarded request is budgeted.
 #[derive(Clone, Copy)]

@@ -28,10 +28,10 @@ use serde::{Deserialize, Serialize};
 
 use crate::authority::{authorize, Action};
 use crate::error::{AdminError, StoreError};
-use crate::escalation::Millis;
 use crate::identity::{Principal, Role};
 pub use crate::pack::spec::WalletScope;
 use crate::pricing::{Currency, Price};
+use crate::time::{month_start, Millis};
 
 /// Which wallet: a scope and the id of the user, team or org.
 #[derive(Debug, Clone, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize)]
@@ -135,38 +135,6 @@ impl Wallet {
             }
         }
     }
-}
-
-/// Days since 1970-01-01 → (year, month, day), proleptic Gregorian (Howard Hinnant's algorithm).
-fn civil_from_days(z: i64) -> (i64, u32, u32) {
-    let z = z + 719_468;
-    let era = z.div_euclid(146_097);
-    let doe = z.rem_euclid(146_097);
-    let yoe = (doe - doe / 1460 + doe / 36_524 - doe / 146_096) / 365;
-    let y = yoe + era * 400;
-    let doy = doe - (365 * yoe + yoe / 4 - yoe / 100);
-    let mp = (5 * doy + 2) / 153;
-    let d = (doy - (153 * mp + 2) / 5 + 1) as u32;
-    let m = if mp < 10 { mp + 3 } else { mp - 9 } as u32;
-    (if m <= 2 { y + 1 } else { y }, m, d)
-}
-
-/// (year, month, day) → days since 1970-01-01.
-fn days_from_civil(y: i64, m: u32, d: u32) -> i64 {
-    let y = if m <= 2 { y - 1 } else { y };
-    let era = y.div_euclid(400);
-    let yoe = y.rem_euclid(400);
-    let mp = i64::from(if m > 2 { m - 3 } else { m + 9 });
-    let doy = (153 * mp + 2) / 5 + i64::from(d) - 1;
-    let doe = yoe * 365 + yoe / 4 - yoe / 100 + doy;
-    era * 146_097 + doe - 719_468
-}
-
-/// The first millisecond of the UTC month containing `now`.
-pub fn month_start(now: Millis) -> Millis {
-    let day = now.div_euclid(86_400_000);
-    let (y, m, _) = civil_from_days(day);
-    days_from_civil(y, m, 1).saturating_mul(86_400_000)
 }
 
 /// Lifecycle of a lease.
@@ -874,17 +842,6 @@ mod tests {
 
     fn d(s: &str) -> Decimal {
         s.parse().unwrap()
-    }
-
-    #[test]
-    fn month_boundaries() {
-        // 2026-11-24T21:37:00Z
-        let now = 1_795_556_220_000;
-        assert_eq!(month_start(now), 1_793_491_200_000); // 2026-11-01
-        assert_eq!(month_start(1_793_491_200_000), 1_793_491_200_000);
-        assert_eq!(month_start(1_793_491_199_999), 1_790_812_800_000); // 2026-10-01
-        assert_eq!(month_start(0), 0);
-        assert_eq!(civil_from_days(days_from_civil(2024, 2, 29)), (2024, 2, 29));
     }
 
     #[test]

@@ -13,9 +13,9 @@ use serde::{Deserialize, Serialize};
 use super::WalletKey;
 use crate::authority::{authorize, Action};
 use crate::error::{AdminError, StoreError};
-use crate::escalation::Millis;
 use crate::identity::{Principal, Role};
 use crate::memory::Table;
+use crate::time::Millis;
 
 /// Lifecycle of a ticket.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
