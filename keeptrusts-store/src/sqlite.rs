@@ -454,73 +454,58 @@ fn add_tallies(tx: &Transaction<'_>, deltas: &[Delta]) -> Result<(), StoreError>
     if deltas.is_empty() {
         return Ok(());
     }
-    let mut upsert = tx
-        .prepare_cached(
-            "INSERT INTO tallies (org, team, day, usr, model, requests, denied, policy_events,
-                 cost, prompt_tokens, completion_tokens)
-             VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11)
-             ON CONFLICT (org, team, day, usr, model) DO UPDATE SET
-                 requests = requests + excluded.requests,
-                 denied = denied + excluded.denied,
-                 policy_events = policy_events + excluded.policy_events,
-                 cost = kt_decimal_add(cost, excluded.cost),
-                 prompt_tokens = prompt_tokens + excluded.prompt_tokens,
-                 completion_tokens = completion_tokens + excluded.completion_tokens",
-        )
-        .map_err(unavailable)?;
-    for d in deltas {
-        upsert
-            .execute(params![
-                d.org,
-                d.team,
-                d.day,
-                d.user,
-                d.model,
-                d.requests,
-                d.denied,
-                d.policy_events,
-                d.cost,
-                d.prompt_tokens,
-                d.completion_tokens
-            ])
-            .map_err(unavailable)?;
-    }
-    let mut upsert = tx
-        .prepare_cached(
-            "INSERT INTO team_tallies (org, team, day, model, requests, denied, policy_events,
-                 cost, prompt_tokens, completion_tokens)
-             VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10)
-             ON CONFLICT (org, team, day, model) DO UPDATE SET
-                 requests = requests + excluded.requests,
-                 denied = denied + excluded.denied,
-                 policy_events = policy_events + excluded.policy_events,
-                 cost = kt_decimal_add(cost, excluded.cost),
-                 prompt_tokens = prompt_tokens + excluded.prompt_tokens,
-                 completion_tokens = completion_tokens + excluded.completion_tokens",
-        )
-        .map_err(unavailable)?;
-    for d in tallies::per_team(deltas)? {
-        upsert
-            .execute(params![
-                d.org,
-                d.team,
-                d.day,
-                d.model,
-                d.requests,
-                d.denied,
-                d.policy_events,
-                d.cost,
-                d.prompt_tokens,
-                d.completion_tokens
-            ])
-            .map_err(unavailable)?;
-    }
+    upsert_tallies(tx, "tallies", "usr, ", deltas)?;
+    upsert_tallies(tx, "team_tallies", "", &tallies::per_team(deltas)?)?;
     // a prune subtracts: drop the rows it emptied (appends only add, and skip the scan)
     if deltas.iter().any(|d| d.requests < 0) {
         tx.execute_batch(
             "DELETE FROM tallies WHERE requests <= 0; DELETE FROM team_tallies WHERE requests <= 0;",
         )
         .map_err(unavailable)?;
+    }
+    Ok(())
+}
+
+/// Adds `rows` to `table`, keyed by org, team, day, (`user`: the user column, or nothing) and
+/// model.
+fn upsert_tallies(
+    tx: &Transaction<'_>,
+    table: &str,
+    user: &str,
+    rows: &[Delta],
+) -> Result<(), StoreError> {
+    let sql = format!(
+        "INSERT INTO {table} (org, team, day, {user}model, requests, denied, policy_events, cost,
+             prompt_tokens, completion_tokens)
+         VALUES (:org, :team, :day, {}:model, :requests, :denied, :policy, :cost, :prompt,
+             :completion)
+         ON CONFLICT (org, team, day, {user}model) DO UPDATE SET
+             requests = requests + excluded.requests,
+             denied = denied + excluded.denied,
+             policy_events = policy_events + excluded.policy_events,
+             cost = kt_decimal_add(cost, excluded.cost),
+             prompt_tokens = prompt_tokens + excluded.prompt_tokens,
+             completion_tokens = completion_tokens + excluded.completion_tokens",
+        if user.is_empty() { "" } else { ":usr, " }
+    );
+    let mut upsert = tx.prepare_cached(&sql).map_err(unavailable)?;
+    for d in rows {
+        let mut args: Vec<(&str, &dyn rusqlite::ToSql)> = vec![
+            (":org", &d.org),
+            (":team", &d.team),
+            (":day", &d.day),
+            (":model", &d.model),
+            (":requests", &d.requests),
+            (":denied", &d.denied),
+            (":policy", &d.policy_events),
+            (":cost", &d.cost),
+            (":prompt", &d.prompt_tokens),
+            (":completion", &d.completion_tokens),
+        ];
+        if !user.is_empty() {
+            args.push((":usr", &d.user));
+        }
+        upsert.execute(args.as_slice()).map_err(unavailable)?;
     }
     Ok(())
 }
