@@ -36,7 +36,15 @@ pub struct ParsedPack {
     pub warnings: Vec<Diagnostic>,
 }
 
-const TOP_KEYS: [&str; 5] = ["pack", "policies", "policy", "providers", "wallets"];
+const TOP_KEYS: [&str; 7] = [
+    "pack",
+    "policies",
+    "policy",
+    "providers",
+    "wallets",
+    "rate_limit_defaults",
+    "teams",
+];
 
 struct Ctx<'n> {
     root: &'n Node,
@@ -95,6 +103,32 @@ impl Ctx<'_> {
             }
         }
         node.mark
+    }
+
+    /// The mark of the key `key` in the map at `path` (else the map's own mark).
+    fn key_mark(&self, path: &[Seg<'_>], key: &str) -> Mark {
+        let mut node = self.root;
+        for seg in path {
+            let next = match (seg, &node.kind) {
+                (Seg::K(k), NodeKind::Map(pairs)) => pairs
+                    .iter()
+                    .find(|(kn, _)| kn.as_str() == Some(k))
+                    .map(|(_, v)| v),
+                (Seg::I(i), NodeKind::Seq(items)) => items.get(*i),
+                _ => None,
+            };
+            match next {
+                Some(n) => node = n,
+                None => return node.mark,
+            }
+        }
+        match &node.kind {
+            NodeKind::Map(pairs) => pairs
+                .iter()
+                .find(|(k, _)| k.as_str() == Some(key))
+                .map_or(node.mark, |(k, _)| k.mark),
+            _ => node.mark,
+        }
     }
 }
 
@@ -179,6 +213,8 @@ fn parse_document(ctx: &mut Ctx<'_>) -> Option<PackSpec> {
     let mut policy = Some(PolicyOptions::default());
     let mut providers = None;
     let mut wallets = None;
+    let mut rate_limit_defaults = None;
+    let mut teams = None;
     for (k, v) in pairs {
         let Some(key) = k.as_str() else {
             ctx.err("E003", "", k.mark, "map keys must be strings".into());
@@ -199,12 +235,23 @@ fn parse_document(ctx: &mut Ctx<'_>) -> Option<PackSpec> {
                 Ok(w) => wallets = w,
                 Err(e) => ctx.de(e),
             },
+            "rate_limit_defaults" => {
+                match from_node::<Option<RateLimitSpec>>(v, "rate_limit_defaults") {
+                    Ok(r) => rate_limit_defaults = r,
+                    Err(e) => ctx.de(e),
+                }
+            }
+            "teams" => match from_node::<Option<BTreeMap<String, TeamSpec>>>(v, "teams") {
+                Ok(t) => teams = t,
+                Err(e) => ctx.de(e),
+            },
             other => ctx.err_suggest(
                 "E002",
                 other,
                 k.mark,
                 format!(
-                    "unknown key `{other}`; expected one of `pack`, `policies`, `policy`, `providers`, `wallets`"
+                    "unknown key `{other}`; expected one of `{}`",
+                    TOP_KEYS.join("`, `")
                 ),
                 suggest(other, TOP_KEYS),
             ),
@@ -227,6 +274,8 @@ fn parse_document(ctx: &mut Ctx<'_>) -> Option<PackSpec> {
         policy: policy?,
         providers,
         wallets,
+        rate_limit_defaults,
+        teams,
     })
 }
 
@@ -629,6 +678,7 @@ fn validate(ctx: &mut Ctx<'_>, spec: &PackSpec) {
     }
     let groups = validate_providers(ctx, spec);
     validate_wallets(ctx, spec);
+    validate_teams(ctx, spec);
 
     // policy blocks, checked where they are written
     for kind in PolicyKind::ALL {
@@ -1155,6 +1205,26 @@ fn validate_wallets(ctx: &mut Ctx<'_>, spec: &PackSpec) {
             m,
             "default_max_output_tokens must be at least 1".into(),
         );
+    }
+}
+
+fn validate_teams(ctx: &mut Ctx<'_>, spec: &PackSpec) {
+    for slug in spec.teams.iter().flat_map(|t| t.keys()) {
+        let wanted = crate::identity::slugify(slug);
+        if wanted != *slug || slug.is_empty() {
+            let m = ctx.key_mark(&[Seg::K("teams")], slug);
+            let hint = if wanted.is_empty() {
+                String::new()
+            } else {
+                format!(": write `{wanted}`")
+            };
+            ctx.err(
+                "E003",
+                &child("teams", slug),
+                m,
+                format!("`{slug}` is not a team slug (lowercase letters, digits and `-`){hint}"),
+            );
+        }
     }
 }
 
