@@ -251,6 +251,10 @@ fn rate_limited(
     draft.model = model.map(str::to_owned);
     let mut rate_headers = vec![("retry-after", limited.retry_after.to_string())];
     rate_headers.extend(headers.map(|h| h.pairs()).unwrap_or_default());
+    if limited.never {
+        // it can never fit: tell the OpenAI SDKs not to retry it
+        rate_headers.push(("x-should-retry", "false".to_owned()));
+    }
     Answer {
         status: 429,
         body: d.error_body().unwrap_or_default(),
