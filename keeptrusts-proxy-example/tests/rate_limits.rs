@@ -154,6 +154,20 @@ fn the_fourth_request_of_a_key_in_a_minute_is_429_with_the_headers_and_another_k
     let r = chat(&addr, Some(&kb), "gpt-4o-mini", "hello", &[]);
     assert_eq!(r.status, 200, "{}", r.body);
     assert_eq!(num(&r, "x-ratelimit-remaining"), 2);
+    // a stream carries them with its headers
+    let body = serde_json::json!({"model": "gpt-4o-mini", "stream": true,
+        "messages": [{"role": "user", "content": "hello"}]});
+    let r = http(
+        &addr,
+        "POST",
+        "/v1/chat/completions",
+        Some(&kb),
+        &[],
+        body.to_string().as_bytes(),
+    );
+    assert_eq!(r.status, 200, "{}", r.body);
+    assert!(r.body.contains("[DONE]"), "{}", r.body);
+    assert_eq!(num(&r, "x-ratelimit-remaining"), 1);
     // /metrics counts the refusals
     let m = http(&addr, "GET", "/metrics", None, &[], b"");
     assert!(m.body.contains("verdict=\"rate_limited\"} 2"), "{}", m.body);
@@ -167,7 +181,7 @@ fn the_fourth_request_of_a_key_in_a_minute_is_429_with_the_headers_and_another_k
         assert_eq!(e["user"], "a@yourco.com");
         assert!(e.get("cost").is_none_or(serde_json::Value::is_null), "{e}");
     }
-    assert_eq!(evs.iter().filter(|e| e["status"] == 200).count(), 4);
+    assert_eq!(evs.iter().filter(|e| e["status"] == 200).count(), 5);
 }
 
 #[test]

@@ -956,7 +956,9 @@ impl Shared {
         st.finished = number;
         let committed = (ok && n_items > 0).then_some(st.committed);
         drop(st);
-        self.done.notify_all();
+        // the hook is told before waiters wake: whoever `wait_committed` releases finds the
+        // hook already told (it raced before, and `write_behind.rs::a_receipt_is_committed_…`
+        // failed now and then)
         if let Some(c) = committed {
             if let Some(hook) = self
                 .on_commit
@@ -967,6 +969,7 @@ impl Shared {
                 hook(c);
             }
         }
+        self.done.notify_all();
         ok
     }
 }

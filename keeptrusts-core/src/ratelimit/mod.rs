@@ -242,10 +242,43 @@ pub trait RateCounters: Send + Sync {
     fn prune_windows(&self, now: Millis) -> Result<usize, StoreError>;
 }
 
-/// In-memory [`RateCounters`] (tests, and the gateway on SQLite: one process).
+/// In-memory [`RateCounters`] (tests, and the gateway on SQLite: one process). One mutex; a
+/// lookup allocates nothing (counter name → its windows, usually one or two).
 #[derive(Debug, Default)]
 pub struct MemoryRateCounters {
-    counters: Mutex<HashMap<(String, Millis), (Millis, u64)>>,
+    counters: Mutex<Windows>,
+}
+
+/// counter → its windows: (start, end, used)
+type Windows = HashMap<String, Vec<(Millis, Millis, u64)>>;
+
+fn slot(m: &Windows, counter: &str, start: Millis) -> Option<u64> {
+    m.get(counter)?.iter().find(|w| w.0 == start).map(|w| w.2)
+}
+
+fn slot_mut<'m>(
+    m: &'m mut Windows,
+    counter: &str,
+    start: Millis,
+    end: Millis,
+    create: bool,
+) -> Option<&'m mut u64> {
+    if !m.contains_key(counter) {
+        if !create {
+            return None;
+        }
+        m.insert(counter.to_owned(), Vec::with_capacity(1));
+    }
+    let windows = m.get_mut(counter)?;
+    let i = match windows.iter().position(|w| w.0 == start) {
+        Some(i) => i,
+        None if create => {
+            windows.push((start, end, 0));
+            windows.len() - 1
+        }
+        None => return None,
+    };
+    windows.get_mut(i).map(|w| &mut w.2)
 }
 
 impl MemoryRateCounters {
@@ -259,7 +292,7 @@ impl MemoryRateCounters {
         self.counters
             .lock()
             .ok()
-            .and_then(|m| m.get(&(counter.to_owned(), window_start)).map(|(_, v)| *v))
+            .and_then(|m| slot(&m, counter, window_start))
             .unwrap_or(0)
     }
 }
@@ -282,18 +315,14 @@ impl RateCounters for MemoryRateCounters {
         let mut m = self.counters.lock().map_err(|_| poisoned())?;
         let used: Vec<u64> = hits
             .iter()
-            .map(|h| {
-                m.get(&(h.counter.clone(), h.window_start))
-                    .map_or(0, |(_, v)| *v)
-            })
+            .map(|h| slot(&m, &h.counter, h.window_start).unwrap_or(0))
             .collect();
         let admitted = admits(hits, &used);
         if admitted {
             for h in hits {
-                let e = m
-                    .entry((h.counter.clone(), h.window_start))
-                    .or_insert((h.window_end, 0));
-                e.1 = e.1.saturating_add(h.amount);
+                if let Some(v) = slot_mut(&mut m, &h.counter, h.window_start, h.window_end, true) {
+                    *v = v.saturating_add(h.amount);
+                }
             }
         }
         Ok(Taken { admitted, used })
@@ -302,13 +331,9 @@ impl RateCounters for MemoryRateCounters {
     fn adjust(&self, corrections: &[Correction]) -> Result<(), StoreError> {
         let mut m = self.counters.lock().map_err(|_| poisoned())?;
         for c in corrections {
-            let key = (c.counter.clone(), c.window_start);
-            match m.get_mut(&key) {
-                Some(e) => e.1 = corrected(e.1, c.delta),
-                None if c.delta > 0 => {
-                    m.insert(key, (c.window_end, corrected(0, c.delta)));
-                }
-                None => {}
+            let create = c.delta > 0;
+            if let Some(v) = slot_mut(&mut m, &c.counter, c.window_start, c.window_end, create) {
+                *v = corrected(*v, c.delta);
             }
         }
         Ok(())
@@ -316,9 +341,14 @@ impl RateCounters for MemoryRateCounters {
 
     fn prune_windows(&self, now: Millis) -> Result<usize, StoreError> {
         let mut m = self.counters.lock().map_err(|_| poisoned())?;
-        let before = m.len();
-        m.retain(|_, (end, _)| *end > now);
-        Ok(before - m.len())
+        let mut pruned = 0;
+        m.retain(|_, windows| {
+            let before = windows.len();
+            windows.retain(|w| w.1 > now);
+            pruned += before - windows.len();
+            !windows.is_empty()
+        });
+        Ok(pruned)
     }
 }
 
@@ -451,9 +481,13 @@ fn ceil_seconds(ms: Millis) -> u64 {
     u64::try_from(ms.max(0)).unwrap_or(0).div_ceil(1000)
 }
 
-fn id_part(s: &str) -> String {
+fn id_part(s: &str) -> std::borrow::Cow<'_, str> {
     // counters are named `scope:org:id:kind`; keep the separator out of ids
-    s.replace('%', "%25").replace(':', "%3A")
+    if s.contains([':', '%']) {
+        std::borrow::Cow::Owned(s.replace('%', "%25").replace(':', "%3A"))
+    } else {
+        std::borrow::Cow::Borrowed(s)
+    }
 }
 
 impl RateLimits {

@@ -299,3 +299,30 @@ fn limits_round_trip_through_render() {
     let back = pack::parse(&pack::render(&p.spec).unwrap()).unwrap();
     assert_eq!(back.spec, p.spec);
 }
+
+#[test]
+fn counter_names_cannot_collide_through_the_separator() {
+    let l = limits();
+    let one = l.hits(
+        &Subject {
+            org: "x",
+            key: Some("a:b"),
+            team: None,
+            consumer_group: None,
+        },
+        1,
+        0,
+    );
+    let two = l.hits(
+        &Subject {
+            org: "x:a",
+            key: Some("b"),
+            team: None,
+            consumer_group: None,
+        },
+        1,
+        0,
+    );
+    assert_ne!(one[0].counter, two[0].counter);
+    assert_eq!(one[0].counter, "key:x:a%3Ab:rpm");
+}
