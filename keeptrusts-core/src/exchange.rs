@@ -663,7 +663,7 @@ impl Exchange {
             verdict: self.decision.verdict,
             close,
             dropped: Vec::new(),
-            rate_headers: self.rate_headers.clone(),
+            rate_headers: std::mem::take(&mut self.rate_headers),
         }
     }
 
@@ -697,7 +697,7 @@ impl Exchange {
             verdict,
             close,
             dropped,
-            rate_headers: self.rate_headers.clone(),
+            rate_headers: std::mem::take(&mut self.rate_headers),
         }
     }
 
@@ -718,7 +718,7 @@ impl Exchange {
             verdict: self.decision.verdict,
             close,
             dropped: Vec::new(),
-            rate_headers: self.rate_headers.clone(),
+            rate_headers: std::mem::take(&mut self.rate_headers),
         }
     }
 
@@ -887,7 +887,7 @@ impl Exchange {
                 actual: None,
                 draft,
                 restore_ticket: self.decision.ticket_id.clone(),
-                rate: self.rate.clone(),
+                rate: self.rate.take(),
             };
         };
         let bound = c.estimate.as_ref();
@@ -922,7 +922,7 @@ impl Exchange {
             actual: actual.filter(|_| self.decision.reservation.is_some()),
             draft,
             restore_ticket: None,
-            rate: self.rate.clone(),
+            rate: self.rate.take(),
         }
     }
 }

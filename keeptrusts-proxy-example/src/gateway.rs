@@ -330,6 +330,14 @@ impl App {
         self: &Arc<Self>,
         req: &Request<Incoming>,
     ) -> Result<Result<Principal, Refused>, String> {
+        Ok(self.keyed_principal(req).await?.map(|(p, _)| p))
+    }
+
+    /// [`App::principal`], with the SHA-256 (hex) of the key it authenticated.
+    pub(crate) async fn keyed_principal(
+        self: &Arc<Self>,
+        req: &Request<Incoming>,
+    ) -> Result<Result<(Principal, String), Refused>, String> {
         let Some(secret) = bearer(req) else {
             return Ok(Err(Refused::Unknown));
         };
@@ -337,7 +345,7 @@ impl App {
         if let Ok(cache) = self.keys.lock() {
             if let Some((p, at)) = cache.get(&hash) {
                 if at.elapsed() < KEY_CACHE_TTL {
-                    return Ok(Ok(p.clone()));
+                    return Ok(Ok((p.clone(), hash)));
                 }
             }
         }
@@ -355,14 +363,14 @@ impl App {
                     if cache.len() > 100_000 {
                         cache.clear();
                     }
-                    cache.insert(hash, (p.clone(), Instant::now()));
+                    cache.insert(hash.clone(), (p.clone(), Instant::now()));
                 }
                 Err(_) => {
                     cache.remove(&hash);
                 }
             }
         }
-        Ok(found)
+        Ok(found.map(|p| (p, hash)))
     }
 
     /// Forgets every cached key: after a revocation, a removal or an archive made through this
@@ -741,7 +749,7 @@ pub async fn read_body(
 
 async fn chat(app: Arc<App>, req: Request<Incoming>, rid: String) -> Response<GwBody> {
     let started = Instant::now();
-    let principal = match app.principal(&req).await {
+    let (principal, key_hash) = match app.keyed_principal(&req).await {
         Ok(Ok(p)) => p,
         Ok(Err(refused)) => {
             app.metrics
@@ -787,12 +795,10 @@ async fn chat(app: Arc<App>, req: Request<Incoming>, rid: String) -> Response<Gw
         }
     }
     // the key's identity for per-key rate limits: a digest of its hash (never the secret)
-    let rate_key = app.rate.as_ref().and_then(|_| {
-        bearer(&req).map(|s| {
-            let mut h = ApiKey::hash_secret(s);
-            h.truncate(32);
-            h
-        })
+    let rate_key = app.rate.as_ref().map(|_| {
+        let mut h = key_hash;
+        h.truncate(32);
+        h
     });
     let mut ctx = RequestContext::new(&rid, backend::now_ms());
     ctx.escalation_id = header(&req, "x-keeptrusts-escalation-id");

@@ -256,29 +256,26 @@ fn slot(m: &Windows, counter: &str, start: Millis) -> Option<u64> {
     m.get(counter)?.iter().find(|w| w.0 == start).map(|w| w.2)
 }
 
-fn slot_mut<'m>(
-    m: &'m mut Windows,
+/// Applies `f` to a counter's value in a window; a missing one is created (from 0) only when
+/// `create`. One hash lookup when the counter exists.
+fn update(
+    m: &mut Windows,
     counter: &str,
-    start: Millis,
-    end: Millis,
+    (start, end): (Millis, Millis),
     create: bool,
-) -> Option<&'m mut u64> {
-    if !m.contains_key(counter) {
-        if !create {
-            return None;
-        }
-        m.insert(counter.to_owned(), Vec::with_capacity(1));
-    }
-    let windows = m.get_mut(counter)?;
-    let i = match windows.iter().position(|w| w.0 == start) {
-        Some(i) => i,
+    f: impl FnOnce(u64) -> u64,
+) {
+    match m.get_mut(counter) {
+        Some(windows) => match windows.iter_mut().find(|w| w.0 == start) {
+            Some(w) => w.2 = f(w.2),
+            None if create => windows.push((start, end, f(0))),
+            None => {}
+        },
         None if create => {
-            windows.push((start, end, 0));
-            windows.len() - 1
+            m.insert(counter.to_owned(), vec![(start, end, f(0))]);
         }
-        None => return None,
-    };
-    windows.get_mut(i).map(|w| &mut w.2)
+        None => {}
+    }
 }
 
 impl MemoryRateCounters {
@@ -320,9 +317,13 @@ impl RateCounters for MemoryRateCounters {
         let admitted = admits(hits, &used);
         if admitted {
             for h in hits {
-                if let Some(v) = slot_mut(&mut m, &h.counter, h.window_start, h.window_end, true) {
-                    *v = v.saturating_add(h.amount);
-                }
+                update(
+                    &mut m,
+                    &h.counter,
+                    (h.window_start, h.window_end),
+                    true,
+                    |v| v.saturating_add(h.amount),
+                );
             }
         }
         Ok(Taken { admitted, used })
@@ -331,10 +332,13 @@ impl RateCounters for MemoryRateCounters {
     fn adjust(&self, corrections: &[Correction]) -> Result<(), StoreError> {
         let mut m = self.counters.lock().map_err(|_| poisoned())?;
         for c in corrections {
-            let create = c.delta > 0;
-            if let Some(v) = slot_mut(&mut m, &c.counter, c.window_start, c.window_end, create) {
-                *v = corrected(*v, c.delta);
-            }
+            update(
+                &mut m,
+                &c.counter,
+                (c.window_start, c.window_end),
+                c.delta > 0,
+                |v| corrected(v, c.delta),
+            );
         }
         Ok(())
     }
@@ -355,11 +359,25 @@ impl RateCounters for MemoryRateCounters {
 /// The limits of a pack, compiled: `rate_limit_defaults` per key, `teams.<slug>.rate_limits`
 /// merged key by key over them for that team's keys, and `providers.consumer_groups[].rate_limits`
 /// per group.
-#[derive(Debug, Clone, Default)]
+#[derive(Debug, Clone)]
 pub struct RateLimits {
     defaults: Limits,
     teams: HashMap<String, Limits>,
     groups: HashMap<String, Limits>,
+    /// No limit anywhere (computed once).
+    empty: bool,
+}
+
+impl Default for RateLimits {
+    /// No limits.
+    fn default() -> Self {
+        RateLimits {
+            defaults: Limits::default(),
+            teams: HashMap::new(),
+            groups: HashMap::new(),
+            empty: true,
+        }
+    }
 }
 
 /// What the client is told about its most constrained limit (`X-RateLimit-*`).
@@ -512,18 +530,21 @@ impl RateLimits {
                     .map(|r| (g.name.clone(), Limits::of(Some(r))))
             })
             .collect();
-        RateLimits {
+        let mut limits = RateLimits {
             defaults,
             teams,
             groups,
-        }
+            empty: true,
+        };
+        limits.empty = !limits.defaults.any()
+            && limits.teams.values().all(|l| !l.any())
+            && limits.groups.values().all(|l| !l.any());
+        limits
     }
 
     /// Whether the pack sets no limit anywhere (the host then skips counting entirely).
     pub fn is_empty(&self) -> bool {
-        !self.defaults.any()
-            && self.teams.values().all(|l| !l.any())
-            && self.groups.values().all(|l| !l.any())
+        self.empty
     }
 
     /// The per-key limits of a team's keys (its override merged over the defaults).
@@ -547,15 +568,18 @@ impl RateLimits {
                 LimitScope::Key => "key",
                 LimitScope::ConsumerGroup => "group",
             };
+            // `prefix:org:id:` once, then each kind (no formatting machinery on the hot path)
+            let (org, id) = (id_part(subject.org), id_part(id));
+            let mut base = String::with_capacity(prefix.len() + org.len() + id.len() + 7);
+            for part in [prefix, ":", &org, ":", &id, ":"] {
+                base.push_str(part);
+            }
             for (kind, limit) in limits.each() {
                 let (window_start, window_end) = window(now, kind.window_ms());
+                let mut counter = base.clone();
+                counter.push_str(kind.short());
                 out.push(Hit {
-                    counter: format!(
-                        "{prefix}:{}:{}:{}",
-                        id_part(subject.org),
-                        id_part(id),
-                        kind.short()
-                    ),
+                    counter,
                     window_start,
                     window_end,
                     limit,

@@ -326,3 +326,14 @@ fn counter_names_cannot_collide_through_the_separator() {
     assert_ne!(one[0].counter, two[0].counter);
     assert_eq!(one[0].counter, "key:x:a%3Ab:rpm");
 }
+
+#[test]
+fn the_default_limits_are_empty() {
+    assert!(RateLimits::default().is_empty());
+    let c = MemoryRateCounters::new();
+    let s = key("k", "eng", None);
+    assert_eq!(
+        RateLimits::default().check(&c, &s, 1, 0).unwrap(),
+        RateDecision::Unlimited
+    );
+}
