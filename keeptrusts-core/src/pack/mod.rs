@@ -1330,6 +1330,30 @@ pub fn unknown_team_warnings(
             }));
         }
     }
+    // a rate-limit override for a team the data does not know applies to no key
+    for team in spec.teams.iter().flat_map(|t| t.keys()) {
+        if known_teams.iter().any(|t| t == team) {
+            continue;
+        }
+        let mark = root.as_ref().map_or_else(Mark::default, |r| {
+            Ctx {
+                root: r,
+                errors: Vec::new(),
+                warnings: Vec::new(),
+            }
+            .key_mark(&[Seg::K("teams")], team)
+        });
+        let hint = suggest(team, known_teams.iter().map(String::as_str))
+            .map(|s| format!(" (did you mean `{s}`?)"))
+            .unwrap_or_default();
+        out.push(Diagnostic::new(
+            "W002",
+            Severity::Warning,
+            &child("teams", team),
+            mark,
+            format!("team `{team}` has settings but no team with that slug exists yet{hint}"),
+        ));
+    }
     out
 }
 

@@ -337,3 +337,19 @@ fn the_default_limits_are_empty() {
         RateDecision::Unlimited
     );
 }
+
+#[test]
+fn an_override_for_a_team_the_data_does_not_know_is_a_warning() {
+    let spec = pack::parse(PACK).unwrap().spec;
+    let w = pack::unknown_team_warnings(&spec, &["suport".to_owned()], PACK);
+    assert_eq!(w.len(), 1, "{w:?}");
+    assert_eq!(w[0].code, "W002");
+    assert_eq!(w[0].path, "teams.support");
+    assert_eq!((w[0].line, w[0].column), (12, 3));
+    assert!(
+        w[0].message.contains("did you mean `suport`"),
+        "{}",
+        w[0].message
+    );
+    assert!(pack::unknown_team_warnings(&spec, &["support".to_owned()], PACK).is_empty());
+}
