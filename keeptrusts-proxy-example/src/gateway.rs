@@ -23,7 +23,7 @@ use hyper::body::{Body, Frame, Incoming};
 use hyper::header::{HeaderValue, AUTHORIZATION, CONTENT_TYPE};
 use hyper::{Method, Request, Response, StatusCode};
 use hyper_util::rt::{TokioExecutor, TokioIo};
-use keeptrusts_core::directory::{authenticate, ApiKey, Refused};
+use keeptrusts_core::directory::{authenticate_key, ApiKey, Refused};
 use keeptrusts_core::event::{Closing, EventDraft, RefusalLimiter};
 use keeptrusts_core::exchange::{Begin, Delta, Exchange, StreamEnd};
 use keeptrusts_core::pack::spec::ProviderKind;
@@ -183,6 +183,9 @@ impl Metrics {
     }
 }
 
+/// A key hash's principal, its rate-limit identity, and when it was looked up.
+type CachedKey = (Principal, Arc<str>, Instant);
+
 pub(crate) struct App {
     engine: Engine,
     router: Router,
@@ -192,7 +195,7 @@ pub(crate) struct App {
     /// Escalations and tickets for evaluations on the async workers.
     inline: backend::Inline,
     org: String,
-    keys: Mutex<HashMap<String, (Principal, Instant)>>,
+    keys: Mutex<HashMap<String, CachedKey>>,
     /// Bounds the events of refusals ([`REFUSAL_EVENTS_PER_MINUTE`] per status).
     refusals: Mutex<RefusalLimiter>,
     /// Where the pack's rate limits are counted: in this process on SQLite (one gateway per
@@ -333,44 +336,46 @@ impl App {
         Ok(self.keyed_principal(req).await?.map(|(p, _)| p))
     }
 
-    /// [`App::principal`], with the SHA-256 (hex) of the key it authenticated.
+    /// [`App::principal`], with the key's rate-limit identity ([`ApiKey::rate_identity`]: the
+    /// first key of its rotation chain, so rotating does not reset the limits).
     pub(crate) async fn keyed_principal(
         self: &Arc<Self>,
         req: &Request<Incoming>,
-    ) -> Result<Result<(Principal, String), Refused>, String> {
+    ) -> Result<Result<(Principal, Arc<str>), Refused>, String> {
         let Some(secret) = bearer(req) else {
             return Ok(Err(Refused::Unknown));
         };
         let hash = ApiKey::hash_secret(secret);
         if let Ok(cache) = self.keys.lock() {
-            if let Some((p, at)) = cache.get(&hash) {
+            if let Some((p, rate_id, at)) = cache.get(&hash) {
                 if at.elapsed() < KEY_CACHE_TTL {
-                    return Ok(Ok((p.clone(), hash)));
+                    return Ok(Ok((p.clone(), Arc::clone(rate_id))));
                 }
             }
         }
         let app = Arc::clone(self);
         let secret = secret.to_owned();
         let found = blocking(move || {
-            authenticate(app.store.as_ref(), &secret, &app.org, backend::now_ms())
+            authenticate_key(app.store.as_ref(), &secret, &app.org, backend::now_ms())
         })
         .await
         .ok_or("the key lookup failed")?
-        .map_err(|e| e.to_string())?;
+        .map_err(|e| e.to_string())?
+        .map(|(p, key)| (p, Arc::<str>::from(key.rate_identity())));
         if let Ok(mut cache) = self.keys.lock() {
             match &found {
-                Ok(p) => {
+                Ok((p, rate_id)) => {
                     if cache.len() > 100_000 {
                         cache.clear();
                     }
-                    cache.insert(hash.clone(), (p.clone(), Instant::now()));
+                    cache.insert(hash, (p.clone(), Arc::clone(rate_id), Instant::now()));
                 }
                 Err(_) => {
                     cache.remove(&hash);
                 }
             }
         }
-        Ok(found.map(|p| (p, hash)))
+        Ok(found)
     }
 
     /// Forgets every cached key: after a revocation, a removal or an archive made through this
@@ -749,7 +754,7 @@ pub async fn read_body(
 
 async fn chat(app: Arc<App>, req: Request<Incoming>, rid: String) -> Response<GwBody> {
     let started = Instant::now();
-    let (principal, key_hash) = match app.keyed_principal(&req).await {
+    let (principal, key_id) = match app.keyed_principal(&req).await {
         Ok(Ok(p)) => p,
         Ok(Err(refused)) => {
             app.metrics
@@ -794,12 +799,9 @@ async fn chat(app: Arc<App>, req: Request<Incoming>, rid: String) -> Response<Gw
             None => principal.consumer_group = Some(cg),
         }
     }
-    // the key's identity for per-key rate limits: a digest of its hash (never the secret)
-    let rate_key = app.rate.as_ref().map(|_| {
-        let mut h = key_hash;
-        h.truncate(32);
-        h
-    });
+    // the key's identity for per-key rate limits: its public id, or that of the first key of
+    // its rotation chain (never the secret)
+    let rate_key = app.rate.as_ref().map(|_| key_id);
     let mut ctx = RequestContext::new(&rid, backend::now_ms());
     ctx.escalation_id = header(&req, "x-keeptrusts-escalation-id");
     ctx.ticket_id = header(&req, "x-keeptrusts-ticket-id");

@@ -151,6 +151,21 @@ fn the_fourth_request_of_a_key_in_a_minute_is_429_with_the_headers_and_another_k
         chat(&addr, Some(&ka), "gpt-4o-mini", "hello", &[]).status,
         429
     );
+    // a member who rotates their own key (the admin API lets them) keeps the old key's counters
+    let id = &ka[..11];
+    let rotated = http(
+        &addr,
+        "POST",
+        &format!("/v1/keys/{id}/rotate"),
+        Some(&ka),
+        &[],
+        b"{}",
+    );
+    assert_eq!(rotated.status, 201, "{}", rotated.body);
+    let ka2 = rotated.json()["key"].as_str().unwrap().to_owned();
+    assert_ne!(ka2, ka);
+    let r = chat(&addr, Some(&ka2), "gpt-4o-mini", "hello", &[]);
+    assert_eq!(r.status, 429, "rotation reset the limit: {}", r.body);
     let r = chat(&addr, Some(&kb), "gpt-4o-mini", "hello", &[]);
     assert_eq!(r.status, 200, "{}", r.body);
     assert_eq!(num(&r, "x-ratelimit-remaining"), 2);
@@ -170,12 +185,12 @@ fn the_fourth_request_of_a_key_in_a_minute_is_429_with_the_headers_and_another_k
     assert_eq!(num(&r, "x-ratelimit-remaining"), 1);
     // /metrics counts the refusals
     let m = http(&addr, "GET", "/metrics", None, &[], b"");
-    assert!(m.body.contains("verdict=\"rate_limited\"} 2"), "{}", m.body);
+    assert!(m.body.contains("verdict=\"rate_limited\"} 3"), "{}", m.body);
     stop(&mut gw);
     // each 429 is an event (status 429, reason rate_limited), and charges nothing
     let evs = events(&env);
     let limited: Vec<_> = evs.iter().filter(|e| e["status"] == 429).collect();
-    assert_eq!(limited.len(), 2, "{evs:?}");
+    assert_eq!(limited.len(), 3, "{evs:?}");
     for e in &limited {
         assert_eq!(e["reason"], "rate_limited");
         assert_eq!(e["user"], "a@yourco.com");

@@ -157,8 +157,9 @@ impl Limits {
 pub struct Subject<'a> {
     /// The organization (counters of one store are kept apart per org).
     pub org: &'a str,
-    /// The API key's stable identity (the gateway passes a digest of its hash); without one,
-    /// per-key limits do not apply.
+    /// The API key's stable identity (the gateway passes
+    /// [`ApiKey::rate_identity`](crate::directory::ApiKey::rate_identity), which survives
+    /// rotation); without one, per-key limits do not apply.
     pub key: Option<&'a str>,
     /// The team the request is attributed to (selects the team's override).
     pub team: Option<&'a str>,
