@@ -9,6 +9,9 @@
 #
 # KT_DURABILITY=relaxed measures the gateway answering before its writes are committed (the
 # default, durable, waits for them; docs/gateway.md "Durability").
+# KT_GOVERNED_PACK=FILE replaces the governed pack of run 3 (e.g. benches/load/governed-rate-limited.yaml:
+# the same pack with rate limits far above the load, to measure what counting costs).
+# The gateway is built in $CARGO_TARGET_DIR when it is set (else ./target).
 #
 # Needs nginx and wrk (Debian: apt-get install nginx-light wrk); installs them when run as root
 # and they are missing. Usage: bash benches/load/run.sh [seconds per run, default 10]
@@ -29,7 +32,8 @@ for tool in wrk nginx; do
 done
 
 cargo build --release -p keeptrusts-proxy-example >/dev/null 2>&1
-kt=$PWD/target/release/kt
+kt=${CARGO_TARGET_DIR:-$PWD/target}/release/kt
+governed_pack=${KT_GOVERNED_PACK:-$here/governed.yaml}
 work=$(mktemp -d)
 pids=()
 cleanup() { for p in "${pids[@]}"; do kill "$p" 2>/dev/null || true; done; wait 2>/dev/null || true; rm -rf "$work"; }
@@ -81,7 +85,7 @@ read -r rps p50 p99 bad _ < <(measure http://127.0.0.1:41091/v1/chat/completions
 printf "%-44s %12s %10s %10s %10s %8s\n" "gateway, no policies" "$rps" "$p50" "$p99" "$(peak_rss_mb $gw) MB" "$bad"
 read -r g1_rps g1_p50 g1_p99 _ < <(measure http://127.0.0.1:41091/v1/chat/completions 1 1)
 
-start_gateway "$here/governed.yaml" 41092
+start_gateway "$governed_pack" 41092
 read -r rps p50 p99 bad n64 < <(measure http://127.0.0.1:41092/v1/chat/completions 64 2)
 printf "%-44s %12s %10s %10s %10s %8s\n" "gateway, seed multi-team pack (SQLite)" "$rps" "$p50" "$p99" "$(peak_rss_mb $gw) MB" "$bad"
 read -r s1_rps s1_p50 s1_p99 _ n1 < <(measure http://127.0.0.1:41092/v1/chat/completions 1 1)

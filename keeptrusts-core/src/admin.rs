@@ -717,6 +717,8 @@ pub fn rotate_key(
     );
     key.label.clone_from(&old.label);
     key.expires_at = expires_at;
+    // the same rate-limit counters as the key it replaces
+    key.lineage = Some(old.rate_identity().to_owned());
     store.insert_key(&key)?;
     let new_id = key.id.clone();
     store.update_key(id, &|k| {
@@ -1183,6 +1185,27 @@ mod tests {
             )),
             "forbidden"
         );
+    }
+
+    #[test]
+    fn a_rotated_key_keeps_the_rate_identity_of_the_first_key_of_its_chain() {
+        let s = org();
+        let (secret, first) = key_for(&s, "support", "dev@x.com", 1);
+        let dev = login(&s, &secret, 3);
+        let second = rotate_key(&s, &as_actor(&dev, 4, 2), &first, None).unwrap();
+        let dev = login(&s, &second.key, 5);
+        let third = rotate_key(&s, &as_actor(&dev, 6, 3), &second.info.key.id, None).unwrap();
+        let (_, key) = crate::directory::authenticate_key(&s, &third.key, "default", 7)
+            .unwrap()
+            .unwrap();
+        assert_ne!(key.id, first);
+        assert_eq!(key.rate_identity(), first);
+        // a fresh key has its own
+        let (fresh, id) = key_for(&s, "support", "dev@x.com", 4);
+        let (_, key) = crate::directory::authenticate_key(&s, &fresh, "default", 8)
+            .unwrap()
+            .unwrap();
+        assert_eq!(key.rate_identity(), id);
     }
 
     #[test]

@@ -82,6 +82,10 @@ pub struct ApiKey {
     /// The key that replaced it, when it was rotated.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub replaced_by: Option<String>,
+    /// The id of the first key of its rotation chain, for a key made by rotating another: its
+    /// rate-limit counters are that key's, so rotating a key does not reset its limits.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub lineage: Option<String>,
     /// When it last authenticated a request (to [`LAST_USED_PRECISION`]).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub last_used_at: Option<Millis>,
@@ -159,9 +163,16 @@ impl ApiKey {
             expires_at: None,
             revoked_at: None,
             replaced_by: None,
+            lineage: None,
             last_used_at: None,
         };
         (secret, key)
+    }
+
+    /// Who the key is for rate limits: the first key of its rotation chain (its own id when it
+    /// was never rotated). Public, like the id.
+    pub fn rate_identity(&self) -> &str {
+        self.lineage.as_deref().unwrap_or(&self.id)
     }
 
     /// The stored form of a secret.
@@ -338,6 +349,19 @@ pub fn authenticate(
     org: &str,
     now: Millis,
 ) -> Result<Result<Principal, Refused>, StoreError> {
+    Ok(authenticate_key(dir, secret, org, now)?.map(|(p, _)| p))
+}
+
+/// [`authenticate`], with the stored key it matched (for its [`ApiKey::rate_identity`]).
+///
+/// # Errors
+/// A store failure.
+pub fn authenticate_key(
+    dir: &dyn Directory,
+    secret: &str,
+    org: &str,
+    now: Millis,
+) -> Result<Result<(Principal, ApiKey), Refused>, StoreError> {
     if !secret.starts_with(KEY_PREFIX) {
         return Ok(Err(Refused::Unknown));
     }
@@ -374,15 +398,16 @@ pub fn authenticate(
     {
         dir.update_key(&key.id, &|k| k.last_used_at = Some(now))?;
     }
-    Ok(Ok(Principal {
+    let principal = Principal {
         org: Some(org.to_owned()),
-        user: Some(key.user),
-        team: Some(key.team),
+        user: Some(key.user.clone()),
+        team: Some(key.team.clone()),
         role: Some(role),
-        consumer_group: key.consumer_group,
+        consumer_group: key.consumer_group.clone(),
         authenticated: true,
         org_admin,
-    }))
+    };
+    Ok(Ok((principal, key)))
 }
 
 /// Whether `user` holds an `admin` membership of the org scope.

@@ -19,6 +19,7 @@ use crate::policy::oversight::{self, Oversight};
 use crate::policy::rbac::Rbac;
 use crate::policy::{audit_stamp, fail_mode, Outcome, PolicyFailure};
 use crate::pricing::Usage;
+use crate::ratelimit::{RateCounters, RateLimits};
 use crate::request::{ChatRequest, ChatResponse};
 use crate::targeting::{EffectiveChain, Targeting};
 use crate::time::Millis;
@@ -62,6 +63,18 @@ pub struct Stores<'a> {
     /// Wallets and cost tickets. When present, every request the chain lets through is
     /// estimated and reserved (`docs/wallets.md`); when absent, no budget is enforced.
     pub budget: Option<Budget<'a>>,
+    /// Rate-limit counters and the API key the request came with. When present, the pack's
+    /// rate limits are enforced by the lifecycle (`docs/rate-limits.md`); when absent, none are.
+    pub rate: Option<RateLimiting<'a>>,
+}
+
+/// The counters the pack's rate limits are kept in, and the request's key.
+#[derive(Clone, Copy)]
+pub struct RateLimiting<'a> {
+    /// Where the counters are (memory for one process, the store for several).
+    pub counters: &'a dyn RateCounters,
+    /// The API key's stable identity (per-key limits apply only with one).
+    pub key: Option<&'a str>,
 }
 
 impl<'a> Stores<'a> {
@@ -70,7 +83,18 @@ impl<'a> Stores<'a> {
         Stores {
             escalations,
             budget: None,
+            rate: None,
         }
+    }
+
+    /// Enforces the pack's rate limits with these counters, for the API key `key`.
+    pub fn with_rate_limits(
+        mut self,
+        counters: &'a dyn RateCounters,
+        key: Option<&'a str>,
+    ) -> Self {
+        self.rate = Some(RateLimiting { counters, key });
+        self
     }
 
     /// Enforces budgets with these wallet and ticket stores.
@@ -107,6 +131,7 @@ struct Inner {
     entries: Vec<Entry>,
     targeting: Targeting,
     budget: BudgetConfig,
+    rate: RateLimits,
 }
 
 /// A compiled, immutable pack. Cheap to clone (`Arc`), `Send + Sync`: share one per pack.
@@ -140,6 +165,7 @@ pub(crate) fn error_type(status: u16) -> &'static str {
         401 => "authentication_error",
         402 => "insufficient_quota",
         403 => "permission_error",
+        429 => "rate_limit_error",
         _ => "governance_error",
     }
 }
@@ -226,6 +252,7 @@ impl Engine {
         Ok(Engine {
             inner: Arc::new(Inner {
                 budget: BudgetConfig::new(&spec),
+                rate: RateLimits::new(&spec),
                 enabled: spec.pack.enabled.unwrap_or(true),
                 spec,
                 warnings,
@@ -253,6 +280,11 @@ impl Engine {
     /// Consumer groups named by targeting lists, in first-mention order.
     pub fn named_groups(&self) -> Vec<String> {
         self.inner.targeting.named_groups()
+    }
+
+    /// The rate limits compiled from the pack.
+    pub fn rate_limits(&self) -> &RateLimits {
+        &self.inner.rate
     }
 
     /// The budget settings compiled from the pack.

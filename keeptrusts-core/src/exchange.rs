@@ -34,9 +34,11 @@ use crate::event::{Closing, EventDraft};
 use crate::identity::Principal;
 use crate::pack::spec::ProviderKind;
 use crate::pricing::{self, Estimate, Price, Usage};
+use crate::ratelimit::{Limited, RateCharge, RateDecision, RateHeaders, Subject};
 use crate::request::{ChatRequest, ChatResponse};
 use crate::routing::Router;
 use crate::time::Millis;
+use crate::wallet::budget::DEFAULT_ORG;
 
 /// A target the request may be sent to, priced for this request.
 #[derive(Debug, Clone, PartialEq)]
@@ -70,6 +72,10 @@ pub struct Answer {
     /// ([`Decision::dropped`]); the host says so with [`Answer::headers`].
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub dropped: Vec<String>,
+    /// Rate-limit headers for this answer (`Retry-After` on a 429, `X-RateLimit-*` when the pack
+    /// asks for them); the host adds them as they are.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub rate_headers: Vec<(&'static str, String)>,
 }
 
 /// The response header that tells the client its answer's `logprobs` were dropped (value
@@ -172,6 +178,10 @@ pub struct Exchange {
     relay: Option<Relay>,
     /// The output detector that blocked that stream.
     blocked: Option<String>,
+    /// The tokens counted against rate limits, corrected at the closing.
+    rate: Option<RateCharge>,
+    /// The `X-RateLimit-*` headers of the answer.
+    rate_headers: Vec<(&'static str, String)>,
 }
 
 /// What `GET /v1/models` lists for `principal`: the models its consumer group (or, without one,
@@ -227,8 +237,46 @@ fn refusal(
             actual: None,
             draft: EventDraft::from_decision(principal, &d, request_id, model, now),
             restore_ticket: None,
+            rate: None,
         },
         dropped: Vec::new(),
+        rate_headers: Vec::new(),
+    }
+}
+
+/// The 429 of a request over a rate limit: the envelope (`rate_limited`, naming the limit),
+/// `Retry-After`, the `X-RateLimit-*` headers when asked for, and a refusal event.
+fn rate_limited(
+    principal: &Principal,
+    request_id: &str,
+    model: Option<&str>,
+    now: Millis,
+    limited: &Limited,
+    headers: Option<RateHeaders>,
+) -> Answer {
+    let mut d = Decision::allowed();
+    d.deny(
+        request_id,
+        Verdict::Block,
+        429,
+        "rate_limited",
+        limited.message(),
+    );
+    let mut draft = EventDraft::refused(Some(principal), request_id, 429, "rate_limited", now);
+    draft.model = model.map(str::to_owned);
+    let mut rate_headers = vec![("retry-after", limited.retry_after.to_string())];
+    rate_headers.extend(headers.map(|h| h.pairs()).unwrap_or_default());
+    if limited.never {
+        // it can never fit: tell the OpenAI SDKs not to retry it
+        rate_headers.push(("x-should-retry", "false".to_owned()));
+    }
+    Answer {
+        status: 429,
+        body: d.error_body().unwrap_or_default(),
+        verdict: Verdict::Block,
+        close: Closing::event(draft),
+        dropped: Vec::new(),
+        rate_headers,
     }
 }
 
@@ -291,6 +339,10 @@ impl Exchange {
         let routed = router.is_some();
         let budgeted = stores.budget.is_some();
         let default_max = engine.budget_config().default_max_output_tokens();
+        let limits = engine.rate_limits();
+        let rate = stores.rate.filter(|_| !limits.is_empty());
+        // the largest token bound over the candidates: what rate limits count
+        let mut rate_tokens = 0u64;
         let mut candidates = Vec::with_capacity(route.len());
         let mut excluded = None;
         for (i, target_id, provider, target_model, own_price) in route {
@@ -320,6 +372,14 @@ impl Exchange {
             if budgeted && estimate.is_none() {
                 excluded.get_or_insert((400, "model_price_unknown", target_model));
                 continue;
+            }
+            if rate.is_some() {
+                let tokens = match &estimate {
+                    Some(e) => e.input_tokens.saturating_add(e.output_tokens),
+                    None => pricing::input_tokens_on(request, &target_model)
+                        .saturating_add(u64::from(limit).saturating_mul(pricing::choices(request))),
+                };
+                rate_tokens = rate_tokens.max(tokens);
             }
             candidates.push(Candidate {
                 target: i,
@@ -372,6 +432,30 @@ impl Exchange {
                 principal, rid, model, ctx.now_ms, status, code, message,
             ))));
         };
+        // rate limits, before the chain: a request over a limit reserves nothing, creates no
+        // ticket or escalation, and is answered 429
+        let (rate_charge, rate_headers) = match rate {
+            None => (None, Vec::new()),
+            Some(r) => {
+                let subject = Subject {
+                    org: principal.org.as_deref().unwrap_or(DEFAULT_ORG),
+                    key: r.key,
+                    team: principal.team.as_deref(),
+                    consumer_group: principal.consumer_group.as_deref(),
+                };
+                match limits.check(r.counters, &subject, rate_tokens, ctx.now_ms)? {
+                    RateDecision::Unlimited => (None, Vec::new()),
+                    RateDecision::Admitted { headers, charge } => {
+                        (charge, headers.map(|h| h.pairs()).unwrap_or_default())
+                    }
+                    RateDecision::Limited { limited, headers } => {
+                        return Ok(Begin::Answer(Box::new(rate_limited(
+                            principal, rid, model, ctx.now_ms, &limited, headers,
+                        ))));
+                    }
+                }
+            }
+        };
         // a consumer group runs the chain (rbac's model check) on the model that will run
         let mut working = Cow::Borrowed(request);
         if routed && principal.consumer_group.is_some() {
@@ -382,11 +466,23 @@ impl Exchange {
             .filter_map(|c| c.estimate.as_ref())
             .max_by(|a, b| a.amount.cmp(&b.amount))
             .cloned();
-        let decision = engine.evaluate_bounded(principal, &working, ctx, stores, bound.as_ref())?;
+        let decision =
+            match engine.evaluate_bounded(principal, &working, ctx, stores, bound.as_ref()) {
+                Ok(d) => d,
+                Err(e) => {
+                    // nothing will be served: the counted tokens go back
+                    if let (Some(r), Some(charge)) = (rate, &rate_charge) {
+                        let _ = r.counters.adjust(&charge.corrections(0));
+                    }
+                    return Err(e);
+                }
+            };
         if !decision.forwards() {
-            return Ok(Begin::Answer(Box::new(Self::refused(
-                principal, rid, &working, ctx, decision,
-            ))));
+            let mut a = Self::refused(principal, rid, &working, ctx, decision);
+            // refused after counting: its tokens are corrected to 0 with the closing
+            a.close.rate = rate_charge;
+            a.rate_headers = rate_headers;
+            return Ok(Begin::Answer(Box::new(a)));
         }
         // the governed request lives here from now on (what `next_call` sends)
         let mut decision = decision;
@@ -421,6 +517,8 @@ impl Exchange {
             closed: false,
             relay: None,
             blocked: None,
+            rate: rate_charge,
+            rate_headers,
         })))
     }
 
@@ -448,9 +546,17 @@ impl Exchange {
                 actual: None,
                 draft,
                 restore_ticket: None,
+                rate: None,
             },
             dropped: Vec::new(),
+            rate_headers: Vec::new(),
         }
+    }
+
+    /// The rate-limit headers of this request's answer (`X-RateLimit-*`, when the pack asks
+    /// for them): a host that streams sends them with the stream's headers.
+    pub fn rate_headers(&self) -> &[(&'static str, String)] {
+        &self.rate_headers
     }
 
     /// Whether the client asked for a stream.
@@ -572,6 +678,7 @@ impl Exchange {
             verdict: self.decision.verdict,
             close,
             dropped: Vec::new(),
+            rate_headers: std::mem::take(&mut self.rate_headers),
         }
     }
 
@@ -605,6 +712,7 @@ impl Exchange {
             verdict,
             close,
             dropped,
+            rate_headers: std::mem::take(&mut self.rate_headers),
         }
     }
 
@@ -625,6 +733,7 @@ impl Exchange {
             verdict: self.decision.verdict,
             close,
             dropped: Vec::new(),
+            rate_headers: std::mem::take(&mut self.rate_headers),
         }
     }
 
@@ -793,6 +902,7 @@ impl Exchange {
                 actual: None,
                 draft,
                 restore_ticket: self.decision.ticket_id.clone(),
+                rate: self.rate.take(),
             };
         };
         let bound = c.estimate.as_ref();
@@ -827,6 +937,7 @@ impl Exchange {
             actual: actual.filter(|_| self.decision.reservation.is_some()),
             draft,
             restore_ticket: None,
+            rate: self.rate.take(),
         }
     }
 }

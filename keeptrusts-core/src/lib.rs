@@ -18,6 +18,7 @@ mod memory;
 pub mod pack;
 pub mod policy;
 pub mod pricing;
+pub mod ratelimit;
 pub mod redact;
 pub mod request;
 pub mod routing;
@@ -27,13 +28,14 @@ pub mod time;
 pub mod wallet;
 
 pub use decision::{AuditStamp, Decision, ErrorInfo, Phase, PolicyResult, Verdict};
-pub use engine::{Engine, EngineOptions, RequestContext, Stores};
+pub use engine::{Engine, EngineOptions, RateLimiting, RequestContext, Stores};
 pub use error::{AdminError, Diagnostic, PackError, RequestError, Severity, StoreError};
 pub use escalation::{
     Escalation, EscalationStatus, EscalationStore, MemoryEscalations, Resolution,
 };
 pub use identity::{Principal, Role, Standing};
 pub use pack::spec::PolicyKind;
+pub use ratelimit::{MemoryRateCounters, RateCounters};
 pub use request::{ChatMessage, ChatRequest, ChatResponse};
 pub use store::{MemoryStore, Storage};
 pub use wallet::budget::Budget;

@@ -10,6 +10,7 @@ use crate::escalation::{
     Escalation, EscalationStore, MemoryEscalations, Millis, Redeem, Resolution,
 };
 use crate::event::{Anchor, Chain, Event, EventDraft, EventStore, Journal, MemoryEvents};
+use crate::ratelimit::{Correction, Hit, MemoryRateCounters, RateCounters, Taken};
 use crate::wallet::ticket::{MemoryTickets, Ticket, TicketRedeem, TicketResolution, TicketStore};
 use crate::wallet::{
     AllocateMode, Lease, MemoryWallets, Period, ReserveOutcome, ReserveRequest, Settlement, Wallet,
@@ -18,9 +19,15 @@ use crate::wallet::{
 
 /// Teams and keys, wallets and leases, tickets, escalations and the audit chain: what a gateway
 /// or an embedding application keeps. Implemented for every type that implements the parts.
-pub trait Storage: Directory + Journal + TicketStore + EscalationStore + Send + Sync {}
+pub trait Storage:
+    Directory + Journal + TicketStore + EscalationStore + RateCounters + Send + Sync
+{
+}
 
-impl<T: Directory + Journal + TicketStore + EscalationStore + Send + Sync> Storage for T {}
+impl<T: Directory + Journal + TicketStore + EscalationStore + RateCounters + Send + Sync> Storage
+    for T
+{
+}
 
 /// The in-memory [`Storage`]: the core's in-memory stores side by side. Settlement and event are
 /// two steps here (nothing can interrupt them but a panic).
@@ -31,6 +38,7 @@ pub struct MemoryStore {
     escalations: MemoryEscalations,
     events: MemoryEvents,
     directory: MemoryDirectory,
+    rate: MemoryRateCounters,
 }
 
 impl MemoryStore {
@@ -85,6 +93,18 @@ impl WalletStore for MemoryStore {
     }
     fn prune(&self, before: Millis) -> Result<usize, StoreError> {
         WalletStore::prune(&self.wallets, before)
+    }
+}
+
+impl RateCounters for MemoryStore {
+    fn take(&self, hits: &[Hit]) -> Result<Taken, StoreError> {
+        self.rate.take(hits)
+    }
+    fn adjust(&self, corrections: &[Correction]) -> Result<(), StoreError> {
+        self.rate.adjust(corrections)
+    }
+    fn prune_windows(&self, now: Millis) -> Result<usize, StoreError> {
+        self.rate.prune_windows(now)
     }
 }
 

@@ -355,6 +355,12 @@ fn providers() -> impl Strategy<Value = ProvidersSpec> {
                             model: targets[g % targets.len()].model.clone(),
                         }],
                         routing: Some([Routing::LowestLatency, Routing::CostOptimized][g]),
+                        rate_limits: (g == 1).then(|| RateLimitSpec {
+                            requests_per_minute: Positive::new(60),
+                            tokens_per_minute: None,
+                            tokens_per_day: Positive::new(1_000_000),
+                            response_headers: Some(true),
+                        }),
                     })
                     .collect()
             });
@@ -362,6 +368,21 @@ fn providers() -> impl Strategy<Value = ProvidersSpec> {
                 targets: Some(targets),
                 consumer_groups,
             }
+        })
+}
+
+fn rate_limits() -> impl Strategy<Value = RateLimitSpec> {
+    (
+        option::of(1u64..9_000_000_000_000_000_000),
+        option::of(1u64..10_000_000),
+        option::of(1u64..1_000_000_000),
+        option::of(any::<bool>()),
+    )
+        .prop_map(|(rpm, tpm, tpd, headers)| RateLimitSpec {
+            requests_per_minute: rpm.and_then(Positive::new),
+            tokens_per_minute: tpm.and_then(Positive::new),
+            tokens_per_day: tpd.and_then(Positive::new),
+            response_headers: headers,
         })
 }
 
@@ -388,9 +409,28 @@ fn spec() -> impl Strategy<Value = PackSpec> {
                 option::of(1u32..100_000),
                 option::of(1u64..100_000),
             )),
+            option::of(rate_limits()),
+            option::of(proptest::collection::btree_map(
+                "[a-z][a-z0-9]{0,8}(-[a-z0-9]{1,4})?",
+                option::of(rate_limits()).prop_map(|rate_limits| TeamSpec { rate_limits }),
+                0..3,
+            )),
         )
             .prop_map(
-                move |(name, version, enabled, description, chain, rb, pi, ov, au, wallets)| {
+                move |(
+                    name,
+                    version,
+                    enabled,
+                    description,
+                    chain,
+                    rb,
+                    pi,
+                    ov,
+                    au,
+                    wallets,
+                    rate_limit_defaults,
+                    teams,
+                )| {
                     PackSpec {
                         pack: PackMeta {
                             name,
@@ -415,6 +455,8 @@ fn spec() -> impl Strategy<Value = PackSpec> {
                                 ticket_ttl_seconds: ttl.map(|t| t * 10),
                             }
                         }),
+                        rate_limit_defaults: rate_limit_defaults.clone(),
+                        teams: teams.clone(),
                     }
                 },
             )

@@ -3,6 +3,7 @@
 use std::sync::Arc;
 
 use keeptrusts_core::escalation::{Escalation, EscalationStore, Redeem, Resolution};
+use keeptrusts_core::ratelimit::{Correction, Hit, RateCounters, Taken};
 use keeptrusts_core::time::Millis;
 use keeptrusts_core::wallet::ticket::{Ticket, TicketRedeem, TicketResolution, TicketStore};
 use keeptrusts_core::StoreError;
@@ -159,5 +160,21 @@ impl TicketStore for Inline {
     }
     fn restore(&self, id: &str) -> Result<(), StoreError> {
         blocking(|| TicketStore::restore(self.0.as_ref(), id))
+    }
+}
+
+/// The store's rate-limit counters for an evaluation on an async worker (the gateway on
+/// PostgreSQL): each call goes through [`block`].
+pub struct InlineRate(pub Arc<dyn Backend>);
+
+impl RateCounters for InlineRate {
+    fn take(&self, hits: &[Hit]) -> Result<Taken, StoreError> {
+        blocking(|| RateCounters::take(self.0.as_ref(), hits))
+    }
+    fn adjust(&self, corrections: &[Correction]) -> Result<(), StoreError> {
+        blocking(|| RateCounters::adjust(self.0.as_ref(), corrections))
+    }
+    fn prune_windows(&self, now: Millis) -> Result<usize, StoreError> {
+        blocking(|| RateCounters::prune_windows(self.0.as_ref(), now))
     }
 }

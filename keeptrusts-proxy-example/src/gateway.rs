@@ -23,14 +23,17 @@ use hyper::body::{Body, Frame, Incoming};
 use hyper::header::{HeaderValue, AUTHORIZATION, CONTENT_TYPE};
 use hyper::{Method, Request, Response, StatusCode};
 use hyper_util::rt::{TokioExecutor, TokioIo};
-use keeptrusts_core::directory::{authenticate, ApiKey, Refused};
+use keeptrusts_core::directory::{authenticate_key, ApiKey, Refused};
 use keeptrusts_core::event::{Closing, EventDraft, RefusalLimiter};
 use keeptrusts_core::exchange::{Begin, Delta, Exchange, StreamEnd};
 use keeptrusts_core::pack::spec::ProviderKind;
 use keeptrusts_core::pricing::Usage;
 use keeptrusts_core::request::Content;
 use keeptrusts_core::routing::{Router, RouterOptions, Target};
-use keeptrusts_core::{ChatRequest, ChatResponse, Engine, Principal, RequestContext, Stores};
+use keeptrusts_core::{
+    ChatRequest, ChatResponse, Engine, MemoryRateCounters, Principal, RateCounters, RequestContext,
+    Stores,
+};
 use rust_decimal::Decimal;
 use tokio::sync::mpsc;
 
@@ -180,6 +183,9 @@ impl Metrics {
     }
 }
 
+/// A key hash's principal, its rate-limit identity, and when it was looked up.
+type CachedKey = (Principal, Arc<str>, Instant);
+
 pub(crate) struct App {
     engine: Engine,
     router: Router,
@@ -189,9 +195,13 @@ pub(crate) struct App {
     /// Escalations and tickets for evaluations on the async workers.
     inline: backend::Inline,
     org: String,
-    keys: Mutex<HashMap<String, (Principal, Instant)>>,
+    keys: Mutex<HashMap<String, CachedKey>>,
     /// Bounds the events of refusals ([`REFUSAL_EVENTS_PER_MINUTE`] per status).
     refusals: Mutex<RefusalLimiter>,
+    /// Where the pack's rate limits are counted: in this process on SQLite (one gateway per
+    /// file), in the store on PostgreSQL (shared by every gateway on it); `None` when the pack
+    /// sets no limit.
+    rate: Option<Arc<dyn RateCounters>>,
     durability: Durability,
     /// How many of the ledger's queued items are committed (told by its writer).
     committed: tokio::sync::watch::Receiver<u64>,
@@ -251,8 +261,9 @@ pub(crate) fn json_response(
         r.headers_mut().insert("x-request-id", v);
     }
     // a governance answer does not change on its own: tell the OpenAI SDKs (which retry 409 by
-    // default) not to resend it; a retry must carry the escalation or ticket id instead
-    if (400..500).contains(&status) {
+    // default) not to resend it; a retry must carry the escalation or ticket id instead. A 429
+    // does change (its window ends): the SDKs retry it after `Retry-After`
+    if (400..500).contains(&status) && status != 429 {
         r.headers_mut()
             .insert("x-should-retry", HeaderValue::from_static("false"));
     }
@@ -322,32 +333,42 @@ impl App {
         self: &Arc<Self>,
         req: &Request<Incoming>,
     ) -> Result<Result<Principal, Refused>, String> {
+        Ok(self.keyed_principal(req).await?.map(|(p, _)| p))
+    }
+
+    /// [`App::principal`], with the key's rate-limit identity ([`ApiKey::rate_identity`]: the
+    /// first key of its rotation chain, so rotating does not reset the limits).
+    pub(crate) async fn keyed_principal(
+        self: &Arc<Self>,
+        req: &Request<Incoming>,
+    ) -> Result<Result<(Principal, Arc<str>), Refused>, String> {
         let Some(secret) = bearer(req) else {
             return Ok(Err(Refused::Unknown));
         };
         let hash = ApiKey::hash_secret(secret);
         if let Ok(cache) = self.keys.lock() {
-            if let Some((p, at)) = cache.get(&hash) {
+            if let Some((p, rate_id, at)) = cache.get(&hash) {
                 if at.elapsed() < KEY_CACHE_TTL {
-                    return Ok(Ok(p.clone()));
+                    return Ok(Ok((p.clone(), Arc::clone(rate_id))));
                 }
             }
         }
         let app = Arc::clone(self);
         let secret = secret.to_owned();
         let found = blocking(move || {
-            authenticate(app.store.as_ref(), &secret, &app.org, backend::now_ms())
+            authenticate_key(app.store.as_ref(), &secret, &app.org, backend::now_ms())
         })
         .await
         .ok_or("the key lookup failed")?
-        .map_err(|e| e.to_string())?;
+        .map_err(|e| e.to_string())?
+        .map(|(p, key)| (p, Arc::<str>::from(key.rate_identity())));
         if let Ok(mut cache) = self.keys.lock() {
             match &found {
-                Ok(p) => {
+                Ok((p, rate_id)) => {
                     if cache.len() > 100_000 {
                         cache.clear();
                     }
-                    cache.insert(hash, (p.clone(), Instant::now()));
+                    cache.insert(hash, (p.clone(), Arc::clone(rate_id), Instant::now()));
                 }
                 Err(_) => {
                     cache.remove(&hash);
@@ -462,7 +483,15 @@ pub fn run(args: &RunArgs) -> u8 {
     ledger.on_commit(Box::new(move |c| {
         committed_tx.send_replace(c);
     }));
+    let rate: Option<Arc<dyn RateCounters>> = if engine.rate_limits().is_empty() {
+        None
+    } else if args.store.starts_with("postgres://") || args.store.starts_with("postgresql://") {
+        Some(Arc::new(backend::InlineRate(Arc::clone(&store))))
+    } else {
+        Some(Arc::new(MemoryRateCounters::new()))
+    };
     let app = Arc::new(App {
+        rate,
         engine,
         router,
         inline: backend::Inline(Arc::clone(&store)),
@@ -580,9 +609,20 @@ async fn serve(app: Arc<App>, listen: SocketAddr) -> u8 {
     let active = Arc::new(tokio::sync::Semaphore::new(PERMITS));
     let watcher = Arc::clone(&app);
     tokio::spawn(async move {
+        let mut ticks = 0u64;
         loop {
             tokio::time::sleep(Duration::from_secs(1)).await;
             log_ledger_errors(&watcher);
+            ticks += 1;
+            // rate-limit windows that ended are forgotten once a minute
+            if ticks.is_multiple_of(60) {
+                if let Some(rate) = watcher.rate.clone() {
+                    let pruned = blocking(move || rate.prune_windows(backend::now_ms())).await;
+                    if let Some(Err(e)) = pruned {
+                        tracing::warn!("rate-limit counters were not pruned: {e}");
+                    }
+                }
+            }
         }
     });
     loop {
@@ -737,14 +777,16 @@ pub async fn read_body(
 }
 
 /// The caller of a governed endpoint: its key's principal, with the consumer group it names
-/// (`x-consumer-group`); or the refusal to answer (401, 403, 503), already recorded.
+/// (`x-consumer-group`), and the key's rate identity (its public id, or that of the first key of
+/// its rotation chain; never the secret); or the refusal to answer (401, 403, 503), already
+/// recorded.
 async fn caller(
     app: &Arc<App>,
     req: &Request<Incoming>,
     rid: &str,
     started: Instant,
-) -> Result<Principal, Response<GwBody>> {
-    let mut principal = match app.principal(req).await {
+) -> Result<(Principal, Arc<str>), Response<GwBody>> {
+    let (mut principal, key_id) = match app.keyed_principal(req).await {
         Ok(Ok(p)) => p,
         Ok(Err(refused)) => {
             app.metrics
@@ -788,13 +830,13 @@ async fn caller(
             None => principal.consumer_group = Some(cg),
         }
     }
-    Ok(principal)
+    Ok((principal, key_id))
 }
 
 /// `GET /v1/models`: the models the caller's consumer group (or the pack's targets) serve that
 /// its role may use.
 async fn models(app: Arc<App>, req: Request<Incoming>, rid: String) -> Response<GwBody> {
-    let principal = match caller(&app, &req, &rid, Instant::now()).await {
+    let (principal, _) = match caller(&app, &req, &rid, Instant::now()).await {
         Ok(p) => p,
         Err(refused) => return refused,
     };
@@ -823,10 +865,13 @@ async fn models(app: Arc<App>, req: Request<Incoming>, rid: String) -> Response<
 
 async fn chat(app: Arc<App>, req: Request<Incoming>, rid: String) -> Response<GwBody> {
     let started = Instant::now();
-    let principal = match caller(&app, &req, &rid, started).await {
+    let (principal, key_id) = match caller(&app, &req, &rid, started).await {
         Ok(p) => p,
         Err(refused) => return refused,
     };
+    // the key's identity for per-key rate limits: its public id, or that of the first key of
+    // its rotation chain (never the secret)
+    let rate_key = app.rate.as_ref().map(|_| key_id);
     let mut ctx = RequestContext::new(&rid, backend::now_ms());
     ctx.escalation_id = header(&req, "x-keeptrusts-escalation-id");
     ctx.ticket_id = header(&req, "x-keeptrusts-ticket-id");
@@ -874,7 +919,10 @@ async fn chat(app: Arc<App>, req: Request<Incoming>, rid: String) -> Response<Gw
     let t_eval = Instant::now();
     // on this worker: the reservation comes from the ledger's memory; the rare call that must
     // wait for the store (a first float, an escalation, a ticket) blocks in place
-    let stores = Stores::new(&app.inline).with_budget(app.ledger.as_ref(), &app.inline);
+    let mut stores = Stores::new(&app.inline).with_budget(app.ledger.as_ref(), &app.inline);
+    if let Some(rate) = &app.rate {
+        stores = stores.with_rate_limits(rate.as_ref(), rate_key.as_deref());
+    }
     let begun = Exchange::begin(
         &app.engine,
         Some(&app.router),
@@ -888,13 +936,21 @@ async fn chat(app: Arc<App>, req: Request<Incoming>, rid: String) -> Response<Gw
         Ok(Begin::Forward(x)) => x,
         Ok(Begin::Answer(a)) => {
             let a = *a;
+            if a.status == 429 {
+                // over a rate limit: a refusal event, bounded like every refusal's, so that a
+                // client hammering past its limit cannot fill the store
+                tracing::info!(request_id = %rid, status = 429, code = "rate_limited", team = %team, "refused");
+                app.metrics.record(&team, "rate_limited", started.elapsed());
+                app.refusal_event(a.close.draft);
+                return with_headers(json_response(a.status, &rid, &a.body), &a.rate_headers);
+            }
             let receipt = app.commit(a.close);
             app.metrics
                 .record(&team, a.verdict.as_str(), started.elapsed());
             if !app.released(receipt).await {
                 return withheld(&rid);
             }
-            return json_response(a.status, &rid, &a.body);
+            return with_headers(json_response(a.status, &rid, &a.body), &a.rate_headers);
         }
         Err(e) => {
             return match e {
@@ -930,7 +986,7 @@ async fn chat(app: Arc<App>, req: Request<Incoming>, rid: String) -> Response<Gw
             if !app.released(receipt).await {
                 return withheld(&rid);
             }
-            return json_response(a.status, &rid, &a.body);
+            return with_headers(json_response(a.status, &rid, &a.body), &a.rate_headers);
         };
         let Some(target) = app.router.target(call.target).cloned() else {
             x.failed();
@@ -958,7 +1014,7 @@ async fn chat(app: Arc<App>, req: Request<Incoming>, rid: String) -> Response<Gw
                     u64::try_from(t0.elapsed().as_micros()).unwrap_or(u64::MAX),
                     ctx.now_ms,
                 );
-                let answer = match up {
+                let mut answer = match up {
                     Upstream::Json(Ok(resp)) => x.answer(&resp),
                     Upstream::Json(Err(b)) => x.broken_as(b.code, &b.message),
                     Upstream::Stream(rx) => {
@@ -970,6 +1026,7 @@ async fn chat(app: Arc<App>, req: Request<Incoming>, rid: String) -> Response<Gw
                 };
                 unfinished.exchange = None;
                 let headers = answer.headers();
+                let rate_headers = std::mem::take(&mut answer.rate_headers);
                 let receipt = app.commit(answer.close);
                 app.metrics
                     .record(&team, answer.verdict.as_str(), started.elapsed());
@@ -981,7 +1038,7 @@ async fn chat(app: Arc<App>, req: Request<Incoming>, rid: String) -> Response<Gw
                     resp.headers_mut()
                         .insert(name, HeaderValue::from_static(value));
                 }
-                return resp;
+                return with_headers(resp, &rate_headers);
             }
             Err(e) => {
                 app.router.record_failure(call.target, ctx.now_ms);
@@ -991,6 +1048,19 @@ async fn chat(app: Arc<App>, req: Request<Incoming>, rid: String) -> Response<Gw
             }
         }
     }
+}
+
+/// `resp` with the rate-limit headers of its answer.
+fn with_headers(
+    mut resp: Response<GwBody>,
+    headers: &[(&'static str, String)],
+) -> Response<GwBody> {
+    for (name, value) in headers {
+        if let Ok(v) = HeaderValue::from_str(value) {
+            resp.headers_mut().insert(*name, v);
+        }
+    }
+    resp
 }
 
 /// A durable answer whose settlement and event the store did not commit in time.
@@ -1065,6 +1135,26 @@ impl App {
         error(status, code, message, rid)
     }
 
+    /// Records the event of a refusal made inside the lifecycle but bounded like those before it
+    /// (a 429): its own event within [`REFUSAL_EVENTS_PER_MINUTE`] per status, beyond that
+    /// counted in the minute's summary event.
+    fn refusal_event(&self, mut draft: EventDraft) {
+        let admitted = match self.refusals.lock() {
+            Ok(mut l) => l.admit(&self.org, draft.status, draft.timestamp),
+            Err(_) => keeptrusts_core::event::Admitted {
+                record: true,
+                summary: None,
+            },
+        };
+        if let Some(summary) = admitted.summary {
+            self.commit(Closing::event(summary));
+        }
+        if admitted.record {
+            draft.org.clone_from(&self.org);
+            self.commit(Closing::event(draft));
+        }
+    }
+
     /// Whether the answer of a closing queued with `receipt` may leave: at once when relaxed;
     /// when durable, once the ledger committed it (false after [`COMMIT_TIMEOUT`]: the store is
     /// not taking writes, and the answer is withheld).
@@ -1104,6 +1194,12 @@ impl App {
 
     /// Queues a closing; returns the receipt its answer waits for ([`App::released`]).
     fn commit(&self, c: Closing) -> u64 {
+        // the rate-limit counters: the token reservation replaced by what was settled
+        if let Some(rate) = &self.rate {
+            if let Err(e) = c.correct_rate(rate.as_ref()) {
+                tracing::error!(request_id = %c.draft.request_id, "the rate-limit tokens were not corrected: {e}");
+            }
+        }
         if let Some(t) = &c.restore_ticket {
             if let Err(e) = keeptrusts_core::TicketStore::restore(&self.inline, t) {
                 tracing::error!(ticket = %t, "the ticket's approval was not given back: {e}");
@@ -1428,6 +1524,7 @@ fn finish_stream(
         resp.headers_mut()
             .insert(name, HeaderValue::from_static(value));
     }
+    let resp = with_headers(resp, x.rate_headers());
     // the guard closes the exchange if this task is dropped (the runtime shuts down)
     let mut unfinished = Unfinished {
         app: Arc::clone(&app),

@@ -10,6 +10,7 @@ use keeptrusts_core::event::tally::{Tally, TallyKey, TallyQuery};
 use keeptrusts_core::event::{
     prune_plan, Anchor, Chain, Event, EventDraft, EventQuery, EventStore, Head, Journal,
 };
+use keeptrusts_core::ratelimit::{admits, Correction, Hit, RateCounters, Taken};
 use keeptrusts_core::time::Millis;
 use keeptrusts_core::wallet::ticket::{Ticket, TicketRedeem, TicketResolution, TicketStore};
 use keeptrusts_core::wallet::{
@@ -141,6 +142,17 @@ CREATE INDEX team_tallies_day ON team_tallies (org, day);
 INSERT INTO team_tallies SELECT org, team, day, model, sum(requests), sum(denied),
     sum(policy_events), kt_decimal_sum(cost), sum(prompt_tokens), sum(completion_tokens)
     FROM tallies GROUP BY org, team, day, model;
+",
+    // rate-limit counters: one row per counter and fixed window
+    r"
+CREATE TABLE rate_counters (
+    counter TEXT NOT NULL,
+    window_start INTEGER NOT NULL,
+    window_end INTEGER NOT NULL,
+    used INTEGER NOT NULL,
+    PRIMARY KEY (counter, window_start)
+);
+CREATE INDEX rate_counters_end ON rate_counters (window_end);
 ",
 ];
 
@@ -858,6 +870,94 @@ impl EscalationStore for SqliteStore {
                 (out, changed)
             })?;
             Ok(out.unwrap_or(Redeem::Invalid("no such escalation")))
+        })
+    }
+}
+
+// ---------- rate-limit counters ----------
+
+fn signed(n: u64) -> i64 {
+    i64::try_from(n).unwrap_or(i64::MAX)
+}
+
+impl RateCounters for SqliteStore {
+    /// One `BEGIN IMMEDIATE` transaction: read the counters, decide with the core's rule, add.
+    fn take(&self, hits: &[Hit]) -> Result<Taken, StoreError> {
+        self.tx(|tx| {
+            let mut used = Vec::with_capacity(hits.len());
+            {
+                let mut read = tx
+                    .prepare_cached(
+                        "SELECT used FROM rate_counters WHERE counter = ?1 AND window_start = ?2",
+                    )
+                    .map_err(unavailable)?;
+                for h in hits {
+                    let v: Option<i64> = read
+                        .query_row(params![h.counter, h.window_start], |r| r.get(0))
+                        .optional()
+                        .map_err(unavailable)?;
+                    used.push(v.map_or(0, |v| u64::try_from(v).unwrap_or(0)));
+                }
+            }
+            let admitted = admits(hits, &used);
+            if admitted {
+                let mut add = tx
+                    .prepare_cached(
+                        "INSERT INTO rate_counters (counter, window_start, window_end, used)
+                         VALUES (?1, ?2, ?3, ?4)
+                         ON CONFLICT (counter, window_start) DO UPDATE SET used = used + excluded.used",
+                    )
+                    .map_err(unavailable)?;
+                for h in hits {
+                    add.execute(params![
+                        h.counter,
+                        h.window_start,
+                        h.window_end,
+                        signed(h.amount)
+                    ])
+                    .map_err(unavailable)?;
+                }
+            }
+            Ok::<_, StoreError>(Taken { admitted, used })
+        })
+    }
+
+    fn adjust(&self, corrections: &[Correction]) -> Result<(), StoreError> {
+        self.tx(|tx| {
+            let mut add = tx
+                .prepare_cached(
+                    "INSERT INTO rate_counters (counter, window_start, window_end, used)
+                     VALUES (?1, ?2, ?3, ?4)
+                     ON CONFLICT (counter, window_start) DO UPDATE SET used = used + excluded.used",
+                )
+                .map_err(unavailable)?;
+            let mut sub = tx
+                .prepare_cached(
+                    "UPDATE rate_counters SET used = max(used - ?3, 0)
+                     WHERE counter = ?1 AND window_start = ?2",
+                )
+                .map_err(unavailable)?;
+            for c in corrections {
+                if c.delta > 0 {
+                    add.execute(params![c.counter, c.window_start, c.window_end, c.delta])
+                        .map_err(unavailable)?;
+                } else {
+                    let d = c.delta.checked_neg().unwrap_or(i64::MAX);
+                    sub.execute(params![c.counter, c.window_start, d])
+                        .map_err(unavailable)?;
+                }
+            }
+            Ok::<_, StoreError>(())
+        })
+    }
+
+    fn prune_windows(&self, now: Millis) -> Result<usize, StoreError> {
+        self.tx(|tx| {
+            tx.execute(
+                "DELETE FROM rate_counters WHERE window_end <= ?1",
+                params![now],
+            )
+            .map_err(unavailable)
         })
     }
 }

@@ -28,8 +28,8 @@ use rust_decimal::Decimal;
 
 mod common;
 use common::{
-    check_after_crash, concurrent_cycles, escalation_case, journal_case, op, request_cycle, run,
-    ticket_case, JOURNAL_CASE,
+    check_after_crash, concurrent_cycles, escalation_case, journal_case, op, rate_case, rate_race,
+    request_cycle, run, ticket_case, JOURNAL_CASE,
 };
 
 fn url() -> Option<String> {
@@ -154,7 +154,7 @@ fn a_schema_from_before_the_tallies_is_backfilled_on_connect() {
         .unwrap()
         .batch_execute(&format!(
             "SET search_path TO {schema};
-             DROP TABLE tallies, team_tallies; DROP INDEX events_time; DROP INDEX events_escalated;
+             DROP TABLE tallies, team_tallies, rate_counters; DROP INDEX events_time; DROP INDEX events_escalated;
              ALTER TABLE events DROP COLUMN requests, DROP COLUMN denied,
                  DROP COLUMN policy_events, DROP COLUMN cost, DROP COLUMN prompt_tokens,
                  DROP COLUMN completion_tokens, DROP COLUMN model, DROP COLUMN escalation;
@@ -444,4 +444,28 @@ fn tickets_behave_the_same() {
         ticket_case(&keeptrusts_core::MemoryTickets::new()),
         ticket_case(&store)
     );
+}
+
+#[test]
+fn rate_counters_decide_exactly_as_the_memory_counters() {
+    let Some(url) = url() else { return };
+    let store = fresh(&url, "rate");
+    let memory = keeptrusts_core::MemoryRateCounters::new();
+    assert_eq!(rate_case(&memory), rate_case(&store));
+}
+
+#[test]
+fn rate_counters_shared_by_two_stores_never_admit_past_a_limit() {
+    let Some(url) = url() else { return };
+    let a = fresh(&url, "rate_race");
+    let schema = format!("kt_test_{}_rate_race", std::process::id());
+    let b = PgStore::connect_in_schema(&url, Some(&schema)).unwrap();
+    // two stores (two gateways' pools) on one schema, 8 threads each: the group's 5 a minute,
+    // exactly
+    let (na, nb) = std::thread::scope(|s| {
+        let ha = s.spawn(|| rate_race(&a, 8, 10));
+        let hb = s.spawn(|| rate_race(&b, 8, 10));
+        (ha.join().unwrap(), hb.join().unwrap())
+    });
+    assert_eq!(na + nb, 5);
 }

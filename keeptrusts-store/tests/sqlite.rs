@@ -22,8 +22,8 @@ use keeptrusts_store::SqliteStore;
 
 mod common;
 use common::{
-    check_after_crash, concurrent_cycles, escalation_case, journal_case, op, request_cycle, run,
-    ticket_case, JOURNAL_CASE,
+    check_after_crash, concurrent_cycles, escalation_case, journal_case, op, rate_case, rate_race,
+    request_cycle, run, ticket_case, JOURNAL_CASE,
 };
 use proptest::prelude::*;
 use rust_decimal::Decimal;
@@ -82,14 +82,16 @@ fn a_database_from_before_the_tallies_is_backfilled_on_open() {
     // back to schema 5: no per-team tallies (the migration fills them from the per-user ones)
     rusqlite::Connection::open(&path)
         .unwrap()
-        .execute_batch("DROP TABLE team_tallies; PRAGMA user_version = 5;")
+        .execute_batch(
+            "DROP TABLE team_tallies; DROP TABLE rate_counters; PRAGMA user_version = 5;",
+        )
         .unwrap();
     common::same_tallies(&SqliteStore::open(&path).unwrap(), &memory);
     // back to schema 4: no tally columns, no tallies table
     rusqlite::Connection::open(&path)
         .unwrap()
         .execute_batch(
-            "DROP TABLE team_tallies;
+            "DROP TABLE team_tallies; DROP TABLE rate_counters;
              DROP INDEX events_time; DROP INDEX events_escalated; DROP TABLE tallies;
              ALTER TABLE events DROP COLUMN requests; ALTER TABLE events DROP COLUMN denied;
              ALTER TABLE events DROP COLUMN policy_events; ALTER TABLE events DROP COLUMN cost;
@@ -423,4 +425,40 @@ fn tickets_behave_the_same() {
         ticket_case(&keeptrusts_core::MemoryTickets::new()),
         ticket_case(&sqlite)
     );
+}
+
+#[test]
+fn rate_counters_decide_exactly_as_the_memory_counters() {
+    let sqlite = SqliteStore::open_in_memory().unwrap();
+    let memory = keeptrusts_core::MemoryRateCounters::new();
+    let expected = rate_case(&memory);
+    assert_eq!(expected, rate_case(&sqlite));
+    // the case exercises refusals by each limit and both scopes
+    let text = expected.join("\n");
+    for needle in [
+        "TokensPerMinute",
+        "RequestsPerMinute",
+        "ConsumerGroup",
+        "admitted",
+    ] {
+        assert!(text.contains(needle), "{needle} missing in\n{text}");
+    }
+}
+
+#[test]
+fn rate_counters_on_one_file_never_admit_past_a_limit() {
+    let dir = std::env::temp_dir().join(format!("kt-rate-{}", std::process::id()));
+    std::fs::create_dir_all(&dir).unwrap();
+    let path = dir.join("rate.db");
+    let _ = std::fs::remove_file(&path);
+    let a = SqliteStore::open(&path).unwrap();
+    let b = SqliteStore::open(&path).unwrap();
+    // two connections to one file, 8 threads each: the group's 5 a minute, exactly
+    let (na, nb) = std::thread::scope(|s| {
+        let ha = s.spawn(|| rate_race(&a, 8, 10));
+        let hb = s.spawn(|| rate_race(&b, 8, 10));
+        (ha.join().unwrap(), hb.join().unwrap())
+    });
+    assert_eq!(na + nb, 5);
+    let _ = std::fs::remove_dir_all(&dir);
 }

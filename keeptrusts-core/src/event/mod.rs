@@ -22,6 +22,7 @@ use crate::decision::{AuditStamp, Decision, PolicyResult, Verdict};
 use crate::error::StoreError;
 use crate::identity::{Principal, Role};
 use crate::pricing::{Currency, Usage};
+use crate::ratelimit::{Correction, RateCharge, RateCounters};
 use crate::request::hex;
 use crate::time::Millis;
 use crate::wallet::budget::DEFAULT_ORG;
@@ -1076,6 +1077,10 @@ pub struct Closing {
     pub draft: EventDraft,
     /// A cost ticket whose approval the request used and must give back (it was not served).
     pub restore_ticket: Option<String>,
+    /// The token reservation counted against rate limits, to correct to the event's tokens
+    /// ([`Closing::rate_corrections`]).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub rate: Option<RateCharge>,
 }
 
 impl Closing {
@@ -1086,7 +1091,33 @@ impl Closing {
             actual: None,
             draft,
             restore_ticket: None,
+            rate: None,
         }
+    }
+
+    /// The corrections that replace the request's token reservation in its rate-limit counters
+    /// by the tokens it was settled at (the event's usage; 0 when no provider served it).
+    pub fn rate_corrections(&self) -> Vec<Correction> {
+        let Some(charge) = &self.rate else {
+            return Vec::new();
+        };
+        let actual = self
+            .draft
+            .tokens
+            .map_or(0, |u| u.prompt_tokens.saturating_add(u.completion_tokens));
+        charge.corrections(actual)
+    }
+
+    /// Applies [`Closing::rate_corrections`] to `counters`.
+    ///
+    /// # Errors
+    /// A store failure.
+    pub fn correct_rate(&self, counters: &dyn RateCounters) -> Result<(), StoreError> {
+        let c = self.rate_corrections();
+        if c.is_empty() {
+            return Ok(());
+        }
+        counters.adjust(&c)
     }
 }
 
@@ -1117,12 +1148,14 @@ pub fn closing(
                 actual: Some(actual),
                 draft: draft.settled(Some(target), usage, Some(actual)),
                 restore_ticket: None,
+                rate: None,
             }
         }
         (_, served) => Closing {
             lease,
             actual: None,
             restore_ticket: None,
+            rate: None,
             draft: match served {
                 Some((target, usage)) => draft.settled(Some(target), usage, None),
                 None => draft,

@@ -36,7 +36,15 @@ pub struct ParsedPack {
     pub warnings: Vec<Diagnostic>,
 }
 
-const TOP_KEYS: [&str; 5] = ["pack", "policies", "policy", "providers", "wallets"];
+const TOP_KEYS: [&str; 7] = [
+    "pack",
+    "policies",
+    "policy",
+    "providers",
+    "wallets",
+    "rate_limit_defaults",
+    "teams",
+];
 
 struct Ctx<'n> {
     root: &'n Node,
@@ -95,6 +103,32 @@ impl Ctx<'_> {
             }
         }
         node.mark
+    }
+
+    /// The mark of the key `key` in the map at `path` (else the map's own mark).
+    fn key_mark(&self, path: &[Seg<'_>], key: &str) -> Mark {
+        let mut node = self.root;
+        for seg in path {
+            let next = match (seg, &node.kind) {
+                (Seg::K(k), NodeKind::Map(pairs)) => pairs
+                    .iter()
+                    .find(|(kn, _)| kn.as_str() == Some(k))
+                    .map(|(_, v)| v),
+                (Seg::I(i), NodeKind::Seq(items)) => items.get(*i),
+                _ => None,
+            };
+            match next {
+                Some(n) => node = n,
+                None => return node.mark,
+            }
+        }
+        match &node.kind {
+            NodeKind::Map(pairs) => pairs
+                .iter()
+                .find(|(k, _)| k.as_str() == Some(key))
+                .map_or(node.mark, |(k, _)| k.mark),
+            _ => node.mark,
+        }
     }
 }
 
@@ -179,6 +213,8 @@ fn parse_document(ctx: &mut Ctx<'_>) -> Option<PackSpec> {
     let mut policy = Some(PolicyOptions::default());
     let mut providers = None;
     let mut wallets = None;
+    let mut rate_limit_defaults = None;
+    let mut teams = None;
     for (k, v) in pairs {
         let Some(key) = k.as_str() else {
             ctx.err("E003", "", k.mark, "map keys must be strings".into());
@@ -199,12 +235,23 @@ fn parse_document(ctx: &mut Ctx<'_>) -> Option<PackSpec> {
                 Ok(w) => wallets = w,
                 Err(e) => ctx.de(e),
             },
+            "rate_limit_defaults" => {
+                match from_node::<Option<RateLimitSpec>>(v, "rate_limit_defaults") {
+                    Ok(r) => rate_limit_defaults = r,
+                    Err(e) => ctx.de(e),
+                }
+            }
+            "teams" => match from_node::<Option<BTreeMap<String, TeamSpec>>>(v, "teams") {
+                Ok(t) => teams = t,
+                Err(e) => ctx.de(e),
+            },
             other => ctx.err_suggest(
                 "E002",
                 other,
                 k.mark,
                 format!(
-                    "unknown key `{other}`; expected one of `pack`, `policies`, `policy`, `providers`, `wallets`"
+                    "unknown key `{other}`; expected one of `{}`",
+                    TOP_KEYS.join("`, `")
                 ),
                 suggest(other, TOP_KEYS),
             ),
@@ -227,6 +274,8 @@ fn parse_document(ctx: &mut Ctx<'_>) -> Option<PackSpec> {
         policy: policy?,
         providers,
         wallets,
+        rate_limit_defaults,
+        teams,
     })
 }
 
@@ -629,6 +678,7 @@ fn validate(ctx: &mut Ctx<'_>, spec: &PackSpec) {
     }
     let groups = validate_providers(ctx, spec);
     validate_wallets(ctx, spec);
+    validate_teams(ctx, spec);
 
     // policy blocks, checked where they are written
     for kind in PolicyKind::ALL {
@@ -1158,6 +1208,26 @@ fn validate_wallets(ctx: &mut Ctx<'_>, spec: &PackSpec) {
     }
 }
 
+fn validate_teams(ctx: &mut Ctx<'_>, spec: &PackSpec) {
+    for slug in spec.teams.iter().flat_map(|t| t.keys()) {
+        let wanted = crate::identity::slugify(slug);
+        if wanted != *slug || slug.is_empty() {
+            let m = ctx.key_mark(&[Seg::K("teams")], slug);
+            let hint = if wanted.is_empty() {
+                String::new()
+            } else {
+                format!(": write `{wanted}`")
+            };
+            ctx.err(
+                "E003",
+                &child("teams", slug),
+                m,
+                format!("`{slug}` is not a team slug (lowercase letters, digits and `-`){hint}"),
+            );
+        }
+    }
+}
+
 /// Warns about entries that can never run: for every principal they match, an earlier entry of
 /// the same kind matches too (and the kind runs once, at its first position).
 fn warn_unreachable(ctx: &mut Ctx<'_>, spec: &PackSpec) {
@@ -1259,6 +1329,30 @@ pub fn unknown_team_warnings(
                 format!("team `{team}` is targeted but no team with that slug exists yet{hint}")
             }));
         }
+    }
+    // a rate-limit override for a team the data does not know applies to no key
+    for team in spec.teams.iter().flat_map(|t| t.keys()) {
+        if known_teams.iter().any(|t| t == team) {
+            continue;
+        }
+        let mark = root.as_ref().map_or_else(Mark::default, |r| {
+            Ctx {
+                root: r,
+                errors: Vec::new(),
+                warnings: Vec::new(),
+            }
+            .key_mark(&[Seg::K("teams")], team)
+        });
+        let hint = suggest(team, known_teams.iter().map(String::as_str))
+            .map(|s| format!(" (did you mean `{s}`?)"))
+            .unwrap_or_default();
+        out.push(Diagnostic::new(
+            "W002",
+            Severity::Warning,
+            &child("teams", team),
+            mark,
+            format!("team `{team}` has settings but no team with that slug exists yet{hint}"),
+        ));
     }
     out
 }

@@ -98,6 +98,90 @@ pub struct PackSpec {
     /// `wallets:`.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub wallets: Option<WalletsSpec>,
+    /// `rate_limit_defaults:` — the limits of each API key.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub rate_limit_defaults: Option<RateLimitSpec>,
+    /// `teams:` — per-team settings by slug (today: `rate_limits`, overriding
+    /// `rate_limit_defaults` for that team's keys).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub teams: Option<BTreeMap<String, TeamSpec>>,
+}
+
+/// A whole number of at least 1 (a rate limit). Zero, negative and fractional values are refused
+/// with a message saying so.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize)]
+#[serde(transparent)]
+pub struct Positive(u64);
+
+impl Positive {
+    /// `n`, if it is at least 1.
+    pub fn new(n: u64) -> Option<Positive> {
+        (n >= 1).then_some(Positive(n))
+    }
+
+    /// The value.
+    pub fn get(self) -> u64 {
+        self.0
+    }
+}
+
+impl<'de> Deserialize<'de> for Positive {
+    fn deserialize<D: serde::Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        struct V;
+        impl serde::de::Visitor<'_> for V {
+            type Value = Positive;
+            fn expecting(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+                f.write_str("a whole number of at least 1")
+            }
+            fn visit_u64<E: serde::de::Error>(self, v: u64) -> Result<Positive, E> {
+                Positive::new(v).ok_or_else(|| {
+                    E::custom("must be at least 1, found 0 (leave the key out for no limit)")
+                })
+            }
+            fn visit_i64<E: serde::de::Error>(self, v: i64) -> Result<Positive, E> {
+                match u64::try_from(v) {
+                    Ok(u) => self.visit_u64(u),
+                    Err(_) => Err(E::custom(format!(
+                        "must be a whole number of at least 1, found the negative number {v}"
+                    ))),
+                }
+            }
+            fn visit_f64<E: serde::de::Error>(self, v: f64) -> Result<Positive, E> {
+                Err(E::custom(format!(
+                    "must be a whole number of at least 1, found {v}"
+                )))
+            }
+        }
+        d.deserialize_any(V)
+    }
+}
+
+/// `rate_limit_defaults:`, `teams.<slug>.rate_limits:` and
+/// `providers.consumer_groups[].rate_limits:` (see `docs/rate-limits.md`).
+#[derive(Debug, Clone, PartialEq, Eq, Default, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RateLimitSpec {
+    /// Requests admitted per fixed UTC minute.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub requests_per_minute: Option<Positive>,
+    /// Tokens (reservation bounds, corrected to usage at settlement) per fixed UTC minute.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub tokens_per_minute: Option<Positive>,
+    /// Tokens per UTC day.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub tokens_per_day: Option<Positive>,
+    /// Send `X-RateLimit-Limit`, `-Remaining`, `-Reset` on answers. Default false.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub response_headers: Option<bool>,
+}
+
+/// `teams.<slug>:`.
+#[derive(Debug, Clone, PartialEq, Eq, Default, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct TeamSpec {
+    /// Limits of each of the team's keys, merged key by key over `rate_limit_defaults`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub rate_limits: Option<RateLimitSpec>,
 }
 
 /// `pack:`.
@@ -692,6 +776,9 @@ pub struct ConsumerGroupSpec {
     /// Strategy, default `ordered`.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub routing: Option<Routing>,
+    /// Limits of the whole group (all its keys together).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub rate_limits: Option<RateLimitSpec>,
 }
 
 /// A wallet scope in the cascade.

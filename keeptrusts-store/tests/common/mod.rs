@@ -891,3 +891,127 @@ pub fn same_tallies(
         }
     }
 }
+
+/// The pack the rate-limit cases count against: 3 requests and 100 tokens a minute per key,
+/// 5 requests a minute for the group `tools`.
+pub const RATE_PACK: &str = "pack: {name: r, version: \"1\"}\npolicies: {chain: []}\nrate_limit_defaults: {requests_per_minute: 3, tokens_per_minute: 100, response_headers: true}\nproviders:\n  targets: [{id: m, provider: mock, model: gpt-4o-mini}]\n  consumer_groups:\n    - {name: tools, models: [{provider: mock, model: gpt-4o-mini}], rate_limits: {requests_per_minute: 5}}\n";
+
+/// Admissions, refusals, corrections and pruning of rate-limit counters; one line per step.
+pub fn rate_case(store: &dyn keeptrusts_core::RateCounters) -> Vec<String> {
+    use keeptrusts_core::ratelimit::{RateDecision, RateLimits, Subject};
+    let spec = keeptrusts_core::pack::parse(RATE_PACK).unwrap().spec;
+    let limits = RateLimits::new(&spec);
+    let subject = |key: &'static str, group: Option<&'static str>| Subject {
+        org: "default",
+        key: Some(key),
+        team: Some("eng"),
+        consumer_group: group,
+    };
+    let minute = 60_000 * 1_000;
+    let mut out = Vec::new();
+    let mut charges = Vec::new();
+    let steps: &[(&str, Option<&str>, u64, i64)] = &[
+        ("a", None, 10, 0),
+        ("a", None, 10, 1),
+        ("a", None, 95, 2), // tokens: 20 + 95 > 100
+        ("a", None, 10, 3),
+        ("a", None, 10, 4), // 4th request of the minute
+        ("b", Some("tools"), 1, 5),
+        ("c", Some("tools"), 1, 6),
+        ("d", Some("tools"), 1, 7),
+        ("e", Some("tools"), 1, 8),
+        ("f", Some("tools"), 1, 9),
+        ("g", Some("tools"), 1, 10), // the group's 6th
+        ("a", None, 10, 60_000),     // the next minute
+    ];
+    for (key, group, tokens, at) in steps {
+        let d = limits
+            .check(store, &subject(key, *group), *tokens, minute + at)
+            .unwrap();
+        match d {
+            RateDecision::Admitted { headers, charge } => {
+                out.push(format!("{key} admitted {headers:?}"));
+                charges.extend(charge);
+            }
+            RateDecision::Limited { limited, headers } => {
+                out.push(format!("{key} limited {limited:?} {headers:?}"))
+            }
+            RateDecision::Unlimited => out.push(format!("{key} unlimited")),
+        }
+    }
+    // settle the first two of key a at 2 tokens each: 16 freed, 95 fits now with ...
+    for c in charges.iter().take(2) {
+        store.adjust(&c.corrections(2)).unwrap();
+    }
+    let d = limits
+        .check(store, &subject("h", None), 100, minute + 11)
+        .unwrap();
+    out.push(format!("h {d:?}"));
+    // an overrun raises the counter above the limit: h is refused by its tokens, not requests
+    if let RateDecision::Admitted {
+        charge: Some(c), ..
+    } = &d
+    {
+        store.adjust(&c.corrections(500)).unwrap();
+    }
+    let d = limits
+        .check(store, &subject("h", None), 1, minute + 12)
+        .unwrap();
+    out.push(format!("h after overrun {d:?}"));
+    // a correction to a counter already forgotten starts it again from 0, never below
+    if let Some(c) = charges.first() {
+        store.prune_windows(minute + 60_000).unwrap();
+        store.adjust(&c.corrections(0)).unwrap();
+    }
+    // the first minute's counters are gone (some stores also keep the refused requests' rows
+    // at 0, so the count differs by store): the second minute's remain
+    out.push(format!(
+        "pruned again {}",
+        store.prune_windows(minute + 60_000).unwrap()
+    ));
+    let d = limits
+        .check(store, &subject("a", None), 10, minute + 60_001)
+        .unwrap();
+    out.push(format!("a in the second minute {d:?}"));
+    let d = limits
+        .check(store, &subject("h", None), 100, minute + 13)
+        .unwrap();
+    out.push(format!("h after pruning {d:?}"));
+    out
+}
+
+/// `threads` threads × `per_thread` requests of one key, against a limit of `limit` requests a
+/// minute: returns how many were admitted.
+pub fn rate_race(
+    store: &(dyn keeptrusts_core::RateCounters + Sync),
+    threads: u64,
+    per_thread: u64,
+) -> u64 {
+    use keeptrusts_core::ratelimit::{RateDecision, RateLimits, Subject};
+    let spec = keeptrusts_core::pack::parse(RATE_PACK).unwrap().spec;
+    let limits = RateLimits::new(&spec);
+    let admitted = std::sync::atomic::AtomicU64::new(0);
+    std::thread::scope(|s| {
+        for t in 0..threads {
+            let (limits, admitted) = (&limits, &admitted);
+            s.spawn(move || {
+                for _ in 0..per_thread {
+                    let subject = Subject {
+                        org: "default",
+                        key: None,
+                        team: None,
+                        consumer_group: Some("tools"),
+                    };
+                    let _ = t;
+                    if matches!(
+                        limits.check(store, &subject, 1, 120_000).unwrap(),
+                        RateDecision::Admitted { .. }
+                    ) {
+                        admitted.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+                    }
+                }
+            });
+        }
+    });
+    admitted.into_inner()
+}
