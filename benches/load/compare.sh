@@ -17,7 +17,8 @@
 # it is the machine's noise.
 #
 # Needs nginx, wrk and taskset; a machine with at least 2 CPUs.
-# Usage: bash benches/load/compare.sh [seconds per run, default 10]
+# Usage: bash benches/load/compare.sh [seconds per run, default 10]; KT_BIN=path/to/kt measures
+# another build (an A/B against an older commit).
 set -euo pipefail
 cd "$(dirname "$0")/../.."
 secs=${1:-10}
@@ -27,8 +28,13 @@ for tool in wrk nginx taskset; do
   command -v "$tool" >/dev/null 2>&1 || { echo "compare: $tool is missing (apt-get install wrk nginx-light util-linux)" >&2; exit 2; }
 done
 
-cargo build --release -p keeptrusts-proxy-example >/dev/null 2>&1
-kt=$PWD/target/release/kt
+# KT_BIN: another build of `kt` to measure (an A/B against an older commit)
+if [ -n "${KT_BIN:-}" ]; then
+  kt=$KT_BIN
+else
+  cargo build --release -p keeptrusts-proxy-example >/dev/null 2>&1
+  kt=${CARGO_TARGET_DIR:-$PWD/target}/release/kt
+fi
 work=$(mktemp -d)
 pids=()
 cleanup() { for p in "${pids[@]}"; do kill "$p" 2>/dev/null || true; done; wait 2>/dev/null || true; rm -rf "$work"; }
