@@ -90,13 +90,45 @@ fn crash_runs(env: &Env, extra: &[&str], runs: u32) -> (usize, usize) {
         "the killed gateway's floats are still reserved"
     );
     stop(&mut gw);
-    let recorded: HashSet<String> = events(env)
+    let answered_events: Vec<String> = events(env)
         .iter()
         .filter(|e| e["status"] == 200)
         .filter_map(|e| e["request_id"].as_str().map(str::to_owned))
         .collect();
+    let recorded: HashSet<String> = answered_events.iter().cloned().collect();
+    // exactly one event per answered request: a batch retried after a crash writes nothing twice
+    assert_eq!(
+        recorded.len(),
+        answered_events.len(),
+        "some answered request has two events"
+    );
     let verified = env.ok(&["events", "verify"]);
     assert!(verified.starts_with("ok:"), "{verified}");
+    // one settlement per event: the wallet spent exactly what the events say was settled
+    let decimal = |v: &serde_json::Value| -> rust_decimal::Decimal {
+        v.as_str()
+            .map_or_else(|| v.to_string(), str::to_owned)
+            .parse()
+            .unwrap()
+    };
+    let settled: rust_decimal::Decimal = events(env)
+        .iter()
+        .filter(|e| !e["cost"]["settled"].is_null())
+        .map(|e| decimal(&e["cost"]["settled"]))
+        .sum();
+    let balance: serde_json::Value =
+        serde_json::from_str(&env.ok(&["wallet", "balance", "--json"])).unwrap();
+    let spent = balance
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|w| w["wallet"] == "team:support")
+        .map(|w| decimal(&w["spent"]))
+        .unwrap();
+    assert_eq!(
+        spent, settled,
+        "the wallet's spent is not the sum of the settled events"
+    );
     let lost = answered.difference(&recorded).count();
     (answered.len(), lost)
 }
