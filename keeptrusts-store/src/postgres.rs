@@ -537,6 +537,7 @@ fn add_tallies(
 ) -> Result<(), StoreError> {
     let text = |f: fn(&Delta) -> &str| deltas.iter().map(f).collect::<Vec<&str>>();
     let int = |f: fn(&Delta) -> i64| deltas.iter().map(f).collect::<Vec<i64>>();
+    let cost: Vec<String> = deltas.iter().map(|d| d.cost.to_string()).collect();
     tx.execute(
         st,
         &[
@@ -548,7 +549,7 @@ fn add_tallies(
             &int(|d| d.requests),
             &int(|d| d.denied),
             &int(|d| d.policy_events),
-            &text(|d| &d.cost),
+            &cost,
             &int(|d| d.prompt_tokens),
             &int(|d| d.completion_tokens),
         ],

@@ -467,7 +467,7 @@ fn add_tallies(tx: &Transaction<'_>, deltas: &[Delta]) -> Result<(), StoreError>
         return Ok(());
     }
     upsert_tallies(tx, "tallies", "usr, ", deltas)?;
-    upsert_tallies(tx, "team_tallies", "", &tallies::per_team(deltas)?)?;
+    upsert_tallies(tx, "team_tallies", "", &tallies::per_team(deltas))?;
     // a prune subtracts: drop the rows it emptied (appends only add, and skip the scan)
     if deltas.iter().any(|d| d.requests < 0) {
         tx.execute_batch(
@@ -502,6 +502,7 @@ fn upsert_tallies(
     );
     let mut upsert = tx.prepare_cached(&sql).map_err(unavailable)?;
     for d in rows {
+        let cost = d.cost.to_string();
         let mut args: Vec<(&str, &dyn rusqlite::ToSql)> = vec![
             (":org", &d.org),
             (":team", &d.team),
@@ -510,7 +511,7 @@ fn upsert_tallies(
             (":requests", &d.requests),
             (":denied", &d.denied),
             (":policy", &d.policy_events),
-            (":cost", &d.cost),
+            (":cost", &cost),
             (":prompt", &d.prompt_tokens),
             (":completion", &d.completion_tokens),
         ];

@@ -55,7 +55,7 @@ pub(crate) struct Delta {
     pub requests: i64,
     pub denied: i64,
     pub policy_events: i64,
-    pub cost: String,
+    pub cost: Decimal,
     pub prompt_tokens: i64,
     pub completion_tokens: i64,
 }
@@ -78,7 +78,7 @@ pub(crate) fn deltas<'a>(
                 requests: sign * count(t.requests)?,
                 denied: sign * count(t.denied)?,
                 policy_events: sign * count(t.policy_events)?,
-                cost: (Decimal::from(sign) * t.cost).to_string(),
+                cost: Decimal::from(sign) * t.cost,
                 prompt_tokens: sign * count(t.prompt_tokens)?,
                 completion_tokens: sign * count(t.completion_tokens)?,
             })
@@ -88,7 +88,7 @@ pub(crate) fn deltas<'a>(
 
 /// `deltas` summed per team, day and model (the user left empty): the rows of `team_tallies`
 /// they change, sorted by key.
-pub(crate) fn per_team(deltas: &[Delta]) -> Result<Vec<Delta>, StoreError> {
+pub(crate) fn per_team(deltas: &[Delta]) -> Vec<Delta> {
     let mut out: std::collections::BTreeMap<(&str, &str, i64, &str), Delta> =
         std::collections::BTreeMap::new();
     for d in deltas {
@@ -103,22 +103,18 @@ pub(crate) fn per_team(deltas: &[Delta]) -> Result<Vec<Delta>, StoreError> {
                 requests: 0,
                 denied: 0,
                 policy_events: 0,
-                cost: "0".into(),
+                cost: Decimal::ZERO,
                 prompt_tokens: 0,
                 completion_tokens: 0,
             });
-        let cost = |s: &str| {
-            s.parse::<Decimal>()
-                .map_err(|e| StoreError::Corrupt(format!("a tallied cost `{s}`: {e}")))
-        };
         row.requests += d.requests;
         row.denied += d.denied;
         row.policy_events += d.policy_events;
-        row.cost = (cost(&row.cost)? + cost(&d.cost)?).to_string();
+        row.cost += d.cost;
         row.prompt_tokens += d.prompt_tokens;
         row.completion_tokens += d.completion_tokens;
     }
-    Ok(out.into_values().collect())
+    out.into_values().collect()
 }
 
 /// A bound value of the tally query.
