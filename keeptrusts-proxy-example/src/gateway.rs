@@ -38,6 +38,7 @@ use rust_decimal::Decimal;
 use tokio::sync::mpsc;
 
 use crate::anthropic;
+use crate::api::{self, Api, Encoder};
 use crate::backend::{self, Backend};
 
 /// `kt gateway run` options.
@@ -270,7 +271,7 @@ pub(crate) fn json_response(
     r
 }
 
-fn error_type(status: u16) -> &'static str {
+pub(crate) fn error_type(status: u16) -> &'static str {
     match status {
         400 | 408 | 413 => "invalid_request_error",
         401 => "authentication_error",
@@ -402,10 +403,12 @@ fn error_chain(e: &dyn std::error::Error) -> String {
 
 /// The bearer secret a request presents.
 pub(crate) fn bearer(req: &Request<Incoming>) -> Option<&str> {
-    req.headers()
-        .get(AUTHORIZATION)
+    let h = req.headers();
+    h.get(AUTHORIZATION)
         .and_then(|v| v.to_str().ok())
         .and_then(|v| v.strip_prefix("Bearer "))
+        // the Anthropic SDKs send the key as `x-api-key`
+        .or_else(|| h.get("x-api-key").and_then(|v| v.to_str().ok()))
         .map(str::trim)
 }
 
@@ -753,7 +756,12 @@ async fn handle(app: Arc<App>, req: Request<Incoming>) -> Response<GwBody> {
             r
         }
         (Method::GET, "/v1/models") => models(app, req, rid).await,
-        (Method::POST, "/v1/chat/completions") => chat(app, req, rid).await,
+        (Method::POST, "/v1/chat/completions") => governed(app, req, rid, Api::Chat).await,
+        (Method::POST, "/v1/responses") => governed(app, req, rid, Api::Responses).await,
+        (Method::POST, "/v1/embeddings") => governed(app, req, rid, Api::Embeddings).await,
+        (Method::POST, "/v1/messages") => {
+            in_shape(Api::Messages, governed(app, req, rid, Api::Messages).await).await
+        }
         _ if path.starts_with("/v1/") => crate::admin_api::handle(app, req, rid).await,
         _ => error(404, "not_found", &format!("no route for {path}"), &rid),
     }
@@ -863,7 +871,33 @@ async fn models(app: Arc<App>, req: Request<Incoming>, rid: String) -> Response<
     }
 }
 
-async fn chat(app: Arc<App>, req: Request<Incoming>, rid: String) -> Response<GwBody> {
+/// An error answer in the shape of `api` (Anthropic's for the Messages API); any other answer
+/// as it is.
+async fn in_shape(api: Api, resp: Response<GwBody>) -> Response<GwBody> {
+    if resp.status().as_u16() < 400 || api == Api::Chat {
+        return resp;
+    }
+    let status = resp.status().as_u16();
+    let (mut parts, body) = resp.into_parts();
+    let GwBody::Full(Some(bytes)) = body else {
+        return Response::from_parts(parts, body);
+    };
+    let Ok(envelope) = serde_json::from_slice::<serde_json::Value>(&bytes) else {
+        return Response::from_parts(parts, GwBody::Full(Some(bytes)));
+    };
+    let shaped = api.error_body(status, envelope).to_string();
+    parts.headers.remove(hyper::header::CONTENT_LENGTH);
+    Response::from_parts(parts, GwBody::Full(Some(Bytes::from(shaped))))
+}
+
+/// A governed request of any API: the caller, the body translated to the chat completion the
+/// lifecycle governs, the exchange with the targets, the answer written back in the API's shape.
+async fn governed(
+    app: Arc<App>,
+    req: Request<Incoming>,
+    rid: String,
+    api: Api,
+) -> Response<GwBody> {
     let started = Instant::now();
     let (principal, key_id) = match caller(&app, &req, &rid, started).await {
         Ok(p) => p,
@@ -872,6 +906,17 @@ async fn chat(app: Arc<App>, req: Request<Incoming>, rid: String) -> Response<Gw
     // the key's identity for per-key rate limits: its public id, or that of the first key of
     // its rotation chain (never the secret)
     let rate_key = app.rate.as_ref().map(|_| key_id);
+    if api == Api::Messages && header(&req, "anthropic-version").is_none() {
+        let message = "the Messages API needs the `anthropic-version` header (e.g. 2023-06-01)";
+        return app.refuse(
+            Some(&principal),
+            None,
+            &rid,
+            400,
+            "invalid_request",
+            message,
+        );
+    }
     let mut ctx = RequestContext::new(&rid, backend::now_ms());
     ctx.escalation_id = header(&req, "x-keeptrusts-escalation-id");
     ctx.ticket_id = header(&req, "x-keeptrusts-ticket-id");
@@ -901,17 +946,16 @@ async fn chat(app: Arc<App>, req: Request<Incoming>, rid: String) -> Response<Gw
             return app.refuse(Some(&principal), None, &rid, status, code, &message);
         }
     };
-    let request: ChatRequest = match serde_json::from_slice(&body) {
+    let (request, inbound) = match api.parse(&body) {
         Ok(r) => r,
-        Err(e) => {
-            let message = format!("the body is not a chat completion request: {e}");
+        Err(refused) => {
             return app.refuse(
                 Some(&principal),
                 None,
                 &rid,
                 400,
-                "invalid_request",
-                &message,
+                refused.code,
+                &refused.message,
             );
         }
     };
@@ -994,7 +1038,11 @@ async fn chat(app: Arc<App>, req: Request<Incoming>, rid: String) -> Response<Gw
         };
         let t0 = Instant::now();
         let stream = x.is_stream();
-        let result = if stream {
+        let result = if api == Api::Embeddings {
+            call_embeddings(&app, &target, &call.request, &inbound.original)
+                .await
+                .map(Upstream::Embeddings)
+        } else if stream {
             call_stream(&app, &target, &call.request)
                 .await
                 .map(Upstream::Stream)
@@ -1016,12 +1064,37 @@ async fn chat(app: Arc<App>, req: Request<Incoming>, rid: String) -> Response<Gw
                 );
                 let mut answer = match up {
                     Upstream::Json(Ok(resp)) => x.answer(&resp),
-                    Upstream::Json(Err(b)) => x.broken_as(b.code, &b.message),
+                    Upstream::Json(Err(b)) | Upstream::Embeddings(Err(b)) => {
+                        x.broken_as(b.code, &b.message)
+                    }
+                    Upstream::Embeddings(Ok(vectors)) => {
+                        // settled on the provider's input tokens: an embedding has no output
+                        let usage = api::embeddings::prompt_tokens(&vectors).map(
+                            |p| serde_json::json!({"prompt_tokens": p, "completion_tokens": 0}),
+                        );
+                        let mut resp = ChatResponse::default();
+                        if let Some(u) = usage {
+                            resp.extra.insert("usage".into(), u);
+                        }
+                        let mut a = x.answer(&resp);
+                        if a.status == 200 {
+                            let settled = a.close.draft.tokens.unwrap_or_default().prompt_tokens;
+                            match api::embeddings::answer(&vectors, &target.model, settled) {
+                                Ok(body) => a.body = body,
+                                Err(e) => {
+                                    a.status = 502;
+                                    a.body = api::envelope("upstream_error", &e, 502, &rid);
+                                }
+                            }
+                        }
+                        a
+                    }
                     Upstream::Stream(rx) => {
                         let Some(x) = unfinished.exchange.take() else {
                             return finished_twice(&rid);
                         };
-                        return finish_stream(Arc::clone(&app), x, target, rx, rid);
+                        let encoder = api.encoder(&inbound, &rid, &target.model);
+                        return finish_stream(Arc::clone(&app), x, rx, rid, encoder);
                     }
                 };
                 unfinished.exchange = None;
@@ -1033,7 +1106,12 @@ async fn chat(app: Arc<App>, req: Request<Incoming>, rid: String) -> Response<Gw
                 if !app.released(receipt).await {
                     return withheld(&rid);
                 }
-                let mut resp = json_response(answer.status, &rid, &answer.body);
+                let body = if answer.status == 200 {
+                    api.render(answer.body, &inbound, &rid)
+                } else {
+                    answer.body
+                };
+                let mut resp = json_response(answer.status, &rid, &body);
                 for (name, value) in headers {
                     resp.headers_mut()
                         .insert(name, HeaderValue::from_static(value));
@@ -1098,6 +1176,8 @@ enum Upstream {
     /// A whole answer, or why it could not be read (the provider may have billed it).
     Json(Result<ChatResponse, Broken>),
     Stream(mpsc::Receiver<Result<Vec<Delta>, String>>),
+    /// An embeddings answer (its vectors and usage), or why it could not be read.
+    Embeddings(Result<serde_json::Value, Broken>),
 }
 
 impl App {
@@ -1234,26 +1314,70 @@ fn mock_tokens(bytes: usize) -> u64 {
     u64::try_from(bytes.div_ceil(4)).unwrap_or(u64::MAX)
 }
 
+/// What the mock provider answers.
+struct MockReply {
+    /// The answer's text (none when it calls a tool).
+    text: String,
+    /// A call of the request's first function tool: (call id, name, JSON arguments).
+    call: Option<(String, String, String)>,
+    usage: Usage,
+}
+
+/// The text of a message's content.
+fn content_text(content: Option<&Content>) -> String {
+    match content {
+        Some(Content::Text(t)) => t.clone(),
+        Some(Content::Parts(p)) => p
+            .iter()
+            .filter_map(|x| x.text.clone())
+            .collect::<Vec<_>>()
+            .join(" "),
+        None => String::new(),
+    }
+}
+
 /// The mock provider: answers with the (already governed) last user message, cut to the
-/// forwarded output limit as a real provider would, and reports its usage.
-fn mock_answer(r: &ChatRequest) -> (String, Usage) {
+/// forwarded output limit as a real provider would, and reports its usage. With `tools` (and a
+/// `tool_choice` other than `none`) it first calls the first function tool with that message
+/// as `{"text": …}`; once the conversation ends with the tool's result, it echoes the result.
+fn mock_answer(r: &ChatRequest) -> MockReply {
+    let last = r.messages.last();
     let said = r
         .messages
         .iter()
         .rev()
         .find(|m| m.role == "user")
-        .and_then(|m| match &m.content {
-            Some(Content::Text(t)) => Some(t.clone()),
-            Some(Content::Parts(p)) => Some(
-                p.iter()
-                    .filter_map(|x| x.text.clone())
-                    .collect::<Vec<_>>()
-                    .join(" "),
-            ),
-            None => None,
-        })
+        .map(|m| content_text(m.content.as_ref()))
         .unwrap_or_default();
-    let mut text = format!("Echo: {said}");
+    let tool = r
+        .extra
+        .get("tools")
+        .and_then(serde_json::Value::as_array)
+        .and_then(|t| t.first())
+        .and_then(|t| t.pointer("/function/name"))
+        .and_then(serde_json::Value::as_str)
+        .filter(|_| {
+            r.extra
+                .get("tool_choice")
+                .and_then(serde_json::Value::as_str)
+                != Some("none")
+        });
+    let prompt = serde_json::to_vec(&r.messages).map_or(0, |v| v.len());
+    if let (Some(name), Some("user")) = (tool, last.map(|m| m.role.as_str())) {
+        let arguments = serde_json::json!({"text": said}).to_string();
+        return MockReply {
+            text: String::new(),
+            usage: Usage {
+                prompt_tokens: mock_tokens(prompt),
+                completion_tokens: mock_tokens(arguments.len()),
+            },
+            call: Some(("call_mock_0".to_owned(), name.to_owned(), arguments)),
+        };
+    }
+    let mut text = match last {
+        Some(m) if m.role == "tool" => format!("Echo: {}", content_text(m.content.as_ref())),
+        _ => format!("Echo: {said}"),
+    };
     let limit = r
         .max_tokens
         .map(u64::from)
@@ -1271,12 +1395,14 @@ fn mock_answer(r: &ChatRequest) -> (String, Usage) {
         }
         text.truncate(cut);
     }
-    let prompt = serde_json::to_vec(&r.messages).map_or(0, |v| v.len());
-    let usage = Usage {
-        prompt_tokens: mock_tokens(prompt),
-        completion_tokens: mock_tokens(text.len()),
-    };
-    (text, usage)
+    MockReply {
+        usage: Usage {
+            prompt_tokens: mock_tokens(prompt),
+            completion_tokens: mock_tokens(text.len()),
+        },
+        text,
+        call: None,
+    }
 }
 
 /// The most a provider's whole answer may weigh: beyond it the answer is refused (502
@@ -1308,32 +1434,32 @@ async fn call_json(
     r: &ChatRequest,
 ) -> Result<Result<ChatResponse, Broken>, String> {
     if target.provider == ProviderKind::Mock {
-        let (text, usage) = mock_answer(r);
+        let MockReply { text, call, usage } = mock_answer(r);
+        let (message, finish) = match call {
+            Some((id, name, arguments)) => (
+                serde_json::json!({"role": "assistant", "content": null, "tool_calls": [{"id": id,
+                    "type": "function", "function": {"name": name, "arguments": arguments}}]}),
+                "tool_calls",
+            ),
+            None => (
+                serde_json::json!({"role": "assistant", "content": text}),
+                "stop",
+            ),
+        };
         let v = serde_json::json!({
             "id": "chatcmpl-mock", "object": "chat.completion", "created": backend::now_ms() / 1000,
             "model": target.model,
-            "choices": [{"index": 0, "message": {"role": "assistant", "content": text}, "finish_reason": "stop"}],
+            "choices": [{"index": 0, "message": message, "finish_reason": finish}],
             "usage": {"prompt_tokens": usage.prompt_tokens, "completion_tokens": usage.completion_tokens,
                       "total_tokens": usage.prompt_tokens + usage.completion_tokens},
         });
         return Ok(serde_json::from_value(v).map_err(|e| Broken::new(e.to_string())));
     }
     let body = upstream_body(target, r, false)?;
-    let resp = send(app, target, body).await?;
-    let limited = http_body_util::Limited::new(resp.into_body(), UPSTREAM_MAX_BODY);
-    let bytes = match tokio::time::timeout(app.upstream_timeout, limited.collect()).await {
-        Err(_) => return Ok(Err(Broken::new("the provider stopped sending"))),
-        Ok(Err(e)) if e.is::<http_body_util::LengthLimitError>() => {
-            return Ok(Err(Broken {
-                code: "upstream_too_large",
-                message: format!(
-                    "target `{}` answered with more than {UPSTREAM_MAX_BODY} bytes",
-                    target.id
-                ),
-            }))
-        }
-        Ok(Err(_)) => return Ok(Err(Broken::new("the provider's answer broke off"))),
-        Ok(Ok(c)) => c.to_bytes(),
+    let resp = send(app, target, chat_path(target), body).await?;
+    let bytes = match read_upstream(app, target, resp).await {
+        Ok(b) => b,
+        Err(b) => return Ok(Err(b)),
     };
     if target.provider == ProviderKind::Anthropic {
         return Ok(serde_json::from_slice::<serde_json::Value>(&bytes)
@@ -1374,6 +1500,90 @@ fn upstream_body(target: &Target, r: &ChatRequest, stream: bool) -> Result<Bytes
         .map_err(|e| e.to_string())
 }
 
+/// Calls a target's embeddings API with the governed inputs. `Err`: the call failed before a
+/// 2xx status (nothing billed); `Ok(Err)`: a 2xx whose body could not be read.
+async fn call_embeddings(
+    app: &Arc<App>,
+    target: &Target,
+    r: &ChatRequest,
+    original: &serde_json::Value,
+) -> Result<Result<serde_json::Value, Broken>, String> {
+    if target.provider == ProviderKind::Mock {
+        let base64 = original
+            .get("encoding_format")
+            .and_then(serde_json::Value::as_str)
+            == Some("base64");
+        let dims = original
+            .get("dimensions")
+            .and_then(serde_json::Value::as_u64)
+            .and_then(|d| usize::try_from(d).ok())
+            .unwrap_or(8)
+            .clamp(1, 4096);
+        let inputs = api::embeddings::inputs(r);
+        let tokens: u64 = inputs.iter().map(|t| mock_tokens(t.len())).sum();
+        let data: Vec<serde_json::Value> = inputs
+            .iter()
+            .enumerate()
+            .map(|(i, t)| {
+                serde_json::json!({"object": "embedding", "index": i,
+                    "embedding": api::embeddings::encode(&api::embeddings::mock_vector(t, dims), base64)})
+            })
+            .collect();
+        return Ok(Ok(
+            serde_json::json!({"object": "list", "data": data, "model": target.model,
+            "usage": {"prompt_tokens": tokens, "total_tokens": tokens}}),
+        ));
+    }
+    if !matches!(
+        target.provider,
+        ProviderKind::Openai | ProviderKind::OpenaiCompatible | ProviderKind::Azure
+    ) {
+        return Err(format!(
+            "target `{}` ({:?}) has no embeddings API",
+            target.id, target.provider
+        ));
+    }
+    let body = api::embeddings::upstream_body(r, original, &target.model);
+    let resp = send(app, target, "embeddings", Bytes::from(body.to_string())).await?;
+    Ok(read_json(app, target, resp).await)
+}
+
+/// A provider's whole 2xx answer as JSON, within [`UPSTREAM_MAX_BODY`] and the upstream
+/// timeout.
+async fn read_json(
+    app: &Arc<App>,
+    target: &Target,
+    resp: Response<Incoming>,
+) -> Result<serde_json::Value, Broken> {
+    let bytes = read_upstream(app, target, resp).await?;
+    serde_json::from_slice(&bytes).map_err(|e| {
+        Broken::new(format!(
+            "the provider answered with something that is not JSON: {e}"
+        ))
+    })
+}
+
+/// A provider's whole 2xx answer, within [`UPSTREAM_MAX_BODY`] and the upstream timeout.
+async fn read_upstream(
+    app: &Arc<App>,
+    target: &Target,
+    resp: Response<Incoming>,
+) -> Result<Bytes, Broken> {
+    let limited = http_body_util::Limited::new(resp.into_body(), UPSTREAM_MAX_BODY);
+    match tokio::time::timeout(app.upstream_timeout, limited.collect()).await {
+        Err(_) => Err(Broken::new("the provider stopped sending")),
+        Ok(Err(e)) if e.is::<http_body_util::LengthLimitError>() => Err(Broken {
+            code: "upstream_too_large",
+            message: format!(
+                "target `{}` answered with more than {UPSTREAM_MAX_BODY} bytes",
+                target.id
+            ),
+        }),
+        Ok(Err(_)) => Err(Broken::new("the provider's answer broke off")),
+        Ok(Ok(c)) => Ok(c.to_bytes()),
+    }
+}
+
 /// Starts a streamed completion; once the provider's status is 2xx, the receiver yields the
 /// deltas of each of its events (Err: the stream broke).
 async fn call_stream(
@@ -1383,13 +1593,42 @@ async fn call_stream(
 ) -> Result<mpsc::Receiver<Result<Vec<Delta>, String>>, String> {
     let (tx, rx) = mpsc::channel(64);
     if target.provider == ProviderKind::Mock {
-        let (text, usage) = mock_answer(r);
+        let MockReply { text, call, usage } = mock_answer(r);
         tokio::spawn(async move {
-            for piece in text.split_inclusive(' ') {
-                let d = Delta::Text {
+            let mut pieces: Vec<Delta> = text
+                .split_inclusive(' ')
+                .map(|piece| Delta::Text {
                     choice: 0,
                     text: piece.to_owned(),
-                };
+                })
+                .collect();
+            let finish = if let Some((id, name, arguments)) = call {
+                pieces.push(Delta::ToolCall {
+                    choice: 0,
+                    index: 0,
+                    id: Some(id),
+                    name: Some(name),
+                    arguments: String::new(),
+                });
+                // the arguments in two pieces, as providers stream them
+                let mut cut = arguments.len() / 2;
+                while !arguments.is_char_boundary(cut) {
+                    cut -= 1;
+                }
+                for a in [&arguments[..cut], &arguments[cut..]] {
+                    pieces.push(Delta::ToolCall {
+                        choice: 0,
+                        index: 0,
+                        id: None,
+                        name: None,
+                        arguments: a.to_owned(),
+                    });
+                }
+                "tool_calls"
+            } else {
+                "stop"
+            };
+            for d in pieces {
                 if tx.send(Ok(vec![d])).await.is_err() {
                     return;
                 }
@@ -1397,7 +1636,7 @@ async fn call_stream(
             let end = vec![
                 Delta::Finish {
                     choice: 0,
-                    reason: "stop".into(),
+                    reason: finish.into(),
                 },
                 Delta::Usage {
                     prompt_tokens: usage.prompt_tokens,
@@ -1410,7 +1649,7 @@ async fn call_stream(
     }
     // relay: SSE events are parsed as they arrive and their deltas passed on at once
     let body = upstream_body(target, r, true)?;
-    let resp = send(app, target, body).await?;
+    let resp = send(app, target, chat_path(target), body).await?;
     let idle = app.upstream_timeout;
     let messages_api = target.provider == ProviderKind::Anthropic;
     tokio::spawn(async move {
@@ -1494,22 +1733,14 @@ async fn call_stream(
     Ok(rx)
 }
 
-/// One SSE `data:` frame.
-fn sse(v: &serde_json::Value) -> Bytes {
-    Bytes::from(format!("data: {v}\n\n"))
-}
-
-/// The chat completion chunk that carries `d` to the client.
-fn chunk(d: &Delta, id: &str, created: i64, model: &str) -> serde_json::Value {
-    d.to_chunk(&id.into(), &created.into(), &model.into())
-}
-
+/// Streams the governed answer: each delta through the output detectors, written by the API's
+/// encoder; the closing committed before the last frames leave.
 fn finish_stream(
     app: Arc<App>,
     x: Box<Exchange>,
-    target: Target,
     mut deltas: mpsc::Receiver<Result<Vec<Delta>, String>>,
     rid: String,
+    mut encoder: Box<dyn Encoder>,
 ) -> Response<GwBody> {
     let (tx, rx) = mpsc::channel::<Bytes>(64);
     let mut resp = Response::new(GwBody::Stream(rx));
@@ -1532,40 +1763,42 @@ fn finish_stream(
     };
     tokio::spawn(async move {
         let started = Instant::now();
-        let id = format!("chatcmpl-{rid}");
-        let created = backend::now_ms() / 1000;
         let Some(x) = unfinished.exchange.as_mut() else {
             return;
         };
         let mut relay = x.relay();
         let mut end = StreamEnd::Complete;
-        'events: while let Some(d) = deltas.recv().await {
-            match d {
-                Ok(ds) => {
-                    for d in ds {
-                        match relay.push(d) {
-                            Ok(out) => {
-                                for o in &out {
-                                    if tx
-                                        .send(sse(&chunk(o, &id, created, &target.model)))
-                                        .await
-                                        .is_err()
-                                    {
-                                        end = StreamEnd::ClientGone;
-                                        break 'events;
+        'events: {
+            for frame in encoder.open() {
+                if tx.send(frame).await.is_err() {
+                    end = StreamEnd::ClientGone;
+                    break 'events;
+                }
+            }
+            while let Some(d) = deltas.recv().await {
+                match d {
+                    Ok(ds) => {
+                        for d in ds {
+                            match relay.push(d) {
+                                Ok(out) => {
+                                    for frame in out.iter().flat_map(|o| encoder.delta(o)) {
+                                        if tx.send(frame).await.is_err() {
+                                            end = StreamEnd::ClientGone;
+                                            break 'events;
+                                        }
                                     }
                                 }
-                            }
-                            Err(kind) => {
-                                end = StreamEnd::Blocked(kind);
-                                break 'events;
+                                Err(kind) => {
+                                    end = StreamEnd::Blocked(kind);
+                                    break 'events;
+                                }
                             }
                         }
                     }
-                }
-                Err(e) => {
-                    end = StreamEnd::Broken(e);
-                    break;
+                    Err(e) => {
+                        end = StreamEnd::Broken(e);
+                        break 'events;
+                    }
                 }
             }
         }
@@ -1578,8 +1811,8 @@ fn finish_stream(
         };
         match rest {
             Ok(out) => {
-                for o in &out {
-                    let _ = tx.send(sse(&chunk(o, &id, created, &target.model))).await;
+                for frame in out.iter().flat_map(|o| encoder.delta(o)) {
+                    let _ = tx.send(frame).await;
                 }
             }
             Err(kind) if end == StreamEnd::Complete => end = StreamEnd::Blocked(kind),
@@ -1595,40 +1828,41 @@ fn finish_stream(
         let receipt = app.commit(done.close);
         app.metrics
             .record(&team, verdict.as_str(), started.elapsed());
-        if !app.released(receipt).await {
-            let v = serde_json::json!({"error": {"type": "api_error", "code": "audit_unavailable",
-                "message": "the answer's settlement and audit event could not be written in time; the stream is not complete",
-                "request_id": rid}});
-            let _ = tx.send(sse(&v)).await;
-            return;
+        let last = if app.released(receipt).await {
+            let error = done
+                .error
+                .as_ref()
+                .map(|(code, message, status)| (code.as_str(), message.as_str(), *status));
+            encoder.close(done.usage, error)
+        } else {
+            encoder.withheld(
+                "the answer's settlement and audit event could not be written in time; the stream is not complete",
+            )
+        };
+        for frame in last {
+            let _ = tx.send(frame).await;
         }
-        match &done.error {
-            Some((code, message, status)) => {
-                let v = serde_json::json!({"error": {"type": error_type(*status), "code": code, "message": message, "request_id": rid}});
-                let _ = tx.send(sse(&v)).await;
-            }
-            None => {
-                if let Some(u) = done.usage {
-                    let d = Delta::Usage {
-                        prompt_tokens: u.prompt_tokens,
-                        completion_tokens: u.completion_tokens,
-                    };
-                    let _ = tx.send(sse(&chunk(&d, &id, created, &target.model))).await;
-                }
-            }
-        }
-        let _ = tx.send(Bytes::from_static(b"data: [DONE]\n\n")).await;
     });
     resp
 }
 
-/// Sends a chat completion to a provider; returns its response once the headers arrive.
-async fn send(app: &Arc<App>, target: &Target, body: Bytes) -> Result<Response<Incoming>, String> {
-    let path = if target.provider == ProviderKind::Anthropic {
+/// The path of a target's chat API under its `base_url`.
+fn chat_path(target: &Target) -> &'static str {
+    if target.provider == ProviderKind::Anthropic {
         "messages"
     } else {
         "chat/completions"
-    };
+    }
+}
+
+/// Sends a body to `path` under a target's `base_url`; returns the response once the headers
+/// arrive.
+async fn send(
+    app: &Arc<App>,
+    target: &Target,
+    path: &str,
+    body: Bytes,
+) -> Result<Response<Incoming>, String> {
     let url = format!("{}/{path}", target.base_url.trim_end_matches('/'));
     // what the client reads names the target, never its URL or the connection's details (they
     // are in the log)

@@ -3,6 +3,7 @@
 mod admin_api;
 mod admin_cmd;
 mod anthropic;
+mod api;
 mod backend;
 mod gateway;
 mod policy_cmd;

@@ -194,6 +194,25 @@ pub const BUILTIN: &[Listed] = &[
         output_per_1m: "1.50",
         max_output_tokens: 4_096,
     },
+    // embedding models: input only (their output limit is 0: nothing is reserved for output)
+    Listed {
+        model: "text-embedding-3-small",
+        input_per_1m: "0.02",
+        output_per_1m: "0",
+        max_output_tokens: 0,
+    },
+    Listed {
+        model: "text-embedding-3-large",
+        input_per_1m: "0.13",
+        output_per_1m: "0",
+        max_output_tokens: 0,
+    },
+    Listed {
+        model: "text-embedding-ada-002",
+        input_per_1m: "0.10",
+        output_per_1m: "0",
+        max_output_tokens: 0,
+    },
     Listed {
         model: "claude-opus-4-1",
         input_per_1m: "15.00",
