@@ -431,3 +431,32 @@ fn hostile_repetitions_of_value_shapes_stay_sound() {
         }
     }
 }
+
+#[test]
+#[ignore = "exploration: prints every finding outside names and addresses in files named by KT_PROBE"]
+fn probe_values() {
+    let Ok(files) = std::env::var("KT_PROBE") else {
+        return;
+    };
+    let d = BuiltinDetector::new(&BuiltinDetector::all_types(), &[], &[]).unwrap();
+    for f in files.split(':') {
+        let t = std::fs::read_to_string(f).unwrap_or_default();
+        let mut v = Vec::new();
+        d.scan(&t, &mut v);
+        resolve_overlaps(&mut v);
+        for x in v {
+            if !matches!(x.entity, EntityType::Person | EntityType::Address) {
+                let mut from = x.start.saturating_sub(30);
+                while !t.is_char_boundary(from) {
+                    from -= 1;
+                }
+                println!(
+                    "{f}\t{}\t{:?}\t{:?}",
+                    x.entity,
+                    &t[x.start..x.end],
+                    &t[from..x.start]
+                );
+            }
+        }
+    }
+}

@@ -2198,7 +2198,14 @@ impl Run<'_> {
                 e = ge;
             }
         }
-        if !b.get(s..e)?.iter().any(u8::is_ascii_digit) {
+        let t = b.get(s..e)?;
+        let digits = t.iter().filter(|c| c.is_ascii_digit()).count();
+        // identifiers printed on cards, plates and devices are in one case: `HmacSha256` is code
+        let mixed_case =
+            t.iter().any(u8::is_ascii_lowercase) && t.iter().any(u8::is_ascii_uppercase);
+        // a licence number has a few digits: `Apache-2` is a licence, not a licence number
+        let few = matches!(ctx, Ctx::DriverLicense | Ctx::License) && digits < 4;
+        if digits == 0 || mixed_case || few {
             return None;
         }
         let len = e - s;
