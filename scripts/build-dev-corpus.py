@@ -12,7 +12,10 @@ of issue 20 (names, addresses, e-mail), 2 for the second (numbers with cues, dat
 phones, devices, secrets, cards, version pins; also Korean, Russian, Polish, Swedish and a few
 public-domain passages: the US Constitution's preamble, the Gettysburg Address, the openings of
 Pride and Prejudice, Moby-Dick, Les Misérables, Don Quixote and Grimm's Little Red Riding Hood,
-some with a value inserted). Every value of round 2 was made up for it; card numbers, IBANs and
+some with a value inserted), and 3 for a held-out batch written after round 2's rules. Round
+2's own held-out documents are marked "seen": they were in view while round 2's unit tests were
+written, and several tests reuse their values and phrasings. Every value of rounds 2 and 3 was
+made up for them; card numbers, IBANs and
 IMEIs carry valid checksums, computed once and written in as literals.
 
 Annotation: a PERSON span is the name without a title (`Dr. [[PERSON|Anna Berg]]`); an
@@ -31,6 +34,10 @@ MARK = re.compile(r"\[\[([A-Z_]+)\|(.*?)\]\]", re.S)
 # Marks where the documents of issue 20's second round start (numbers, dates, phones, devices,
 # secrets, cards and version pins); the first round wrote names, addresses and e-mail.
 ROUND_2 = object()
+# Round 3: a held-out batch written after the rules of round 2, because round 2's held-out
+# documents were in view while its unit tests were written (several tests reuse their values and
+# phrasings); round 2's held-out documents are marked "seen" instead.
+ROUND_3 = object()
 
 # (split, kind, text)
 DOCS = [
@@ -343,6 +350,60 @@ DOCS = [
     ("heldout", "pii_free", "Throughput rose from 1.2 to 3.4 GB/s; 95th percentile 18.7 ms; error rate 0.03 %."),
     ("heldout", "pii_free", "商品コード 4901234567894 の在庫は 120 個です。"),
     ("heldout", "pii_free", "Tracking number 1Z999AA10123456784, delivery window 10:00-12:00."),
+    ROUND_3,
+    # ---------------- round 3: held out only, written after the round-2 rules and scored
+    # once; nothing in it was read for tests or rules ----------------
+    ("heldout", "chat", "hey can u update my number on file to [[PHONE|917-555-0163]]? old one is dead"),
+    ("heldout", "mail", "Guten Tag, bitte rufen Sie mich unter der Nummer [[PHONE|0221 9876543]] zurück. Meine Versicherungsnummer lautet [[HEALTH_PLAN_ID|M482910377]]."),
+    ("heldout", "form", "Nom : [[PERSON|Garnier]]\nPrénom : [[PERSON|Sylvie]]\nTél. : [[PHONE|03 88 45 12 07]]\nDate de naissance : [[DATE_OF_BIRTH|17/09/1971]]"),
+    ("heldout", "prompt", "Necesito cambiar la tarjeta asociada. La nueva es [[CREDIT_CARD|4905 6223 2670 6263]], caduca en 05/29."),
+    ("heldout", "ticket", "Customer says the charge on [[CREDIT_CARD|6011 0306 9315 2382]] appeared twice on 2024-02-11. Refund ticket 77120."),
+    ("heldout", "code", "const stripe = require('stripe')('[[API_KEY|sk_live_ifI7k7Ay9bY6oTANWK9wGU35UVgJgP4vtfhTUJqIabBxVZs0]]');"),
+    ("heldout", "code", "[default]\naws_access_key_id = [[AWS_ACCESS_KEY|AKIAALHQ5JBBI5JY3TDK]]\naws_secret_access_key = [[API_KEY|qhubkM5n9ZZmiots0eKKtuzWIuk3kzZPr3/H]]\nregion = eu-west-1"),
+    ("heldout", "log", "2024-03-02T08:14:55Z auth ok token=[[API_KEY|a68d0511111715f726a022d92ea323a0]] user_id=41"),
+    ("heldout", "clinical", "Pt. DOB [[DATE_OF_BIRTH|9/14/1948]], MRN [[MEDICAL_RECORD_NUMBER|000918273]]. Discharged [[DATE|03/22/2024]] in stable condition."),
+    ("heldout", "clinical", "Der Patient, geboren [[DATE_OF_BIRTH|14.11.1939]], wurde am [[DATE|02.03.2024]] aufgenommen."),
+    ("heldout", "form", "Nombre: [[PERSON|Lucía Herrera]]\nTeléfono móvil: [[PHONE|654 321 987]]\nIBAN: [[IBAN|ES87 7596 8337 2394 1473 6954]]"),
+    ("heldout", "mail", "Veuillez virer le montant sur le compte [[IBAN|FR29 6701 1083 79K8 2277 0451 297]] avant la fin du mois."),
+    ("heldout", "chat", "meine iban ist [[IBAN|at33 8139 3755 8093 1779]], danke!"),
+    ("heldout", "ticket", "Phone won't register on the network. IMEI [[DEVICE_ID|359794107053402]], model A2643."),
+    ("heldout", "ticket", "The router's MAC is [[DEVICE_ID|B8:27:EB:4F:1C:9A]] and it keeps getting [[IP_ADDRESS|192.168.0.57]]."),
+    ("heldout", "prompt", "我的手机号是[[PHONE|15921876543]]，生日是[[DATE_OF_BIRTH|1994年5月20日]]，请帮我注册。"),
+    ("heldout", "mail", "ご連絡先：[[PHONE|080-4412-9087]]（携帯）"),
+    ("heldout", "form", "휴대폰: [[PHONE|010-9876-5432]]"),
+    ("heldout", "chat", "Позвоните мне: [[PHONE|+7 495 123-45-67]]"),
+    ("heldout", "form", "Telefon komórkowy: [[PHONE|+48 512 345 678]]"),
+    ("heldout", "mail", "Ring me on [[PHONE|07700 900123]] if the courier is late."),
+    ("heldout", "form", "Cust. acct no. [[ACCOUNT_NUMBER|3381-0092-44]]"),
+    ("heldout", "form", "Policy number: [[HEALTH_PLAN_ID|HMO-448129033]]"),
+    ("heldout", "clinical", "Medical record number: [[MEDICAL_RECORD_NUMBER|88-2291-0]]; allergies: penicillin."),
+    ("heldout", "prompt", "Write a polite reminder: my social is [[US_SSN|512-44-8731]], the form still shows the wrong one."),
+    ("heldout", "form", "SSN (no dashes): [[US_SSN|512448731]]"),
+    ("heldout", "chat", "license plate on the rental is [[VEHICLE_ID|6TRJ244]]"),
+    ("heldout", "form", "Driver License #: [[US_DRIVER_LICENSE|D1234-56789-01234]]"),
+    ("heldout", "code", "headers = {\"Authorization\": \"Bearer [[API_KEY|hNHTtMFCtrOfiB3wm4HO4xcww1PjwKJZoyg9]]\"}"),
+    ("heldout", "chat", "my new card is a maestro [[CREDIT_CARD|5020 9627 8325]]"),
+    ("heldout", "mail", "Amex ending in 9789, full number [[CREDIT_CARD|371097269689789]], was declined."),
+    ("heldout", "prompt", "Translate to English: «Sono nato il [[DATE_OF_BIRTH|4 aprile 1968]] a Bari e il mio cellulare è [[PHONE|333 987 6543]].»"),
+    ("heldout", "form", "Geboortedatum: [[DATE_OF_BIRTH|03-08-1985]]\nTelefoonnummer: [[PHONE|020 123 4567]]"),
+    ("heldout", "prompt", "Doğum tarihim [[DATE_OF_BIRTH|12.06.1990]], telefonum [[PHONE|0532 123 45 67]]."),
+    ("heldout", "ticket", "Serial number [[DEVICE_ID|FVFXK3Q4HV2J]] – battery swelling."),
+    ("heldout", "mail", "Please wire it to routing number [[ROUTING_NUMBER|021000021]], account [[BANK_ACCOUNT|483920117]]."),
+    ("heldout", "clinical", "Seen on [[DATE|April 2, 2024]] for follow-up; next visit [[DATE|May 14, 2024]]."),
+    ("heldout", "pii_free", "Install with pip install requests==2.31.0 urllib3==2.2.1 and restart the collector 3.8.12.7."),
+    ("heldout", "pii_free", "The sensor firmware moved from 2.14.0.311 to 2.15.1.4 last week; no reboots since."),
+    ("heldout", "pii_free", "Room 0.21 on floor 3, the printer is 4th on the left; call-back queue length 12."),
+    ("heldout", "pii_free", "Le train de 08 h 15 arrive à 10 h 42 ; billet à 39,90 €, voiture 12, place 045."),
+    ("heldout", "pii_free", "Der Zug hat 12 Minuten Verspätung, Gleis 7, Abfahrt 14:35, Preis 29,90 €."),
+    ("heldout", "pii_free", "SELECT id, created_at FROM sessions WHERE expires_at < NOW() - INTERVAL '30 days';"),
+    ("heldout", "pii_free", "sha256: e3b0c44298fc1c149afbf4c8996fb92427ae41e4649b934ca495991b7852b855"),
+    ("heldout", "pii_free", "The API key rotation policy is 90 days; keys are stored in the vault, never in code."),
+    ("heldout", "pii_free", "会議は2024年4月1日に延期されました。資料は共有フォルダにあります。"),
+    ("heldout", "pii_free", "请在系统中输入订单编号并点击确认，处理时间约为3个工作日。"),
+    ("heldout", "pii_free", "Part numbers 0402-1101-22 and 0402-1101-23 are out of stock until Q3."),
+    ("heldout", "pii_free", "The GPU has 24 GB, bandwidth 1008 GB/s, boost clock 2520 MHz, driver 551.86."),
+    ("heldout", "pii_free", "Four score and seven years later the hall was rebuilt, and 1,200 people attended the reopening."),
+    ("heldout", "pii_free", "Call of Duty 4 and Age of Empires II were the most played games at the 2005 LAN party."),
 ]
 
 
@@ -372,8 +433,13 @@ def main():
             if entry is ROUND_2:
                 rnd = 2
                 continue
+            if entry is ROUND_3:
+                rnd = 3
+                continue
             n += 1
             split, kind, marked = entry
+            if rnd == 2 and split == "heldout":
+                split = "seen"
             text, spans = render(marked)
             assert "[[" not in text and "]]" not in text, marked
             assert (kind == "pii_free") == (not spans), marked
