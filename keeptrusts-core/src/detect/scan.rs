@@ -147,7 +147,9 @@ fn cjk_letter(c: char) -> bool {
 /// A field name ending in a secret's word after a separator or a known prefix
 /// (`stripe_secret_key`, `x-auth-token`, `client_secret`, `apikey`, `accesstoken`), lowercase.
 fn secret_name(w: &str) -> bool {
+    // most words end otherwise: look at the last letter first
     if w.len() <= 3
+        || !matches!(w.as_bytes().last(), Some(b'y' | b't' | b'n' | b'd' | b'l'))
         || !w.bytes().all(|c| {
             c.is_ascii_lowercase() || c.is_ascii_digit() || matches!(c, b'_' | b'-' | b'.')
         })
@@ -898,14 +900,14 @@ impl Run<'_> {
             }
             // another value (a number, an ID, a redaction marker) stands between: the context
             // words before it belong to it, not to this one — unless the word is a phrase
-            if b.get(k..we)
-                .is_some_and(|w| w.iter().any(|&c| c == b'[' || c == b'*'))
-            {
+            let (mut valued, mut marker) = (false, false);
+            for &c in b.get(k..we).unwrap_or(&[]) {
+                valued |= c.is_ascii_digit();
+                marker |= c == b'[' || c == b'*';
+            }
+            if marker {
                 return None; // a redaction marker
             }
-            let valued = b
-                .get(k..we)
-                .is_some_and(|w| w.iter().any(u8::is_ascii_digit));
             if s2 == e2 || e2 - s2 > 32 {
                 if valued {
                     return None;
@@ -1154,12 +1156,23 @@ impl Run<'_> {
         while p > self.last_end && i - p < 3 && at(b, p - 1).is_ascii_lowercase() {
             p -= 1;
         }
+        // IBANs, licences and MACs have four digits or more
+        // (and a licence is short: a hash is not one)
+        let many_digits = || {
+            let e = id_run(b, p);
+            e - p <= 20
+                && b.get(p..e)
+                    .is_some_and(|t| t.iter().filter(|c| c.is_ascii_digit()).count() >= 4)
+        };
         if (1..=2).contains(&(i - p))
             && self.starts(p)
             && !matches!(
                 self.before(p),
                 b'_' | b'.' | b'-' | b'/' | b'@' | b'\\' | b'$'
             )
+            && (matches!(at(b, p + 2), b':' | b'-')
+                || (i - p == 2 && at(b, i + 1).is_ascii_digit())
+                || many_digits())
         {
             if let Some(e) = self.mac(p) {
                 return e;
@@ -1342,14 +1355,16 @@ impl Run<'_> {
             && at(b, s + 1) != b'0'
             && run(b, s, 6, |c| c.is_ascii_digit()) - s >= 2;
         let mixed = seps.iter().filter(|&&x| x).count() > 1;
+        // one kind of separator was read as groups already, with the same context
+        if !mixed || n < 7 {
+            return None;
+        }
         let ctx = self.context(s);
         if ctx == Some(Ctx::Negative) {
             return None;
         }
         let phone_ctx = matches!(ctx, Some(Ctx::Phone | Ctx::Fax));
-        if (trunk && mixed && groups >= 3 && (9..=12).contains(&n))
-            || (phone_ctx && (7..=15).contains(&n))
-        {
+        if (trunk && groups >= 3 && (9..=12).contains(&n)) || (phone_ctx && (7..=15).contains(&n)) {
             return Some(self.push_phone(s, e, ctx == Some(Ctx::Fax), 65));
         }
         None
@@ -1414,6 +1429,10 @@ impl Run<'_> {
                 self.dated(s, e, year);
                 return Some(e);
             }
+        }
+        if d.len() < 5 {
+            // no typed number, phone or card is shorter (`3.4.5`, `1/2/3`)
+            return None;
         }
         let ctx = self.context(s);
         if ctx == Some(Ctx::Negative) {
@@ -1602,7 +1621,13 @@ impl Run<'_> {
         }
         if n < 5 {
             // a plate of digits and letters (`1234 BCD`), typed by its context
-            if at(self.b, e) == b' ' && at(self.b, e + 1).is_ascii_uppercase() && n >= 2 {
+            let b = self.b;
+            let caps = run(b, e + 1, 5, |c| c.is_ascii_uppercase());
+            if at(b, e) == b' '
+                && (2..=4).contains(&(caps - e - 1))
+                && !alnum(at(b, caps))
+                && n >= 2
+            {
                 return self.id_token(s);
             }
             // no typed number is shorter than five digits
@@ -2154,19 +2179,22 @@ impl Run<'_> {
         if !(raw.iter().any(u8::is_ascii_digit) || spaced_next && raw.len() <= 5) {
             return None;
         }
-        let ctx = self.context(s)?;
-        if !raw.iter().any(u8::is_ascii_digit) {
-            // capitals before the digits (`B-MW 4471`): only a plate or a licence, and not the
-            // context word itself (`MBI 1EG4-TE5-MK73`)
+        let lettered = !raw.iter().any(u8::is_ascii_digit);
+        if lettered {
+            // capitals before the digits (`B-MW 4471`), not a context word itself (`MBI 1EG4-…`,
+            // `SSN 123…`)
             let mut buf = [0u8; 32];
-            if !matches!(ctx, Ctx::Plate | Ctx::DriverLicense)
-                || self
-                    .w
-                    .context
-                    .contains_key(lower(self.word_at(s, first), &mut buf))
+            if self
+                .w
+                .context
+                .contains_key(lower(self.word_at(s, first), &mut buf))
             {
                 return None;
             }
+        }
+        let ctx = self.context(s)?;
+        if lettered && !matches!(ctx, Ctx::Plate | Ctx::DriverLicense) {
+            return None; // only a plate or a licence starts with letters alone
         }
         let mut e = first;
         if matches!(
@@ -2236,6 +2264,13 @@ impl Run<'_> {
         }
         let b = self.b;
         let tok = |c: u8| alnum(c) || matches!(c, b'+' | b'/' | b'_' | b'-' | b'.' | b'~');
+        // most tokens are short: read forward first, and walk back only when the token is long
+        // enough or starts before `i`
+        let ahead = run(b, i, 16, tok);
+        if ahead - i < 16 && !(i > self.last_end && tok(at(b, i - 1))) {
+            self.secret_until = ahead;
+            return None;
+        }
         let mut s = i;
         while s > self.last_end && i - s < 512 && tok(at(b, s - 1)) {
             s -= 1;
