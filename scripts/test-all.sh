@@ -45,8 +45,8 @@ MATURIN_PEP517_ARGS="--profile dev" "$venv/bin/pip" install --quiet --force-rein
 echo "== Node package: npm ci && npm test in bindings-node (conformance vectors, API, stores, Promises, Express; tsc --noEmit)"
 (cd bindings-node && npm ci --no-audit --no-fund --loglevel=error && npm test 2>&1) | tee -a "$log" | grep -E '^# (tests|pass|fail) '
 
-echo "== gateway end to end: the official openai packages (PyPI and npm) against kt gateway run"
-"$venv/bin/pip" install --quiet openai
+echo "== gateway end to end: the official openai (PyPI and npm) and anthropic (PyPI) packages against kt gateway run"
+"$venv/bin/pip" install --quiet openai anthropic
 KT_BIN="$PWD/target/debug/kt" "$venv/bin/python" -m pytest -q e2e/python 2>&1 | tee -a "$log" | tail -n 3
 (cd e2e/node && npm ci --no-audit --no-fund --loglevel=error && KT_BIN="$PWD/../../target/debug/kt" npm test 2>&1) | tee -a "$log" | grep -E '^# (tests|pass|fail) '
 
