@@ -122,3 +122,56 @@ test("a member reading another team's dashboard is 403", async () => {
   assert.equal(r.status, 403);
   assert.equal((await r.json()).error.code, 'forbidden');
 });
+
+// issue 22: the Responses and embeddings APIs, each redacted for support, charged and audited
+const supportEvents = () => kt('events', 'export').trim().split('\n').map((l) => JSON.parse(l))
+  .filter((e) => !e.admin && e.team === 'support');
+const audited = async (calls, fn) => {
+  const before = supportEvents().length;
+  await fn();
+  const fresh = supportEvents().slice(before);
+  assert.equal(fresh.length, calls);
+  for (const e of fresh) {
+    assert.equal(e.status, 200);
+    assert.ok(Number(e.cost.settled) > 0, JSON.stringify(e));
+  }
+};
+
+test('responses: plain, streamed and a tool call round trip', async () => {
+  const c = client('support');
+  await audited(4, async () => {
+    const r = await c.responses.create({ model: 'gpt-4o-mini', input: 'mail jane@example.com' });
+    assert.equal(r.output_text, 'Echo: mail [EMAIL]');
+    assert.ok(r.usage.output_tokens > 0);
+    const stream = await c.responses.create({ model: 'gpt-4o-mini', input: 'call (415) 555-0132', stream: true });
+    let text = '';
+    let completed;
+    for await (const ev of stream) {
+      if (ev.type === 'response.output_text.delta') text += ev.delta;
+      if (ev.type === 'response.completed') completed = ev.response;
+    }
+    assert.equal(text, 'Echo: call [PHONE]');
+    assert.ok(completed.usage.input_tokens > 0);
+    const tools = [{ type: 'function', name: 'lookup', parameters: { type: 'object', properties: { text: { type: 'string' } } } }];
+    const first = await c.responses.create({ model: 'gpt-4o-mini', input: 'who is jane@example.com?', tools });
+    const call = first.output.find((i) => i.type === 'function_call');
+    assert.deepEqual(JSON.parse(call.arguments), { text: 'who is [EMAIL]?' });
+    const second = await c.responses.create({ model: 'gpt-4o-mini', tools, input: [
+      { role: 'user', content: 'who is jane@example.com?' }, call,
+      { type: 'function_call_output', call_id: call.call_id, output: 'Jane, jane@example.com' }] });
+    assert.equal(second.output_text, 'Echo: Jane, [EMAIL]');
+  });
+});
+
+test('embeddings: every input redacted, priced on input tokens', async () => {
+  await audited(1, async () => {
+    const r = await client('support').embeddings.create({ model: 'text-embedding-3-small', input: ['mail jane@example.com', 'plain'] });
+    assert.equal(r.data.length, 2);
+    assert.equal(r.data[0].embedding.length, 8);
+    assert.ok(r.usage.prompt_tokens > 0);
+  });
+  // the vector is the redacted input's: the same as embedding the redacted text itself
+  const same = await client('support').embeddings.create({ model: 'text-embedding-3-small', input: 'mail [EMAIL]' });
+  const again = await client('support').embeddings.create({ model: 'text-embedding-3-small', input: 'mail jane@example.com' });
+  assert.deepEqual(again.data[0].embedding, same.data[0].embedding);
+});
