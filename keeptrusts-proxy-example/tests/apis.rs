@@ -38,12 +38,16 @@ fn fake() -> (String, std::sync::Arc<std::sync::Mutex<Vec<Value>>>) {
                 .map(|(i, _)| json!({"object": "embedding", "index": i, "embedding": [0.5, -0.25, i]}))
                 .collect();
             let n = 4 * inputs.len();
-            respond_json(
-                conn,
-                200,
-                &json!({"object": "list", "data": data, "model": b["model"],
-                    "usage": {"prompt_tokens": n, "total_tokens": n}}),
-            );
+            let mut answer = json!({"object": "list", "data": data, "model": b["model"],
+                "usage": {"prompt_tokens": n, "total_tokens": n}});
+            // a provider that does not say what it billed, or answers without the vectors
+            if b["input"].to_string().contains("no-usage") {
+                answer.as_object_mut().unwrap().remove("usage");
+            }
+            if b["input"].to_string().contains("no-data") {
+                answer.as_object_mut().unwrap().remove("data");
+            }
+            respond_json(conn, 200, &answer);
             return;
         }
         if r.head.starts_with("post /v1/messages ") {
@@ -571,8 +575,31 @@ fn embeddings_scan_every_input_and_are_priced_on_input_tokens() {
     assert_eq!(r.status, 400);
     assert_eq!(r.json()["error"]["code"], "unsupported_input");
     assert_eq!(seen.lock().unwrap().len(), 2);
+    // a provider that reports no usage is charged its whole bound, never 0; one that answers
+    // 2xx without vectors is a 502, and still charged (it may have billed)
+    let r = post(
+        &gw_addr,
+        "/v1/embeddings",
+        &key,
+        &json!({"model": "text-embedding-3-small", "input": "no-usage"}),
+        &[],
+    );
+    assert_eq!(r.status, 200, "{}", r.body);
+    let r = post(
+        &gw_addr,
+        "/v1/embeddings",
+        &key,
+        &json!({"model": "text-embedding-3-small", "input": "no-data"}),
+        &[],
+    );
+    assert_eq!(r.status, 502, "{}", r.body);
+    assert_eq!(r.json()["error"]["code"], "upstream_error");
     stop(&mut gw);
-    let evs = charged_as_audited(&env, 3);
+    let evs = charged_as_audited(&env, 5);
+    let unmetered = &evs[3]["cost"];
+    assert!(num(&unmetered["settled"]) > 0.0, "{unmetered}");
+    assert_eq!(num(&unmetered["settled"]), num(&unmetered["estimated"]));
+    assert!(num(&evs[4]["cost"]["settled"]) > 0.0, "{}", evs[4]);
     // 8 input tokens at 0.02 per million, no output
     assert!(
         (num(&evs[0]["cost"]["settled"]) - 8.0 * 0.02 / 1e6).abs() < 1e-15,

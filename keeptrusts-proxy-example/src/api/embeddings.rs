@@ -17,14 +17,7 @@ const KNOWN: &[&str] = &["model", "input", "encoding_format", "dimensions", "use
 /// # Errors
 /// A missing or token-array `input`, an unknown field.
 pub fn to_chat(v: &Value) -> Result<Value, Unsupported> {
-    for k in v.as_object().into_iter().flatten().map(|(k, _)| k) {
-        if !KNOWN.contains(&k.as_str()) {
-            return Err(Unsupported::new(
-                "unsupported_parameter",
-                format!("`{k}` is not supported by the gateway's embeddings API"),
-            ));
-        }
-    }
+    Unsupported::unknown_field(v, KNOWN, "embeddings API")?;
     let tokens = || {
         Unsupported::new(
             "unsupported_input",

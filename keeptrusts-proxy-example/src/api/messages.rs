@@ -39,14 +39,7 @@ const KNOWN: &[&str] = &[
 /// # Errors
 /// What cannot be translated, named with its place (`messages[1].content[0]`, …).
 pub fn to_chat(v: &Value) -> Result<Value, Unsupported> {
-    for k in v.as_object().into_iter().flatten().map(|(k, _)| k) {
-        if !KNOWN.contains(&k.as_str()) {
-            return Err(Unsupported::new(
-                "unsupported_parameter",
-                format!("`{k}` is not supported by the gateway's Messages API"),
-            ));
-        }
-    }
+    Unsupported::unknown_field(v, KNOWN, "Messages API")?;
     let Some(max_tokens) = v.get("max_tokens").and_then(Value::as_u64) else {
         return Err(Unsupported::invalid(
             "`max_tokens` is required (a whole number)",

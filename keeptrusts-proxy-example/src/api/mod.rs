@@ -52,6 +52,22 @@ impl Unsupported {
     pub(crate) fn invalid(message: impl Into<String>) -> Self {
         Unsupported::new("invalid_request", message)
     }
+
+    /// The first field of `body` that is not in `known`, refused by name for `api`.
+    pub(crate) fn unknown_field(body: &Value, known: &[&str], api: &str) -> Result<(), Self> {
+        match body
+            .as_object()
+            .into_iter()
+            .flatten()
+            .find(|(k, _)| !known.contains(&k.as_str()))
+        {
+            Some((k, _)) => Err(Unsupported::new(
+                "unsupported_parameter",
+                format!("`{k}` is not supported by the gateway's {api}"),
+            )),
+            None => Ok(()),
+        }
+    }
 }
 
 /// What a translation keeps of the client's request to write the answer back in its shape.
