@@ -1206,6 +1206,46 @@ fn validate_wallets(ctx: &mut Ctx<'_>, spec: &PackSpec) {
             "default_max_output_tokens must be at least 1".into(),
         );
     }
+    if let Some(q) = &w.queue {
+        match q.hold_seconds {
+            None => {
+                let m = ctx.mark(&[Seg::K("wallets"), Seg::K("queue")]);
+                ctx.err(
+                    "E006",
+                    "wallets.queue.hold_seconds",
+                    m,
+                    "wallets.queue needs hold_seconds: how long an over-budget request is held (1 to 3600)".into(),
+                );
+            }
+            Some(h) if !(1..=crate::wallet::queue::MAX_HOLD_SECONDS).contains(&h) => {
+                let m = ctx.mark(&[Seg::K("wallets"), Seg::K("queue"), Seg::K("hold_seconds")]);
+                ctx.err(
+                    "E003",
+                    "wallets.queue.hold_seconds",
+                    m,
+                    format!(
+                        "hold_seconds must be 1 to {}, found {h}",
+                        crate::wallet::queue::MAX_HOLD_SECONDS
+                    ),
+                );
+            }
+            Some(_) => {}
+        }
+        if q.max_held_per_team == Some(0) {
+            let m = ctx.mark(&[
+                Seg::K("wallets"),
+                Seg::K("queue"),
+                Seg::K("max_held_per_team"),
+            ]);
+            ctx.err(
+                "E003",
+                "wallets.queue.max_held_per_team",
+                m,
+                "max_held_per_team must be at least 1 (leave wallets.queue out to hold nothing)"
+                    .into(),
+            );
+        }
+    }
 }
 
 fn validate_teams(ctx: &mut Ctx<'_>, spec: &PackSpec) {

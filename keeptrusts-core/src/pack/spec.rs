@@ -809,4 +809,22 @@ pub struct WalletsSpec {
     /// Lifetime of a pending cost ticket. Default 86400.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub ticket_ttl_seconds: Option<u64>,
+    /// Holding an over-budget request open until its ticket is approved or a wallet is funded
+    /// (`wallets.queue`). Absent: the request is answered 402 at once.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub queue: Option<QueueSpec>,
+}
+
+/// `wallets.queue:`.
+#[derive(Debug, Clone, PartialEq, Eq, Default, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct QueueSpec {
+    /// How long an over-budget request is held, at most (1 to 3600 s); a client's
+    /// `Prefer: wait=N` asks for less. Required.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub hold_seconds: Option<u64>,
+    /// Requests held at once per team on one gateway; above it a request is answered 402 at
+    /// once. Default 100.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub max_held_per_team: Option<u32>,
 }
