@@ -457,10 +457,12 @@ fn spec() -> impl Strategy<Value = PackSpec> {
                                     hold_seconds: Some(t.clamp(1, 3600)),
                                     max_held_per_team: Some(u32::try_from(t % 7 + 1).unwrap_or(1)),
                                 }),
+                                alerts: None,
                             }
                         }),
                         rate_limit_defaults: rate_limit_defaults.clone(),
                         teams: teams.clone(),
+                        notifications: None,
                     }
                 },
             )

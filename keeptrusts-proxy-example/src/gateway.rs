@@ -42,6 +42,7 @@ use crate::api::{self, Api, Encoder};
 use crate::backend::{self, Backend};
 
 mod hold;
+mod notify;
 
 /// `kt gateway run` options.
 #[derive(Debug, Args)]
@@ -211,6 +212,8 @@ pub(crate) struct App {
     metrics: Metrics,
     /// Over-budget requests held open for their ticket (`wallets.queue`).
     holds: Arc<hold::Holds>,
+    /// The pack's webhooks (`notifications:`).
+    notifier: notify::Notifier,
     max_body: usize,
     upstream_timeout: Duration,
     client_timeout: Duration,
@@ -449,6 +452,13 @@ pub fn run(args: &RunArgs) -> u8 {
             return 2;
         }
     };
+    let notifier = match notify::Notifier::from_pack(engine.spec(), &args.org) {
+        Ok(n) => n,
+        Err(e) => {
+            eprintln!("kt gateway: {}: {e}", args.pack.display());
+            return 2;
+        }
+    };
     let (store, ledger) = match backend::open_gateway(&args.store) {
         Ok(s) => s,
         Err(e) => {
@@ -511,6 +521,7 @@ pub fn run(args: &RunArgs) -> u8 {
         committed: committed_rx,
         metrics: Metrics::default(),
         holds: Arc::default(),
+        notifier,
         max_body: args.max_body_bytes,
         upstream_timeout: Duration::from_secs(args.upstream_timeout),
         client_timeout: Duration::from_secs(args.client_timeout.max(1)),
@@ -618,6 +629,7 @@ async fn serve(app: Arc<App>, listen: SocketAddr) -> u8 {
         holds.stop();
     });
     let active = Arc::new(tokio::sync::Semaphore::new(PERMITS));
+    notify::Notifier::start(&app);
     let watcher = Arc::clone(&app);
     tokio::spawn(async move {
         let mut ticks = 0u64;
@@ -752,9 +764,10 @@ async fn handle(app: Arc<App>, req: Request<Incoming>) -> Response<GwBody> {
         (Method::GET, "/health") => json_response(200, &rid, &serde_json::json!({"status": "ok"})),
         (Method::GET, "/metrics") => {
             let text = format!(
-                "{}{}# HELP keeptrusts_ledger_queue_depth Settlements and events queued, not yet committed.\n# TYPE keeptrusts_ledger_queue_depth gauge\nkeeptrusts_ledger_queue_depth {}\n",
+                "{}{}{}# HELP keeptrusts_ledger_queue_depth Settlements and events queued, not yet committed.\n# TYPE keeptrusts_ledger_queue_depth gauge\nkeeptrusts_ledger_queue_depth {}\n",
                 app.metrics.render(),
                 app.holds.render(),
+                app.notifier.render(),
                 app.ledger.queue_depth()
             );
             let mut r = Response::new(GwBody::Full(Some(Bytes::from(text))));
@@ -1029,6 +1042,23 @@ pub(crate) async fn exchange(
                 app.metrics.record(&team, "rate_limited", started.elapsed());
                 app.refusal_event(a.close.draft);
                 return with_headers(json_response(a.status, &rid, &a.body), &a.rate_headers);
+            }
+            if matches!(a.verdict, Verdict::Ticket | Verdict::Escalate) {
+                // a new cost ticket or escalation: someone must act on it
+                let draft = &a.close.draft;
+                let estimate = draft
+                    .cost
+                    .as_ref()
+                    .map(|c| (c.estimated, c.currency.as_str()));
+                if let Some(n) = keeptrusts_core::notify::of_refusal(
+                    &rid,
+                    principal,
+                    &a.body,
+                    draft.model.as_deref(),
+                    estimate,
+                ) {
+                    app.notifier.send(&n);
+                }
             }
             let receipt = app.commit(a.close);
             app.metrics
@@ -1977,5 +2007,10 @@ impl App {
 
     pub(crate) fn org(&self) -> &str {
         &self.org
+    }
+
+    /// The pack's webhooks.
+    pub(crate) fn notifier(&self) -> &notify::Notifier {
+        &self.notifier
     }
 }
