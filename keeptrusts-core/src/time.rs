@@ -25,6 +25,24 @@ pub fn month_start(now: Millis) -> Millis {
     days_from_civil(y, m, 1).saturating_mul(DAY)
 }
 
+/// `t` as a UTC date, `2026-12-02`.
+pub fn utc_date(t: Millis) -> String {
+    let (y, m, d) = civil_from_days(t.div_euclid(DAY));
+    format!("{y:04}-{m:02}-{d:02}")
+}
+
+/// `t` as a UTC time to the second, `2026-12-02 13:45:00Z`.
+pub fn utc_time(t: Millis) -> String {
+    let s = t.rem_euclid(DAY) / 1000;
+    format!(
+        "{} {:02}:{:02}:{:02}Z",
+        utc_date(t),
+        s / 3600,
+        s / 60 % 60,
+        s % 60
+    )
+}
+
 /// Days since 1970-01-01 → (year, month, day), proleptic Gregorian (Howard Hinnant's algorithm).
 fn civil_from_days(z: i64) -> (i64, u32, u32) {
     let z = z + 719_468;
@@ -53,6 +71,14 @@ fn days_from_civil(y: i64, m: u32, d: u32) -> i64 {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn dates_and_times_print_in_utc() {
+        assert_eq!(utc_date(1_796_219_100_000), "2026-12-02");
+        assert_eq!(utc_time(1_796_219_100_000), "2026-12-02 13:45:00Z");
+        assert_eq!(utc_time(0), "1970-01-01 00:00:00Z");
+        assert_eq!(utc_date(-1), "1969-12-31");
+    }
 
     #[test]
     fn days_weeks_and_months_start_where_the_utc_calendar_says() {

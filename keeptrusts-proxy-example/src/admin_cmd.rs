@@ -33,6 +33,9 @@ pub struct Common {
 #[derive(Debug, Subcommand)]
 pub enum TeamCommand {
     /// Create a team (its slug is derived from the name).
+    #[command(
+        after_help = "Example:\n  kt team create --name \"Customer Support\" --description \"Tier 1 and 2\""
+    )]
     Create {
         #[arg(long)]
         name: String,
@@ -42,6 +45,9 @@ pub enum TeamCommand {
         common: Common,
     },
     /// Add a member to a team, or change their role.
+    #[command(
+        after_help = "Example:\n  kt team add-member --team support --email agent@yourco.com --role admin"
+    )]
     AddMember {
         #[arg(long)]
         team: String,
@@ -54,6 +60,9 @@ pub enum TeamCommand {
         common: Common,
     },
     /// Remove a member from a team (their keys for it stop at once).
+    #[command(
+        after_help = "Example:\n  kt team remove-member --team support --email agent@yourco.com"
+    )]
     RemoveMember {
         #[arg(long)]
         team: String,
@@ -63,6 +72,7 @@ pub enum TeamCommand {
         common: Common,
     },
     /// Rename, describe, archive or restore a team (its slug stays).
+    #[command(after_help = "Example:\n  kt team update --team support --name \"Support EMEA\"")]
     Update {
         #[arg(long)]
         team: String,
@@ -79,6 +89,7 @@ pub enum TeamCommand {
         common: Common,
     },
     /// One team and its members.
+    #[command(after_help = "Example:\n  kt team show --team support")]
     Show {
         #[arg(long)]
         team: String,
@@ -86,6 +97,7 @@ pub enum TeamCommand {
         common: Common,
     },
     /// List teams and members.
+    #[command(after_help = "Example:\n  kt team list --json")]
     List {
         #[command(flatten)]
         common: Common,
@@ -95,6 +107,7 @@ pub enum TeamCommand {
 #[derive(Debug, Subcommand)]
 pub enum OrgCommand {
     /// Make a user an admin of every team (not of owners or the org wallet).
+    #[command(after_help = "Example:\n  kt org add-admin --email platform-lead@yourco.com")]
     AddAdmin {
         #[arg(long)]
         email: String,
@@ -102,6 +115,7 @@ pub enum OrgCommand {
         common: Common,
     },
     /// Withdraw an org admin.
+    #[command(after_help = "Example:\n  kt org remove-admin --email platform-lead@yourco.com")]
     RemoveAdmin {
         #[arg(long)]
         email: String,
@@ -109,6 +123,7 @@ pub enum OrgCommand {
         common: Common,
     },
     /// The org admins.
+    #[command(after_help = "Example:\n  kt org admins")]
     Admins {
         #[command(flatten)]
         common: Common,
@@ -118,6 +133,9 @@ pub enum OrgCommand {
 #[derive(Debug, Subcommand)]
 pub enum KeyCommand {
     /// Issue an API key for a member (printed once).
+    #[command(
+        after_help = "Example:\n  kt key create --team support --email agent@yourco.com --label laptop --expires-in 90d"
+    )]
     Create {
         #[arg(long)]
         team: String,
@@ -135,6 +153,7 @@ pub enum KeyCommand {
         common: Common,
     },
     /// List keys: id, team, user, label, status, last use (secrets are never stored).
+    #[command(after_help = "Example:\n  kt key list --team support")]
     List {
         #[arg(long)]
         team: Option<String>,
@@ -142,12 +161,14 @@ pub enum KeyCommand {
         common: Common,
     },
     /// Revoke a key: every gateway sharing the store refuses it within a second.
+    #[command(after_help = "Example:\n  kt key revoke kt_1a2b3c4d")]
     Revoke {
         id: String,
         #[command(flatten)]
         common: Common,
     },
     /// Replace a key by a new one (printed once) and revoke the old one.
+    #[command(after_help = "Example:\n  kt key rotate kt_1a2b3c4d")]
     Rotate {
         id: String,
         /// Expiry of the new key from now (default: as long as the old one had).
@@ -161,6 +182,9 @@ pub enum KeyCommand {
 #[derive(Debug, Subcommand)]
 pub enum WalletCommand {
     /// Set (or with --top-up, add to) a wallet's allocation.
+    #[command(
+        after_help = "Example:\n  kt wallet allocate --team support --amount 100 --period monthly"
+    )]
     Allocate {
         #[arg(long, group = "wallet")]
         team: Option<String>,
@@ -181,6 +205,7 @@ pub enum WalletCommand {
         common: Common,
     },
     /// Every wallet with allocated, spent, reserved and available amounts.
+    #[command(after_help = "Example:\n  kt wallet balance --json")]
     Balance {
         #[command(flatten)]
         common: Common,
@@ -190,6 +215,9 @@ pub enum WalletCommand {
 #[derive(Debug, Subcommand)]
 pub enum ResolveCommand {
     /// List (newest first).
+    #[command(
+        after_help = "Example:\n  kt ticket list --team support      (or: kt escalation list)"
+    )]
     List {
         #[arg(long)]
         team: Option<String>,
@@ -197,6 +225,9 @@ pub enum ResolveCommand {
         common: Common,
     },
     /// Approve; the client's retry then goes through once.
+    #[command(
+        after_help = "Example:\n  kt ticket approve tkt_req_… --charge-to team:support      (or: kt escalation approve esc_req_…)"
+    )]
     Approve {
         id: String,
         /// Tickets: the wallet to charge (`team:legal`); default the ticket's team wallet.
@@ -209,6 +240,9 @@ pub enum ResolveCommand {
         common: Common,
     },
     /// Deny.
+    #[command(
+        after_help = "Example:\n  kt ticket deny tkt_req_…      (or: kt escalation deny esc_req_…)"
+    )]
     Deny {
         id: String,
         #[arg(long = "as", default_value = "cli@localhost")]
@@ -221,6 +255,7 @@ pub enum ResolveCommand {
 #[derive(Debug, Subcommand)]
 pub enum EventsCommand {
     /// The last events.
+    #[command(after_help = "Example:\n  kt events tail --n 50")]
     Tail {
         #[arg(long, default_value_t = 20)]
         n: usize,
@@ -228,12 +263,14 @@ pub enum EventsCommand {
         common: Common,
     },
     /// Every event as JSON lines.
+    #[command(after_help = "Example:\n  kt events export > events.jsonl")]
     Export {
         #[command(flatten)]
         common: Common,
     },
     /// Verify the hash chain: every link and hash, nothing missing at the end (the recorded
     /// head), pruned events only past their retention. Exit status 3 if it was tampered with.
+    #[command(after_help = "Example:\n  kt events verify --expect-head \"$(cat head.txt)\"")]
     Verify {
         /// A head kept elsewhere (`kt events head` printed it): the chain must still reach it,
         /// with that hash.
@@ -247,12 +284,14 @@ pub enum EventsCommand {
     },
     /// The chain's head (`SEQ:HASH`): keep it elsewhere and pass it to `verify --expect-head`
     /// later, so a rewritten or truncated store is caught even with its head row rewritten.
+    #[command(after_help = "Example:\n  kt events head > head.txt")]
     Head {
         #[command(flatten)]
         common: Common,
     },
     /// Remove the content of events past their retention (each its own: the audit stamp's
     /// `retention_days`); they keep their place, time and hash, so the chain still verifies.
+    #[command(after_help = "Example:\n  kt events prune --default-days 365")]
     Prune {
         /// Retention for events without an audit stamp.
         #[arg(long, default_value_t = 365)]
@@ -914,12 +953,176 @@ pub fn dashboard(a: &DashboardArgs) -> u8 {
         let q = Query::new(&team, section);
         let v =
             dashboard::load(s.as_ref(), &a.common.org_id, &viewer, &q).map_err(|e| report(&e))?;
-        use std::io::Write;
-        let _ = writeln!(
-            std::io::stdout(),
-            "{}",
-            serde_json::to_string_pretty(&v).unwrap_or_default()
-        );
+        let v = serde_json::to_value(&v).unwrap_or_default();
+        print(&a.common, &v, || dashboard_text(&v));
         Ok(())
     })())
+}
+
+/// Rows as a text table: a header, then one line per row, columns padded to their widest cell.
+fn table(header: &[&str], rows: &[Vec<String>]) -> String {
+    let mut width: Vec<usize> = header.iter().map(|h| h.chars().count()).collect();
+    for r in rows {
+        for (w, c) in width.iter_mut().zip(r) {
+            *w = (*w).max(c.chars().count());
+        }
+    }
+    let line = |cells: Vec<&str>| {
+        cells
+            .iter()
+            .zip(&width)
+            .map(|(c, w)| format!("{c:<w$}"))
+            .collect::<Vec<_>>()
+            .join("  ")
+            .trim_end()
+            .to_owned()
+    };
+    let mut out = vec![line(header.to_vec())];
+    out.extend(
+        rows.iter()
+            .map(|r| line(r.iter().map(String::as_str).collect())),
+    );
+    out.join("\n")
+}
+
+/// A dashboard section as text tables (`--json` prints it as the admin API answers it).
+fn dashboard_text(v: &serde_json::Value) -> String {
+    use serde_json::Value;
+    let cell = |x: &Value| match x {
+        Value::Null => "-".to_owned(),
+        Value::String(s) => s.clone(),
+        other => other.to_string(),
+    };
+    let ms = |x: &Value| {
+        x.as_i64()
+            .or_else(|| x.as_str().and_then(|s| s.parse().ok()))
+    };
+    let day = |x: &Value| ms(x).map_or_else(|| cell(x), keeptrusts_core::time::utc_date);
+    let list = |k: &str| {
+        v.get(k)
+            .and_then(Value::as_array)
+            .cloned()
+            .unwrap_or_default()
+    };
+    let pairs = |k: &str, key: &dyn Fn(&str) -> String| -> Vec<Vec<String>> {
+        v.get(k)
+            .and_then(Value::as_object)
+            .map(|m| m.iter().map(|(a, b)| vec![key(a), cell(b)]).collect())
+            .unwrap_or_default()
+    };
+    let empty = |what: &str| format!("(no {what} yet for this view)");
+    let section = v.get("section").and_then(Value::as_str).unwrap_or_default();
+    match section {
+        "overview" => {
+            let rows: Vec<Vec<String>> = list("days")
+                .iter()
+                .map(|d| {
+                    vec![
+                        day(at(d, "day")),
+                        cell(at(d, "requests")),
+                        cell(at(d, "cost")),
+                        cell(at(d, "policy_events")),
+                    ]
+                })
+                .collect();
+            if rows.is_empty() {
+                return empty("requests");
+            }
+            table(&["day (UTC)", "requests", "cost", "policy events"], &rows)
+        }
+        "spend" => {
+            let as_day = |k: &str| {
+                k.parse::<i64>()
+                    .map_or_else(|_| k.to_owned(), keeptrusts_core::time::utc_date)
+            };
+            let same = |k: &str| k.to_owned();
+            format!(
+                "total spent: {}\n\n{}\n\n{}\n\n{}",
+                cell(at(v, "total")),
+                table(&["model", "spent"], &pairs("by_model", &same)),
+                table(&["user", "spent"], &pairs("by_user", &same)),
+                table(&["period (UTC)", "spent"], &pairs("by_period", &as_day)),
+            )
+        }
+        "usage" => {
+            let rows: Vec<Vec<String>> = list("members")
+                .iter()
+                .map(|m| {
+                    [
+                        "user",
+                        "requests",
+                        "denied",
+                        "cost",
+                        "prompt_tokens",
+                        "completion_tokens",
+                    ]
+                    .iter()
+                    .map(|k| cell(at(m, k)))
+                    .collect()
+                })
+                .collect();
+            if rows.is_empty() {
+                return empty("usage");
+            }
+            table(
+                &[
+                    "user",
+                    "requests",
+                    "denied",
+                    "cost",
+                    "prompt tokens",
+                    "completion tokens",
+                ],
+                &rows,
+            )
+        }
+        "events" | "escalations" => {
+            let rows: Vec<Vec<String>> = list("rows")
+                .iter()
+                .map(|e| {
+                    vec![
+                        cell(at(e, "seq")),
+                        ms(at(e, "timestamp"))
+                            .map_or_else(|| "-".into(), keeptrusts_core::time::utc_time),
+                        cell(at(e, "user")),
+                        cell(at(e, "model")),
+                        cell(at(e, "verdict")),
+                        cell(at(e, "status")),
+                        cell(at(e, "reason")),
+                        cell(at(at(e, "cost"), "settled")),
+                        cell(
+                            e.get("escalation_id")
+                                .or_else(|| e.get("ticket_id"))
+                                .unwrap_or(&Value::Null),
+                        ),
+                    ]
+                })
+                .collect();
+            if rows.is_empty() {
+                return empty(section);
+            }
+            let mut out = table(
+                &[
+                    "seq",
+                    "time",
+                    "user",
+                    "model",
+                    "verdict",
+                    "status",
+                    "reason",
+                    "cost",
+                    "escalation/ticket",
+                ],
+                &rows,
+            );
+            if let Some(next) = v.get("next").filter(|n| !n.is_null()) {
+                out.push_str(&format!(
+                    "\n(more: the next page starts before seq {})",
+                    cell(next)
+                ));
+            }
+            out
+        }
+        _ => serde_json::to_string_pretty(v).unwrap_or_default(),
+    }
 }

@@ -59,11 +59,13 @@ pub struct RunArgs {
     /// Largest request body accepted (413 above).
     #[arg(long, default_value_t = 4 << 20)]
     max_body_bytes: usize,
-    /// Seconds to wait for a provider before failing the request (504).
+    /// Seconds to wait for a provider: a target that does not answer in time counts as failed
+    /// and the next one is tried; when every target failed, 502 `upstream_error`.
     #[arg(long, default_value_t = 120)]
     upstream_timeout: u64,
-    /// Organization id events are chained under.
-    #[arg(long, default_value = "default")]
+    /// Organization id events are chained under (`--org-id`, as in every other command;
+    /// `--org` is accepted too).
+    #[arg(long = "org-id", visible_alias = "org", default_value = "default")]
     org: String,
     /// Seconds a client has to send its request headers, and then its body (408 after).
     #[arg(long, default_value_t = 30)]
@@ -73,6 +75,11 @@ pub struct RunArgs {
     /// most the last batch).
     #[arg(long, value_enum, default_value_t = Durability::Durable)]
     durability: Durability,
+    /// On a store with no team yet, first create the first owner (`owner`) or the seed's org
+    /// (`seed`: teams engineering, support and legal with an admin and a member each, and
+    /// wallets), and print their keys once. A store that has teams is left as it is.
+    #[arg(long, value_enum)]
+    bootstrap: Option<crate::bootstrap::Bootstrap>,
 }
 
 /// When an answer may leave the gateway (see `docs/gateway.md`, "Durability").
@@ -466,6 +473,18 @@ pub fn run(args: &RunArgs) -> u8 {
             return 2;
         }
     };
+    if let Some(mode) = args.bootstrap {
+        match crate::bootstrap::run(store.as_ref(), &args.org, mode) {
+            Ok(Some(made)) => eprintln!("{}", crate::bootstrap::report(&made)),
+            Ok(None) => eprintln!(
+                "kt gateway: --bootstrap: the store already has teams; nothing was created"
+            ),
+            Err(e) => {
+                eprintln!("kt gateway: --bootstrap: {e}");
+                return 2;
+            }
+        }
+    }
     // a pack that targets a team the store does not know (a display name, a team never
     // created) silently skips that team's policies: say so at start
     match store.teams() {
@@ -618,6 +637,7 @@ async fn serve(app: Arc<App>, listen: SocketAddr) -> u8 {
     // SIGTERM is caught from here on: a supervisor that stops the gateway as soon as it says it
     // listens gets a clean shutdown, not a kill
     let signals = Signals::install();
+    eprintln!("kt gateway: console: http://{addr}/console");
     eprintln!("kt gateway: listening on http://{addr}");
     tracing::info!(%addr, "listening");
     let (stop_tx, mut stop_rx) = tokio::sync::watch::channel(false);

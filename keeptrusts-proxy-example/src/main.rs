@@ -5,15 +5,20 @@ mod admin_cmd;
 mod anthropic;
 mod api;
 mod backend;
+mod bootstrap;
 mod gateway;
 mod policy_cmd;
 mod scan_cmd;
 
+use std::ffi::OsString;
 use std::process::ExitCode;
 
 use clap::{Parser, Subcommand};
 
-/// keeptrusts: team-based AI governance.
+/// keeptrusts: team-based AI governance. The gateway (`kt gateway run`) puts every team's policy
+/// chain, budget and models between your applications and the LLM providers; the other commands
+/// manage teams, keys, wallets, tickets, escalations and the audit trail on its store, and lint,
+/// test and scan offline.
 #[derive(Debug, Parser)]
 #[command(name = "kt", version, about, propagate_version = true)]
 struct Cli {
@@ -33,6 +38,9 @@ enum Command {
     /// `{"id", "spans": [{"start", "end", "type"}]}` per line.
     ///
     /// Exit status: 0, 2 if an input line was invalid (reported on stderr), 1 on an I/O error.
+    #[command(
+        after_help = "Example:\n  echo '{\"id\": 1, \"text\": \"mail jane@example.com\"}' | kt scan"
+    )]
     Scan(scan_cmd::ScanArgs),
     /// Run the gateway.
     #[command(subcommand)]
@@ -59,10 +67,14 @@ enum Command {
     #[command(subcommand)]
     Events(admin_cmd::EventsCommand),
     /// A dashboard section as a user sees it.
+    #[command(
+        after_help = "Example:\n  kt dashboard --as lead@yourco.com --team support --section spend"
+    )]
     Dashboard(admin_cmd::DashboardArgs),
     /// Redact text read on stdin (streamed) and write it to stdout.
     ///
     /// Exit status: 0, 2 for input that is not UTF-8 or a bad option, 1 on an I/O error.
+    #[command(after_help = "Example:\n  kt redact < ticket.txt > ticket.redacted.txt")]
     Redact(scan_cmd::RedactArgs),
 }
 
@@ -71,10 +83,16 @@ enum PolicyCommand {
     /// Validate a pack and print the effective chain of every team it names.
     ///
     /// Exit status: 0 valid, 2 invalid, 1 the file could not be read.
+    #[command(
+        after_help = "Example:\n  kt policy lint --file examples/packs/gateway-quickstart.yaml --known-teams engineering,support,legal"
+    )]
     Lint(policy_cmd::LintArgs),
     /// Run golden cases (principal + request → expected verdict) against a pack.
     ///
     /// Exit status: 0 all passed, 1 a case failed, 2 the pack or a case file is invalid.
+    #[command(
+        after_help = "Example:\n  kt policy test --file examples/packs/multi-team-governance.yaml --cases examples/packs/cases/multi-team-governance"
+    )]
     Test(policy_cmd::TestArgs),
 }
 
@@ -84,17 +102,48 @@ enum GatewayCommand {
     ///
     /// Exit status: 0 after a clean shutdown (Ctrl-C, SIGTERM), 2 for a bad pack, store or
     /// option, 1 if the address cannot be bound.
+    #[command(
+        after_help = "Example:\n  kt gateway run --pack examples/packs/gateway-quickstart.yaml --bootstrap seed"
+    )]
     Run(gateway::RunArgs),
 }
 
 #[derive(Debug, Subcommand)]
 enum PackCommand {
     /// Same as `kt policy lint`.
+    #[command(
+        after_help = "Example:\n  kt pack validate --file examples/packs/gateway-quickstart.yaml"
+    )]
     Validate(policy_cmd::LintArgs),
 }
 
+/// The options every store command takes (`--store`, `--org-id`, `--json`) may also come
+/// before the subcommand: `kt --store sqlite:kt.db team list` is `kt team list --store
+/// sqlite:kt.db`. They are moved after it; any other leading option is left where it is.
+fn hoisted(args: impl IntoIterator<Item = OsString>) -> Vec<OsString> {
+    let mut args = args.into_iter();
+    let mut out: Vec<OsString> = args.next().into_iter().collect();
+    let mut moved = Vec::new();
+    let mut rest = Vec::new();
+    while let Some(a) = args.next() {
+        let s = a.to_string_lossy();
+        if s == "--store" || s == "--org-id" {
+            moved.push(a);
+            moved.extend(args.next());
+        } else if s.starts_with("--store=") || s.starts_with("--org-id=") || s == "--json" {
+            moved.push(a);
+        } else {
+            rest.push(a);
+            rest.extend(args.by_ref());
+        }
+    }
+    out.extend(rest);
+    out.extend(moved);
+    out
+}
+
 fn main() -> ExitCode {
-    let cli = Cli::parse();
+    let cli = Cli::parse_from(hoisted(std::env::args_os()));
     let code = match cli.command {
         Command::Policy(PolicyCommand::Lint(a)) | Command::Pack(PackCommand::Validate(a)) => {
             policy_cmd::lint(&a)
@@ -136,5 +185,29 @@ mod tests {
     #[test]
     fn the_command_line_is_consistent() {
         super::Cli::command().debug_assert();
+    }
+
+    #[test]
+    fn store_options_may_come_before_the_subcommand() {
+        let h = |a: &[&str]| -> Vec<String> {
+            super::hoisted(a.iter().map(std::ffi::OsString::from))
+                .into_iter()
+                .map(|s| s.into_string().unwrap_or_default())
+                .collect()
+        };
+        assert_eq!(
+            h(&["kt", "--store", "sqlite:a.db", "--json", "team", "list"]),
+            ["kt", "team", "list", "--store", "sqlite:a.db", "--json"]
+        );
+        assert_eq!(
+            h(&["kt", "--org-id=acme", "events", "tail"]),
+            ["kt", "events", "tail", "--org-id=acme"]
+        );
+        // after the subcommand, nothing moves
+        assert_eq!(
+            h(&["kt", "key", "create", "--store", "x", "--team", "t"]),
+            ["kt", "key", "create", "--store", "x", "--team", "t"]
+        );
+        assert_eq!(h(&["kt", "--version"]), ["kt", "--version"]);
     }
 }
