@@ -5,6 +5,7 @@ mod admin_cmd;
 mod anthropic;
 mod api;
 mod backend;
+mod console;
 mod gateway;
 mod policy_cmd;
 mod scan_cmd;
@@ -60,6 +61,9 @@ enum Command {
     Events(admin_cmd::EventsCommand),
     /// A dashboard section as a user sees it.
     Dashboard(admin_cmd::DashboardArgs),
+    /// The web console (served by `kt gateway run` at `/console`).
+    #[command(subcommand)]
+    Console(ConsoleCommand),
     /// Redact text read on stdin (streamed) and write it to stdout.
     ///
     /// Exit status: 0, 2 for input that is not UTF-8 or a bad option, 1 on an I/O error.
@@ -85,6 +89,16 @@ enum GatewayCommand {
     /// Exit status: 0 after a clean shutdown (Ctrl-C, SIGTERM), 2 for a bad pack, store or
     /// option, 1 if the address cannot be bound.
     Run(gateway::RunArgs),
+}
+
+#[derive(Debug, Subcommand)]
+enum ConsoleCommand {
+    /// Print a one-time sign-in URL for a member who has no key yet.
+    ///
+    /// Example: `kt console link --email ana@yourco.com --url http://127.0.0.1:41002`
+    ///
+    /// Exit status: 0, 2 for an unknown member, 1 when the store fails.
+    Link(console::LinkArgs),
 }
 
 #[derive(Debug, Subcommand)]
@@ -114,6 +128,7 @@ fn main() -> ExitCode {
         Command::Escalation(c) => admin_cmd::escalation(&c),
         Command::Events(c) => admin_cmd::events(&c),
         Command::Dashboard(a) => admin_cmd::dashboard(&a),
+        Command::Console(ConsoleCommand::Link(a)) => console::link(&a),
     };
     ExitCode::from(code)
 }
