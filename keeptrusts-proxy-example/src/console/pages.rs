@@ -1027,7 +1027,10 @@ async fn members(page: &Page, err: Option<&FormError>, shown: Option<&Shown>) ->
                 format!("<table><caption>Members of {}</caption><thead><tr><th scope=\"col\">Member</th><th scope=\"col\">Role</th><th scope=\"col\"><span class=\"sr\">Remove</span></th></tr></thead><tbody>{rows}</tbody></table>", esc(&page.team))
             }
         }
-        Err(e) => format!("<p class=\"error\" role=\"alert\">{}</p>", esc(&e.message)),
+        // another team's members or keys: the page is refused as the API refused the call;
+        // on the viewer's own team, the API's reason is shown in place
+        Err(e) if page.actor.team.as_deref() != Some(page.team.as_str()) => return Err(e),
+        Err(e) => format!("<p class=\"notice\">{}</p>", esc(&e.message)),
     };
     let add_member = format!(
         "<form method=\"post\" action=\"{action}\" class=\"card\"><h3>Add a member</h3>{c}<input type=\"hidden\" name=\"op\" value=\"add_member\">{}<div class=\"field\">{}</div><button type=\"submit\">Add member</button></form>",
@@ -1066,7 +1069,10 @@ async fn members(page: &Page, err: Option<&FormError>, shown: Option<&Shown>) ->
                 format!("<table><caption>Keys of {}</caption><thead><tr><th scope=\"col\">Key</th><th scope=\"col\">Member</th><th scope=\"col\">Label</th><th scope=\"col\">Status</th><th scope=\"col\">Created</th><th scope=\"col\">Last used</th><th scope=\"col\"><span class=\"sr\">Revoke</span></th></tr></thead><tbody>{rows}</tbody></table>", esc(&page.team))
             }
         }
-        Err(e) => format!("<p class=\"error\" role=\"alert\">{}</p>", esc(&e.message)),
+        // another team's members or keys: the page is refused as the API refused the call;
+        // on the viewer's own team, the API's reason is shown in place
+        Err(e) if page.actor.team.as_deref() != Some(page.team.as_str()) => return Err(e),
+        Err(e) => format!("<p class=\"notice\">{}</p>", esc(&e.message)),
     };
     let create_key = format!(
         "<form method=\"post\" action=\"{action}\" class=\"card\"><h3>Create a key</h3>{c}<input type=\"hidden\" name=\"op\" value=\"create_key\">{}{}{}<button type=\"submit\">Create key</button></form>",

@@ -78,7 +78,18 @@ impl Env {
     }
 
     pub fn gateway_with(&self, pack: &Path, extra: &[&str]) -> (Child, String) {
+        self.gateway_env(pack, extra, &[])
+    }
+
+    /// [`Env::gateway_with`], with environment variables for the gateway.
+    pub fn gateway_env(
+        &self,
+        pack: &Path,
+        extra: &[&str],
+        vars: &[(&str, &str)],
+    ) -> (Child, String) {
         let mut child = Command::new(env!("CARGO_BIN_EXE_kt"))
+            .envs(vars.iter().copied())
             .args([
                 "gateway",
                 "run",
