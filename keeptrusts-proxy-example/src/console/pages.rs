@@ -352,7 +352,8 @@ impl Page {
                 "<form method=\"get\" action=\"/console/{}\" class=\"switcher\">\
 <label for=\"team-switch\">Team</label><select id=\"team-switch\" name=\"team\" data-autosubmit>{opts}</select>\
 <button type=\"submit\">Show</button></form>",
-                esc(self.section.split('/').take(2).collect::<Vec<_>>().join("/").as_str())
+                // an event's page switches to the other team's event list
+                esc(if self.section.starts_with("events/") { "events" } else { &self.section })
             )
         } else {
             format!(
@@ -432,26 +433,30 @@ pub(crate) async fn render(
 
 type Section = Result<(&'static str, String), ApiError>;
 
-/// A bar chart as inline SVG (no script, no style attribute: the CSP allows it as is).
-fn bars(label: &str, points: &[(String, f64, String)]) -> String {
-    if points.is_empty() {
+/// A bar chart as inline SVG (no script, no style attribute: the CSP allows it as is), with at
+/// least `slots` bar positions so that a few bars stay bars; the first and last labels and the
+/// largest value are written under it.
+fn bars(label: &str, points: &[(String, f64, String)], slots: usize) -> String {
+    let (Some(first), Some(last)) = (points.first(), points.last()) else {
         return String::new();
-    }
-    let max = points
-        .iter()
-        .map(|p| p.1)
-        .fold(0.0_f64, f64::max)
-        .max(1e-12);
+    };
+    let max = points.iter().map(|p| p.1).fold(0.0_f64, f64::max);
+    let top = max.max(1e-12);
     let (w, h, gap) = (600.0, 120.0, 2.0);
-    let n = points.len() as f64;
+    let n = points.len().max(slots).max(1) as f64;
     let bw = ((w - gap * n) / n).max(1.0);
+    let peak = points
+        .iter()
+        .find(|p| (p.1 - max).abs() < f64::EPSILON)
+        .map_or(String::new(), |p| p.2.clone());
     let mut s = format!(
-        "<figure><figcaption>{l}</figcaption><svg viewBox=\"0 0 {w} {h2}\" role=\"img\" aria-label=\"{l}\" class=\"chart\" preserveAspectRatio=\"none\">",
+        "<figure><figcaption>{l}</figcaption><svg viewBox=\"0 0 {w} {h2}\" role=\"img\" aria-label=\"{l}, highest {p}\" class=\"chart\" preserveAspectRatio=\"none\"><line x1=\"0\" y1=\"{h}\" x2=\"{w}\" y2=\"{h}\" class=\"axis\"></line>",
         l = esc(label),
+        p = esc(&peak),
         h2 = h + 2.0
     );
     for (i, (x, v, shown)) in points.iter().enumerate() {
-        let bh = (v / max * h).max(if *v > 0.0 { 1.0 } else { 0.0 });
+        let bh = (v / top * h).max(if *v > 0.0 { 1.0 } else { 0.0 });
         let _ = write!(
             s,
             "<rect x=\"{:.1}\" y=\"{:.1}\" width=\"{bw:.1}\" height=\"{bh:.1}\"><title>{}: {}</title></rect>",
@@ -461,7 +466,13 @@ fn bars(label: &str, points: &[(String, f64, String)]) -> String {
             esc(shown)
         );
     }
-    s.push_str("</svg></figure>");
+    let _ = write!(
+        s,
+        "</svg><div class=\"axis-labels\"><span>{}</span><span>highest {}</span><span>{}</span></div></figure>",
+        esc(&first.0),
+        esc(&peak),
+        esc(&last.0)
+    );
     s
 }
 
@@ -486,7 +497,6 @@ async fn overview(page: &Page) -> Section {
 (<code>Authorization: Bearer kt_…</code>) and its traffic shows up here."),
         ));
     }
-    let label = |d: &Value| date(d["day"].as_i64().unwrap_or(0));
     let (mut req, mut cost, mut pol) = (0u64, Decimal::ZERO, 0u64);
     let mut rows = String::new();
     for d in &days {
@@ -502,15 +512,29 @@ async fn overview(page: &Page) -> Section {
             text(&d["policy_events"])
         );
     }
+    // every one of the 30 days has its place on the axis, traffic or not
+    let today = keeptrusts_core::time::day_of(backend::now_ms());
+    let by_day: HashMap<i64, &Value> = days
+        .iter()
+        .map(|d| (d["day"].as_i64().unwrap_or(0), d))
+        .collect();
+    let none = json!({"day": 0, "requests": 0, "cost": "0", "policy_events": 0});
+    let axis: Vec<(i64, &Value)> = (0..30)
+        .rev()
+        .map(|i| {
+            let t = today - i * 86_400_000;
+            (t, by_day.get(&t).copied().unwrap_or(&none))
+        })
+        .collect();
     let chart = |title: &str, f: &dyn Fn(&Value) -> (f64, String)| {
-        let pts: Vec<_> = days
+        let pts: Vec<_> = axis
             .iter()
-            .map(|d| {
+            .map(|(t, d)| {
                 let (v, s) = f(d);
-                (label(d), v, s)
+                (date(*t), v, s)
             })
             .collect();
-        bars(title, &pts)
+        bars(title, &pts, 30)
     };
     let c1 = chart("Requests per day", &|d| {
         (d["requests"].as_f64().unwrap_or(0.0), text(&d["requests"]))
@@ -816,7 +840,7 @@ async fn spend(page: &Page) -> Section {
         format!(
             "{form}<div class=\"tiles\"><div class=\"tile\"><span>Total</span><strong>{}</strong></div></div>{}<div class=\"cols\">{}{}{}</div>",
             money(dec(&v["total"]), &cur),
-            bars(&format!("Spend per {g}"), &pts),
+            bars(&format!("Spend per {g}"), &pts, 12),
             table("By model", "Model", &v["by_model"], &|k| esc(k)),
             table("By user", "User", &v["by_user"], &|k| esc(k)),
             table(&format!("By {g}"), "Period starting", by_period, &|k| k.parse::<i64>().map(day).unwrap_or_else(|_| esc(k))),
