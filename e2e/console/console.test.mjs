@@ -87,7 +87,7 @@ before(async () => {
   assert.equal((await chat(keys.ana, 'gpt-4o-mini', 'Customer SSN 123-45-6789, mail jane@example.com')).status, 200)
   assert.equal((await chat(keys.ana, 'gpt-4o-mini', 'Summarise the ticket')).status, 200)
   assert.equal((await chat(keys.bo, 'gpt-4o-mini', 'Draft a reply for bo')).status, 200)
-  assert.equal((await chat(keys.counsel, 'gpt-4o', 'Review this contract')).status, 409)
+  assert.equal((await chat(keys.counsel, 'gpt-4o', 'Review the contract Jane Doe (jane@example.com) sent')).status, 409)
 
   browser = await chromium.launch({ executablePath: CHROMIUM, headless: true, args: FLAGS, timeout: 60000 })
 })
@@ -217,11 +217,14 @@ test('an org admin creates a team, adds a member, creates and revokes a key, all
 
   // Escalations: legal's held request; approve, then the retry goes through once
   await page.goto(`${base}/console/escalations?team=legal`)
+  const queue = await page.locator('main').innerText()
+  assert.match(queue, /Review the contract \[PERSON\] \(\[EMAIL\]\) sent/, 'the redacted excerpt')
+  assert.doesNotMatch(queue, /jane@example\.com|Jane Doe/)
   await shot(page, 'escalations')
   const escId = (await page.locator('main table code').first().innerText()).trim()
   await page.getByRole('button', { name: `Approve ${escId}` }).click()
   await page.getByText(`Escalation ${escId} approved.`).waitFor()
-  const retried = await chat(keys.counsel, 'gpt-4o', 'Review this contract', { 'x-keeptrusts-escalation-id': escId })
+  const retried = await chat(keys.counsel, 'gpt-4o', 'Review the contract Jane Doe (jane@example.com) sent', { 'x-keeptrusts-escalation-id': escId })
   assert.equal(retried.status, 200)
 
   // a ticket: support's wallet runs dry; approve charging support

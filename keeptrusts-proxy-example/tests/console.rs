@@ -639,14 +639,22 @@ fn an_admin_manages_members_keys_wallets_tickets_and_escalations() {
     // an escalation: legal's request waits; the owner approves it in the console
     let counsel = env.key("legal", "counsel@yourco.com");
     env.ok(&["wallet", "allocate", "--team", "legal", "--amount", "10"]);
-    let r = chat(&addr, Some(&counsel), "gpt-4o", "Review this contract", &[]);
+    let text = "Review this contract for jane@example.com";
+    let r = chat(&addr, Some(&counsel), "gpt-4o", text, &[]);
     assert_eq!(r.status, 409);
     let esc = r.json()["error"]["escalation_id"]
         .as_str()
         .unwrap()
         .to_owned();
     let e = "/console/escalations?team=legal";
-    assert!(o.get(e).body.contains(&esc));
+    let queue = o.get(e).body;
+    assert!(queue.contains(&esc));
+    // the reviewer sees what they approve, redacted
+    assert!(
+        queue.contains("Review this contract for [EMAIL]"),
+        "{queue}"
+    );
+    assert!(!queue.contains("jane@example.com"));
     let r = o.post(
         e,
         &[
@@ -661,7 +669,7 @@ fn an_admin_manages_members_keys_wallets_tickets_and_escalations() {
         &addr,
         Some(&counsel),
         "gpt-4o",
-        "Review this contract",
+        text,
         &[("X-Keeptrusts-Escalation-Id", &esc)],
     );
     assert_eq!(retry.status, 200, "{}", retry.body);

@@ -916,7 +916,10 @@ async fn escalations(page: &Page, err: Option<&FormError>) -> Section {
             time(&r["created_at"]),
             esc(&text(&r["team"])),
             esc(&text(&r["user"])),
-            esc(&text(&r["reason"])),
+            r["excerpt"].as_str().map_or_else(
+                || format!("<span class=\"hint\">{}</span>", esc(&text(&r["reason"]))),
+                |x| format!("{}<br><span class=\"hint\">{}</span>", esc(x), esc(&text(&r["reason"])))
+            ),
             esc(&text(&r["status"])),
         );
     }
@@ -924,8 +927,8 @@ async fn escalations(page: &Page, err: Option<&FormError>) -> Section {
         "Escalations",
         format!(
             "<p class=\"hint\">An approval lets the held request through once, when its sender retries it with \
-<code>X-Keeptrusts-Escalation-Id</code>. The queue shows the policy's reason; the request's text is not kept.</p>\
-<table><caption>Review queue</caption><thead><tr><th scope=\"col\">Escalation</th><th scope=\"col\">Raised</th><th scope=\"col\">Team</th><th scope=\"col\">User</th><th scope=\"col\">Reason</th><th scope=\"col\">Status</th><th scope=\"col\">Decision</th></tr></thead><tbody>{t}</tbody></table>"
+<code>X-Keeptrusts-Escalation-Id</code>. Each row shows the start of the held request with every detected value replaced by its type, and the policy's reason.</p>\
+<table><caption>Review queue</caption><thead><tr><th scope=\"col\">Escalation</th><th scope=\"col\">Raised</th><th scope=\"col\">Team</th><th scope=\"col\">User</th><th scope=\"col\">Request (redacted) and reason</th><th scope=\"col\">Status</th><th scope=\"col\">Decision</th></tr></thead><tbody>{t}</tbody></table>"
         ),
     ))
 }
