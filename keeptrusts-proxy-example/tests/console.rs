@@ -175,7 +175,6 @@ fn sign_in_gives_a_strict_session_cookie_and_every_page_a_strict_csp() {
     assert_eq!(r.status, 401);
     assert!(r.body.contains("id=\"key-error\""), "{}", r.body);
     assert!(!b.cookies.contains_key("kt_session"));
-
     // a sign-in form posted without its pre-session token (login CSRF) is refused
     let mut other = Browser::new(&addr);
     let r = other.post(
@@ -243,6 +242,14 @@ fn sign_in_gives_a_strict_session_cookie_and_every_page_a_strict_csp() {
         r.headers
     );
     stop(&mut gw);
+    // the wrong key's sign-in is audited like a refused API call: its hint, never the secret
+    let refused: Vec<_> = common::all_events(&env)
+        .into_iter()
+        .filter(|e| e["status"] == 401)
+        .collect();
+    assert_eq!(refused.len(), 1, "{refused:?}");
+    assert_eq!(refused[0]["reason"], "unauthenticated");
+    assert!(refused[0]["key_hint"].is_string());
 }
 
 #[test]

@@ -285,7 +285,18 @@ async fn sign_in(app: &Arc<App>, r: &Req, f: &HashMap<String, String>) -> Respon
                 Err(e) => plain(503, &e),
             }
         }
-        Ok(Err(refused)) => sign_in_page(r, Some(refused.message()), 401),
+        Ok(Err(refused)) => {
+            // audited as a refused API call is (the key's hint, never the secret)
+            let _ = app.refuse(
+                None,
+                Some(ApiKey::hint(&secret)),
+                &r.rid,
+                401,
+                refused.code(),
+                refused.message(),
+            );
+            sign_in_page(r, Some(refused.message()), 401)
+        }
         Err(_) => sign_in_page(r, Some("the key store is unavailable; try again"), 503),
     }
 }
@@ -316,13 +327,21 @@ async fn redeem_link(app: &Arc<App>, r: &Req, f: &HashMap<String, String>) -> Re
     let (actor, key) = match authenticate(app, token.clone()).await {
         Ok(Ok(found)) => found,
         Ok(Err(refused)) => {
+            let _ = app.refuse(
+                None,
+                Some(ApiKey::hint(&token)),
+                &r.rid,
+                401,
+                refused.code(),
+                refused.message(),
+            );
             return again(
                 &format!(
                     "this link does not sign in: {} (a link works once; ask for a new one)",
                     refused.message()
                 ),
                 401,
-            )
+            );
         }
         Err(_) => return again("the key store is unavailable; try again", 503),
     };
