@@ -61,6 +61,14 @@ enum Command {
     Events(admin_cmd::EventsCommand),
     /// A dashboard section as a user sees it.
     Dashboard(admin_cmd::DashboardArgs),
+    /// First run: on an empty store, set up the seed's org (an owner; engineering, support and
+    /// legal with an admin and a member each; wallets) and print its keys once; then run the
+    /// gateway with the example pack and its console.
+    ///
+    /// Example: `cargo run -p keeptrusts-proxy-example -- quickstart` (from the repository)
+    ///
+    /// Exit status: as `kt gateway run`; 1 when the store cannot be set up.
+    Quickstart(console::QuickstartArgs),
     /// The web console (served by `kt gateway run` at `/console`).
     #[command(subcommand)]
     Console(ConsoleCommand),
@@ -129,6 +137,10 @@ fn main() -> ExitCode {
         Command::Events(c) => admin_cmd::events(&c),
         Command::Dashboard(a) => admin_cmd::dashboard(&a),
         Command::Console(ConsoleCommand::Link(a)) => console::link(&a),
+        Command::Quickstart(a) => {
+            init_logs();
+            console::quickstart(&a)
+        }
     };
     ExitCode::from(code)
 }

@@ -745,3 +745,80 @@ fn a_sign_in_link_works_once_and_its_key_ends_with_the_session() {
     assert!(link_keys.iter().all(|l| !l.contains(" active ")), "{keys}");
     stop(&mut gw);
 }
+
+/// `kt quickstart` on `env`'s store, from the repository root (its default pack); its stdout
+/// and address, once it listens.
+fn quickstart(env: &Env) -> (std::process::Child, String, String) {
+    use std::io::{BufRead, BufReader, Read};
+    let mut child = std::process::Command::new(env!("CARGO_BIN_EXE_kt"))
+        .args([
+            "quickstart",
+            "--listen",
+            "127.0.0.1:0",
+            "--store",
+            &env.store,
+        ])
+        .current_dir(root())
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .unwrap();
+    let mut lines = BufReader::new(child.stderr.take().unwrap()).lines();
+    let addr = loop {
+        let line = lines
+            .next()
+            .expect("the gateway prints its address")
+            .unwrap();
+        if let Some(a) = line.strip_prefix("kt gateway: listening on http://") {
+            break a.to_owned();
+        }
+    };
+    std::thread::spawn(move || lines.map_while(Result::ok).for_each(drop));
+    // everything it prints on stdout comes before the gateway listens
+    let mut stdout = child.stdout.take().unwrap();
+    let mut out = vec![0u8; 1 << 16];
+    let n = stdout.read(&mut out).unwrap();
+    (child, String::from_utf8_lossy(&out[..n]).into_owned(), addr)
+}
+
+#[test]
+fn quickstart_sets_up_the_seeds_org_once_and_serves_the_console() {
+    let env = Env::new("console-quickstart");
+    let (mut gw, out, addr) = quickstart(&env);
+    let key_of = |email: &str| -> String {
+        out.lines()
+            .find(|l| l.contains(&format!(" {email} ")))
+            .and_then(|l| l.split_whitespace().last())
+            .unwrap_or_else(|| panic!("{email} in {out}"))
+            .to_owned()
+    };
+    assert!(out.contains("/console"), "{out}");
+    let owner = key_of("root@yourco.com");
+    let agent = key_of("agent@yourco.com");
+    let mut o = Browser::new(&addr);
+    assert_eq!(o.sign_in(&owner).status, 303);
+    let teams = o.get("/console/settings/members").body;
+    for t in ["engineering", "support", "legal"] {
+        assert!(teams.contains(&format!("<code>{t}</code>")), "{t}");
+    }
+    assert!(o
+        .get("/console/settings/wallets?team=*")
+        .body
+        .contains("team:legal"));
+    let mut a = Browser::new(&addr);
+    a.sign_in(&agent);
+    assert_eq!(a.get("/console/overview").status, 200);
+    assert_eq!(a.get("/console/overview?team=legal").status, 403);
+    // the example pack's chains: support redacts
+    let r = chat(&addr, Some(&agent), "gpt-4o-mini", "SSN 123-45-6789", &[]);
+    assert!(r.body.contains("[US_SSN]"), "{}", r.body);
+    stop(&mut gw);
+
+    // a second run on the same store sets up nothing and prints no key
+    let (mut gw, out, _) = quickstart(&env);
+    assert!(
+        out.contains("has teams already") && !out.contains("kt_"),
+        "{out}"
+    );
+    stop(&mut gw);
+}
