@@ -5,6 +5,8 @@
 #   1. direct to the mock                      (the floor)
 #   2. gateway, no policies                    (auth, reservation, settlement, audit event)
 #   3. gateway, the seed's multi-team pack     (rbac + pii-detector + wallet + audit, SQLite)
+#   4. the same governed gateway, Responses API (POST /v1/responses, translated to the mock's chat
+#      completions) and 5. embeddings (POST /v1/embeddings, two inputs, one with an e-mail)
 # each at concurrency 64, then the added latency at concurrency 1.
 #
 # KT_DURABILITY=relaxed measures the gateway answering before its writes are committed (the
@@ -43,10 +45,10 @@ nginx -c "$PWD/$here/nginx.conf" -p "$work" &
 pids+=($!)
 sleep 0.5
 
-# wrk output → "rps p50 p99"
+# wrk output → "rps p50 p99 non-2xx requests"; the 4th argument is the request script
 measure() {
-  local url=$1 conns=$2 threads=$3
-  wrk -t"$threads" -c"$conns" -d"${secs}s" --latency -s "$here/post.lua" "$url" 2>/dev/null | awk '
+  local url=$1 conns=$2 threads=$3 script=${4:-post.lua}
+  wrk -t"$threads" -c"$conns" -d"${secs}s" --latency -s "$here/$script" "$url" 2>/dev/null | awk '
     /Requests\/sec/ { rps = $2 }
     /^ +50%/ { p50 = $2 }
     /^ +99%/ { p99 = $2 }
@@ -89,6 +91,12 @@ start_gateway "$governed_pack" 41092
 read -r rps p50 p99 bad n64 < <(measure http://127.0.0.1:41092/v1/chat/completions 64 2)
 printf "%-44s %12s %10s %10s %10s %8s\n" "gateway, seed multi-team pack (SQLite)" "$rps" "$p50" "$p99" "$(peak_rss_mb $gw) MB" "$bad"
 read -r s1_rps s1_p50 s1_p99 _ n1 < <(measure http://127.0.0.1:41092/v1/chat/completions 1 1)
+read -r rps p50 p99 bad nr64 < <(measure http://127.0.0.1:41092/v1/responses 64 2 responses.lua)
+printf "%-44s %12s %10s %10s %10s %8s\n" "  the same, Responses API" "$rps" "$p50" "$p99" "$(peak_rss_mb $gw) MB" "$bad"
+read -r r1_rps r1_p50 r1_p99 _ nr1 < <(measure http://127.0.0.1:41092/v1/responses 1 1 responses.lua)
+read -r rps p50 p99 bad ne64 < <(measure http://127.0.0.1:41092/v1/embeddings 64 2 embeddings.lua)
+printf "%-44s %12s %10s %10s %10s %8s\n" "  the same, embeddings (2 inputs)" "$rps" "$p50" "$p99" "$(peak_rss_mb $gw) MB" "$bad"
+read -r e1_rps e1_p50 e1_p99 _ ne1 < <(measure http://127.0.0.1:41092/v1/embeddings 1 1 embeddings.lua)
 rss=$(peak_rss_mb $gw)
 # what each gateway answered, by verdict (explains any non-2xx above)
 for port in 41091 41092; do
@@ -105,9 +113,11 @@ printf "%-44s %10s %10s\n" "concurrency 1" "p50" "p99"
 printf "%-44s %10s %10s\n" "direct to the mock provider" "$d1_p50" "$d1_p99"
 printf "%-44s %10s %10s\n" "gateway, no policies" "$g1_p50" "$g1_p99"
 printf "%-44s %10s %10s\n" "gateway, seed multi-team pack (SQLite)" "$s1_p50" "$s1_p99"
+printf "%-44s %10s %10s\n" "  the same, Responses API" "$r1_p50" "$r1_p99"
+printf "%-44s %10s %10s\n" "  the same, embeddings (2 inputs)" "$e1_p50" "$e1_p99"
 echo "governed gateway peak RSS after all runs: $rss MB"
 cat "$work/verdicts.txt"
-echo "requests wrk saw answered by the governed gateway: $((n64 + n1)) (requests still in flight when wrk stopped are answered or given back after it)"
+echo "requests wrk saw answered by the governed gateway: $((n64 + n1 + nr64 + nr1 + ne64 + ne1)) (requests still in flight when wrk stopped are answered or given back after it)"
 echo "governed store after shutdown: $("$kt" events verify --store "$governed_store")"
 "$kt" wallet balance --store "$governed_store"
 # what the gateways logged at warn level and above (a non-2xx answer is explained here)

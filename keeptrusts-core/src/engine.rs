@@ -292,6 +292,17 @@ impl Engine {
         &self.inner.budget
     }
 
+    /// The pack's `wallets.queue`: how long an over-budget request may be held open
+    /// ([`crate::wallet::queue`]); `None` when it holds none.
+    pub fn queue(&self) -> Option<crate::wallet::queue::QueueConfig> {
+        self.inner.budget.queue()
+    }
+
+    /// The principal's wallets in the pack's cascade order (what a held request waits on).
+    pub fn wallet_cascade(&self, principal: &Principal) -> Vec<crate::wallet::WalletKey> {
+        self.inner.budget.cascade(principal)
+    }
+
     /// Whether the principal's `rbac` (if its chain has one) lets it use `model`
     /// (`rbac.allowed_models`); the lifecycle asks this of every routing candidate, so a
     /// fallback never runs a model the role may not use.

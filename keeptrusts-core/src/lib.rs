@@ -15,6 +15,7 @@ pub mod exchange;
 pub mod golden;
 pub mod identity;
 mod memory;
+pub mod notify;
 pub mod pack;
 pub mod policy;
 pub mod pricing;

@@ -162,6 +162,9 @@ impl TicketStore for MemoryStore {
     fn restore(&self, id: &str) -> Result<(), StoreError> {
         self.tickets.restore(id)
     }
+    fn hold(&self, id: &str, until: Option<Millis>) -> Result<(), StoreError> {
+        self.tickets.hold(id, until)
+    }
 }
 
 impl EscalationStore for MemoryStore {

@@ -453,10 +453,16 @@ fn spec() -> impl Strategy<Value = PackSpec> {
                                 default_max_output_tokens,
                                 reservation_ttl_seconds: ttl,
                                 ticket_ttl_seconds: ttl.map(|t| t * 10),
+                                queue: ttl.map(|t| QueueSpec {
+                                    hold_seconds: Some(t.clamp(1, 3600)),
+                                    max_held_per_team: Some(u32::try_from(t % 7 + 1).unwrap_or(1)),
+                                }),
+                                alerts: None,
                             }
                         }),
                         rate_limit_defaults: rate_limit_defaults.clone(),
                         teams: teams.clone(),
+                        notifications: None,
                     }
                 },
             )

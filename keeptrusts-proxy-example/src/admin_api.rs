@@ -110,10 +110,18 @@ pub(crate) async fn call(
         );
         let app2 = Arc::clone(&app);
         let id = rid.clone();
+        let notifying = Arc::clone(&app);
         let out = run(&rid, status, move || {
             let random = backend::random32().map_err(AdminError::Invalid)?;
             let ctx = Ctx::new(Some(&actor), &org, now, &id, random);
-            admin::execute(store.as_ref(), &ctx, &command)
+            let result = admin::execute(store.as_ref(), &ctx, &command)?;
+            // a resolution or a revocation is told to the webhooks that want it
+            if let Some(n) =
+                keeptrusts_core::notify::of_command(&command, &result, actor.user.as_deref())
+            {
+                notifying.notifier().send(&n);
+            }
+            Ok(result)
         })
         .await;
         if forget {

@@ -684,13 +684,16 @@ pub fn ticket(cmd: &ResolveCommand) -> u8 {
             let s = open(common)?;
             let list =
                 TicketStore::list(s.as_ref(), team.as_deref()).map_err(|e| report(&e.into()))?;
+            let now = crate::backend::now_ms();
             print(common, &list, || {
                 list.iter()
                     .map(|t| {
                         format!(
-                            "{}  {:?}  {}  {} {}  {}",
+                            "{}  {:?}{}  {}  {} {}  {}",
                             t.id,
-                            t.status,
+                            t.status_at(now),
+                            // a gateway holds the request open, waiting for this ticket
+                            if t.held_at(now) { " (held)" } else { "" },
                             t.team.as_deref().unwrap_or("-"),
                             t.estimate,
                             t.currency.as_str(),

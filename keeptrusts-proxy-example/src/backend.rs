@@ -161,6 +161,9 @@ impl TicketStore for Inline {
     fn restore(&self, id: &str) -> Result<(), StoreError> {
         blocking(|| TicketStore::restore(self.0.as_ref(), id))
     }
+    fn hold(&self, id: &str, until: Option<Millis>) -> Result<(), StoreError> {
+        blocking(|| TicketStore::hold(self.0.as_ref(), id, until))
+    }
 }
 
 /// The store's rate-limit counters for an evaluation on an async worker (the gateway on

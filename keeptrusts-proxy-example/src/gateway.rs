@@ -32,7 +32,7 @@ use keeptrusts_core::request::Content;
 use keeptrusts_core::routing::{Router, RouterOptions, Target};
 use keeptrusts_core::{
     ChatRequest, ChatResponse, Engine, MemoryRateCounters, Principal, RateCounters, RequestContext,
-    Stores,
+    Stores, Verdict,
 };
 use rust_decimal::Decimal;
 use tokio::sync::mpsc;
@@ -40,6 +40,9 @@ use tokio::sync::mpsc;
 use crate::anthropic;
 use crate::api::{self, Api, Encoder};
 use crate::backend::{self, Backend};
+
+mod hold;
+mod notify;
 
 /// `kt gateway run` options.
 #[derive(Debug, Args)]
@@ -207,6 +210,10 @@ pub(crate) struct App {
     /// How many of the ledger's queued items are committed (told by its writer).
     committed: tokio::sync::watch::Receiver<u64>,
     metrics: Metrics,
+    /// Over-budget requests held open for their ticket (`wallets.queue`).
+    holds: Arc<hold::Holds>,
+    /// The pack's webhooks (`notifications:`).
+    notifier: notify::Notifier,
     max_body: usize,
     upstream_timeout: Duration,
     client_timeout: Duration,
@@ -445,6 +452,13 @@ pub fn run(args: &RunArgs) -> u8 {
             return 2;
         }
     };
+    let notifier = match notify::Notifier::from_pack(engine.spec(), &args.org) {
+        Ok(n) => n,
+        Err(e) => {
+            eprintln!("kt gateway: {}: {e}", args.pack.display());
+            return 2;
+        }
+    };
     let (store, ledger) = match backend::open_gateway(&args.store) {
         Ok(s) => s,
         Err(e) => {
@@ -506,6 +520,8 @@ pub fn run(args: &RunArgs) -> u8 {
         durability: args.durability,
         committed: committed_rx,
         metrics: Metrics::default(),
+        holds: Arc::default(),
+        notifier,
         max_body: args.max_body_bytes,
         upstream_timeout: Duration::from_secs(args.upstream_timeout),
         client_timeout: Duration::from_secs(args.client_timeout.max(1)),
@@ -605,11 +621,15 @@ async fn serve(app: Arc<App>, listen: SocketAddr) -> u8 {
     eprintln!("kt gateway: listening on http://{addr}");
     tracing::info!(%addr, "listening");
     let (stop_tx, mut stop_rx) = tokio::sync::watch::channel(false);
+    let holds = Arc::clone(&app.holds);
     tokio::spawn(async move {
         signals.wait().await;
         let _ = stop_tx.send(true);
+        // held requests answer 503 at once, with their ticket (they survive no restart)
+        holds.stop();
     });
     let active = Arc::new(tokio::sync::Semaphore::new(PERMITS));
+    notify::Notifier::start(&app);
     let watcher = Arc::clone(&app);
     tokio::spawn(async move {
         let mut ticks = 0u64;
@@ -744,8 +764,10 @@ async fn handle(app: Arc<App>, req: Request<Incoming>) -> Response<GwBody> {
         (Method::GET, "/health") => json_response(200, &rid, &serde_json::json!({"status": "ok"})),
         (Method::GET, "/metrics") => {
             let text = format!(
-                "{}# HELP keeptrusts_ledger_queue_depth Settlements and events queued, not yet committed.\n# TYPE keeptrusts_ledger_queue_depth gauge\nkeeptrusts_ledger_queue_depth {}\n",
+                "{}{}{}# HELP keeptrusts_ledger_queue_depth Settlements and events queued, not yet committed.\n# TYPE keeptrusts_ledger_queue_depth gauge\nkeeptrusts_ledger_queue_depth {}\n",
                 app.metrics.render(),
+                app.holds.render(),
+                app.notifier.render(),
                 app.ledger.queue_depth()
             );
             let mut r = Response::new(GwBody::Full(Some(Bytes::from(text))));
@@ -921,6 +943,7 @@ async fn governed(
     let mut ctx = RequestContext::new(&rid, backend::now_ms());
     ctx.escalation_id = header(&req, "x-keeptrusts-escalation-id");
     ctx.ticket_id = header(&req, "x-keeptrusts-ticket-id");
+    let prefer = header(&req, "prefer");
     let body = match read_body(req, app.max_body, app.client_timeout).await {
         Ok(b) => b,
         Err(code) => {
@@ -960,20 +983,52 @@ async fn governed(
             );
         }
     };
+    hold::governed_held(
+        &app,
+        &principal,
+        rate_key,
+        ctx,
+        &request,
+        &inbound,
+        api,
+        rid,
+        started,
+        prefer.as_deref(),
+    )
+    .await
+}
+
+/// One pass of a governed request through the lifecycle: targeting, the chain, the budget, the
+/// provider calls, the answer in the API's shape. A request refused for its budget with a cost
+/// ticket carries the ticket in its response's extensions ([`hold::TicketOf`]) so that it
+/// can be held.
+#[allow(clippy::too_many_arguments)]
+pub(crate) async fn exchange(
+    app: &Arc<App>,
+    principal: &Principal,
+    rate_key: Option<&str>,
+    ctx: &RequestContext,
+    request: &ChatRequest,
+    inbound: &api::Inbound,
+    api: Api,
+    rid: String,
+    started: Instant,
+) -> Response<GwBody> {
+    let app = Arc::clone(app);
     let team = principal.team.clone().unwrap_or_else(|| "-".into());
     let t_eval = Instant::now();
     // on this worker: the reservation comes from the ledger's memory; the rare call that must
     // wait for the store (a first float, an escalation, a ticket) blocks in place
     let mut stores = Stores::new(&app.inline).with_budget(app.ledger.as_ref(), &app.inline);
     if let Some(rate) = &app.rate {
-        stores = stores.with_rate_limits(rate.as_ref(), rate_key.as_deref());
+        stores = stores.with_rate_limits(rate.as_ref(), rate_key);
     }
     let begun = Exchange::begin(
         &app.engine,
         Some(&app.router),
-        &principal,
-        &request,
-        &ctx,
+        principal,
+        request,
+        ctx,
         &stores,
     );
     tracing::debug!(request_id = %rid, eval_us = t_eval.elapsed().as_micros() as u64, since_start_us = started.elapsed().as_micros() as u64, "evaluated");
@@ -989,18 +1044,41 @@ async fn governed(
                 app.refusal_event(a.close.draft);
                 return with_headers(json_response(a.status, &rid, &a.body), &a.rate_headers);
             }
+            if matches!(a.verdict, Verdict::Ticket | Verdict::Escalate) {
+                // a new cost ticket or escalation: someone must act on it
+                let draft = &a.close.draft;
+                let estimate = draft
+                    .cost
+                    .as_ref()
+                    .map(|c| (c.estimated, c.currency.as_str()));
+                if let Some(n) = keeptrusts_core::notify::of_refusal(
+                    &rid,
+                    principal,
+                    &a.body,
+                    draft.model.as_deref(),
+                    estimate,
+                ) {
+                    app.notifier.send(&n);
+                }
+            }
             let receipt = app.commit(a.close);
             app.metrics
                 .record(&team, a.verdict.as_str(), started.elapsed());
             if !app.released(receipt).await {
                 return withheld(&rid);
             }
-            return with_headers(json_response(a.status, &rid, &a.body), &a.rate_headers);
+            let mut resp = with_headers(json_response(a.status, &rid, &a.body), &a.rate_headers);
+            if a.verdict == Verdict::Ticket {
+                if let Some(id) = a.body.pointer("/error/ticket_id").and_then(|v| v.as_str()) {
+                    resp.extensions_mut().insert(hold::TicketOf(id.to_owned()));
+                }
+            }
+            return resp;
         }
         Err(e) => {
             return match e {
                 keeptrusts_core::RequestError::Invalid(_) => {
-                    app.refuse(Some(&principal), None, &rid, 400, e.code(), &e.to_string())
+                    app.refuse(Some(principal), None, &rid, 400, e.code(), &e.to_string())
                 }
                 keeptrusts_core::RequestError::Store(_) => {
                     // the store that would keep the event is what failed
@@ -1080,7 +1158,9 @@ async fn governed(
                         let mut a = x.answer(&resp);
                         if a.status == 200 {
                             let settled = a.close.draft.tokens.unwrap_or_default().prompt_tokens;
-                            match api::embeddings::answer(&vectors, &target.model, settled) {
+                            let inputs = api::embeddings::inputs(&call.request).len();
+                            match api::embeddings::answer(&vectors, &target.model, inputs, settled)
+                            {
                                 Ok(body) => a.body = body,
                                 Err(e) => {
                                     a.status = 502;
@@ -1094,7 +1174,7 @@ async fn governed(
                         let Some(x) = unfinished.exchange.take() else {
                             return finished_twice(&rid);
                         };
-                        let encoder = api.encoder(&inbound, &rid, &target.model);
+                        let encoder = api.encoder(inbound, &rid, &target.model);
                         return finish_stream(Arc::clone(&app), x, rx, rid, encoder);
                     }
                 };
@@ -1108,7 +1188,7 @@ async fn governed(
                     return withheld(&rid);
                 }
                 let body = if answer.status == 200 {
-                    api.render(answer.body, &inbound, &rid)
+                    api.render(answer.body, inbound, &rid)
                 } else {
                     answer.body
                 };
@@ -1928,5 +2008,10 @@ impl App {
 
     pub(crate) fn org(&self) -> &str {
         &self.org
+    }
+
+    /// The pack's webhooks.
+    pub(crate) fn notifier(&self) -> &notify::Notifier {
+        &self.notifier
     }
 }

@@ -47,6 +47,10 @@ fn fake() -> (String, std::sync::Arc<std::sync::Mutex<Vec<Value>>>) {
             if b["input"].to_string().contains("no-data") {
                 answer.as_object_mut().unwrap().remove("data");
             }
+            // or one vector short: the client would pair its texts with the wrong vectors
+            if b["input"].to_string().contains("one-short") {
+                answer["data"].as_array_mut().unwrap().pop();
+            }
             respond_json(conn, 200, &answer);
             return;
         }
@@ -576,7 +580,7 @@ fn embeddings_scan_every_input_and_are_priced_on_input_tokens() {
     assert_eq!(r.json()["error"]["code"], "unsupported_input");
     assert_eq!(seen.lock().unwrap().len(), 2);
     // a provider that reports no usage is charged its whole bound, never 0; one that answers
-    // 2xx without vectors is a 502, and still charged (it may have billed)
+    // 2xx without vectors (or one short) is a 502, and still charged (it may have billed)
     let r = post(
         &gw_addr,
         "/v1/embeddings",
@@ -594,8 +598,25 @@ fn embeddings_scan_every_input_and_are_priced_on_input_tokens() {
     );
     assert_eq!(r.status, 502, "{}", r.body);
     assert_eq!(r.json()["error"]["code"], "upstream_error");
+    let r = post(
+        &gw_addr,
+        "/v1/embeddings",
+        &key,
+        &json!({"model": "text-embedding-3-small", "input": ["one-short", "b"]}),
+        &[],
+    );
+    assert_eq!(r.status, 502, "{}", r.body);
+    assert!(
+        r.json()["error"]["message"]
+            .as_str()
+            .unwrap()
+            .contains("1 embedding(s) for 2 input(s)"),
+        "{}",
+        r.body
+    );
     stop(&mut gw);
-    let evs = charged_as_audited(&env, 5);
+    let evs = charged_as_audited(&env, 6);
+    assert!(num(&evs[5]["cost"]["settled"]) > 0.0, "{}", evs[5]);
     let unmetered = &evs[3]["cost"];
     assert!(num(&unmetered["settled"]) > 0.0, "{unmetered}");
     assert_eq!(num(&unmetered["settled"]), num(&unmetered["estimated"]));

@@ -1229,6 +1229,17 @@ impl TicketStore for PgStore {
             Ok(())
         })
     }
+
+    fn hold(&self, id: &str, until: Option<Millis>) -> Result<(), StoreError> {
+        self.tx(|tx| {
+            modify_row(tx, "tickets", id, |t: &mut Ticket| {
+                let changed = t.held_until != until;
+                t.held_until = until;
+                ((), changed)
+            })?;
+            Ok(())
+        })
+    }
 }
 
 impl EventStore for PgStore {

@@ -1021,6 +1021,17 @@ impl TicketStore for SqliteStore {
             Ok(())
         })
     }
+
+    fn hold(&self, id: &str, until: Option<Millis>) -> Result<(), StoreError> {
+        self.tx(|tx| {
+            modify_row(tx, "tickets", id, |t: &mut Ticket| {
+                let changed = t.held_until != until;
+                t.held_until = until;
+                ((), changed)
+            })?;
+            Ok(())
+        })
+    }
 }
 
 // ---------- events ----------

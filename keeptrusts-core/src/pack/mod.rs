@@ -36,7 +36,7 @@ pub struct ParsedPack {
     pub warnings: Vec<Diagnostic>,
 }
 
-const TOP_KEYS: [&str; 7] = [
+const TOP_KEYS: [&str; 8] = [
     "pack",
     "policies",
     "policy",
@@ -44,6 +44,7 @@ const TOP_KEYS: [&str; 7] = [
     "wallets",
     "rate_limit_defaults",
     "teams",
+    "notifications",
 ];
 
 struct Ctx<'n> {
@@ -215,6 +216,7 @@ fn parse_document(ctx: &mut Ctx<'_>) -> Option<PackSpec> {
     let mut wallets = None;
     let mut rate_limit_defaults = None;
     let mut teams = None;
+    let mut notifications = None;
     for (k, v) in pairs {
         let Some(key) = k.as_str() else {
             ctx.err("E003", "", k.mark, "map keys must be strings".into());
@@ -245,6 +247,12 @@ fn parse_document(ctx: &mut Ctx<'_>) -> Option<PackSpec> {
                 Ok(t) => teams = t,
                 Err(e) => ctx.de(e),
             },
+            "notifications" => {
+                match from_node::<Option<Vec<NotificationSpec>>>(v, "notifications") {
+                    Ok(n) => notifications = n,
+                    Err(e) => ctx.de(e),
+                }
+            }
             other => ctx.err_suggest(
                 "E002",
                 other,
@@ -276,6 +284,7 @@ fn parse_document(ctx: &mut Ctx<'_>) -> Option<PackSpec> {
         wallets,
         rate_limit_defaults,
         teams,
+        notifications,
     })
 }
 
@@ -679,6 +688,7 @@ fn validate(ctx: &mut Ctx<'_>, spec: &PackSpec) {
     let groups = validate_providers(ctx, spec);
     validate_wallets(ctx, spec);
     validate_teams(ctx, spec);
+    validate_notifications(ctx, spec);
 
     // policy blocks, checked where they are written
     for kind in PolicyKind::ALL {
@@ -1205,6 +1215,112 @@ fn validate_wallets(ctx: &mut Ctx<'_>, spec: &PackSpec) {
             m,
             "default_max_output_tokens must be at least 1".into(),
         );
+    }
+    if let Some(q) = &w.queue {
+        match q.hold_seconds {
+            None => {
+                let m = ctx.mark(&[Seg::K("wallets"), Seg::K("queue")]);
+                ctx.err(
+                    "E006",
+                    "wallets.queue.hold_seconds",
+                    m,
+                    "wallets.queue needs hold_seconds: how long an over-budget request is held (1 to 3600)".into(),
+                );
+            }
+            Some(h) if !(1..=crate::wallet::queue::MAX_HOLD_SECONDS).contains(&h) => {
+                let m = ctx.mark(&[Seg::K("wallets"), Seg::K("queue"), Seg::K("hold_seconds")]);
+                ctx.err(
+                    "E003",
+                    "wallets.queue.hold_seconds",
+                    m,
+                    format!(
+                        "hold_seconds must be 1 to {}, found {h}",
+                        crate::wallet::queue::MAX_HOLD_SECONDS
+                    ),
+                );
+            }
+            Some(_) => {}
+        }
+        if q.max_held_per_team == Some(0) {
+            let m = ctx.mark(&[
+                Seg::K("wallets"),
+                Seg::K("queue"),
+                Seg::K("max_held_per_team"),
+            ]);
+            ctx.err(
+                "E003",
+                "wallets.queue.max_held_per_team",
+                m,
+                "max_held_per_team must be at least 1 (leave wallets.queue out to hold nothing)"
+                    .into(),
+            );
+        }
+    }
+}
+
+fn validate_notifications(ctx: &mut Ctx<'_>, spec: &PackSpec) {
+    for (i, n) in spec.notifications.iter().flatten().enumerate() {
+        let at = |ctx: &Ctx<'_>, key: &'static str| {
+            ctx.mark(&[Seg::K("notifications"), Seg::I(i), Seg::K(key)])
+        };
+        if let Err(why) = crate::notify::check_url(&n.url) {
+            let m = at(ctx, "url");
+            ctx.err("E003", &format!("notifications[{i}].url"), m, why);
+        }
+        if n.events.is_empty() {
+            let m = at(ctx, "events");
+            ctx.err(
+                "E006",
+                &format!("notifications[{i}].events"),
+                m,
+                "a notification needs at least one event type".into(),
+            );
+        }
+        for (j, e) in n.events.iter().enumerate() {
+            if e.parse::<crate::notify::Kind>().is_err() {
+                let m = ctx.mark(&[
+                    Seg::K("notifications"),
+                    Seg::I(i),
+                    Seg::K("events"),
+                    Seg::I(j),
+                ]);
+                let names = crate::notify::Kind::ALL.map(crate::notify::Kind::as_str);
+                ctx.err_suggest(
+                    "E003",
+                    &format!("notifications[{i}].events[{j}]"),
+                    m,
+                    format!(
+                        "unknown event type `{e}`; expected one of `{}`",
+                        names.join("`, `")
+                    ),
+                    suggest(e, names),
+                );
+            }
+        }
+        if n.secret_key_ref.env.trim().is_empty() {
+            let m = at(ctx, "secret_key_ref");
+            ctx.err(
+                "E003",
+                &format!("notifications[{i}].secret_key_ref.env"),
+                m,
+                "name the environment variable that holds the signing key".into(),
+            );
+        }
+    }
+    let alerts = spec.wallets.as_ref().and_then(|w| w.alerts.as_ref());
+    for (j, a) in alerts.into_iter().flatten().enumerate() {
+        let m = ctx.mark(&[Seg::K("wallets"), Seg::K("alerts"), Seg::I(j)]);
+        let path = format!("wallets.alerts[{j}]");
+        if !(1..=1000).contains(a) {
+            ctx.err(
+                "E003",
+                &path,
+                m,
+                format!("an alert is a percentage of the allocation, 1 to 1000, found {a}"),
+            );
+        } else if alerts.is_some_and(|all| all.iter().take(j).any(|x| x == a)) {
+            ctx.err("E003", &path, m, format!("the alert {a} % appears twice"));
+        }
     }
 }
 

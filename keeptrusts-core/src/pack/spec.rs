@@ -105,6 +105,22 @@ pub struct PackSpec {
     /// `rate_limit_defaults` for that team's keys).
     #[serde(skip_serializing_if = "Option::is_none")]
     pub teams: Option<BTreeMap<String, TeamSpec>>,
+    /// `notifications:` — webhooks the gateway calls when something needs someone
+    /// ([`crate::notify`]).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub notifications: Option<Vec<NotificationSpec>>,
+}
+
+/// One `notifications:` entry: a webhook and the events it wants.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct NotificationSpec {
+    /// Where to POST (`http://` or `https://`).
+    pub url: String,
+    /// Event types (`ticket.created`, …; [`crate::notify::Kind`]).
+    pub events: Vec<String>,
+    /// The HMAC key of the signature header, read from the environment by the host.
+    pub secret_key_ref: SecretRef,
 }
 
 /// A whole number of at least 1 (a rate limit). Zero, negative and fractional values are refused
@@ -809,4 +825,26 @@ pub struct WalletsSpec {
     /// Lifetime of a pending cost ticket. Default 86400.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub ticket_ttl_seconds: Option<u64>,
+    /// Holding an over-budget request open until its ticket is approved or a wallet is funded
+    /// (`wallets.queue`). Absent: the request is answered 402 at once.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub queue: Option<QueueSpec>,
+    /// Percentages of a wallet's allocation whose spending sends `budget.threshold_reached`
+    /// (e.g. `[50, 80, 100]`). Default `[80, 100]` when a notification asks for that event.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub alerts: Option<Vec<u32>>,
+}
+
+/// `wallets.queue:`.
+#[derive(Debug, Clone, PartialEq, Eq, Default, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct QueueSpec {
+    /// How long an over-budget request is held, at most (1 to 3600 s); a client's
+    /// `Prefer: wait=N` asks for less. Required.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub hold_seconds: Option<u64>,
+    /// Requests held at once per team on one gateway; above it a request is answered 402 at
+    /// once. Default 100.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub max_held_per_team: Option<u32>,
 }

@@ -32,6 +32,7 @@ pub(crate) struct BudgetConfig {
     default_max_output_tokens: u32,
     reservation_ttl_ms: Millis,
     ticket_ttl_ms: Millis,
+    queue: Option<super::queue::QueueConfig>,
     /// Per-target price overrides, by model name.
     overrides: HashMap<String, Price>,
 }
@@ -74,8 +75,14 @@ impl BudgetConfig {
             default_max_output_tokens: w.default_max_output_tokens.unwrap_or(1024),
             reservation_ttl_ms: secs(w.reservation_ttl_seconds, 600),
             ticket_ttl_ms: secs(w.ticket_ttl_seconds, 86_400),
+            queue: super::queue::QueueConfig::from_spec(w.queue.as_ref()),
             overrides,
         }
+    }
+
+    /// `wallets.queue`, when the pack holds over-budget requests.
+    pub fn queue(&self) -> Option<super::queue::QueueConfig> {
+        self.queue
     }
 
     /// `wallets.default_max_output_tokens`.
@@ -264,6 +271,7 @@ pub(crate) fn charge(
                 resolved_by: None,
                 charge_to: None,
                 redeemed_at: None,
+                held_until: None,
             };
             match budget.tickets.insert(&ticket) {
                 Ok(()) => {}

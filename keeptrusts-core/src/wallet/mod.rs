@@ -16,6 +16,7 @@
 //! period resets.
 
 pub mod budget;
+pub mod queue;
 pub mod ticket;
 
 use std::collections::hash_map::Entry;

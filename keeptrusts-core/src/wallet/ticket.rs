@@ -76,6 +76,11 @@ pub struct Ticket {
     /// When the request went through on this ticket.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub redeemed_at: Option<Millis>,
+    /// While a gateway holds the request open waiting for this ticket (`wallets.queue`): until
+    /// when, at most. Cleared when the hold ends; a gateway that stopped without clearing it
+    /// leaves a time that has passed ([`Ticket::held_at`]).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub held_until: Option<Millis>,
 }
 
 impl Ticket {
@@ -130,6 +135,11 @@ impl Ticket {
         self.status = TicketStatus::Fulfilled;
         self.redeemed_at = Some(now);
         true
+    }
+
+    /// Whether a gateway holds the ticket's request open at `now`.
+    pub fn held_at(&self, now: Millis) -> bool {
+        self.held_until.is_some_and(|u| now < u)
     }
 
     /// Status as of `now`: a pending ticket past its deadline is expired.
@@ -248,6 +258,12 @@ pub trait TicketStore: Send + Sync {
     /// # Errors
     /// A store failure.
     fn restore(&self, id: &str) -> Result<(), StoreError>;
+    /// Records that a gateway holds the ticket's request open until `until`, or (`None`) that
+    /// it no longer does ([`Ticket::held_until`]); an unknown id is no error.
+    ///
+    /// # Errors
+    /// A store failure.
+    fn hold(&self, id: &str, until: Option<Millis>) -> Result<(), StoreError>;
 }
 
 /// The redeem rule every store applies.
@@ -363,6 +379,14 @@ impl TicketStore for MemoryTickets {
         let mut rows = self.table.lock()?;
         if let Some(t) = rows.get_mut(id) {
             t.restore_at();
+        }
+        Ok(())
+    }
+
+    fn hold(&self, id: &str, until: Option<Millis>) -> Result<(), StoreError> {
+        let mut rows = self.table.lock()?;
+        if let Some(t) = rows.get_mut(id) {
+            t.held_until = until;
         }
         Ok(())
     }

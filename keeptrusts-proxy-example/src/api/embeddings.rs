@@ -112,12 +112,24 @@ pub fn prompt_tokens(answer: &Value) -> Option<u64> {
 /// The answer the client gets: the provider's vectors, with the usage that was settled.
 ///
 /// # Errors
-/// The provider's answer has no `data` list.
-pub fn answer(upstream: &Value, model: &str, prompt_tokens: u64) -> Result<Value, String> {
+/// The provider's answer has no `data` list, or not one embedding per input (`inputs`): a
+/// client would pair its texts with the wrong vectors.
+pub fn answer(
+    upstream: &Value,
+    model: &str,
+    inputs: usize,
+    prompt_tokens: u64,
+) -> Result<Value, String> {
     let data = upstream
         .get("data")
         .and_then(Value::as_array)
         .ok_or("the provider's answer has no `data` list of embeddings")?;
+    if data.len() != inputs {
+        return Err(format!(
+            "the provider answered {} embedding(s) for {inputs} input(s)",
+            data.len()
+        ));
+    }
     Ok(json!({"object": "list", "data": data,
         "model": upstream.get("model").and_then(Value::as_str).unwrap_or(model),
         "usage": {"prompt_tokens": prompt_tokens, "total_tokens": prompt_tokens}}))

@@ -81,7 +81,7 @@ impl Env {
         self.gateway_env(pack, extra, &[])
     }
 
-    /// [`Env::gateway_with`], with environment variables for the gateway.
+    /// [`Env::gateway_with`], with environment variables for the gateway (secrets).
     pub fn gateway_env(
         &self,
         pack: &Path,

@@ -300,6 +300,7 @@ pub fn ticket_case(store: &dyn keeptrusts_core::TicketStore) -> Vec<String> {
         resolved_by: None,
         charge_to: None,
         redeemed_at: None,
+        held_until: None,
     };
     let mut out = Vec::new();
     store.insert(&t("t1", "support", 1)).unwrap();
@@ -309,6 +310,14 @@ pub fn ticket_case(store: &dyn keeptrusts_core::TicketStore) -> Vec<String> {
         "{:?}",
         store.insert(&t("t1", "support", 5)).map_err(|e| e.code())
     ));
+    // a gateway holds t3's request open, then lets it go; an unknown id is no error
+    store.hold("t3", Some(900)).unwrap();
+    let held = store.get("t3").unwrap().unwrap();
+    assert_eq!(held.held_until, Some(900));
+    assert!(held.held_at(899) && !held.held_at(900));
+    store.hold("t3", None).unwrap();
+    assert_eq!(store.get("t3").unwrap().unwrap().held_until, None);
+    store.hold("nope", Some(1)).unwrap();
     out.push(format!(
         "{:?}",
         store
