@@ -822,3 +822,92 @@ fn quickstart_sets_up_the_seeds_org_once_and_serves_the_console() {
     );
     stop(&mut gw);
 }
+
+#[test]
+fn a_hostile_members_forms_are_refused_by_the_api_and_change_nothing() {
+    let env = Env::new("console-hostile");
+    let [_, _, ana, bo, counsel] = org(&env);
+    let (mut gw, addr) = env.gateway(&[]);
+    env.ok(&["wallet", "allocate", "--team", "legal", "--amount", "10"]);
+    let r = chat(&addr, Some(&counsel), "gpt-4o", "Review this contract", &[]);
+    assert_eq!(r.status, 409);
+    let esc = r.json()["error"]["escalation_id"]
+        .as_str()
+        .unwrap()
+        .to_owned();
+    let mut a = Browser::new(&addr);
+    a.sign_in(&ana);
+    let t = a.token();
+    // another member's key, a role for herself, another team's escalation, a wallet: all the
+    // API's refusals, shown; nothing changes
+    let tries: [(&str, Vec<(&str, &str)>); 5] = [
+        (
+            "/console/settings/members?team=support",
+            vec![("op", "revoke_key"), ("id", &bo[..11])],
+        ),
+        (
+            "/console/settings/members?team=support",
+            vec![
+                ("op", "set_member"),
+                ("email", "ana@yourco.com"),
+                ("role", "admin"),
+            ],
+        ),
+        (
+            "/console/settings/members?team=legal",
+            vec![("op", "remove_member"), ("email", "counsel@yourco.com")],
+        ),
+        (
+            "/console/escalations?team=legal",
+            vec![("op", "escalation"), ("id", &esc), ("ruling", "approve")],
+        ),
+        (
+            "/console/settings/wallets?team=support",
+            vec![
+                ("op", "allocate"),
+                ("scope", "team"),
+                ("id", "support"),
+                ("amount", "1000"),
+                ("currency", "USD"),
+            ],
+        ),
+    ];
+    for (path, mut form) in tries {
+        form.push(("csrf", &t));
+        let r = a.post(path, &form);
+        assert!(
+            r.status == 403 || r.status == 404,
+            "{path} {form:?}: {} {}",
+            r.status,
+            r.body
+        );
+        assert!(
+            r.body.contains("class=\"error\""),
+            "{path}: the API's message is shown"
+        );
+    }
+    assert_eq!(
+        chat(&addr, Some(&bo), "gpt-4o-mini", "still here", &[]).status,
+        200
+    );
+    assert_eq!(
+        chat(
+            &addr,
+            Some(&counsel),
+            "gpt-4o",
+            "Review this contract",
+            &[("X-Keeptrusts-Escalation-Id", &esc)]
+        )
+        .status,
+        409
+    );
+    assert!(a
+        .get("/console/overview")
+        .body
+        .contains("member of support"));
+    stop(&mut gw);
+    let teams = env.ok(&["team", "show", "--team", "legal"]);
+    assert!(teams.contains("counsel@yourco.com"), "{teams}");
+    let balance = env.ok(&["wallet", "balance"]);
+    assert!(!balance.contains("1000"), "{balance}");
+}

@@ -426,7 +426,17 @@ pub(crate) async fn render(
         }),
     };
     match out {
-        Ok((title, content)) => html(status, page.chrome(title, &content).await, &[]),
+        Ok((title, mut content)) => {
+            // a refused form whose field is not on the page (a key the viewer may not list):
+            // its message goes on top
+            if let Some(e) = error.as_ref() {
+                let shown = esc(&e.message);
+                if !content.contains(&shown) {
+                    content = format!("<p class=\"error\" role=\"alert\">{shown}</p>{content}");
+                }
+            }
+            html(status, page.chrome(title, &content).await, &[])
+        }
         Err(e) => refused(page, &e).await,
     }
 }
