@@ -416,6 +416,14 @@ fn a_member_sees_their_own_team_and_events_and_nothing_else_by_editing_the_url()
         "a member sees only their own events"
     );
     assert!(!events.body.contains("123-45-6789"));
+    // a date range: nothing before 2001, everything up to 9999
+    let old = a.get("/console/events?since=1990-01-01&until=2000-12-31");
+    assert!(old.body.contains("No events match"), "{}", old.body);
+    assert!(!old.body.contains("<td>ana@yourco.com</td>"));
+    assert!(a
+        .get("/console/events?since=2001-01-01&until=9999-12-31")
+        .body
+        .contains("<td>ana@yourco.com</td>"));
     assert!(
         !events.body.contains("Team</label><select"),
         "no team switcher for a member"

@@ -128,6 +128,25 @@ pub(crate) fn iso(ms: i64) -> String {
     )
 }
 
+/// Epoch milliseconds of 00:00 UTC on a date `2026-12-02`; `None` for anything else.
+fn day_start(date: &str) -> Option<i64> {
+    let mut parts = date.splitn(3, '-').map(|p| p.parse::<i64>().ok());
+    let (y, m, d) = (parts.next()??, parts.next()??, parts.next()??);
+    if !(1970..=9999).contains(&y) || !(1..=12).contains(&m) || !(1..=31).contains(&d) {
+        return None;
+    }
+    // days from civil (Howard Hinnant)
+    let y = if m <= 2 { y - 1 } else { y };
+    let era = y.div_euclid(400);
+    let yoe = y - era * 400;
+    let mp = (m + 9) % 12;
+    let doy = (153 * mp + 2) / 5 + d - 1;
+    let doe = yoe * 365 + yoe / 4 - yoe / 100 + doy;
+    let ms = (era * 146_097 + doe - 719_468) * 86_400_000;
+    // 2026-02-31 is not a date: it must read back as itself
+    (date.get(..10) == Some(iso(ms).get(..10)?) && date.len() == 10).then_some(ms)
+}
+
 /// The UTC date of epoch milliseconds: `2026-12-02`.
 fn date(ms: i64) -> String {
     let t = iso(ms);
@@ -623,6 +642,13 @@ async fn events(page: &Page) -> Section {
             let _ = write!(query, "&{k}={}", encode(&v));
         }
     }
+    // `?since=` / `?until=` are UTC dates (`2026-12-01`), the day's start and end
+    for (k, api, end) in [("since", "from", false), ("until", "to", true)] {
+        if let Some(ms) = day_start(&q(k)) {
+            let ms = if end { ms + 86_399_999 } else { ms };
+            let _ = write!(query, "&{api}={ms}");
+        }
+    }
     let v = page.get("/v1/events", &query).await?;
     let rows = v["rows"].as_array().cloned().unwrap_or_default();
     let mut verdicts = vec![("", "any")];
@@ -633,11 +659,15 @@ async fn events(page: &Page) -> Section {
         "<form method=\"get\" action=\"/console/events\" class=\"filters\">\
 <input type=\"hidden\" name=\"team\" value=\"{}\">{}{}\
 <label for=\"f-user\">User</label><input id=\"f-user\" name=\"user\" type=\"email\" value=\"{}\">\
+<label for=\"f-since\">From (UTC)</label><input id=\"f-since\" name=\"since\" type=\"date\" value=\"{}\">\
+<label for=\"f-until\">To (UTC)</label><input id=\"f-until\" name=\"until\" type=\"date\" value=\"{}\">\
 <button type=\"submit\">Filter</button></form>",
         esc(&page.team),
         select("f-verdict", "verdict", "Verdict", &verdicts, &q("verdict")),
         select("f-policy", "policy", "Policy", &policies, &q("policy")),
-        esc(&q("user"))
+        esc(&q("user")),
+        esc(&q("since")),
+        esc(&q("until"))
     );
     if rows.is_empty() {
         return Ok((
@@ -670,7 +700,7 @@ async fn events(page: &Page) -> Section {
     let more = match v["next"].as_u64() {
         Some(n) => {
             let mut extra = vec![("cursor", n.to_string())];
-            for k in ["verdict", "policy", "user"] {
+            for k in ["verdict", "policy", "user", "since", "until"] {
                 if !q(k).is_empty() {
                     extra.push((k, q(k)));
                 }
@@ -1424,6 +1454,11 @@ mod tests {
         assert_eq!(iso(0), "1970-01-01T00:00:00Z");
         assert_eq!(iso(1_795_000_000_000), "2026-11-18T11:06:40Z");
         assert_eq!(iso(951_782_400_000), "2000-02-29T00:00:00Z");
+        assert_eq!(day_start("2000-02-29"), Some(951_782_400_000));
+        assert_eq!(day_start("1970-01-01"), Some(0));
+        assert_eq!(day_start("2026-02-31"), None);
+        assert_eq!(day_start("2026-1-1"), None);
+        assert_eq!(day_start("x"), None);
         assert_eq!(
             esc("<a href=\"x\">&'"),
             "&lt;a href=&quot;x&quot;&gt;&amp;&#39;"
