@@ -50,6 +50,10 @@ echo "== gateway end to end: the official openai (PyPI and npm) and anthropic (P
 KT_BIN="$PWD/target/debug/kt" "$venv/bin/python" -m pytest -q e2e/python 2>&1 | tee -a "$log" | tail -n 3
 (cd e2e/node && npm ci --no-audit --no-fund --loglevel=error && KT_BIN="$PWD/../../target/debug/kt" npm test 2>&1) | tee -a "$log" | grep -E '^# (tests|pass|fail) '
 
+echo "== console in headless Chromium: playwright-core driving Debian's /usr/bin/chromium against kt gateway run (screenshots to target/console-screenshots)"
+(cd e2e/console && npm ci --no-audit --no-fund --loglevel=error && \
+  KT_BIN="$PWD/../../target/debug/kt" timeout 600 npm test 2>&1) | tee -a "$log" | grep -E '^# (tests|pass|fail) '
+
 if command -v cargo-fuzz >/dev/null 2>&1; then
   echo "== fuzz smoke (stable toolchain, no sanitizer)"
   for target in pack_parse scan_redact engine_json wallet_ops gateway_request; do

@@ -365,7 +365,22 @@ pub fn authenticate_key(
     if !secret.starts_with(KEY_PREFIX) {
         return Ok(Err(Refused::Unknown));
     }
-    let Some(key) = dir.key_by_hash(&ApiKey::hash_secret(secret))? else {
+    authenticate_hash(dir, &ApiKey::hash_secret(secret), org, now)
+}
+
+/// [`authenticate_key`] for a key known by its SHA-256 ([`ApiKey::hash_secret`]), as a host
+/// that keeps only the hash (a console session) asks again on each request: the same checks,
+/// in the same order.
+///
+/// # Errors
+/// A store failure.
+pub fn authenticate_hash(
+    dir: &dyn Directory,
+    hash: &str,
+    org: &str,
+    now: Millis,
+) -> Result<Result<(Principal, ApiKey), Refused>, StoreError> {
+    let Some(key) = dir.key_by_hash(hash)? else {
         return Ok(Err(Refused::Unknown));
     };
     if key.revoked {

@@ -13,6 +13,41 @@ use crate::memory::Table;
 /// Milliseconds since the Unix epoch (kept here for the paths hosts already import).
 pub use crate::time::Millis;
 
+/// The most characters of a held request an escalation keeps ([`excerpt`]).
+pub const EXCERPT_CHARS: usize = 280;
+
+/// The excerpt an escalation keeps for its reviewer: the last user message of `request`, scanned
+/// whole for every built-in entity type ([`BuiltinDetector::all_types`]) and redacted to labels
+/// (`[EMAIL]`), then cut to [`EXCERPT_CHARS`] characters (with `…` when cut). Redaction happens
+/// before the cut, so a value split by the cut is still replaced. This is independent of the
+/// team's own detectors: a chain with human-oversight and no detector keeps no raw value either.
+///
+/// [`BuiltinDetector::all_types`]: crate::detect::builtin::BuiltinDetector::all_types
+pub fn excerpt(request: &crate::request::ChatRequest) -> Option<String> {
+    use crate::detect::builtin::BuiltinDetector;
+    use crate::detect::Detector as _;
+    use crate::request::Texts as _;
+    static DETECTOR: std::sync::OnceLock<Option<BuiltinDetector>> = std::sync::OnceLock::new();
+    let detector = DETECTOR
+        .get_or_init(|| BuiltinDetector::new(&BuiltinDetector::all_types(), &[], &[]).ok())
+        .as_ref()?;
+    let texts = request.texts();
+    let (_, text) = texts.iter().rev().find(|(role, _)| *role == "user")?;
+    let mut findings = Vec::new();
+    detector.scan(text, &mut findings);
+    crate::detect::resolve_overlaps(&mut findings);
+    let redacted = crate::redact::Redactor::new(None, Vec::new(), [0; 32]).redact(text, &findings);
+    let trimmed = redacted.trim();
+    if trimmed.is_empty() {
+        return None;
+    }
+    let mut out: String = trimmed.chars().take(EXCERPT_CHARS).collect();
+    if trimmed.chars().nth(EXCERPT_CHARS).is_some() {
+        out.push('…');
+    }
+    Some(out)
+}
+
 /// Lifecycle of an escalation.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
 #[serde(rename_all = "lowercase")]
@@ -48,6 +83,11 @@ pub struct Escalation {
     pub role: Option<Role>,
     /// Why: `require_review` or `category:<name>`.
     pub reason: String,
+    /// What the reviewer approves: the start of the held request's last user message, with every
+    /// built-in entity type replaced by its label ([`excerpt`]). `None` for a request without
+    /// user text, and for escalations recorded before excerpts existed.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub excerpt: Option<String>,
     /// Reviewer the pack names by default.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub assignee: Option<String>,
@@ -323,6 +363,25 @@ pub fn resolve(
 mod tests {
     use super::*;
 
+    #[test]
+    fn an_excerpt_is_redacted_before_it_is_cut() {
+        let r = crate::request::ChatRequest::user(
+            "m",
+            "Patient jane.doe@example.com, SSN 123-45-6789, asks for a review",
+        );
+        let e = excerpt(&r).unwrap();
+        assert!(!e.contains("jane.doe") && !e.contains("123-45-6789"), "{e}");
+        assert!(e.contains("[EMAIL]") && e.contains("[US_SSN]"), "{e}");
+        let long = format!("{} 4111 1111 1111 1111", "a".repeat(EXCERPT_CHARS - 10));
+        let e = excerpt(&crate::request::ChatRequest::user("m", &long)).unwrap();
+        assert!(
+            !e.contains("4111"),
+            "a value across the cut is redacted: {e}"
+        );
+        assert!(e.ends_with('…') && e.chars().count() == EXCERPT_CHARS + 1);
+        assert_eq!(excerpt(&crate::request::ChatRequest::user("m", "  ")), None);
+    }
+
     fn esc(id: &str) -> Escalation {
         Escalation {
             id: id.into(),
@@ -332,6 +391,7 @@ mod tests {
             user: Some("u@x.com".into()),
             role: Some(Role::Member),
             reason: "require_review".into(),
+            excerpt: None,
             assignee: None,
             status: EscalationStatus::Pending,
             created_at: 0,

@@ -49,11 +49,6 @@ pub async fn handle(app: Arc<App>, req: Request<Incoming>, rid: String) -> Respo
     let method = req.method().clone();
     let path = req.uri().path().to_owned();
     let query = req.uri().query().unwrap_or("").to_owned();
-    let parts: Vec<String> = path
-        .trim_matches('/')
-        .split('/')
-        .map(str::to_owned)
-        .collect();
     let body = if method == Method::POST || method == Method::PATCH {
         match read_body(req, app.max_body(), app.client_timeout()).await {
             Ok(b) => b,
@@ -64,6 +59,29 @@ pub async fn handle(app: Arc<App>, req: Request<Incoming>, rid: String) -> Respo
     } else {
         bytes::Bytes::new()
     };
+    call(app, actor, &method, &path, &query, &body, rid).await
+}
+
+/// One admin call for an authenticated `actor`, as [`handle`] makes it once it has the key's
+/// principal and the body. The console (`crate::console`) makes its calls here too, so both
+/// decide by the same rule through the same functions.
+pub(crate) async fn call(
+    app: Arc<App>,
+    actor: Principal,
+    method: &Method,
+    path: &str,
+    query: &str,
+    body: &[u8],
+    rid: String,
+) -> Response<GwBody> {
+    let method = method.clone();
+    let path = path.to_owned();
+    let query = query.to_owned();
+    let parts: Vec<String> = path
+        .trim_matches('/')
+        .split('/')
+        .map(str::to_owned)
+        .collect();
     let p: Vec<&str> = parts.iter().map(String::as_str).collect();
     let now = backend::now_ms();
     // what the gateway still holds in memory is written first, so every answer is current
@@ -76,7 +94,7 @@ pub async fn handle(app: Arc<App>, req: Request<Incoming>, rid: String) -> Respo
     let fast = Arc::clone(app.ledger());
     let org = app.org().to_owned();
     if let Some((op, status, fields)) = command_route(&method, &p) {
-        let command = match command_of(op, fields, &body, &query) {
+        let command = match command_of(op, fields, body, &query) {
             Ok(c) => c,
             Err(msg) => return error(400, "invalid_request", &msg, &rid),
         };

@@ -13,7 +13,7 @@ use crate::backend;
 /// What `--bootstrap` makes on an empty store.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
 pub enum Bootstrap {
-    /// The first owner only (team `platform`, `owner@yourco.com`).
+    /// The first owner only (team `platform`, `root@yourco.com`).
     Owner,
     /// The owner, and the seed's teams engineering, support and legal, an admin and a member
     /// each, and monthly wallets.
@@ -56,7 +56,7 @@ pub fn run(store: &dyn Storage, org: &str, mode: Bootstrap) -> Result<Option<Vec
         let ctx = Ctx::new(None, org, backend::now_ms(), &rid, random);
         admin::execute(store, &ctx, command).map_err(|e| e.to_string())
     };
-    let mut people = vec![("Platform", "owner@yourco.com", Role::Owner)];
+    let mut people = vec![("Platform", "root@yourco.com", Role::Owner)];
     if mode == Bootstrap::Seed {
         for (team, lead, member, _) in SEED {
             people.push((team, lead, Role::Admin));

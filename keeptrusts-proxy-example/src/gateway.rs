@@ -805,6 +805,7 @@ async fn handle(app: Arc<App>, req: Request<Incoming>) -> Response<GwBody> {
             in_shape(Api::Messages, governed(app, req, rid, Api::Messages).await).await
         }
         _ if path.starts_with("/v1/") => crate::admin_api::handle(app, req, rid).await,
+        _ if crate::console::serves(&path) => crate::console::handle(app, req, rid).await,
         _ => error(404, "not_found", &format!("no route for {path}"), &rid),
     }
 }

@@ -6,6 +6,7 @@ mod anthropic;
 mod api;
 mod backend;
 mod bootstrap;
+mod console;
 mod gateway;
 mod policy_cmd;
 mod scan_cmd;
@@ -71,6 +72,18 @@ enum Command {
         after_help = "Example:\n  kt dashboard --as lead@yourco.com --team support --section spend"
     )]
     Dashboard(admin_cmd::DashboardArgs),
+    /// First run: on an empty store, set up the seed's org (an owner; engineering, support and
+    /// legal with an admin and a member each; wallets) and print its keys once; then run the
+    /// gateway with the example pack and its console.
+    ///
+    /// Exit status: as `kt gateway run`.
+    #[command(
+        after_help = "Example:\n  kt quickstart      (from the repository: cargo run -p keeptrusts-proxy-example -- quickstart)"
+    )]
+    Quickstart(console::QuickstartArgs),
+    /// The web console (served by `kt gateway run` at `/console`).
+    #[command(subcommand)]
+    Console(ConsoleCommand),
     /// Redact text read on stdin (streamed) and write it to stdout.
     ///
     /// Exit status: 0, 2 for input that is not UTF-8 or a bad option, 1 on an I/O error.
@@ -106,6 +119,17 @@ enum GatewayCommand {
         after_help = "Example:\n  kt gateway run --pack examples/packs/gateway-quickstart.yaml --bootstrap seed"
     )]
     Run(gateway::RunArgs),
+}
+
+#[derive(Debug, Subcommand)]
+enum ConsoleCommand {
+    /// Print a one-time sign-in URL for a member who has no key yet.
+    ///
+    /// Exit status: 0, 2 for an unknown member, 1 when the store fails.
+    #[command(
+        after_help = "Example:\n  kt console link --email ana@yourco.com --url http://127.0.0.1:41002"
+    )]
+    Link(console::LinkArgs),
 }
 
 #[derive(Debug, Subcommand)]
@@ -163,6 +187,11 @@ fn main() -> ExitCode {
         Command::Escalation(c) => admin_cmd::escalation(&c),
         Command::Events(c) => admin_cmd::events(&c),
         Command::Dashboard(a) => admin_cmd::dashboard(&a),
+        Command::Console(ConsoleCommand::Link(a)) => console::link(&a),
+        Command::Quickstart(a) => {
+            init_logs();
+            console::quickstart(&a)
+        }
     };
     ExitCode::from(code)
 }

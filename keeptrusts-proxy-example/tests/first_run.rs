@@ -65,7 +65,7 @@ fn bootstrap_seed_makes_the_seeds_org_once_and_its_keys_work() {
     for t in ["platform", "engineering", "support", "legal"] {
         assert!(teams.contains(t), "{teams}");
     }
-    assert!(teams.contains("owner@yourco.com (owner)"), "{teams}");
+    assert!(teams.contains("root@yourco.com (owner)"), "{teams}");
     assert!(teams.contains("support-lead@yourco.com (admin)"), "{teams}");
     let balance = env.ok(&["wallet", "balance"]);
     assert!(balance.contains("team:legal  allocated 1000"), "{balance}");

@@ -245,6 +245,7 @@ impl Oversight {
             user: p.user.clone(),
             role: p.role,
             reason: reason.clone(),
+            excerpt: crate::escalation::excerpt(request),
             assignee: self.assignee.clone(),
             status: EscalationStatus::Pending,
             created_at: ctx.now,

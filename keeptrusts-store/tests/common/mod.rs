@@ -113,6 +113,7 @@ pub fn escalation(id: &str, team: &str, created_at: i64) -> Escalation {
         user: Some("u@yourco.com".into()),
         role: Some(Role::Member),
         reason: "require_review".into(),
+        excerpt: None,
         assignee: None,
         status: EscalationStatus::Pending,
         created_at,
