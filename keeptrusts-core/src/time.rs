@@ -43,6 +43,22 @@ pub fn utc_time(t: Millis) -> String {
     )
 }
 
+/// 00:00 UTC of a date written `2026-12-02` (years 1970 to 9999); `None` for anything else,
+/// `2026-02-31` included.
+pub fn parse_utc_date(date: &str) -> Option<Millis> {
+    if date.len() != 10 {
+        return None;
+    }
+    let mut parts = date.splitn(3, '-').map(|p| p.parse::<u32>().ok());
+    let (y, m, d) = (parts.next()??, parts.next()??, parts.next()??);
+    if !(1970..=9999).contains(&y) || !(1..=12).contains(&m) || !(1..=31).contains(&d) {
+        return None;
+    }
+    let t = days_from_civil(i64::from(y), m, d).saturating_mul(DAY);
+    // a day past the month's end reads back as another date
+    (utc_date(t) == date).then_some(t)
+}
+
 /// Days since 1970-01-01 → (year, month, day), proleptic Gregorian (Howard Hinnant's algorithm).
 fn civil_from_days(z: i64) -> (i64, u32, u32) {
     let z = z + 719_468;
@@ -78,6 +94,11 @@ mod tests {
         assert_eq!(utc_time(1_796_219_100_000), "2026-12-02 13:45:00Z");
         assert_eq!(utc_time(0), "1970-01-01 00:00:00Z");
         assert_eq!(utc_date(-1), "1969-12-31");
+        assert_eq!(parse_utc_date("2000-02-29"), Some(951_782_400_000));
+        assert_eq!(parse_utc_date("1970-01-01"), Some(0));
+        for bad in ["2026-02-31", "2026-1-1", "x", "1969-12-31", "2026-12-02T00"] {
+            assert_eq!(parse_utc_date(bad), None, "{bad}");
+        }
     }
 
     #[test]

@@ -358,7 +358,7 @@ fn query_param(query: &str, name: &str) -> Option<String> {
 }
 
 /// `%40` → `@` (an email in a path), `+` left as is.
-fn percent_decode(s: &str) -> String {
+pub(crate) fn percent_decode(s: &str) -> String {
     let mut out = Vec::with_capacity(s.len());
     let mut rest = s.as_bytes();
     while let Some((&c, tail)) = rest.split_first() {

@@ -117,28 +117,9 @@ fn form(body: &[u8]) -> HashMap<String, String> {
         .collect()
 }
 
-/// Percent-decoding with `+` as a space (forms).
+/// Percent-decoding with `+` as a space (forms; a `+` sent as `%2B` stays a plus).
 fn decode(s: &str) -> String {
-    let mut out = Vec::with_capacity(s.len());
-    let mut rest = s.as_bytes();
-    while let Some((&c, tail)) = rest.split_first() {
-        let hex = |i: usize| tail.get(i).and_then(|&d| (d as char).to_digit(16));
-        match (c, hex(0), hex(1)) {
-            (b'%', Some(h), Some(l)) => {
-                out.push(u8::try_from(h * 16 + l).unwrap_or(b'?'));
-                rest = tail.get(2..).unwrap_or_default();
-            }
-            (b'+', _, _) => {
-                out.push(b' ');
-                rest = tail;
-            }
-            _ => {
-                out.push(c);
-                rest = tail;
-            }
-        }
-    }
-    String::from_utf8_lossy(&out).into_owned()
+    crate::admin_api::percent_decode(&s.replace('+', " "))
 }
 
 /// Percent-encoding of a query value or path segment.

@@ -107,50 +107,17 @@ fn to_f64(d: Decimal) -> f64 {
 
 /// UTC date and time of epoch milliseconds: `2026-12-02T13:04:05Z`.
 pub(crate) fn iso(ms: i64) -> String {
-    let secs = ms.div_euclid(1000);
-    let days = secs.div_euclid(86_400);
-    let rem = secs.rem_euclid(86_400);
-    // civil from days (Howard Hinnant)
-    let z = days + 719_468;
-    let era = z.div_euclid(146_097);
-    let doe = z.rem_euclid(146_097);
-    let yoe = (doe - doe / 1460 + doe / 36_524 - doe / 146_096) / 365;
-    let doy = doe - (365 * yoe + yoe / 4 - yoe / 100);
-    let mp = (5 * doy + 2) / 153;
-    let d = doy - (153 * mp + 2) / 5 + 1;
-    let m = if mp < 10 { mp + 3 } else { mp - 9 };
-    let y = yoe + era * 400 + i64::from(m <= 2);
-    format!(
-        "{y:04}-{m:02}-{d:02}T{:02}:{:02}:{:02}Z",
-        rem / 3600,
-        rem % 3600 / 60,
-        rem % 60
-    )
+    keeptrusts_core::time::utc_time(ms).replacen(' ', "T", 1)
 }
 
 /// Epoch milliseconds of 00:00 UTC on a date `2026-12-02`; `None` for anything else.
 fn day_start(date: &str) -> Option<i64> {
-    let mut parts = date.splitn(3, '-').map(|p| p.parse::<i64>().ok());
-    let (y, m, d) = (parts.next()??, parts.next()??, parts.next()??);
-    if !(1970..=9999).contains(&y) || !(1..=12).contains(&m) || !(1..=31).contains(&d) {
-        return None;
-    }
-    // days from civil (Howard Hinnant)
-    let y = if m <= 2 { y - 1 } else { y };
-    let era = y.div_euclid(400);
-    let yoe = y - era * 400;
-    let mp = (m + 9) % 12;
-    let doy = (153 * mp + 2) / 5 + d - 1;
-    let doe = yoe * 365 + yoe / 4 - yoe / 100 + doy;
-    let ms = (era * 146_097 + doe - 719_468) * 86_400_000;
-    // 2026-02-31 is not a date: it must read back as itself
-    (date.get(..10) == Some(iso(ms).get(..10)?) && date.len() == 10).then_some(ms)
+    keeptrusts_core::time::parse_utc_date(date)
 }
 
 /// The UTC date of epoch milliseconds: `2026-12-02`.
 fn date(ms: i64) -> String {
-    let t = iso(ms);
-    t.get(..10).unwrap_or(&t).to_owned()
+    keeptrusts_core::time::utc_date(ms)
 }
 
 /// A `<time>` the script shows in the viewer's time zone (UTC without script).
