@@ -80,7 +80,7 @@ enum Command {
     #[command(
         after_help = "Example:\n  kt quickstart      (from the repository: cargo run -p keeptrusts-proxy-example -- quickstart)"
     )]
-    Quickstart(console::QuickstartArgs),
+    Quickstart(bootstrap::QuickstartArgs),
     /// The web console (served by `kt gateway run` at `/console`).
     #[command(subcommand)]
     Console(ConsoleCommand),
@@ -190,7 +190,7 @@ fn main() -> ExitCode {
         Command::Console(ConsoleCommand::Link(a)) => console::link(&a),
         Command::Quickstart(a) => {
             init_logs();
-            console::quickstart(&a)
+            bootstrap::quickstart(&a)
         }
     };
     ExitCode::from(code)

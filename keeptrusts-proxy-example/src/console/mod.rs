@@ -8,7 +8,6 @@
 
 #![allow(clippy::indexing_slicing)] // `serde_json::Value["field"]` is `Null` when absent
 
-mod first_run;
 mod link;
 mod pages;
 pub(crate) mod session;
@@ -26,7 +25,6 @@ use serde_json::{json, Value};
 
 use crate::backend;
 use crate::gateway::{blocking, read_body, App, GwBody};
-pub use first_run::{quickstart, QuickstartArgs};
 pub use link::{link, LinkArgs};
 use pages::{FormError, Page};
 use session::Session;
