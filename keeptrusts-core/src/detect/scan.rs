@@ -106,6 +106,37 @@ fn alnum(c: u8) -> bool {
     c.is_ascii_alphanumeric()
 }
 
+/// ASCII punctuation that the scan reads no value across: after one, the text reads like the
+/// start of the text (the stream redactor may start a rescan at one, see
+/// `redact::is_separator`).
+fn separator(c: u8) -> bool {
+    matches!(
+        c,
+        b',' | b';'
+            | b'!'
+            | b'?'
+            | b'"'
+            | b'\''
+            | b'('
+            | b')'
+            | b'['
+            | b']'
+            | b'{'
+            | b'}'
+            | b'<'
+            | b'>'
+            | b'='
+            | b'*'
+            | b'&'
+            | b'|'
+            | b'~'
+            | b'^'
+            | b'$'
+            | b'#'
+            | b'/'
+    )
+}
+
 /// The end of the hyphenated token at `i` (`1EG4-TE5-MK73`): letters and digits, and single
 /// dashes between them. A run of dashes ends it, so a token never swallows the `-----BEGIN` of a
 /// private key glued to it.
@@ -672,6 +703,10 @@ struct Run<'a> {
     /// End of the last token checked as a secret ([`Run::secret`]): later triggers inside it
     /// are not checked again, so a long token costs one check.
     secret_until: usize,
+    /// End of the last run of numbers read past its first group (a value, or a whole that is
+    /// none: a version, a date without context, a number too long for any value): a group after
+    /// it starts a run of its own ([`Run::digit`]).
+    number_end: usize,
 }
 
 impl Scanner {
@@ -748,6 +783,7 @@ impl Scanner {
             out,
             last_end: 0,
             secret_until: 0,
+            number_end: 0,
         };
         let mut i = 0;
         let n = b.len();
@@ -833,7 +869,7 @@ impl Run<'_> {
     /// past `card` in `Date of birth (as on the card): …`); a negative phrase always counts.
     fn context_where(&self, start: usize, fits: impl Fn(Ctx) -> bool) -> Option<Ctx> {
         let b = self.b;
-        let floor = start.saturating_sub(LOOK_BACK).max(self.last_end);
+        let mut floor = start.saturating_sub(LOOK_BACK).max(self.last_end);
         let ok = |c: Ctx| c == Ctx::Negative || fits(c);
         let mut j = start;
         while j > floor
@@ -888,8 +924,47 @@ impl Run<'_> {
             while k > floor && !at(b, k - 1).is_ascii_whitespace() {
                 k -= 1;
             }
-            if (k == floor && floor > 0 && !at(b, k - 1).is_ascii_whitespace()) || !in_window(k) {
-                break; // the word is cut by the window
+            // a redaction marker (`[URL]`, `****`) is another value: nothing before it counts,
+            // and a word glued after it (`[URL]"Authorization:`) is read from the marker's end,
+            // as the same word glued to the finding is before redaction
+            let word = b.get(k..we).unwrap_or(&[]);
+            if word.iter().any(|&c| c == b'[' || c == b'*') {
+                match word.iter().rposition(|&c| c == b']' || c == b'*') {
+                    Some(m) if k + m + 1 < we => {
+                        k += m + 1;
+                        floor = k;
+                    }
+                    _ => return None,
+                }
+            }
+            if !in_window(k) {
+                break;
+            }
+            if k == floor {
+                // a word that reaches the floor (the text's start, a finding's end or the
+                // look-back's limit) is read from after its last separator (`-H"Authorization:`):
+                // the text after one reads like the start of the text, as a stream's rescan
+                // starting there reads it; without one, a word cut by the look-back is unknown
+                let (mut s2, mut e2) = (k, we);
+                while s2 < e2 && trim(at(b, s2)) {
+                    s2 += 1;
+                }
+                while e2 > s2 && trim(at(b, e2 - 1)) {
+                    e2 -= 1;
+                }
+                if let Some(p) = b
+                    .get(s2..e2)
+                    .and_then(|w| w.iter().rposition(|&c| separator(c)))
+                {
+                    k = s2 + p + 1;
+                    floor = k;
+                } else if floor > 0
+                    && floor != self.last_end
+                    && !at(b, k - 1).is_ascii_whitespace()
+                    && !separator(at(b, k - 1))
+                {
+                    break;
+                }
             }
             let (mut s2, mut e2) = (k, we);
             while s2 < e2 && trim(at(b, s2)) {
@@ -898,16 +973,9 @@ impl Run<'_> {
             while e2 > s2 && trim(at(b, e2 - 1)) {
                 e2 -= 1;
             }
-            // another value (a number, an ID, a redaction marker) stands between: the context
-            // words before it belong to it, not to this one — unless the word is a phrase
-            let (mut valued, mut marker) = (false, false);
-            for &c in b.get(k..we).unwrap_or(&[]) {
-                valued |= c.is_ascii_digit();
-                marker |= c == b'[' || c == b'*';
-            }
-            if marker {
-                return None; // a redaction marker
-            }
+            // another value (a number, an ID) stands between: the context words before it belong
+            // to it, not to this one — unless the word is a phrase
+            let valued = b.get(k..we).unwrap_or(&[]).iter().any(u8::is_ascii_digit);
             if s2 == e2 || e2 - s2 > 32 {
                 if valued {
                     return None;
@@ -1047,11 +1115,36 @@ impl Run<'_> {
 
     // ---------- numbers ----------
 
+    /// A token starting with a digit at `i`: where the scan goes on.
+    ///
+    /// A run of numbers joined by separators (`05 05 05 …`, `0612 345 678 0612-345-678`) is read
+    /// from its first group only: a group inside it is never the start of a value. Were it one,
+    /// redacting that value would leave the groups before it as a shorter run of their own,
+    /// which the next scan could read as another value (redaction would not be idempotent). A
+    /// run starts at a group with no number right before it, or right after a finding or a run
+    /// read past its first group.
     fn digit(&mut self, i: usize) -> usize {
         let b = self.b;
         if !self.starts(i) {
             return self.inside_token(i);
         }
+        let first_e = run(b, i, 64, |c| c.is_ascii_digit());
+        if i >= 2
+            && i - 2 >= self.last_end.max(self.number_end)
+            && matches!(at(b, i - 1), b'-' | b'.' | b' ' | b'/')
+            && at(b, i - 2).is_ascii_digit()
+        {
+            return first_e;
+        }
+        let e = self.number_at(i);
+        if e > first_e {
+            self.number_end = self.number_end.max(e);
+        }
+        e
+    }
+
+    fn number_at(&mut self, i: usize) -> usize {
+        let b = self.b;
         // MAC addresses: `00:1A:2B:3C:4D:5E`, `3c-22-fb-91-0a-7e`, `001a.2b3c.4d5e`
         if matches!(at(b, i + 2), b':' | b'-') || at(b, i + 4) == b'.' {
             if let Some(e) = self.mac(i) {
