@@ -407,6 +407,72 @@ fn version_pins_and_section_numbers_are_not_ip_addresses() {
     );
 }
 
+/// Round 2's seen documents: a dotted quad in a list of versions, a product's barcode, an
+/// IMEI named after it, a date with dots and spaces, a phone of mixed separators after a cue.
+#[test]
+fn versions_in_lists_barcodes_and_named_imeis() {
+    none(&[
+        "Upgrade path: 3.4.2.1, then 3.5.0.0, then 4.0.0.12.",
+        "Python 3.11.6 on Linux 6.5.0.27, glibc 2.35",
+        "tested with 2.1.4 and 10.24.8.113 later",
+        "商品コード 4901234567894 の在庫は 120 個です。",
+        "EAN 4006381333931 on the box",
+        "Artikel 4006381333931, Menge 3",
+        // a date of one-digit parts without a cue is no one's
+        "Version vom 4. 6. 1975 gilt",
+    ]);
+    only(
+        &[
+            // a date in a list is not a version
+            ("on 12.05.23 the host 10.24.8.113 failed", "10.24.8.113"),
+        ],
+        EntityType::IpAddress,
+    );
+    // a host's address is no version: both of a list of hosts are found
+    assert_eq!(
+        scan("hosts 10.0.0.12 and 10.0.0.13"),
+        [
+            (EntityType::IpAddress, "10.0.0.12"),
+            (EntityType::IpAddress, "10.0.0.13")
+        ]
+    );
+    only(
+        &[
+            ("Sensor 864452039319775 (IMEI) stopped", "864452039319775"),
+            ("gateway 864452039319775 IMEI", "864452039319775"),
+        ],
+        EntityType::DeviceId,
+    );
+    only(
+        &[
+            ("datum narození: 4. 6. 1975", "4. 6. 1975"),
+            ("Geburtsdatum: 14. 2. 1991", "14. 2. 1991"),
+        ],
+        EntityType::DateOfBirth,
+    );
+    only(
+        &[
+            ("联系电话：021-6278 9900", "021-6278 9900"),
+            ("Tel. 030-1234 5678", "030-1234 5678"),
+        ],
+        EntityType::Phone,
+    );
+    // a 13-digit card is still a card after its cue, and a 16-digit one anywhere
+    only(
+        &[("card number 4222222222222", "4222222222222")],
+        EntityType::CreditCard,
+    );
+}
+
+/// A context word glued to punctuation or to a finding is read from after it
+/// (`-H"Authorization:`), the same in the whole text and in a stream's rescan.
+#[test]
+fn context_after_punctuation() {
+    let token = "eyJDcKEQAksMkdtANBM_1fWz9Fm5sDmR.eyJz8pmPFTvgsbMo5MaXocJZpUVXPWyuG3";
+    let t = format!("curl -H\"Authorization: Bearer {token}\" https://api.example.com");
+    assert!(scan(&t).contains(&(EntityType::ApiKey, token)), "{t}");
+}
+
 /// Long runs of the shapes the new rules look at stay linear and sound.
 #[test]
 fn hostile_repetitions_of_value_shapes_stay_sound() {

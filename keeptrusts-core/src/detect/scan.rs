@@ -341,6 +341,44 @@ pub fn luhn_digits(d: &[u8]) -> bool {
     sum.is_multiple_of(10)
 }
 
+/// Whether 13 digits carry an EAN-13 (GTIN-13) check digit: weights 1 and 3 from the left.
+fn ean13_ok(d: &[u8]) -> bool {
+    if d.len() != 13 {
+        return false;
+    }
+    let sum: u32 = d
+        .iter()
+        .take(12)
+        .enumerate()
+        .map(|(i, &x)| u32::from(x) * if i % 2 == 0 { 1 } else { 3 })
+        .sum();
+    d.get(12)
+        .is_some_and(|&c| (10 - sum % 10) % 10 == u32::from(c))
+}
+
+/// A dotted version (`3.11.6`, `3.5.0.0`): three parts of one to three digits, one of them a
+/// single digit (so `12.05.23`, a date, is none), or four parts all of one digit or ending in
+/// `.0` (a network's address, not a host's).
+fn version_shape(t: &[u8]) -> bool {
+    let mut parts = [0usize; 5];
+    let mut n = 0;
+    for part in t.split(|&c| c == b'.') {
+        if part.is_empty() || part.len() > 3 || n == 5 {
+            return false;
+        }
+        if let Some(slot) = parts.get_mut(n) {
+            *slot = part.len();
+        }
+        n += 1;
+    }
+    let parts = parts.get(..n).unwrap_or(&[]);
+    match n {
+        3 => parts.contains(&1),
+        4 => parts.iter().all(|&l| l == 1) || t.ends_with(b".0"),
+        _ => false,
+    }
+}
+
 fn card_iin(d: &[u8]) -> bool {
     let p = |n: usize| number(d.get(..n).unwrap_or(&[]));
     let (p1, p2, p3, p4) = (p(1), p(2), p(3), p(4));
@@ -1218,6 +1256,9 @@ impl Run<'_> {
             return id_run(b, i);
         }
         if groups.len() == 1 {
+            if let Some(e) = self.spaced_date(first_s, first_e) {
+                return e;
+            }
             if let Some(e) = self.single_number(first_s, first_e) {
                 return e;
             }
@@ -1488,8 +1529,10 @@ impl Run<'_> {
             let pinned = matches!(before, b'v' | b'V' | b'=' | b'<' | b'>' | b'~' | b'^')
                 || (before == b'/' && s >= 2 && at(b, s - 2).is_ascii_alphabetic());
             let small = d.len() == 4;
-            let versionish =
-                pinned || small || matches!(self.context(s), Some(Ctx::Negative | Ctx::Version));
+            let versionish = pinned
+                || small
+                || matches!(self.context(s), Some(Ctx::Negative | Ctx::Version))
+                || self.version_before(s);
             // loopback, unspecified and netmasks identify no one
             let first = number(&digits_of(b, s, groups.first()?.1));
             let special = matches!(first, 0 | 127 | 255);
@@ -1578,6 +1621,11 @@ impl Run<'_> {
                 return Some(e);
             }
         }
+        // the groups go on with another separator (`021-6278 9900`): a phone of mixed
+        // separators, read whole by `mixed_phone`
+        if matches!(at(b, e), b' ' | b'-' | b'.' | b'/') && at(b, e + 1).is_ascii_digit() {
+            return None;
+        }
         // a phone context word: any 7–15 digits
         if matches!(ctx, Some(Ctx::Phone | Ctx::Fax)) && (7..=15).contains(&d.len()) {
             return Some(self.push_phone(s, e, ctx == Some(Ctx::Fax), 70));
@@ -1594,6 +1642,37 @@ impl Run<'_> {
             return Some(self.push_phone(s, e, false, 65));
         }
         None
+    }
+
+    /// Whether a version (`3.11.6`, `3.5.0.0`, see [`version_shape`]) stands in the 64 bytes
+    /// before `s` on its line, after the last finding: a dotted quad in a list of versions
+    /// (`Upgrade path: 3.4.2.1, then 4.0.0.12`, `Python 3.11.6 on Linux 6.5.0.27`) is one too.
+    fn version_before(&self, s: usize) -> bool {
+        let b = self.b;
+        let mut j = s.saturating_sub(64).max(self.last_end);
+        let part = |c: u8| c.is_ascii_digit() || c == b'.';
+        while j > 0 && j < s && part(at(b, j - 1)) {
+            j += 1;
+        }
+        while j < s {
+            let c = at(b, j);
+            if c == b'\n' {
+                return false;
+            }
+            if c.is_ascii_digit() && (j == 0 || !alnum(at(b, j - 1)) && at(b, j - 1) != b'.') {
+                let mut e = run(b, j, 16, part);
+                while e > j && at(b, e - 1) == b'.' {
+                    e -= 1;
+                }
+                if e < s && !alnum(at(b, e)) && b.get(j..e).is_some_and(version_shape) {
+                    return true;
+                }
+                j = run(b, j, 64, part).max(j + 1);
+            } else {
+                j += 1;
+            }
+        }
+        false
     }
 
     /// A date found at `s..e` (`year` 0 when it has none of four digits): DATE_OF_BIRTH or DATE
@@ -1767,10 +1846,60 @@ impl Run<'_> {
                 self.push(EntityType::DeviceId, s, e, 85);
             }
             Some(Ctx::Zip) if n == 5 => self.push(EntityType::ZipCode, s, e, 80),
+            // an IMEI named after it (`864452039319775 (IMEI)`): 15 digits with its check digit
+            _ if n == 15 && luhn_digits(&d) && self.imei_after(e) => {
+                self.push(EntityType::DeviceId, s, e, 85);
+            }
+            // a product's barcode (`商品コード 4901234567894`) is no card: 13 digits with an
+            // EAN-13 check digit, unless a card is named
+            _ if n == 13 && ctx != Some(Ctx::Card) && ean13_ok(&d) => return None,
             _ if card_ok(&d) => self.push(EntityType::CreditCard, s, e, 85),
             _ => return None,
         }
         Some(e)
+    }
+
+    /// Whether `IMEI` follows `e` (`… (IMEI)`, `… IMEI`).
+    fn imei_after(&self, e: usize) -> bool {
+        let b = self.b;
+        let mut k = e;
+        if at(b, k) == b' ' {
+            k += 1;
+        }
+        if at(b, k) == b'(' {
+            k += 1;
+        }
+        b.get(k..k + 4)
+            .is_some_and(|w| w.eq_ignore_ascii_case(b"imei"))
+            && !alnum(at(b, k + 4))
+    }
+
+    /// A date written with a dot and a space between its parts (`4. 6. 1975`, Czech, Slovak,
+    /// German): day and month of one or two digits, a year of four; typed by its context as
+    /// any numeric date ([`dated`](Self::dated)). Where the scan goes on.
+    fn spaced_date(&mut self, s: usize, e: usize) -> Option<usize> {
+        let b = self.b;
+        let two = |k: usize| {
+            let end = run(b, k, 3, |c| c.is_ascii_digit());
+            ((1..=2).contains(&(end - k)) && at(b, end) == b'.' && at(b, end + 1) == b' ')
+                .then_some(end)
+        };
+        if !(1..=2).contains(&(e - s)) || at(b, e) != b'.' || at(b, e + 1) != b' ' {
+            return None;
+        }
+        let me = two(e + 2)?;
+        let ys = me + 2;
+        let ye = run(b, ys, 5, |c| c.is_ascii_digit());
+        if ye - ys != 4 || alnum(at(b, ye)) {
+            return None;
+        }
+        let num = |a: usize, z: usize| u32::try_from(number(&digits_of(b, a, z))).ok();
+        let (d, m, y) = (num(s, e)?, num(e + 2, me)?, num(ys, ye)?);
+        if !valid_date(y, m, d) {
+            return None;
+        }
+        self.dated(s, ye, y);
+        Some(ye)
     }
 
     /// `123 Main Street`, `42 W 5th Ave, Apt 3B`.
