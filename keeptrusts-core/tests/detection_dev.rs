@@ -8,7 +8,7 @@
 //! `KT_DETECTION_REPORT=1 cargo test -p keeptrusts-core --test detection_dev -- --nocapture`
 //! prints both tables and, for the tuned split only, every miss and false positive
 //! (`KT_DETECTION_HELDOUT=1` prints the held-out split's too: read them to report what is missed,
-//! not to tune on).
+//! not to tune on; `KT_DETECTION_SEEN=1` those of the seen split).
 #![allow(clippy::unwrap_used, clippy::expect_used, clippy::indexing_slicing)]
 
 use keeptrusts_core::detect::builtin::BuiltinDetector;
@@ -58,10 +58,9 @@ fn dev_corpus_scores() {
         }
     }
     // issue 20's F1 target holds on the held-out split (rounds 1 and 3). Its leak and
-    // flagged targets (5 %, 3 %) do not yet: round 3, written after round 2's rules and scored
-    // once, leaks 6.0 % and flags 3 of its 14 PII-free documents (docs/detection.md). These
-    // floors are where the split stands, so a change that loses ground fails; the tuned split
-    // must stay near where it was.
+    // flagged targets (5 %, 3 %) do not yet: it leaks 5.1 % and flags 2 of its 39 PII-free
+    // documents (5.1 %, docs/detection.md). These floors are where the split stands, so a
+    // change that loses ground fails; the tuned split must stay near where it was.
     assert!(h.f1 >= 0.90, "held-out micro F1 {:.3} < 0.90", h.f1);
     assert!(
         h.leak <= 0.055,
@@ -69,8 +68,8 @@ fn dev_corpus_scores() {
         h.leak * 100.0
     );
     assert!(
-        h.flagged <= 0.08,
-        "held-out flagged {:.2} % > 8 %",
+        h.flagged <= 0.055,
+        "held-out flagged {:.2} % > 5.5 %",
         h.flagged * 100.0
     );
     assert!(t.f1 >= 0.95, "tuned micro F1 {:.3} < 0.95", t.f1);

@@ -464,6 +464,24 @@ fn versions_in_lists_barcodes_and_named_imeis() {
     );
 }
 
+/// The numbers of things and of companies are no one's: articles, models, batches, shipments,
+/// business registers; a network's address is no host's. Words that also precede values
+/// (`request from`, `page me at`) are no such cue.
+#[test]
+fn numbers_of_things_and_networks() {
+    none(&[
+        "Artikel 0612 345 678 ist ausverkauft",
+        "model 0612-345-678 replaces the old one",
+        "batch 05 53 18 69 64 passed QA",
+        "SIRET 0123 456 789 00012",
+        "USt-IdNr 0612345678",
+        "型番 0612-345-678 は廃番です",
+        "the subnet 10.1.2.0 and broadcast 10.1.2.255",
+        "upgrade to 4.2.0.0 first",
+    ]);
+    only(&[("Tel. 0612 345 678", "0612 345 678")], EntityType::Phone);
+}
+
 /// A context word glued to punctuation or to a finding is read from after it
 /// (`-H"Authorization:`), the same in the whole text and in a stream's rescan.
 #[test]

@@ -1533,9 +1533,11 @@ impl Run<'_> {
                 || small
                 || matches!(self.context(s), Some(Ctx::Negative | Ctx::Version))
                 || self.version_before(s);
-            // loopback, unspecified and netmasks identify no one
+            // loopback, unspecified and netmasks identify no one, nor does a network's address
+            // or its broadcast (a last octet of 0 or 255: `10.1.2.0`, a version `4.2.0.0`)
             let first = number(&digits_of(b, s, groups.first()?.1));
-            let special = matches!(first, 0 | 127 | 255);
+            let last = number(&digits_of(b, groups.last()?.0, e));
+            let special = matches!(first, 0 | 127 | 255) || matches!(last, 0 | 255);
             if ok && !versionish && !special {
                 self.push(EntityType::IpAddress, s, e, 85);
                 return Some(e);
