@@ -975,9 +975,6 @@ impl Run<'_> {
                     _ => return None,
                 }
             }
-            if !in_window(k) {
-                break;
-            }
             if k == floor {
                 // a word that reaches the floor (the text's start, a finding's end or the
                 // look-back's limit) is read from after its last separator (`-H"Authorization:`):
@@ -1003,6 +1000,11 @@ impl Run<'_> {
                 {
                     break;
                 }
+            }
+            // the window counts characters from the word's start (after a separator, when the
+            // word reached the floor: a rescan starting at the separator reads it so)
+            if !in_window(k) {
+                break;
             }
             let (mut s2, mut e2) = (k, we);
             while s2 < e2 && trim(at(b, s2)) {
