@@ -763,10 +763,17 @@ impl Scanner {
         let b = text.as_bytes();
         let mut from = None;
         if self.on & bit(EntityType::PrivateKey) != 0 {
-            if let Some(p) = text.rfind("-----BEGIN ") {
-                let open = !text.get(p..).is_some_and(|t| t.contains("-----END "));
+            // the first block opened after the last end marker (a block before it reaches that
+            // marker in the whole text's reading, a block after it may still grow: its body is
+            // read up to the next end marker, past other headers)
+            let after = text.rfind("-----END ").map_or(0, |q| q + 1);
+            if let Some(p) = text
+                .get(after..)
+                .and_then(|t| t.find("-----BEGIN "))
+                .map(|q| after + q)
+            {
                 // header line, body, end marker and its line
-                if open && b.len() - p <= 11 + 60 + PRIVATE_KEY_BODY + 9 + 60 {
+                if b.len() - p <= 11 + 60 + PRIVATE_KEY_BODY + 9 + 60 {
                     from = Some(p);
                 }
             }
