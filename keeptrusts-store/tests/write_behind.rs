@@ -134,6 +134,18 @@ fn decides_exactly_as_the_store_alone_and_leaves_the_file_exact() {
 /// spend one wallet of 300.00 at once, past its end: exactly what was settled is spent, nothing
 /// stays reserved, nothing goes over, and what the floats held comes back.
 fn never_overspend(a: &Arc<WriteBehind>, b: &Arc<WriteBehind>, plain: &Arc<dyn Storage>) {
+    // real time: the ledgers' writers expire the store's leases by the clock every 5 s, so a
+    // lease stamped at a made-up time in 1970 would be expired under a slow run and its
+    // settlement (which charges an expired lease, as a provider's bill must be) would overspend
+    let now = || {
+        i64::try_from(
+            std::time::SystemTime::now()
+                .duration_since(std::time::UNIX_EPOCH)
+                .unwrap_or_default()
+                .as_millis(),
+        )
+        .unwrap_or(i64::MAX)
+    };
     allocate(plain.as_ref(), 300);
     let mut handles = Vec::new();
     for wb in [a, a, b, b] {
@@ -143,10 +155,15 @@ fn never_overspend(a: &Arc<WriteBehind>, b: &Arc<WriteBehind>, plain: &Arc<dyn S
             for _ in 0..150 {
                 let id = wb.new_request_id().unwrap();
                 if let ReserveOutcome::Reserved(l) =
-                    wb.reserve(&request(&id, Decimal::ONE), 5).unwrap()
+                    wb.reserve(&request(&id, Decimal::ONE), now()).unwrap()
                 {
-                    wb.complete(Some(&l.id), Some(Decimal::new(73, 2)), 6, Some(draft(&id)))
-                        .unwrap();
+                    wb.complete(
+                        Some(&l.id),
+                        Some(Decimal::new(73, 2)),
+                        now(),
+                        Some(draft(&id)),
+                    )
+                    .unwrap();
                     charged += Decimal::new(73, 2);
                 } else {
                     refused += 1;
@@ -161,10 +178,13 @@ fn never_overspend(a: &Arc<WriteBehind>, b: &Arc<WriteBehind>, plain: &Arc<dyn S
         let mut charged = Decimal::ZERO;
         for i in 0..150 {
             if let ReserveOutcome::Reserved(l) = p2
-                .reserve(&request(&format!("cli-{i}"), Decimal::ONE), 5)
+                .reserve(&request(&format!("cli-{i}"), Decimal::ONE), now())
                 .unwrap()
             {
-                charged += p2.settle(&l.id, Decimal::new(73, 2), 6).unwrap().charged;
+                charged += p2
+                    .settle(&l.id, Decimal::new(73, 2), now())
+                    .unwrap()
+                    .charged;
             }
         }
         charged
@@ -180,7 +200,7 @@ fn never_overspend(a: &Arc<WriteBehind>, b: &Arc<WriteBehind>, plain: &Arc<dyn S
     b.close().unwrap();
     // 750 attempts of 1.00 against 300.00 at 0.73 (about 410 fit): the end was reached
     assert!(refused > 0);
-    let w = WalletStore::get(plain.as_ref(), &team(), 7)
+    let w = WalletStore::get(plain.as_ref(), &team(), now())
         .unwrap()
         .unwrap();
     assert_eq!(
@@ -192,7 +212,7 @@ fn never_overspend(a: &Arc<WriteBehind>, b: &Arc<WriteBehind>, plain: &Arc<dyn S
     assert!(w.spent <= w.allocated);
     // what a float held while its process was idle is usable again: the rest drains to the end
     let rest = drain(plain.as_ref(), None, "rest");
-    let w = WalletStore::get(plain.as_ref(), &team(), 8)
+    let w = WalletStore::get(plain.as_ref(), &team(), now())
         .unwrap()
         .unwrap();
     assert!(w.available() < Decimal::ONE, "{w:?}");
