@@ -78,6 +78,30 @@ pub fn adversarial_i18n(size: usize) -> String {
     s
 }
 
+/// The shapes the issue 20 value rules look at (round 2), repeated: MAC-like hex pairs, `key: `
+/// and `Bearer ` without tokens, vendor-key prefixes without bodies, CJK years and phone cues,
+/// mixed-case base64 with `/` and `+`, card-like groups of four, trunk-prefixed digit groups:
+/// 10 MB.
+pub fn adversarial_values(size: usize) -> String {
+    let unit = format!(
+        "{}{}{}{}{}{}{}{}{} ",
+        "ab:".repeat(512),
+        "0a-".repeat(512),
+        "key: ".repeat(256),
+        "Bearer ".repeat(256),
+        "sk_live_".repeat(128),
+        "1985年".repeat(256),
+        "电话".repeat(256),
+        "Ab1+/".repeat(512),
+        "4111 ".repeat(256) + &"05 ".repeat(256)
+    );
+    let mut s = String::with_capacity(size + unit.len());
+    while s.len() < size {
+        s.push_str(&unit);
+    }
+    s
+}
+
 fn bench(c: &mut Criterion) {
     let detector = BuiltinDetector::new(&BuiltinDetector::all_types(), &[], &[]).unwrap();
     let mut group = c.benchmark_group("detect");
@@ -111,11 +135,13 @@ fn bench(c: &mut Criterion) {
         ("adversarial", 10),
         ("adversarial_i18n", 1),
         ("adversarial_i18n", 10),
+        ("adversarial_values", 1),
+        ("adversarial_values", 10),
     ] {
-        let text = if name == "adversarial" {
-            adversarial(mb << 20)
-        } else {
-            adversarial_i18n(mb << 20)
+        let text = match name {
+            "adversarial" => adversarial(mb << 20),
+            "adversarial_i18n" => adversarial_i18n(mb << 20),
+            _ => adversarial_values(mb << 20),
         };
         group.throughput(Throughput::Bytes(text.len() as u64));
         group.bench_with_input(BenchmarkId::new(name, format!("{mb}MB")), &text, |b, t| {

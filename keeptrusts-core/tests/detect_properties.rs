@@ -269,6 +269,102 @@ fn dev_documents_redact_idempotently_and_stream_the_same() {
     }
 }
 
+/// Runs of numbers longer than any value, and values inside them (issue 20, round 2): the run
+/// is read from its first group only, so redacting never leaves a shorter run that reads as
+/// another value (fuzz seed `dev-values-shapes`: twenty `05` groups gave a phone of the last
+/// six, then of the six before them on the second pass).
+#[test]
+fn runs_of_numbers_redact_idempotently() {
+    let texts = [
+        format!("{}SSN:", "05 ".repeat(20)),
+        "0612 345 678 0612 345 678".to_owned(),
+        "0612 345 678 0612-345-678".to_owned(),
+        "Tel 12 34 56 78 90 12 34 56 78 90 12".to_owned(),
+        "4111 1111 1111 1111 05 53 18 69 64 05 53 18 69 64".to_owned(),
+        "1.2.3.4 0612 345 678, 12 555-123-4567".to_owned(),
+    ];
+    for t in &texts {
+        for format in [MarkerFormat::Label, MarkerFormat::Mask, MarkerFormat::Hash] {
+            let r = redactor(format);
+            let once = r.redact(t, &findings(t));
+            assert_eq!(r.redact(&once, &findings(&once)), once, "{format:?}: {t}");
+        }
+    }
+    // a run longer than any phone holds none; the run's first group starts the value
+    assert!(findings(&texts[0]).is_empty());
+    assert!(findings(&texts[1]).is_empty());
+    let phones = |t: &str| -> Vec<String> {
+        findings(t)
+            .iter()
+            .map(|f| t[f.start..f.end].to_owned())
+            .collect()
+    };
+    assert_eq!(phones("Tel: 0612 345 678"), ["0612 345 678"]);
+    assert_eq!(phones("05 53 18 69 64"), ["05 53 18 69 64"]);
+}
+
+/// Every seed of the fuzz target `scan_redact` (its minimized crashes among them, named
+/// `regression-…`) holds the target's properties: idempotent redaction when the values stand
+/// apart, and streaming equal to whole-text redaction, for the text and for the text without
+/// whitespace repeated past the stream's windows (a key after `"Authorization:` glued to a URL
+/// was read with its context by a rescan starting at the `"` and without it by the whole text).
+#[test]
+fn fuzz_seeds_hold_the_fuzz_properties() {
+    let dir = concat!(env!("CARGO_MANIFEST_DIR"), "/../fuzz/seeds/scan_redact");
+    let r = redactor(MarkerFormat::Label);
+    let stream = |text: &str, size: usize| {
+        let mut s = StreamRedactor::new(detector(), &r);
+        let mut out = String::new();
+        let mut pos = 0;
+        while pos < text.len() {
+            let mut end = (pos + size).min(text.len());
+            while !text.is_char_boundary(end) {
+                end += 1;
+            }
+            out.push_str(&s.push(&text[pos..end]));
+            pos = end;
+        }
+        out.push_str(&s.finish());
+        out
+    };
+    let mut seen = 0;
+    for entry in std::fs::read_dir(dir).unwrap() {
+        let path = entry.unwrap().path();
+        let data = std::fs::read(&path).unwrap();
+        let Some((&step, rest)) = data.split_first() else {
+            continue;
+        };
+        seen += 1;
+        let name = path.display();
+        let text = String::from_utf8_lossy(rest);
+        let found = findings(&text);
+        let once = r.redact(&text, &found);
+        let apart = |c: Option<&u8>| {
+            c.is_none_or(|&c| c.is_ascii_whitespace() || b",;:!?\"'()".contains(&c))
+        };
+        let delimited = found.iter().all(|f| {
+            apart(text.as_bytes().get(f.end))
+                && (f.start == 0 || apart(text.as_bytes().get(f.start - 1)))
+        });
+        if delimited {
+            assert_eq!(
+                r.redact(&once, &findings(&once)),
+                once,
+                "idempotent: {name}"
+            );
+        }
+        let size = 1 + usize::from(step) * 4;
+        assert_eq!(stream(&text, size), once, "streaming: {name}");
+        let glued: String = text.chars().filter(|c| !c.is_whitespace()).collect();
+        if !glued.is_empty() {
+            let run = glued.repeat((6 * 1024 / glued.len() + 1).min(64));
+            let whole = r.redact(&run, &findings(&run));
+            assert_eq!(stream(&run, size), whole, "streaming the glued run: {name}");
+        }
+    }
+    assert!(seen >= 70);
+}
+
 // ---------- every governed field (issue 19) ----------
 
 mod fields {

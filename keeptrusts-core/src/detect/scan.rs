@@ -106,6 +106,37 @@ fn alnum(c: u8) -> bool {
     c.is_ascii_alphanumeric()
 }
 
+/// ASCII punctuation that the scan reads no value across: after one, the text reads like the
+/// start of the text (the stream redactor may start a rescan at one, see
+/// `redact::is_separator`).
+fn separator(c: u8) -> bool {
+    matches!(
+        c,
+        b',' | b';'
+            | b'!'
+            | b'?'
+            | b'"'
+            | b'\''
+            | b'('
+            | b')'
+            | b'['
+            | b']'
+            | b'{'
+            | b'}'
+            | b'<'
+            | b'>'
+            | b'='
+            | b'*'
+            | b'&'
+            | b'|'
+            | b'~'
+            | b'^'
+            | b'$'
+            | b'#'
+            | b'/'
+    )
+}
+
 /// The end of the hyphenated token at `i` (`1EG4-TE5-MK73`): letters and digits, and single
 /// dashes between them. A run of dashes ends it, so a token never swallows the `-----BEGIN` of a
 /// private key glued to it.
@@ -134,6 +165,62 @@ fn script_letter(c: char) -> bool {
     !c.is_ascii()
         && c.is_alphabetic()
         && (u32::from(c) < 0x0590 || (0x1E00..0x1F00).contains(&u32::from(c)))
+}
+
+/// A character of a script written without spaces between words (kana, Han, Hangul) or a
+/// full-width form (`：`, `１`).
+fn cjk_letter(c: char) -> bool {
+    ('\u{3040}'..='\u{9FFF}').contains(&c)
+        || ('\u{AC00}'..='\u{D7A3}').contains(&c)
+        || ('\u{FF00}'..='\u{FFEF}').contains(&c)
+}
+
+/// A field name ending in a secret's word after a separator or a known prefix
+/// (`stripe_secret_key`, `x-auth-token`, `client_secret`, `apikey`, `accesstoken`), lowercase.
+fn secret_name(w: &str) -> bool {
+    // most words end otherwise: look at the last letter first
+    if w.len() <= 3
+        || !matches!(w.as_bytes().last(), Some(b'y' | b't' | b'n' | b'd' | b'l'))
+        || !w.bytes().all(|c| {
+            c.is_ascii_lowercase() || c.is_ascii_digit() || matches!(c, b'_' | b'-' | b'.')
+        })
+    {
+        return false;
+    }
+    [
+        "key",
+        "secret",
+        "token",
+        "password",
+        "passwd",
+        "pwd",
+        "credential",
+    ]
+    .iter()
+    .any(|s| {
+        let Some(head) = w.strip_suffix(s) else {
+            return false;
+        };
+        head.ends_with(['_', '-', '.'])
+            || [
+                "api",
+                "auth",
+                "access",
+                "secret",
+                "private",
+                "client",
+                "session",
+                "refresh",
+                "bearer",
+                "master",
+                "signing",
+                "encryption",
+                "app",
+                "db",
+            ]
+            .iter()
+            .any(|p| head.ends_with(p))
+    })
 }
 
 /// A character of an e-mail local part.
@@ -254,6 +341,44 @@ pub fn luhn_digits(d: &[u8]) -> bool {
     sum.is_multiple_of(10)
 }
 
+/// Whether 13 digits carry an EAN-13 (GTIN-13) check digit: weights 1 and 3 from the left.
+fn ean13_ok(d: &[u8]) -> bool {
+    if d.len() != 13 {
+        return false;
+    }
+    let sum: u32 = d
+        .iter()
+        .take(12)
+        .enumerate()
+        .map(|(i, &x)| u32::from(x) * if i % 2 == 0 { 1 } else { 3 })
+        .sum();
+    d.get(12)
+        .is_some_and(|&c| (10 - sum % 10) % 10 == u32::from(c))
+}
+
+/// A dotted version (`3.11.6`, `3.5.0.0`): three parts of one to three digits, one of them a
+/// single digit (so `12.05.23`, a date, is none), or four parts all of one digit or ending in
+/// `.0` (a network's address, not a host's).
+fn version_shape(t: &[u8]) -> bool {
+    let mut parts = [0usize; 5];
+    let mut n = 0;
+    for part in t.split(|&c| c == b'.') {
+        if part.is_empty() || part.len() > 3 || n == 5 {
+            return false;
+        }
+        if let Some(slot) = parts.get_mut(n) {
+            *slot = part.len();
+        }
+        n += 1;
+    }
+    let parts = parts.get(..n).unwrap_or(&[]);
+    match n {
+        3 => parts.contains(&1),
+        4 => parts.iter().all(|&l| l == 1) || t.ends_with(b".0"),
+        _ => false,
+    }
+}
+
 fn card_iin(d: &[u8]) -> bool {
     let p = |n: usize| number(d.get(..n).unwrap_or(&[]));
     let (p1, p2, p3, p4) = (p(1), p(2), p(3), p(4));
@@ -272,8 +397,23 @@ fn card_iin(d: &[u8]) -> bool {
         || p2 == 62
 }
 
+/// Card numbers outside the usual 13–19 digits by their first digits: 12-digit Maestro (the
+/// ranges its issuers printed 12-digit cards in) and the 15-digit JCB of 1800 and 2131.
+fn rare_card_iin(d: &[u8]) -> bool {
+    let p4 = number(d.get(..4).unwrap_or(&[]));
+    match d.len() {
+        12 => matches!(
+            p4,
+            5018 | 5020 | 5038 | 5893 | 6304 | 6759 | 6761 | 6762 | 6763
+        ),
+        15 => matches!(p4, 1800 | 2131),
+        16 => (2200..=2204).contains(&p4), // Mir
+        _ => false,
+    }
+}
+
 fn card_ok(d: &[u8]) -> bool {
-    (13..=19).contains(&d.len()) && card_iin(d) && luhn_digits(d)
+    ((13..=19).contains(&d.len()) && card_iin(d) || rare_card_iin(d)) && luhn_digits(d)
 }
 
 fn ssn_ok(d: &[u8]) -> bool {
@@ -458,6 +598,81 @@ fn vin_ok(s: &[u8]) -> bool {
     s.get(8) == Some(&expect)
 }
 
+/// Vendors' key prefixes and the shortest body after each.
+const VENDOR_KEYS: &[(&[u8], usize)] = &[
+    (b"sk_live_", 16),
+    (b"sk_test_", 16),
+    (b"rk_live_", 16),
+    (b"rk_test_", 16),
+    (b"whsec_", 24),
+    (b"hf_", 30),
+    (b"npm_", 36),
+    (b"shpat_", 32),
+    (b"shpss_", 32),
+    (b"shpca_", 32),
+    (b"dop_v1_", 64),
+];
+
+/// Whether a token looks random rather than like words or an identifier (see
+/// [`Run::secret`]).
+fn looks_random(t: &[u8]) -> bool {
+    let class = |c: u8| match c {
+        b'a'..=b'z' => 0u8,
+        b'A'..=b'Z' => 1,
+        b'0'..=b'9' => 2,
+        _ => 3,
+    };
+    let digits = t.iter().filter(|c| c.is_ascii_digit()).count();
+    let letters = t.iter().filter(|c| c.is_ascii_alphabetic()).count();
+    if digits == 0 || letters < 4 {
+        return false;
+    }
+    let (mut changes, mut run_len, mut longest) = (0usize, 0usize, 0usize);
+    let mut prev = 9u8;
+    for &c in t {
+        let k = class(c);
+        if k == prev {
+            run_len += 1;
+        } else {
+            changes += 1;
+            run_len = 1;
+        }
+        if k < 2 {
+            longest = longest.max(run_len);
+        }
+        prev = k;
+    }
+    changes * 5 >= t.len() && longest < 8
+}
+
+/// The four-digit year that ends at `ye`.
+fn year_of(b: &[u8], ye: usize) -> u32 {
+    u32::try_from(number(&digits_of(b, ye.saturating_sub(4), ye))).unwrap_or(0)
+}
+
+/// An ordinal suffix after a day at `e` (`4th`, `1st`, `22nd`, French `1er`): where it ends.
+fn ordinal_at(b: &[u8], e: usize) -> Option<usize> {
+    let two = b.get(e..e + 2)?;
+    (matches!(two, b"st" | b"nd" | b"rd" | b"th" | b"er") && !alnum(at(b, e + 2))).then_some(e + 2)
+}
+
+/// The entity type a context gives an identifier of letters and digits, or a number printed
+/// in groups.
+fn typed_id(c: Ctx) -> Option<EntityType> {
+    Some(match c {
+        Ctx::Mrn => EntityType::MedicalRecordNumber,
+        Ctx::HealthPlan => EntityType::HealthPlanId,
+        Ctx::Account => EntityType::AccountNumber,
+        Ctx::Bank => EntityType::BankAccount,
+        Ctx::DriverLicense => EntityType::UsDriverLicense,
+        Ctx::License => EntityType::LicenseNumber,
+        Ctx::Passport => EntityType::UsPassport,
+        Ctx::Device => EntityType::DeviceId,
+        Ctx::Plate | Ctx::Vin => EntityType::VehicleId,
+        _ => return None,
+    })
+}
+
 fn valid_date(y: u32, m: u32, d: u32) -> bool {
     (1..=12).contains(&m) && (1..=31).contains(&d) && (1900..=2099).contains(&y)
 }
@@ -523,6 +738,13 @@ struct Run<'a> {
     /// End of the last finding: the scan treats it like the start of the text (nothing looks
     /// back across it), so text around a value reads the same before and after redaction.
     last_end: usize,
+    /// End of the last token checked as a secret ([`Run::secret`]): later triggers inside it
+    /// are not checked again, so a long token costs one check.
+    secret_until: usize,
+    /// End of the last run of numbers read past its first group (a value, or a whole that is
+    /// none: a version, a date without context, a number too long for any value): a group after
+    /// it starts a run of its own ([`Run::digit`]).
+    number_end: usize,
 }
 
 impl Scanner {
@@ -541,10 +763,17 @@ impl Scanner {
         let b = text.as_bytes();
         let mut from = None;
         if self.on & bit(EntityType::PrivateKey) != 0 {
-            if let Some(p) = text.rfind("-----BEGIN ") {
-                let open = !text.get(p..).is_some_and(|t| t.contains("-----END "));
+            // the first block opened after the last end marker (a block before it reaches that
+            // marker in the whole text's reading, a block after it may still grow: its body is
+            // read up to the next end marker, past other headers)
+            let after = text.rfind("-----END ").map_or(0, |q| q + 1);
+            if let Some(p) = text
+                .get(after..)
+                .and_then(|t| t.find("-----BEGIN "))
+                .map(|q| after + q)
+            {
                 // header line, body, end marker and its line
-                if open && b.len() - p <= 11 + 60 + PRIVATE_KEY_BODY + 9 + 60 {
+                if b.len() - p <= 11 + 60 + PRIVATE_KEY_BODY + 9 + 60 {
                     from = Some(p);
                 }
             }
@@ -598,6 +827,8 @@ impl Scanner {
             on: self.on,
             out,
             last_end: 0,
+            secret_until: 0,
+            number_end: 0,
         };
         let mut i = 0;
         let n = b.len();
@@ -667,14 +898,46 @@ impl Run<'_> {
         !alnum(self.before(i))
     }
 
-    /// The nearest context phrase ending in the 40 bytes before `start`. Walks back word by
-    /// word (words are runs of non-space, trimmed of punctuation at either end) and stops at the
-    /// first phrase found, so the usual case — `SSN 123-45-6789` — costs one lookup. It gives up
-    /// at a word holding a digit or a redaction marker: that is another value, which the context
-    /// words before it describe.
+    /// The nearest context phrase ending in the 40 characters before `start` (at most
+    /// [`LOOK_BACK`] bytes). Walks back word by word (words are runs of non-space, trimmed of
+    /// punctuation at either end) and stops at the first phrase found, so the usual case —
+    /// `SSN 123-45-6789` — costs one lookup. It gives up at a word holding a digit or a
+    /// redaction marker unless the word is a phrase itself (`I-9`): that is another value,
+    /// which the context words before it describe. Chinese, Japanese and Korean phrases, written
+    /// without a space before the value, are matched as the characters that end the text
+    /// before it ([`Run::cjk_context`]).
     fn context(&self, start: usize) -> Option<Ctx> {
+        self.context_where(start, |_| true)
+    }
+
+    /// [`context`](Self::context), skipping phrases that `fits` rejects (a date's context walks
+    /// past `card` in `Date of birth (as on the card): …`); a negative phrase always counts.
+    fn context_where(&self, start: usize, fits: impl Fn(Ctx) -> bool) -> Option<Ctx> {
         let b = self.b;
-        let floor = start.saturating_sub(CONTEXT_WINDOW).max(self.last_end);
+        let mut floor = start.saturating_sub(LOOK_BACK).max(self.last_end);
+        let ok = |c: Ctx| c == Ctx::Negative || fits(c);
+        let mut j = start;
+        while j > floor
+            && start - j < 4
+            && matches!(at(b, j - 1), b' ' | b':' | b'#' | b'=' | b'(' | b'"')
+        {
+            j -= 1;
+        }
+        if j > floor && at(b, j - 1) >= 0x80 {
+            if let Some(c) = self.cjk_context(floor, start) {
+                if ok(c) {
+                    return Some(c);
+                }
+            }
+        }
+        // the window counts characters: 40 bytes of ASCII, fewer bytes of other scripts
+        let near = start.saturating_sub(CONTEXT_WINDOW);
+        let in_window = |k: usize| {
+            k >= near
+                || b.get(k..start).is_some_and(|w| {
+                    w.iter().filter(|&&c| !(0x80..0xC0).contains(&c)).count() <= CONTEXT_WINDOW
+                })
+        };
         let trim = |c: u8| {
             matches!(
                 c,
@@ -685,11 +948,13 @@ impl Run<'_> {
                     | b'('
                     | b')'
                     | b'"'
+                    | b'\''
                     | b'['
                     | b']'
                     | b'='
                     | b'-'
                     | b'*'
+                    | b'|'
             )
         };
         let mut k = start;
@@ -704,16 +969,49 @@ impl Run<'_> {
             while k > floor && !at(b, k - 1).is_ascii_whitespace() {
                 k -= 1;
             }
-            if k == floor && floor > 0 && !at(b, k - 1).is_ascii_whitespace() {
-                break; // the word is cut by the window
+            // a redaction marker (`[URL]`, `****`) is another value: nothing before it counts,
+            // and a word glued after it (`[URL]"Authorization:`) is read from the marker's end,
+            // as the same word glued to the finding is before redaction
+            let word = b.get(k..we).unwrap_or(&[]);
+            if word.iter().any(|&c| c == b'[' || c == b'*') {
+                match word.iter().rposition(|&c| c == b']' || c == b'*') {
+                    Some(m) if k + m + 1 < we => {
+                        k += m + 1;
+                        floor = k;
+                    }
+                    _ => return None,
+                }
             }
-            // another value (a number, an ID, a redaction marker) stands between: the context
-            // words before it belong to it, not to this one
-            if b.get(k..we).is_some_and(|w| {
-                w.iter()
-                    .any(|&c| c.is_ascii_digit() || c == b'[' || c == b'*')
-            }) {
-                return None;
+            if k == floor {
+                // a word that reaches the floor (the text's start, a finding's end or the
+                // look-back's limit) is read from after its last separator (`-H"Authorization:`):
+                // the text after one reads like the start of the text, as a stream's rescan
+                // starting there reads it; without one, a word cut by the look-back is unknown
+                let (mut s2, mut e2) = (k, we);
+                while s2 < e2 && trim(at(b, s2)) {
+                    s2 += 1;
+                }
+                while e2 > s2 && trim(at(b, e2 - 1)) {
+                    e2 -= 1;
+                }
+                if let Some(p) = b
+                    .get(s2..e2)
+                    .and_then(|w| w.iter().rposition(|&c| separator(c)))
+                {
+                    k = s2 + p + 1;
+                    floor = k;
+                } else if floor > 0
+                    && floor != self.last_end
+                    && !at(b, k - 1).is_ascii_whitespace()
+                    && !separator(at(b, k - 1))
+                {
+                    break;
+                }
+            }
+            // the window counts characters from the word's start (after a separator, when the
+            // word reached the floor: a rescan starting at the separator reads it so)
+            if !in_window(k) {
+                break;
             }
             let (mut s2, mut e2) = (k, we);
             while s2 < e2 && trim(at(b, s2)) {
@@ -722,15 +1020,39 @@ impl Run<'_> {
             while e2 > s2 && trim(at(b, e2 - 1)) {
                 e2 -= 1;
             }
+            // another value (a number, an ID) stands between: the context words before it belong
+            // to it, not to this one — unless the word is a phrase
+            let valued = b.get(k..we).unwrap_or(&[]).iter().any(u8::is_ascii_digit);
             if s2 == e2 || e2 - s2 > 32 {
+                if valued {
+                    return None;
+                }
                 continue;
             }
             let mut buf = [0u8; 32];
             let last = lower(self.word_at(s2, e2), &mut buf);
-            let Some(phrases) = self.w.context.get(last) else {
+            // an elided article or preposition (`d'immatriculation`, `l’adhérent`)
+            let phrases = self.w.context.get(last).or_else(|| {
+                let (_, rest) = last.split_once(['\'', '’'])?;
+                (last.len() - rest.len() <= 5)
+                    .then(|| self.w.context.get(rest))
+                    .flatten()
+            });
+            let Some(phrases) = phrases else {
+                if valued {
+                    return None;
+                }
+                // `STRIPE_SECRET_KEY=`, `apiKey:`, `x-auth-token`: a name ending in a secret's
+                // word
+                if secret_name(last) && ok(Ctx::Secret) {
+                    return Some(Ctx::Secret);
+                }
                 continue;
             };
             'phrases: for (earlier, kind) in phrases {
+                if valued && !earlier.is_empty() {
+                    continue;
+                }
                 // earlier words precede, nearest last: check them walking further back
                 let mut kk = k;
                 for want in earlier.iter().rev() {
@@ -746,10 +1068,92 @@ impl Run<'_> {
                         continue 'phrases;
                     }
                 }
-                return Some(*kind);
+                if ok(*kind) {
+                    return Some(*kind);
+                }
+            }
+            if valued {
+                return None;
             }
         }
         None
+    }
+
+    /// A Chinese, Japanese or Korean context phrase that ends the text before `start` (after
+    /// spaces, colons, `是`, `为`, `は`, `が` and Korean particles), or an ASCII name glued to `号`
+    /// or `番号` (`IMEI号：`).
+    fn cjk_context(&self, floor: usize, start: usize) -> Option<Ctx> {
+        let mut t = self.text.get(floor..start)?;
+        for _ in 0..3 {
+            let cut = t.trim_end_matches(|c: char| {
+                c.is_ascii_whitespace()
+                    || matches!(
+                        c,
+                        ':' | '：'
+                            | '#'
+                            | '＃'
+                            | '='
+                            | '＝'
+                            | '('
+                            | '（'
+                            | '「'
+                            | '"'
+                            | '是'
+                            | '为'
+                            | '為'
+                            | 'は'
+                            | 'が'
+                            | '、'
+                            | '，'
+                    )
+            });
+            if cut.len() == t.len() {
+                break;
+            }
+            t = cut;
+        }
+        let last = t.chars().next_back()?;
+        if !cjk_letter(last) {
+            return None;
+        }
+        let found = |t: &str| {
+            self.w
+                .cjk_context
+                .get(last_two(t))?
+                .iter()
+                .find(|(p, _)| t.ends_with(p))
+                .map(|&(_, c)| c)
+        };
+        if let Some(c) = found(t) {
+            return Some(c);
+        }
+        // a Korean particle written onto the phrase (`전화번호는`)
+        if let Some(rest) = ['는', '은', '이', '가', '요']
+            .iter()
+            .find_map(|&p| t.strip_suffix(p))
+        {
+            if let Some(c) = found(rest) {
+                return Some(c);
+            }
+        }
+        // `IMEI号`, `SSN番号`: the ASCII word before the counter
+        let rest = ["番号", "号码", "號碼", "号", "號", "번호"]
+            .iter()
+            .find_map(|&p| t.strip_suffix(p))?;
+        let ws = rest
+            .bytes()
+            .rev()
+            .take_while(|c| c.is_ascii_alphanumeric() || *c == b'-')
+            .count();
+        let word = rest.get(rest.len() - ws..)?;
+        let mut buf = [0u8; 32];
+        let w = lower(word, &mut buf);
+        self.w
+            .context
+            .get(w)?
+            .iter()
+            .find(|(earlier, _)| earlier.is_empty())
+            .map(|&(_, c)| c)
     }
 
     fn word_at(&self, s: usize, e: usize) -> &str {
@@ -758,10 +1162,41 @@ impl Run<'_> {
 
     // ---------- numbers ----------
 
+    /// A token starting with a digit at `i`: where the scan goes on.
+    ///
+    /// A run of numbers joined by separators (`05 05 05 …`, `0612 345 678 0612-345-678`) is read
+    /// from its first group only: a group inside it is never the start of a value. Were it one,
+    /// redacting that value would leave the groups before it as a shorter run of their own,
+    /// which the next scan could read as another value (redaction would not be idempotent). A
+    /// run starts at a group with no number right before it, or right after a finding or a run
+    /// read past its first group.
     fn digit(&mut self, i: usize) -> usize {
         let b = self.b;
         if !self.starts(i) {
-            return run(b, i, usize::MAX, alnum);
+            return self.inside_token(i);
+        }
+        let first_e = run(b, i, 64, |c| c.is_ascii_digit());
+        if i >= 2
+            && i - 2 >= self.last_end.max(self.number_end)
+            && matches!(at(b, i - 1), b'-' | b'.' | b' ' | b'/')
+            && at(b, i - 2).is_ascii_digit()
+        {
+            return first_e;
+        }
+        let e = self.number_at(i);
+        if e > first_e {
+            self.number_end = self.number_end.max(e);
+        }
+        e
+    }
+
+    fn number_at(&mut self, i: usize) -> usize {
+        let b = self.b;
+        // MAC addresses: `00:1A:2B:3C:4D:5E`, `3c-22-fb-91-0a-7e`, `001a.2b3c.4d5e`
+        if matches!(at(b, i + 2), b':' | b'-') || at(b, i + 4) == b'.' {
+            if let Some(e) = self.mac(i) {
+                return e;
+            }
         }
         // groups of digits joined by one kind of separator
         let mut store = [(0usize, 0usize); 8];
@@ -791,7 +1226,26 @@ impl Run<'_> {
         let (first_s, first_e) = groups.first().copied().unwrap_or((i, i + 1));
         let end = groups.last().map_or(first_e, |g| g.1);
         let tail = at(b, end);
+        if groups.len() == 1 && tail >= 0x80 {
+            // `1985年7月6日`, `1990년 3월 15일`
+            if let Some(e) = self.cjk_date(first_s, first_e) {
+                return e;
+            }
+        }
         if tail.is_ascii_alphabetic() || (tail == b'-' && alnum(at(b, end + 1))) {
+            // a phone with its extension or a label glued to it (`650-752-7354x549`,
+            // `781-618-4959-Fax`)
+            if groups.len() >= 2 && self.phone_suffix(end).is_some() {
+                if let Some(e) = self.grouped(groups, sep) {
+                    return e;
+                }
+            }
+            // an ordinal day (`4th July 1976`, `July 4th, 1976`)
+            if groups.len() == 1 && first_e - first_s <= 2 && ordinal_at(b, first_e).is_some() {
+                if let Some(e) = self.month_date(first_s, first_e) {
+                    return e;
+                }
+            }
             // a mixed token such as 7ABC123, 1EG4-TE5-MK73, 12a, 5th
             if let Some(e) = self.german_address(i) {
                 return e;
@@ -799,13 +1253,25 @@ impl Run<'_> {
             if let Some(e) = self.id_token(i) {
                 return e;
             }
+            if let Some(e) = self.mbi(i) {
+                return e;
+            }
             if let Some(e) = self.address(i, first_e) {
+                return e;
+            }
+            if let Some(e) = self.secret(i) {
                 return e;
             }
             return id_run(b, i);
         }
         if groups.len() == 1 {
+            if let Some(e) = self.spaced_date(first_s, first_e) {
+                return e;
+            }
             if let Some(e) = self.single_number(first_s, first_e) {
+                return e;
+            }
+            if let Some(e) = self.mixed_phone(first_s) {
                 return e;
             }
             return first_e;
@@ -813,11 +1279,238 @@ impl Run<'_> {
         if let Some(e) = self.grouped(groups, sep) {
             return e;
         }
+        // separators of more than one kind (`070-123 45 67`, `021-6278 9900`)
+        if let Some(e) = self.mixed_phone(first_s) {
+            return e;
+        }
         // nothing as a whole: the first group on its own
         if let Some(e) = self.single_number(first_s, first_e) {
             return e;
         }
         first_e
+    }
+
+    /// A digit inside a token. A token of one or two lowercase letters and digits may be a
+    /// lower-case IBAN (`de89 3704…`), a licence typed by its context (`d123-4567-8901`) or a
+    /// MAC address (`f4:5c:…`); any token may be a secret after a secret's context.
+    fn inside_token(&mut self, i: usize) -> usize {
+        let b = self.b;
+        let mut p = i;
+        while p > self.last_end && i - p < 3 && at(b, p - 1).is_ascii_lowercase() {
+            p -= 1;
+        }
+        // IBANs, licences and MACs have four digits or more
+        // (and a licence is short: a hash is not one)
+        let many_digits = || {
+            let e = id_run(b, p);
+            e - p <= 20
+                && b.get(p..e)
+                    .is_some_and(|t| t.iter().filter(|c| c.is_ascii_digit()).count() >= 4)
+        };
+        if (1..=2).contains(&(i - p))
+            && self.starts(p)
+            && !matches!(
+                self.before(p),
+                b'_' | b'.' | b'-' | b'/' | b'@' | b'\\' | b'$'
+            )
+            && (matches!(at(b, p + 2), b':' | b'-')
+                || (i - p == 2 && at(b, i + 1).is_ascii_digit())
+                || many_digits())
+        {
+            if let Some(e) = self.mac(p) {
+                return e;
+            }
+            if i - p == 2 && at(b, i + 1).is_ascii_digit() {
+                if let Some(e) = self.iban(p) {
+                    return e;
+                }
+            }
+            if let Some(e) = self.id_token(p) {
+                return e;
+            }
+        }
+        if let Some(e) = self.secret(i) {
+            return e;
+        }
+        run(b, i, usize::MAX, alnum)
+    }
+
+    /// A MAC address at `s` (six pairs of hex digits joined by `:` or `-`, or three quads joined
+    /// by `.`), in one case: pushed; where it ends. A dashed or dotted run without a letter
+    /// needs a device context (`12-34-56-78-90-12` may be anything).
+    fn mac(&mut self, s: usize) -> Option<usize> {
+        let b = self.b;
+        if matches!(self.before(s), b':' | b'-' | b'.') || alnum(self.before(s)) {
+            return None;
+        }
+        let hex = |k: usize| at(b, k).is_ascii_hexdigit();
+        let sep = at(b, s + 2);
+        let end = if matches!(sep, b':' | b'-')
+            && (0..6).all(|g| {
+                hex(s + 3 * g) && hex(s + 3 * g + 1) && (g == 5 || at(b, s + 3 * g + 2) == sep)
+            }) {
+            s + 17
+        } else if (0..3)
+            .all(|g| (0..4).all(|k| hex(s + 5 * g + k)) && (g == 2 || at(b, s + 5 * g + 4) == b'.'))
+        {
+            s + 14
+        } else {
+            return None;
+        };
+        let after = at(b, end);
+        if alnum(after) || (matches!(after, b':' | b'-' | b'.') && hex(end + 1)) {
+            return None;
+        }
+        let t = b.get(s..end)?;
+        let (lower, upper) = (
+            t.iter().any(u8::is_ascii_lowercase),
+            t.iter().any(u8::is_ascii_uppercase),
+        );
+        if lower && upper {
+            return None;
+        }
+        if !(lower || upper) {
+            let zero = t.iter().all(|&c| matches!(c, b'0' | b':' | b'-' | b'.'));
+            if zero || (sep != b':' || end == s + 14) && self.context(s) != Some(Ctx::Device) {
+                return None;
+            }
+        }
+        self.push(EntityType::DeviceId, s, end, 80);
+        Some(end)
+    }
+
+    /// A Medicare Beneficiary Identifier in its printed form (`1EG4-TE5-MK73`): a digit 1–9,
+    /// letters (not S, L, O, I, B or Z) and digits in their fixed positions, dashes after the
+    /// fourth and seventh character. The shape is specific enough to need no context.
+    fn mbi(&mut self, s: usize) -> Option<usize> {
+        let b = self.b;
+        let t = b.get(s..s + 13)?;
+        if alnum(at(b, s + 13)) || at(b, s + 4) != b'-' || at(b, s + 8) != b'-' {
+            return None;
+        }
+        let letter =
+            |c: u8| c.is_ascii_uppercase() && !matches!(c, b'S' | b'L' | b'O' | b'I' | b'B' | b'Z');
+        let digit = |c: u8| c.is_ascii_digit();
+        let either = |c: u8| letter(c) || digit(c);
+        let ok = matches!(t.first(), Some(b'1'..=b'9'))
+            && t.iter().enumerate().all(|(k, &c)| match k {
+                0 => true,
+                1 | 5 | 9 | 10 => letter(c),
+                2 | 6 => either(c),
+                3 | 7 | 11 | 12 => digit(c),
+                _ => c == b'-',
+            });
+        if !ok {
+            return None;
+        }
+        self.push(EntityType::HealthPlanId, s, s + 13, 80);
+        Some(s + 13)
+    }
+
+    /// A phone's extension or label at `e`: `x549`, ` x12`, ` ext. 22`, ` ext 4417`,
+    /// `-Fax`, `-Cell`: where it ends, and whether it says fax.
+    fn phone_suffix(&self, e: usize) -> Option<(usize, bool)> {
+        let b = self.b;
+        let digits_at = |k: usize| {
+            let d = run(b, k, 7, |c| c.is_ascii_digit());
+            ((1..=6).contains(&(d - k)) && !alnum(at(b, d))).then_some(d)
+        };
+        let k = if at(b, e) == b' ' { e + 1 } else { e };
+        if matches!(at(b, k), b'x' | b'X') {
+            if let Some(d) = digits_at(k + 1) {
+                return Some((d, false));
+            }
+        }
+        for w in ["ext.", "ext", "Ext.", "Ext", "EXT"] {
+            if self.word_at(k, k + w.len()) == w {
+                let v = if at(b, k + w.len()) == b' ' {
+                    k + w.len() + 1
+                } else {
+                    k + w.len()
+                };
+                if let Some(d) = digits_at(v) {
+                    return Some((d, false));
+                }
+            }
+        }
+        if at(b, e) == b'-' {
+            let we = run(b, e + 1, 8, |c| c.is_ascii_alphabetic());
+            if alnum(at(b, we)) {
+                return None;
+            }
+            let mut buf = [0u8; 32];
+            match lower(self.word_at(e + 1, we), &mut buf) {
+                "fax" => return Some((e, true)),
+                "tel" | "cell" | "mobile" | "home" | "work" | "office" | "phone" => {
+                    return Some((e, false))
+                }
+                _ => {}
+            }
+        }
+        None
+    }
+
+    /// A phone at `s..e`: the extension after it joins it (`ext. 22`); a glued `-Fax` makes it
+    /// a fax. Pushed; where the scan goes on.
+    fn push_phone(&mut self, s: usize, e: usize, fax: bool, confidence: u8) -> usize {
+        let (end, fax_label) = match self.phone_suffix(e) {
+            Some((end, true)) => (e, Some(end)),
+            Some((end, false)) => (end, None),
+            None => (e, None),
+        };
+        let fax = fax || fax_label.is_some();
+        let kind = if fax {
+            EntityType::Fax
+        } else {
+            EntityType::Phone
+        };
+        self.push(kind, s, end, confidence);
+        // step over a glued label so it is not read as a word of its own
+        fax_label.map_or(end, |l| run(self.b, l + 1, 8, |c| c.is_ascii_alphabetic()))
+    }
+
+    /// A national number whose groups mix separators (`070-123 45 67`, `021-6278 9900`,
+    /// `030 1234-5678`): a trunk prefix (0 and a non-zero digit), three groups or more and
+    /// 9–12 digits; or any 7–15 digits in two groups or more after a phone context word.
+    fn mixed_phone(&mut self, s: usize) -> Option<usize> {
+        let b = self.b;
+        let mut e = run(b, s, 16, |c| c.is_ascii_digit());
+        let mut groups = 1;
+        let mut seps = [false; 4];
+        while groups < 7
+            && matches!(at(b, e), b' ' | b'-' | b'.' | b'/')
+            && at(b, e + 1).is_ascii_digit()
+        {
+            if let Some(k) = [b' ', b'-', b'.', b'/'].iter().position(|&c| c == at(b, e)) {
+                if let Some(x) = seps.get_mut(k) {
+                    *x = true;
+                }
+            }
+            e = run(b, e + 1, 16, |c| c.is_ascii_digit());
+            groups += 1;
+        }
+        let n = digits_of(b, s, e).count;
+        if groups < 2 || alnum(at(b, e)) || n > 15 {
+            return None;
+        }
+        let trunk = at(b, s) == b'0'
+            && at(b, s + 1).is_ascii_digit()
+            && at(b, s + 1) != b'0'
+            && run(b, s, 6, |c| c.is_ascii_digit()) - s >= 2;
+        let mixed = seps.iter().filter(|&&x| x).count() > 1;
+        // one kind of separator was read as groups already, with the same context
+        if !mixed || n < 7 {
+            return None;
+        }
+        let ctx = self.context(s);
+        if ctx == Some(Ctx::Negative) {
+            return None;
+        }
+        let phone_ctx = matches!(ctx, Some(Ctx::Phone | Ctx::Fax));
+        if (trunk && groups >= 3 && (9..=12).contains(&n)) || (phone_ctx && (7..=15).contains(&n)) {
+            return Some(self.push_phone(s, e, ctx == Some(Ctx::Fax), 65));
+        }
+        None
     }
 
     fn grouped(&mut self, groups: &[(usize, usize)], sep: u8) -> Option<usize> {
@@ -839,16 +1532,28 @@ impl Run<'_> {
                     && (v.len() == 1 || v.first() != Some(&0))
                     && number(&v) <= 255
             });
-            let versionish =
-                before == b'v' || before == b'V' || self.context(s) == Some(Ctx::Negative);
-            // loopback, unspecified and netmasks identify no one
+            // a version pin or a product's version (`numpy==1.2.3.4`, `redis>=5.0.1.2`,
+            // `Chrome/4.19.33.196`, `agent 4.19.33.196`), a section number (`3.2.1.4`: every
+            // part one digit)
+            let pinned = matches!(before, b'v' | b'V' | b'=' | b'<' | b'>' | b'~' | b'^')
+                || (before == b'/' && s >= 2 && at(b, s - 2).is_ascii_alphabetic());
+            let small = d.len() == 4;
+            let versionish = pinned
+                || small
+                || matches!(self.context(s), Some(Ctx::Negative | Ctx::Version))
+                || self.version_before(s);
+            // loopback, unspecified and netmasks identify no one, nor does a network's address
+            // or its broadcast (a last octet of 0 or 255: `10.1.2.0`, a version `4.2.0.0`)
             let first = number(&digits_of(b, s, groups.first()?.1));
-            let special = matches!(first, 0 | 127 | 255);
+            let last = number(&digits_of(b, groups.last()?.0, e));
+            let special = matches!(first, 0 | 127 | 255) || matches!(last, 0 | 255);
             if ok && !versionish && !special {
                 self.push(EntityType::IpAddress, s, e, 85);
                 return Some(e);
             }
-            return None;
+            if ok {
+                return Some(e);
+            }
         }
         // numeric dates
         if lens.len() == 3 && matches!(sep, b'/' | b'-' | b'.') {
@@ -857,26 +1562,32 @@ impl Run<'_> {
                 u32::try_from(number(&digits_of(b, gs, ge))).ok()
             };
             let (a, m, c) = (g(0)?, g(1)?, g(2)?);
-            let date = match (lens.first()?, lens.get(1)?, lens.get(2)?) {
-                (4, 2, 2) => valid_date(a, m, c),
-                (1 | 2, 1 | 2, 4) => valid_date(c, a, m) || valid_date(c, m, a),
-                (1 | 2, 1 | 2, 2) => {
+            let (date, year) = match (lens.first()?, lens.get(1)?, lens.get(2)?) {
+                (4, 2, 2) => (valid_date(a, m, c), a),
+                (1 | 2, 1 | 2, 4) => (valid_date(c, a, m) || valid_date(c, m, a), c),
+                (1 | 2, 1 | 2, 2) => (
                     (1..=12).contains(&a) && (1..=31).contains(&m)
-                        || (1..=12).contains(&m) && (1..=31).contains(&a)
-                }
-                _ => false,
+                        || (1..=12).contains(&m) && (1..=31).contains(&a),
+                    0,
+                ),
+                _ => (false, 0),
             };
             if date {
-                self.dated(s, e);
+                self.dated(s, e, year);
                 return Some(e);
             }
         }
+        if d.len() < 5 {
+            // no typed number, phone or card is shorter (`3.4.5`, `1/2/3`)
+            return None;
+        }
+        let ctx = self.context(s);
+        if ctx == Some(Ctx::Negative) {
+            return Some(e);
+        }
+        let typed = ctx.and_then(typed_id);
         // SSN / ITIN: 3-2-4
-        if lens == [3, 2, 4] && matches!(sep, b'-' | b' ') {
-            let ctx = self.context(s);
-            if ctx == Some(Ctx::Negative) {
-                return Some(e);
-            }
+        if lens == [3, 2, 4] && matches!(sep, b'-' | b' ') && typed.is_none() {
             if itin_ok(&d) {
                 self.push(EntityType::UsItin, s, e, 85);
             } else if ssn_ok(&d) {
@@ -887,58 +1598,163 @@ impl Run<'_> {
         // NANP phones: 3-3-4 and 1-3-3-4
         if matches!(sep, b'-' | b'.' | b' ')
             && (lens == [3, 3, 4] || (lens == [1, 3, 3, 4] && d.first() == Some(&1)))
+            && nanp_ok(&d)
+            && before != b'#'
+            && typed.is_none()
         {
-            let ctx = self.context(s);
-            if nanp_ok(&d) && ctx != Some(Ctx::Negative) && before != b'#' {
-                let kind = if ctx == Some(Ctx::Fax) {
-                    EntityType::Fax
-                } else {
-                    EntityType::Phone
-                };
-                self.push(kind, s, e, 80);
-            }
-            return Some(e);
+            return Some(self.push_phone(s, e, ctx == Some(Ctx::Fax), 80));
         }
-        // cards: 13–19 digits in groups of 4 (or 4-6-5)
-        if matches!(sep, b' ' | b'-') && (13..=19).contains(&d.len()) && lens.first() == Some(&4) {
-            if card_ok(&d) && self.context(s) != Some(Ctx::Negative) {
-                self.push(EntityType::CreditCard, s, e, 90);
+        // cards: 12–19 digits in groups of 4 (or 4-6-5), maybe followed by other numbers (an
+        // expiry date, a CVV): the longest run of groups that is a valid card
+        if matches!(sep, b' ' | b'-') && d.len() >= 12 && lens.first() == Some(&4) {
+            for k in (3..=groups.len()).rev() {
+                let ke = groups.get(k - 1)?.1;
+                let dk = digits_of(b, s, ke);
+                if (12..=19).contains(&dk.len()) && card_ok(&dk) {
+                    self.push(EntityType::CreditCard, s, ke, 90);
+                    return Some(ke);
+                }
             }
-            return Some(e);
+            if (13..=19).contains(&d.len()) && typed.is_none() {
+                return Some(e);
+            }
         }
         // ZIP+4
-        if lens == [5, 4] && sep == b'-' && self.zip_context(s) {
+        if lens == [5, 4] && sep == b'-' && (self.after_state(s) || ctx == Some(Ctx::Zip)) {
             self.push(EntityType::ZipCode, s, e, 80);
             return Some(e);
         }
-        // international numbers written without `+`, with a phone context word
-        if matches!(sep, b' ' | b'-' | b'.') && (9..=15).contains(&d.len()) && d.first() == Some(&0)
-        {
-            let ctx = self.context(s);
-            if matches!(ctx, Some(Ctx::Phone | Ctx::Fax)) {
-                let kind = if ctx == Some(Ctx::Fax) {
-                    EntityType::Fax
-                } else {
-                    EntityType::Phone
-                };
-                self.push(kind, s, e, 70);
+        // a number typed by its context, printed in groups (`MRN# 358-63-50`, `account #
+        // 7734-001928`, `IMEI 35 209900 176148 1`)
+        if let Some(kind) = typed {
+            if (5..=20).contains(&d.len()) {
+                self.push(kind, s, e, 80);
                 return Some(e);
             }
+        }
+        // the groups go on with another separator (`021-6278 9900`): a phone of mixed
+        // separators, read whole by `mixed_phone`
+        if matches!(at(b, e), b' ' | b'-' | b'.' | b'/') && at(b, e + 1).is_ascii_digit() {
+            return None;
+        }
+        // a phone context word: any 7–15 digits
+        if matches!(ctx, Some(Ctx::Phone | Ctx::Fax)) && (7..=15).contains(&d.len()) {
+            return Some(self.push_phone(s, e, ctx == Some(Ctx::Fax), 70));
+        }
+        // national numbers with a trunk prefix (`05.53.18.69.64`, `020 7946 0958`,
+        // `090-1234-5678`): a 0 and a non-zero digit, three groups or more, 9–12 digits
+        if matches!(sep, b' ' | b'-' | b'.')
+            && lens.len() >= 3
+            && lens.first().is_some_and(|&l| (2..=5).contains(&l))
+            && d.first() == Some(&0)
+            && d.get(1).is_some_and(|&x| x != 0)
+            && (9..=12).contains(&d.len())
+        {
+            return Some(self.push_phone(s, e, false, 65));
         }
         None
     }
 
-    /// A date found at `s..e`: DATE_OF_BIRTH or DATE when the context ties it to a person;
-    /// timestamps and undated mentions are not findings.
-    fn dated(&mut self, s: usize, e: usize) {
+    /// Whether a version (`3.11.6`, `3.5.0.0`, see [`version_shape`]) stands in the 64 bytes
+    /// before `s` on its line, after the last finding: a dotted quad in a list of versions
+    /// (`Upgrade path: 3.4.2.1, then 4.0.0.12`, `Python 3.11.6 on Linux 6.5.0.27`) is one too.
+    fn version_before(&self, s: usize) -> bool {
+        let b = self.b;
+        let mut j = s.saturating_sub(64).max(self.last_end);
+        let part = |c: u8| c.is_ascii_digit() || c == b'.';
+        while j > 0 && j < s && part(at(b, j - 1)) {
+            j += 1;
+        }
+        while j < s {
+            let c = at(b, j);
+            if c == b'\n' {
+                return false;
+            }
+            if c.is_ascii_digit() && (j == 0 || !alnum(at(b, j - 1)) && at(b, j - 1) != b'.') {
+                let mut e = run(b, j, 16, part);
+                while e > j && at(b, e - 1) == b'.' {
+                    e -= 1;
+                }
+                if e < s && !alnum(at(b, e)) && b.get(j..e).is_some_and(version_shape) {
+                    return true;
+                }
+                j = run(b, j, 64, part).max(j + 1);
+            } else {
+                j += 1;
+            }
+        }
+        false
+    }
+
+    /// A date found at `s..e` (`year` 0 when it has none of four digits): DATE_OF_BIRTH or DATE
+    /// when the context ties it to a person — a birth or clinical phrase within 40 characters
+    /// before it, or, with no phrase, a name right before it (`Ruth Okafor (02/11/1957)`,
+    /// `Jan Novák, 25.07.1948`) when the year is before 2010 (a later date after a name is
+    /// more often an event than a birth); timestamps and undated mentions are not findings.
+    fn dated(&mut self, s: usize, e: usize, year: u32) {
         let b = self.b;
         let timestamp = at(b, e) == b'T' && at(b, e + 1).is_ascii_digit()
             || at(b, e) == b' ' && at(b, e + 1).is_ascii_digit() && at(b, e + 3) == b':';
-        match self.context(s) {
+        match self.context_where(s, |c| matches!(c, Ctx::Dob | Ctx::ClinicalDate)) {
             Some(Ctx::Dob) => self.push(EntityType::DateOfBirth, s, e, 90),
             Some(Ctx::ClinicalDate) if !timestamp => self.push(EntityType::Date, s, e, 75),
+            None if (1900..2010).contains(&year) && !timestamp && self.after_name(s) => {
+                self.push(EntityType::DateOfBirth, s, e, 70);
+            }
             _ => {}
         }
+    }
+
+    /// Whether the last finding is a name that ends right before `s`, with at most a comma,
+    /// a bracket or a dash and spaces between.
+    fn after_name(&self, s: usize) -> bool {
+        let Some(f) = self.out.last() else {
+            return false;
+        };
+        f.entity == EntityType::Person
+            && f.end <= s
+            && s - f.end <= 3
+            && self.b.get(f.end..s).is_some_and(|g| {
+                g.iter()
+                    .all(|&c| matches!(c, b' ' | b',' | b'(' | b'-' | b'|'))
+            })
+    }
+
+    /// A Chinese, Japanese or Korean date whose year is `s..e` (`1985年7月6日`, `1990년 3월
+    /// 15일`): typed by [`dated`](Self::dated); where it ends.
+    fn cjk_date(&mut self, s: usize, e: usize) -> Option<usize> {
+        if e - s != 4 {
+            return None;
+        }
+        let b = self.b;
+        let year = u32::try_from(number(&digits_of(b, s, e))).ok()?;
+        let unit = |k: usize, han: &str, hangul: &str| -> Option<usize> {
+            let t = self.text.get(k..)?;
+            if t.starts_with(han) {
+                Some(k + han.len())
+            } else if t.starts_with(hangul) {
+                Some(k + hangul.len())
+            } else {
+                None
+            }
+        };
+        let num = |k: usize| -> Option<(usize, u32)> {
+            let k = if at(b, k) == b' ' { k + 1 } else { k };
+            let ne = run(b, k, 3, |c| c.is_ascii_digit());
+            (1..=2)
+                .contains(&(ne - k))
+                .then(|| (ne, u32::try_from(number(&digits_of(b, k, ne))).unwrap_or(0)))
+        };
+        let k = unit(e, "年", "년")?;
+        let (k, month) = num(k)?;
+        let k = unit(k, "月", "월")?;
+        let (k, day) = num(k)?;
+        let end = unit(k, "日", "일")?;
+        if !valid_date(year, month, day) {
+            return None;
+        }
+        self.dated(s, end, year);
+        Some(end)
     }
 
     /// `, CA 94105` or `CA 94105`: a US state code right before.
@@ -947,10 +1763,6 @@ impl Run<'_> {
             && at(self.b, s - 1) == b' '
             && self.w.states.contains(self.word_at(s - 3, s - 1))
             && (s == 3 || !alnum(at(self.b, s - 4)))
-    }
-
-    fn zip_context(&self, s: usize) -> bool {
-        self.after_state(s) || self.context(s) == Some(Ctx::Zip)
     }
 
     fn single_number(&mut self, s: usize, e: usize) -> Option<usize> {
@@ -991,6 +1803,16 @@ impl Run<'_> {
             return Some(e);
         }
         if n < 5 {
+            // a plate of digits and letters (`1234 BCD`), typed by its context
+            let b = self.b;
+            let caps = run(b, e + 1, 5, |c| c.is_ascii_uppercase());
+            if at(b, e) == b' '
+                && (2..=4).contains(&(caps - e - 1))
+                && !alnum(at(b, caps))
+                && n >= 2
+            {
+                return self.id_token(s);
+            }
             // no typed number is shorter than five digits
             return None;
         }
@@ -1003,8 +1825,13 @@ impl Run<'_> {
             }
             Some(Ctx::Routing) if aba_ok(&d) => self.push(EntityType::RoutingNumber, s, e, 90),
             Some(Ctx::Npi) if npi_ok(&d) => self.push(EntityType::Npi, s, e, 95),
-            Some(Ctx::Phone) if nanp_ok(&d) => self.push(EntityType::Phone, s, e, 75),
-            Some(Ctx::Fax) if nanp_ok(&d) => self.push(EntityType::Fax, s, e, 75),
+            // after a phone context word any 7–15 digits (`Desk: 6507527354`, `电话：13812345678`)
+            Some(Ctx::Phone) if (7..=15).contains(&n) => {
+                return Some(self.push_phone(s, e, false, 75));
+            }
+            Some(Ctx::Fax) if (7..=15).contains(&n) => {
+                return Some(self.push_phone(s, e, true, 75));
+            }
             Some(Ctx::Passport) if (8..=9).contains(&n) => {
                 self.push(EntityType::UsPassport, s, e, 85);
             }
@@ -1030,10 +1857,60 @@ impl Run<'_> {
                 self.push(EntityType::DeviceId, s, e, 85);
             }
             Some(Ctx::Zip) if n == 5 => self.push(EntityType::ZipCode, s, e, 80),
+            // an IMEI named after it (`864452039319775 (IMEI)`): 15 digits with its check digit
+            _ if n == 15 && luhn_digits(&d) && self.imei_after(e) => {
+                self.push(EntityType::DeviceId, s, e, 85);
+            }
+            // a product's barcode (`商品コード 4901234567894`) is no card: 13 digits with an
+            // EAN-13 check digit, unless a card is named
+            _ if n == 13 && ctx != Some(Ctx::Card) && ean13_ok(&d) => return None,
             _ if card_ok(&d) => self.push(EntityType::CreditCard, s, e, 85),
             _ => return None,
         }
         Some(e)
+    }
+
+    /// Whether `IMEI` follows `e` (`… (IMEI)`, `… IMEI`).
+    fn imei_after(&self, e: usize) -> bool {
+        let b = self.b;
+        let mut k = e;
+        if at(b, k) == b' ' {
+            k += 1;
+        }
+        if at(b, k) == b'(' {
+            k += 1;
+        }
+        b.get(k..k + 4)
+            .is_some_and(|w| w.eq_ignore_ascii_case(b"imei"))
+            && !alnum(at(b, k + 4))
+    }
+
+    /// A date written with a dot and a space between its parts (`4. 6. 1975`, Czech, Slovak,
+    /// German): day and month of one or two digits, a year of four; typed by its context as
+    /// any numeric date ([`dated`](Self::dated)). Where the scan goes on.
+    fn spaced_date(&mut self, s: usize, e: usize) -> Option<usize> {
+        let b = self.b;
+        let two = |k: usize| {
+            let end = run(b, k, 3, |c| c.is_ascii_digit());
+            ((1..=2).contains(&(end - k)) && at(b, end) == b'.' && at(b, end + 1) == b' ')
+                .then_some(end)
+        };
+        if !(1..=2).contains(&(e - s)) || at(b, e) != b'.' || at(b, e + 1) != b' ' {
+            return None;
+        }
+        let me = two(e + 2)?;
+        let ys = me + 2;
+        let ye = run(b, ys, 5, |c| c.is_ascii_digit());
+        if ye - ys != 4 || alnum(at(b, ye)) {
+            return None;
+        }
+        let num = |a: usize, z: usize| u32::try_from(number(&digits_of(b, a, z))).ok();
+        let (d, m, y) = (num(s, e)?, num(e + 2, me)?, num(ys, ye)?);
+        if !valid_date(y, m, d) {
+            return None;
+        }
+        self.dated(s, ye, y);
+        Some(ye)
     }
 
     /// `123 Main Street`, `42 W 5th Ave, Apt 3B`.
@@ -1433,13 +2310,16 @@ impl Run<'_> {
         Some(end)
     }
 
-    /// `March 3, 1985`, `3 March 1985`, `3. März 1985`, `15 de marzo de 1990`.
+    /// `March 3, 1985`, `3 March 1985`, `3. März 1985`, `15 de marzo de 1990`, `July 4th,
+    /// 1976`, `4th of July 1976`, `1er mars 1990`.
     fn month_date(&mut self, s: usize, e: usize) -> Option<usize> {
         let b = self.b;
         if e - s > 2 {
             return None;
         }
         let day = number(&digits_of(b, s, e));
+        // the day's ordinal suffix
+        let e = ordinal_at(b, e).unwrap_or(e);
         if !(1..=31).contains(&day) {
             return None;
         }
@@ -1469,7 +2349,7 @@ impl Run<'_> {
                 }
                 if at(b, k) == b' ' {
                     if let Some(ye) = year_at(k + 1) {
-                        self.dated(ms, ye);
+                        self.dated(ms, ye, year_of(b, ye));
                         return Some(ye);
                     }
                 }
@@ -1484,7 +2364,7 @@ impl Run<'_> {
             return None;
         }
         k += 1;
-        if self.word_at(k, k + 3) == "de " {
+        if matches!(self.word_at(k, k + 3), "de " | "of ") {
             k += 3;
         }
         let me = run(b, k, 12, |c| {
@@ -1506,27 +2386,95 @@ impl Run<'_> {
             return None;
         }
         let ye = year_at(k + 1)?;
-        self.dated(s, ye);
+        self.dated(s, ye, year_of(b, ye));
         Some(ye)
     }
 
-    /// An identifier with letters and digits, typed by the context word before it.
+    /// An identifier with letters and digits, typed by the context word before it. Plates,
+    /// licences, member and account numbers may be printed in groups with single spaces
+    /// (`8XKR 412`, `A123 4567 8901`, `B-MW 4471`, `1234 BCD`): a group joins when it holds a
+    /// digit, or, for a plate, when it is up to four capitals.
     fn id_token(&mut self, s: usize) -> Option<usize> {
         let b = self.b;
-        let mut e = run(b, s, 24, |c| alnum(c) || c == b'-');
-        while e > s && at(b, e - 1) == b'-' {
-            e -= 1;
-        }
-        let len = e - s;
-        let raw = b.get(s..e)?;
-        if !raw.iter().any(u8::is_ascii_digit) || alnum(at(b, e)) {
+        let trimmed = |e: usize| {
+            let mut e = e;
+            while e > s && at(b, e - 1) == b'-' {
+                e -= 1;
+            }
+            e
+        };
+        let first = trimmed(run(b, s, 24, |c| alnum(c) || c == b'-'));
+        if first == s || alnum(at(b, first)) {
             return None;
         }
-        let kind = match self.context(s)? {
+        let raw = b.get(s..first)?;
+        let spaced_next = at(b, first) == b' ' && alnum(at(b, first + 1));
+        if !(raw.iter().any(u8::is_ascii_digit) || spaced_next && raw.len() <= 5) {
+            return None;
+        }
+        let lettered = !raw.iter().any(u8::is_ascii_digit);
+        if lettered {
+            // capitals before the digits (`B-MW 4471`), not a context word itself (`MBI 1EG4-…`,
+            // `SSN 123…`)
+            let mut buf = [0u8; 32];
+            if self
+                .w
+                .context
+                .contains_key(lower(self.word_at(s, first), &mut buf))
+            {
+                return None;
+            }
+        }
+        let ctx = self.context(s)?;
+        if lettered && !matches!(ctx, Ctx::Plate | Ctx::DriverLicense) {
+            return None; // only a plate or a licence starts with letters alone
+        }
+        let mut e = first;
+        if matches!(
+            ctx,
+            Ctx::Plate
+                | Ctx::DriverLicense
+                | Ctx::License
+                | Ctx::HealthPlan
+                | Ctx::Account
+                | Ctx::Bank
+        ) {
+            for _ in 0..4 {
+                if at(b, e) != b' ' {
+                    break;
+                }
+                let gs = e + 1;
+                let ge = trimmed(run(b, gs, 8, |c| alnum(c) || c == b'-'));
+                let g = b.get(gs..ge).unwrap_or(&[]);
+                let joins = !g.is_empty()
+                    && !alnum(at(b, ge))
+                    && at(b, ge) != b'-'
+                    && (g.iter().any(u8::is_ascii_digit)
+                        || (ctx == Ctx::Plate
+                            && g.len() <= 4
+                            && g.iter().all(u8::is_ascii_uppercase)));
+                if !joins || ge - s > 24 {
+                    break;
+                }
+                e = ge;
+            }
+        }
+        let t = b.get(s..e)?;
+        let digits = t.iter().filter(|c| c.is_ascii_digit()).count();
+        // identifiers printed on cards, plates and devices are in one case: `HmacSha256` is code
+        let mixed_case =
+            t.iter().any(u8::is_ascii_lowercase) && t.iter().any(u8::is_ascii_uppercase);
+        // a licence number has a few digits: `Apache-2` is a licence, not a licence number
+        let few = matches!(ctx, Ctx::DriverLicense | Ctx::License) && digits < 4;
+        if digits == 0 || mixed_case || few {
+            return None;
+        }
+        let len = e - s;
+        let kind = match ctx {
             Ctx::Mrn if (5..=16).contains(&len) => EntityType::MedicalRecordNumber,
             Ctx::HealthPlan if (6..=20).contains(&len) => EntityType::HealthPlanId,
-            Ctx::DriverLicense if (5..=16).contains(&len) => EntityType::UsDriverLicense,
-            Ctx::License if (5..=16).contains(&len) => EntityType::LicenseNumber,
+            Ctx::DriverLicense if (5..=20).contains(&len) => EntityType::UsDriverLicense,
+            Ctx::License if (5..=20).contains(&len) => EntityType::LicenseNumber,
             Ctx::Passport if (8..=10).contains(&len) => EntityType::UsPassport,
             Ctx::Plate | Ctx::Vin if (4..=17).contains(&len) => EntityType::VehicleId,
             Ctx::Device if (6..=24).contains(&len) => EntityType::DeviceId,
@@ -1538,11 +2486,73 @@ impl Run<'_> {
         Some(e)
     }
 
+    /// A credential after a secret's context (`key:`, `Bearer`, `client_secret=`, `密钥`), seen
+    /// from any letter or digit inside it: a token of 16–512 characters of base64, base64url,
+    /// hex or a vendor's alphabet that looks random — a digit, four letters, a change of
+    /// character class at least every five characters and no run of eight letters of one case
+    /// (words and identifiers have those). Each token is checked once.
+    fn secret(&mut self, i: usize) -> Option<usize> {
+        if i < self.secret_until || !self.on(EntityType::ApiKey) {
+            return None;
+        }
+        let b = self.b;
+        let tok = |c: u8| alnum(c) || matches!(c, b'+' | b'/' | b'_' | b'-' | b'.' | b'~');
+        // most tokens are short: read forward first, and walk back only when the token is long
+        // enough or starts before `i`
+        let ahead = run(b, i, 16, tok);
+        if ahead - i < 16 && !(i > self.last_end && tok(at(b, i - 1))) {
+            self.secret_until = ahead;
+            return None;
+        }
+        let mut s = i;
+        while s > self.last_end && i - s < 512 && tok(at(b, s - 1)) {
+            s -= 1;
+        }
+        let mut e = i;
+        while e < b.len()
+            && e - s < 512
+            && tok(at(b, e))
+            && !(at(b, e) == b'-' && at(b, e + 1) == b'-')
+        {
+            e += 1;
+        }
+        self.secret_until = e.max(i + 1);
+        if e - s >= 512 || tok(at(b, e)) || alnum(self.before(s)) {
+            return None; // longer than any key: a blob, not a credential
+        }
+        // base64 padding (`…w4=`), or punctuation that ends the sentence
+        let mut end = e;
+        while at(b, end) == b'=' && end - e < 2 {
+            end += 1;
+        }
+        if end == e {
+            while e > s && matches!(at(b, e - 1), b'.' | b'-' | b'_' | b'~' | b'/') {
+                e -= 1;
+            }
+            end = e;
+        }
+        let t = b.get(s..e)?;
+        if t.len() < 16 || !looks_random(t) {
+            return None;
+        }
+        if self.context_where(s, |c| c == Ctx::Secret) != Some(Ctx::Secret) {
+            return None;
+        }
+        self.push(EntityType::ApiKey, s, end, 80);
+        Some(end)
+    }
+
     // ---------- uppercase starts ----------
 
     fn upper(&mut self, i: usize) -> usize {
         let b = self.b;
-        if !self.starts(i) || self.before(i) >= 0x80 {
+        // a letter of an alphabetic script glued before it makes this the middle of a word;
+        // CJK, full-width forms and punctuation do not (`アクセスキーはAKIA…です`)
+        let glued = self.before(i) >= 0x80
+            && self
+                .char_before(i)
+                .is_some_and(|c| c.is_alphanumeric() && !cjk_letter(c));
+        if !self.starts(i) || glued {
             // JWT: `eyJ…` seen at its `J`
             if at(b, i) == b'J'
                 && i >= self.last_end + 2
@@ -1553,7 +2563,20 @@ impl Run<'_> {
                     return e;
                 }
             }
+            if !glued {
+                if let Some(e) = self.secret(i) {
+                    return e;
+                }
+            }
             return run(b, i, usize::MAX, alnum);
+        }
+        // Google API keys: `AIza` and 35 more
+        if b.get(i..i + 4) == Some(b"AIza") {
+            let e = self.key_token(i, b"_-");
+            if e - i == 39 {
+                self.push(EntityType::ApiKey, i, e, 95);
+                return e;
+            }
         }
         let alnum_end = run(b, i, 64, alnum);
         let token = b.get(i..alnum_end).unwrap_or(&[]);
@@ -1587,10 +2610,31 @@ impl Run<'_> {
                 self.push(EntityType::VehicleId, i, alnum_end, 90);
                 return alnum_end;
             }
+            if matches!(at(b, i + 2), b':' | b'-') || at(b, i + 4) == b'.' {
+                if let Some(e) = self.mac(i) {
+                    return e;
+                }
+            }
             if let Some(e) = self.id_token(i) {
                 return e;
             }
+            if let Some(e) = self.secret(i) {
+                return e;
+            }
             return id_run(b, i);
+        }
+        // capitals and a group of digits after a space (`B-MW 4471`, `ABC 1234`): a plate or
+        // a licence when the context says so
+        let id_end = run(b, i, 8, |c| c.is_ascii_uppercase() || c == b'-');
+        if id_end - i <= 5 && at(b, id_end) == b' ' && at(b, id_end + 1).is_ascii_digit() {
+            if let Some(e) = self.id_token(i) {
+                return e;
+            }
+        }
+        if len >= 16 {
+            if let Some(e) = self.secret(i) {
+                return e;
+            }
         }
         self.name(i)
     }
@@ -1601,9 +2645,18 @@ impl Run<'_> {
         let mut count = 0;
         // candidate ends: where a group of the printed form ends
         let mut ends = Vec::new();
+        // written in one case: `DE89 3704 …` or `de89 3704 …`
+        let lowercase = at(b, s).is_ascii_lowercase();
+        let letter = |c: u8| {
+            if lowercase {
+                c.is_ascii_lowercase()
+            } else {
+                c.is_ascii_uppercase()
+            }
+        };
         while count < 34 {
             let c = at(b, j);
-            if c.is_ascii_uppercase() || c.is_ascii_digit() {
+            if letter(c) || c.is_ascii_digit() {
                 count += 1;
                 j += 1;
                 if count >= 15 && !alnum(at(b, j)) {
@@ -1611,17 +2664,22 @@ impl Run<'_> {
                 }
             } else if c == b' '
                 && count % 4 == 0
-                && (at(b, j + 1).is_ascii_uppercase() || at(b, j + 1).is_ascii_digit())
+                && (letter(at(b, j + 1)) || at(b, j + 1).is_ascii_digit())
             {
                 j += 1;
             } else {
                 break;
             }
         }
-        let end = ends
-            .into_iter()
-            .rev()
-            .find(|&e| b.get(s..e).is_some_and(iban_ok))?;
+        let end = ends.into_iter().rev().find(|&e| {
+            b.get(s..e).is_some_and(|t| {
+                if lowercase {
+                    iban_ok(&t.to_ascii_uppercase())
+                } else {
+                    iban_ok(t)
+                }
+            })
+        })?;
         self.push(EntityType::Iban, s, end, 95);
         Some(end)
     }
@@ -2443,12 +3501,21 @@ impl Run<'_> {
         while s > self.last_end && c - s < 39 && hexc(at(b, s - 1)) {
             s -= 1;
         }
+        if c - s == 2 {
+            if let Some(e) = self.mac(s) {
+                return e;
+            }
+        }
         let e = run(b, c, 45, |x| hexc(x) || x == b'.');
         let mut e2 = e;
         while e2 > c && at(b, e2 - 1) == b'.' {
             e2 -= 1;
         }
         if alnum(self.before(s)) || self.before(s) == b'.' || alnum(at(b, e)) {
+            // a label glued to its value (`SSN:434576781`): the value is read on its own
+            if s == c {
+                return c + 1;
+            }
             return e.max(c + 1);
         }
         let cand = self.word_at(s, e2);
@@ -2561,6 +3628,23 @@ impl Run<'_> {
 
     fn underscore(&mut self, u: usize) -> usize {
         let b = self.b;
+        // vendors' keys by their prefix: Stripe secret, restricted and webhook keys, Hugging
+        // Face, npm, Shopify, DigitalOcean
+        for &(prefix, min) in VENDOR_KEYS {
+            let head = prefix.iter().position(|&c| c == b'_').unwrap_or(0);
+            if u >= head + self.last_end
+                && b.get(u - head..).is_some_and(|r| r.starts_with(prefix))
+                && self.starts(u - head)
+            {
+                let from = u - head + prefix.len();
+                let e = self.key_token(from, b"");
+                if e - from >= min {
+                    self.push(EntityType::ApiKey, u - head, e, 95);
+                    return e;
+                }
+                return from;
+            }
+        }
         if u >= 3
             && b.get(u - 3..u - 1) == Some(b"gh")
             && matches!(at(b, u - 1), b'p' | b'o' | b'u' | b's' | b'r')
@@ -2683,34 +3767,47 @@ impl Run<'_> {
 
     fn paren(&mut self, p: usize) -> usize {
         let b = self.b;
-        // (415) 555-0132, optionally after `1 ` or `+1 ` handled by `plus`
-        let area_end = run(b, p + 1, 4, |c| c.is_ascii_digit());
-        if area_end - p - 1 != 3 || at(b, area_end) != b')' {
+        // (415) 555-0132, optionally after `1 ` or `+1 ` handled by `plus`; national area
+        // codes in brackets: `(21) 9249-7822`, `(030) 1234567`, `(0211) 254 28 90`
+        let area_end = run(b, p + 1, 6, |c| c.is_ascii_digit());
+        let area = area_end - p - 1;
+        if !(2..=5).contains(&area) || at(b, area_end) != b')' || alnum(self.before(p)) {
             return p + 1;
         }
         let mut j = area_end + 1;
         if at(b, j) == b' ' {
             j += 1;
         }
-        let ex_end = run(b, j, 4, |c| c.is_ascii_digit());
-        if ex_end - j != 3 || !matches!(at(b, ex_end), b'-' | b'.' | b' ') {
+        let ex_end = run(b, j, 6, |c| c.is_ascii_digit());
+        if area == 3 && ex_end - j == 3 && matches!(at(b, ex_end), b'-' | b'.' | b' ') {
+            let line_end = run(b, ex_end + 1, 5, |c| c.is_ascii_digit());
+            if line_end - ex_end - 1 == 4
+                && !alnum(at(b, line_end))
+                && nanp_ok(&digits_of(b, p, line_end))
+            {
+                let fax = self.context(p) == Some(Ctx::Fax);
+                return self.push_phone(p, line_end, fax, 85);
+            }
+        }
+        // the rest: groups of digits joined by spaces or dashes, 9–12 digits in all
+        let mut e = ex_end;
+        if e == j {
             return p + 1;
         }
-        let line_end = run(b, ex_end + 1, 5, |c| c.is_ascii_digit());
-        if line_end - ex_end - 1 != 4 || alnum(at(b, line_end)) {
+        let mut groups = 1;
+        while groups < 5 && matches!(at(b, e), b' ' | b'-') && at(b, e + 1).is_ascii_digit() {
+            e = run(b, e + 1, 8, |c| c.is_ascii_digit());
+            groups += 1;
+        }
+        let n = digits_of(b, p, e).count;
+        if !(9..=12).contains(&n) || alnum(at(b, e)) || (ex_end - j < 3) {
             return p + 1;
         }
-        let d = digits_of(b, p, line_end);
-        if !nanp_ok(&d) {
+        let ctx = self.context(p);
+        if ctx == Some(Ctx::Negative) {
             return p + 1;
         }
-        let kind = if self.context(p) == Some(Ctx::Fax) {
-            EntityType::Fax
-        } else {
-            EntityType::Phone
-        };
-        self.push(kind, p, line_end, 85);
-        line_end
+        self.push_phone(p, e, ctx == Some(Ctx::Fax), 75)
     }
 }
 
