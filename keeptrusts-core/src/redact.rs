@@ -301,15 +301,34 @@ fn is_punctuation(c: char) -> bool {
 ///    it, so the scan meets it as the whole text's scan does and reads what follows with the
 ///    same character before it;
 /// 5. else at the char boundary [`STREAM_CONTEXT`] bytes back (a run of letters and digits).
-fn context_start(emitted: &str, exact: bool, sync: &[usize]) -> (usize, bool) {
+///
+/// Whitespace inside a value the detector found (`spans`: a private-key block, a phone number
+/// with spaces) is no start: a rescan from there would read the value's tail as context (`KEY-----`
+/// before a token) where the whole text's scan reads from the value's end. The start moves to
+/// that end when it is far enough back, else to whitespace before the value.
+fn context_start(
+    emitted: &str,
+    exact: bool,
+    sync: &[usize],
+    spans: &[(usize, usize)],
+) -> (usize, bool) {
     let want = floor_boundary(emitted, emitted.len().saturating_sub(STREAM_CONTEXT));
     if want == 0 {
         return (0, exact);
     }
     let limit = emitted.len().saturating_sub(STREAM_CONTEXT_MAX);
-    let head = emitted.as_bytes().get(limit..want).unwrap_or(&[]);
-    if let Some(k) = head.iter().rposition(u8::is_ascii_whitespace) {
-        return (limit + k + 1, true);
+    let mut top = want;
+    while let Some(k) = emitted
+        .as_bytes()
+        .get(limit..top)
+        .and_then(|head| head.iter().rposition(u8::is_ascii_whitespace))
+    {
+        let k = limit + k + 1;
+        match spans.iter().find(|&&(s, e)| s < k && k < e) {
+            None => return (k, true),
+            Some(&(_, e)) if e <= want && emitted.is_char_boundary(e) => return (e, true),
+            Some(&(s, _)) => top = s.min(k - 1),
+        }
     }
     if let Some(&q) = sync
         .iter()
@@ -485,6 +504,12 @@ impl<'a> StreamRedactor<'a> {
             .filter(|&q| !self.findings.iter().any(|f| f.start < q && q < f.end))
             .collect();
         sync.sort_unstable();
+        let spans: Vec<(usize, usize)> = self
+            .findings
+            .iter()
+            .filter(|f| f.custom.is_none() && f.start < end)
+            .map(|f| (f.start, f.end))
+            .collect();
         resolve_overlaps(&mut self.findings);
         let local: Vec<Finding> = self
             .findings
@@ -502,7 +527,7 @@ impl<'a> StreamRedactor<'a> {
             .redactor()
             .redact(window.get(offset..end).unwrap_or(""), &local);
         let emitted = window.get(..end).unwrap_or("");
-        let (from, exact) = context_start(emitted, self.left_exact, &sync);
+        let (from, exact) = context_start(emitted, self.left_exact, &sync, &spans);
         self.left_exact = exact;
         self.left = emitted.get(from..).unwrap_or("").to_owned();
         self.pending = window.get(end..).unwrap_or("").to_owned();

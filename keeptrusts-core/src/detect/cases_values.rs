@@ -396,6 +396,10 @@ fn version_pins_and_section_numbers_are_not_ip_addresses() {
         "build 7.2.10.144 rolls out",
         "バージョン 4.19.33.196 をインストール",
         "版本号 4.19.33.196 已发布",
+        // the cue read whole when the look-back's limit falls inside a character before it
+        "インストールしてから再起動してください。\nバージョン 4.19.33.196 をインストール",
+        "インストールしてから再起動してください。x\nバージョン 4.19.33.196 をインストール",
+        "インストールしてから再起動してください。xy\nバージョン 4.19.33.196 をインストール",
     ]);
     only(
         &[

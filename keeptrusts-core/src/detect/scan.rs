@@ -1083,6 +1083,11 @@ impl Run<'_> {
     /// spaces, colons, `是`, `为`, `は`, `が` and Korean particles), or an ASCII name glued to `号`
     /// or `番号` (`IMEI号：`).
     fn cjk_context(&self, floor: usize, start: usize) -> Option<Ctx> {
+        // the look-back's limit may fall inside a character: read from the next one
+        let mut floor = floor;
+        while floor < start && !self.text.is_char_boundary(floor) {
+            floor += 1;
+        }
         let mut t = self.text.get(floor..start)?;
         for _ in 0..3 {
             let cut = t.trim_end_matches(|c: char| {
