@@ -14,10 +14,7 @@ use crate::escalation::EscalationStore;
 use crate::identity::Principal;
 use crate::pack::spec::{FailMode, KindOptions, PackSpec, PolicyKind};
 use crate::pack::{self, merge_options, ParsedPack};
-use crate::policy::detector::DetectorPolicy;
-use crate::policy::oversight::{self, Oversight};
-use crate::policy::rbac::Rbac;
-use crate::policy::{audit_stamp, fail_mode, Outcome, PolicyFailure};
+use crate::policy::{Inputs, Outcome, Policy, PolicyFailure};
 use crate::pricing::Usage;
 use crate::ratelimit::{RateCounters, RateLimits};
 use crate::request::{ChatRequest, ChatResponse};
@@ -109,17 +106,9 @@ impl<'a> Stores<'a> {
 }
 
 #[derive(Debug)]
-enum Compiled {
-    Rbac(Rbac),
-    Detector(DetectorPolicy),
-    Oversight(Oversight),
-    Audit(AuditStamp),
-}
-
-#[derive(Debug)]
 struct Entry {
     kind: PolicyKind,
-    policy: Compiled,
+    policy: Box<dyn Policy>,
     fail_mode: FailMode,
 }
 
@@ -148,17 +137,6 @@ pub struct EngineOptions {
     pub redaction_key: Option<[u8; 32]>,
 }
 
-fn fail_of(o: &Option<KindOptions>) -> FailMode {
-    fail_mode(match o {
-        Some(KindOptions::Rbac(x)) => x.fail_mode,
-        Some(KindOptions::Pii(x)) => x.fail_mode,
-        Some(KindOptions::Phi(x)) => x.fail_mode,
-        Some(KindOptions::Oversight(x)) => x.fail_mode,
-        Some(KindOptions::Audit(x)) => x.fail_mode,
-        None => None,
-    })
-}
-
 pub(crate) fn error_type(status: u16) -> &'static str {
     match status {
         400 => "invalid_request_error",
@@ -176,13 +154,18 @@ impl Engine {
     /// # Errors
     /// Every validation error of the pack (see [`pack::parse`]); nothing is half-loaded.
     pub fn from_yaml(src: &str) -> Result<Engine, PackError> {
-        Engine::compile(pack::parse(src)?)
+        Engine::compile(pack::parse(src)?).map_err(|mut e| {
+            pack::locate(src, &mut e);
+            e
+        })
     }
 
     /// Compiles a validated pack.
     ///
     /// # Errors
-    /// A policy whose options cannot be compiled (an invalid custom regex, …) as `E003`.
+    /// A policy whose options cannot be compiled (an invalid custom regex, …) as `E003`, at line
+    /// 0: the spec carries no positions; [`pack::locate`] gives the error the line and column of
+    /// its chain entry in the source ([`Engine::from_yaml`] does).
     pub fn compile(parsed: ParsedPack) -> Result<Engine, PackError> {
         Engine::compile_with(parsed, &EngineOptions::default())
     }
@@ -203,33 +186,8 @@ impl Engine {
         let mut errors = Vec::new();
         for (i, e) in spec.policies.chain.iter().enumerate() {
             let merged = merge_options(spec.policy.get(e.kind), e.options.clone());
-            let fail = fail_of(&merged);
-            let compiled = match (e.kind, &merged) {
-                (PolicyKind::Rbac, Some(KindOptions::Rbac(o))) => {
-                    Ok(Compiled::Rbac(Rbac::new(Some(o))))
-                }
-                (PolicyKind::Rbac, _) => Ok(Compiled::Rbac(Rbac::new(None))),
-                (PolicyKind::PiiDetector, Some(KindOptions::Pii(o))) => {
-                    DetectorPolicy::pii(Some(o), key).map(Compiled::Detector)
-                }
-                (PolicyKind::PiiDetector, _) => {
-                    DetectorPolicy::pii(None, key).map(Compiled::Detector)
-                }
-                (PolicyKind::HipaaPhiDetector, Some(KindOptions::Phi(o))) => {
-                    DetectorPolicy::phi(Some(o), key).map(Compiled::Detector)
-                }
-                (PolicyKind::HipaaPhiDetector, _) => {
-                    DetectorPolicy::phi(None, key).map(Compiled::Detector)
-                }
-                (PolicyKind::HumanOversight, Some(KindOptions::Oversight(o))) => {
-                    Oversight::new(Some(o)).map(Compiled::Oversight)
-                }
-                (PolicyKind::HumanOversight, _) => Oversight::new(None).map(Compiled::Oversight),
-                (PolicyKind::AuditLogger, Some(KindOptions::Audit(o))) => {
-                    Ok(Compiled::Audit(audit_stamp(Some(o))))
-                }
-                (PolicyKind::AuditLogger, _) => Ok(Compiled::Audit(audit_stamp(None))),
-            };
+            let fail = FailMode::or_closed(merged.as_ref().and_then(KindOptions::fail_mode));
+            let compiled = e.kind.compile(merged.as_ref(), &key);
             match compiled {
                 Ok(policy) => entries.push(Entry {
                     kind: e.kind,
@@ -311,16 +269,12 @@ impl Engine {
             return true;
         }
         let chain = self.effective_chain(principal);
-        chain
-            .entries
-            .iter()
-            .all(|&i| match self.inner.entries.get(i) {
-                Some(Entry {
-                    policy: Compiled::Rbac(r),
-                    ..
-                }) => r.allows_model(principal, model),
-                _ => true,
-            })
+        chain.entries.iter().all(|&i| {
+            self.inner
+                .entries
+                .get(i)
+                .is_none_or(|e| e.policy.allows_model(principal, model))
+        })
     }
 
     /// The effective chain for `principal` (cached per team, user and consumer group).
@@ -332,13 +286,7 @@ impl Engine {
         chain
             .entries
             .iter()
-            .find_map(|i| match self.inner.entries.get(*i) {
-                Some(Entry {
-                    policy: Compiled::Audit(s),
-                    ..
-                }) => Some(*s),
-                _ => None,
-            })
+            .find_map(|i| self.inner.entries.get(*i)?.policy.audit())
     }
 
     /// Evaluates a request before it is sent to a provider (the input phase).
@@ -377,24 +325,19 @@ impl Engine {
         let mut working: Cow<'_, ChatRequest> = Cow::Borrowed(request);
         let mut run = Run::new(Phase::Input, &chain, self.audit_of(&chain));
         if self.inner.enabled {
+            let inputs = Inputs {
+                principal,
+                request_id: &ctx.request_id,
+                escalation_id: ctx.escalation_id.as_deref(),
+                now: ctx.now_ms,
+                store: stores.escalations,
+            };
             for &i in &chain.entries {
                 let Some(entry) = self.inner.entries.get(i) else {
                     continue;
                 };
-                let outcome = match &entry.policy {
-                    Compiled::Rbac(r) => Ok(r.check(principal, working.model.as_deref())),
-                    Compiled::Detector(d) if d.applies(true) => Ok(d.run(&mut working)),
-                    Compiled::Oversight(o) => o.check(
-                        &working,
-                        &oversight::Ctx {
-                            principal,
-                            request_id: &ctx.request_id,
-                            escalation_id: ctx.escalation_id.as_deref(),
-                            now: ctx.now_ms,
-                            store: stores.escalations,
-                        },
-                    ),
-                    Compiled::Detector(_) | Compiled::Audit(_) => continue,
+                let Some(outcome) = entry.policy.input(&mut working, &inputs) else {
+                    continue;
                 };
                 if run.record(entry, outcome) {
                     break;
@@ -494,15 +437,10 @@ impl Engine {
         let mut stages = Vec::new();
         if self.inner.enabled {
             for &i in &chain.entries {
-                if let Some(Entry {
-                    policy: Compiled::Detector(d),
-                    ..
-                }) = self.inner.entries.get(i)
-                {
-                    if d.applies(false) {
-                        let (kind, blocks, detector, redactor) = d.stream_parts();
+                if let Some(entry) = self.inner.entries.get(i) {
+                    if let Some((blocks, detector, redactor)) = entry.policy.stream() {
                         stages.push((
-                            kind,
+                            entry.kind,
                             blocks,
                             crate::redact::StreamRedactor::shared(detector, redactor),
                         ));
@@ -535,13 +473,11 @@ impl Engine {
                 let Some(entry) = self.inner.entries.get(i) else {
                     continue;
                 };
-                let outcome = match &entry.policy {
-                    Compiled::Detector(d) if d.applies(false) => {
-                        detected = true;
-                        Ok(d.run(&mut working))
-                    }
-                    _ => continue,
+                let Some(outcome) = entry.policy.output(&mut working) else {
+                    continue;
                 };
+                detected = true;
+                let outcome = Ok(outcome);
                 if run.record(entry, outcome) {
                     break;
                 }

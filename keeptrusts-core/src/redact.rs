@@ -4,10 +4,39 @@ use std::collections::BTreeMap;
 use std::fmt::Write as _;
 use std::sync::Arc;
 
+use serde::{Deserialize, Serialize};
 use sha2::{Digest, Sha256};
 
 use crate::detect::{resolve_overlaps, Detector, EntityType, Finding};
-use crate::pack::spec::{MarkerFormat, RedactionOptions};
+
+/// How a redacted value is written.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum MarkerFormat {
+    /// `[EMAIL]` (default).
+    Label,
+    /// `****`.
+    Mask,
+    /// `[EMAIL:3f2a9c]`, a keyed stable digest.
+    Hash,
+    /// `****1234`.
+    Partial,
+}
+
+/// `redaction:` of a detector.
+#[derive(Debug, Clone, PartialEq, Eq, Default, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RedactionOptions {
+    /// Marker style.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub marker_format: Option<MarkerFormat>,
+    /// Pad or cut markers to the length of the value they replace.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub preserve_length: Option<bool>,
+    /// Marker text per entity type, overriding the format.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub custom_markers: Option<BTreeMap<EntityType, String>>,
+}
 
 /// A `hash`-format key from any string (SHA-256 of it): the same material gives the same
 /// digests across processes and front doors.

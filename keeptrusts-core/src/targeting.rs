@@ -138,11 +138,7 @@ impl Targeting {
             }
         }
         let kind_of = |i: &usize| self.kinds.get(*i).copied();
-        let rank = |i: &usize| match kind_of(i) {
-            Some(PolicyKind::Rbac) => 0,
-            Some(PolicyKind::AuditLogger) => 2,
-            _ => 1,
-        };
+        let rank = |i: &usize| kind_of(i).map_or(1, PolicyKind::rank);
         entries.sort_by_key(rank);
         let kinds = entries.iter().filter_map(kind_of).collect();
         EffectiveChain { entries, kinds }

@@ -16,9 +16,9 @@ pub use spec::*;
 use validate::*;
 
 use self::de::{check_duplicate_keys, child, from_node, index, key_str, suggest, DeError};
-use self::yaml::{Mark, Node, NodeKind, Scalar};
+use self::yaml::{Mark, Node, NodeKind, Scalar, Seg};
 use crate::error::{Diagnostic, PackError, Severity};
-use crate::policy::oversight::BUILTIN_CATEGORIES;
+use crate::policy::OptionsReader;
 
 /// Largest pack document accepted, in bytes.
 pub const MAX_DOCUMENT_BYTES: usize = 1 << 20;
@@ -26,8 +26,7 @@ pub const MAX_DOCUMENT_BYTES: usize = 1 << 20;
 pub const MAX_CHAIN_ENTRIES: usize = 256;
 /// Longest targeting list accepted.
 pub const MAX_TARGETING_LIST: usize = 10_000;
-/// Most custom patterns per detector.
-pub const MAX_CUSTOM_PATTERNS: usize = 64;
+pub use crate::policy::pii::MAX_CUSTOM_PATTERNS;
 
 /// A pack that passed validation, with the warnings it raised.
 #[derive(Debug, Clone, PartialEq)]
@@ -135,12 +134,6 @@ impl Ctx<'_> {
     }
 }
 
-#[derive(Clone, Copy)]
-enum Seg<'a> {
-    K(&'a str),
-    I(usize),
-}
-
 fn map_pairs<'n>(node: &'n Node, path: &str, what: &str) -> Result<&'n [(Node, Node)], DeError> {
     match &node.kind {
         NodeKind::Map(pairs) => {
@@ -200,6 +193,48 @@ pub fn parse(src: &str) -> Result<ParsedPack, PackError> {
         errors: ctx.errors,
         warnings: ctx.warnings,
     })
+}
+
+/// Gives each diagnostic that has no position yet (line 0: a compile error, found after the
+/// document was read, such as [`Engine::compile`](crate::engine::Engine::compile)'s `E003`) the
+/// line and column of the node its path names in `src` (or of the nearest ancestor there).
+pub fn locate(src: &str, errors: &mut PackError) {
+    let Ok(root) = yaml::load(src) else {
+        return;
+    };
+    let ctx = Ctx {
+        root: &root,
+        errors: Vec::new(),
+        warnings: Vec::new(),
+    };
+    for d in errors.errors.iter_mut().chain(errors.warnings.iter_mut()) {
+        if d.line != 0 {
+            continue;
+        }
+        let segs = path_segs(&d.path);
+        let mark = ctx.mark(&segs);
+        d.line = mark.line;
+        d.column = mark.column;
+    }
+}
+
+/// The segments of a diagnostic's path: `policies.chain[2].rbac` is `policies`, `chain`, 2,
+/// `rbac`.
+fn path_segs(path: &str) -> Vec<Seg<'_>> {
+    let mut segs = Vec::new();
+    for part in path.split('.').filter(|p| !p.is_empty()) {
+        let (key, mut rest) = part.split_once('[').map_or((part, ""), |(k, r)| (k, r));
+        if !key.is_empty() {
+            segs.push(Seg::K(key));
+        }
+        while let Some((n, after)) = rest.split_once(']') {
+            if let Ok(i) = n.parse() {
+                segs.push(Seg::I(i));
+            }
+            rest = after.strip_prefix('[').unwrap_or(after);
+        }
+    }
+    segs
 }
 
 fn parse_document(ctx: &mut Ctx<'_>) -> Option<PackSpec> {
@@ -509,20 +544,26 @@ fn parse_chain_entry(ctx: &mut Ctx<'_>, item: &Node, path: &str) -> Option<Chain
     }
 }
 
+/// Reads a kind's options from their YAML node (an empty node: the defaults).
+struct NodeReader<'n> {
+    node: &'n Node,
+    path: &'n str,
+}
+
+impl OptionsReader for NodeReader<'_> {
+    type Error = DeError;
+
+    fn read<T: crate::policy::Kind>(self) -> Result<T, DeError> {
+        if matches!(self.node.kind, NodeKind::Scalar(Scalar::Null)) {
+            Ok(T::default())
+        } else {
+            from_node(self.node, self.path)
+        }
+    }
+}
+
 fn options_from_node(kind: PolicyKind, node: &Node, path: &str) -> Result<KindOptions, DeError> {
-    let null = matches!(node.kind, NodeKind::Scalar(Scalar::Null));
-    Ok(match kind {
-        PolicyKind::Rbac if null => KindOptions::Rbac(RbacOptions::default()),
-        PolicyKind::PiiDetector if null => KindOptions::Pii(PiiOptions::default()),
-        PolicyKind::HipaaPhiDetector if null => KindOptions::Phi(PhiOptions::default()),
-        PolicyKind::HumanOversight if null => KindOptions::Oversight(OversightOptions::default()),
-        PolicyKind::AuditLogger if null => KindOptions::Audit(AuditOptions::default()),
-        PolicyKind::Rbac => KindOptions::Rbac(from_node(node, path)?),
-        PolicyKind::PiiDetector => KindOptions::Pii(from_node(node, path)?),
-        PolicyKind::HipaaPhiDetector => KindOptions::Phi(from_node(node, path)?),
-        PolicyKind::HumanOversight => KindOptions::Oversight(from_node(node, path)?),
-        PolicyKind::AuditLogger => KindOptions::Audit(from_node(node, path)?),
-    })
+    kind.read_options(NodeReader { node, path })
 }
 
 fn parse_policy_block(ctx: &mut Ctx<'_>, node: &Node) -> Option<PolicyOptions> {
@@ -560,81 +601,10 @@ pub(crate) fn merge_options(
     base: Option<KindOptions>,
     inline: Option<KindOptions>,
 ) -> Option<KindOptions> {
-    macro_rules! merge {
-        ($variant:ident, $b:expr, $i:expr, [$($f:ident),*]) => {
-            KindOptions::$variant({
-                let (b, i) = ($b, $i);
-                let mut out = b.clone();
-                $( if i.$f.is_some() { out.$f = i.$f.clone(); } )*
-                out
-            })
-        };
-    }
     match (base, inline) {
         (b, None) => b,
         (None, i) => i,
-        (Some(b), Some(i)) => Some(match (&b, &i) {
-            (KindOptions::Rbac(b), KindOptions::Rbac(i)) => merge!(
-                Rbac,
-                b,
-                i,
-                [
-                    require_auth,
-                    deny_if_missing,
-                    minimum_role,
-                    allowed_models,
-                    fail_mode
-                ]
-            ),
-            (KindOptions::Pii(b), KindOptions::Pii(i)) => merge!(
-                Pii,
-                b,
-                i,
-                [
-                    action,
-                    entities,
-                    pci_mode,
-                    detect_patterns,
-                    allow_list,
-                    apply_to,
-                    redaction,
-                    fail_mode
-                ]
-            ),
-            (KindOptions::Phi(b), KindOptions::Phi(i)) => merge!(
-                Phi,
-                b,
-                i,
-                [mode, action, apply_to, allow_list, redaction, fail_mode]
-            ),
-            (KindOptions::Oversight(b), KindOptions::Oversight(i)) => merge!(
-                Oversight,
-                b,
-                i,
-                [
-                    require_review,
-                    require_human_for,
-                    categories,
-                    action,
-                    timeout_seconds,
-                    default_assignee,
-                    fail_mode
-                ]
-            ),
-            (KindOptions::Audit(b), KindOptions::Audit(i)) => merge!(
-                Audit,
-                b,
-                i,
-                [
-                    retention_days,
-                    immutable,
-                    log_all_access,
-                    hipaa_audit_controls,
-                    fail_mode
-                ]
-            ),
-            _ => i,
-        }),
+        (Some(b), Some(i)) => Some(b.overlay(i)),
     }
 }
 
@@ -720,6 +690,32 @@ pub fn unknown_team_warnings(
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    /// A compile error (found after the document is gone, at line 0) gets its chain entry's
+    /// line and column from the source; one that already has a position keeps it.
+    #[test]
+    fn compile_errors_are_located_in_the_source() {
+        let at = |path: &str, line: u32| {
+            Diagnostic::new(
+                "E003",
+                Severity::Error,
+                path,
+                Mark { line, column: 1 },
+                "x".into(),
+            )
+        };
+        let mut e = PackError {
+            errors: vec![
+                at("policies.chain[1]", 0),
+                at("policy.pii-detector.redaction.marker_format", 0),
+                at("policies.chain[0]", 3),
+            ],
+            warnings: Vec::new(),
+        };
+        locate(SEED, &mut e);
+        let got: Vec<(u32, u32)> = e.errors.iter().map(|d| (d.line, d.column)).collect();
+        assert_eq!(got, [(8, 7), (18, 22), (3, 1)]);
+    }
 
     const SEED: &str = r#"
 pack:

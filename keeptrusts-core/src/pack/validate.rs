@@ -2,6 +2,7 @@
 //! and column ([`super::parse`] runs it after the document has been read into a [`PackSpec`]).
 
 use super::*;
+use crate::policy::Checks;
 
 pub(super) fn is_version(v: &str) -> bool {
     let (core, _build) = v.split_once('+').unwrap_or((v, ""));
@@ -91,21 +92,17 @@ pub(super) fn validate(ctx: &mut Ctx<'_>, spec: &PackSpec) {
         if let Some(inline) = &entry.options {
             check_options(ctx, inline, base.as_ref(), &path, &segs);
         }
-        if entry.kind == PolicyKind::HumanOversight {
-            let merged = merge_options(base, entry.options.clone());
-            let acts = matches!(&merged, Some(KindOptions::Oversight(o))
-                if o.require_review == Some(true)
-                    || o.require_human_for.as_ref().is_some_and(|v| !v.is_empty()));
-            if !acts {
-                let m = ctx.mark(&segs[..3]);
-                ctx.warn(
-                    "W004",
-                    &index("policies.chain", i),
-                    m,
-                    "human-oversight has neither `require_review: true` nor `require_human_for`: it never escalates".into(),
-                );
-            }
-        }
+        let merged = merge_options(base, entry.options.clone());
+        let entry_path = index("policies.chain", i);
+        entry.kind.check_entry(
+            merged.as_ref(),
+            &mut Checker {
+                ctx,
+                path: &path,
+                segs: &segs,
+                entry: (&entry_path, &segs[..3]),
+            },
+        );
     }
     warn_unreachable(ctx, spec);
 }
@@ -227,171 +224,48 @@ pub(super) fn check_options(
     path: &str,
     segs: &[Seg<'_>],
 ) {
-    let at = |ctx: &Ctx<'_>, extra: &[Seg<'_>]| {
-        let mut s = segs.to_vec();
-        s.extend_from_slice(extra);
-        ctx.mark(&s)
-    };
-    match opts {
-        KindOptions::Audit(a) => {
-            if let Some(d) = a.retention_days {
-                if !(1..=36_500).contains(&d) {
-                    let m = at(ctx, &[Seg::K("retention_days")]);
-                    ctx.err(
-                        "E003",
-                        &child(path, "retention_days"),
-                        m,
-                        format!("retention_days must be between 1 and 36500, found {d}"),
-                    );
-                }
-            }
-        }
-        KindOptions::Oversight(o) => {
-            if o.timeout_seconds == Some(0) {
-                let m = at(ctx, &[Seg::K("timeout_seconds")]);
-                ctx.err(
-                    "E003",
-                    &child(path, "timeout_seconds"),
-                    m,
-                    "timeout_seconds must be at least 1".into(),
-                );
-            }
-            let mut known: Vec<String> = BUILTIN_CATEGORIES
-                .iter()
-                .map(|(n, _)| (*n).to_owned())
-                .collect();
-            let base_cats = match base {
-                Some(KindOptions::Oversight(b)) => b.categories.clone(),
-                _ => None,
-            };
-            for cats in [&o.categories, &base_cats].into_iter().flatten() {
-                known.extend(cats.keys().cloned());
-            }
-            if let Some(cats) = &o.categories {
-                for (name, words) in cats {
-                    if words.iter().any(|w| w.trim().is_empty()) || words.is_empty() {
-                        let m = at(ctx, &[Seg::K("categories"), Seg::K(name)]);
-                        ctx.err(
-                            "E003",
-                            &child(&child(path, "categories"), name),
-                            m,
-                            format!("category `{name}` needs at least one non-empty keyword"),
-                        );
-                    }
-                }
-            }
-            if let Some(list) = &o.require_human_for {
-                for (k, cat) in list.iter().enumerate() {
-                    if !known.iter().any(|c| c == cat) {
-                        let m = at(ctx, &[Seg::K("require_human_for"), Seg::I(k)]);
-                        ctx.err_suggest(
-                            "E005",
-                            &index(&child(path, "require_human_for"), k),
-                            m,
-                            format!(
-                                "unknown category `{cat}`; built-in categories are `{}`, or define it under `categories`",
-                                BUILTIN_CATEGORIES.iter().map(|(n, _)| *n).collect::<Vec<_>>().join("`, `")
-                            ),
-                            suggest(cat, known.iter().map(String::as_str)),
-                        );
-                    }
-                }
-            }
-        }
-        KindOptions::Pii(p) => {
-            if let Some(patterns) = &p.detect_patterns {
-                if patterns.len() > MAX_CUSTOM_PATTERNS {
-                    let m = at(ctx, &[Seg::K("detect_patterns")]);
-                    ctx.err(
-                        "E007",
-                        &child(path, "detect_patterns"),
-                        m,
-                        format!(
-                            "{} custom patterns; the limit is {MAX_CUSTOM_PATTERNS}",
-                            patterns.len()
-                        ),
-                    );
-                }
-                let mut names = HashSet::new();
-                for (k, cp) in patterns.iter().enumerate() {
-                    let ppath = index(&child(path, "detect_patterns"), k);
-                    let valid_name = !cp.name.is_empty()
-                        && cp.name.len() <= 64
-                        && cp
-                            .name
-                            .bytes()
-                            .all(|b| b.is_ascii_alphanumeric() || b == b'_' || b == b'-');
-                    if !valid_name {
-                        let m = at(ctx, &[Seg::K("detect_patterns"), Seg::I(k), Seg::K("name")]);
-                        ctx.err(
-                            "E003",
-                            &child(&ppath, "name"),
-                            m,
-                            "a pattern name is 1-64 characters of letters, digits, `_` and `-`"
-                                .into(),
-                        );
-                    } else if !names.insert(cp.name.as_str()) {
-                        let m = at(ctx, &[Seg::K("detect_patterns"), Seg::I(k), Seg::K("name")]);
-                        ctx.err(
-                            "E004",
-                            &child(&ppath, "name"),
-                            m,
-                            format!("duplicate pattern name `{}`", cp.name),
-                        );
-                    }
-                    if let Err(e) = regex::RegexBuilder::new(&cp.pattern)
-                        .size_limit(1 << 20)
-                        .build()
-                    {
-                        let m = at(
-                            ctx,
-                            &[Seg::K("detect_patterns"), Seg::I(k), Seg::K("pattern")],
-                        );
-                        let msg = e.to_string();
-                        let first = msg
-                            .lines()
-                            .last()
-                            .unwrap_or("invalid regex")
-                            .trim()
-                            .to_owned();
-                        ctx.err(
-                            "E003",
-                            &child(&ppath, "pattern"),
-                            m,
-                            format!("invalid regex: {first}"),
-                        );
-                    } else if regex::Regex::new(&cp.pattern).is_ok_and(|r| r.is_match("")) {
-                        let m = at(
-                            ctx,
-                            &[Seg::K("detect_patterns"), Seg::I(k), Seg::K("pattern")],
-                        );
-                        ctx.err(
-                            "E003",
-                            &child(&ppath, "pattern"),
-                            m,
-                            "the pattern matches the empty string".into(),
-                        );
-                    }
-                }
-            }
-        }
-        KindOptions::Rbac(r) => {
-            if let Some(models) = &r.allowed_models {
-                for (role, list) in models {
-                    if list.is_empty() || list.iter().any(|m| m.trim().is_empty()) {
-                        let m = at(ctx, &[Seg::K("allowed_models"), Seg::K(role.as_str())]);
-                        ctx.err(
-                            "E003",
-                            &child(&child(path, "allowed_models"), role.as_str()),
-                            m,
-                            "an allowed_models list must hold at least one non-empty model name"
-                                .into(),
-                        );
-                    }
-                }
-            }
-        }
-        KindOptions::Phi(_) => {}
+    opts.check(
+        base,
+        &mut Checker {
+            ctx,
+            path,
+            segs,
+            entry: (path, segs),
+        },
+    );
+}
+
+/// A kind's checks ([`Checks`]) reported as diagnostics: errors at the key below the options'
+/// `path` and `segs`, entry warnings at the chain entry (`entry`: its path and segments).
+struct Checker<'c, 'n, 'p> {
+    ctx: &'c mut Ctx<'n>,
+    path: &'p str,
+    segs: &'p [Seg<'p>],
+    entry: (&'p str, &'p [Seg<'p>]),
+}
+
+impl Checks for Checker<'_, '_, '_> {
+    fn error(
+        &mut self,
+        code: &'static str,
+        at: &[Seg<'_>],
+        message: String,
+        suggestion: Option<String>,
+    ) {
+        let mut segs = self.segs.to_vec();
+        segs.extend_from_slice(at);
+        let mark = self.ctx.mark(&segs);
+        let path = at.iter().fold(self.path.to_owned(), |p, s| match s {
+            Seg::K(k) => child(&p, k),
+            Seg::I(i) => index(&p, *i),
+        });
+        self.ctx.err_suggest(code, &path, mark, message, suggestion);
+    }
+
+    fn entry_warning(&mut self, code: &'static str, message: String) {
+        let (path, segs) = self.entry;
+        let mark = self.ctx.mark(segs);
+        self.ctx.warn(code, path, mark, message);
     }
 }
 
@@ -742,7 +616,7 @@ pub(super) fn warn_unreachable(ctx: &mut Ctx<'_>, spec: &PackSpec) {
                     .get(&key)
                     .is_some_and(|seen| l.iter().all(|x| seen.contains(x)))
             });
-        if unreachable && entry.kind != PolicyKind::AuditLogger {
+        if unreachable && entry.kind.warns_shadowed() {
             let m = ctx.mark(&[Seg::K("policies"), Seg::K("chain"), Seg::I(i)]);
             ctx.warn(
                 "W001",

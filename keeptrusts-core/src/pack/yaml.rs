@@ -10,6 +10,15 @@ use std::fmt;
 use yaml_rust2::parser::{Event, MarkedEventReceiver, Parser};
 use yaml_rust2::scanner::{Marker, TScalarStyle};
 
+/// One step of a path into a YAML document: a map key or a list index.
+#[derive(Debug, Clone, Copy)]
+pub(crate) enum Seg<'a> {
+    /// A map key.
+    K(&'a str),
+    /// A list index.
+    I(usize),
+}
+
 /// Hard cap on the number of nodes a document may expand to (aliases included), so that
 /// "billion laughs" documents fail with a clear error instead of exhausting memory.
 pub const MAX_NODES: usize = 100_000;

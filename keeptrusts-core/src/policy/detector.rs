@@ -1,47 +1,58 @@
-//! `pii-detector` and `hipaa-phi-detector`: scan texts, then redact or block.
+//! What `pii-detector` and `hipaa-phi-detector` compile to: scan texts, then redact or block.
+//! Their options and compilation are in `pii.rs` and `phi.rs`.
 
+use std::borrow::Cow;
 use std::collections::BTreeMap;
 use std::sync::Arc;
 
-use super::Outcome;
-use crate::decision::Verdict;
-use crate::detect::builtin::BuiltinDetector;
-use crate::detect::{resolve_overlaps, Detector, EntityType, Finding};
-use crate::pack::spec::{ApplyTo, DetectAction, PhiOptions, PiiOptions, PolicyKind};
-use crate::redact::Redactor;
-use crate::request::Texts;
+use serde::{Deserialize, Serialize};
 
-/// The HIPAA Safe Harbor identifiers the PHI detector covers with recognizers (the mapping of
-/// each of the 18 identifiers is in docs/detection.md).
-pub(crate) const HIPAA_18: &[EntityType] = &[
-    EntityType::Person,
-    EntityType::Address,
-    EntityType::ZipCode,
-    EntityType::Date,
-    EntityType::DateOfBirth,
-    EntityType::Phone,
-    EntityType::Fax,
-    EntityType::Email,
-    EntityType::UsSsn,
-    EntityType::MedicalRecordNumber,
-    EntityType::HealthPlanId,
-    EntityType::AccountNumber,
-    EntityType::BankAccount,
-    EntityType::CreditCard,
-    EntityType::LicenseNumber,
-    EntityType::UsDriverLicense,
-    EntityType::UsPassport,
-    EntityType::UsItin,
-    EntityType::VehicleId,
-    EntityType::DeviceId,
-    EntityType::Url,
-    EntityType::IpAddress,
-    EntityType::Npi,
-];
+use super::kind::{Inputs, Outcome, Policy, PolicyFailure, StreamParts};
+use crate::decision::Verdict;
+use crate::detect::{resolve_overlaps, Detector, Finding};
+use crate::redact::Redactor;
+use crate::request::{ChatRequest, ChatResponse, Texts};
+
+/// What a detector does with a finding.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum DetectAction {
+    /// Rewrite the text with markers.
+    Redact,
+    /// Stop the request.
+    Block,
+}
+
+/// Which direction a detector scans.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum ApplyTo {
+    /// Requests only.
+    Input,
+    /// Responses only.
+    Output,
+    /// Both (default).
+    Both,
+}
+
+impl ApplyTo {
+    /// Whether requests are scanned.
+    pub fn input(self) -> bool {
+        matches!(self, ApplyTo::Input | ApplyTo::Both)
+    }
+
+    /// Whether responses are scanned.
+    pub fn output(self) -> bool {
+        matches!(self, ApplyTo::Output | ApplyTo::Both)
+    }
+}
 
 #[derive(Debug)]
 pub(crate) struct DetectorPolicy {
-    kind: PolicyKind,
+    /// The kind's YAML name, for messages.
+    name: &'static str,
+    /// The reason of a finding (`pii_detected`).
+    reason: &'static str,
     action: DetectAction,
     apply_to: ApplyTo,
     detector: Arc<dyn Detector>,
@@ -49,61 +60,35 @@ pub(crate) struct DetectorPolicy {
 }
 
 impl DetectorPolicy {
-    pub fn pii(o: Option<&PiiOptions>, key: [u8; 32]) -> Result<Self, String> {
-        let o = o.cloned().unwrap_or_default();
-        let mut entities: Vec<EntityType> = match &o.entities {
-            Some(list) => list.clone(),
-            None => EntityType::PII
-                .iter()
-                .chain(EntityType::SECRETS)
-                .copied()
-                .collect(),
-        };
-        if o.pci_mode == Some(false) {
-            entities.retain(|e| *e != EntityType::CreditCard);
-        } else if !entities.contains(&EntityType::CreditCard) && o.entities.is_none() {
-            entities.push(EntityType::CreditCard);
+    pub fn new(
+        name: &'static str,
+        reason: &'static str,
+        action: Option<DetectAction>,
+        apply_to: Option<ApplyTo>,
+        detector: Arc<dyn Detector>,
+        redactor: Redactor,
+    ) -> Self {
+        DetectorPolicy {
+            name,
+            reason,
+            action: action.unwrap_or(DetectAction::Redact),
+            apply_to: apply_to.unwrap_or(ApplyTo::Both),
+            detector,
+            redactor: Arc::new(redactor),
         }
-        let patterns = o.detect_patterns.unwrap_or_default();
-        let names: Vec<String> = patterns.iter().map(|p| p.name.clone()).collect();
-        let regexes: Vec<String> = patterns.into_iter().map(|p| p.pattern).collect();
-        let detector =
-            BuiltinDetector::new(&entities, &regexes, o.allow_list.as_deref().unwrap_or(&[]))
-                .map_err(|(i, e)| format!("detect_patterns[{i}]: {e}"))?;
-        Ok(DetectorPolicy {
-            kind: PolicyKind::PiiDetector,
-            action: o.action.unwrap_or(DetectAction::Redact),
-            apply_to: o.apply_to.unwrap_or(ApplyTo::Both),
-            detector: Arc::new(detector),
-            redactor: Arc::new(Redactor::new(o.redaction.as_ref(), names, key)),
-        })
     }
 
-    pub fn phi(o: Option<&PhiOptions>, key: [u8; 32]) -> Result<Self, String> {
-        let o = o.cloned().unwrap_or_default();
-        let detector = BuiltinDetector::new(HIPAA_18, &[], o.allow_list.as_deref().unwrap_or(&[]))
-            .map_err(|(_, e)| e)?;
-        Ok(DetectorPolicy {
-            kind: PolicyKind::HipaaPhiDetector,
-            action: o.action.unwrap_or(DetectAction::Redact),
-            apply_to: o.apply_to.unwrap_or(ApplyTo::Both),
-            detector: Arc::new(detector),
-            redactor: Arc::new(Redactor::new(o.redaction.as_ref(), Vec::new(), key)),
-        })
-    }
-
-    /// The parts a streaming filter needs: kind, whether it blocks, detector, redactor (shared,
-    /// so a filter can outlive the borrow of the engine: a binding's object owns it).
-    pub fn stream_parts(&self) -> (PolicyKind, bool, Arc<dyn Detector>, Arc<Redactor>) {
+    /// The parts a streaming filter needs: whether it blocks, detector, redactor (shared, so a
+    /// filter can outlive the borrow of the engine: a binding's object owns it).
+    fn stream_parts(&self) -> StreamParts {
         (
-            self.kind,
             self.action == DetectAction::Block,
             Arc::clone(&self.detector),
             Arc::clone(&self.redactor),
         )
     }
 
-    pub fn applies(&self, input: bool) -> bool {
+    fn applies(&self, input: bool) -> bool {
         if input {
             self.apply_to.input()
         } else {
@@ -113,7 +98,7 @@ impl DetectorPolicy {
 
     /// Scans every text of `target`; redacts in place (returning whether anything changed) or
     /// reports a block. `target` is only borrowed mutably when a redaction is needed.
-    pub fn run<T: Texts + Clone>(&self, target: &mut std::borrow::Cow<'_, T>) -> Outcome {
+    fn run<T: Texts + Clone>(&self, target: &mut std::borrow::Cow<'_, T>) -> Outcome {
         let mut per_text: Vec<(usize, Vec<Finding>)> = Vec::new();
         let mut entities: BTreeMap<String, u32> = BTreeMap::new();
         for (i, (_, text)) in target.texts().into_iter().enumerate() {
@@ -131,17 +116,14 @@ impl DetectorPolicy {
         if per_text.is_empty() {
             return Outcome::allow();
         }
-        let reason = match self.kind {
-            PolicyKind::HipaaPhiDetector => "phi_detected",
-            _ => "pii_detected",
-        };
+        let reason = self.reason;
         let mut out = match self.action {
             DetectAction::Block => Outcome::deny(
                 Verdict::Block,
                 409,
                 "policy_blocked",
                 reason,
-                format!("{} found sensitive data and blocks it", self.kind),
+                format!("{} found sensitive data and blocks it", self.name),
             ),
             DetectAction::Redact => {
                 let mut texts = target.to_mut().texts_mut();
@@ -159,5 +141,23 @@ impl DetectorPolicy {
         };
         out.entities = entities;
         out
+    }
+}
+
+impl Policy for DetectorPolicy {
+    fn input(
+        &self,
+        request: &mut Cow<'_, ChatRequest>,
+        _inputs: &Inputs<'_>,
+    ) -> Option<Result<Outcome, PolicyFailure>> {
+        self.applies(true).then(|| Ok(self.run(request)))
+    }
+
+    fn output(&self, response: &mut Cow<'_, ChatResponse>) -> Option<Outcome> {
+        self.applies(false).then(|| self.run(response))
+    }
+
+    fn stream(&self) -> Option<StreamParts> {
+        self.applies(false).then(|| self.stream_parts())
     }
 }

@@ -1,79 +1,51 @@
-//! The built-in policy kinds, compiled from their options.
+//! The built-in policy kinds. Each kind is one module holding its options, their checks, merge
+//! and compilation ([`kind::Kind`]) and its evaluation ([`kind::Policy`]); the table below
+//! registers it, and everything else (the pack's `policy:` block and chain entries, validation,
+//! targeting, the engine) works from the table. `docs/architecture.md` walks through adding one.
 
+use std::fmt;
+use std::str::FromStr;
+
+use serde::{Deserialize, Serialize};
+
+#[macro_use]
+mod kind;
 pub(crate) mod detector;
-pub mod oversight;
-pub(crate) mod rbac;
 
-use std::collections::BTreeMap;
+pub use kind::FailMode;
+pub(crate) use kind::{Checks, Inputs, Kind, OptionsReader, Outcome, Policy, PolicyFailure};
 
-use crate::decision::{AuditStamp, Verdict};
-use crate::pack::spec::{AuditOptions, FailMode};
-
-/// A policy's verdict plus how the gateway should report it.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub(crate) struct Outcome {
-    pub verdict: Verdict,
-    pub status: u16,
-    pub code: Option<&'static str>,
-    pub reason: Option<String>,
-    pub message: Option<String>,
-    pub entities: BTreeMap<String, u32>,
-    pub escalation_id: Option<String>,
-    /// An approved escalation to consume (with this fingerprint) once the request goes through.
-    pub consume: Option<String>,
+kinds! {
+    /// Identity and role gate.
+    Rbac(Rbac: RbacOptions) rbac = "rbac";
+    /// PII detection and redaction.
+    PiiDetector(Pii: PiiOptions) pii = "pii-detector";
+    /// HIPAA Safe Harbor PHI detection.
+    HipaaPhiDetector(Phi: PhiOptions) phi = "hipaa-phi-detector";
+    /// Escalation to a human reviewer.
+    HumanOversight(Oversight: OversightOptions) oversight = "human-oversight";
+    /// Stamps audit settings on the decision's event.
+    AuditLogger(Audit: AuditOptions) audit = "audit-logger";
 }
 
-impl Outcome {
-    pub fn allow() -> Self {
-        Outcome {
-            verdict: Verdict::Allow,
-            status: 200,
-            code: None,
-            reason: None,
-            message: None,
-            entities: BTreeMap::new(),
-            escalation_id: None,
-            consume: None,
-        }
-    }
-
-    pub fn deny(
-        verdict: Verdict,
-        status: u16,
-        code: &'static str,
-        reason: &str,
-        message: String,
-    ) -> Self {
-        Outcome {
-            verdict,
-            status,
-            code: Some(code),
-            reason: Some(reason.to_owned()),
-            message: Some(message),
-            entities: BTreeMap::new(),
-            escalation_id: None,
-            consume: None,
-        }
+impl fmt::Display for PolicyKind {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(self.as_str())
     }
 }
 
-/// A policy failed to evaluate (a store error, …): failed closed or open per `fail_mode`.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub(crate) struct PolicyFailure {
-    pub code: &'static str,
-    pub message: String,
-}
+/// A policy kind name that is not one of the built-ins.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[error("unknown policy kind")]
+pub struct UnknownKind;
 
-pub(crate) fn audit_stamp(o: Option<&AuditOptions>) -> AuditStamp {
-    let o = o.cloned().unwrap_or_default();
-    AuditStamp {
-        retention_days: o.retention_days.unwrap_or(365),
-        immutable: o.immutable.unwrap_or(true),
-        log_all_access: o.log_all_access.unwrap_or(true),
-        hipaa_audit_controls: o.hipaa_audit_controls.unwrap_or(false),
+impl FromStr for PolicyKind {
+    type Err = UnknownKind;
+
+    fn from_str(s: &str) -> Result<Self, Self::Err> {
+        PolicyKind::ALL
+            .into_iter()
+            .find(|k| k.as_str() == s)
+            .ok_or(UnknownKind)
     }
-}
-
-pub(crate) fn fail_mode(m: Option<FailMode>) -> FailMode {
-    m.unwrap_or(FailMode::Closed)
 }

@@ -5,16 +5,57 @@
 //! ASCII case-insensitive). Built-in categories are listed in [`BUILTIN_CATEGORIES`]; a pack
 //! extends them, or defines new ones, under `categories`.
 
-use aho_corasick::{AhoCorasick, AhoCorasickBuilder, MatchKind};
+use std::borrow::Cow;
+use std::collections::BTreeMap;
 
-use super::{Outcome, PolicyFailure};
+use aho_corasick::{AhoCorasick, AhoCorasickBuilder, MatchKind};
+use serde::{Deserialize, Serialize};
+
+use super::kind::{Checks, FailMode, Inputs, Kind, Outcome, Policy, PolicyFailure};
 use crate::decision::Verdict;
-use crate::escalation::{
-    redeem_outcome, Escalation, EscalationStatus, EscalationStore, Millis, Redeem,
-};
-use crate::identity::Principal;
-use crate::pack::spec::{OversightAction, OversightOptions};
+use crate::escalation::{redeem_outcome, Escalation, EscalationStatus, Redeem};
+use crate::pack::de::suggest;
+use crate::pack::yaml::Seg;
 use crate::request::{ChatRequest, Texts};
+use crate::time::Millis;
+
+/// What `human-oversight` does with a matching request.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum OversightAction {
+    /// Hold for review (default).
+    Escalate,
+    /// Refuse outright.
+    Block,
+}
+
+/// `policy.human-oversight`.
+#[derive(Debug, Clone, PartialEq, Eq, Default, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct OversightOptions {
+    /// Escalate every matching request.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub require_review: Option<bool>,
+    /// Escalate only requests in these categories.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub require_human_for: Option<Vec<String>>,
+    /// Extra keywords per category (extends a built-in category or defines a new one).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub categories: Option<BTreeMap<String, Vec<String>>>,
+    /// `escalate` (default) or `block`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub action: Option<OversightAction>,
+    /// Pending escalations expire (= deny) after this long. Default 86400.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub timeout_seconds: Option<u64>,
+    /// Who reviews by default.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub default_assignee: Option<String>,
+    /// `closed` (default) or `open`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub fail_mode: Option<FailMode>,
+}
+
 
 /// Built-in categories and their keywords.
 pub const BUILTIN_CATEGORIES: &[(&str, &[&str])] = &[
@@ -98,13 +139,6 @@ fn word_boundary(text: &str, start: usize, end: usize) -> bool {
     !before.is_some_and(char::is_alphanumeric) && !after.is_some_and(char::is_alphanumeric)
 }
 
-pub(crate) struct Ctx<'a> {
-    pub principal: &'a Principal,
-    pub request_id: &'a str,
-    pub escalation_id: Option<&'a str>,
-    pub now: Millis,
-    pub store: &'a dyn EscalationStore,
-}
 
 impl Oversight {
     pub fn new(o: Option<&OversightOptions>) -> Result<Self, String> {
@@ -168,7 +202,7 @@ impl Oversight {
         None
     }
 
-    pub fn check(&self, request: &ChatRequest, ctx: &Ctx<'_>) -> Result<Outcome, PolicyFailure> {
+    pub fn check(&self, request: &ChatRequest, ctx: &Inputs<'_>) -> Result<Outcome, PolicyFailure> {
         let reason = if self.require_review {
             "require_review".to_owned()
         } else {
@@ -278,6 +312,101 @@ impl Oversight {
             ));
         }
         Ok(o)
+    }
+}
+
+impl Kind for OversightOptions {
+    fn fail_mode(&self) -> Option<FailMode> {
+        self.fail_mode
+    }
+
+    fn overlay(self, inline: &Self) -> Self {
+        overlay!(
+            OversightOptions {
+                require_review,
+                require_human_for,
+                categories,
+                action,
+                timeout_seconds,
+                default_assignee,
+                fail_mode,
+            },
+            self,
+            inline
+        )
+    }
+
+    fn check(&self, base: Option<&Self>, checks: &mut dyn Checks) {
+        if self.timeout_seconds == Some(0) {
+            checks.error(
+                "E003",
+                &[Seg::K("timeout_seconds")],
+                "timeout_seconds must be at least 1".into(),
+                None,
+            );
+        }
+        let mut known: Vec<String> = BUILTIN_CATEGORIES
+            .iter()
+            .map(|(n, _)| (*n).to_owned())
+            .collect();
+        let base_cats = base.and_then(|b| b.categories.clone());
+        for cats in [&self.categories, &base_cats].into_iter().flatten() {
+            known.extend(cats.keys().cloned());
+        }
+        if let Some(cats) = &self.categories {
+            for (name, words) in cats {
+                if words.iter().any(|w| w.trim().is_empty()) || words.is_empty() {
+                    checks.error(
+                        "E003",
+                        &[Seg::K("categories"), Seg::K(name)],
+                        format!("category `{name}` needs at least one non-empty keyword"),
+                        None,
+                    );
+                }
+            }
+        }
+        if let Some(list) = &self.require_human_for {
+            for (k, cat) in list.iter().enumerate() {
+                if !known.iter().any(|c| c == cat) {
+                    checks.error(
+                        "E005",
+                        &[Seg::K("require_human_for"), Seg::I(k)],
+                        format!(
+                            "unknown category `{cat}`; built-in categories are `{}`, or define it under `categories`",
+                            BUILTIN_CATEGORIES.iter().map(|(n, _)| *n).collect::<Vec<_>>().join("`, `")
+                        ),
+                        suggest(cat, known.iter().map(String::as_str)),
+                    );
+                }
+            }
+        }
+    }
+
+    fn check_entry(merged: Option<&Self>, checks: &mut dyn Checks) {
+        let acts = merged.is_some_and(|o| {
+            o.require_review == Some(true)
+                || o.require_human_for.as_ref().is_some_and(|v| !v.is_empty())
+        });
+        if !acts {
+            checks.entry_warning(
+                "W004",
+                "human-oversight has neither `require_review: true` nor `require_human_for`: it never escalates".into(),
+            );
+        }
+    }
+
+    fn compile(merged: Option<&Self>, _key: &[u8; 32]) -> Result<Box<dyn Policy>, String> {
+        Ok(Box::new(Oversight::new(merged)?))
+    }
+}
+
+impl Policy for Oversight {
+    fn input(
+        &self,
+        request: &mut Cow<'_, ChatRequest>,
+        inputs: &Inputs<'_>,
+    ) -> Option<Result<Outcome, PolicyFailure>> {
+        Some(self.check(request, inputs))
     }
 }
 

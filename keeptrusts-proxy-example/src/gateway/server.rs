@@ -30,7 +30,8 @@ pub fn run(args: &RunArgs) -> u8 {
     }
     let engine = match Engine::compile(parsed) {
         Ok(e) => e,
-        Err(e) => {
+        Err(mut e) => {
+            keeptrusts_core::pack::locate(&src, &mut e);
             eprintln!("kt gateway: {}: {e}", args.pack.display());
             return 2;
         }
