@@ -524,7 +524,10 @@ impl Store {
     #[napi(ts_args_type = "viewer: Principal", ts_return_type = "Ticket[]")]
     pub fn tickets(&self, viewer: Value) -> Result<Value> {
         let viewer: core::Principal = from_js(viewer, "viewer")?;
-        answer(core::authority::tickets(self.inner.as_ref(), &viewer))
+        answer(core::wallet::ticket::list_visible(
+            self.inner.as_ref(),
+            &viewer,
+        ))
     }
 
     /// Approves (`chargeTo` a wallet, default the ticket's team) or denies a cost ticket; the
@@ -556,7 +559,7 @@ impl Store {
     #[napi(ts_args_type = "viewer: Principal", ts_return_type = "Escalation[]")]
     pub fn escalations(&self, viewer: Value) -> Result<Value> {
         let viewer: core::Principal = from_js(viewer, "viewer")?;
-        answer(core::authority::escalations(self.inner.as_ref(), &viewer))
+        answer(core::escalation::list_visible(self.inner.as_ref(), &viewer))
     }
 
     /// One escalation, or null.

@@ -568,7 +568,9 @@ impl Store {
     fn tickets(&self, py: Python<'_>, viewer: &Bound<'_, PyAny>) -> PyResult<Py<PyAny>> {
         let viewer: core::Principal = from_py(viewer, "viewer")?;
         let s = Arc::clone(&self.inner);
-        detached(py, move || core::authority::tickets(s.as_ref(), &viewer))
+        detached(py, move || {
+            core::wallet::ticket::list_visible(s.as_ref(), &viewer)
+        })
     }
 
     /// Approves (`charge_to` a wallet, default the ticket's team) or denies a cost ticket; the
@@ -598,7 +600,7 @@ impl Store {
         let viewer: core::Principal = from_py(viewer, "viewer")?;
         let s = Arc::clone(&self.inner);
         detached(py, move || {
-            core::authority::escalations(s.as_ref(), &viewer)
+            core::escalation::list_visible(s.as_ref(), &viewer)
         })
     }
 

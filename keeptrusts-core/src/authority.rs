@@ -15,10 +15,10 @@
 //! - members see their own tickets and escalations; admins their team's; owners every team's.
 
 use crate::directory::ApiKey;
-use crate::escalation::Escalation;
+pub use crate::error::Denied;
 use crate::identity::{Principal, Role, Standing};
-use crate::wallet::ticket::Ticket;
-use crate::wallet::{WalletKey, WalletScope};
+use crate::pack::spec::WalletScope;
+use crate::wallet::key::WalletKey;
 
 /// Something an actor wants to do.
 #[derive(Debug, Clone, Copy)]
@@ -96,15 +96,19 @@ pub enum Action<'a> {
     },
     /// Approve or deny a cost ticket, charging `charge_to` on approval.
     ResolveTicket {
-        /// The ticket as stored.
-        ticket: &'a Ticket,
+        /// The ticket's team, as stored.
+        team: Option<&'a str>,
+        /// The ticket's requester, as stored.
+        requester: Option<&'a str>,
         /// The wallet an approval charges.
         charge_to: Option<&'a WalletKey>,
     },
     /// Approve or deny an escalation.
     ResolveEscalation {
-        /// The escalation as stored.
-        escalation: &'a Escalation,
+        /// The escalation's team, as stored.
+        team: Option<&'a str>,
+        /// The escalation's requester, as stored.
+        requester: Option<&'a str>,
     },
     /// Read a ticket, an escalation or an event of this team and user.
     ViewRequest {
@@ -114,11 +118,6 @@ pub enum Action<'a> {
         user: Option<&'a str>,
     },
 }
-
-/// Why an action was refused (a message for the caller, naming the rule).
-#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
-#[error("{0}")]
-pub struct Denied(pub String);
 
 fn deny<T>(m: impl Into<String>) -> Result<T, Denied> {
     Err(Denied(m.into()))
@@ -263,17 +262,16 @@ pub fn authorize(actor: &Principal, action: &Action<'_>) -> Result<(), Denied> {
                 ))
             }
         }
-        Action::ResolveTicket { ticket, charge_to } => {
-            reviewer(
-                actor,
-                ticket.team.as_deref(),
-                ticket.user.as_deref(),
-                "ticket",
-            )?;
+        Action::ResolveTicket {
+            team,
+            requester,
+            charge_to,
+        } => {
+            reviewer(actor, team, requester, "ticket")?;
             let Some(k) = charge_to else { return Ok(()) };
             let ours = match k.scope {
-                WalletScope::Team => ticket.team.as_deref() == Some(&*k.id),
-                WalletScope::User => ticket.user.as_deref() == Some(&*k.id),
+                WalletScope::Team => team == Some(&*k.id),
+                WalletScope::User => requester == Some(&*k.id),
                 WalletScope::Org => false,
             };
             if owner || ours || (org_wide && k.scope == WalletScope::Team) {
@@ -284,12 +282,9 @@ pub fn authorize(actor: &Principal, action: &Action<'_>) -> Result<(), Denied> {
                 ))
             }
         }
-        Action::ResolveEscalation { escalation } => reviewer(
-            actor,
-            escalation.team.as_deref(),
-            escalation.user.as_deref(),
-            "escalation",
-        ),
+        Action::ResolveEscalation { team, requester } => {
+            reviewer(actor, team, requester, "escalation")
+        }
         Action::ViewRequest { team, user } => {
             let ok = org_wide
                 || (actor.administers(team))
@@ -322,35 +317,6 @@ fn reviewer(
         return deny(format!("a reviewer is never the requester of the {what}"));
     }
     Ok(())
-}
-
-/// The cost tickets `viewer` may see: an owner every team's, an admin their team's, a member
-/// their own.
-///
-/// # Errors
-/// A store failure.
-pub fn tickets(
-    store: &dyn crate::wallet::ticket::TicketStore,
-    viewer: &Principal,
-) -> Result<Vec<Ticket>, crate::error::StoreError> {
-    let rows = store.list(viewer.review_scope().as_deref())?;
-    Ok(visible(viewer, rows, |t| {
-        (t.team.as_deref(), t.user.as_deref())
-    }))
-}
-
-/// The escalations `viewer` may see, as [`tickets`].
-///
-/// # Errors
-/// A store failure.
-pub fn escalations(
-    store: &dyn crate::escalation::EscalationStore,
-    viewer: &Principal,
-) -> Result<Vec<Escalation>, crate::error::StoreError> {
-    let rows = store.list(viewer.review_scope().as_deref())?;
-    Ok(visible(viewer, rows, |e| {
-        (e.team.as_deref(), e.user.as_deref())
-    }))
 }
 
 /// The rows of `rows` that `viewer` may see ([`Action::ViewRequest`]).

@@ -217,7 +217,7 @@ impl Decision {
         self.status = status;
         self.reason = Some(code.to_owned());
         self.error = Some(ErrorInfo {
-            kind: crate::engine::error_type(status).to_owned(),
+            kind: error_type(status).to_owned(),
             code: code.to_owned(),
             message,
             policy: None,
@@ -232,5 +232,18 @@ impl Decision {
         self.error
             .as_ref()
             .map(|e| serde_json::json!({ "error": e }))
+    }
+}
+
+/// The OpenAI error `type` of a refusal's HTTP status (`402` is `insufficient_quota`, …): the
+/// one mapping every host's error envelope uses.
+pub fn error_type(status: u16) -> &'static str {
+    match status {
+        400 => "invalid_request_error",
+        401 => "authentication_error",
+        402 => "insufficient_quota",
+        403 => "permission_error",
+        429 => "rate_limit_error",
+        _ => "governance_error",
     }
 }

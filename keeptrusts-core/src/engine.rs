@@ -7,7 +7,7 @@ use serde::{Deserialize, Serialize};
 use sha2::{Digest, Sha256};
 
 use crate::decision::{
-    AuditStamp, Decision, DecisionDiagnostic, ErrorInfo, Phase, PolicyResult, Verdict,
+    error_type, AuditStamp, Decision, DecisionDiagnostic, ErrorInfo, Phase, PolicyResult, Verdict,
 };
 use crate::error::{Diagnostic, PackError, RequestError, Severity, StoreError};
 use crate::escalation::EscalationStore;
@@ -135,17 +135,6 @@ pub struct EngineOptions {
     /// Key for the `hash` marker format's digest. Hosts should pass a secret; when absent a key
     /// derived from the pack name is used, which keeps markers stable but guessable.
     pub redaction_key: Option<[u8; 32]>,
-}
-
-pub(crate) fn error_type(status: u16) -> &'static str {
-    match status {
-        400 => "invalid_request_error",
-        401 => "authentication_error",
-        402 => "insufficient_quota",
-        403 => "permission_error",
-        429 => "rate_limit_error",
-        _ => "governance_error",
-    }
 }
 
 impl Engine {

@@ -184,8 +184,13 @@ pub enum AdminError {
     Store(#[from] StoreError),
 }
 
-impl From<crate::authority::Denied> for AdminError {
-    fn from(d: crate::authority::Denied) -> Self {
+/// Why an action was refused (a message for the caller, naming the rule).
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[error("{0}")]
+pub struct Denied(pub String);
+
+impl From<Denied> for AdminError {
+    fn from(d: Denied) -> Self {
         AdminError::Forbidden(d.0)
     }
 }

@@ -334,7 +334,8 @@ pub fn resolve(
     crate::authority::authorize(
         reviewer,
         &crate::authority::Action::ResolveEscalation {
-            escalation: &current,
+            team: current.team.as_deref(),
+            requester: current.user.as_deref(),
         },
     )?;
     let by = reviewer.user.clone().unwrap_or_else(|| "unknown".into());
@@ -357,6 +358,20 @@ pub fn resolve(
         )));
     }
     Ok(after)
+}
+
+/// The escalations `viewer` may see, as [`crate::wallet::ticket::list_visible`].
+///
+/// # Errors
+/// A store failure.
+pub fn list_visible(
+    store: &dyn EscalationStore,
+    viewer: &Principal,
+) -> Result<Vec<Escalation>, StoreError> {
+    let rows = store.list(viewer.review_scope().as_deref())?;
+    Ok(crate::authority::visible(viewer, rows, |e| {
+        (e.team.as_deref(), e.user.as_deref())
+    }))
 }
 
 #[cfg(test)]

@@ -839,7 +839,7 @@ impl Exchange {
         let done = self.finish_stream(relay.usage(), end);
         match (&done.error, done.usage) {
             (Some((code, message, status)), _) => chunks.push(serde_json::json!({"error": {
-                "type": crate::engine::error_type(*status), "code": code, "message": message,
+                "type": crate::decision::error_type(*status), "code": code, "message": message,
                 "request_id": self.request_id}})),
             (None, Some(u)) => chunks.push(relay.chunk_of(&Delta::Usage {
                 prompt_tokens: u.prompt_tokens,

@@ -138,13 +138,16 @@ pub(crate) async fn call(
         }
         (Method::GET, ["v1", "tickets"]) => {
             run(&rid, 200, move || {
-                Ok::<_, AdminError>(keeptrusts_core::authority::tickets(store.as_ref(), &actor)?)
+                Ok::<_, AdminError>(keeptrusts_core::wallet::ticket::list_visible(
+                    store.as_ref(),
+                    &actor,
+                )?)
             })
             .await
         }
         (Method::GET, ["v1", "escalations"]) => {
             run(&rid, 200, move || {
-                Ok::<_, AdminError>(keeptrusts_core::authority::escalations(
+                Ok::<_, AdminError>(keeptrusts_core::escalation::list_visible(
                     store.as_ref(),
                     &actor,
                 )?)

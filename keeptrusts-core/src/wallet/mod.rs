@@ -16,12 +16,12 @@
 //! period resets.
 
 pub mod budget;
+pub mod key;
 pub mod queue;
 pub mod ticket;
 
 use std::collections::hash_map::Entry;
 use std::collections::HashMap;
-use std::fmt;
 use std::sync::{Arc, Mutex};
 
 use rust_decimal::Decimal;
@@ -33,63 +33,7 @@ use crate::identity::{Principal, Role};
 pub use crate::pack::spec::WalletScope;
 use crate::pricing::{Currency, Price};
 use crate::time::{month_start, Millis};
-
-/// Which wallet: a scope and the id of the user, team or org.
-#[derive(Debug, Clone, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize)]
-pub struct WalletKey {
-    /// `user`, `team` or `org`.
-    pub scope: WalletScope,
-    /// User id, team slug or org id.
-    pub id: Arc<str>,
-}
-
-impl WalletKey {
-    /// A key.
-    pub fn new(scope: WalletScope, id: &str) -> Self {
-        WalletKey {
-            scope,
-            id: Arc::from(id),
-        }
-    }
-}
-
-impl fmt::Display for WalletKey {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        let s = match self.scope {
-            WalletScope::User => "user",
-            WalletScope::Team => "team",
-            WalletScope::Org => "org",
-        };
-        write!(f, "{s}:{}", self.id)
-    }
-}
-
-impl std::str::FromStr for WalletKey {
-    type Err = AdminError;
-
-    /// Parses `team:ID`, `user:EMAIL` or `org:ID`.
-    fn from_str(s: &str) -> Result<Self, AdminError> {
-        let (scope, id) = s.split_once(':').ok_or_else(|| {
-            AdminError::Invalid(format!("`{s}`: expected team:ID, user:EMAIL or org:ID"))
-        })?;
-        let scope = match scope {
-            "team" => WalletScope::Team,
-            "user" => WalletScope::User,
-            "org" => WalletScope::Org,
-            _ => {
-                return Err(AdminError::Invalid(format!(
-                    "`{scope}` is not a wallet scope (team, user, org)"
-                )))
-            }
-        };
-        if id.is_empty() {
-            return Err(AdminError::Invalid(format!(
-                "`{s}`: the wallet id is empty"
-            )));
-        }
-        Ok(WalletKey::new(scope, id))
-    }
-}
+pub use key::WalletKey;
 
 /// How often `spent` starts again from zero.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]

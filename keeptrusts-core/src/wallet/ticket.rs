@@ -414,7 +414,8 @@ pub fn resolve(
     authorize(
         approver,
         &Action::ResolveTicket {
-            ticket: &current,
+            team: current.team.as_deref(),
+            requester: current.user.as_deref(),
             charge_to,
         },
     )?;
@@ -435,4 +436,19 @@ pub fn resolve(
         )));
     }
     Ok(after)
+}
+
+/// The cost tickets `viewer` may see: an owner every team's, an admin their team's, a member
+/// their own ([`Action::ViewRequest`]).
+///
+/// # Errors
+/// A store failure.
+pub fn list_visible(
+    store: &dyn TicketStore,
+    viewer: &Principal,
+) -> Result<Vec<Ticket>, StoreError> {
+    let rows = store.list(viewer.review_scope().as_deref())?;
+    Ok(crate::authority::visible(viewer, rows, |t| {
+        (t.team.as_deref(), t.user.as_deref())
+    }))
 }
