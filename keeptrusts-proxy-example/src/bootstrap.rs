@@ -1,17 +1,15 @@
-//! The first run in one command: `kt quickstart`, which is `kt gateway run --pack
-//! examples/packs/gateway-quickstart.yaml --bootstrap seed`, and `--bootstrap seed|owner` itself.
+//! `--bootstrap seed|owner` (`kt gateway run`, and `kt quickstart` through it).
 //! On a store with no team yet it creates the first owner (and, for `seed`, the seed's org: teams
 //! engineering, support and legal with an admin and a member each, and their wallets) through the
 //! same administrative commands the CLI and the admin API run, and the gateway prints the keys
 //! once. A store that has teams is served as it is.
 
-use clap::{Args, FromArgMatches};
 use keeptrusts_core::admin::{self, Command, Ctx, NewKey};
 use keeptrusts_core::wallet::{AllocateMode, Allocation, Period};
 use keeptrusts_core::{Role, Storage};
 use rust_decimal::Decimal;
 
-use crate::{backend, gateway};
+use crate::backend;
 
 /// What `--bootstrap` makes on an empty store.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
@@ -135,48 +133,4 @@ pub fn report(made: &[Issued]) -> String {
         ));
     }
     out.trim_end().to_owned()
-}
-
-/// `kt quickstart` options.
-#[derive(Debug, Args)]
-pub struct QuickstartArgs {
-    /// The policy pack.
-    #[arg(long, default_value = "examples/packs/gateway-quickstart.yaml")]
-    pack: String,
-    /// `sqlite:PATH` or `postgres://user@host:port/db`.
-    #[arg(long, default_value = backend::DEFAULT_STORE)]
-    store: String,
-    /// Address to listen on.
-    #[arg(long, default_value = "127.0.0.1:41002")]
-    listen: String,
-    /// Organization id.
-    #[arg(long, default_value = "default")]
-    org_id: String,
-}
-
-/// Runs the gateway on the example pack with `--bootstrap seed` ([`crate::bootstrap`]): on an
-/// empty store the seed's org is made and its keys printed once; a store with teams is served
-/// as it is. Exit status: as `kt gateway run`.
-pub fn quickstart(a: &QuickstartArgs) -> u8 {
-    let cli = gateway::RunArgs::augment_args(clap::Command::new("run"));
-    let matches = cli.try_get_matches_from([
-        "run",
-        "--pack",
-        &a.pack,
-        "--store",
-        &a.store,
-        "--listen",
-        &a.listen,
-        "--org-id",
-        &a.org_id,
-        "--bootstrap",
-        "seed",
-    ]);
-    match matches.and_then(|m| gateway::RunArgs::from_arg_matches(&m)) {
-        Ok(args) => gateway::run(&args),
-        Err(e) => {
-            eprintln!("kt quickstart: {e}");
-            2
-        }
-    }
 }

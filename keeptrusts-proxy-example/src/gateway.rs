@@ -37,10 +37,13 @@ use keeptrusts_core::{
 use rust_decimal::Decimal;
 use tokio::sync::mpsc;
 
-use crate::anthropic;
-use crate::api::{self, Api, Encoder};
 use crate::backend::{self, Backend};
+use api::{Api, Encoder};
 
+pub(crate) mod admin_api;
+pub(crate) mod anthropic;
+pub(crate) mod api;
+pub(crate) mod console;
 mod hold;
 mod http;
 mod metrics;
@@ -247,8 +250,10 @@ async fn handle(app: Arc<App>, req: Request<Incoming>) -> Response<GwBody> {
         (Method::POST, "/v1/messages") => {
             in_shape(Api::Messages, governed(app, req, rid, Api::Messages).await).await
         }
-        _ if path.starts_with("/v1/") => crate::admin_api::handle(app, req, rid).await,
-        _ if crate::console::serves(&path) => crate::console::handle(app, req, rid).await,
+        _ if path.starts_with("/v1/") => crate::gateway::admin_api::handle(app, req, rid).await,
+        _ if crate::gateway::console::serves(&path) => {
+            crate::gateway::console::handle(app, req, rid).await
+        }
         _ => error(404, "not_found", &format!("no route for {path}"), &rid),
     }
 }

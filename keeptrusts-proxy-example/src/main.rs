@@ -1,14 +1,11 @@
 //! `kt`: the keeptrusts command line.
 
-mod admin_api;
 mod admin_cmd;
-mod anthropic;
-mod api;
 mod backend;
 mod bootstrap;
-mod console;
 mod gateway;
 mod policy_cmd;
+mod quickstart;
 mod scan_cmd;
 
 use std::ffi::OsString;
@@ -80,7 +77,7 @@ enum Command {
     #[command(
         after_help = "Example:\n  kt quickstart      (from the repository: cargo run -p keeptrusts-proxy-example -- quickstart)"
     )]
-    Quickstart(bootstrap::QuickstartArgs),
+    Quickstart(quickstart::QuickstartArgs),
     /// The web console (served by `kt gateway run` at `/console`).
     #[command(subcommand)]
     Console(ConsoleCommand),
@@ -129,7 +126,7 @@ enum ConsoleCommand {
     #[command(
         after_help = "Example:\n  kt console link --email ana@yourco.com --url http://127.0.0.1:41002"
     )]
-    Link(console::LinkArgs),
+    Link(gateway::console::LinkArgs),
 }
 
 #[derive(Debug, Subcommand)]
@@ -187,10 +184,10 @@ fn main() -> ExitCode {
         Command::Escalation(c) => admin_cmd::escalation(&c),
         Command::Events(c) => admin_cmd::events(&c),
         Command::Dashboard(a) => admin_cmd::dashboard(&a),
-        Command::Console(ConsoleCommand::Link(a)) => console::link(&a),
+        Command::Console(ConsoleCommand::Link(a)) => gateway::console::link(&a),
         Command::Quickstart(a) => {
             init_logs();
-            bootstrap::quickstart(&a)
+            quickstart::quickstart(&a)
         }
     };
     ExitCode::from(code)

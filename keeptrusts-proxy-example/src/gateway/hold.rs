@@ -20,7 +20,7 @@ use keeptrusts_core::wallet::{Wallet, WalletStore};
 use keeptrusts_core::{ChatRequest, Principal, RequestContext};
 
 use super::{backend, blocking, error, exchange, App, GwBody};
-use crate::api::{self, Api};
+use crate::gateway::api::{self, Api};
 
 /// How often a held request reads its ticket and wallets again.
 pub(crate) const POLL: Duration = Duration::from_millis(250);

@@ -1,6 +1,6 @@
 //! Anthropic's Messages API inbound (`POST /v1/messages`) over chat completions, so that the
 //! Anthropic SDKs and the coding agents built on them can be pointed at the gateway; the target
-//! may speak either API (an Anthropic target gets the Messages API back, `crate::anthropic`).
+//! may speak either API (an Anthropic target gets the Messages API back, `crate::gateway::anthropic`).
 //!
 //! Translated: `system` (a string or text blocks), user and assistant turns with `text`, `image`
 //! (base64 or URL sources), `tool_use` and `tool_result` blocks, `max_tokens` (required, as

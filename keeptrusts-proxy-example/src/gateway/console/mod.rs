@@ -1,6 +1,6 @@
 //! The console (`/console`, `docs/console.md`): server-rendered pages over the admin API.
 //!
-//! Every page and every form is made of admin API calls ([`crate::admin_api::call`]) as the
+//! Every page and every form is made of admin API calls ([`crate::gateway::admin_api::call`]) as the
 //! signed-in key's principal: the console reads and changes exactly what that key could through
 //! `/v1/…`, decided by the same rule, and adds no rule of its own. It holds sessions
 //! ([`session`]) and renders HTML ([`pages`]); the CSS and the one script are compiled into the
@@ -117,7 +117,7 @@ fn form(body: &[u8]) -> HashMap<String, String> {
 
 /// Percent-decoding with `+` as a space (forms; a `+` sent as `%2B` stays a plus).
 fn decode(s: &str) -> String {
-    crate::admin_api::percent_decode(&s.replace('+', " "))
+    crate::gateway::admin_api::percent_decode(&s.replace('+', " "))
 }
 
 /// Percent-encoding of a query value or path segment.
@@ -433,7 +433,7 @@ pub(crate) async fn admin(
     body: Option<Value>,
 ) -> Result<Value, ApiError> {
     let body = body.map(|b| b.to_string()).unwrap_or_default();
-    let resp = crate::admin_api::call(
+    let resp = crate::gateway::admin_api::call(
         Arc::clone(app),
         actor.clone(),
         &method,

@@ -63,7 +63,7 @@ pub async fn handle(app: Arc<App>, req: Request<Incoming>, rid: String) -> Respo
 }
 
 /// One admin call for an authenticated `actor`, as [`handle`] makes it once it has the key's
-/// principal and the body. The console (`crate::console`) makes its calls here too, so both
+/// principal and the body. The console (`crate::gateway::console`) makes its calls here too, so both
 /// decide by the same rule through the same functions.
 pub(crate) async fn call(
     app: Arc<App>,
