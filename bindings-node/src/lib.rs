@@ -16,6 +16,7 @@ use keeptrusts_core::pricing::Usage;
 use keeptrusts_core::redact::{key_from, Redactor};
 use keeptrusts_core::wallet::{self, Allocation, WalletKey};
 use keeptrusts_core::{self as core, Role, Storage};
+use keeptrusts_store::host::{self, now_or as now, AdminCall};
 use napi::bindgen_prelude::{AsyncTask, JsObjectValue, JsValue, ToNapiValue, Unknown};
 use napi::{Env, ScopedTask, Status};
 use napi_derive::napi;
@@ -110,96 +111,25 @@ fn answer<T: serde::Serialize, E: Coded>(r: std::result::Result<T, E>) -> Result
     r.map_err(fail).and_then(|v| to_js(&v).map_err(js_error))
 }
 
-/// `nowMs`, or the host clock.
-fn now(now_ms: Option<i64>) -> i64 {
-    now_ms.unwrap_or_else(|| {
-        std::time::SystemTime::now()
-            .duration_since(std::time::UNIX_EPOCH)
-            .map_or(0, |d| i64::try_from(d.as_millis()).unwrap_or(i64::MAX))
-    })
-}
-
-fn random<const N: usize>() -> Result<[u8; N]> {
-    let mut b = [0u8; N];
-    getrandom::fill(&mut b)
-        .map_err(|e| js_error(argument(format!("no randomness from the OS: {e}"))))?;
-    Ok(b)
-}
-
-fn hex(bytes: &[u8]) -> String {
-    bytes.iter().map(|b| format!("{b:02x}")).collect()
-}
-
-/// What an administrative call takes from the host: the actor (null: the host itself), the org
-/// whose chain records it (default: the actor's, else `default`), the time (default: the host
-/// clock), an id (default: a fresh `adm_…`) and 32 random bytes for a new key's secret.
-struct AdminCall {
-    actor: Option<core::Principal>,
-    org: String,
-    now: i64,
-    request_id: String,
-    random: [u8; 32],
-}
-
-impl AdminCall {
-    fn new(
-        actor: Option<Value>,
-        now_ms: Option<i64>,
-        request_id: Option<String>,
-        org: Option<String>,
-    ) -> Result<Self> {
-        let actor: Option<core::Principal> = optional(actor, "actor")?;
-        let request_id = match request_id {
-            Some(id) => id,
-            None => format!("adm_{}", hex(&random::<8>()?)),
-        };
-        let org = org
-            .or_else(|| actor.as_ref().and_then(|a| a.org.clone()))
-            .unwrap_or_else(|| "default".into());
-        Ok(AdminCall {
-            actor,
-            org,
-            now: now(now_ms),
-            request_id,
-            random: random::<32>()?,
-        })
-    }
-
-    fn ctx(&self) -> Ctx<'_> {
-        Ctx::new(
-            self.actor.as_ref(),
-            &self.org,
-            self.now,
-            &self.request_id,
-            self.random,
-        )
-    }
+/// The host's parts of an administrative call ([`AdminCall`]), the actor read from JS.
+fn admin_call(
+    actor: Option<Value>,
+    now_ms: Option<i64>,
+    request_id: Option<String>,
+    org: Option<String>,
+) -> Result<AdminCall> {
+    AdminCall::new(optional(actor, "actor")?, now_ms, request_id, org)
+        .map_err(|m| js_error(argument(m)))
 }
 
 /// `approve` or `deny`.
 fn ruling(resolution: &str) -> Result<bool> {
-    match resolution {
-        "approve" => Ok(true),
-        "deny" => Ok(false),
-        other => Err(js_error(argument(format!(
-            "resolution must be `approve` or `deny`, not `{other}`"
-        )))),
-    }
+    host::ruling(resolution).map_err(|m| js_error(argument(m)))
 }
 
 /// The request context; `now_ms` defaults to the host clock and `request_id` to a fresh id.
 fn request_context(v: Option<Value>) -> Result<core::RequestContext> {
-    let mut v = match v {
-        None | Some(Value::Null) => serde_json::json!({}),
-        Some(v) => v,
-    };
-    if let Some(o) = v.as_object_mut() {
-        o.entry("now_ms").or_insert_with(|| now(None).into());
-        if !o.contains_key("request_id") {
-            let id = format!("req_{}", hex(&random::<12>()?));
-            o.insert("request_id".into(), id.into());
-        }
-    }
+    let v = host::request_context_defaults(v).map_err(|m| js_error(argument(m)))?;
     from_js(v, "context")
 }
 

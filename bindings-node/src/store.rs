@@ -1,6 +1,7 @@
 //! Stores: the memory, SQLite and PostgreSQL stores and what a host does with them (admin commands, wallets, tickets, escalations, events, dashboards).
 
 use super::*;
+use keeptrusts_core::wallet::budget::DEFAULT_ORG;
 
 /// Where everything is kept: teams and keys, wallets, tickets, escalations, the audit chain.
 /// `new Store()` keeps it in memory; `Store.sqlite(path)`, `Store.postgres(url)` or
@@ -63,7 +64,7 @@ impl Store {
         request_id: Option<String>,
         org: Option<String>,
     ) -> Result<Value> {
-        let call = AdminCall::new(actor, now_ms, request_id, org)?;
+        let call = admin_call(actor, now_ms, request_id, org)?;
         let command: Command = from_js(command, "command")?;
         answer(admin::execute(self.inner.as_ref(), &call.ctx(), &command))
     }
@@ -80,7 +81,7 @@ impl Store {
         description: Option<String>,
         now_ms: Option<i64>,
     ) -> Result<Value> {
-        let call = AdminCall::new(actor, now_ms, None, None)?;
+        let call = admin_call(actor, now_ms, None, None)?;
         answer(admin::create_team(
             self.inner.as_ref(),
             &call.ctx(),
@@ -109,7 +110,7 @@ impl Store {
         now_ms: Option<i64>,
     ) -> Result<Value> {
         let role: Role = from_js(Value::String(role), "role (owner | admin | member)")?;
-        let call = AdminCall::new(actor, now_ms, None, None)?;
+        let call = admin_call(actor, now_ms, None, None)?;
         answer(admin::set_member(
             self.inner.as_ref(),
             &call.ctx(),
@@ -140,7 +141,7 @@ impl Store {
         now_ms: Option<i64>,
         options: Option<KeyOptions>,
     ) -> Result<Value> {
-        let call = AdminCall::new(actor, now_ms, None, None)?;
+        let call = admin_call(actor, now_ms, None, None)?;
         let o = options.unwrap_or_default();
         let new = NewKey {
             team,
@@ -158,7 +159,7 @@ impl Store {
     /// Keys of a team (or every key) with their status at `nowMs`: never a secret or a hash.
     #[napi(ts_return_type = "KeyInfo[]")]
     pub fn keys(&self, team: Option<String>, now_ms: Option<i64>) -> Result<Value> {
-        let ctx = Ctx::new(None, "default", now(now_ms), "keys", [0; 32]);
+        let ctx = Ctx::new(None, DEFAULT_ORG, now(now_ms), "keys", [0; 32]);
         answer(admin::list_keys(self.inner.as_ref(), &ctx, team.as_deref()))
     }
 
@@ -174,7 +175,7 @@ impl Store {
             directory::authenticate(
                 self.inner.as_ref(),
                 &secret,
-                org.as_deref().unwrap_or("default"),
+                org.as_deref().unwrap_or(DEFAULT_ORG),
                 now(now_ms),
             )
             .map(|r| r.ok()),
@@ -194,7 +195,7 @@ impl Store {
             directory::authenticate(
                 self.inner.as_ref(),
                 &secret,
-                org.as_deref().unwrap_or("default"),
+                org.as_deref().unwrap_or(DEFAULT_ORG),
                 now(now_ms),
             )
             .map(|r| match r {
@@ -217,7 +218,7 @@ impl Store {
         allocation: Value,
         now_ms: Option<i64>,
     ) -> Result<Value> {
-        let call = AdminCall::new(actor, now_ms, None, None)?;
+        let call = admin_call(actor, now_ms, None, None)?;
         let a: Allocation = from_js(allocation, "allocation")?;
         answer(admin::allocate(self.inner.as_ref(), &call.ctx(), &a))
     }
@@ -307,7 +308,7 @@ impl Store {
         charge_to: Option<String>,
         now_ms: Option<i64>,
     ) -> Result<Value> {
-        let call = AdminCall::new(Some(reviewer), now_ms, None, None)?;
+        let call = admin_call(Some(reviewer), now_ms, None, None)?;
         let approve = ruling(&resolution)?;
         answer(admin::resolve_ticket(
             self.inner.as_ref(),
@@ -347,7 +348,7 @@ impl Store {
         resolution: String,
         now_ms: Option<i64>,
     ) -> Result<Value> {
-        let call = AdminCall::new(Some(reviewer), now_ms, None, None)?;
+        let call = admin_call(Some(reviewer), now_ms, None, None)?;
         let r: Resolution = from_js(Value::String(resolution), "resolution (approve | deny)")?;
         answer(admin::resolve_escalation(
             self.inner.as_ref(),
@@ -362,7 +363,7 @@ impl Store {
     pub fn events(&self, org: Option<String>) -> Result<Value> {
         answer(EventStore::list(
             self.inner.as_ref(),
-            org.as_deref().unwrap_or("default"),
+            org.as_deref().unwrap_or(DEFAULT_ORG),
         ))
     }
 
@@ -376,7 +377,7 @@ impl Store {
         };
         answer(event::check(
             self.inner.as_ref(),
-            org.as_deref().unwrap_or("default"),
+            org.as_deref().unwrap_or(DEFAULT_ORG),
             &opts,
         ))
     }
@@ -392,7 +393,7 @@ impl Store {
     ) -> Result<Value> {
         answer(EventStore::prune(
             self.inner.as_ref(),
-            org.as_deref().unwrap_or("default"),
+            org.as_deref().unwrap_or(DEFAULT_ORG),
             now(now_ms),
             default_days.unwrap_or(365),
         ))
@@ -421,7 +422,7 @@ impl Store {
         let org = o
             .org
             .or_else(|| viewer.org.clone())
-            .unwrap_or_else(|| "default".into());
+            .unwrap_or_else(|| DEFAULT_ORG.into());
         let team = o.team.or_else(|| viewer.team.clone()).unwrap_or_default();
         let query = Query {
             team: directory::slug_of(self.inner.as_ref(), &team).map_err(fail)?,

@@ -16,6 +16,7 @@ use keeptrusts_core::{
     self as core, AdminError, MemoryStore as CoreMemoryStore, PackError, RequestError, Role,
     Storage, StoreError,
 };
+use keeptrusts_store::host::{self, now_or as now, AdminCall};
 use pyo3::create_exception;
 use pyo3::exceptions::PyException;
 use pyo3::prelude::*;
@@ -157,96 +158,26 @@ fn optional<T: DeserializeOwned>(obj: Option<&Bound<'_, PyAny>>, what: &str) -> 
     }
 }
 
-/// `now_ms`, or the host clock when the caller passes none.
-fn now(now_ms: Option<i64>) -> i64 {
-    now_ms.unwrap_or_else(|| {
-        std::time::SystemTime::now()
-            .duration_since(std::time::UNIX_EPOCH)
-            .map_or(0, |d| i64::try_from(d.as_millis()).unwrap_or(i64::MAX))
-    })
-}
-
-/// `N` random bytes from the OS.
-fn random<const N: usize>() -> Result<[u8; N]> {
-    let mut b = [0u8; N];
-    getrandom::fill(&mut b)
-        .map_err(|e| Error::Argument(format!("no randomness from the OS: {e}")))?;
-    Ok(b)
-}
-
-fn hex(bytes: &[u8]) -> String {
-    bytes.iter().map(|b| format!("{b:02x}")).collect()
-}
-
-/// What an administrative call takes from the host: the actor (None: the host itself), the org
-/// whose chain records it (default: the actor's, else `default`), the time (default: the host
-/// clock), an id (default: a fresh `adm_…`) and 32 random bytes for a new key's secret.
-struct AdminCall {
+/// The host's parts of an administrative call ([`AdminCall`]).
+fn admin_call(
     actor: Option<core::Principal>,
-    org: String,
-    now: i64,
-    request_id: String,
-    random: [u8; 32],
-}
-
-impl AdminCall {
-    fn new(
-        actor: Option<core::Principal>,
-        now_ms: Option<i64>,
-        request_id: Option<String>,
-        org: Option<String>,
-    ) -> Result<Self> {
-        let request_id = match request_id {
-            Some(id) => id,
-            None => format!("adm_{}", hex(&random::<8>()?)),
-        };
-        let org = org
-            .or_else(|| actor.as_ref().and_then(|a| a.org.clone()))
-            .unwrap_or_else(|| "default".into());
-        Ok(AdminCall {
-            actor,
-            org,
-            now: now(now_ms),
-            request_id,
-            random: random::<32>()?,
-        })
-    }
-
-    fn ctx(&self) -> Ctx<'_> {
-        Ctx::new(
-            self.actor.as_ref(),
-            &self.org,
-            self.now,
-            &self.request_id,
-            self.random,
-        )
-    }
+    now_ms: Option<i64>,
+    request_id: Option<String>,
+    org: Option<String>,
+) -> Result<AdminCall> {
+    AdminCall::new(actor, now_ms, request_id, org).map_err(Error::Argument)
 }
 
 /// `approve` or `deny`.
 fn ruling(resolution: &str) -> Result<bool> {
-    match resolution {
-        "approve" => Ok(true),
-        "deny" => Ok(false),
-        other => Err(Error::Argument(format!(
-            "resolution must be `approve` or `deny`, not `{other}`"
-        ))),
-    }
+    host::ruling(resolution).map_err(Error::Argument)
 }
 
 /// The request context; `now_ms` defaults to the host clock, as in every store method, and
 /// `request_id` to a fresh random id.
 fn request_context(context: Option<&Bound<'_, PyAny>>) -> Result<core::RequestContext> {
-    let mut v: serde_json::Value =
-        optional(context, "context")?.unwrap_or_else(|| serde_json::json!({}));
-    if let Some(o) = v.as_object_mut() {
-        o.entry("now_ms").or_insert_with(|| now(None).into());
-        if !o.contains_key("request_id") {
-            // each request needs its own id: the reservation and ticket are named after it
-            let id = format!("req_{}", hex(&random::<12>()?));
-            o.insert("request_id".into(), id.into());
-        }
-    }
+    let v =
+        host::request_context_defaults(optional(context, "context")?).map_err(Error::Argument)?;
     serde_json::from_value(v).map_err(|e| Error::Argument(format!("invalid context: {e}")))
 }
 

@@ -1,6 +1,7 @@
 //! Stores: the memory, SQLite and PostgreSQL stores and what a host does with them (admin commands, wallets, tickets, escalations, events, dashboards).
 
 use super::*;
+use keeptrusts_core::wallet::budget::DEFAULT_ORG;
 
 /// Where everything is kept: teams and keys, wallets, tickets, escalations, the audit chain.
 /// Build one with `MemoryStore()`, `SqliteStore(path)`, `PostgresStore(url)` or `Store.open(url)`;
@@ -84,7 +85,7 @@ impl Store {
         request_id: Option<String>,
         org: Option<String>,
     ) -> PyResult<Py<PyAny>> {
-        let call = AdminCall::new(optional(actor, "actor")?, now_ms, request_id, org)?;
+        let call = admin_call(optional(actor, "actor")?, now_ms, request_id, org)?;
         let command: Command = from_py(command, "command")?;
         let s = Arc::clone(&self.inner);
         detached(py, move || {
@@ -102,7 +103,7 @@ impl Store {
         description: Option<String>,
         now_ms: Option<i64>,
     ) -> PyResult<Py<PyAny>> {
-        let call = AdminCall::new(optional(actor, "actor")?, now_ms, None, None)?;
+        let call = admin_call(optional(actor, "actor")?, now_ms, None, None)?;
         let (s, name) = (Arc::clone(&self.inner), name.to_owned());
         detached(py, move || {
             admin::create_team(s.as_ref(), &call.ctx(), &name, description.as_deref())
@@ -127,7 +128,7 @@ impl Store {
         now_ms: Option<i64>,
     ) -> PyResult<Py<PyAny>> {
         let role: Role = from_name(role, "role")?;
-        let call = AdminCall::new(optional(actor, "actor")?, now_ms, None, None)?;
+        let call = admin_call(optional(actor, "actor")?, now_ms, None, None)?;
         let (s, team, user) = (Arc::clone(&self.inner), team.to_owned(), user.to_owned());
         detached(py, move || {
             admin::set_member(s.as_ref(), &call.ctx(), &team, &user, role)
@@ -156,7 +157,7 @@ impl Store {
         label: Option<String>,
         expires_at: Option<i64>,
     ) -> PyResult<Py<PyAny>> {
-        let call = AdminCall::new(optional(actor, "actor")?, now_ms, None, None)?;
+        let call = admin_call(optional(actor, "actor")?, now_ms, None, None)?;
         let new = NewKey {
             team: team.to_owned(),
             email: user.to_owned(),
@@ -181,7 +182,7 @@ impl Store {
     ) -> PyResult<Py<PyAny>> {
         let s = Arc::clone(&self.inner);
         detached(py, move || {
-            let ctx = Ctx::new(None, "default", now(now_ms), "keys", [0; 32]);
+            let ctx = Ctx::new(None, DEFAULT_ORG, now(now_ms), "keys", [0; 32]);
             admin::list_keys(s.as_ref(), &ctx, team.as_deref())
         })
     }
@@ -233,7 +234,7 @@ impl Store {
         allocation: &Bound<'_, PyAny>,
         now_ms: Option<i64>,
     ) -> PyResult<Py<PyAny>> {
-        let call = AdminCall::new(optional(actor, "actor")?, now_ms, None, None)?;
+        let call = admin_call(optional(actor, "actor")?, now_ms, None, None)?;
         let a: Allocation = from_py(allocation, "allocation")?;
         let s = Arc::clone(&self.inner);
         detached(py, move || admin::allocate(s.as_ref(), &call.ctx(), &a))
@@ -328,7 +329,7 @@ impl Store {
         charge_to: Option<String>,
         now_ms: Option<i64>,
     ) -> PyResult<Py<PyAny>> {
-        let call = AdminCall::new(Some(from_py(reviewer, "reviewer")?), now_ms, None, None)?;
+        let call = admin_call(Some(from_py(reviewer, "reviewer")?), now_ms, None, None)?;
         let approve = ruling(resolution)?;
         let (s, id) = (Arc::clone(&self.inner), ticket_id.to_owned());
         detached(py, move || {
@@ -364,7 +365,7 @@ impl Store {
         resolution: &str,
         now_ms: Option<i64>,
     ) -> PyResult<Py<PyAny>> {
-        let call = AdminCall::new(Some(from_py(reviewer, "reviewer")?), now_ms, None, None)?;
+        let call = admin_call(Some(from_py(reviewer, "reviewer")?), now_ms, None, None)?;
         let r: Resolution = from_name(resolution, "resolution (approve | deny)")?;
         let (s, id) = (Arc::clone(&self.inner), escalation_id.to_owned());
         detached(py, move || {
@@ -442,7 +443,7 @@ impl Store {
         };
         let org = org
             .or_else(|| viewer.org.clone())
-            .unwrap_or_else(|| "default".into());
+            .unwrap_or_else(|| DEFAULT_ORG.into());
         let s = Arc::clone(&self.inner);
         detached(py, move || {
             let mut query = query;

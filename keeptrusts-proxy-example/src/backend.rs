@@ -34,9 +34,7 @@ pub fn open_gateway(
 
 /// Milliseconds since the Unix epoch.
 pub fn now_ms() -> i64 {
-    std::time::SystemTime::now()
-        .duration_since(std::time::UNIX_EPOCH)
-        .map_or(0, |d| i64::try_from(d.as_millis()).unwrap_or(i64::MAX))
+    keeptrusts_store::host::now_ms()
 }
 
 /// `30d`, `12h`, `90m`, `3600s` in milliseconds.
@@ -65,9 +63,7 @@ pub fn parse_duration(s: &str) -> Result<i64, String> {
 /// # Errors
 /// The OS refused.
 pub fn random32() -> Result<[u8; 32], String> {
-    let mut b = [0u8; 32];
-    getrandom::fill(&mut b).map_err(|e| format!("no randomness from the OS: {e}"))?;
-    Ok(b)
+    keeptrusts_store::host::random::<32>()
 }
 
 /// Runs a blocking store call from an async worker: the worker hands its other tasks on first

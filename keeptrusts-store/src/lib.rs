@@ -8,6 +8,7 @@
 
 mod batch;
 mod holder;
+pub mod host;
 mod ledger;
 mod postgres;
 mod sqlite;

@@ -85,28 +85,11 @@ type FloatLister = Box<dyn Fn() -> Result<Vec<String>, StoreError> + Send + Sync
 mod wallets;
 mod writer;
 
-/// Milliseconds since the Unix epoch.
-fn now_ms() -> Millis {
-    std::time::SystemTime::now()
-        .duration_since(std::time::UNIX_EPOCH)
-        .map_or(0, |d| {
-            Millis::try_from(d.as_millis()).unwrap_or(Millis::MAX)
-        })
-}
+use crate::host::now_ms;
 
 /// `prefix` and 32 hex digits of OS randomness.
 pub fn random_id(prefix: &str) -> Result<String, StoreError> {
-    let mut b = [0u8; 16];
-    getrandom::fill(&mut b)
-        .map_err(|e| StoreError::Unavailable(format!("no randomness from the OS: {e}")))?;
-    let mut s = String::with_capacity(prefix.len() + 32);
-    s.push_str(prefix);
-    for x in b {
-        for nibble in [x >> 4, x & 15] {
-            s.push(char::from_digit(u32::from(nibble), 16).unwrap_or('0'));
-        }
-    }
-    Ok(s)
+    crate::host::fresh_id::<16>(prefix).map_err(StoreError::Unavailable)
 }
 
 fn random_u64() -> u64 {
