@@ -8,7 +8,7 @@ use keeptrusts_core::ChatRequest;
 use libfuzzer_sys::fuzz_target;
 use serde_json::Value;
 
-#[path = "../../keeptrusts-proxy-example/src/anthropic.rs"]
+#[path = "../../keeptrusts-proxy-example/src/gateway/anthropic.rs"]
 #[allow(dead_code)]
 mod anthropic;
 
