@@ -51,6 +51,28 @@ fn email_with_internationalized_local_part_and_domain() {
 }
 
 #[test]
+fn number_ends_before_an_address_whose_local_part_starts_with_digits() {
+    // the address is a word of its own: the number before it is read the same whether the
+    // address is still there or already a marker (redaction stays idempotent)
+    for (t, addr) in [
+        (
+            "can you text me at +1 874 539 254ppa81@outlook.com",
+            "254ppa81@outlook.com",
+        ),
+        ("text me at +1 874 539 254@outlook.com", "254@outlook.com"),
+        ("Telefon 030 1234 5678 99mueller@web.de", "99mueller@web.de"),
+    ] {
+        assert_eq!(of(t, EntityType::Email), [addr], "{t}");
+        let marker = t.replace(addr, "[EMAIL]");
+        assert_eq!(
+            of(t, EntityType::Phone),
+            of(&marker, EntityType::Phone),
+            "{t}"
+        );
+    }
+}
+
+#[test]
 fn email_with_capitalized_local_part_is_one_span() {
     for (t, want) in [
         (

@@ -1214,9 +1214,7 @@ impl Run<'_> {
                 *slot = (j, e);
                 count += 1;
             }
-            let c = at(b, e);
-            let next_digit = at(b, e + 1).is_ascii_digit();
-            if count < 8 && next_digit && matches!(c, b'-' | b'.' | b' ' | b'/') {
+            if let Some(c) = self.next_group(e).filter(|_| count < 8) {
                 if sep == 0 {
                     sep = c;
                 } else if sep != c {
@@ -1412,6 +1410,18 @@ impl Run<'_> {
         Some(s + 13)
     }
 
+    /// The separator at `e` if another group of the same number follows it: a separator and a
+    /// digit, but not a space before an e-mail address's local part (`+1 874 539 254ppa81@…`:
+    /// the address is a word of its own, and the number ends before it whether or not the
+    /// address has been replaced by a marker yet).
+    fn next_group(&self, e: usize) -> Option<u8> {
+        let c = at(self.b, e);
+        let joins = matches!(c, b' ' | b'-' | b'.' | b'/')
+            && at(self.b, e + 1).is_ascii_digit()
+            && !(c == b' ' && self.email_ahead(e + 1).is_some());
+        joins.then_some(c)
+    }
+
     /// A phone's extension or label at `e`: `x549`, ` x12`, ` ext. 22`, ` ext 4417`,
     /// `-Fax`, `-Cell`: where it ends, and whether it says fax.
     fn phone_suffix(&self, e: usize) -> Option<(usize, bool)> {
@@ -1482,11 +1492,8 @@ impl Run<'_> {
         let mut e = run(b, s, 16, |c| c.is_ascii_digit());
         let mut groups = 1;
         let mut seps = [false; 4];
-        while groups < 7
-            && matches!(at(b, e), b' ' | b'-' | b'.' | b'/')
-            && at(b, e + 1).is_ascii_digit()
-        {
-            if let Some(k) = [b' ', b'-', b'.', b'/'].iter().position(|&c| c == at(b, e)) {
+        while let Some(c) = self.next_group(e).filter(|_| groups < 7) {
+            if let Some(k) = [b' ', b'-', b'.', b'/'].iter().position(|&x| x == c) {
                 if let Some(x) = seps.get_mut(k) {
                     *x = true;
                 }
@@ -1639,7 +1646,7 @@ impl Run<'_> {
         }
         // the groups go on with another separator (`021-6278 9900`): a phone of mixed
         // separators, read whole by `mixed_phone`
-        if matches!(at(b, e), b' ' | b'-' | b'.' | b'/') && at(b, e + 1).is_ascii_digit() {
+        if self.next_group(e).is_some() {
             return None;
         }
         // a phone context word: any 7–15 digits
@@ -3736,6 +3743,7 @@ impl Run<'_> {
                 end = j;
             } else if matches!(c, b' ' | b'-' | b'.')
                 && (at(b, j + 1).is_ascii_digit() || at(b, j + 1) == b'(')
+                && !(c == b' ' && self.email_ahead(j + 1).is_some())
             {
                 seps.push((end, digits));
                 j += 1;
