@@ -1,0 +1,467 @@
+//! Addresses: a house number, street, unit, city, region and postcode as one span; German,
+//! French, Spanish and CJK forms; PO boxes.
+
+use super::*;
+
+impl Run<'_> {
+    /// `123 Main Street`, `42 W 5th Ave, Apt 3B`.
+    pub(super) fn address(&mut self, s: usize, num_end: usize) -> Option<usize> {
+        let b = self.b;
+        if num_end - s > 6 || at(b, num_end) != b' ' {
+            return None;
+        }
+        let mut j = num_end + 1;
+        for name_words in 0..5 {
+            let ws = j;
+            let we = run(b, ws, 32, |c| alnum(c) || c >= 0x80);
+            if we == ws {
+                return None;
+            }
+            let word = self.word_at(ws, we);
+            let first = at(b, ws);
+            // a suffix followed by another is part of the name (`Park Lane`, `Plaza Drive`)
+            let next_suffix = at(b, we) == b' '
+                && self
+                    .w
+                    .street_suffixes
+                    .contains(self.word_at(we + 1, run(b, we + 1, 32, alnum)));
+            if name_words > 0 && self.w.street_suffixes.contains(word) && !next_suffix {
+                let mut end = we;
+                // a quadrant or direction after the suffix: `Pennsylvania Avenue NW`
+                let de = run(b, we + 1, 3, |c| c.is_ascii_uppercase());
+                if at(b, we) == b' '
+                    && matches!(
+                        self.word_at(we + 1, de),
+                        "N" | "S" | "E" | "W" | "NW" | "NE" | "SW" | "SE"
+                    )
+                    && !alnum(at(b, de))
+                {
+                    end = de;
+                }
+                // a unit: `, Apt 4B`, ` Suite 210`, ` #12`
+                let k = if at(b, end) == b',' { end + 1 } else { end };
+                if at(b, k) == b' ' {
+                    let us = k + 1;
+                    let ue = run(b, us, 12, |c| {
+                        c.is_ascii_alphabetic() || c == b'.' || c == b'#'
+                    });
+                    let unit = self.word_at(us, ue).trim_end_matches('.');
+                    if matches!(
+                        unit,
+                        "Apt" | "Apartment" | "Suite" | "Ste" | "Unit" | "#" | "Floor" | "Fl"
+                    ) {
+                        let vs = if at(b, ue) == b' ' { ue + 1 } else { ue };
+                        let ve = run(b, vs, 8, |c| alnum(c) || c == b'-');
+                        if ve > vs {
+                            end = ve;
+                        }
+                    } else {
+                        // `, Fifth Floor`, `, 2nd Floor`
+                        let oe = run(b, us, 8, alnum);
+                        let ordinal = matches!(
+                            self.word_at(us, oe),
+                            "First"
+                                | "Second"
+                                | "Third"
+                                | "Fourth"
+                                | "Fifth"
+                                | "Sixth"
+                                | "Seventh"
+                                | "Eighth"
+                                | "Ninth"
+                                | "Tenth"
+                                | "Ground"
+                        ) || (at(b, us).is_ascii_digit()
+                            && matches!(
+                                self.word_at(us, oe)
+                                    .trim_start_matches(|c: char| c.is_ascii_digit()),
+                                "st" | "nd" | "rd" | "th"
+                            ));
+                        if ordinal && self.word_at(oe, oe + 6) == " Floor" && !alnum(at(b, oe + 6))
+                        {
+                            end = oe + 6;
+                        }
+                    }
+                }
+                let end = self.address_tail(end, false).unwrap_or(end);
+                self.push(EntityType::Address, s, end, 85);
+                return Some(end);
+            }
+            let ordinal = first.is_ascii_digit()
+                && matches!(
+                    word.trim_start_matches(|c: char| c.is_ascii_digit()),
+                    "st" | "nd" | "rd" | "th"
+                );
+            let capital = first.is_ascii_uppercase();
+            if !(capital || ordinal) {
+                return None;
+            }
+            if at(b, we) == b',' && capital {
+                // a street without a suffix (`17969 Broadway`), when a city, state and ZIP
+                // code follow
+                let end = self.address_tail(we, true)?;
+                self.push(EntityType::Address, s, end, 80);
+                return Some(end);
+            }
+            if at(b, we) != b' ' {
+                return None;
+            }
+            j = we + 1;
+        }
+        None
+    }
+
+    /// A capitalized word of a place name at `k` (`Springfield`, `Köln`, `St.`, `Aix-en-Provence`):
+    /// where it ends.
+    pub(super) fn place_word(&self, k: usize) -> Option<usize> {
+        if !self.char_at(k).is_some_and(char::is_uppercase) {
+            return None;
+        }
+        let e = self.name_word_end(k);
+        // `St. Louis`, `Mt. Vernon`: an abbreviation followed by the rest of the name
+        let e = if at(self.b, e) == b'.' && e - k <= 3 && at(self.b, e + 1) == b' ' {
+            e + 1
+        } else {
+            e
+        };
+        let w = self.word_at(k, e);
+        (w.chars().any(char::is_lowercase) && !self.w.stop_words.contains(w)).then_some(e)
+    }
+
+    /// A city name at `k`: up to `max` place words, joined by spaces or by particles (`Frankfurt
+    /// am Main`, `Saint-Denis`, `New York`).
+    pub(super) fn city(&self, k: usize, max: usize) -> Option<usize> {
+        let b = self.b;
+        let mut e = self.place_word(k)?;
+        let mut words = 1;
+        while words < max && at(b, e) == b' ' {
+            let ws = e + 1;
+            if let Some(we) = self.place_word(ws) {
+                e = we;
+                words += 1;
+                continue;
+            }
+            let pe = run(b, ws, 4, |c| c.is_ascii_lowercase());
+            let particle = matches!(
+                self.word_at(ws, pe),
+                "am" | "an" | "im" | "der" | "sur" | "de" | "la" | "le" | "del" | "en"
+            );
+            match self.place_word(pe + 1) {
+                Some(we) if particle && at(b, pe) == b' ' => {
+                    e = we;
+                    words += 1;
+                }
+                _ => break,
+            }
+        }
+        Some(e)
+    }
+
+    /// The rest of an address after its street (`, Springfield, IL 62704`, `, 10115 Berlin`,
+    /// `\n75002 Paris`, `, Toronto, ON M5H 2N2`, `, Leeds LS6 2AA`): where it ends, or `None`
+    /// when none follows. `strict`: only a city with a state or province and a postcode counts
+    /// (what confirms a street without a suffix).
+    pub(super) fn address_tail(&self, end: usize, strict: bool) -> Option<usize> {
+        let b = self.b;
+        let k = match (at(b, end), at(b, end + 1)) {
+            (b',', b' ' | b'\n') => end + 2,
+            (b'\n', _) => end + 1,
+            _ => return None,
+        };
+        // European: postcode, then city (`10115 Berlin`, `D-10115 Berlin`, `1012 AB Amsterdam`)
+        let mut p = k;
+        if at(b, p).is_ascii_uppercase() && at(b, p + 1) == b'-' {
+            p += 2;
+        } else if at(b, p).is_ascii_uppercase()
+            && at(b, p + 1).is_ascii_uppercase()
+            && at(b, p + 2) == b'-'
+        {
+            p += 3;
+        }
+        let mut pe = run(b, p, 6, |c| c.is_ascii_digit());
+        // Polish `00-590`
+        if pe - p == 2 && at(b, pe) == b'-' {
+            let pe3 = run(b, pe + 1, 4, |c| c.is_ascii_digit());
+            if pe3 - pe - 1 == 3 {
+                pe = pe3;
+            }
+        }
+        if (4..=6).contains(&(pe - p)) && at(b, pe) == b' ' && !strict {
+            let mut cs = pe + 1;
+            if at(b, cs).is_ascii_uppercase()
+                && at(b, cs + 1).is_ascii_uppercase()
+                && at(b, cs + 2) == b' '
+            {
+                cs += 3; // Dutch `1012 AB`
+            }
+            return self.city(cs, 3);
+        }
+        // American, Canadian, British: city, then state or province and postcode
+        let ce = self.city(k, 3)?;
+        let mut j = ce;
+        if at(b, j) == b',' {
+            j += 1;
+        }
+        // a city alone ends the address when the sentence goes on or ends after it (`14
+        // Harbour View Road, Cork.`); a given name there starts a new clause instead
+        let city_alone = || {
+            let next = at(b, ce);
+            let ends = matches!(next, 0 | b'.' | b';' | b')' | b'\n' | b'!' | b'?')
+                || (next == b' ' && at(b, ce + 1).is_ascii_lowercase());
+            let w = self.word_at(k, self.name_word_end(k));
+            (ends && !strict && (!self.w.given.contains(w) || self.w.places.contains(w)))
+                .then_some(ce)
+        };
+        if at(b, j) != b' ' {
+            return city_alone();
+        }
+        j += 1;
+        let two = self.word_at(j, j + 2);
+        let code_end = j + 2;
+        if two.len() == 2 && !alnum(at(b, code_end)) {
+            if self.w.states.contains(two) {
+                if at(b, code_end) == b' ' {
+                    // one space before the ZIP code, or two as in typeset addresses
+                    let zs = if at(b, code_end + 1) == b' ' {
+                        code_end + 2
+                    } else {
+                        code_end + 1
+                    };
+                    let ze = run(b, zs, 6, |c| c.is_ascii_digit());
+                    if ze - zs == 5 && !alnum(at(b, ze)) {
+                        let ext = run(b, ze + 1, 5, |c| c.is_ascii_digit());
+                        if at(b, ze) == b'-' && ext - ze - 1 == 4 && !alnum(at(b, ext)) {
+                            return Some(ext);
+                        }
+                        return Some(ze);
+                    }
+                }
+                return (!strict).then_some(code_end);
+            }
+            if PROVINCES.contains(&two) && at(b, code_end) == b' ' {
+                return canadian_postcode(b, code_end + 1).or((!strict).then_some(code_end));
+            }
+        }
+        uk_postcode(b, j).or_else(city_alone)
+    }
+
+    /// A post-office box, the number at `s..e` (`PO Box 1234`, `P.O. Box 12`, `Postfach 10 20`,
+    /// `Apartado 45`, `Caixa Postal 9`, `Casella Postale 3`, `BP 12`), with the rest of its
+    /// address when one follows: pushed; where it ends.
+    pub(super) fn po_box(&mut self, s: usize, e: usize) -> Option<usize> {
+        // most numbers follow other words: look at the word's last two letters, then its end,
+        // before walking back
+        if !matches!(
+            (at(self.b, s.saturating_sub(3)), at(self.b, s - 2)),
+            (b'o', b'x')
+                | (b'O', b'X')
+                | (b'c', b'h')
+                | (b'd', b'o')
+                | (b'B', b'P')
+                | (b'P', b'.')
+                | (b'u', b's')
+                | (b'a', b'l')
+                | (b'l', b'e')
+        ) {
+            return None;
+        }
+        let before = self.b.get(..s - 1)?;
+        if ![
+            &b"Box"[..],
+            b"BOX",
+            b"box",
+            b"Postfach",
+            b"Apartado",
+            b"BP",
+            b"B.P.",
+            b"Postbus",
+            b"Postal",
+            b"Postale",
+        ]
+        .iter()
+        .any(|w| before.ends_with(w))
+        {
+            return None;
+        }
+        let floor = self.last_end.max(s.saturating_sub(LOOK_BACK));
+        let (words, n) = self.words_before(s - 1, floor, 2);
+        let words = words.get(..n).unwrap_or(&[]);
+        let w = |k: usize| words.get(k).map_or("", |&(ws, we)| self.word_at(ws, we));
+        let start = match (w(0), w(1)) {
+            ("Box" | "BOX" | "box", "PO" | "P.O." | "P.O" | "POB" | "Post" | "Office") => {
+                words.get(1)?.0
+            }
+            ("Postfach" | "Apartado" | "BP" | "B.P." | "Postbus", _) => words.first()?.0,
+            ("Postal", "Caixa") | ("Postale", "Casella" | "Boîte") => words.get(1)?.0,
+            _ => return None,
+        };
+        let end = self.address_tail(e, false).unwrap_or(e);
+        self.push(EntityType::Address, start, end, 80);
+        Some(end)
+    }
+
+    /// `Hauptstraße 12`, `Calle Mayor 5`, `12 rue de la Paix`.
+    pub(super) fn german_address(&mut self, s: usize) -> Option<usize> {
+        let b = self.b;
+        let mut num_end = run(b, s, 6, |c| c.is_ascii_digit());
+        // a range or a flat: `5-7`, `10/12`
+        if matches!(at(b, num_end), b'-' | b'/') && at(b, num_end + 1).is_ascii_digit() {
+            let r = run(b, num_end + 1, 5, |c| c.is_ascii_digit());
+            if !alnum(at(b, r)) {
+                num_end = r;
+            }
+        }
+        let end =
+            if at(b, num_end).is_ascii_lowercase() && !at(b, num_end + 1).is_ascii_alphabetic() {
+                num_end + 1
+            } else {
+                num_end
+            };
+        if end > num_end || !at(b, end).is_ascii_alphanumeric() {
+            // French: number, then a street word
+            if at(b, end) == b' ' {
+                let ws = end + 1;
+                let we = run(b, ws, 16, |c| c.is_ascii_alphabetic() || c >= 0x80);
+                let mut fb = [0u8; 32];
+                let street = lower(self.word_at(ws, we), &mut fb);
+                if self.w.french_streets.contains(street) && at(b, we) == b' ' {
+                    let mut k = we;
+                    for _ in 0..5 {
+                        if at(b, k) != b' ' {
+                            break;
+                        }
+                        let e2 = run(b, k + 1, 24, |c| {
+                            c.is_ascii_alphabetic() || c >= 0x80 || c == b'\'' || c == b'-'
+                        });
+                        if e2 == k + 1 {
+                            break;
+                        }
+                        k = e2;
+                    }
+                    let k = self.address_tail(k, false).unwrap_or(k);
+                    self.push(EntityType::Address, s, k, 80);
+                    return Some(k);
+                }
+            }
+        }
+        // German and Spanish: the street name comes first
+        if s < self.last_end + 2 || at(b, s - 1) != b' ' {
+            return None;
+        }
+        let mut ws = s - 1;
+        let mut words = 0;
+        let mut start = None;
+        while words < 4 && ws > self.last_end {
+            let we = ws;
+            let mut k = we;
+            while k > self.last_end
+                && s - k < LOOK_BACK
+                && (at(b, k - 1).is_ascii_alphabetic()
+                    || at(b, k - 1) >= 0x80
+                    || at(b, k - 1) == b'.')
+            {
+                k -= 1;
+            }
+            if k == we {
+                break;
+            }
+            let word = self.word_at(k, we);
+            if words == 0
+                && at(b, k).is_ascii_uppercase()
+                && self
+                    .w
+                    .german_street_endings
+                    .iter()
+                    .any(|e| ends_with_ci(word.as_bytes(), e.as_bytes()))
+            {
+                start = Some(k);
+                break;
+            }
+            if self.w.spanish_streets.contains(word) {
+                start = Some(k);
+                break;
+            }
+            if !at(b, k).is_ascii_uppercase()
+                && !matches!(
+                    word,
+                    "de" | "del" | "la" | "las" | "los" | "di" | "da" | "do" | "dos"
+                )
+            {
+                break;
+            }
+            words += 1;
+            if k <= self.last_end || at(b, k - 1) != b' ' {
+                break;
+            }
+            ws = k - 1;
+        }
+        let start = start?;
+        let end = self.address_tail(end, false).unwrap_or(end);
+        self.push(EntityType::Address, start, end, 80);
+        Some(end)
+    }
+
+    /// A Chinese or Japanese address whose region ends at `p` (`東京都港区六本木6-10-1`,
+    /// `北京市朝阳区建国路88号`), pushed; where it ends. The address runs on over Han characters,
+    /// katakana, digits and dashes, and ends after its last number (with `号`, `番地`, `号室`, …);
+    /// a district or street word (区, 市, 町, 路, 街, …) must stand before that number, so
+    /// `北京市人口2000万` is no address.
+    pub(super) fn cjk_address(&mut self, p: usize) -> Option<usize> {
+        let before = self.text.get(self.last_end..p)?;
+        let region = self
+            .w
+            .cjk_regions
+            .get(last_two(before))?
+            .iter()
+            .find(|r| before.ends_with(*r))?;
+        let s = p - region.len();
+        let mut k = p;
+        let mut end = None;
+        let mut marker = false;
+        while k - p < 96 {
+            let Some(c) = self.char_at(k) else { break };
+            let han = ('\u{4E00}'..='\u{9FFF}').contains(&c);
+            let katakana = ('\u{30A0}'..='\u{30FF}').contains(&c);
+            let digit = c.is_ascii_digit() || ('０'..='９').contains(&c);
+            let dash = matches!(c, '-' | '－' | '‐' | '−' | 'ー');
+            if !(han || katakana || digit || dash || matches!(c, 'が' | 'の' | 'ヶ'))
+                || matches!(c, '的' | '是' | '在' | '和' | '有' | '了' | '吗')
+            {
+                break;
+            }
+            k += c.len_utf8();
+            if matches!(
+                c,
+                '区' | '區'
+                    | '段'
+                    | '市'
+                    | '町'
+                    | '村'
+                    | '郡'
+                    | '路'
+                    | '街'
+                    | '道'
+                    | '巷'
+                    | '弄'
+                    | '丁'
+                    | '条'
+            ) {
+                marker = true;
+            }
+            if digit && marker {
+                // the number ends here unless more digits follow; a suffix joins it
+                let rest = self.text.get(k..).unwrap_or("");
+                let suffix = [
+                    "号室", "号楼", "番地", "丁目", "号", "號", "番", "階", "室", "栋", "楼", "樓",
+                ]
+                .iter()
+                .find(|x| rest.starts_with(*x))
+                .map_or(0, |x| x.len());
+                end = Some(k + suffix);
+            }
+        }
+        let end = end?;
+        self.push(EntityType::Address, s, end, 75);
+        Some(end)
+    }
+}

@@ -1,0 +1,684 @@
+//! Names: capitalized words after a cue or a known given name, `Last, First`, CJK and
+//! Korean names after their cues, and uppercase tokens (IBANs, VINs, AWS keys, IDs).
+
+use super::*;
+
+impl Run<'_> {
+    pub(super) fn upper(&mut self, i: usize) -> usize {
+        let b = self.b;
+        // a letter of an alphabetic script glued before it makes this the middle of a word;
+        // CJK, full-width forms and punctuation do not (`アクセスキーはAKIA…です`)
+        let glued = self.before(i) >= 0x80
+            && self
+                .char_before(i)
+                .is_some_and(|c| c.is_alphanumeric() && !cjk_letter(c));
+        if !self.starts(i) || glued {
+            // JWT: `eyJ…` seen at its `J`
+            if at(b, i) == b'J'
+                && i >= self.last_end + 2
+                && at(b, i - 2) == b'e'
+                && at(b, i - 1) == b'y'
+            {
+                if let Some(e) = self.jwt(i - 2) {
+                    return e;
+                }
+            }
+            if !glued {
+                if let Some(e) = self.secret(i) {
+                    return e;
+                }
+            }
+            return run(b, i, usize::MAX, alnum);
+        }
+        // Google API keys: `AIza` and 35 more
+        if b.get(i..i + 4) == Some(b"AIza") {
+            let e = self.key_token(i, b"_-");
+            if e - i == 39 {
+                self.push(EntityType::ApiKey, i, e, 95);
+                return e;
+            }
+        }
+        let alnum_end = run(b, i, 64, alnum);
+        let token = b.get(i..alnum_end).unwrap_or(&[]);
+        let len = token.len();
+        let mut has_digit = token.iter().any(u8::is_ascii_digit);
+        if !has_digit && at(b, alnum_end) == b'-' {
+            let id_end = run(b, i, 64, |c| alnum(c) || c == b'-');
+            has_digit = b
+                .get(i..id_end)
+                .is_some_and(|t| t.iter().any(u8::is_ascii_digit));
+        }
+        if len == 20
+            && (token.starts_with(b"AKIA") || token.starts_with(b"ASIA"))
+            && token
+                .iter()
+                .all(|c| c.is_ascii_uppercase() || c.is_ascii_digit())
+        {
+            self.push(EntityType::AwsAccessKey, i, alnum_end, 99);
+            return alnum_end;
+        }
+        if has_digit {
+            if at(b, i + 1).is_ascii_uppercase()
+                && at(b, i + 2).is_ascii_digit()
+                && at(b, i + 3).is_ascii_digit()
+            {
+                if let Some(e) = self.iban(i) {
+                    return e;
+                }
+            }
+            if len == 17 && !alnum(at(b, alnum_end)) && vin_ok(token) {
+                self.push(EntityType::VehicleId, i, alnum_end, 90);
+                return alnum_end;
+            }
+            if matches!(at(b, i + 2), b':' | b'-') || at(b, i + 4) == b'.' {
+                if let Some(e) = self.mac(i) {
+                    return e;
+                }
+            }
+            if let Some(e) = self.id_token(i) {
+                return e;
+            }
+            if let Some(e) = self.secret(i) {
+                return e;
+            }
+            return id_run(b, i);
+        }
+        // capitals and a group of digits after a space (`B-MW 4471`, `ABC 1234`): a plate or
+        // a licence when the context says so
+        let id_end = run(b, i, 8, |c| c.is_ascii_uppercase() || c == b'-');
+        if id_end - i <= 5 && at(b, id_end) == b' ' && at(b, id_end + 1).is_ascii_digit() {
+            if let Some(e) = self.id_token(i) {
+                return e;
+            }
+        }
+        if len >= 16 {
+            if let Some(e) = self.secret(i) {
+                return e;
+            }
+        }
+        self.name(i)
+    }
+
+    /// A letter outside ASCII: a name may start here (Álvarez, Øster), if it is an uppercase
+    /// letter at the start of a word.
+    pub(super) fn latin(&mut self, i: usize) -> usize {
+        let b = self.b;
+        let upper = self
+            .text
+            .get(i..)
+            .and_then(|t| t.chars().next())
+            .is_some_and(char::is_uppercase);
+        if upper && !(alnum(self.before(i)) || self.before(i) >= 0x80) {
+            return self.name(i);
+        }
+        run(b, i, 64, |c| {
+            c.is_ascii_alphabetic() || (c >= 0x80 && class(c) != CJK)
+        })
+    }
+
+    /// A run of kana and Han characters: a name after a Chinese or Japanese cue (`我叫王小明`,
+    /// `名前: 山田太郎`). Checks for a cue only at the characters that end one, so CJK prose
+    /// costs one comparison per character.
+    pub(super) fn cjk(&mut self, i: usize) -> usize {
+        let mut j = i;
+        while let Some(c) = self.char_at(j) {
+            if !(('\u{3000}'..='\u{9FFF}').contains(&c) || hangul(c)) {
+                break;
+            }
+            j += c.len_utf8();
+            if cjk_cue_end(c) && self.on(EntityType::Person) {
+                if let Some(e) = self.cjk_name_after(j) {
+                    return e;
+                }
+            }
+            if cjk_region_end(c) && self.on(EntityType::Address) {
+                if let Some(e) = self.cjk_address(j) {
+                    return e;
+                }
+            }
+        }
+        j.max(i + 1)
+    }
+
+    /// The name after a CJK cue ending at `p`, pushed; where it ends.
+    pub(super) fn cjk_name_after(&mut self, p: usize) -> Option<usize> {
+        let before = self.text.get(self.last_end..p)?;
+        let &(_, weak) = self
+            .w
+            .cjk_cues
+            .get(last_two(before))?
+            .iter()
+            .find(|(cue, _)| before.ends_with(cue))?;
+        let mut k = p;
+        let mut skipped = 0;
+        while let Some(c) = self.char_at(k) {
+            if !matches!(c, ':' | '：' | ' ' | '\u{3000}') || skipped >= 3 {
+                break;
+            }
+            k += c.len_utf8();
+            skipped += 1;
+        }
+        let han = |c: char| {
+            ('\u{4E00}'..='\u{9FFF}').contains(&c) || ('\u{3400}'..='\u{4DBF}').contains(&c)
+        };
+        let s = k;
+        if self.char_at(s).is_some_and(hangul) {
+            return self.korean_name_at(s, weak);
+        }
+        // the run of Han characters, up to where a particle or honorific starts
+        let mut ends = [0usize; 6];
+        let mut n = 0;
+        while n < 6 {
+            let Some(c) = self.char_at(k) else { break };
+            let rest = self.text.get(k..).unwrap_or("");
+            if !han(c)
+                || matches!(
+                    c,
+                    '的' | '是'
+                        | '在'
+                        | '和'
+                        | '与'
+                        | '及'
+                        | '今'
+                        | '我'
+                        | '你'
+                        | '他'
+                        | '她'
+                        | '様'
+                        | '殿'
+                        | '氏'
+                )
+                || ["先生", "女士", "小姐", "同学", "老师", "医生", "教授"]
+                    .iter()
+                    .any(|h| rest.starts_with(h))
+            {
+                break;
+            }
+            k += c.len_utf8();
+            if let Some(slot) = ends.get_mut(n) {
+                *slot = k;
+            }
+            n += 1;
+        }
+        let surname = self.char_at(s).is_some_and(|c| CJK_SURNAMES.contains(c));
+        let take = match n {
+            2..=4 => n,
+            // a longer run: a Chinese name (surname and one or two characters) followed by words
+            5.. if surname => 3,
+            _ => return None,
+        };
+        if weak && !surname {
+            return None;
+        }
+        let e = *ends.get(take - 1)?;
+        self.push(EntityType::Person, s, e, 75);
+        Some(e)
+    }
+
+    /// A Korean name at `s` after a cue (`제 이름은 김민준입니다`): a common surname and two
+    /// syllables, cut from the particles and endings written onto it; a two-syllable run alone
+    /// is a name too (`이름: 김민`). Pushed; where it ends.
+    pub(super) fn korean_name_at(&mut self, s: usize, weak: bool) -> Option<usize> {
+        let mut k = s;
+        let mut ends = [0usize; 3];
+        let mut n = 0;
+        while let Some(c) = self.char_at(k) {
+            if !hangul(c) {
+                break;
+            }
+            k += c.len_utf8();
+            if let Some(slot) = ends.get_mut(n) {
+                *slot = k;
+            }
+            n += 1;
+            if n > 8 {
+                break;
+            }
+        }
+        let surname = self.char_at(s).is_some_and(|c| KOREAN_SURNAMES.contains(c));
+        let take = match n {
+            2 if !weak || surname => 2,
+            3.. if surname => 3,
+            _ => return None,
+        };
+        let e = *ends.get(take - 1)?;
+        self.push(EntityType::Person, s, e, 75);
+        Some(e)
+    }
+
+    /// A capitalized word: end of the letters that may belong to a name starting at `i`.
+    pub(super) fn name_word_end(&self, i: usize) -> usize {
+        let b = self.b;
+        let mut j = i + 1;
+        while j < b.len() {
+            let c = at(b, j);
+            let joiner = (c == b'-' || c == b'\'') && at(b, j + 1).is_ascii_alphabetic();
+            if c.is_ascii_alphabetic() || c >= 0x80 || joiner {
+                j += 1;
+            } else {
+                break;
+            }
+            if j - i > 40 {
+                break;
+            }
+        }
+        // stop before non-letter non-ASCII (punctuation such as `’` or CJK): keep letters only
+        let word = self.word_at(i, j);
+        let letters = word
+            .char_indices()
+            .find(|(_, ch)| !(ch.is_alphabetic() || *ch == '-' || *ch == '\''))
+            .map_or(word.len(), |(k, _)| k);
+        // a possessive is not part of the name: `Hinnant's`
+        let word = word.get(..letters).unwrap_or("");
+        if letters > 3 && word.ends_with("'s") {
+            return i + letters - 2;
+        }
+        i + letters
+    }
+
+    /// Whether `s..e` looks like a name: uppercase first, lowercase after.
+    pub(super) fn name_like(&self, s: usize, e: usize) -> bool {
+        let word = self.word_at(s, e);
+        let mut chars = word.chars();
+        if !chars.next().is_some_and(char::is_uppercase) || self.w.not_surnames.contains(word) {
+            return false;
+        }
+        // at least one lowercase letter, never two capitals in a row (McDonald yes, API no),
+        // and a capital inside only after a short prefix (MacLeod, DeShawn; not TestClient,
+        // ProviderKind)
+        let mut lower = false;
+        let mut prev_upper = true;
+        let mut prev_joiner = false;
+        for (k, c) in chars.enumerate() {
+            let joiner = matches!(c, '-' | '\'');
+            if c.is_lowercase() {
+                lower = true;
+                prev_upper = false;
+            } else if c.is_uppercase() {
+                if prev_upper || (k > 2 && !prev_joiner) {
+                    return false;
+                }
+                prev_upper = true;
+            } else {
+                prev_upper = false;
+            }
+            prev_joiner = joiner;
+        }
+        lower
+    }
+
+    /// The words before `k` on the same line, nearest first: up to four runs of letters
+    /// (`'`, `’`, `.` and `-` inside), one or two spaces apart, none before `floor`.
+    pub(super) fn words_before(
+        &self,
+        mut k: usize,
+        floor: usize,
+        max: usize,
+    ) -> ([(usize, usize); 4], usize) {
+        let b = self.b;
+        let mut words = [(0usize, 0usize); 4];
+        let mut n = 0;
+        while n < max.min(4) {
+            let e = k;
+            while k > floor
+                && e - k < 24
+                && (at(b, k - 1).is_ascii_alphabetic()
+                    || at(b, k - 1) >= 0x80
+                    || matches!(at(b, k - 1), b'\'' | b'.' | b'-'))
+            {
+                k -= 1;
+            }
+            // a word cut from a longer token (`charge_to`, `v2to`) is no cue
+            if k == e || (k > floor && (alnum(at(b, k - 1)) || at(b, k - 1) == b'_')) {
+                break;
+            }
+            if let Some(w) = words.get_mut(n) {
+                *w = (k, e);
+            }
+            n += 1;
+            let mut spaces = 0;
+            while k > floor && at(b, k - 1) == b' ' && spaces < 2 {
+                k -= 1;
+                spaces += 1;
+            }
+            if spaces == 0 {
+                break;
+            }
+        }
+        (words, n)
+    }
+
+    /// Whether the words ending at `k` end with a name cue (only closing lines when
+    /// `sign_off_only`): its kind, and where its first word starts. Reads the nearest word, and
+    /// the words before it only when a phrase ending with it has more words.
+    pub(super) fn cue_phrase(
+        &self,
+        k: usize,
+        floor: usize,
+        sign_off_only: bool,
+    ) -> Option<(CueKind, usize)> {
+        let (one, n) = self.words_before(k, floor, 1);
+        let &(s, e) = one.get(..n).unwrap_or(&[]).first()?;
+        let mut buf = [0u8; 32];
+        let last = lower(self.word_at(s, e), &mut buf);
+        self.cue_phrase_at(k, floor, (s, e), last, sign_off_only)
+    }
+
+    /// [`cue_phrase`](Self::cue_phrase) when the nearest word `(s, e)` and its lowercase form
+    /// are already known.
+    pub(super) fn cue_phrase_at(
+        &self,
+        k: usize,
+        floor: usize,
+        (s, e): (usize, usize),
+        last: &str,
+        sign_off_only: bool,
+    ) -> Option<(CueKind, usize)> {
+        let last = last.trim_end_matches('.').trim_start_matches('\'');
+        let entries = self.w.name_cues.get(last)?;
+        let more = entries.iter().any(|(earlier, _)| !earlier.is_empty());
+        let one = [(s, e), (0, 0), (0, 0), (0, 0)];
+        let (words, n) = if more {
+            self.words_before(k, floor, 4)
+        } else {
+            (one, 1)
+        };
+        let words = words.get(..n).unwrap_or(&[]);
+        'phrases: for (earlier, kind) in entries {
+            if sign_off_only && *kind != CueKind::SignOff {
+                continue;
+            }
+            let mut rest = words.get(1..).unwrap_or(&[]).iter();
+            let mut first = s;
+            for want in earlier.iter().rev() {
+                let Some(&(ws, we)) = rest.next() else {
+                    continue 'phrases;
+                };
+                let mut wb = [0u8; 32];
+                if lower(self.word_at(ws, we), &mut wb).trim_start_matches('\'') != *want {
+                    continue 'phrases;
+                }
+                first = ws;
+            }
+            return Some((*kind, first));
+        }
+        None
+    }
+
+    /// What introduces a capitalized word at `i` as a name, if anything: a title (`Dr.`), a
+    /// form field (`Name:`, `Patient:`), a phrase or label (`my name is`, `Dear`, `tenant,`), or
+    /// a closing line above it (`Best regards,\n`). Looks back at most [`LOOK_BACK`] bytes.
+    pub(super) fn name_cue(&self, i: usize) -> Option<Cue> {
+        let b = self.b;
+        let floor = self.last_end.max(i.saturating_sub(LOOK_BACK));
+        let mut k = i;
+        let mut spaces = 0;
+        while k > floor && matches!(at(b, k - 1), b' ' | b'\t') && spaces < 3 {
+            k -= 1;
+            spaces += 1;
+        }
+        if k > floor && matches!(at(b, k - 1), b'\n' | b'\r') {
+            // a closing line on its own line above: `Best regards,` / `Mit freundlichen Grüßen`
+            let mut newlines = 0;
+            while k > floor && matches!(at(b, k - 1), b'\n' | b'\r' | b' ' | b'\t') {
+                if at(b, k - 1) == b'\n' {
+                    newlines += 1;
+                    if newlines > 2 {
+                        return None;
+                    }
+                }
+                k -= 1;
+            }
+            if k > floor && matches!(at(b, k - 1), b',' | b'!' | b'.') {
+                k -= 1;
+            }
+            // the closing words are the whole line
+            let (_, first) = self.cue_phrase(k, floor, true)?;
+            let line_start = first <= floor || matches!(at(b, first - 1), b'\n' | b'\r');
+            return line_start.then_some(Cue::Phrase);
+        }
+        let punct = (k > floor && matches!(at(b, k - 1), b':' | b',' | b'=')).then(|| at(b, k - 1));
+        if punct.is_some() {
+            k -= 1;
+            let mut sp = 0;
+            while k > floor && at(b, k - 1) == b' ' && sp < 2 {
+                k -= 1;
+                sp += 1;
+            }
+        } else if spaces == 0 {
+            return None;
+        }
+        let (one, n) = self.words_before(k, floor, 1);
+        let &(s, e) = one.get(..n).unwrap_or(&[]).first()?;
+        let written = self.word_at(s, e);
+        if punct.is_none()
+            && spaces == 1
+            && matches!(
+                written,
+                "San"
+                    | "Santa"
+                    | "Santo"
+                    | "São"
+                    | "Saint"
+                    | "Sainte"
+                    | "St."
+                    | "Ste."
+                    | "Sankt"
+                    | "Fort"
+                    | "Port"
+                    | "Mount"
+                    | "Mt."
+                    | "Cape"
+                    | "Lake"
+                    | "Los"
+                    | "Las"
+            )
+        {
+            return Some(Cue::Place);
+        }
+        let mut buf = [0u8; 32];
+        let lowered = lower(written, &mut buf);
+        // the longest title is `dott.ssa`
+        if punct.is_none() && written.len() <= 8 {
+            let w = lowered.trim_start_matches('\'');
+            // a title, not a unit after a number (`3.3 ms. First`)
+            let after_number =
+                s > floor && at(b, s - 1) == b' ' && at(b, s.saturating_sub(2)).is_ascii_digit();
+            if self.w.titles.contains(w) && !after_number {
+                return Some(Cue::Title);
+            }
+        }
+        // `FROM Customers`, `WHERE Name`: a keyword in capitals introduces no name
+        let colon = matches!(punct, Some(b':' | b'='));
+        if !colon && written.len() >= 3 && written.bytes().all(|c| c.is_ascii_uppercase()) {
+            return None;
+        }
+        // a label that ends a sentence (`a patent holder.  Therefore`) introduces nothing
+        if written.ends_with('.') {
+            return None;
+        }
+        match self.cue_phrase_at(k, floor, (s, e), lowered, false)?.0 {
+            CueKind::Field if !colon => None,
+            _ if colon => Some(Cue::Form),
+            _ => Some(Cue::Phrase),
+        }
+    }
+
+    /// Whether a known surname that is not also an everyday word follows (`Philippa Gonzales`).
+    pub(super) fn surname_follows(&self, e1: usize) -> bool {
+        let b = self.b;
+        let ws = e1 + 1;
+        if at(b, e1) != b' ' || (!at(b, ws).is_ascii_uppercase() && at(b, ws) < 0x80) {
+            return false;
+        }
+        let we = self.name_word_end(ws);
+        let word = self.word_at(ws, we);
+        self.w.surnames.contains(word)
+            && !self.w.word_surnames.contains(word)
+            && self.name_like(ws, we)
+    }
+
+    /// Whether a name-like word may continue a name: not a sentence opener or field name.
+    pub(super) fn name_word_ok(&self, s: usize, e: usize) -> bool {
+        let w = self.word_at(s, e);
+        // a short word that closes the name before punctuation (`Nguyễn Văn An,`) is part of it
+        let closes = w.len() <= 3 && matches!(at(self.b, e), 0 | b',' | b'.' | b';' | b')' | b'\n');
+        !self.w.stop_words.contains(w)
+            || closes
+            || self.w.surnames.contains(w)
+            || self.w.given.contains(w)
+    }
+
+    pub(super) fn name(&mut self, i: usize) -> usize {
+        let b = self.b;
+        // ASCII fast path: most capitalized words are plain ASCII and end at a space or `.`
+        let ascii_end = run(b, i + 1, 40, |c| c.is_ascii_lowercase());
+        // a capitalized local part of an e-mail address (`Anna.Kowalska@…`)
+        let next = at(b, ascii_end);
+        let joined = matches!(next, b'.' | b'_' | b'%' | b'+' | b'-')
+            && (alnum(at(b, ascii_end + 1)) || at(b, ascii_end + 1) >= 0x80);
+        if next >= 0x80 || next.is_ascii_alphanumeric() || next == b'@' || joined {
+            if let Some(a) = self.email_ahead(i) {
+                return self.email(a);
+            }
+        }
+        let e1 = if at(b, ascii_end) < 0x80
+            && !at(b, ascii_end).is_ascii_alphabetic()
+            && !matches!(at(b, ascii_end), b'-' | b'\'')
+        {
+            if ascii_end - i < 2 || self.w.not_surnames.contains(self.word_at(i, ascii_end)) {
+                return run(b, i, usize::MAX, word_byte);
+            }
+            ascii_end
+        } else {
+            let e1 = self.name_word_end(i);
+            if !self.name_like(i, e1) {
+                return run(b, i, usize::MAX, word_byte);
+            }
+            e1
+        };
+        let given = self.w.given.contains(self.word_at(i, e1));
+        let mut buf = [0u8; 32];
+        // a title is a cue for the next word, never a name itself
+        if !given && e1 - i <= 6 {
+            let own_end = if at(b, e1) == b'.' { e1 + 1 } else { e1 };
+            let own = lower(self.word_at(i, own_end), &mut buf);
+            if self.w.titles.contains(own) || self.w.titles.contains(own.trim_end_matches('.')) {
+                return e1;
+            }
+        }
+        // code, not a name: `Principal::new`, `Config {`, `TestClient(app)`, `Vec<T>`
+        if matches!(at(b, e1), b'(' | b'<' | b'{' | b'}' | b'[') || b.get(e1..e1 + 2) == Some(b"::")
+        {
+            return e1;
+        }
+        let cue = self.name_cue(i);
+        // a saint's or a place's prefix makes a place: `San Francisco`, `São Paulo`, `St. Louis`
+        if cue == Some(Cue::Place) {
+            return e1;
+        }
+        let first = self.word_at(i, e1);
+        // sentence openers, field names, countries and cities never start a name, whatever
+        // precedes them (`Merci Garcia`, `FROM Customers`, `from Germany`); a title still makes
+        // `Mr. Le` a name
+        if (cue != Some(Cue::Title) || (e1 - i > 3 && !self.w.surnames.contains(first)))
+            && !given
+            && self.w.never_first.contains(first)
+        {
+            return e1;
+        }
+        if cue.is_none() && !given && !self.surname_follows(e1) {
+            return e1;
+        }
+        // following words: a middle initial, particles (`de`, `van`), then capitalized words;
+        // after a cue any name-like word (`Alejandro Ruiz Ortega`), without one only known names
+        let mut end = e1;
+        let mut extra = 0;
+        let max_extra = if cue.is_some() { 3 } else { 2 };
+        // `Nowak, Katarzyna` in a form field
+        if cue == Some(Cue::Form) && at(b, e1) == b',' && at(b, e1 + 1) == b' ' {
+            let ws = e1 + 2;
+            let we = self.name_word_end(ws);
+            if we > ws && self.name_like(ws, we) && self.name_word_ok(ws, we) {
+                end = we;
+                extra = 1;
+            }
+        }
+        loop {
+            if at(b, end) != b' ' || extra >= max_extra {
+                break;
+            }
+            let ws = end + 1;
+            if at(b, ws).is_ascii_uppercase() && at(b, ws + 1) == b'.' && at(b, ws + 2) == b' ' {
+                let we = self.name_word_end(ws + 3);
+                if at(b, ws + 3).is_ascii_uppercase() && self.name_like(ws + 3, we) {
+                    end = we;
+                    extra += 1;
+                    continue;
+                }
+                break;
+            }
+            if cue.is_some() && at(b, ws).is_ascii_lowercase() {
+                let pe = run(b, ws, 6, |c| c.is_ascii_lowercase());
+                let particle = matches!(
+                    self.word_at(ws, pe),
+                    "de" | "del"
+                        | "della"
+                        | "di"
+                        | "da"
+                        | "das"
+                        | "do"
+                        | "dos"
+                        | "du"
+                        | "van"
+                        | "von"
+                        | "der"
+                        | "den"
+                        | "ten"
+                        | "ter"
+                        | "le"
+                        | "bin"
+                        | "ibn"
+                        | "al"
+                        | "y"
+                        | "e"
+                );
+                let ns = pe + 1;
+                let ne = self.name_word_end(ns);
+                if particle && at(b, pe) == b' ' && self.name_like(ns, ne) {
+                    end = ne;
+                    extra += 1;
+                    continue;
+                }
+                break;
+            }
+            if !at(b, ws).is_ascii_uppercase() && at(b, ws) < 0x80 {
+                break;
+            }
+            let we = self.name_word_end(ws);
+            if !self.name_like(ws, we) || !self.name_word_ok(ws, we) {
+                break;
+            }
+            let word = self.word_at(ws, we);
+            // without a cue, after the first extra word only a known surname or given name
+            // extends the name
+            if cue.is_none()
+                && extra >= 1
+                && !self.w.surnames.contains(word)
+                && !self.w.given.contains(word)
+            {
+                break;
+            }
+            end = we;
+            extra += 1;
+        }
+        if cue.is_some() || extra > 0 {
+            let confidence = if cue.is_some() { 80 } else { 75 };
+            self.push(EntityType::Person, i, end, confidence);
+            return end;
+        }
+        e1
+    }
+
+    // ---------- punctuation triggers ----------
+}
