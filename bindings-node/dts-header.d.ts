@@ -91,6 +91,11 @@ export interface Diagnostic {
   column: number
   suggestion?: string
 }
+/** The error envelope of an error the host raises itself (`errorEnvelope`). */
+export interface ErrorEnvelope {
+  error: { type: string; code: string; message: string; request_id: string }
+}
+
 export interface LintReport {
   valid: boolean
   errors: Diagnostic[]

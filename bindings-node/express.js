@@ -21,13 +21,7 @@
 // reservation. This file keeps no usage, pricing or closing rule of its own.
 
 const { randomUUID } = require('node:crypto')
-const { Store } = require('./index.js')
-
-const ERROR_TYPES = { 400: 'invalid_request_error', 401: 'authentication_error', 402: 'insufficient_quota', 403: 'permission_error', 409: 'policy_error', 413: 'invalid_request_error' }
-
-function envelope(status, code, message, requestId) {
-  return { error: { type: ERROR_TYPES[status] ?? 'api_error', code, message, request_id: requestId } }
-}
+const { Store, errorEnvelope: envelope } = require('./index.js')
 
 function send(res, status, body, requestId) {
   res.setHeader('x-request-id', requestId)

@@ -91,6 +91,11 @@ export interface Diagnostic {
   column: number
   suggestion?: string
 }
+/** The error envelope of an error the host raises itself (`errorEnvelope`). */
+export interface ErrorEnvelope {
+  error: { type: string; code: string; message: string; request_id: string }
+}
+
 export interface LintReport {
   valid: boolean
   errors: Diagnostic[]
@@ -456,6 +461,12 @@ export interface DashboardOptions {
   /** Org id (default: the viewer's, else `default`). */
   org?: string
 }
+
+/**
+ * The error envelope `{ error: { type, code, message, request_id } }` of an error the host
+ * raises itself (a body too large, no key), typed by the core's one status mapping.
+ */
+export declare function errorEnvelope(status: number, code: string, message: string, requestId: string): ErrorEnvelope
 
 /** Options of [`Store::create_key`]. */
 export interface KeyOptions {

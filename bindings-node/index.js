@@ -839,6 +839,7 @@ module.exports.Engine = nativeBinding.Engine
 module.exports.Exchange = nativeBinding.Exchange
 module.exports.Store = nativeBinding.Store
 module.exports.StreamRedactor = nativeBinding.StreamRedactor
+module.exports.errorEnvelope = nativeBinding.errorEnvelope
 module.exports.lint = nativeBinding.lint
 module.exports.redact = nativeBinding.redact
 module.exports.redactAsync = nativeBinding.redactAsync

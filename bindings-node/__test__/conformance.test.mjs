@@ -210,6 +210,13 @@ test('there are enough vectors', () => assert.ok(cases.length >= 40))
 
 for (const [file, c] of cases) {
   test(`${file}: ${c.name}`, () => {
+    if (c.expect_envelopes) {
+      for (const row of c.expect_envelopes) {
+        const got = kt.errorEnvelope(row.status, row.code, 'm', row.request_id)
+        assert.deepEqual(got, { error: { type: row.type, code: row.code, message: 'm', request_id: row.request_id } }, `${row.status}`)
+      }
+      return
+    }
     const source = packSource(c)
     if (c.expect_pack_error) {
       const want = c.expect_pack_error

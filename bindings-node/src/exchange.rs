@@ -138,3 +138,10 @@ impl Exchange {
         })
     }
 }
+
+/// The error envelope `{ error: { type, code, message, request_id } }` of an error the host
+/// raises itself (a body too large, no key), typed by the core's one status mapping.
+#[napi(ts_return_type = "ErrorEnvelope")]
+pub fn error_envelope(status: u16, code: String, message: String, request_id: String) -> Value {
+    core::decision::error_envelope(status, &code, &message, &request_id)
+}

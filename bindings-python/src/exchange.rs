@@ -141,3 +141,19 @@ impl Exchange {
         })
     }
 }
+
+/// The error envelope `{"error": {type, code, message, request_id}}` of an error the host raises
+/// itself (a body too large, no key), typed by the core's one status mapping.
+#[pyfunction]
+pub(crate) fn error_envelope(
+    py: Python<'_>,
+    status: u16,
+    code: &str,
+    message: &str,
+    request_id: &str,
+) -> PyResult<Py<PyAny>> {
+    to_py(
+        py,
+        &core::decision::error_envelope(status, code, message, request_id),
+    )
+}

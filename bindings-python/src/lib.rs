@@ -212,6 +212,7 @@ fn _native(m: &Bound<'_, PyModule>) -> PyResult<()> {
     m.add_class::<Exchange>()?;
     m.add_class::<Span>()?;
     m.add_function(wrap_pyfunction!(engine::lint, m)?)?;
+    m.add_function(wrap_pyfunction!(exchange::error_envelope, m)?)?;
     m.add_function(wrap_pyfunction!(detect::scan, m)?)?;
     m.add_function(wrap_pyfunction!(detect::redact, m)?)?;
     m.add("KeeptrustsError", py.get_type::<KeeptrustsError>())?;

@@ -235,15 +235,31 @@ impl Decision {
     }
 }
 
-/// The OpenAI error `type` of a refusal's HTTP status (`402` is `insufficient_quota`, …): the
-/// one mapping every host's error envelope uses.
+/// The OpenAI error `type` of an HTTP status (`402` is `insufficient_quota`, `409` a policy's
+/// block, …): the one mapping every host's error envelope uses, for refusals the core decides
+/// and for errors a host raises itself (a body too large, a request timed out, an unknown route).
 pub fn error_type(status: u16) -> &'static str {
     match status {
-        400 => "invalid_request_error",
+        400 | 408 | 413 => "invalid_request_error",
         401 => "authentication_error",
         402 => "insufficient_quota",
         403 => "permission_error",
+        404 => "not_found_error",
+        409 => "policy_error",
         429 => "rate_limit_error",
-        _ => "governance_error",
+        _ => "api_error",
     }
+}
+
+/// The error envelope `{"error": {type, code, message, request_id}}` of an error a host or the
+/// lifecycle raises (a refusal's envelope, with its policy, is [`Decision::error_body`]).
+pub fn error_envelope(
+    status: u16,
+    code: &str,
+    message: &str,
+    request_id: &str,
+) -> serde_json::Value {
+    serde_json::json!({"error": {
+        "type": error_type(status), "code": code, "message": message, "request_id": request_id
+    }})
 }

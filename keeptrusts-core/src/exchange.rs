@@ -615,9 +615,12 @@ impl Exchange {
         let close = self.close(None, Some((502, "upstream_error")));
         Answer {
             status: 502,
-            body: serde_json::json!({"error": {"type": "api_error", "code": "upstream_error",
-                "message": format!("every provider target failed: {message}"),
-                "request_id": self.request_id}}),
+            body: crate::decision::error_envelope(
+                502,
+                "upstream_error",
+                &format!("every provider target failed: {message}"),
+                &self.request_id,
+            ),
             verdict: self.decision.verdict,
             close,
             dropped: Vec::new(),
@@ -642,7 +645,12 @@ impl Exchange {
             Ok(d) => (d.status, d.error_body().unwrap_or_default(), d.verdict),
             Err(e) => (
                 500,
-                serde_json::json!({"error": {"code": "internal_error", "message": e.to_string()}}),
+                crate::decision::error_envelope(
+                    500,
+                    "internal_error",
+                    &e.to_string(),
+                    &self.request_id,
+                ),
                 self.decision.verdict,
             ),
         };
@@ -671,8 +679,7 @@ impl Exchange {
         let close = self.close(Some(None), Some((502, code)));
         Answer {
             status: 502,
-            body: serde_json::json!({"error": {"type": "api_error", "code": code,
-                "message": message, "request_id": self.request_id}}),
+            body: crate::decision::error_envelope(502, code, message, &self.request_id),
             verdict: self.decision.verdict,
             close,
             dropped: Vec::new(),
@@ -781,9 +788,12 @@ impl Exchange {
         };
         let done = self.finish_stream(relay.usage(), end);
         match (&done.error, done.usage) {
-            (Some((code, message, status)), _) => chunks.push(serde_json::json!({"error": {
-                "type": crate::decision::error_type(*status), "code": code, "message": message,
-                "request_id": self.request_id}})),
+            (Some((code, message, status)), _) => chunks.push(crate::decision::error_envelope(
+                *status,
+                code,
+                message,
+                &self.request_id,
+            )),
             (None, Some(u)) => chunks.push(relay.chunk_of(&Delta::Usage {
                 prompt_tokens: u.prompt_tokens,
                 completion_tokens: u.completion_tokens,

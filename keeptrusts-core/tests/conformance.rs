@@ -438,6 +438,22 @@ fn forwarded_checks(forwarded: &Value, expect: &Value) -> Vec<String> {
 }
 
 fn run_case(case: &Value) -> Result<(), String> {
+    if let Some(rows) = case.get("expect_envelopes") {
+        for row in rows.as_array().unwrap() {
+            let status = row["status"].as_u64().unwrap() as u16;
+            let (code, rid) = (
+                row["code"].as_str().unwrap(),
+                row["request_id"].as_str().unwrap(),
+            );
+            let got = keeptrusts_core::decision::error_envelope(status, code, "m", rid);
+            let want = serde_json::json!({"error": {"type": row["type"], "code": code,
+                "message": "m", "request_id": rid}});
+            if got != want {
+                return Err(format!("{status}: expected {want}, got {got}"));
+            }
+        }
+        return Ok(());
+    }
     let src = pack_source(case);
     if let Some(exp) = case.get("expect_pack_error") {
         let err = match pack::parse(&src) {

@@ -23,6 +23,7 @@ use hyper::body::{Body, Frame, Incoming};
 use hyper::header::{HeaderValue, AUTHORIZATION, CONTENT_TYPE};
 use hyper::{Method, Request, Response, StatusCode};
 use hyper_util::rt::{TokioExecutor, TokioIo};
+use keeptrusts_core::decision::error_envelope;
 use keeptrusts_core::directory::{authenticate_key, ApiKey, Refused};
 use keeptrusts_core::event::{Closing, EventDraft, RefusalLimiter};
 use keeptrusts_core::exchange::{Begin, Delta, Exchange, StreamEnd};
@@ -615,7 +616,7 @@ pub(crate) async fn exchange(
                                 Ok(body) => a.body = body,
                                 Err(e) => {
                                     a.status = 502;
-                                    a.body = api::envelope("upstream_error", &e, 502, &rid);
+                                    a.body = error_envelope(502, "upstream_error", &e, &rid);
                                 }
                             }
                         }

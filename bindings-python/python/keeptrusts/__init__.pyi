@@ -187,6 +187,7 @@ class Exchange:
     def abandon(self) -> Optional[dict[str, Any]]: ...
 
 def lint(source: str) -> dict[str, Any]: ...
+def error_envelope(status: int, code: str, message: str, request_id: str) -> dict[str, Any]: ...
 
 @final
 class Span:
@@ -256,6 +257,7 @@ __all__ = [
     "Usage",
     "VerifyReport",
     "WalletError",
+    "error_envelope",
     "lint",
     "redact",
     "scan",

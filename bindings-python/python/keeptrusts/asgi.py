@@ -38,7 +38,7 @@ import time
 import uuid
 from typing import Any, Awaitable, Callable, Iterable, MutableMapping, Optional
 
-from keeptrusts import Engine, Exchange, MemoryStore, Store
+from keeptrusts import Engine, Exchange, MemoryStore, Store, error_envelope
 
 Scope = MutableMapping[str, Any]
 Message = MutableMapping[str, Any]
@@ -46,9 +46,6 @@ Receive = Callable[[], Awaitable[Message]]
 Send = Callable[[Message], Awaitable[None]]
 ASGIApp = Callable[[Scope, Receive, Send], Awaitable[None]]
 PrincipalFn = Callable[[Scope], Optional[dict]]
-
-_ERROR_TYPES = {400: "invalid_request_error", 401: "authentication_error", 402: "insufficient_quota",
-                403: "permission_error", 409: "policy_error", 413: "invalid_request_error"}
 
 
 def _headers(scope: Scope) -> dict[str, str]:
@@ -63,11 +60,6 @@ async def _send_json(send: Send, status: int, body: Any, request_id: str) -> Non
         headers.append((b"x-should-retry", b"false"))
     await send({"type": "http.response.start", "status": status, "headers": headers})
     await send({"type": "http.response.body", "body": data})
-
-
-def _error(status: int, code: str, message: str, request_id: str) -> dict:
-    return {"error": {"type": _ERROR_TYPES.get(status, "api_error"), "code": code,
-                      "message": message, "request_id": request_id}}
 
 
 class KeeptrustsMiddleware:
@@ -115,8 +107,8 @@ class KeeptrustsMiddleware:
                 return
             body += message.get("body", b"")
             if len(body) > self.max_body:
-                await _send_json(send, 413, _error(413, "request_too_large",
-                                                   f"the body is larger than {self.max_body} bytes", rid), rid)
+                await _send_json(send, 413, error_envelope(413, "request_too_large",
+                                                           f"the body is larger than {self.max_body} bytes", rid), rid)
                 return
             if not message.get("more_body", False):
                 break
@@ -125,19 +117,19 @@ class KeeptrustsMiddleware:
             if not isinstance(request, dict):
                 raise ValueError("expected a JSON object")
         except (ValueError, RecursionError) as e:  # malformed, not UTF-8, or nested too deep
-            await _send_json(send, 400, _error(400, "invalid_request",
-                                               f"the body is not a chat completion request: {e}", rid), rid)
+            await _send_json(send, 400, error_envelope(400, "invalid_request",
+                                                       f"the body is not a chat completion request: {e}", rid), rid)
             return
         loop = asyncio.get_running_loop()
         try:
             principal = await loop.run_in_executor(None, self._principal, scope, headers)
         except Exception as e:  # the key store failed: fail closed
             code = getattr(e, "code", "store_unavailable")
-            await _send_json(send, 503, _error(503, code, "the key store is unavailable", rid), rid)
+            await _send_json(send, 503, error_envelope(503, code, "the key store is unavailable", rid), rid)
             return
         if principal is None:
-            await _send_json(send, 401, _error(401, "unauthenticated",
-                                               "send an API key: Authorization: Bearer kt_…", rid), rid)
+            await _send_json(send, 401, error_envelope(401, "unauthenticated",
+                                                       "send an API key: Authorization: Bearer kt_…", rid), rid)
             return
         context = {"request_id": rid, "now_ms": int(time.time() * 1000)}
         for header, field in (("x-keeptrusts-escalation-id", "escalation_id"),
@@ -150,7 +142,7 @@ class KeeptrustsMiddleware:
         except Exception as e:  # a request the engine cannot evaluate at all
             code = getattr(e, "code", "invalid_request")
             status = 503 if code.startswith("store_") else 400
-            await _send_json(send, status, _error(status, code, str(e), rid), rid)
+            await _send_json(send, status, error_envelope(status, code, str(e), rid), rid)
             return
         refusal = exchange.refusal
         if refusal is not None:

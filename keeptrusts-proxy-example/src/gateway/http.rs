@@ -57,27 +57,12 @@ pub(crate) fn json_response(
     r
 }
 
-pub(crate) fn error_type(status: u16) -> &'static str {
-    match status {
-        400 | 408 | 413 => "invalid_request_error",
-        401 => "authentication_error",
-        402 => "insufficient_quota",
-        403 => "permission_error",
-        404 => "not_found_error",
-        409 => "policy_error",
-        429 => "rate_limit_error",
-        _ => "api_error",
-    }
-}
-
 /// The error envelope (`docs/gateway.md`) for errors the gateway itself raises.
 pub(crate) fn error(status: u16, code: &str, message: &str, request_id: &str) -> Response<GwBody> {
     json_response(
         status,
         request_id,
-        &serde_json::json!({"error": {
-            "type": error_type(status), "code": code, "message": message, "request_id": request_id
-        }}),
+        &keeptrusts_core::decision::error_envelope(status, code, message, request_id),
     )
 }
 

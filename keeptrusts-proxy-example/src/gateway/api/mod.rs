@@ -13,6 +13,7 @@ pub mod messages;
 pub mod responses;
 
 use bytes::Bytes;
+use keeptrusts_core::decision::error_envelope;
 use keeptrusts_core::exchange::Delta;
 use keeptrusts_core::pricing::Usage;
 use keeptrusts_core::request::ChatRequest;
@@ -165,12 +166,6 @@ pub fn sse_event(name: &str, v: &Value) -> Bytes {
     Bytes::from(format!("event: {name}\ndata: {v}\n\n"))
 }
 
-/// The error object of the gateway's envelope.
-pub fn envelope(code: &str, message: &str, status: u16, request_id: &str) -> Value {
-    serde_json::json!({"error": {"type": crate::gateway::error_type(status), "code": code,
-        "message": message, "request_id": request_id}})
-}
-
 /// A chat completion stream: chunks, the usage chunk when asked for, `[DONE]`.
 struct ChatStream {
     id: Value,
@@ -203,7 +198,12 @@ impl Encoder for ChatStream {
         let mut out = Vec::new();
         match error {
             Some((code, message, status)) => {
-                out.push(sse(&envelope(code, message, status, &self.request_id)));
+                out.push(sse(&error_envelope(
+                    status,
+                    code,
+                    message,
+                    &self.request_id,
+                )));
             }
             None => {
                 if let Some(u) = usage {
@@ -221,10 +221,10 @@ impl Encoder for ChatStream {
 
     /// The error event instead of `[DONE]`: the stream is not complete.
     fn withheld(&mut self, message: &str) -> Vec<Bytes> {
-        vec![sse(&envelope(
+        vec![sse(&error_envelope(
+            503,
             "audit_unavailable",
             message,
-            503,
             &self.request_id,
         ))]
     }
