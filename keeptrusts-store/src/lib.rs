@@ -11,6 +11,7 @@ mod holder;
 pub mod host;
 mod ledger;
 mod postgres;
+mod records;
 mod sqlite;
 mod tallies;
 mod write_behind;

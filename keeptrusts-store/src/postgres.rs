@@ -13,15 +13,12 @@ use std::str::FromStr;
 use std::sync::{Condvar, Mutex};
 use std::time::{Duration, Instant};
 
-use keeptrusts_core::directory::{ApiKey, Directory, Member, Team};
-use keeptrusts_core::escalation::{Escalation, EscalationStore, Redeem, Resolution};
 use keeptrusts_core::event::tally::{Tally, TallyKey, TallyQuery};
 use keeptrusts_core::event::{
     prune_plan, Anchor, Chain, Event, EventDraft, EventQuery, EventStore, Head, Journal,
 };
 use keeptrusts_core::ratelimit::{admits, Correction, Hit, RateCounters, Taken};
 use keeptrusts_core::time::Millis;
-use keeptrusts_core::wallet::ticket::{Ticket, TicketRedeem, TicketResolution, TicketStore};
 use keeptrusts_core::wallet::{
     AllocateMode, Lease, LeaseStatus, Ledger, Period, ReserveOutcome, ReserveRequest, Settlement,
     Wallet, WalletError, WalletKey, WalletStore,
@@ -34,10 +31,11 @@ use serde::Serialize;
 
 use crate::batch::{self, BatchRows, Combiner, Done, Op};
 use crate::ledger::Rows;
+use crate::records::{Bind, Sql};
 use crate::tallies::{self, Arg, Columns, Delta, Dialect};
 
 mod day_counts;
-mod records;
+mod events;
 
 use day_counts::*;
 
@@ -393,9 +391,73 @@ impl PgStore {
         self.combiner.submit(op, |ops| self.run_batch(ops))
     }
 
+    /// Runs `f` over one transaction as the shared record layer sees it ([`crate::records`]),
+    /// again if the database asks for a retry.
+    fn records<T>(
+        &self,
+        mut f: impl FnMut(&mut dyn Sql) -> Result<T, StoreError>,
+    ) -> Result<T, StoreError> {
+        self.tx(|tx| f(&mut PgSql(tx)))
+    }
+
     /// Applies `ops` in order in one transaction (all or nothing).
     pub(crate) fn run_batch(&self, ops: &[Op]) -> Result<Vec<Done>, StoreError> {
         self.tx_prepared(|tx, prepared| batch::apply(&mut PgBatch { tx, prepared }, ops))
+    }
+}
+
+crate::records::record_stores!(PgStore);
+
+/// One transaction in PostgreSQL's dialect for the shared record layer: placeholders `?n`
+/// become `$n`.
+struct PgSql<'a, 'c>(&'a mut Transaction<'c>);
+
+fn binds<'b>(args: &'b [Bind<'_>]) -> Vec<&'b (dyn postgres::types::ToSql + Sync)> {
+    args.iter()
+        .map(|a| match a {
+            Bind::Text(s) => s as &(dyn postgres::types::ToSql + Sync),
+            Bind::Int(i) => i as &(dyn postgres::types::ToSql + Sync),
+        })
+        .collect()
+}
+
+impl Sql for PgSql<'_, '_> {
+    fn name(&self) -> &'static str {
+        "postgres"
+    }
+
+    fn execute(
+        &mut self,
+        sql: &str,
+        args: &[Bind<'_>],
+        conflict: &dyn Fn() -> String,
+    ) -> Result<u64, StoreError> {
+        self.0
+            .execute(&sql.replace('?', "$"), &binds(args))
+            .map_err(|e| {
+                if e.code() == Some(&postgres::error::SqlState::UNIQUE_VIOLATION) {
+                    StoreError::Conflict(conflict())
+                } else {
+                    pg(e)
+                }
+            })
+    }
+
+    fn bodies(&mut self, sql: &str, args: &[Bind<'_>]) -> Result<Vec<String>, StoreError> {
+        self.0
+            .query(&sql.replace('?', "$"), &binds(args))
+            .map_err(pg)?
+            .iter()
+            .map(|r| r.try_get::<_, String>(0).map_err(corrupt))
+            .collect()
+    }
+
+    fn for_update(&self) -> &'static str {
+        " FOR UPDATE"
+    }
+
+    fn member_user(&self) -> &'static str {
+        "usr"
     }
 }
 

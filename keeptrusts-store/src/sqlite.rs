@@ -4,15 +4,12 @@ use std::path::Path;
 use std::sync::{Arc, Mutex, MutexGuard};
 use std::time::Duration;
 
-use keeptrusts_core::directory::{ApiKey, Directory, Member, Team};
-use keeptrusts_core::escalation::{Escalation, EscalationStore, Redeem, Resolution};
 use keeptrusts_core::event::tally::{Tally, TallyKey, TallyQuery};
 use keeptrusts_core::event::{
     prune_plan, Anchor, Chain, Event, EventDraft, EventQuery, EventStore, Head, Journal,
 };
 use keeptrusts_core::ratelimit::{admits, Correction, Hit, RateCounters, Taken};
 use keeptrusts_core::time::Millis;
-use keeptrusts_core::wallet::ticket::{Ticket, TicketRedeem, TicketResolution, TicketStore};
 use keeptrusts_core::wallet::{
     AllocateMode, Lease, LeaseStatus, Ledger, Period, ReserveOutcome, ReserveRequest, Settlement,
     Wallet, WalletError, WalletKey, WalletStore,
@@ -25,9 +22,10 @@ use serde::Serialize;
 
 use crate::batch::{self, BatchRows, Combiner, Done, Op};
 use crate::ledger::Rows;
+use crate::records::{Bind, Sql};
 use crate::tallies::{self, Arg, Columns, Delta, Dialect};
 
-mod records;
+mod events;
 
 /// Migrations, applied in order on open; `PRAGMA user_version` records how many ran.
 const MIGRATIONS: &[&str] = &[
@@ -303,6 +301,14 @@ impl SqliteStore {
         Ok(out)
     }
 
+    /// Runs `f` over one transaction as the shared record layer sees it ([`crate::records`]).
+    fn records<T>(
+        &self,
+        f: impl FnOnce(&mut dyn Sql) -> Result<T, StoreError>,
+    ) -> Result<T, StoreError> {
+        self.tx(|tx| f(&mut SqliteSql(tx)))
+    }
+
     /// Queues a request-path operation; concurrent ones share one transaction.
     fn submit(&self, op: Op) -> Result<Done, StoreError> {
         self.combiner.submit(op, |ops| self.run_batch(ops))
@@ -364,6 +370,66 @@ fn save_lease(tx: &Transaction<'_>, l: &Lease) -> Result<(), StoreError> {
     ])
     .map_err(unavailable)?;
     Ok(())
+}
+
+crate::records::record_stores!(SqliteStore);
+
+/// One transaction in SQLite's dialect for the shared record layer.
+struct SqliteSql<'a, 'c>(&'a Transaction<'c>);
+
+impl rusqlite::ToSql for Bind<'_> {
+    fn to_sql(&self) -> rusqlite::Result<rusqlite::types::ToSqlOutput<'_>> {
+        use rusqlite::types::{ToSqlOutput, Value, ValueRef};
+        Ok(match self {
+            Bind::Text(Some(s)) => ToSqlOutput::Borrowed(ValueRef::Text(s.as_bytes())),
+            Bind::Text(None) => ToSqlOutput::Owned(Value::Null),
+            Bind::Int(i) => ToSqlOutput::Owned(Value::Integer(*i)),
+        })
+    }
+}
+
+impl Sql for SqliteSql<'_, '_> {
+    fn name(&self) -> &'static str {
+        "sqlite"
+    }
+
+    fn execute(
+        &mut self,
+        sql: &str,
+        args: &[Bind<'_>],
+        conflict: &dyn Fn() -> String,
+    ) -> Result<u64, StoreError> {
+        let n = self
+            .0
+            .prepare_cached(sql)
+            .map_err(unavailable)?
+            .execute(rusqlite::params_from_iter(args))
+            .map_err(|e| match e {
+                rusqlite::Error::SqliteFailure(f, _)
+                    if f.code == rusqlite::ErrorCode::ConstraintViolation =>
+                {
+                    StoreError::Conflict(conflict())
+                }
+                e => unavailable(e),
+            })?;
+        Ok(n as u64)
+    }
+
+    fn bodies(&mut self, sql: &str, args: &[Bind<'_>]) -> Result<Vec<String>, StoreError> {
+        let mut stmt = self.0.prepare_cached(sql).map_err(unavailable)?;
+        let rows = stmt
+            .query_map(rusqlite::params_from_iter(args), |r| r.get::<_, String>(0))
+            .map_err(unavailable)?;
+        rows.collect::<Result<_, _>>().map_err(unavailable)
+    }
+
+    fn for_update(&self) -> &'static str {
+        ""
+    }
+
+    fn member_user(&self) -> &'static str {
+        "user"
+    }
 }
 
 struct SqliteRows<'a, 'c>(&'a Transaction<'c>);
