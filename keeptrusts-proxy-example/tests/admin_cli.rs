@@ -112,15 +112,7 @@ fn keys_are_listed_revoked_rotated_and_expire() {
 fn removed_members_and_archived_teams_lose_their_keys() {
     let env = Env::new("cli-members");
     let agent = env.support_team();
-    env.ok(&[
-        "team",
-        "add-member",
-        "--team",
-        "support",
-        "--email",
-        "bo@yourco.com",
-    ]);
-    let bo = env.key("support", "bo@yourco.com");
+    let bo = env.member_key("support", "bo@yourco.com", None);
     let (mut gw, addr) = env.gateway(&[]);
     assert_eq!(refused(&addr, &bo), None);
     env.ok(&[
@@ -234,17 +226,7 @@ fn admin_actions_are_exported_and_verified_with_the_chain() {
         .ok(&["events", "verify"])
         .starts_with(&format!("ok: {} events", events.len())));
     // an admin's own view of their team lists them; a member sees their own rows only
-    env.ok(&[
-        "team",
-        "add-member",
-        "--team",
-        "support",
-        "--email",
-        "lead@yourco.com",
-        "--role",
-        "admin",
-    ]);
-    let lead = env.key("support", "lead@yourco.com");
+    let lead = env.member_key("support", "lead@yourco.com", Some("admin"));
     let (mut gw, addr) = env.gateway(&[]);
     let r = http(
         &addr,
@@ -354,16 +336,7 @@ fn events_are_paged_and_filtered_by_the_store_with_the_viewers_rules() {
     let env = Env::new("cli-pages");
     let agent = env.support_team();
     for (email, role) in [("lead@yourco.com", "admin"), ("root@yourco.com", "owner")] {
-        env.ok(&[
-            "team",
-            "add-member",
-            "--team",
-            "support",
-            "--email",
-            email,
-            "--role",
-            role,
-        ]);
+        env.add_member("support", email, Some(role));
     }
     let lead = env.key("support", "lead@yourco.com");
     let root = env.key("support", "root@yourco.com");

@@ -19,16 +19,7 @@ fn org(env: &Env) -> (String, String, String, String) {
         env.ok(&["team", "create", "--name", name]);
     }
     let add = |team: &str, email: &str, role: &str| {
-        env.ok(&[
-            "team",
-            "add-member",
-            "--team",
-            team,
-            "--email",
-            email,
-            "--role",
-            role,
-        ]);
+        env.add_member(team, email, Some(role));
     };
     add("finance", "cfo@yourco.com", "owner");
     // the owner is also on the support team, with the owner role there
@@ -183,16 +174,7 @@ fn members_see_only_their_own_tickets_and_nobody_approves_their_own() {
 fn a_requester_never_approves_their_own_escalation() {
     let env = Env::new("auth-escalation");
     org(&env);
-    env.ok(&[
-        "team",
-        "add-member",
-        "--team",
-        "legal",
-        "--email",
-        "gc@yourco.com",
-        "--role",
-        "admin",
-    ]);
+    env.add_member("legal", "gc@yourco.com", Some("admin"));
     env.ok(&["wallet", "allocate", "--team", "legal", "--amount", "100"]);
     let gc = env.key("legal", "gc@yourco.com");
     let (mut gw, addr) = env.gateway(&[]);
@@ -218,14 +200,7 @@ fn the_seeds_commands_work_as_written_and_unknown_teams_get_a_suggestion() {
     let env = Env::new("auth-seed");
     env.ok(&["team", "create", "--name", "Engineering"]);
     // the seed writes the display name
-    env.ok(&[
-        "team",
-        "add-member",
-        "--team",
-        "Engineering",
-        "--email",
-        "dev@yourco.com",
-    ]);
+    env.add_member("Engineering", "dev@yourco.com", None);
     env.ok(&[
         "key",
         "create",

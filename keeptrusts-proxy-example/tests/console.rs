@@ -127,16 +127,7 @@ fn org(env: &Env) -> [String; 5] {
         env.ok(&["team", "create", "--name", name]);
     }
     let add = |team: &str, email: &str, role: &str| {
-        env.ok(&[
-            "team",
-            "add-member",
-            "--team",
-            team,
-            "--email",
-            email,
-            "--role",
-            role,
-        ]);
+        env.add_member(team, email, Some(role));
     };
     add("platform", "root@yourco.com", "owner");
     add("support", "lead@yourco.com", "admin");

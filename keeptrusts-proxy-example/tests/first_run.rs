@@ -89,14 +89,7 @@ fn store_options_come_before_or_after_the_subcommand_and_dashboards_print_tables
     assert_eq!(code, 0, "{err}");
     let v: serde_json::Value = serde_json::from_str(&out).unwrap();
     assert_eq!(v["teams"][0]["slug"], "support", "{out}");
-    env.ok(&[
-        "team",
-        "add-member",
-        "--team",
-        "support",
-        "--email",
-        "a@yourco.com",
-    ]);
+    env.add_member("support", "a@yourco.com", None);
     let text = env.ok(&[
         "dashboard",
         "--as",

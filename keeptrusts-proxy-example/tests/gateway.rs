@@ -20,30 +20,9 @@ fn the_gateway_governs_each_team() {
     for team in ["Support", "Engineering", "Legal"] {
         env.ok(&["team", "create", "--name", team]);
     }
-    env.ok(&[
-        "team",
-        "add-member",
-        "--team",
-        "support",
-        "--email",
-        "agent@yourco.com",
-    ]);
-    env.ok(&[
-        "team",
-        "add-member",
-        "--team",
-        "engineering",
-        "--email",
-        "dev@yourco.com",
-    ]);
-    env.ok(&[
-        "team",
-        "add-member",
-        "--team",
-        "legal",
-        "--email",
-        "counsel@yourco.com",
-    ]);
+    env.add_member("support", "agent@yourco.com", None);
+    env.add_member("engineering", "dev@yourco.com", None);
+    env.add_member("legal", "counsel@yourco.com", None);
     let support = env.key("support", "agent@yourco.com");
     let eng = env.key("engineering", "dev@yourco.com");
     let legal = env.key("legal", "counsel@yourco.com");
@@ -309,24 +288,8 @@ fn the_gateway_governs_each_team() {
 fn admin_api_creates_teams_members_and_keys_for_owners_only() {
     let env = Env::new("admin");
     env.ok(&["team", "create", "--name", "Finance"]);
-    env.ok(&[
-        "team",
-        "add-member",
-        "--team",
-        "finance",
-        "--email",
-        "cfo@yourco.com",
-        "--role",
-        "owner",
-    ]);
-    env.ok(&[
-        "team",
-        "add-member",
-        "--team",
-        "finance",
-        "--email",
-        "clerk@yourco.com",
-    ]);
+    env.add_member("finance", "cfo@yourco.com", Some("owner"));
+    env.add_member("finance", "clerk@yourco.com", None);
     let owner = env.key("finance", "cfo@yourco.com");
     let clerk = env.key("finance", "clerk@yourco.com");
     let (mut gw, addr) = env.gateway(&[]);
@@ -632,17 +595,7 @@ providers:
     )
     .unwrap();
     let member = env.support_team();
-    env.ok(&[
-        "team",
-        "add-member",
-        "--team",
-        "support",
-        "--email",
-        "lead@yourco.com",
-        "--role",
-        "admin",
-    ]);
-    let admin = env.key("support", "lead@yourco.com");
+    let admin = env.member_key("support", "lead@yourco.com", Some("admin"));
     let (mut gw, addr) = env.gateway_with(&pack, &[]);
     let ids = |key: &str, headers: &[(&str, &str)]| -> (u16, Vec<String>) {
         let r = http(&addr, "GET", "/v1/models", Some(key), headers, b"");

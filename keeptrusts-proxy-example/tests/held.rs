@@ -315,17 +315,7 @@ fn two_gateways_on_postgres_a_request_held_on_one_is_released_by_an_approval_on_
     let mut env = Env::new("held-postgres");
     env.store = format!("{server}/{db}");
     let key = env.support_team();
-    env.ok(&[
-        "team",
-        "add-member",
-        "--team",
-        "support",
-        "--email",
-        "lead@yourco.com",
-        "--role",
-        "admin",
-    ]);
-    let lead = env.key("support", "lead@yourco.com");
+    let lead = env.member_key("support", "lead@yourco.com", Some("admin"));
     env.ok(&[
         "wallet", "allocate", "--team", "support", "--amount", "0.10",
     ]);

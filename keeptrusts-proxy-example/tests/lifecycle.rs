@@ -252,15 +252,7 @@ fn a_fallback_is_priced_and_checked_for_the_model_that_ran() {
 fn an_approved_ticket_is_redeemed_by_its_requester_for_its_request_once() {
     let env = Env::new("lc-ticket");
     let key = env.support_team();
-    env.ok(&[
-        "team",
-        "add-member",
-        "--team",
-        "support",
-        "--email",
-        "mate@yourco.com",
-    ]);
-    let mate = env.key("support", "mate@yourco.com");
+    let mate = env.member_key("support", "mate@yourco.com", None);
     let down = Arc::new(AtomicBool::new(false));
     let (addr, seen) = max_biller(Arc::clone(&down));
     let (mut gw, gw_addr) = env.gateway_with(&pack(&env, &addr), &[]);

@@ -133,36 +133,10 @@ fn post(addr: &str, key: &str, text: &str) -> common::Reply {
 fn a_receiver_gets_each_event_type_once_signed_and_without_request_text() {
     let env = Env::new("notify");
     let key = env.support_team();
-    env.ok(&[
-        "team",
-        "add-member",
-        "--team",
-        "support",
-        "--email",
-        "lead@yourco.com",
-        "--role",
-        "admin",
-    ]);
-    let lead = env.key("support", "lead@yourco.com");
+    let lead = env.member_key("support", "lead@yourco.com", Some("admin"));
     env.ok(&["team", "create", "--name", "Legal"]);
-    env.ok(&[
-        "team",
-        "add-member",
-        "--team",
-        "legal",
-        "--email",
-        "counsel@yourco.com",
-    ]);
-    env.ok(&[
-        "team",
-        "add-member",
-        "--team",
-        "legal",
-        "--email",
-        "gc@yourco.com",
-        "--role",
-        "admin",
-    ]);
+    env.add_member("legal", "counsel@yourco.com", None);
+    env.add_member("legal", "gc@yourco.com", Some("admin"));
     let counsel = env.key("legal", "counsel@yourco.com");
     let gc = env.key("legal", "gc@yourco.com");
     env.ok(&["wallet", "allocate", "--team", "legal", "--amount", "100"]);

@@ -153,17 +153,7 @@ fn a_key_revoked_on_one_gateway_is_refused_by_another_within_a_second() {
     let mut env = Env::new("postgres-revoke");
     env.store = format!("{server}/{db}");
     let key = env.support_team();
-    env.ok(&[
-        "team",
-        "add-member",
-        "--team",
-        "support",
-        "--email",
-        "lead@yourco.com",
-        "--role",
-        "admin",
-    ]);
-    let admin = env.key("support", "lead@yourco.com");
+    let admin = env.member_key("support", "lead@yourco.com", Some("admin"));
     let (mut a, addr_a) = env.gateway(&[]);
     let (mut b, addr_b) = env.gateway(&[]);
     // gateway b has the key in its cache

@@ -86,7 +86,7 @@ fn members(env: &Env, team: &str, emails: &[&str]) {
     env.ok(&["team", "create", "--name", team]);
     let slug = team.to_ascii_lowercase();
     for e in emails {
-        env.ok(&["team", "add-member", "--team", &slug, "--email", e]);
+        env.add_member(&slug, e, None);
     }
     env.ok(&["wallet", "allocate", "--team", &slug, "--amount", "100"]);
 }

@@ -105,27 +105,8 @@ fn a_flood_of_bad_keys_is_counted_not_written_one_by_one() {
 fn a_forbidden_admin_call_is_recorded_with_the_rule_that_refused_it() {
     let env = Env::new("refusal-admin");
     env.support_team();
-    env.ok(&[
-        "team",
-        "add-member",
-        "--team",
-        "support",
-        "--email",
-        "boss@yourco.com",
-        "--role",
-        "owner",
-    ]);
-    env.ok(&[
-        "team",
-        "add-member",
-        "--team",
-        "support",
-        "--email",
-        "lead@yourco.com",
-        "--role",
-        "admin",
-    ]);
-    let lead = env.key("support", "lead@yourco.com");
+    env.add_member("support", "boss@yourco.com", Some("owner"));
+    let lead = env.member_key("support", "lead@yourco.com", Some("admin"));
     let (mut gw, addr) = env.gateway(&[]);
     let body = serde_json::json!({"team": "support", "email": "boss@yourco.com"});
     let r = http(

@@ -54,18 +54,26 @@ impl Env {
         v["key"].as_str().unwrap().to_owned()
     }
 
+    /// Adds `email` to `team` (as `role`, else the default member role) with `kt team
+    /// add-member`.
+    pub fn add_member(&self, team: &str, email: &str, role: Option<&str>) {
+        let mut args = vec!["team", "add-member", "--team", team, "--email", email];
+        if let Some(role) = role {
+            args.extend(["--role", role]);
+        }
+        self.ok(&args);
+    }
+
+    /// [`Env::add_member`], then a key for the new member.
+    pub fn member_key(&self, team: &str, email: &str, role: Option<&str>) -> String {
+        self.add_member(team, email, role);
+        self.key(team, email)
+    }
+
     /// A team `support` with the member agent@yourco.com and 5.00 USD; returns the member's key.
     pub fn support_team(&self) -> String {
         self.ok(&["team", "create", "--name", "Support"]);
-        self.ok(&[
-            "team",
-            "add-member",
-            "--team",
-            "support",
-            "--email",
-            "agent@yourco.com",
-        ]);
-        let key = self.key("support", "agent@yourco.com");
+        let key = self.member_key("support", "agent@yourco.com", None);
         self.ok(&["wallet", "allocate", "--team", "support", "--amount", "5"]);
         key
     }
