@@ -14,7 +14,7 @@ use std::io::Write;
 use serde_json::{json, Value};
 
 mod common;
-use common::{events, http, ledger, provider, respond_json, stop, Env, Received, Reply};
+use common::{events, http, ledger, post_json, provider, respond_json, sse, stop, Env, Received};
 
 /// Chat completions: a tool call when the request has tools and ends with the user, the tool's
 /// result echoed once it ends with it, else an answer with an e-mail address; streams in pieces
@@ -200,26 +200,6 @@ providers:
     p
 }
 
-fn post(addr: &str, path: &str, key: &str, body: &Value, headers: &[(&str, &str)]) -> Reply {
-    http(
-        addr,
-        "POST",
-        path,
-        Some(key),
-        headers,
-        body.to_string().as_bytes(),
-    )
-}
-
-/// The `data:` payloads of an SSE body.
-fn sse(body: &str) -> Vec<Value> {
-    body.lines()
-        .filter_map(|l| l.strip_prefix("data: "))
-        .filter(|d| *d != "[DONE]")
-        .map(|d| serde_json::from_str(d).unwrap())
-        .collect()
-}
-
 fn num(v: &Value) -> f64 {
     v.as_str()
         .map_or_else(|| v.as_f64().unwrap_or(0.0), |s| s.parse().unwrap())
@@ -247,7 +227,7 @@ fn responses_are_translated_to_chat_completions_and_back() {
     let (mut gw, gw_addr) = env.gateway_with(&pack(&env, &addr), &[]);
 
     // plain: the prompt is redacted before the provider, the answer before the client
-    let r = post(
+    let r = post_json(
         &gw_addr,
         "/v1/responses",
         &key,
@@ -272,7 +252,7 @@ fn responses_are_translated_to_chat_completions_and_back() {
     }
 
     // streamed: the Responses events, redacted across pieces, usage in response.completed
-    let r = post(
+    let r = post_json(
         &gw_addr,
         "/v1/responses",
         &key,
@@ -298,7 +278,7 @@ fn responses_are_translated_to_chat_completions_and_back() {
 
     // a tool round trip: the call's arguments are redacted; its output goes back as a tool turn
     let tools = json!([{"type": "function", "name": "lookup", "parameters": {"type": "object"}}]);
-    let r = post(
+    let r = post_json(
         &gw_addr,
         "/v1/responses",
         &key,
@@ -310,7 +290,7 @@ fn responses_are_translated_to_chat_completions_and_back() {
     assert_eq!(call["type"], "function_call");
     assert_eq!(call["call_id"], "call_7");
     assert_eq!(call["arguments"], "{\"email\": \"[EMAIL]\"}");
-    let r = post(
+    let r = post_json(
         &gw_addr,
         "/v1/responses",
         &key,
@@ -333,7 +313,7 @@ fn responses_are_translated_to_chat_completions_and_back() {
         );
     }
     // streamed tool call: the arguments' pieces are redacted as one text
-    let r = post(
+    let r = post_json(
         &gw_addr,
         "/v1/responses",
         &key,
@@ -353,7 +333,7 @@ fn responses_are_translated_to_chat_completions_and_back() {
     assert!(!r.body.contains("ann@"), "{}", r.body);
 
     // refused clearly, and audited: state, built-in tools; a provider failure is a 502
-    let r = post(
+    let r = post_json(
         &gw_addr,
         "/v1/responses",
         &key,
@@ -362,7 +342,7 @@ fn responses_are_translated_to_chat_completions_and_back() {
     );
     assert_eq!(r.status, 400);
     assert_eq!(r.json()["error"]["code"], "unsupported_parameter");
-    let r = post(
+    let r = post_json(
         &gw_addr,
         "/v1/responses",
         &key,
@@ -370,7 +350,7 @@ fn responses_are_translated_to_chat_completions_and_back() {
         &[],
     );
     assert_eq!(r.json()["error"]["code"], "unsupported_tool");
-    let r = post(
+    let r = post_json(
         &gw_addr,
         "/v1/responses",
         &key,
@@ -430,7 +410,7 @@ fn messages_are_translated_for_either_target_and_errors_keep_anthropics_shape() 
     // streamed from an Anthropic target: Messages events, redacted across pieces
     let mut streamed = body.clone();
     streamed["stream"] = json!(true);
-    let r = post(&gw_addr, "/v1/messages", &key, &streamed, &version);
+    let r = post_json(&gw_addr, "/v1/messages", &key, &streamed, &version);
     assert_eq!(r.status, 200, "{}", r.body);
     let evs = sse(&r.body);
     let kinds: Vec<&str> = evs.iter().map(|e| e["type"].as_str().unwrap()).collect();
@@ -446,7 +426,7 @@ fn messages_are_translated_for_either_target_and_errors_keep_anthropics_shape() 
 
     // to a chat completions target, with tools: tool_use with redacted input, then the result
     let tools = json!([{"name": "lookup", "description": "finds people", "input_schema": {"type": "object"}}]);
-    let r = post(
+    let r = post_json(
         &gw_addr,
         "/v1/messages",
         &key,
@@ -461,7 +441,7 @@ fn messages_are_translated_for_either_target_and_errors_keep_anthropics_shape() 
         v["content"][0],
         json!({"type": "tool_use", "id": "call_7", "name": "lookup", "input": {"email": "[EMAIL]"}})
     );
-    let r = post(
+    let r = post_json(
         &gw_addr,
         "/v1/messages",
         &key,
@@ -490,7 +470,7 @@ fn messages_are_translated_for_either_target_and_errors_keep_anthropics_shape() 
     }
 
     // errors in Anthropic's shape, the gateway's code beside
-    let r = post(&gw_addr, "/v1/messages", &key, &body, &[]);
+    let r = post_json(&gw_addr, "/v1/messages", &key, &body, &[]);
     assert_eq!(r.status, 400);
     assert_eq!(r.json()["type"], "error");
     assert_eq!(r.json()["error"]["type"], "invalid_request_error");
@@ -508,7 +488,7 @@ fn messages_are_translated_for_either_target_and_errors_keep_anthropics_shape() 
     assert_eq!(r.status, 401);
     assert_eq!(r.json()["error"]["type"], "authentication_error");
     assert_eq!(r.json()["error"]["code"], "unauthenticated");
-    let r = post(
+    let r = post_json(
         &gw_addr,
         "/v1/messages",
         &key,
@@ -518,7 +498,7 @@ fn messages_are_translated_for_either_target_and_errors_keep_anthropics_shape() 
     assert_eq!(r.status, 502);
     assert_eq!(r.json()["error"]["type"], "api_error");
     assert_eq!(r.json()["error"]["code"], "upstream_error");
-    let r = post(
+    let r = post_json(
         &gw_addr,
         "/v1/messages",
         &key,
@@ -539,7 +519,7 @@ fn embeddings_scan_every_input_and_are_priced_on_input_tokens() {
     let key = env.support_team();
     let (addr, seen) = fake();
     let (mut gw, gw_addr) = env.gateway_with(&pack(&env, &addr), &[]);
-    let r = post(
+    let r = post_json(
         &gw_addr,
         "/v1/embeddings",
         &key,
@@ -559,7 +539,7 @@ fn embeddings_scan_every_input_and_are_priced_on_input_tokens() {
         assert!(sent.get("messages").is_none(), "{sent}");
     }
     // one string stays one string
-    let r = post(
+    let r = post_json(
         &gw_addr,
         "/v1/embeddings",
         &key,
@@ -569,7 +549,7 @@ fn embeddings_scan_every_input_and_are_priced_on_input_tokens() {
     assert_eq!(r.status, 200, "{}", r.body);
     assert_eq!(seen.lock().unwrap()[1]["input"], "call [PHONE]");
     // token arrays cannot be scanned: refused, nothing forwarded
-    let r = post(
+    let r = post_json(
         &gw_addr,
         "/v1/embeddings",
         &key,
@@ -581,7 +561,7 @@ fn embeddings_scan_every_input_and_are_priced_on_input_tokens() {
     assert_eq!(seen.lock().unwrap().len(), 2);
     // a provider that reports no usage is charged its whole bound, never 0; one that answers
     // 2xx without vectors (or one short) is a 502, and still charged (it may have billed)
-    let r = post(
+    let r = post_json(
         &gw_addr,
         "/v1/embeddings",
         &key,
@@ -589,7 +569,7 @@ fn embeddings_scan_every_input_and_are_priced_on_input_tokens() {
         &[],
     );
     assert_eq!(r.status, 200, "{}", r.body);
-    let r = post(
+    let r = post_json(
         &gw_addr,
         "/v1/embeddings",
         &key,
@@ -598,7 +578,7 @@ fn embeddings_scan_every_input_and_are_priced_on_input_tokens() {
     );
     assert_eq!(r.status, 502, "{}", r.body);
     assert_eq!(r.json()["error"]["code"], "upstream_error");
-    let r = post(
+    let r = post_json(
         &gw_addr,
         "/v1/embeddings",
         &key,

@@ -468,14 +468,7 @@ fn anthropic_targets_speak_the_messages_api() {
 
     let body = serde_json::json!({"model": "claude-sonnet-4-20250514", "max_tokens": 300,
         "messages": [{"role": "system", "content": "Be brief."}, {"role": "user", "content": "my SSN is 123-45-6789"}]});
-    let r = http(
-        &addr,
-        "POST",
-        "/v1/chat/completions",
-        Some(&key),
-        &[],
-        body.to_string().as_bytes(),
-    );
+    let r = common::post_json(&addr, "/v1/chat/completions", &key, &body, &[]);
     assert_eq!(r.status, 200, "{}", r.body);
     let v = r.json();
     assert_eq!(v["object"], "chat.completion");
@@ -489,27 +482,9 @@ fn anthropic_targets_speak_the_messages_api() {
 
     let body = serde_json::json!({"model": "claude-sonnet-4-20250514", "stream": true,
         "messages": [{"role": "user", "content": "hello"}]});
-    let r = http(
-        &addr,
-        "POST",
-        "/v1/chat/completions",
-        Some(&key),
-        &[],
-        body.to_string().as_bytes(),
-    );
+    let r = common::post_json(&addr, "/v1/chat/completions", &key, &body, &[]);
     assert_eq!(r.status, 200);
-    let text: String = r
-        .body
-        .lines()
-        .filter_map(|l| l.strip_prefix("data: "))
-        .filter(|d| *d != "[DONE]")
-        .filter_map(|d| serde_json::from_str::<Value>(d).ok())
-        .filter_map(|v| {
-            v["choices"][0]["delta"]["content"]
-                .as_str()
-                .map(str::to_owned)
-        })
-        .collect();
+    let text = common::streamed(&r.body, "content");
     assert_eq!(
         text,
         "system=- max_tokens=1024 version=2023-06-01 key=sk-ant-test said=hello mail [EMAIL]"
@@ -542,27 +517,9 @@ fn provider_responses_and_streams_are_redacted_on_the_way_back() {
 
     let body = serde_json::json!({"model": "gpt-4o-mini", "stream": true,
         "messages": [{"role": "user", "content": "how do I reach you?"}]});
-    let r = http(
-        &addr,
-        "POST",
-        "/v1/chat/completions",
-        Some(&key),
-        &[],
-        body.to_string().as_bytes(),
-    );
+    let r = common::post_json(&addr, "/v1/chat/completions", &key, &body, &[]);
     assert_eq!(r.status, 200);
-    let text: String = r
-        .body
-        .lines()
-        .filter_map(|l| l.strip_prefix("data: "))
-        .filter(|d| *d != "[DONE]")
-        .filter_map(|d| serde_json::from_str::<Value>(d).ok())
-        .filter_map(|v| {
-            v["choices"][0]["delta"]["content"]
-                .as_str()
-                .map(str::to_owned)
-        })
-        .collect();
+    let text = common::streamed(&r.body, "content");
     assert_eq!(text, "Sure, call me at [PHONE] or mail [EMAIL] today.");
     stop(&mut gw);
     assert_eq!(common::request_events(&env), 2);

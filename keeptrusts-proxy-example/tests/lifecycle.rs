@@ -13,7 +13,7 @@ use std::sync::Arc;
 use serde_json::{json, Value};
 
 mod common;
-use common::{chat, events, http, ledger, max_biller, stop, Env};
+use common::{chat, events, http, ledger, max_biller, post_json, stop, Env};
 
 fn pack(env: &Env, provider: &str) -> std::path::PathBuf {
     let p = env.dir.join("pack.yaml");
@@ -48,17 +48,6 @@ fn num(v: &Value) -> f64 {
         .map_or_else(|| v.as_f64().unwrap_or(0.0), |s| s.parse().unwrap())
 }
 
-fn post(addr: &str, key: &str, body: &Value, headers: &[(&str, &str)]) -> common::Reply {
-    http(
-        addr,
-        "POST",
-        "/v1/chat/completions",
-        Some(key),
-        headers,
-        body.to_string().as_bytes(),
-    )
-}
-
 #[test]
 fn forwarded_requests_carry_the_reserved_limit_and_settle_within_it() {
     let env = Env::new("lc-bound");
@@ -74,11 +63,14 @@ fn forwarded_requests_carry_the_reserved_limit_and_settle_within_it() {
     // n choices and a tool schema are billed too
     let body = json!({"model": "m-cheap", "n": 3, "messages": [{"role": "user", "content": "three"}],
         "tools": [{"type": "function", "function": {"name": "lookup", "description": "x".repeat(800)}}]});
-    let r = post(&gw_addr, &key, &body, &[]);
+    let r = post_json(&gw_addr, "/v1/chat/completions", &key, &body, &[]);
     assert_eq!(r.status, 200, "{}", r.body);
     // a limit above the pack's default is cut to it
     let body = json!({"model": "m-cheap", "max_tokens": 50_000, "messages": [{"role": "user", "content": "long"}]});
-    assert_eq!(post(&gw_addr, &key, &body, &[]).status, 200);
+    assert_eq!(
+        post_json(&gw_addr, "/v1/chat/completions", &key, &body, &[]).status,
+        200
+    );
     {
         let seen = seen.lock().unwrap();
         assert_eq!(seen[0]["max_tokens"], 1024);
@@ -149,19 +141,12 @@ fn streams_settle_on_the_usage_chunk_and_pass_tool_calls_through_the_filter() {
     let key = env.support_team();
     let (addr, seen) = max_biller(Arc::default());
     let (mut gw, gw_addr) = env.gateway_with(&pack(&env, &addr), &[]);
-    let data = |body: &str| -> Vec<Value> {
-        body.lines()
-            .filter_map(|l| l.strip_prefix("data: "))
-            .filter(|d| *d != "[DONE]")
-            .map(|d| serde_json::from_str(d).unwrap())
-            .collect()
-    };
     // the client asks for usage: it gets the provider's numbers
     let body = json!({"model": "m-cheap", "stream": true, "stream_options": {"include_usage": true},
         "messages": [{"role": "user", "content": "hi"}]});
-    let r = post(&gw_addr, &key, &body, &[]);
+    let r = post_json(&gw_addr, "/v1/chat/completions", &key, &body, &[]);
     assert_eq!(r.status, 200);
-    let chunks = data(&r.body);
+    let chunks = common::sse(&r.body);
     let usage = chunks
         .iter()
         .find(|c| c.get("usage").is_some())
@@ -170,9 +155,9 @@ fn streams_settle_on_the_usage_chunk_and_pass_tool_calls_through_the_filter() {
     assert_eq!(usage["usage"]["completion_tokens"], 7);
     // a client that did not ask gets no usage chunk, but the gateway asked the provider for one
     let body = json!({"model": "m-cheap", "stream": true, "messages": [{"role": "user", "content": "tool-stream"}]});
-    let r = post(&gw_addr, &key, &body, &[]);
+    let r = post_json(&gw_addr, "/v1/chat/completions", &key, &body, &[]);
     assert_eq!(r.status, 200);
-    let chunks = data(&r.body);
+    let chunks = common::sse(&r.body);
     assert!(
         chunks.iter().all(|c| c.get("usage").is_none()),
         "{}",
@@ -261,13 +246,13 @@ fn an_approved_ticket_is_redeemed_by_its_requester_for_its_request_once() {
         "wallet", "allocate", "--team", "support", "--amount", "0.10",
     ]);
     let body = json!({"model": "m-dear", "max_tokens": 500, "messages": [{"role": "user", "content": "a long report"}]});
-    let r = post(&gw_addr, &key, &body, &[]);
+    let r = post_json(&gw_addr, "/v1/chat/completions", &key, &body, &[]);
     assert_eq!(r.status, 402, "{}", r.body);
     let ticket = r.json()["error"]["ticket_id"].as_str().unwrap().to_owned();
     env.ok(&["ticket", "approve", &ticket]);
     let with = [("X-Keeptrusts-Ticket-Id", ticket.as_str())];
     // a teammate who knows the prompt cannot redeem it
-    let r = post(&gw_addr, &mate, &body, &with);
+    let r = post_json(&gw_addr, "/v1/chat/completions", &mate, &body, &with);
     assert_eq!(
         (r.status, r.json()["error"]["code"].as_str()),
         (403, Some("ticket_not_yours"))
@@ -275,21 +260,21 @@ fn an_approved_ticket_is_redeemed_by_its_requester_for_its_request_once() {
     // nor can the requester ask for more than was approved
     let mut bigger = body.clone();
     bigger["max_tokens"] = json!(900);
-    let r = post(&gw_addr, &key, &bigger, &with);
+    let r = post_json(&gw_addr, "/v1/chat/completions", &key, &bigger, &with);
     assert_eq!(
         (r.status, r.json()["error"]["code"].as_str()),
         (409, Some("ticket_request_mismatch"))
     );
     // the provider fails after the approval was used: it stays redeemable
     down.store(true, Ordering::SeqCst);
-    let r = post(&gw_addr, &key, &body, &with);
+    let r = post_json(&gw_addr, "/v1/chat/completions", &key, &body, &with);
     assert_eq!(r.status, 502, "{}", r.body);
     down.store(false, Ordering::SeqCst);
     // the retry is served, charged and audited with the ticket's id
-    let r = post(&gw_addr, &key, &body, &with);
+    let r = post_json(&gw_addr, "/v1/chat/completions", &key, &body, &with);
     assert_eq!(r.status, 200, "{}", r.body);
     // exactly once
-    let r = post(&gw_addr, &key, &body, &with);
+    let r = post_json(&gw_addr, "/v1/chat/completions", &key, &body, &with);
     assert_eq!(r.status, 402, "{}", r.body);
     assert_eq!(seen.lock().unwrap().len(), 2, "one failed call, one served");
     stop(&mut gw);
@@ -449,7 +434,7 @@ fn every_text_field_is_governed_and_dropped_logprobs_are_said() {
         "prediction": {"type": "content", "content": format!("mail {email}")},
         "tools": [{"type": "function", "function": {"name": "notify", "description": format!("mails {email}"),
             "parameters": {"type": "object", "properties": {"to": {"type": "string", "description": email}}}}}]});
-    let r = post(&gw_addr, &key, &body, &[]);
+    let r = post_json(&gw_addr, "/v1/chat/completions", &key, &body, &[]);
     assert_eq!(r.status, 200, "{}", r.body);
     let sent = seen.lock().unwrap()[0].to_string();
     assert!(
@@ -473,20 +458,10 @@ fn every_text_field_is_governed_and_dropped_logprobs_are_said() {
     // headers say so
     let mut streamed = body.clone();
     streamed["stream"] = json!(true);
-    let r = post(&gw_addr, &key, &streamed, &[]);
+    let r = post_json(&gw_addr, "/v1/chat/completions", &key, &streamed, &[]);
     assert_eq!(r.status, 200, "{}", r.body);
     assert!(!r.body.contains("example.com"), "{}", r.body);
-    let refusal: String = r
-        .body
-        .lines()
-        .filter_map(|l| l.strip_prefix("data: "))
-        .filter(|d| *d != "[DONE]")
-        .filter_map(|d| {
-            serde_json::from_str::<Value>(d).unwrap()["choices"][0]["delta"]["refusal"]
-                .as_str()
-                .map(str::to_owned)
-        })
-        .collect();
+    let refusal = common::streamed(&r.body, "refusal");
     assert_eq!(refusal, "I cannot mail [EMAIL] today.");
     assert!(r
         .headers

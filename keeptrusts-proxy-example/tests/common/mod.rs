@@ -209,6 +209,42 @@ pub fn http(
     }
 }
 
+/// POSTs `body` as JSON to `path` with `key` as the bearer key.
+pub fn post_json(
+    addr: &str,
+    path: &str,
+    key: &str,
+    body: &Value,
+    headers: &[(&str, &str)],
+) -> Reply {
+    http(
+        addr,
+        "POST",
+        path,
+        Some(key),
+        headers,
+        body.to_string().as_bytes(),
+    )
+}
+
+/// The `data:` payloads of an SSE body, parsed.
+pub fn sse(body: &str) -> Vec<Value> {
+    body.lines()
+        .filter_map(|l| l.strip_prefix("data: "))
+        .filter(|d| *d != "[DONE]")
+        .map(|d| serde_json::from_str(d).unwrap_or_else(|e| panic!("{e}: {d}")))
+        .collect()
+}
+
+/// What a streamed chat completion sent in `field` of its deltas (`content`, `refusal`),
+/// joined.
+pub fn streamed(body: &str, field: &str) -> String {
+    sse(body)
+        .iter()
+        .filter_map(|v| v["choices"][0]["delta"][field].as_str().map(str::to_owned))
+        .collect()
+}
+
 pub fn chat(
     addr: &str,
     key: Option<&str>,
