@@ -12,7 +12,6 @@
 
 use std::process::{Command, Stdio};
 
-use keeptrusts_core::escalation::{resolve, Resolution};
 use keeptrusts_core::event::{verify, EventDraft, EventStore, MemoryEvents};
 use keeptrusts_core::pricing::Currency;
 use keeptrusts_core::wallet::{
@@ -20,7 +19,7 @@ use keeptrusts_core::wallet::{
 };
 use keeptrusts_core::{
     ChatRequest, Engine, MemoryEscalations, Principal, RequestContext, Role, StoreError, Stores,
-    Verdict, WalletKey,
+    WalletKey,
 };
 use keeptrusts_store::PgStore;
 use proptest::prelude::*;
@@ -190,59 +189,7 @@ fn concurrent_requests_share_transactions_and_lose_nothing() {
 #[test]
 fn the_seed_flow_runs_on_postgres() {
     let Some(url) = url() else { return };
-    let store = fresh(&url, "seed");
-    let engine =
-        Engine::from_yaml(include_str!("../../examples/packs/per-team-targeting.yaml")).unwrap();
-    let owner = Principal::new("cfo@yourco.com", "finance", Role::Owner);
-    keeptrusts_core::wallet::allocate(
-        &store,
-        &owner,
-        &WalletKey::new(WalletScope::Team, "legal"),
-        &[],
-        Decimal::new(1000, 0),
-        "USD",
-        None,
-        AllocateMode::Set,
-        0,
-    )
-    .unwrap();
-    let stores = Stores::new(&store).with_budget(&store, &store);
-    let counsel = Principal::new("counsel@yourco.com", "legal", Role::Member);
-    let req = ChatRequest::user("gpt-4o", "Review clause 4 for Patient: John Smith");
-    let d = engine
-        .evaluate(&counsel, &req, &RequestContext::new("r1", 0), &stores)
-        .unwrap();
-    assert_eq!((d.verdict, d.status), (Verdict::Escalate, 409));
-    let id = d.escalation_id.unwrap();
-    resolve(
-        &store,
-        &Principal::new("lead@yourco.com", "legal", Role::Admin),
-        &id,
-        Resolution::Approve,
-        1,
-    )
-    .unwrap();
-    let retry = RequestContext {
-        request_id: "r2".into(),
-        now_ms: 2,
-        escalation_id: Some(id),
-        ticket_id: None,
-    };
-    let d = engine.evaluate(&counsel, &req, &retry, &stores).unwrap();
-    assert_eq!((d.verdict, d.status), (Verdict::Redact, 200));
-    let lease = d.reservation.unwrap();
-    let s = engine
-        .settle(
-            &store,
-            &lease.id,
-            &keeptrusts_core::pricing::Usage {
-                prompt_tokens: 100,
-                completion_tokens: 50,
-            },
-            3,
-        )
-        .unwrap();
-    assert_eq!(s.charged, Decimal::new(75, 5));
+    common::seed_flow(&fresh(&url, "seed"));
 }
 
 #[test]

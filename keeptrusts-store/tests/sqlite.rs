@@ -8,15 +8,13 @@
 
 use std::process::Command;
 
-use keeptrusts_core::escalation::{resolve, Resolution};
 use keeptrusts_core::event::{verify, EventDraft, EventStore, MemoryEvents};
 use keeptrusts_core::pricing::Currency;
 use keeptrusts_core::wallet::{
     AllocateMode, MemoryWallets, ReserveOutcome, ReserveRequest, WalletScope, WalletStore,
 };
 use keeptrusts_core::{
-    ChatRequest, Engine, MemoryEscalations, Principal, RequestContext, Role, Stores, Verdict,
-    WalletKey,
+    ChatRequest, Engine, MemoryEscalations, Principal, RequestContext, Role, Stores, WalletKey,
 };
 use keeptrusts_store::SqliteStore;
 
@@ -199,60 +197,7 @@ fn event_chains_behave_the_same_and_survive_reopening() {
 
 #[test]
 fn the_seed_flow_runs_on_sqlite() {
-    let store = SqliteStore::open_in_memory().unwrap();
-    let engine =
-        Engine::from_yaml(include_str!("../../examples/packs/per-team-targeting.yaml")).unwrap();
-    let owner = Principal::new("cfo@yourco.com", "finance", Role::Owner);
-    keeptrusts_core::wallet::allocate(
-        &store,
-        &owner,
-        &WalletKey::new(WalletScope::Team, "legal"),
-        &[],
-        Decimal::new(1000, 0),
-        "USD",
-        None,
-        AllocateMode::Set,
-        0,
-    )
-    .unwrap();
-    let stores = Stores::new(&store).with_budget(&store, &store);
-    let counsel = Principal::new("counsel@yourco.com", "legal", Role::Member);
-    let req = ChatRequest::user("gpt-4o", "Review clause 4 for Patient: John Smith");
-    let d = engine
-        .evaluate(&counsel, &req, &RequestContext::new("r1", 0), &stores)
-        .unwrap();
-    assert_eq!((d.verdict, d.status), (Verdict::Escalate, 409));
-    let id = d.escalation_id.unwrap();
-    resolve(
-        &store,
-        &Principal::new("lead@yourco.com", "legal", Role::Admin),
-        &id,
-        Resolution::Approve,
-        1,
-    )
-    .unwrap();
-    let retry = RequestContext {
-        request_id: "r2".into(),
-        now_ms: 2,
-        escalation_id: Some(id),
-        ticket_id: None,
-    };
-    let d = engine.evaluate(&counsel, &req, &retry, &stores).unwrap();
-    assert_eq!((d.verdict, d.status), (Verdict::Redact, 200));
-    let lease = d.reservation.unwrap();
-    assert_eq!(lease.wallet, WalletKey::new(WalletScope::Team, "legal"));
-    let s = engine
-        .settle(
-            &store,
-            &lease.id,
-            &keeptrusts_core::pricing::Usage {
-                prompt_tokens: 100,
-                completion_tokens: 50,
-            },
-            3,
-        )
-        .unwrap();
-    assert_eq!(s.charged, Decimal::new(75, 5)); // 100 × 2.50/M + 50 × 10/M = 0.00025 + 0.0005
+    common::seed_flow(&SqliteStore::open_in_memory().unwrap());
 }
 
 /// Worker for the two-process test: reserves and settles against one wallet in the file named by

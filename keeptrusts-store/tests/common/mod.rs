@@ -1025,3 +1025,64 @@ pub fn rate_race(
     });
     admitted.into_inner()
 }
+
+/// The seed flow on `store`: a legal counsel's request is escalated, approved by the team's
+/// admin, retried with the escalation and redacted, and settled at the provider's usage.
+pub fn seed_flow<S: keeptrusts_core::Storage>(store: &S) {
+    use keeptrusts_core::{ChatRequest, Engine, RequestContext, Stores, Verdict};
+    let engine = Engine::from_yaml(include_str!(
+        "../../../examples/packs/per-team-targeting.yaml"
+    ))
+    .unwrap();
+    let owner = Principal::new("cfo@yourco.com", "finance", Role::Owner);
+    keeptrusts_core::wallet::allocate(
+        store,
+        &owner,
+        &WalletKey::new(WalletScope::Team, "legal"),
+        &[],
+        Decimal::new(1000, 0),
+        "USD",
+        None,
+        AllocateMode::Set,
+        0,
+    )
+    .unwrap();
+    let stores = Stores::new(store).with_budget(store, store);
+    let counsel = Principal::new("counsel@yourco.com", "legal", Role::Member);
+    let req = ChatRequest::user("gpt-4o", "Review clause 4 for Patient: John Smith");
+    let d = engine
+        .evaluate(&counsel, &req, &RequestContext::new("r1", 0), &stores)
+        .unwrap();
+    assert_eq!((d.verdict, d.status), (Verdict::Escalate, 409));
+    let id = d.escalation_id.unwrap();
+    resolve(
+        store,
+        &Principal::new("lead@yourco.com", "legal", Role::Admin),
+        &id,
+        Resolution::Approve,
+        1,
+    )
+    .unwrap();
+    let retry = RequestContext {
+        request_id: "r2".into(),
+        now_ms: 2,
+        escalation_id: Some(id),
+        ticket_id: None,
+    };
+    let d = engine.evaluate(&counsel, &req, &retry, &stores).unwrap();
+    assert_eq!((d.verdict, d.status), (Verdict::Redact, 200));
+    let lease = d.reservation.unwrap();
+    assert_eq!(lease.wallet, WalletKey::new(WalletScope::Team, "legal"));
+    let s = engine
+        .settle(
+            store,
+            &lease.id,
+            &keeptrusts_core::pricing::Usage {
+                prompt_tokens: 100,
+                completion_tokens: 50,
+            },
+            3,
+        )
+        .unwrap();
+    assert_eq!(s.charged, Decimal::new(75, 5)); // 100 × 2.50/M + 50 × 10/M = 0.00025 + 0.0005
+}
