@@ -13,7 +13,7 @@ use std::time::{Duration, Instant};
 use serde_json::Value;
 
 mod common;
-use common::{chat, http, root, stop, Env};
+use common::{call, chat, http, root, stop, Env};
 
 fn json(out: &str) -> Value {
     serde_json::from_str(out).unwrap_or_else(|e| panic!("{e}: {out}"))
@@ -228,24 +228,10 @@ fn admin_actions_are_exported_and_verified_with_the_chain() {
     // an admin's own view of their team lists them; a member sees their own rows only
     let lead = env.member_key("support", "lead@yourco.com", Some("admin"));
     let (mut gw, addr) = env.gateway(&[]);
-    let r = http(
-        &addr,
-        "GET",
-        "/v1/events?team=support",
-        Some(&lead),
-        &[],
-        b"",
-    );
+    let r = call(&addr, "GET", "/v1/events?team=support", &lead, b"");
     assert_eq!(r.status, 200, "{}", r.body);
     assert!(r.body.contains("member.set"), "{}", r.body);
-    let r = http(
-        &addr,
-        "GET",
-        "/v1/events?team=support",
-        Some(&key),
-        &[],
-        b"",
-    );
+    let r = call(&addr, "GET", "/v1/events?team=support", &key, b"");
     assert!(!r.body.contains("member.set"), "{}", r.body);
     stop(&mut gw);
 }
@@ -346,14 +332,7 @@ fn events_are_paged_and_filtered_by_the_store_with_the_viewers_rules() {
     }
     assert_eq!(refused(&addr, &lead), None);
     let get = |key: &str, q: &str| {
-        let r = http(
-            &addr,
-            "GET",
-            &format!("/v1/events?{q}"),
-            Some(key),
-            &[],
-            b"",
-        );
+        let r = call(&addr, "GET", &format!("/v1/events?{q}"), key, b"");
         (r.status, r.json())
     };
     // pages of three, newest first, until `next` is absent
@@ -389,14 +368,7 @@ fn events_are_paged_and_filtered_by_the_store_with_the_viewers_rules() {
     assert_eq!(status, 200);
     let (status, _) = get(&lead, "team=*");
     assert_eq!(status, 403);
-    let r = http(
-        &addr,
-        "GET",
-        "/v1/dashboard/overview?team=*",
-        Some(&root),
-        &[],
-        b"",
-    );
+    let r = call(&addr, "GET", "/v1/dashboard/overview?team=*", &root, b"");
     assert_eq!(r.status, 200, "{}", r.body);
     assert_eq!(r.json()["days"][0]["requests"], 8, "{}", r.body);
     for bad in [

@@ -10,7 +10,7 @@
 use serde_json::Value;
 
 mod common;
-use common::{chat, http, stop, Env};
+use common::{call, chat, http, stop, Env};
 
 /// An org: the owner (in `finance`, also a member of `support`), a support admin and two
 /// support members; returns the keys (owner, admin, member, mate).
@@ -142,7 +142,7 @@ fn members_see_only_their_own_tickets_and_nobody_approves_their_own() {
     let r = chat(&addr, Some(&mate), "gpt-4o", "another report", &[]);
     assert_eq!(r.status, 402, "{}", r.body);
     let list = |key: &str| -> Vec<String> {
-        let r = http(&addr, "GET", "/v1/tickets", Some(key), &[], b"");
+        let r = call(&addr, "GET", "/v1/tickets", key, b"");
         assert_eq!(r.status, 200, "{}", r.body);
         r.json()
             .as_array()

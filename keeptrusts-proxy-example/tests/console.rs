@@ -11,7 +11,7 @@
 use std::collections::BTreeMap;
 
 mod common;
-use common::{chat, http, root, stop, Env, Reply};
+use common::{call, chat, http, root, stop, Env, Reply};
 
 /// A browser: keeps the cookies the console sets.
 struct Browser {
@@ -334,14 +334,7 @@ fn a_revoked_key_or_a_removed_member_loses_the_session() {
 
     // the support admin revokes ana's key through the API: her session ends at its next request
     let id = &ana[..11];
-    let r = http(
-        &addr,
-        "DELETE",
-        &format!("/v1/keys/{id}"),
-        Some(&admin),
-        &[],
-        b"",
-    );
+    let r = call(&addr, "DELETE", &format!("/v1/keys/{id}"), &admin, b"");
     assert_eq!(r.status, 200, "{}", r.body);
     let r = a.get("/console/overview");
     assert_eq!(

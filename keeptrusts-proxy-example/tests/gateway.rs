@@ -12,7 +12,7 @@ use std::io::Write;
 use serde_json::Value;
 
 mod common;
-use common::{chat, http, stop, Env};
+use common::{call, chat, http, stop, Env};
 
 #[test]
 fn the_gateway_governs_each_team() {
@@ -186,12 +186,11 @@ fn the_gateway_governs_each_team() {
     // streaming: SSE chunks, redacted, usage, [DONE]
     let body = serde_json::json!({"model": "gpt-4o-mini", "stream": true, "stream_options": {"include_usage": true},
         "messages": [{"role": "user", "content": "call me at (415) 555-0132 please"}]});
-    let r = http(
+    let r = call(
         &addr,
         "POST",
         "/v1/chat/completions",
-        Some(&support),
-        &[],
+        &support,
         body.to_string().as_bytes(),
     );
     assert_eq!(r.status, 200);
@@ -208,12 +207,11 @@ fn the_gateway_governs_each_team() {
     );
 
     // bad input
-    let r = http(
+    let r = call(
         &addr,
         "POST",
         "/v1/chat/completions",
-        Some(&support),
-        &[],
+        &support,
         b"{not json",
     );
     assert_eq!(
@@ -221,38 +219,23 @@ fn the_gateway_governs_each_team() {
         (400, Some("invalid_request"))
     );
     let big = vec![b'x'; 30_000];
-    let r = http(
-        &addr,
-        "POST",
-        "/v1/chat/completions",
-        Some(&support),
-        &[],
-        &big,
-    );
+    let r = call(&addr, "POST", "/v1/chat/completions", &support, &big);
     assert_eq!(r.status, 413);
 
     // dashboards: a member may not read another team's
-    let r = http(
+    let r = call(
         &addr,
         "GET",
         "/v1/dashboard/overview?team=legal",
-        Some(&support),
-        &[],
+        &support,
         b"",
     );
     assert_eq!(r.status, 403, "{}", r.body);
-    let r = http(
-        &addr,
-        "GET",
-        "/v1/dashboard/overview",
-        Some(&support),
-        &[],
-        b"",
-    );
+    let r = call(&addr, "GET", "/v1/dashboard/overview", &support, b"");
     assert_eq!(r.status, 200, "{}", r.body);
 
     // models, health, metrics
-    let r = http(&addr, "GET", "/v1/models", Some(&support), &[], b"");
+    let r = call(&addr, "GET", "/v1/models", &support, b"");
     assert!(r.body.contains("gpt-4o-mini"), "{}", r.body);
     let r = http(&addr, "GET", "/metrics", None, &[], b"");
     assert!(
@@ -293,77 +276,64 @@ fn admin_api_creates_teams_members_and_keys_for_owners_only() {
     let owner = env.key("finance", "cfo@yourco.com");
     let clerk = env.key("finance", "clerk@yourco.com");
     let (mut gw, addr) = env.gateway(&[]);
-    let r = http(
+    let r = call(
         &addr,
         "POST",
         "/v1/teams",
-        Some(&clerk),
-        &[],
+        &clerk,
         br#"{"name": "Support"}"#,
     );
     assert_eq!(r.status, 403);
-    let r = http(
+    let r = call(
         &addr,
         "POST",
         "/v1/teams",
-        Some(&owner),
-        &[],
+        &owner,
         br#"{"name": "Support", "description": "tier 1"}"#,
     );
     assert_eq!(r.status, 201, "{}", r.body);
     assert_eq!(r.json()["slug"], "support");
-    let r = http(
+    let r = call(
         &addr,
         "POST",
         "/v1/teams",
-        Some(&owner),
-        &[],
+        &owner,
         br#"{"name": "Support"}"#,
     );
     assert_eq!(
         (r.status, r.json()["error"]["code"].as_str()),
         (409, Some("conflict"))
     );
-    let r = http(
-        &addr,
-        "POST",
-        "/v1/teams",
-        Some(&owner),
-        &[],
-        br#"{"nmae": "Typo"}"#,
-    );
+    let r = call(&addr, "POST", "/v1/teams", &owner, br#"{"nmae": "Typo"}"#);
     assert_eq!(r.status, 400);
-    let r = http(
+    let r = call(
         &addr,
         "POST",
         "/v1/teams/support/members",
-        Some(&owner),
-        &[],
+        &owner,
         br#"{"email": "agent@yourco.com", "role": "member"}"#,
     );
     assert_eq!(r.status, 201, "{}", r.body);
-    let r = http(
+    let r = call(
         &addr,
         "POST",
         "/v1/keys",
-        Some(&owner),
-        &[],
+        &owner,
         br#"{"team": "support", "email": "agent@yourco.com"}"#,
     );
     assert_eq!(r.status, 201, "{}", r.body);
     let agent_key = r.json()["key"].as_str().unwrap().to_owned();
-    let r = http(
+    let r = call(
         &addr,
         "POST",
         "/v1/wallets/allocate",
-        Some(&owner),
-        &[],
+        &owner,
         br#"{"team": "support", "amount": 1000, "currency": "USD", "period": "monthly"}"#,
     );
     assert_eq!(r.status, 200, "{}", r.body);
     let r = chat(&addr, Some(&agent_key), "gpt-4o-mini", "hello", &[]);
     assert_eq!(r.status, 200, "{}", r.body);
-    let r = http(&addr, "GET", "/v1/wallets/balance", Some(&owner), &[], b"");
+    let r = call(&addr, "GET", "/v1/wallets/balance", &owner, b"");
     assert!(r.body.contains("support"), "{}", r.body);
     stop(&mut gw);
 }

@@ -13,7 +13,7 @@ use std::net::{TcpListener, TcpStream};
 use std::time::{Duration, Instant};
 
 mod common;
-use common::{chat, http, ledger, stop, Env};
+use common::{call, chat, http, ledger, stop, Env};
 
 fn code(r: &common::Reply) -> String {
     r.json()["error"]["code"]
@@ -242,12 +242,11 @@ fn answers_beyond_the_size_limits_are_refused_without_buffering_them() {
         let (mut gw, addr) = env.gateway_with(&pack, &[]);
         let body = serde_json::json!({"model": "gpt-4o-mini", "stream": stream,
             "messages": [{"role": "user", "content": "hello"}]});
-        let r = http(
+        let r = call(
             &addr,
             "POST",
             "/v1/chat/completions",
-            Some(&key),
-            &[],
+            &key,
             body.to_string().as_bytes(),
         );
         if stream {
@@ -364,12 +363,11 @@ fn a_stream_that_breaks_mid_way_ends_with_an_error_event_and_settles_what_was_se
     let (mut gw, addr) = env.gateway_with(&pack, &["--upstream-timeout", "2"]);
     let body = serde_json::json!({"model": "gpt-4o-mini", "stream": true,
         "messages": [{"role": "user", "content": "hello"}]});
-    let r = http(
+    let r = call(
         &addr,
         "POST",
         "/v1/chat/completions",
-        Some(&key),
-        &[],
+        &key,
         body.to_string().as_bytes(),
     );
     assert_eq!(r.status, 200);

@@ -17,7 +17,7 @@ use std::time::{Duration, Instant};
 
 use serde_json::{json, Value};
 
-use common::{events, http, ledger, max_biller, stop, Env, Reply};
+use common::{call, events, http, ledger, max_biller, stop, Env, Reply};
 
 fn pack(env: &Env, provider: &str, queue: &str) -> std::path::PathBuf {
     let p = env.dir.join("pack.yaml");
@@ -327,7 +327,7 @@ fn two_gateways_on_postgres_a_request_held_on_one_is_released_by_an_approval_on_
     // gateway B lists it as held, and its team's admin approves it there
     let t0 = Instant::now();
     let ticket = loop {
-        let r = http(&b_addr, "GET", "/v1/tickets", Some(&lead), &[], b"");
+        let r = call(&b_addr, "GET", "/v1/tickets", &lead, b"");
         assert_eq!(r.status, 200, "{}", r.body);
         let v = r.json();
         let list = v
@@ -340,12 +340,11 @@ fn two_gateways_on_postgres_a_request_held_on_one_is_released_by_an_approval_on_
         assert!(t0.elapsed() < Duration::from_secs(15), "{v}");
         std::thread::sleep(Duration::from_millis(50));
     };
-    let r = http(
+    let r = call(
         &b_addr,
         "POST",
         &format!("/v1/tickets/{ticket}/approve"),
-        Some(&lead),
-        &[],
+        &lead,
         b"{}",
     );
     assert_eq!(r.status, 200, "{}", r.body);

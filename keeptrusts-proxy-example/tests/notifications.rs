@@ -16,7 +16,7 @@ use std::time::{Duration, Instant};
 
 use serde_json::{json, Value};
 
-use common::{http, max_biller, stop, Env};
+use common::{call, http, max_biller, stop, Env};
 
 const SECRET: &str = "whsec-test-4f1c";
 
@@ -119,12 +119,11 @@ notifications:
 fn post(addr: &str, key: &str, text: &str) -> common::Reply {
     let body = json!({"model": "m-dear", "max_tokens": 500,
         "messages": [{"role": "user", "content": text}]});
-    http(
+    call(
         addr,
         "POST",
         "/v1/chat/completions",
-        Some(key),
-        &[],
+        key,
         body.to_string().as_bytes(),
     )
 }
@@ -188,12 +187,11 @@ fn a_receiver_gets_each_event_type_once_signed_and_without_request_text() {
         slowest < Duration::from_secs(1),
         "a dead webhook slowed requests: {slowest:?}"
     );
-    let r = http(
+    let r = call(
         &addr,
         "POST",
         &format!("/v1/tickets/{ticket}/approve"),
-        Some(&lead),
-        &[],
+        &lead,
         b"{}",
     );
     assert_eq!(r.status, 200, "{}", r.body);
@@ -203,24 +201,16 @@ fn a_receiver_gets_each_event_type_once_signed_and_without_request_text() {
         .as_str()
         .unwrap()
         .to_owned();
-    let r = http(
+    let r = call(
         &addr,
         "POST",
         &format!("/v1/escalations/{esc}/approve"),
-        Some(&gc),
-        &[],
+        &gc,
         b"{}",
     );
     assert_eq!(r.status, 200, "{}", r.body);
     let spare_id = spare["id"].as_str().unwrap();
-    let r = http(
-        &addr,
-        "DELETE",
-        &format!("/v1/keys/{spare_id}"),
-        Some(&lead),
-        &[],
-        b"",
-    );
+    let r = call(&addr, "DELETE", &format!("/v1/keys/{spare_id}"), &lead, b"");
     assert_eq!(r.status, 200, "{}", r.body);
     // all in; then a little longer, so that a second delivery of any would be seen
     let t0 = Instant::now();

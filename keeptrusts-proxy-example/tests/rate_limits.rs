@@ -18,7 +18,7 @@ use std::process::Command;
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
 mod common;
-use common::{chat, events, http, stop, Env, Reply};
+use common::{call, chat, events, http, stop, Env, Reply};
 
 const PACK: &str = r#"
 pack:
@@ -153,14 +153,7 @@ fn the_fourth_request_of_a_key_in_a_minute_is_429_with_the_headers_and_another_k
     );
     // a member who rotates their own key (the admin API lets them) keeps the old key's counters
     let id = &ka[..11];
-    let rotated = http(
-        &addr,
-        "POST",
-        &format!("/v1/keys/{id}/rotate"),
-        Some(&ka),
-        &[],
-        b"{}",
-    );
+    let rotated = call(&addr, "POST", &format!("/v1/keys/{id}/rotate"), &ka, b"{}");
     assert_eq!(rotated.status, 201, "{}", rotated.body);
     let ka2 = rotated.json()["key"].as_str().unwrap().to_owned();
     assert_ne!(ka2, ka);
@@ -172,12 +165,11 @@ fn the_fourth_request_of_a_key_in_a_minute_is_429_with_the_headers_and_another_k
     // a stream carries them with its headers
     let body = serde_json::json!({"model": "gpt-4o-mini", "stream": true,
         "messages": [{"role": "user", "content": "hello"}]});
-    let r = http(
+    let r = call(
         &addr,
         "POST",
         "/v1/chat/completions",
-        Some(&kb),
-        &[],
+        &kb,
         body.to_string().as_bytes(),
     );
     assert_eq!(r.status, 200, "{}", r.body);
@@ -275,12 +267,11 @@ fn token_limits_count_the_reservation_and_are_corrected_at_settlement() {
     let body = serde_json::json!({"model": "gpt-4o-mini", "max_tokens": 8,
         "messages": [{"role": "user", "content": "tell me about rate limits, in a few words"}]});
     let send = || {
-        http(
+        call(
             &addr,
             "POST",
             "/v1/chat/completions",
-            Some(&key),
-            &[],
+            &key,
             body.to_string().as_bytes(),
         )
     };
@@ -318,12 +309,11 @@ fn token_limits_count_the_reservation_and_are_corrected_at_settlement() {
     let (mut gw, addr) = env.gateway_with(&pack, &[]);
     fresh_minute();
     let send = || {
-        http(
+        call(
             &addr,
             "POST",
             "/v1/chat/completions",
-            Some(&key),
-            &[],
+            &key,
             body.to_string().as_bytes(),
         )
     };

@@ -12,7 +12,7 @@
 use serde_json::Value;
 
 mod common;
-use common::{all_events, chat, http, stop, Env};
+use common::{all_events, call, chat, http, stop, Env};
 
 fn post(addr: &str, key: Option<&str>, body: &[u8]) -> common::Reply {
     http(addr, "POST", "/v1/chat/completions", key, &[], body)
@@ -109,12 +109,11 @@ fn a_forbidden_admin_call_is_recorded_with_the_rule_that_refused_it() {
     let lead = env.member_key("support", "lead@yourco.com", Some("admin"));
     let (mut gw, addr) = env.gateway(&[]);
     let body = serde_json::json!({"team": "support", "email": "boss@yourco.com"});
-    let r = http(
+    let r = call(
         &addr,
         "POST",
         "/v1/keys",
-        Some(&lead),
-        &[],
+        &lead,
         body.to_string().as_bytes(),
     );
     assert_eq!(r.status, 403, "{}", r.body);

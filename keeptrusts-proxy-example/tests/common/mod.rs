@@ -209,6 +209,11 @@ pub fn http(
     }
 }
 
+/// [`http`] with `key` as the bearer key and no other header.
+pub fn call(addr: &str, method: &str, path: &str, key: &str, body: &[u8]) -> Reply {
+    http(addr, method, path, Some(key), &[], body)
+}
+
 /// POSTs `body` as JSON to `path` with `key` as the bearer key.
 pub fn post_json(
     addr: &str,
