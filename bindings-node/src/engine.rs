@@ -20,15 +20,9 @@ pub(crate) fn evaluate_job(
     let p: core::Principal = from_js(principal, "principal")?;
     let r: core::ChatRequest = from_js(request, "request")?;
     let ctx = request_context(context)?;
-    let (store, budget): (Arc<dyn Storage>, bool) = match store {
-        Some(s) => (Arc::clone(&s.inner), budget.unwrap_or(true)),
-        None => (Arc::new(core::MemoryStore::new()), false),
-    };
+    let (store, budget) = host::call_store(store.map(|s| Arc::clone(&s.inner)), budget);
     Ok(move || {
-        let mut stores = core::Stores::new(store.as_ref());
-        if budget {
-            stores = stores.with_budget(store.as_ref(), store.as_ref());
-        }
+        let stores = core::Stores::of(store.as_ref(), budget);
         let d = engine.evaluate(&p, &r, &ctx, &stores).map_err(failure)?;
         to_js(&d)
     })
@@ -70,9 +64,9 @@ impl Engine {
         Ok(self
             .inner
             .effective_chain(&p)
-            .kinds
-            .iter()
-            .map(|k| k.as_str().to_owned())
+            .names()
+            .into_iter()
+            .map(str::to_owned)
             .collect())
     }
 
@@ -145,14 +139,8 @@ impl Engine {
         let p: core::Principal = from_js(principal, "principal")?;
         let r: core::ChatRequest = from_js(request, "request")?;
         let ctx = request_context(context)?;
-        let (store, budget): (Arc<dyn Storage>, bool) = match store {
-            Some(s) => (Arc::clone(&s.inner), budget.unwrap_or(true)),
-            None => (Arc::new(core::MemoryStore::new()), false),
-        };
-        let mut stores = core::Stores::new(store.as_ref());
-        if budget {
-            stores = stores.with_budget(store.as_ref(), store.as_ref());
-        }
+        let (store, budget) = host::call_store(store.map(|s| Arc::clone(&s.inner)), budget);
+        let stores = core::Stores::of(store.as_ref(), budget);
         let begun = core::exchange::Exchange::begin(&self.inner, None, &p, &r, &ctx, &stores)
             .map_err(fail)?;
         Ok(match begun {

@@ -44,9 +44,9 @@ impl Engine {
         Ok(self
             .inner
             .effective_chain(&p)
-            .kinds
-            .iter()
-            .map(|k| k.as_str().to_owned())
+            .names()
+            .into_iter()
+            .map(str::to_owned)
             .collect())
     }
 
@@ -67,15 +67,9 @@ impl Engine {
         let r: core::ChatRequest = from_py(request, "request")?;
         let ctx = request_context(context)?;
         let engine = self.inner.clone();
-        let (store, budget): (Arc<dyn Storage>, bool) = match store {
-            Some(s) => (Arc::clone(&s.inner), budget),
-            None => (Arc::new(CoreMemoryStore::new()), false),
-        };
+        let (store, budget) = host::call_store(store.map(|s| Arc::clone(&s.inner)), Some(budget));
         detached(py, move || {
-            let mut stores = core::Stores::new(store.as_ref());
-            if budget {
-                stores = stores.with_budget(store.as_ref(), store.as_ref());
-            }
+            let stores = core::Stores::of(store.as_ref(), budget);
             engine.evaluate(&p, &r, &ctx, &stores)
         })
     }
@@ -97,17 +91,11 @@ impl Engine {
         let r: core::ChatRequest = from_py(request, "request")?;
         let ctx = request_context(context)?;
         let engine = self.inner.clone();
-        let (store, budget): (Arc<dyn Storage>, bool) = match store {
-            Some(s) => (Arc::clone(&s.inner), budget),
-            None => (Arc::new(CoreMemoryStore::new()), false),
-        };
+        let (store, budget) = host::call_store(store.map(|s| Arc::clone(&s.inner)), Some(budget));
         let s = Arc::clone(&store);
         let state = py
             .detach(move || -> std::result::Result<ExchangeState, Error> {
-                let mut stores = core::Stores::new(s.as_ref());
-                if budget {
-                    stores = stores.with_budget(s.as_ref(), s.as_ref());
-                }
+                let stores = core::Stores::of(s.as_ref(), budget);
                 Ok(
                     match core::exchange::Exchange::begin(&engine, None, &p, &r, &ctx, &stores)? {
                         core::exchange::Begin::Forward(x) => ExchangeState {

@@ -94,6 +94,16 @@ impl<'a> Stores<'a> {
         self
     }
 
+    /// Everything in one store (a host's): escalations, and wallets and tickets when `budget`.
+    pub fn of(store: &'a dyn crate::Storage, budget: bool) -> Self {
+        let stores = Stores::new(store);
+        if budget {
+            stores.with_budget(store, store)
+        } else {
+            stores
+        }
+    }
+
     /// Enforces budgets with these wallet and ticket stores.
     pub fn with_budget(
         mut self,

@@ -43,6 +43,14 @@ pub struct EffectiveChain {
     pub kinds: Vec<PolicyKind>,
 }
 
+impl EffectiveChain {
+    /// The kinds' pack names (`rbac`, `pii-detector`, …), in execution order: what every host
+    /// shows as a principal's chain.
+    pub fn names(&self) -> Vec<&'static str> {
+        self.kinds.iter().map(|k| k.as_str()).collect()
+    }
+}
+
 type Key = (u32, u32, u32);
 
 #[derive(Debug)]

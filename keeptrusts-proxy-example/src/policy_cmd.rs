@@ -5,9 +5,7 @@ use std::path::{Path, PathBuf};
 use clap::Args;
 use keeptrusts_core::golden::{parse_cases, run_case, CaseReport};
 use keeptrusts_core::pack::unknown_team_warnings;
-use keeptrusts_core::{
-    Diagnostic, Engine, MemoryEscalations, PackError, PolicyKind, Principal, Stores,
-};
+use keeptrusts_core::{Diagnostic, Engine, MemoryEscalations, PackError, Principal, Stores};
 use serde_json::json;
 
 /// Exit status of an invalid pack or case file.
@@ -71,10 +69,6 @@ fn read(path: &Path) -> Result<String, String> {
 
 fn print_diag(file: &Path, d: &Diagnostic) {
     eprintln!("{}:{d}", file.display());
-}
-
-fn chain_names(kinds: &[PolicyKind]) -> Vec<&'static str> {
-    kinds.iter().map(|k| k.as_str()).collect()
 }
 
 fn team_principal(team: Option<&str>) -> Principal {
@@ -160,7 +154,7 @@ pub fn lint(args: &LintArgs) -> u8 {
         .iter()
         .map(|t| {
             let c = engine.effective_chain(&team_principal(Some(t)));
-            (t.clone(), chain_names(&c.kinds))
+            (t.clone(), c.names())
         })
         .collect();
     let group_chains: Vec<(String, Vec<&'static str>)> = engine
@@ -172,10 +166,10 @@ pub fn lint(args: &LintArgs) -> u8 {
                 ..Principal::default()
             };
             let c = engine.effective_chain(&p);
-            (g, chain_names(&c.kinds))
+            (g, c.names())
         })
         .collect();
-    let default_chain = chain_names(&engine.effective_chain(&team_principal(None)).kinds);
+    let default_chain = engine.effective_chain(&team_principal(None)).names();
     let spec = engine.spec();
     if args.json {
         let to_map =

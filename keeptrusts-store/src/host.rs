@@ -2,10 +2,12 @@
 //! fresh ids, and the defaults an administrative call or a request context takes from them. The
 //! gateway and both bindings use these, so they default alike.
 
+use std::sync::Arc;
+
 use keeptrusts_core::admin::Ctx;
 use keeptrusts_core::time::Millis;
 use keeptrusts_core::wallet::budget::DEFAULT_ORG;
-use keeptrusts_core::Principal;
+use keeptrusts_core::{MemoryStore, Principal, Storage};
 
 /// Milliseconds since the Unix epoch, by the host's clock.
 pub fn now_ms() -> Millis {
@@ -132,6 +134,19 @@ pub fn request_context_defaults(
         }
     }
     Ok(v)
+}
+
+/// The store a binding's call runs against, and whether it budgets: the caller's store
+/// (budgeting unless told not to), or, without one, a fresh in-memory store that keeps this
+/// call's escalations and never budgets.
+pub fn call_store(
+    store: Option<Arc<dyn Storage>>,
+    budget: Option<bool>,
+) -> (Arc<dyn Storage>, bool) {
+    match store {
+        Some(s) => (s, budget.unwrap_or(true)),
+        None => (Arc::new(MemoryStore::new()), false),
+    }
 }
 
 #[cfg(test)]
