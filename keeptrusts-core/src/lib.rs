@@ -12,6 +12,7 @@ pub mod error;
 pub mod escalation;
 pub mod event;
 pub mod exchange;
+pub mod forward;
 pub mod golden;
 pub mod identity;
 mod memory;

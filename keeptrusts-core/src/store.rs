@@ -6,12 +6,10 @@ use rust_decimal::Decimal;
 
 use crate::directory::{ApiKey, Directory, Member, MemoryDirectory, Team};
 use crate::error::StoreError;
-use crate::escalation::{
-    Escalation, EscalationStore, MemoryEscalations, Millis, Redeem, Resolution,
-};
+use crate::escalation::{EscalationStore, MemoryEscalations, Millis};
 use crate::event::{Anchor, Chain, Event, EventDraft, EventStore, Journal, MemoryEvents};
-use crate::ratelimit::{Correction, Hit, MemoryRateCounters, RateCounters, Taken};
-use crate::wallet::ticket::{MemoryTickets, Ticket, TicketRedeem, TicketResolution, TicketStore};
+use crate::ratelimit::{MemoryRateCounters, RateCounters};
+use crate::wallet::ticket::{MemoryTickets, TicketStore};
 use crate::wallet::{
     AllocateMode, Lease, MemoryWallets, Period, ReserveOutcome, ReserveRequest, Settlement, Wallet,
     WalletError, WalletKey, WalletStore,
@@ -96,17 +94,7 @@ impl WalletStore for MemoryStore {
     }
 }
 
-impl RateCounters for MemoryStore {
-    fn take(&self, hits: &[Hit]) -> Result<Taken, StoreError> {
-        self.rate.take(hits)
-    }
-    fn adjust(&self, corrections: &[Correction]) -> Result<(), StoreError> {
-        self.rate.adjust(corrections)
-    }
-    fn prune_windows(&self, now: Millis) -> Result<usize, StoreError> {
-        self.rate.prune_windows(now)
-    }
-}
+crate::forward_rate_counters!(MemoryStore, |s| &s.rate, crate::forward::direct);
 
 impl EventStore for MemoryStore {
     fn append(&self, draft: EventDraft) -> Result<Event, StoreError> {
@@ -128,74 +116,9 @@ impl EventStore for MemoryStore {
 
 impl Journal for MemoryStore {}
 
-impl TicketStore for MemoryStore {
-    fn insert(&self, ticket: &Ticket) -> Result<(), StoreError> {
-        TicketStore::insert(&self.tickets, ticket)
-    }
-    fn get(&self, id: &str) -> Result<Option<Ticket>, StoreError> {
-        TicketStore::get(&self.tickets, id)
-    }
-    fn list(&self, team: Option<&str>) -> Result<Vec<Ticket>, StoreError> {
-        TicketStore::list(&self.tickets, team)
-    }
-    fn resolve(
-        &self,
-        id: &str,
-        resolution: &TicketResolution,
-        by: &str,
-        now: Millis,
-    ) -> Result<Option<Ticket>, StoreError> {
-        TicketStore::resolve(&self.tickets, id, resolution, by, now)
-    }
-    fn redeem(
-        &self,
-        id: &str,
-        fingerprint: &str,
-        team: Option<&str>,
-        now: Millis,
-    ) -> Result<TicketRedeem, StoreError> {
-        TicketStore::redeem(&self.tickets, id, fingerprint, team, now)
-    }
-    fn fulfill(&self, id: &str, now: Millis) -> Result<(), StoreError> {
-        self.tickets.fulfill(id, now)
-    }
-    fn restore(&self, id: &str) -> Result<(), StoreError> {
-        self.tickets.restore(id)
-    }
-    fn hold(&self, id: &str, until: Option<Millis>) -> Result<(), StoreError> {
-        self.tickets.hold(id, until)
-    }
-}
+crate::forward_tickets!(MemoryStore, |s| &s.tickets, crate::forward::direct);
 
-impl EscalationStore for MemoryStore {
-    fn insert(&self, escalation: &Escalation) -> Result<(), StoreError> {
-        EscalationStore::insert(&self.escalations, escalation)
-    }
-    fn get(&self, id: &str) -> Result<Option<Escalation>, StoreError> {
-        EscalationStore::get(&self.escalations, id)
-    }
-    fn list(&self, team: Option<&str>) -> Result<Vec<Escalation>, StoreError> {
-        EscalationStore::list(&self.escalations, team)
-    }
-    fn resolve(
-        &self,
-        id: &str,
-        resolution: Resolution,
-        by: &str,
-        now: Millis,
-    ) -> Result<Option<Escalation>, StoreError> {
-        EscalationStore::resolve(&self.escalations, id, resolution, by, now)
-    }
-    fn redeem(
-        &self,
-        id: &str,
-        fingerprint: &str,
-        team: Option<&str>,
-        now: Millis,
-    ) -> Result<Redeem, StoreError> {
-        EscalationStore::redeem(&self.escalations, id, fingerprint, team, now)
-    }
-}
+crate::forward_escalations!(MemoryStore, |s| &s.escalations, crate::forward::direct);
 
 impl Directory for MemoryStore {
     fn create_team(&self, team: &Team) -> Result<(), StoreError> {

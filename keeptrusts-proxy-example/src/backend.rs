@@ -2,10 +2,6 @@
 
 use std::sync::Arc;
 
-use keeptrusts_core::escalation::{Escalation, EscalationStore, Redeem, Resolution};
-use keeptrusts_core::ratelimit::{Correction, Hit, RateCounters, Taken};
-use keeptrusts_core::time::Millis;
-use keeptrusts_core::wallet::ticket::{Ticket, TicketRedeem, TicketResolution, TicketStore};
 use keeptrusts_core::StoreError;
 
 pub use keeptrusts_core::Storage as Backend;
@@ -93,87 +89,12 @@ fn blocking<T>(f: impl FnOnce() -> Result<T, StoreError>) -> Result<T, StoreErro
 /// goes through [`block`]. (Reservations go through the write-behind ledger instead.)
 pub struct Inline(pub Arc<dyn Backend>);
 
-impl EscalationStore for Inline {
-    fn insert(&self, e: &Escalation) -> Result<(), StoreError> {
-        blocking(|| EscalationStore::insert(self.0.as_ref(), e))
-    }
-    fn get(&self, id: &str) -> Result<Option<Escalation>, StoreError> {
-        blocking(|| EscalationStore::get(self.0.as_ref(), id))
-    }
-    fn list(&self, team: Option<&str>) -> Result<Vec<Escalation>, StoreError> {
-        blocking(|| EscalationStore::list(self.0.as_ref(), team))
-    }
-    fn resolve(
-        &self,
-        id: &str,
-        r: Resolution,
-        by: &str,
-        now: Millis,
-    ) -> Result<Option<Escalation>, StoreError> {
-        blocking(|| EscalationStore::resolve(self.0.as_ref(), id, r, by, now))
-    }
-    fn redeem(
-        &self,
-        id: &str,
-        fingerprint: &str,
-        team: Option<&str>,
-        now: Millis,
-    ) -> Result<Redeem, StoreError> {
-        blocking(|| EscalationStore::redeem(self.0.as_ref(), id, fingerprint, team, now))
-    }
-}
+keeptrusts_core::forward_escalations!(Inline, |s| s.0.as_ref(), blocking);
 
-impl TicketStore for Inline {
-    fn insert(&self, t: &Ticket) -> Result<(), StoreError> {
-        blocking(|| TicketStore::insert(self.0.as_ref(), t))
-    }
-    fn get(&self, id: &str) -> Result<Option<Ticket>, StoreError> {
-        blocking(|| TicketStore::get(self.0.as_ref(), id))
-    }
-    fn list(&self, team: Option<&str>) -> Result<Vec<Ticket>, StoreError> {
-        blocking(|| TicketStore::list(self.0.as_ref(), team))
-    }
-    fn resolve(
-        &self,
-        id: &str,
-        r: &TicketResolution,
-        by: &str,
-        now: Millis,
-    ) -> Result<Option<Ticket>, StoreError> {
-        blocking(|| TicketStore::resolve(self.0.as_ref(), id, r, by, now))
-    }
-    fn redeem(
-        &self,
-        id: &str,
-        fingerprint: &str,
-        team: Option<&str>,
-        now: Millis,
-    ) -> Result<TicketRedeem, StoreError> {
-        blocking(|| TicketStore::redeem(self.0.as_ref(), id, fingerprint, team, now))
-    }
-    fn fulfill(&self, id: &str, now: Millis) -> Result<(), StoreError> {
-        blocking(|| TicketStore::fulfill(self.0.as_ref(), id, now))
-    }
-    fn restore(&self, id: &str) -> Result<(), StoreError> {
-        blocking(|| TicketStore::restore(self.0.as_ref(), id))
-    }
-    fn hold(&self, id: &str, until: Option<Millis>) -> Result<(), StoreError> {
-        blocking(|| TicketStore::hold(self.0.as_ref(), id, until))
-    }
-}
+keeptrusts_core::forward_tickets!(Inline, |s| s.0.as_ref(), blocking);
 
 /// The store's rate-limit counters for an evaluation on an async worker (the gateway on
 /// PostgreSQL): each call goes through [`block`].
 pub struct InlineRate(pub Arc<dyn Backend>);
 
-impl RateCounters for InlineRate {
-    fn take(&self, hits: &[Hit]) -> Result<Taken, StoreError> {
-        blocking(|| RateCounters::take(self.0.as_ref(), hits))
-    }
-    fn adjust(&self, corrections: &[Correction]) -> Result<(), StoreError> {
-        blocking(|| RateCounters::adjust(self.0.as_ref(), corrections))
-    }
-    fn prune_windows(&self, now: Millis) -> Result<usize, StoreError> {
-        blocking(|| RateCounters::prune_windows(self.0.as_ref(), now))
-    }
-}
+keeptrusts_core::forward_rate_counters!(InlineRate, |s| s.0.as_ref(), blocking);
