@@ -297,30 +297,9 @@ fn four_processes_of_32_threads_never_overspend() {
                 .unwrap()
         })
         .collect();
-    let mut total = Decimal::ZERO;
-    for c in children {
-        let out = c.wait_with_output().unwrap();
-        assert!(
-            out.status.success(),
-            "{}",
-            String::from_utf8_lossy(&out.stderr)
-        );
-        let text = String::from_utf8_lossy(&out.stdout);
-        let value = text
-            .lines()
-            .find_map(|l| l.split("CHARGED=").nth(1))
-            .expect("worker output");
-        total += value.trim().parse::<Decimal>().unwrap();
-    }
-    let w = WalletStore::get(&store, &key, 0).unwrap().unwrap();
-    assert_eq!(
-        w.spent, total,
-        "the ledger equals the sum of the four processes' settlements"
-    );
-    assert_eq!(w.reserved, Decimal::ZERO);
-    assert!(w.spent <= w.allocated);
+    let total = common::charged_by(children);
     // 3,200 attempts of 1.00 against 1,000.00 settled at 0.73: the wallet ran dry
-    assert!(w.available() < Decimal::new(1, 0), "{w:?}");
+    common::drawn_exactly(&store, &key, total);
 }
 
 /// Worker for the PostgreSQL SIGKILL test: cycles until killed.

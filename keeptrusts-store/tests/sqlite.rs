@@ -264,31 +264,9 @@ fn two_processes_on_one_sqlite_file_never_overspend() {
                 .output_async()
         })
         .collect();
-    let mut total = Decimal::ZERO;
-    for c in children {
-        let out = c.wait_with_output().unwrap();
-        assert!(
-            out.status.success(),
-            "{}",
-            String::from_utf8_lossy(&out.stderr)
-        );
-        let text = String::from_utf8_lossy(&out.stdout);
-        // the harness prints "test sqlite_worker ... " on the same line before the worker's output
-        let value = text
-            .lines()
-            .find_map(|l| l.split("CHARGED=").nth(1))
-            .expect("worker output");
-        total += value.trim().parse::<Decimal>().unwrap();
-    }
-    let w = WalletStore::get(&store, &key, 0).unwrap().unwrap();
-    assert_eq!(
-        w.spent, total,
-        "the ledger equals the sum of both processes' settlements"
-    );
-    assert_eq!(w.reserved, Decimal::ZERO);
-    assert!(w.spent <= w.allocated);
+    let total = common::charged_by(children);
     // 800 attempts of 1.00 against 300.00 settled at 0.73: the wallet ran dry
-    assert!(w.available() < Decimal::new(1, 0));
+    common::drawn_exactly(&store, &key, total);
 }
 
 trait SpawnOutput {

@@ -1086,3 +1086,38 @@ pub fn seed_flow<S: keeptrusts_core::Storage>(store: &S) {
         .unwrap();
     assert_eq!(s.charged, Decimal::new(75, 5)); // 100 × 2.50/M + 50 × 10/M = 0.00025 + 0.0005
 }
+
+/// What the worker processes settled in all (each prints `CHARGED=<amount>`), once each has
+/// exited successfully.
+pub fn charged_by(children: Vec<std::process::Child>) -> Decimal {
+    let mut total = Decimal::ZERO;
+    for c in children {
+        let out = c.wait_with_output().unwrap();
+        assert!(
+            out.status.success(),
+            "{}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+        let text = String::from_utf8_lossy(&out.stdout);
+        // the harness prints "test NAME ... " on the same line before the worker's output
+        let value = text
+            .lines()
+            .find_map(|l| l.split("CHARGED=").nth(1))
+            .expect("worker output");
+        total += value.trim().parse::<Decimal>().unwrap();
+    }
+    total
+}
+
+/// The wallet the workers drew on: it spent exactly what they settled, holds nothing reserved,
+/// never went over its allocation and ran dry (fewer than 1.00 left).
+pub fn drawn_exactly(store: &dyn WalletStore, key: &WalletKey, total: Decimal) {
+    let w = store.get(key, 0).unwrap().unwrap();
+    assert_eq!(
+        w.spent, total,
+        "the ledger equals the sum of the processes' settlements"
+    );
+    assert_eq!(w.reserved, Decimal::ZERO);
+    assert!(w.spent <= w.allocated);
+    assert!(w.available() < Decimal::new(1, 0), "{w:?}");
+}
