@@ -12,6 +12,11 @@ use keeptrusts_core::{EscalationStore, Principal, Role, WalletKey};
 use proptest::prelude::*;
 use rust_decimal::Decimal;
 
+/// A value as one line of a case's log (`{:?}`).
+pub fn shown(v: impl std::fmt::Debug) -> String {
+    format!("{v:?}")
+}
+
 pub fn keys() -> [WalletKey; 3] {
     [
         WalletKey::new(WalletScope::User, "u@yourco.com"),
@@ -99,7 +104,7 @@ pub fn run(store: &dyn WalletStore, ops: &[Op]) -> Vec<String> {
             }
         };
         out.push(r);
-        out.push(format!("{:?}", store.list(now).unwrap()));
+        out.push(shown(store.list(now).unwrap()));
     }
     out
 }
@@ -129,47 +134,33 @@ pub fn escalation_case(store: &dyn EscalationStore) -> Vec<String> {
     store.insert(&escalation("e1", "legal", 1)).unwrap();
     store.insert(&escalation("e2", "support", 2)).unwrap();
     store.insert(&escalation("e3", "legal", 3)).unwrap();
-    out.push(format!(
-        "{:?}",
+    out.push(shown(
         store
             .insert(&escalation("e1", "legal", 9))
-            .map_err(|e| e.code())
+            .map_err(|e| e.code()),
     ));
-    out.push(format!(
-        "{:?}",
+    out.push(shown(
         store
             .list(Some("legal"))
             .unwrap()
             .iter()
             .map(|e| e.id.clone())
-            .collect::<Vec<_>>()
+            .collect::<Vec<_>>(),
     ));
-    out.push(format!("{:?}", store.list(None).unwrap().len()));
+    out.push(shown(store.list(None).unwrap().len()));
     let admin = Principal::new("lead@yourco.com", "legal", Role::Admin);
-    out.push(format!(
-        "{:?}",
-        resolve(store, &admin, "e1", Resolution::Approve, 5).map(|e| e.status)
+    out.push(shown(
+        resolve(store, &admin, "e1", Resolution::Approve, 5).map(|e| e.status),
     ));
-    out.push(format!(
-        "{:?}",
-        resolve(store, &admin, "e2", Resolution::Approve, 5).map_err(|e| e.code())
+    out.push(shown(
+        resolve(store, &admin, "e2", Resolution::Approve, 5).map_err(|e| e.code()),
     ));
-    out.push(format!(
-        "{:?}",
-        resolve(store, &admin, "e3", Resolution::Approve, 5_000).map_err(|e| e.code())
+    out.push(shown(
+        resolve(store, &admin, "e3", Resolution::Approve, 5_000).map_err(|e| e.code()),
     ));
-    out.push(format!(
-        "{:?}",
-        store.redeem("e1", "fp", Some("legal"), 6).unwrap()
-    ));
-    out.push(format!(
-        "{:?}",
-        store.redeem("e1", "fp", Some("legal"), 7).unwrap()
-    ));
-    out.push(format!(
-        "{:?}",
-        store.redeem("e3", "fp", Some("legal"), 7).unwrap()
-    ));
+    out.push(shown(store.redeem("e1", "fp", Some("legal"), 6).unwrap()));
+    out.push(shown(store.redeem("e1", "fp", Some("legal"), 7).unwrap()));
+    out.push(shown(store.redeem("e3", "fp", Some("legal"), 7).unwrap()));
     assert_eq!(
         store.redeem("e1", "fp", Some("legal"), 8).unwrap(),
         Redeem::Invalid("escalation approval already used")
@@ -306,9 +297,8 @@ pub fn ticket_case(store: &dyn keeptrusts_core::TicketStore) -> Vec<String> {
     store.insert(&t("t1", "support", 1)).unwrap();
     store.insert(&t("t2", "support", 2)).unwrap();
     store.insert(&t("t3", "legal", 3)).unwrap();
-    out.push(format!(
-        "{:?}",
-        store.insert(&t("t1", "support", 5)).map_err(|e| e.code())
+    out.push(shown(
+        store.insert(&t("t1", "support", 5)).map_err(|e| e.code()),
     ));
     // a gateway holds t3's request open, then lets it go; an unknown id is no error
     store.hold("t3", Some(900)).unwrap();
@@ -318,53 +308,36 @@ pub fn ticket_case(store: &dyn keeptrusts_core::TicketStore) -> Vec<String> {
     store.hold("t3", None).unwrap();
     assert_eq!(store.get("t3").unwrap().unwrap().held_until, None);
     store.hold("nope", Some(1)).unwrap();
-    out.push(format!(
-        "{:?}",
+    out.push(shown(
         store
             .list(Some("support"))
             .unwrap()
             .iter()
             .map(|t| t.id.clone())
-            .collect::<Vec<_>>()
+            .collect::<Vec<_>>(),
     ));
     let admin = Principal::new("lead@yourco.com", "support", Role::Admin);
     let approve = TicketResolution::Approve {
         charge_to: WalletKey::new(WalletScope::Team, "support"),
     };
-    out.push(format!(
-        "{:?}",
-        resolve_ticket(store, &admin, "t1", &approve, 5).map(|t| t.status)
+    out.push(shown(
+        resolve_ticket(store, &admin, "t1", &approve, 5).map(|t| t.status),
     ));
-    out.push(format!(
-        "{:?}",
-        resolve_ticket(store, &admin, "t3", &approve, 5).map_err(|e| e.code())
+    out.push(shown(
+        resolve_ticket(store, &admin, "t3", &approve, 5).map_err(|e| e.code()),
     ));
-    out.push(format!(
-        "{:?}",
-        resolve_ticket(store, &admin, "t2", &TicketResolution::Deny, 5).map(|t| t.status)
+    out.push(shown(
+        resolve_ticket(store, &admin, "t2", &TicketResolution::Deny, 5).map(|t| t.status),
     ));
-    out.push(format!(
-        "{:?}",
-        store.redeem("t1", "other", Some("support"), 6).unwrap()
+    out.push(shown(
+        store.redeem("t1", "other", Some("support"), 6).unwrap(),
     ));
-    out.push(format!(
-        "{:?}",
-        store.redeem("t1", "fp", Some("support"), 6).unwrap()
-    ));
-    out.push(format!(
-        "{:?}",
-        store.redeem("t1", "fp", Some("support"), 7).unwrap()
-    ));
-    out.push(format!(
-        "{:?}",
-        store.redeem("t2", "fp", Some("support"), 7).unwrap()
-    ));
+    out.push(shown(store.redeem("t1", "fp", Some("support"), 6).unwrap()));
+    out.push(shown(store.redeem("t1", "fp", Some("support"), 7).unwrap()));
+    out.push(shown(store.redeem("t2", "fp", Some("support"), 7).unwrap()));
     store.fulfill("t3", 8).unwrap();
-    out.push(format!("{:?}", store.get("t3").unwrap().map(|t| t.status)));
-    out.push(format!(
-        "{:?}",
-        store.redeem("t3", "fp", Some("legal"), 9).unwrap()
-    ));
+    out.push(shown(store.get("t3").unwrap().map(|t| t.status)));
+    out.push(shown(store.redeem("t3", "fp", Some("legal"), 9).unwrap()));
     out
 }
 
@@ -459,26 +432,22 @@ pub fn directory_case(d: &dyn keeptrusts_core::Storage) -> Vec<String> {
     let ctx = |now, random| Ctx::new(None, "default", now, "dir", [random; 32]);
     let owner = Principal::new("cfo@yourco.com", "finance", Role::Owner);
     let as_owner = Ctx::new(Some(&owner), "default", 1, "dir", [1; 32]);
-    out.push(format!(
-        "{:?}",
-        admin::create_team(d, &as_owner, "Customer Support", Some("tier 1")).map(|t| t.slug)
+    out.push(shown(
+        admin::create_team(d, &as_owner, "Customer Support", Some("tier 1")).map(|t| t.slug),
     ));
-    out.push(format!(
-        "{:?}",
-        admin::create_team(d, &ctx(2, 0), "customer-support", None).map_err(|e| e.code())
+    out.push(shown(
+        admin::create_team(d, &ctx(2, 0), "customer-support", None).map_err(|e| e.code()),
     ));
-    out.push(format!(
-        "{:?}",
-        admin::create_team(d, &ctx(3, 0), "Legal", None).map(|t| t.slug)
+    out.push(shown(
+        admin::create_team(d, &ctx(3, 0), "Legal", None).map(|t| t.slug),
     ));
     for (user, role) in [
         ("ana@yourco.com", Role::Member),
         ("lead@yourco.com", Role::Admin),
         ("bo@yourco.com", Role::Member),
     ] {
-        out.push(format!(
-            "{:?}",
-            admin::set_member(d, &ctx(4, 0), "Customer Support", user, role).map(|m| m.role)
+        out.push(shown(
+            admin::set_member(d, &ctx(4, 0), "Customer Support", user, role).map(|m| m.role),
         ));
     }
     let new = NewKey {
@@ -491,9 +460,8 @@ pub fn directory_case(d: &dyn keeptrusts_core::Storage) -> Vec<String> {
     let issued = admin::create_key(d, &ctx(6, 3), &new).unwrap();
     let (secret, id) = (issued.key.clone(), issued.info.key.id.clone());
     out.push(format!("key {id} {:?}", issued.info));
-    out.push(format!(
-        "{:?}",
-        admin::create_key(d, &ctx(7, 3), &new).map_err(|e| e.code())
+    out.push(shown(
+        admin::create_key(d, &ctx(7, 3), &new).map_err(|e| e.code()),
     ));
     let p = authenticate(d, &secret, "default", 8).unwrap().unwrap();
     out.push(format!("{:?} {:?} {:?}", p.user, p.team, p.role));
@@ -505,16 +473,12 @@ pub fn directory_case(d: &dyn keeptrusts_core::Storage) -> Vec<String> {
         Role::Admin,
     )
     .unwrap();
-    out.push(format!(
-        "{:?}",
+    out.push(shown(
         authenticate(d, &secret, "default", 10)
             .unwrap()
-            .map(|p| p.role)
+            .map(|p| p.role),
     ));
-    out.push(format!(
-        "{:?}",
-        authenticate(d, "kt_0000", "default", 10).unwrap()
-    ));
+    out.push(shown(authenticate(d, "kt_0000", "default", 10).unwrap()));
     out.push(format!(
         "last used {:?}",
         d.key(&id).unwrap().and_then(|k| k.last_used_at)
@@ -531,9 +495,8 @@ pub fn directory_case(d: &dyn keeptrusts_core::Storage) -> Vec<String> {
         authenticate(d, &secret, "default", 12).unwrap(),
         d.key(&id).unwrap().map(|k| (k.revoked_at, k.replaced_by))
     ));
-    out.push(format!(
-        "{:?}",
-        admin::revoke_key(d, &ctx(13, 0), &rotated.info.key.id).map(|k| k.status)
+    out.push(shown(
+        admin::revoke_key(d, &ctx(13, 0), &rotated.info.key.id).map(|k| k.status),
     ));
     let bo = admin::create_key(
         d,
@@ -545,9 +508,8 @@ pub fn directory_case(d: &dyn keeptrusts_core::Storage) -> Vec<String> {
         },
     )
     .unwrap();
-    out.push(format!(
-        "{:?}",
-        admin::remove_member(d, &ctx(15, 0), "customer-support", "bo@yourco.com").map(|m| m.user)
+    out.push(shown(
+        admin::remove_member(d, &ctx(15, 0), "customer-support", "bo@yourco.com").map(|m| m.user),
     ));
     out.push(format!(
         "{:?} {:?}",
@@ -566,23 +528,14 @@ pub fn directory_case(d: &dyn keeptrusts_core::Storage) -> Vec<String> {
         },
     )
     .unwrap();
-    out.push(format!(
-        "{:?}",
-        authenticate(d, &ops.key, "default", 19).unwrap()
-    ));
+    out.push(shown(authenticate(d, &ops.key, "default", 19).unwrap()));
     let change = TeamChange {
         name: Some("Legal & Compliance".into()),
         archived: Some(true),
         ..TeamChange::default()
     };
-    out.push(format!(
-        "{:?}",
-        admin::update_team(d, &ctx(20, 0), "legal", &change)
-    ));
-    out.push(format!(
-        "{:?}",
-        authenticate(d, &ops.key, "default", 21).unwrap()
-    ));
+    out.push(shown(admin::update_team(d, &ctx(20, 0), "legal", &change)));
+    out.push(shown(authenticate(d, &ops.key, "default", 21).unwrap()));
     out.push(format!(
         "teams {:?}",
         d.teams()
