@@ -227,3 +227,14 @@ pub(crate) fn words() -> Option<&'static Words> {
         })
         .as_ref()
 }
+
+#[cfg(test)]
+mod tests {
+    /// The context walk keeps the two words before a phrase's last one (`PrevWords`).
+    #[test]
+    fn context_phrases_have_at_most_three_words() {
+        for &(phrase, _) in super::CONTEXT {
+            assert!(phrase.split(' ').count() <= 3, "{phrase}");
+        }
+    }
+}
