@@ -250,10 +250,15 @@ impl Run<'_> {
     pub(super) fn name_word_end(&self, i: usize) -> usize {
         let b = self.b;
         let mut j = i + 1;
+        // ASCII letters only: the word is all letters, without a possessive
+        let mut plain = at(b, i).is_ascii_alphabetic();
         while j < b.len() {
             let c = at(b, j);
             let joiner = (c == b'-' || c == b'\'') && at(b, j + 1).is_ascii_alphabetic();
-            if c.is_ascii_alphabetic() || c >= 0x80 || joiner {
+            if c.is_ascii_alphabetic() {
+                j += 1;
+            } else if c >= 0x80 || joiner {
+                plain = false;
                 j += 1;
             } else {
                 break;
@@ -261,6 +266,9 @@ impl Run<'_> {
             if j - i > 40 {
                 break;
             }
+        }
+        if plain {
+            return j;
         }
         // stop before non-letter non-ASCII (punctuation such as `’` or CJK): keep letters only
         let word = self.word_at(i, j);
@@ -563,7 +571,10 @@ impl Run<'_> {
         if !given && e1 - i <= 6 {
             let own_end = if at(b, e1) == b'.' { e1 + 1 } else { e1 };
             let own = lower(self.word_at(i, own_end), &mut buf);
-            if self.w.titles.contains(own) || self.w.titles.contains(own.trim_end_matches('.')) {
+            let bare = own.trim_end_matches('.');
+            if self.w.titles.contains(own)
+                || (bare.len() < own.len() && self.w.titles.contains(bare))
+            {
                 return e1;
             }
         }
