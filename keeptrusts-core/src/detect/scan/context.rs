@@ -156,8 +156,15 @@ impl Run<'_> {
                 }
                 continue;
             }
+            let word = self.word_at(s2, e2);
+            if self.plainly_no_context(word) {
+                if valued {
+                    return None;
+                }
+                continue;
+            }
             let mut buf = [0u8; 32];
-            let last = lower(self.word_at(s2, e2), &mut buf);
+            let last = lower(word, &mut buf);
             // an elided article or preposition (`d'immatriculation`, `l’adhérent`)
             let phrases = self.w.context.get(last).or_else(|| {
                 let (_, rest) = last.split_once(['\'', '’'])?;
@@ -198,6 +205,24 @@ impl Run<'_> {
             }
         }
         None
+    }
+
+    /// Whether `word` (at most 32 bytes) is, lowercase, neither a phrase's last word, nor one
+    /// after an elided article, nor a secret's field name, as seen without lowercasing it: its
+    /// first and last bytes are ASCII (lowercasing keeps its length and their filter bits),
+    /// it holds no apostrophe, and it is too short for a field name or ends otherwise.
+    fn plainly_no_context(&self, word: &str) -> bool {
+        let w = word.as_bytes();
+        let (Some(&first), Some(&last)) = (w.first(), w.last()) else {
+            return false;
+        };
+        first.is_ascii()
+            && last.is_ascii()
+            && w.len() <= 32
+            && !self.w.context.may_contain(word)
+            && !w.iter().any(|&c| c == b'\'' || c == 0xE2)
+            && (w.len() <= 3
+                || !matches!(last.to_ascii_lowercase(), b'y' | b't' | b'n' | b'd' | b'l'))
     }
 
     /// A Chinese, Japanese or Korean context phrase that ends the text before `start` (after

@@ -249,8 +249,9 @@ fn domain_char(c: char) -> bool {
 /// The end of the run of bytes from `from` that `pred` accepts, at most `max` long.
 #[inline]
 fn run(b: &[u8], from: usize, max: usize, pred: impl Fn(u8) -> bool) -> usize {
+    let end = from.saturating_add(max).min(b.len());
     let mut j = from;
-    while j < b.len() && j - from < max && pred(at(b, j)) {
+    while j < end && pred(at(b, j)) {
         j += 1;
     }
     j
@@ -327,6 +328,12 @@ fn lower<'a>(word: &'a str, buf: &'a mut [u8; 32]) -> &'a str {
     }
     let n = word.len().min(32);
     let src = word.as_bytes().get(..n).unwrap_or(&[]);
+    if src.is_ascii() {
+        buf.iter_mut()
+            .zip(src)
+            .for_each(|(d, &s)| *d = s.to_ascii_lowercase());
+        return std::str::from_utf8(buf.get(..n).unwrap_or(&[])).unwrap_or("");
+    }
     let mut prev = 0u8;
     for (k, (d, &s)) in buf.iter_mut().zip(src).enumerate() {
         *d = if s < 0x80 {

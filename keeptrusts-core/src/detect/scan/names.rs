@@ -297,6 +297,25 @@ impl Run<'_> {
         let mut lower = false;
         let mut prev_upper = true;
         let mut prev_joiner = false;
+        if word.is_ascii() {
+            // the same walk over bytes (an ASCII character's case is its byte's)
+            for (k, c) in word.bytes().skip(1).enumerate() {
+                let joiner = matches!(c, b'-' | b'\'');
+                if c.is_ascii_lowercase() {
+                    lower = true;
+                    prev_upper = false;
+                } else if c.is_ascii_uppercase() {
+                    if prev_upper || (k > 2 && !prev_joiner) {
+                        return false;
+                    }
+                    prev_upper = true;
+                } else {
+                    prev_upper = false;
+                }
+                prev_joiner = joiner;
+            }
+            return lower;
+        }
         for (k, c) in chars.enumerate() {
             let joiner = matches!(c, '-' | '\'');
             if c.is_lowercase() {
@@ -356,6 +375,24 @@ impl Run<'_> {
         (words, n)
     }
 
+    /// The nearest of [`words_before`](Self::words_before), without the others.
+    pub(super) fn word_before(&self, mut k: usize, floor: usize) -> Option<(usize, usize)> {
+        let b = self.b;
+        let e = k;
+        while k > floor
+            && e - k < 24
+            && (at(b, k - 1).is_ascii_alphabetic()
+                || at(b, k - 1) >= 0x80
+                || matches!(at(b, k - 1), b'\'' | b'.' | b'-'))
+        {
+            k -= 1;
+        }
+        if k == e || (k > floor && (alnum(at(b, k - 1)) || at(b, k - 1) == b'_')) {
+            return None;
+        }
+        Some((k, e))
+    }
+
     /// Whether the words ending at `k` end with a name cue (only closing lines when
     /// `sign_off_only`): its kind, and where its first word starts. Reads the nearest word, and
     /// the words before it only when a phrase ending with it has more words.
@@ -365,8 +402,7 @@ impl Run<'_> {
         floor: usize,
         sign_off_only: bool,
     ) -> Option<(CueKind, usize)> {
-        let (one, n) = self.words_before(k, floor, 1);
-        let &(s, e) = one.get(..n).unwrap_or(&[]).first()?;
+        let (s, e) = self.word_before(k, floor)?;
         let mut buf = [0u8; 32];
         let last = lower(self.word_at(s, e), &mut buf);
         self.cue_phrase_at(k, floor, (s, e), last, sign_off_only)
@@ -456,8 +492,7 @@ impl Run<'_> {
         } else if spaces == 0 {
             return None;
         }
-        let (one, n) = self.words_before(k, floor, 1);
-        let &(s, e) = one.get(..n).unwrap_or(&[]).first()?;
+        let (s, e) = self.word_before(k, floor)?;
         let written = self.word_at(s, e);
         if punct.is_none()
             && spaces == 1
@@ -483,6 +518,10 @@ impl Run<'_> {
             )
         {
             return Some(Cue::Place);
+        }
+        // most words are no title and end no cue: seen without lowercasing them
+        if self.plainly_no_cue(written, punct.is_none() && written.len() <= 8) {
+            return None;
         }
         let mut buf = [0u8; 32];
         let lowered = lower(written, &mut buf);
@@ -512,6 +551,25 @@ impl Run<'_> {
         }
     }
 
+    /// Whether `written`, lowercase, is plainly neither a title (looked at when `title`) nor
+    /// the last word of a name cue, as [`name_cue`](Self::name_cue) reads them (without a
+    /// leading `'`; a cue also without trailing dots), seen without lowercasing it: the first
+    /// and last bytes of both forms are ASCII, the word is at most 32 bytes (lowercasing keeps
+    /// the length and the filter bits), and the word lists' filters know neither form.
+    fn plainly_no_cue(&self, written: &str, title: bool) -> bool {
+        let ascii_ends = |w: &str| {
+            let w = w.as_bytes();
+            matches!((w.first(), w.last()), (Some(f), Some(l)) if f.is_ascii() && l.is_ascii())
+        };
+        let as_title = written.trim_start_matches('\'');
+        let as_cue = written.trim_end_matches('.').trim_start_matches('\'');
+        written.len() <= 32
+            && ascii_ends(as_title)
+            && ascii_ends(as_cue)
+            && !(title && self.w.titles.may_contain(as_title))
+            && !self.w.name_cues.may_contain(as_cue)
+    }
+
     /// Whether a known surname that is not also an everyday word follows (`Philippa Gonzales`).
     pub(super) fn surname_follows(&self, e1: usize) -> bool {
         let b = self.b;
@@ -524,6 +582,20 @@ impl Run<'_> {
         self.w.surnames.contains(word)
             && !self.w.word_surnames.contains(word)
             && self.name_like(ws, we)
+    }
+
+    /// Whether `own` (a capitalized word and its dot, at most 32 bytes) may be a title,
+    /// lowercase, with or without its trailing dots: `false` when the title list's filter
+    /// knows neither form and both end in ASCII (lowercasing keeps the filter bits).
+    fn may_be_title(&self, own: &str) -> bool {
+        let bare = own.trim_end_matches('.');
+        let (o, w) = (own.as_bytes(), bare.as_bytes());
+        let ascii = |w: &[u8]| matches!((w.first(), w.last()), (Some(f), Some(l)) if f.is_ascii() && l.is_ascii());
+        !(o.len() <= 32
+            && ascii(o)
+            && ascii(w)
+            && !self.w.titles.may_contain(own)
+            && !self.w.titles.may_contain(bare))
     }
 
     /// Whether a name-like word may continue a name: not a sentence opener or field name.
@@ -568,7 +640,10 @@ impl Run<'_> {
         let given = self.w.given.contains(self.word_at(i, e1));
         let mut buf = [0u8; 32];
         // a title is a cue for the next word, never a name itself
-        if !given && e1 - i <= 6 {
+        if !given
+            && e1 - i <= 6
+            && self.may_be_title(self.word_at(i, if at(b, e1) == b'.' { e1 + 1 } else { e1 }))
+        {
             let own_end = if at(b, e1) == b'.' { e1 + 1 } else { e1 };
             let own = lower(self.word_at(i, own_end), &mut buf);
             let bare = own.trim_end_matches('.');

@@ -104,6 +104,12 @@ impl Set {
     pub(crate) fn contains(&self, w: &str) -> bool {
         passes(&self.filter, w) && self.words.contains(w)
     }
+
+    /// Like [`Map::may_contain`].
+    #[inline]
+    pub(crate) fn may_contain(&self, w: &str) -> bool {
+        passes(&self.filter, w)
+    }
 }
 
 /// The filter of [`Set`] and [`Map`] over `words`.
@@ -150,6 +156,14 @@ impl<V> Map<V> {
         } else {
             None
         }
+    }
+
+    /// Whether `w` may be a key: `false` answers that it is none, for `w` and for every word
+    /// of the same length whose first and last bytes agree in their low five bits (ASCII
+    /// letters in either case).
+    #[inline]
+    pub(crate) fn may_contain(&self, w: &str) -> bool {
+        passes(&self.filter, w)
     }
 
     #[inline]
