@@ -390,7 +390,19 @@ impl PrevWords {
 
     /// The `n`-th word before (0 the nearest), lowercase, as the walk back from the context
     /// word reads it: spaces, then a run of non-space, none of it before `floor`.
+    #[inline]
     fn get(&mut self, r: &Run<'_>, floor: usize, n: usize) -> Option<&[u8]> {
+        if self.n <= n && !self.stopped {
+            self.read(r, floor, n);
+        }
+        match self.words.get(n)? {
+            Some((buf, len)) => buf.get(..*len),
+            None => None,
+        }
+    }
+
+    /// Reads the words up to the `n`-th.
+    fn read(&mut self, r: &Run<'_>, floor: usize, n: usize) {
         while self.n <= n && !self.stopped {
             let b = r.b;
             let mut kk = self.k;
@@ -417,10 +429,6 @@ impl PrevWords {
                 None => self.stopped = true,
             }
             self.n += 1;
-        }
-        match self.words.get(n)? {
-            Some((buf, len)) => buf.get(..*len),
-            None => None,
         }
     }
 }

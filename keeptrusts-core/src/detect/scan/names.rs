@@ -658,18 +658,23 @@ impl Run<'_> {
         {
             return e1;
         }
+        let first = self.word_at(i, e1);
+        // a sentence opener, field name, country or city longer than three letters that is no
+        // surname never starts a name, whatever precedes it (below): no need to read the cue
+        let never_first = !given && self.w.never_first.contains(first);
+        if never_first && e1 - i > 3 && !self.w.surnames.contains(first) {
+            return e1;
+        }
         let cue = self.name_cue(i);
         // a saint's or a place's prefix makes a place: `San Francisco`, `São Paulo`, `St. Louis`
         if cue == Some(Cue::Place) {
             return e1;
         }
-        let first = self.word_at(i, e1);
         // sentence openers, field names, countries and cities never start a name, whatever
         // precedes them (`Merci Garcia`, `FROM Customers`, `from Germany`); a title still makes
         // `Mr. Le` a name
         if (cue != Some(Cue::Title) || (e1 - i > 3 && !self.w.surnames.contains(first)))
-            && !given
-            && self.w.never_first.contains(first)
+            && never_first
         {
             return e1;
         }
