@@ -12,7 +12,7 @@ use std::cell::Cell;
 use std::net::Ipv6Addr;
 
 use super::words::{
-    cjk_cue_end, cjk_region_end, last_two, words, Ctx, CueKind, Words, CJK_SURNAMES,
+    cjk_cue_end, cjk_region_end, last_two, name_flag, words, Ctx, CueKind, Words, CJK_SURNAMES,
     KOREAN_SURNAMES,
 };
 

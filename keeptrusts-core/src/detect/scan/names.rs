@@ -579,9 +579,8 @@ impl Run<'_> {
         }
         let we = self.name_word_end(ws);
         let word = self.word_at(ws, we);
-        self.w.surnames.contains(word)
-            && !self.w.word_surnames.contains(word)
-            && self.name_like(ws, we)
+        let f = self.w.name_flags.flags(word);
+        f & name_flag::SURNAME != 0 && f & name_flag::WORD_SURNAME == 0 && self.name_like(ws, we)
     }
 
     /// Whether `own` (a capitalized word and its dot, at most 32 bytes) may be a title,
@@ -603,10 +602,8 @@ impl Run<'_> {
         let w = self.word_at(s, e);
         // a short word that closes the name before punctuation (`Nguyễn Văn An,`) is part of it
         let closes = w.len() <= 3 && matches!(at(self.b, e), 0 | b',' | b'.' | b';' | b')' | b'\n');
-        !self.w.stop_words.contains(w)
-            || closes
-            || self.w.surnames.contains(w)
-            || self.w.given.contains(w)
+        let f = self.w.name_flags.flags(w);
+        f & name_flag::STOP_WORD == 0 || closes || f & (name_flag::SURNAME | name_flag::GIVEN) != 0
     }
 
     pub(super) fn name(&mut self, i: usize) -> usize {
@@ -622,22 +619,27 @@ impl Run<'_> {
                 return self.email(a);
             }
         }
-        let e1 = if at(b, ascii_end) < 0x80
+        let (e1, flags) = if at(b, ascii_end) < 0x80
             && !at(b, ascii_end).is_ascii_alphabetic()
             && !matches!(at(b, ascii_end), b'-' | b'\'')
         {
-            if ascii_end - i < 2 || self.w.not_surnames.contains(self.word_at(i, ascii_end)) {
+            if ascii_end - i < 2 {
                 return run(b, i, usize::MAX, word_byte);
             }
-            ascii_end
+            let flags = self.w.name_flags.flags(self.word_at(i, ascii_end));
+            if flags & name_flag::NOT_SURNAME != 0 {
+                return run(b, i, usize::MAX, word_byte);
+            }
+            (ascii_end, flags)
         } else {
             let e1 = self.name_word_end(i);
             if !self.name_like(i, e1) {
                 return run(b, i, usize::MAX, word_byte);
             }
-            e1
+            (e1, self.w.name_flags.flags(self.word_at(i, e1)))
         };
-        let given = self.w.given.contains(self.word_at(i, e1));
+        let given = flags & name_flag::GIVEN != 0;
+        let surname = flags & name_flag::SURNAME != 0;
         let mut buf = [0u8; 32];
         // a title is a cue for the next word, never a name itself
         if !given
@@ -658,11 +660,10 @@ impl Run<'_> {
         {
             return e1;
         }
-        let first = self.word_at(i, e1);
         // a sentence opener, field name, country or city longer than three letters that is no
         // surname never starts a name, whatever precedes it (below): no need to read the cue
-        let never_first = !given && self.w.never_first.contains(first);
-        if never_first && e1 - i > 3 && !self.w.surnames.contains(first) {
+        let never_first = !given && flags & name_flag::NEVER_FIRST != 0;
+        if never_first && e1 - i > 3 && !surname {
             return e1;
         }
         let cue = self.name_cue(i);
@@ -673,9 +674,7 @@ impl Run<'_> {
         // sentence openers, field names, countries and cities never start a name, whatever
         // precedes them (`Merci Garcia`, `FROM Customers`, `from Germany`); a title still makes
         // `Mr. Le` a name
-        if (cue != Some(Cue::Title) || (e1 - i > 3 && !self.w.surnames.contains(first)))
-            && never_first
-        {
+        if (cue != Some(Cue::Title) || (e1 - i > 3 && !surname)) && never_first {
             return e1;
         }
         if cue.is_none() && !given && !self.surname_follows(e1) {
@@ -755,8 +754,7 @@ impl Run<'_> {
             // extends the name
             if cue.is_none()
                 && extra >= 1
-                && !self.w.surnames.contains(word)
-                && !self.w.given.contains(word)
+                && self.w.name_flags.flags(word) & (name_flag::SURNAME | name_flag::GIVEN) == 0
             {
                 break;
             }

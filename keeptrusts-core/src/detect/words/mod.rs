@@ -166,6 +166,15 @@ impl<V> Map<V> {
         passes(&self.filter, w)
     }
 
+    /// The flags of `w`, 0 when it has none.
+    #[inline]
+    pub(crate) fn flags(&self, w: &str) -> u8
+    where
+        V: Copy + Into<u8>,
+    {
+        self.get(w).map_or(0, |&v| v.into())
+    }
+
     #[inline]
     pub(crate) fn contains_key(&self, w: &str) -> bool {
         self.get(w).is_some()
@@ -233,10 +242,21 @@ pub(crate) enum CueKind {
 pub(crate) type Cues =
     HashMap<&'static str, Vec<(Vec<&'static str>, CueKind)>, BuildHasherDefault<WordHash>>;
 
+/// What a capitalized word is in the name lists ([`Words::name_flags`]), one bit each.
+pub(crate) mod name_flag {
+    pub(crate) const GIVEN: u8 = 1;
+    pub(crate) const SURNAME: u8 = 2;
+    pub(crate) const WORD_SURNAME: u8 = 4;
+    pub(crate) const STOP_WORD: u8 = 8;
+    pub(crate) const NEVER_FIRST: u8 = 16;
+    pub(crate) const NOT_SURNAME: u8 = 32;
+}
+
 pub(crate) struct Words {
+    /// Given names, surnames, word surnames, stop words, never-first words and not-surnames
+    /// in one map: the name path asks about one word once ([`name_flag`]).
+    pub name_flags: Map<u8>,
     pub given: Set,
-    pub surnames: Set,
-    pub word_surnames: Set,
     pub months: Set,
     pub street_suffixes: Set,
     pub german_street_endings: &'static [&'static str],
@@ -247,8 +267,6 @@ pub(crate) struct Words {
     pub name_cues: Map<Vec<(Vec<&'static str>, CueKind)>>,
     pub stop_words: Set,
     pub places: Set,
-    /// Stop words, places and Spanish street words: what never starts a name.
-    pub never_first: Set,
     /// [`CJK_NAME_CUES`] by their last two characters.
     pub cjk_cues: HashMap<&'static str, Vec<(&'static str, bool)>, BuildHasherDefault<WordHash>>,
     /// [`CJK_REGIONS`] by their last two characters.
@@ -333,10 +351,42 @@ pub(crate) fn words() -> Option<&'static Words> {
             for v in name_cues.values_mut() {
                 v.sort_by_key(|p| std::cmp::Reverse(p.0.len()));
             }
+            let mut flags: HashMap<&'static str, u8, BuildHasherDefault<WordHash>> =
+                HashMap::default();
+            let never_first = STOP_WORDS
+                .iter()
+                .copied()
+                .chain(lines(include_str!("../../../data/places.txt")))
+                .chain(SPANISH_STREETS.iter().copied());
+            for (words, flag) in [
+                (
+                    Box::new(lines(include_str!("../../../data/given_names.txt")))
+                        as Box<dyn Iterator<Item = &'static str>>,
+                    name_flag::GIVEN,
+                ),
+                (
+                    Box::new(lines(include_str!("../../../data/surnames.txt"))),
+                    name_flag::SURNAME,
+                ),
+                (
+                    Box::new(WORD_SURNAMES.iter().copied()),
+                    name_flag::WORD_SURNAME,
+                ),
+                (Box::new(STOP_WORDS.iter().copied()), name_flag::STOP_WORD),
+                // stop words, places and Spanish street words: what never starts a name
+                (Box::new(never_first), name_flag::NEVER_FIRST),
+                (
+                    Box::new(NOT_SURNAMES.iter().copied()),
+                    name_flag::NOT_SURNAME,
+                ),
+            ] {
+                for w in words {
+                    *flags.entry(w).or_default() |= flag;
+                }
+            }
             Some(Words {
+                name_flags: flags.into(),
                 given: set(lines(include_str!("../../../data/given_names.txt"))),
-                surnames: set(lines(include_str!("../../../data/surnames.txt"))),
-                word_surnames: set(WORD_SURNAMES.iter().copied()),
                 months: set(MONTHS.iter().copied()),
                 street_suffixes: set(STREET_SUFFIXES.iter().copied()),
                 german_street_endings: GERMAN_STREET_ENDINGS,
@@ -347,11 +397,6 @@ pub(crate) fn words() -> Option<&'static Words> {
                 name_cues: name_cues.into(),
                 stop_words: set(STOP_WORDS.iter().copied()),
                 places: set(lines(include_str!("../../../data/places.txt"))),
-                never_first: set(STOP_WORDS
-                    .iter()
-                    .copied()
-                    .chain(lines(include_str!("../../../data/places.txt")))
-                    .chain(SPANISH_STREETS.iter().copied())),
                 cjk_cues,
                 cjk_regions,
                 states: set(US_STATES.iter().copied()),
