@@ -227,7 +227,17 @@ pub(super) const IBAN_LENGTHS: &[(&[u8; 2], usize)] = &[
 /// Whole-text check: an IBAN (spaces ignored) of its country's length with a valid mod-97
 /// checksum.
 pub fn iban_ok(s: &[u8]) -> bool {
-    let compact: Vec<u8> = s.iter().copied().filter(|b| *b != b' ').collect();
+    // no IBAN is longer than 34 characters: anything longer fails the length check below
+    let mut store = [0u8; 34];
+    let mut n = 0;
+    for &c in s.iter().filter(|b| **b != b' ') {
+        match store.get_mut(n) {
+            Some(slot) => *slot = c,
+            None => return false,
+        }
+        n += 1;
+    }
+    let compact = store.get(..n).unwrap_or(&[]);
     let country = compact.get(..2).unwrap_or(&[]);
     let Some(&(_, len)) = IBAN_LENGTHS.iter().find(|(c, _)| c.as_slice() == country) else {
         return false;

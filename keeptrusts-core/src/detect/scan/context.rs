@@ -12,13 +12,34 @@ impl Run<'_> {
     /// which the context words before it describe. Chinese, Japanese and Korean phrases, written
     /// without a space before the value, are matched as the characters that end the text
     /// before it ([`Run::cjk_context`]).
+    ///
+    /// The answer depends only on the text, `start` and the end of the last finding, so the
+    /// last one is kept: the handlers that try one candidate in turn (a number as a date, a
+    /// typed number, an ID, a phone) ask for the same context without walking it again.
     pub(super) fn context(&self, start: usize) -> Option<Ctx> {
-        self.context_where(start, |_| true)
+        let (s, floor, c) = self.ctx_memo.get();
+        if s == start && floor == self.last_end {
+            return c;
+        }
+        let c = self.context_walk(start, |_| true);
+        self.ctx_memo.set((start, self.last_end, c));
+        c
     }
 
     /// [`context`](Self::context), skipping phrases that `fits` rejects (a date's context walks
     /// past `card` in `Date of birth (as on the card): …`); a negative phrase always counts.
     pub(super) fn context_where(&self, start: usize, fits: impl Fn(Ctx) -> bool) -> Option<Ctx> {
+        // the walk meets phrases in the same order whatever `fits` says: where the unrestricted
+        // walk finds none, or finds one that fits, this one stops at the same place
+        match self.context(start) {
+            None => None,
+            Some(c) if c == Ctx::Negative || fits(c) => Some(c),
+            Some(_) => self.context_walk(start, fits),
+        }
+    }
+
+    /// The walk behind [`context_where`](Self::context_where).
+    fn context_walk(&self, start: usize, fits: impl Fn(Ctx) -> bool) -> Option<Ctx> {
         let b = self.b;
         let mut floor = start.saturating_sub(LOOK_BACK).max(self.last_end);
         let ok = |c: Ctx| c == Ctx::Negative || fits(c);
@@ -135,8 +156,15 @@ impl Run<'_> {
                 }
                 continue;
             }
+            let word = self.word_at(s2, e2);
+            if self.plainly_no_context(word) {
+                if valued {
+                    return None;
+                }
+                continue;
+            }
             let mut buf = [0u8; 32];
-            let last = lower(self.word_at(s2, e2), &mut buf);
+            let last = lower(word, &mut buf);
             // an elided article or preposition (`d'immatriculation`, `l’adhérent`)
             let phrases = self.w.context.get(last).or_else(|| {
                 let (_, rest) = last.split_once(['\'', '’'])?;
@@ -155,22 +183,16 @@ impl Run<'_> {
                 }
                 continue;
             };
+            // the words before this one, lowercase, read once for all its phrases (nearest
+            // first; `None` for an empty or overlong word, which no phrase matches)
+            let mut prev = PrevWords::new(k);
             'phrases: for (earlier, kind) in phrases {
                 if valued && !earlier.is_empty() {
                     continue;
                 }
                 // earlier words precede, nearest last: check them walking further back
-                let mut kk = k;
-                for want in earlier.iter().rev() {
-                    while kk > floor && at(b, kk - 1).is_ascii_whitespace() {
-                        kk -= 1;
-                    }
-                    let pe = kk;
-                    while kk > floor && !at(b, kk - 1).is_ascii_whitespace() {
-                        kk -= 1;
-                    }
-                    let mut pb = [0u8; 32];
-                    if pe == kk || pe - kk > 32 || lower(self.word_at(kk, pe), &mut pb) != *want {
+                for (n, want) in earlier.iter().rev().enumerate() {
+                    if prev.get(self, floor, n) != Some(want.as_bytes()) {
                         continue 'phrases;
                     }
                 }
@@ -183,6 +205,24 @@ impl Run<'_> {
             }
         }
         None
+    }
+
+    /// Whether `word` (at most 32 bytes) is, lowercase, neither a phrase's last word, nor one
+    /// after an elided article, nor a secret's field name, as seen without lowercasing it: its
+    /// first and last bytes are ASCII (lowercasing keeps its length and their filter bits),
+    /// it holds no apostrophe, and it is too short for a field name or ends otherwise.
+    fn plainly_no_context(&self, word: &str) -> bool {
+        let w = word.as_bytes();
+        let (Some(&first), Some(&last)) = (w.first(), w.last()) else {
+            return false;
+        };
+        first.is_ascii()
+            && last.is_ascii()
+            && w.len() <= 32
+            && !self.w.context.may_contain(word)
+            && !w.iter().any(|&c| c == b'\'' || c == 0xE2)
+            && (w.len() <= 3
+                || !matches!(last.to_ascii_lowercase(), b'y' | b't' | b'n' | b'd' | b'l'))
     }
 
     /// A Chinese, Japanese or Korean context phrase that ends the text before `start` (after
@@ -319,5 +359,76 @@ impl Run<'_> {
             && at(self.b, s - 1) == b' '
             && self.w.states.contains(self.word_at(s - 3, s - 1))
             && (s == 3 || !alnum(at(self.b, s - 4)))
+    }
+}
+
+/// The words before a context word, read back lazily and lowercased once each: a word with
+/// several phrases (`number`: `phone number`, `serial number`, `medical record number`, …)
+/// reads the text before it once, not once per phrase.
+struct PrevWords {
+    /// Where the walk back stands: the start of the last word read.
+    k: usize,
+    /// How many words are read.
+    n: usize,
+    /// The words read, nearest first: their lowercase bytes and length, or `None` when the
+    /// word is empty or longer than 32 bytes (no phrase word is). A phrase has at most three
+    /// words (checked where the phrases are built).
+    words: [Option<([u8; 32], usize)>; 3],
+    /// Set once a word is empty or overlong: the walk stops there.
+    stopped: bool,
+}
+
+impl PrevWords {
+    fn new(k: usize) -> Self {
+        PrevWords {
+            k,
+            n: 0,
+            words: [None; 3],
+            stopped: false,
+        }
+    }
+
+    /// The `n`-th word before (0 the nearest), lowercase, as the walk back from the context
+    /// word reads it: spaces, then a run of non-space, none of it before `floor`.
+    #[inline]
+    fn get(&mut self, r: &Run<'_>, floor: usize, n: usize) -> Option<&[u8]> {
+        if self.n <= n && !self.stopped {
+            self.read(r, floor, n);
+        }
+        match self.words.get(n)? {
+            Some((buf, len)) => buf.get(..*len),
+            None => None,
+        }
+    }
+
+    /// Reads the words up to the `n`-th.
+    fn read(&mut self, r: &Run<'_>, floor: usize, n: usize) {
+        while self.n <= n && !self.stopped {
+            let b = r.b;
+            let mut kk = self.k;
+            while kk > floor && at(b, kk - 1).is_ascii_whitespace() {
+                kk -= 1;
+            }
+            let pe = kk;
+            while kk > floor && !at(b, kk - 1).is_ascii_whitespace() {
+                kk -= 1;
+            }
+            self.k = kk;
+            let slot = if pe == kk || pe - kk > 32 {
+                self.stopped = true;
+                None
+            } else {
+                let mut lb = [0u8; 32];
+                let low = lower(r.word_at(kk, pe), &mut lb).as_bytes();
+                let mut buf = [0u8; 32];
+                buf.iter_mut().zip(low).for_each(|(d, &c)| *d = c);
+                Some((buf, low.len()))
+            };
+            match self.words.get_mut(self.n) {
+                Some(w) => *w = slot,
+                None => self.stopped = true,
+            }
+            self.n += 1;
+        }
     }
 }

@@ -8,10 +8,11 @@
 //! Aho-Corasick automaton) and returns a position past what it consumed, so the walk is linear
 //! on any input. Checksums (Luhn, mod-97, ABA, VIN, NPI, SSN rules) reject look-alikes.
 
+use std::cell::Cell;
 use std::net::Ipv6Addr;
 
 use super::words::{
-    cjk_cue_end, cjk_region_end, last_two, words, Ctx, CueKind, Words, CJK_SURNAMES,
+    cjk_cue_end, cjk_region_end, last_two, name_flag, words, Ctx, CueKind, Words, CJK_SURNAMES,
     KOREAN_SURNAMES,
 };
 
@@ -245,12 +246,36 @@ fn domain_char(c: char) -> bool {
     c.is_ascii_alphanumeric() || c == '-' || script_letter(c)
 }
 
+/// The end of the run of bytes from `from` that `pred` accepts, at most `max` long.
+#[inline]
 fn run(b: &[u8], from: usize, max: usize, pred: impl Fn(u8) -> bool) -> usize {
+    let end = from.saturating_add(max).min(b.len());
     let mut j = from;
-    while j < b.len() && j - from < max && pred(at(b, j)) {
+    while j < end && pred(at(b, j)) {
         j += 1;
     }
     j
+}
+
+/// The first byte at or after `i` that may start a value (a non-zero [`class`]), eight bytes
+/// at a time through lowercase words and spaces.
+#[inline]
+fn next_start(b: &[u8], i: usize) -> Option<usize> {
+    let rest = b.get(i..)?;
+    // the next start is often close: look at the first bytes one by one
+    let head = rest.get(..rest.len().min(8))?;
+    if let Some(k) = head.iter().position(|&c| class(c) != 0) {
+        return Some(i + k);
+    }
+    let mut off = head.len();
+    for chunk in rest.get(off..)?.chunks_exact(8) {
+        if chunk.iter().fold(0, |a, &c| a | class(c)) != 0 {
+            break;
+        }
+        off += 8;
+    }
+    let k = rest.get(off..)?.iter().position(|&c| class(c) != 0)?;
+    Some(i + off + k)
 }
 
 /// The digits of `b[s..e]` as values, on the stack. Every shape checked here has at most 19
@@ -292,9 +317,23 @@ fn digits_of(b: &[u8], s: usize, e: usize) -> Digits {
 
 /// Lowercases `word` into `buf` without allocating: ASCII letters and the Latin-1 capitals
 /// (`À`–`Þ` except `×`, as in `Ég`, `Über`); other bytes kept.
-fn lower<'a>(word: &str, buf: &'a mut [u8; 32]) -> &'a str {
+fn lower<'a>(word: &'a str, buf: &'a mut [u8; 32]) -> &'a str {
+    // most words are lowercase already: nothing to copy
+    if !word
+        .bytes()
+        .any(|c| c.is_ascii_uppercase() || c == 0xC3 || c == 0xD0)
+    {
+        // (a word cut inside a character reads as nothing, as below)
+        return word.get(..word.len().min(32)).unwrap_or("");
+    }
     let n = word.len().min(32);
     let src = word.as_bytes().get(..n).unwrap_or(&[]);
+    if src.is_ascii() {
+        buf.iter_mut()
+            .zip(src)
+            .for_each(|(d, &s)| *d = s.to_ascii_lowercase());
+        return std::str::from_utf8(buf.get(..n).unwrap_or(&[])).unwrap_or("");
+    }
     let mut prev = 0u8;
     for (k, (d, &s)) in buf.iter_mut().zip(src).enumerate() {
         *d = if s < 0x80 {
@@ -356,6 +395,9 @@ struct Run<'a> {
     /// none: a version, a date without context, a number too long for any value): a group after
     /// it starts a run of its own ([`Run::digit`]).
     number_end: usize,
+    /// The last context read ([`Run::context`]): its start, the end of the last finding then,
+    /// and what it found.
+    ctx_memo: Cell<(usize, usize, Option<Ctx>)>,
 }
 
 impl Scanner {
@@ -440,16 +482,14 @@ impl Scanner {
             last_end: 0,
             secret_until: 0,
             number_end: 0,
+            ctx_memo: Cell::new((usize::MAX, 0, None)),
         };
         let mut i = 0;
         let n = b.len();
         while i < n {
             // skip everything that cannot start a value
-            match b
-                .get(i..)
-                .and_then(|rest| rest.iter().position(|&c| class(c) != 0))
-            {
-                Some(k) => i += k,
+            match next_start(b, i) {
+                Some(k) => i = k,
                 None => break,
             }
             let next = match class(at(b, i)) {
@@ -528,6 +568,6 @@ impl Run<'_> {
 
 /// [`lower`] for the unit tests.
 #[cfg(test)]
-pub(crate) fn lower_for_tests<'a>(word: &str, buf: &'a mut [u8; 32]) -> &'a str {
+pub(crate) fn lower_for_tests<'a>(word: &'a str, buf: &'a mut [u8; 32]) -> &'a str {
     lower(word, buf)
 }

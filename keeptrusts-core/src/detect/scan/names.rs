@@ -250,10 +250,15 @@ impl Run<'_> {
     pub(super) fn name_word_end(&self, i: usize) -> usize {
         let b = self.b;
         let mut j = i + 1;
+        // ASCII letters only: the word is all letters, without a possessive
+        let mut plain = at(b, i).is_ascii_alphabetic();
         while j < b.len() {
             let c = at(b, j);
             let joiner = (c == b'-' || c == b'\'') && at(b, j + 1).is_ascii_alphabetic();
-            if c.is_ascii_alphabetic() || c >= 0x80 || joiner {
+            if c.is_ascii_alphabetic() {
+                j += 1;
+            } else if c >= 0x80 || joiner {
+                plain = false;
                 j += 1;
             } else {
                 break;
@@ -261,6 +266,9 @@ impl Run<'_> {
             if j - i > 40 {
                 break;
             }
+        }
+        if plain {
+            return j;
         }
         // stop before non-letter non-ASCII (punctuation such as `’` or CJK): keep letters only
         let word = self.word_at(i, j);
@@ -289,6 +297,25 @@ impl Run<'_> {
         let mut lower = false;
         let mut prev_upper = true;
         let mut prev_joiner = false;
+        if word.is_ascii() {
+            // the same walk over bytes (an ASCII character's case is its byte's)
+            for (k, c) in word.bytes().skip(1).enumerate() {
+                let joiner = matches!(c, b'-' | b'\'');
+                if c.is_ascii_lowercase() {
+                    lower = true;
+                    prev_upper = false;
+                } else if c.is_ascii_uppercase() {
+                    if prev_upper || (k > 2 && !prev_joiner) {
+                        return false;
+                    }
+                    prev_upper = true;
+                } else {
+                    prev_upper = false;
+                }
+                prev_joiner = joiner;
+            }
+            return lower;
+        }
         for (k, c) in chars.enumerate() {
             let joiner = matches!(c, '-' | '\'');
             if c.is_lowercase() {
@@ -348,6 +375,24 @@ impl Run<'_> {
         (words, n)
     }
 
+    /// The nearest of [`words_before`](Self::words_before), without the others.
+    pub(super) fn word_before(&self, mut k: usize, floor: usize) -> Option<(usize, usize)> {
+        let b = self.b;
+        let e = k;
+        while k > floor
+            && e - k < 24
+            && (at(b, k - 1).is_ascii_alphabetic()
+                || at(b, k - 1) >= 0x80
+                || matches!(at(b, k - 1), b'\'' | b'.' | b'-'))
+        {
+            k -= 1;
+        }
+        if k == e || (k > floor && (alnum(at(b, k - 1)) || at(b, k - 1) == b'_')) {
+            return None;
+        }
+        Some((k, e))
+    }
+
     /// Whether the words ending at `k` end with a name cue (only closing lines when
     /// `sign_off_only`): its kind, and where its first word starts. Reads the nearest word, and
     /// the words before it only when a phrase ending with it has more words.
@@ -357,8 +402,7 @@ impl Run<'_> {
         floor: usize,
         sign_off_only: bool,
     ) -> Option<(CueKind, usize)> {
-        let (one, n) = self.words_before(k, floor, 1);
-        let &(s, e) = one.get(..n).unwrap_or(&[]).first()?;
+        let (s, e) = self.word_before(k, floor)?;
         let mut buf = [0u8; 32];
         let last = lower(self.word_at(s, e), &mut buf);
         self.cue_phrase_at(k, floor, (s, e), last, sign_off_only)
@@ -448,8 +492,7 @@ impl Run<'_> {
         } else if spaces == 0 {
             return None;
         }
-        let (one, n) = self.words_before(k, floor, 1);
-        let &(s, e) = one.get(..n).unwrap_or(&[]).first()?;
+        let (s, e) = self.word_before(k, floor)?;
         let written = self.word_at(s, e);
         if punct.is_none()
             && spaces == 1
@@ -475,6 +518,10 @@ impl Run<'_> {
             )
         {
             return Some(Cue::Place);
+        }
+        // most words are no title and end no cue: seen without lowercasing them
+        if self.plainly_no_cue(written, punct.is_none() && written.len() <= 8) {
+            return None;
         }
         let mut buf = [0u8; 32];
         let lowered = lower(written, &mut buf);
@@ -504,6 +551,25 @@ impl Run<'_> {
         }
     }
 
+    /// Whether `written`, lowercase, is plainly neither a title (looked at when `title`) nor
+    /// the last word of a name cue, as [`name_cue`](Self::name_cue) reads them (without a
+    /// leading `'`; a cue also without trailing dots), seen without lowercasing it: the first
+    /// and last bytes of both forms are ASCII, the word is at most 32 bytes (lowercasing keeps
+    /// the length and the filter bits), and the word lists' filters know neither form.
+    fn plainly_no_cue(&self, written: &str, title: bool) -> bool {
+        let ascii_ends = |w: &str| {
+            let w = w.as_bytes();
+            matches!((w.first(), w.last()), (Some(f), Some(l)) if f.is_ascii() && l.is_ascii())
+        };
+        let as_title = written.trim_start_matches('\'');
+        let as_cue = written.trim_end_matches('.').trim_start_matches('\'');
+        written.len() <= 32
+            && ascii_ends(as_title)
+            && ascii_ends(as_cue)
+            && !(title && self.w.titles.may_contain(as_title))
+            && !self.w.name_cues.may_contain(as_cue)
+    }
+
     /// Whether a known surname that is not also an everyday word follows (`Philippa Gonzales`).
     pub(super) fn surname_follows(&self, e1: usize) -> bool {
         let b = self.b;
@@ -513,9 +579,22 @@ impl Run<'_> {
         }
         let we = self.name_word_end(ws);
         let word = self.word_at(ws, we);
-        self.w.surnames.contains(word)
-            && !self.w.word_surnames.contains(word)
-            && self.name_like(ws, we)
+        let f = self.w.name_flags.flags(word);
+        f & name_flag::SURNAME != 0 && f & name_flag::WORD_SURNAME == 0 && self.name_like(ws, we)
+    }
+
+    /// Whether `own` (a capitalized word and its dot, at most 32 bytes) may be a title,
+    /// lowercase, with or without its trailing dots: `false` when the title list's filter
+    /// knows neither form and both end in ASCII (lowercasing keeps the filter bits).
+    fn may_be_title(&self, own: &str) -> bool {
+        let bare = own.trim_end_matches('.');
+        let (o, w) = (own.as_bytes(), bare.as_bytes());
+        let ascii = |w: &[u8]| matches!((w.first(), w.last()), (Some(f), Some(l)) if f.is_ascii() && l.is_ascii());
+        !(o.len() <= 32
+            && ascii(o)
+            && ascii(w)
+            && !self.w.titles.may_contain(own)
+            && !self.w.titles.may_contain(bare))
     }
 
     /// Whether a name-like word may continue a name: not a sentence opener or field name.
@@ -523,10 +602,8 @@ impl Run<'_> {
         let w = self.word_at(s, e);
         // a short word that closes the name before punctuation (`Nguyễn Văn An,`) is part of it
         let closes = w.len() <= 3 && matches!(at(self.b, e), 0 | b',' | b'.' | b';' | b')' | b'\n');
-        !self.w.stop_words.contains(w)
-            || closes
-            || self.w.surnames.contains(w)
-            || self.w.given.contains(w)
+        let f = self.w.name_flags.flags(w);
+        f & name_flag::STOP_WORD == 0 || closes || f & (name_flag::SURNAME | name_flag::GIVEN) != 0
     }
 
     pub(super) fn name(&mut self, i: usize) -> usize {
@@ -542,28 +619,39 @@ impl Run<'_> {
                 return self.email(a);
             }
         }
-        let e1 = if at(b, ascii_end) < 0x80
+        let (e1, flags) = if at(b, ascii_end) < 0x80
             && !at(b, ascii_end).is_ascii_alphabetic()
             && !matches!(at(b, ascii_end), b'-' | b'\'')
         {
-            if ascii_end - i < 2 || self.w.not_surnames.contains(self.word_at(i, ascii_end)) {
+            if ascii_end - i < 2 {
                 return run(b, i, usize::MAX, word_byte);
             }
-            ascii_end
+            let flags = self.w.name_flags.flags(self.word_at(i, ascii_end));
+            if flags & name_flag::NOT_SURNAME != 0 {
+                return run(b, i, usize::MAX, word_byte);
+            }
+            (ascii_end, flags)
         } else {
             let e1 = self.name_word_end(i);
             if !self.name_like(i, e1) {
                 return run(b, i, usize::MAX, word_byte);
             }
-            e1
+            (e1, self.w.name_flags.flags(self.word_at(i, e1)))
         };
-        let given = self.w.given.contains(self.word_at(i, e1));
+        let given = flags & name_flag::GIVEN != 0;
+        let surname = flags & name_flag::SURNAME != 0;
         let mut buf = [0u8; 32];
         // a title is a cue for the next word, never a name itself
-        if !given && e1 - i <= 6 {
+        if !given
+            && e1 - i <= 6
+            && self.may_be_title(self.word_at(i, if at(b, e1) == b'.' { e1 + 1 } else { e1 }))
+        {
             let own_end = if at(b, e1) == b'.' { e1 + 1 } else { e1 };
             let own = lower(self.word_at(i, own_end), &mut buf);
-            if self.w.titles.contains(own) || self.w.titles.contains(own.trim_end_matches('.')) {
+            let bare = own.trim_end_matches('.');
+            if self.w.titles.contains(own)
+                || (bare.len() < own.len() && self.w.titles.contains(bare))
+            {
                 return e1;
             }
         }
@@ -572,19 +660,21 @@ impl Run<'_> {
         {
             return e1;
         }
+        // a sentence opener, field name, country or city longer than three letters that is no
+        // surname never starts a name, whatever precedes it (below): no need to read the cue
+        let never_first = !given && flags & name_flag::NEVER_FIRST != 0;
+        if never_first && e1 - i > 3 && !surname {
+            return e1;
+        }
         let cue = self.name_cue(i);
         // a saint's or a place's prefix makes a place: `San Francisco`, `São Paulo`, `St. Louis`
         if cue == Some(Cue::Place) {
             return e1;
         }
-        let first = self.word_at(i, e1);
         // sentence openers, field names, countries and cities never start a name, whatever
         // precedes them (`Merci Garcia`, `FROM Customers`, `from Germany`); a title still makes
         // `Mr. Le` a name
-        if (cue != Some(Cue::Title) || (e1 - i > 3 && !self.w.surnames.contains(first)))
-            && !given
-            && self.w.never_first.contains(first)
-        {
+        if (cue != Some(Cue::Title) || (e1 - i > 3 && !surname)) && never_first {
             return e1;
         }
         if cue.is_none() && !given && !self.surname_follows(e1) {
@@ -664,8 +754,7 @@ impl Run<'_> {
             // extends the name
             if cue.is_none()
                 && extra >= 1
-                && !self.w.surnames.contains(word)
-                && !self.w.given.contains(word)
+                && self.w.name_flags.flags(word) & (name_flag::SURNAME | name_flag::GIVEN) == 0
             {
                 break;
             }

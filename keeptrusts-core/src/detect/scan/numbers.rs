@@ -609,8 +609,9 @@ impl Run<'_> {
         let b = self.b;
         let mut j = s;
         let mut count = 0;
-        // candidate ends: where a group of the printed form ends
-        let mut ends = Vec::new();
+        // candidate ends: where a group of the printed form ends (at most one per character)
+        let mut ends = [0usize; 34];
+        let mut n_ends = 0;
         // written in one case: `DE89 3704 …` or `de89 3704 …`
         let lowercase = at(b, s).is_ascii_lowercase();
         let letter = |c: u8| {
@@ -626,7 +627,10 @@ impl Run<'_> {
                 count += 1;
                 j += 1;
                 if count >= 15 && !alnum(at(b, j)) {
-                    ends.push(j);
+                    if let Some(slot) = ends.get_mut(n_ends) {
+                        *slot = j;
+                        n_ends += 1;
+                    }
                 }
             } else if c == b' '
                 && count % 4 == 0
@@ -637,10 +641,20 @@ impl Run<'_> {
                 break;
             }
         }
-        let end = ends.into_iter().rev().find(|&e| {
+        let end = ends.get(..n_ends)?.iter().rev().copied().find(|&e| {
             b.get(s..e).is_some_and(|t| {
                 if lowercase {
-                    iban_ok(&t.to_ascii_uppercase())
+                    // 34 characters and their spaces
+                    let mut up = [0u8; 48];
+                    match up.get_mut(..t.len()) {
+                        Some(u) => {
+                            u.iter_mut()
+                                .zip(t)
+                                .for_each(|(d, c)| *d = c.to_ascii_uppercase());
+                            iban_ok(u)
+                        }
+                        None => iban_ok(&t.to_ascii_uppercase()),
+                    }
                 } else {
                     iban_ok(t)
                 }

@@ -66,7 +66,17 @@ impl Run<'_> {
     /// it does within 64 bytes: a capitalized local part (`Anna.Kowalska@…`) is an address, not
     /// a name.
     pub(super) fn email_ahead(&self, i: usize) -> Option<usize> {
+        let b = self.b;
         let mut j = i;
+        // ASCII a byte at a time, the rest by character
+        while j - i < 64 {
+            let c = at(b, j);
+            if c.is_ascii_alphanumeric() || matches!(c, b'.' | b'_' | b'%' | b'+' | b'-') {
+                j += 1;
+            } else {
+                break;
+            }
+        }
         while j - i < 64 {
             match self.char_at(j) {
                 Some('@') => {

@@ -24,34 +24,174 @@ use names::{NAME_CUES, NOT_SURNAMES, TITLES, WORD_SURNAMES};
 use places::{FRENCH_STREETS, GERMAN_STREET_ENDINGS, SPANISH_STREETS, STREET_SUFFIXES, US_STATES};
 use stop_words::STOP_WORDS;
 
-/// FNV-1a: short keys, no DoS concern (the sets are fixed), much cheaper than SipHash.
+/// A multiply-rotate hash over eight bytes at a time (as rustc's FxHash): the keys are short
+/// words, the sets are fixed (no DoS concern), and a word costs one or two multiplications
+/// instead of one per byte.
 #[derive(Default)]
-pub(crate) struct Fnv(u64);
+pub(crate) struct WordHash(u64);
 
-impl Hasher for Fnv {
-    fn finish(&self) -> u64 {
-        self.0
-    }
-    fn write(&mut self, bytes: &[u8]) {
-        let mut h = if self.0 == 0 {
-            0xcbf2_9ce4_8422_2325
-        } else {
-            self.0
-        };
-        for &b in bytes {
-            h ^= u64::from(b);
-            h = h.wrapping_mul(0x0100_0000_01b3);
-        }
-        self.0 = h;
+const K: u64 = 0xf135_7aea_2e62_a9c5;
+
+impl WordHash {
+    #[inline]
+    fn add(&mut self, x: u64) {
+        self.0 = (self.0 ^ x).wrapping_mul(K).rotate_left(26);
     }
 }
 
-pub(crate) type Set = HashSet<&'static str, BuildHasherDefault<Fnv>>;
+impl Hasher for WordHash {
+    #[inline]
+    fn finish(&self) -> u64 {
+        // fold the high bits into the low ones, which pick the bucket
+        let h = self.0.wrapping_mul(K);
+        h ^ (h >> 32)
+    }
+    #[inline]
+    fn write(&mut self, bytes: &[u8]) {
+        let mut chunks = bytes.chunks_exact(8);
+        for c in &mut chunks {
+            let mut w = [0u8; 8];
+            w.copy_from_slice(c);
+            self.add(u64::from_le_bytes(w));
+        }
+        let rest = chunks.remainder();
+        let n = rest.len();
+        let u32_at = |k: usize| {
+            rest.get(k..k + 4)
+                .and_then(|t| <[u8; 4]>::try_from(t).ok())
+                .map_or(0, |t| u64::from(u32::from_le_bytes(t)))
+        };
+        let byte = |k: usize| rest.get(k).map_or(0, |&c| u64::from(c));
+        // the last 1–7 bytes in one word: two overlapping reads of four, or three single bytes
+        let x = if n >= 4 {
+            u32_at(0) | u32_at(n - 4) << 32
+        } else if n > 0 {
+            byte(0) | byte(n / 2) << 8 | byte(n - 1) << 16
+        } else {
+            0
+        };
+        // the length keeps the overlapping reads apart
+        self.add(x ^ ((n as u64) << 59));
+    }
+    #[inline]
+    fn write_u8(&mut self, i: u8) {
+        self.add(u64::from(i));
+    }
+    #[inline]
+    fn write_usize(&mut self, i: usize) {
+        self.add(i as u64);
+    }
+}
+
+/// A fixed set of words, with a filter in front: one bit per (length up to 15, first byte,
+/// last byte — five bits each) that some word has. Most words looked up are in no set, and
+/// the filter answers those without hashing.
+pub(crate) struct Set {
+    words: HashSet<&'static str, BuildHasherDefault<WordHash>>,
+    filter: Box<[u64; 256]>,
+}
+
+/// The filter bit of `w`.
+#[inline]
+fn filter_bit(w: &[u8]) -> usize {
+    let f = usize::from(w.first().copied().unwrap_or(0) & 31);
+    let l = usize::from(w.last().copied().unwrap_or(0) & 31);
+    (w.len().min(15) << 10) | (f << 5) | l
+}
+
+impl Set {
+    #[inline]
+    pub(crate) fn contains(&self, w: &str) -> bool {
+        passes(&self.filter, w) && self.words.contains(w)
+    }
+
+    /// Like [`Map::may_contain`].
+    #[inline]
+    pub(crate) fn may_contain(&self, w: &str) -> bool {
+        passes(&self.filter, w)
+    }
+}
+
+/// The filter of [`Set`] and [`Map`] over `words`.
+fn filter_of<'a>(words: impl Iterator<Item = &'a &'static str>) -> Box<[u64; 256]> {
+    let mut filter = Box::new([0u64; 256]);
+    for w in words {
+        let k = filter_bit(w.as_bytes());
+        if let Some(bits) = filter.get_mut(k >> 6) {
+            *bits |= 1 << (k & 63);
+        }
+    }
+    filter
+}
+
+/// Whether `filter` lets `w` through.
+#[inline]
+fn passes(filter: &[u64; 256], w: &str) -> bool {
+    let k = filter_bit(w.as_bytes());
+    filter
+        .get(k >> 6)
+        .is_some_and(|&bits| bits >> (k & 63) & 1 != 0)
+}
+
+impl FromIterator<&'static str> for Set {
+    fn from_iter<I: IntoIterator<Item = &'static str>>(items: I) -> Self {
+        let words: HashSet<&'static str, BuildHasherDefault<WordHash>> =
+            items.into_iter().collect();
+        let filter = filter_of(words.iter());
+        Set { words, filter }
+    }
+}
+
+/// A fixed map from words, with the filter of [`Set`] in front.
+pub(crate) struct Map<V> {
+    map: HashMap<&'static str, V, BuildHasherDefault<WordHash>>,
+    filter: Box<[u64; 256]>,
+}
+
+impl<V> Map<V> {
+    #[inline]
+    pub(crate) fn get(&self, w: &str) -> Option<&V> {
+        if passes(&self.filter, w) {
+            self.map.get(w)
+        } else {
+            None
+        }
+    }
+
+    /// Whether `w` may be a key: `false` answers that it is none, for `w` and for every word
+    /// of the same length whose first and last bytes agree in their low five bits (ASCII
+    /// letters in either case).
+    #[inline]
+    pub(crate) fn may_contain(&self, w: &str) -> bool {
+        passes(&self.filter, w)
+    }
+
+    /// The flags of `w`, 0 when it has none.
+    #[inline]
+    pub(crate) fn flags(&self, w: &str) -> u8
+    where
+        V: Copy + Into<u8>,
+    {
+        self.get(w).map_or(0, |&v| v.into())
+    }
+
+    #[inline]
+    pub(crate) fn contains_key(&self, w: &str) -> bool {
+        self.get(w).is_some()
+    }
+}
+
+impl<V> From<HashMap<&'static str, V, BuildHasherDefault<WordHash>>> for Map<V> {
+    fn from(map: HashMap<&'static str, V, BuildHasherDefault<WordHash>>) -> Self {
+        let filter = filter_of(map.keys());
+        Map { map, filter }
+    }
+}
 
 /// Context phrases by their last word: each entry holds the phrase's earlier words (in reading
 /// order) and what the phrase means, longest phrases first.
 pub(crate) type Phrases =
-    HashMap<&'static str, Vec<(Vec<&'static str>, Ctx)>, BuildHasherDefault<Fnv>>;
+    HashMap<&'static str, Vec<(Vec<&'static str>, Ctx)>, BuildHasherDefault<WordHash>>;
 
 /// What the nearest context word before a value says it is.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -100,12 +240,23 @@ pub(crate) enum CueKind {
 
 /// Name cues by their last word, like [`Phrases`].
 pub(crate) type Cues =
-    HashMap<&'static str, Vec<(Vec<&'static str>, CueKind)>, BuildHasherDefault<Fnv>>;
+    HashMap<&'static str, Vec<(Vec<&'static str>, CueKind)>, BuildHasherDefault<WordHash>>;
+
+/// What a capitalized word is in the name lists ([`Words::name_flags`]), one bit each.
+pub(crate) mod name_flag {
+    pub(crate) const GIVEN: u8 = 1;
+    pub(crate) const SURNAME: u8 = 2;
+    pub(crate) const WORD_SURNAME: u8 = 4;
+    pub(crate) const STOP_WORD: u8 = 8;
+    pub(crate) const NEVER_FIRST: u8 = 16;
+    pub(crate) const NOT_SURNAME: u8 = 32;
+}
 
 pub(crate) struct Words {
+    /// Given names, surnames, word surnames, stop words, never-first words and not-surnames
+    /// in one map: the name path asks about one word once ([`name_flag`]).
+    pub name_flags: Map<u8>,
     pub given: Set,
-    pub surnames: Set,
-    pub word_surnames: Set,
     pub months: Set,
     pub street_suffixes: Set,
     pub german_street_endings: &'static [&'static str],
@@ -113,21 +264,19 @@ pub(crate) struct Words {
     pub spanish_streets: Set,
     pub titles: Set,
     /// Name cues, see [`Cues`].
-    pub name_cues: Cues,
+    pub name_cues: Map<Vec<(Vec<&'static str>, CueKind)>>,
     pub stop_words: Set,
     pub places: Set,
-    /// Stop words, places and Spanish street words: what never starts a name.
-    pub never_first: Set,
     /// [`CJK_NAME_CUES`] by their last two characters.
-    pub cjk_cues: HashMap<&'static str, Vec<(&'static str, bool)>, BuildHasherDefault<Fnv>>,
+    pub cjk_cues: HashMap<&'static str, Vec<(&'static str, bool)>, BuildHasherDefault<WordHash>>,
     /// [`CJK_REGIONS`] by their last two characters.
-    pub cjk_regions: HashMap<&'static str, Vec<&'static str>, BuildHasherDefault<Fnv>>,
+    pub cjk_regions: HashMap<&'static str, Vec<&'static str>, BuildHasherDefault<WordHash>>,
     pub not_surnames: Set,
     pub states: Set,
     /// Context phrases, see [`Phrases`].
-    pub context: Phrases,
+    pub context: Map<Vec<(Vec<&'static str>, Ctx)>>,
     /// [`CJK_CONTEXT`] by their last two characters, longest first.
-    pub cjk_context: HashMap<&'static str, Vec<(&'static str, Ctx)>, BuildHasherDefault<Fnv>>,
+    pub cjk_context: HashMap<&'static str, Vec<(&'static str, Ctx)>, BuildHasherDefault<WordHash>>,
 }
 
 fn lines(s: &'static str) -> impl Iterator<Item = &'static str> {
@@ -162,7 +311,7 @@ pub(crate) fn words() -> Option<&'static Words> {
             let mut cjk_cues: HashMap<
                 &'static str,
                 Vec<(&'static str, bool)>,
-                BuildHasherDefault<Fnv>,
+                BuildHasherDefault<WordHash>,
             > = HashMap::default();
             for &(cue, weak) in CJK_NAME_CUES {
                 cjk_cues.entry(last_two(cue)).or_default().push((cue, weak));
@@ -171,15 +320,18 @@ pub(crate) fn words() -> Option<&'static Words> {
             for v in cjk_cues.values_mut() {
                 v.sort_by_key(|c| std::cmp::Reverse(c.0.len()));
             }
-            let mut cjk_regions: HashMap<&'static str, Vec<&'static str>, BuildHasherDefault<Fnv>> =
-                HashMap::default();
+            let mut cjk_regions: HashMap<
+                &'static str,
+                Vec<&'static str>,
+                BuildHasherDefault<WordHash>,
+            > = HashMap::default();
             for &r in CJK_REGIONS {
                 cjk_regions.entry(last_two(r)).or_default().push(r);
             }
             let mut cjk_context: HashMap<
                 &'static str,
                 Vec<(&'static str, Ctx)>,
-                BuildHasherDefault<Fnv>,
+                BuildHasherDefault<WordHash>,
             > = HashMap::default();
             for &(phrase, kind) in CJK_CONTEXT {
                 cjk_context
@@ -199,10 +351,42 @@ pub(crate) fn words() -> Option<&'static Words> {
             for v in name_cues.values_mut() {
                 v.sort_by_key(|p| std::cmp::Reverse(p.0.len()));
             }
+            let mut flags: HashMap<&'static str, u8, BuildHasherDefault<WordHash>> =
+                HashMap::default();
+            let never_first = STOP_WORDS
+                .iter()
+                .copied()
+                .chain(lines(include_str!("../../../data/places.txt")))
+                .chain(SPANISH_STREETS.iter().copied());
+            for (words, flag) in [
+                (
+                    Box::new(lines(include_str!("../../../data/given_names.txt")))
+                        as Box<dyn Iterator<Item = &'static str>>,
+                    name_flag::GIVEN,
+                ),
+                (
+                    Box::new(lines(include_str!("../../../data/surnames.txt"))),
+                    name_flag::SURNAME,
+                ),
+                (
+                    Box::new(WORD_SURNAMES.iter().copied()),
+                    name_flag::WORD_SURNAME,
+                ),
+                (Box::new(STOP_WORDS.iter().copied()), name_flag::STOP_WORD),
+                // stop words, places and Spanish street words: what never starts a name
+                (Box::new(never_first), name_flag::NEVER_FIRST),
+                (
+                    Box::new(NOT_SURNAMES.iter().copied()),
+                    name_flag::NOT_SURNAME,
+                ),
+            ] {
+                for w in words {
+                    *flags.entry(w).or_default() |= flag;
+                }
+            }
             Some(Words {
+                name_flags: flags.into(),
                 given: set(lines(include_str!("../../../data/given_names.txt"))),
-                surnames: set(lines(include_str!("../../../data/surnames.txt"))),
-                word_surnames: set(WORD_SURNAMES.iter().copied()),
                 months: set(MONTHS.iter().copied()),
                 street_suffixes: set(STREET_SUFFIXES.iter().copied()),
                 german_street_endings: GERMAN_STREET_ENDINGS,
@@ -210,20 +394,26 @@ pub(crate) fn words() -> Option<&'static Words> {
                 spanish_streets: set(SPANISH_STREETS.iter().copied()),
                 titles: set(TITLES.iter().copied()),
                 not_surnames: set(NOT_SURNAMES.iter().copied()),
-                name_cues,
+                name_cues: name_cues.into(),
                 stop_words: set(STOP_WORDS.iter().copied()),
                 places: set(lines(include_str!("../../../data/places.txt"))),
-                never_first: set(STOP_WORDS
-                    .iter()
-                    .copied()
-                    .chain(lines(include_str!("../../../data/places.txt")))
-                    .chain(SPANISH_STREETS.iter().copied())),
                 cjk_cues,
                 cjk_regions,
                 states: set(US_STATES.iter().copied()),
-                context,
+                context: context.into(),
                 cjk_context,
             })
         })
         .as_ref()
+}
+
+#[cfg(test)]
+mod tests {
+    /// The context walk keeps the two words before a phrase's last one (`PrevWords`).
+    #[test]
+    fn context_phrases_have_at_most_three_words() {
+        for &(phrase, _) in super::CONTEXT {
+            assert!(phrase.split(' ').count() <= 3, "{phrase}");
+        }
+    }
 }
