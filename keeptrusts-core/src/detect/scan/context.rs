@@ -221,8 +221,7 @@ impl Run<'_> {
             && w.len() <= 32
             && !self.w.context.may_contain(word)
             && !w.iter().any(|&c| c == b'\'' || c == 0xE2)
-            && (w.len() <= 3
-                || !matches!(last.to_ascii_lowercase(), b'y' | b't' | b'n' | b'd' | b'l'))
+            && !may_be_secret_name(w)
     }
 
     /// A Chinese, Japanese or Korean context phrase that ends the text before `start` (after

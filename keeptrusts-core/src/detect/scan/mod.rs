@@ -188,12 +188,20 @@ fn cjk_letter(c: char) -> bool {
         || ('\u{FF00}'..='\u{FFEF}').contains(&c)
 }
 
+/// Whether a word could be a secret's field name ([`secret_name`]) by its length and its last
+/// letter alone, in either case: most words end otherwise, so this answers most of them.
+fn may_be_secret_name(w: &[u8]) -> bool {
+    w.len() > 3
+        && matches!(
+            w.last().map(u8::to_ascii_lowercase),
+            Some(b'y' | b't' | b'n' | b'd' | b'l')
+        )
+}
+
 /// A field name ending in a secret's word after a separator or a known prefix
 /// (`stripe_secret_key`, `x-auth-token`, `client_secret`, `apikey`, `accesstoken`), lowercase.
 fn secret_name(w: &str) -> bool {
-    // most words end otherwise: look at the last letter first
-    if w.len() <= 3
-        || !matches!(w.as_bytes().last(), Some(b'y' | b't' | b'n' | b'd' | b'l'))
+    if !may_be_secret_name(w.as_bytes())
         || !w.bytes().all(|c| {
             c.is_ascii_lowercase() || c.is_ascii_digit() || matches!(c, b'_' | b'-' | b'.')
         })
