@@ -578,3 +578,22 @@ mod fields {
         }
     }
 }
+
+/// A known defect (`docs/detection.md`, "Known defects"), found by
+/// `streaming_equals_whole_text_without_whitespace` on 2026-12-03: a URL glued to CJK text runs to
+/// its 2,048-byte cap and ends inside a JWT; the whole-text scan reads on from the URL's end and
+/// finds nothing more, while a later stream window's left context starts inside the URL (longer
+/// than the stream's context), finds the JWT from its start and redacts its tail. Ignored so the
+/// suite stays green; run it with `-- --ignored` while fixing it.
+#[test]
+#[ignore = "known defect: a URL longer than the stream's left context, ending inside a JWT"]
+fn a_capped_url_ending_inside_a_jwt_streams_like_the_whole_text() {
+    let dir = concat!(env!("CARGO_MANIFEST_DIR"), "/tests/known");
+    let t = std::fs::read_to_string(format!("{dir}/stream-url-over-jwt.txt")).unwrap();
+    let cuts = [
+        397, 673, 67, 316, 445, 175, 523, 448, 526, 511, 346, 676, 190, 658, 367, 568, 426, 227,
+        634, 552, 612, 476, 492, 287, 227, 99, 263,
+    ];
+    let r = redactor(MarkerFormat::Label);
+    assert_eq!(streamed(&t, &cuts, &r), r.redact(&t, &findings(&t)));
+}
