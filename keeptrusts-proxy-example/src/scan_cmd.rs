@@ -70,6 +70,38 @@ fn detector(args: &EntityArgs) -> Result<BuiltinDetector, String> {
 /// Reads JSON lines `{"id", "text"}`; writes `{"id", "spans": [{"start", "end", "type"}]}`.
 /// Exit status: 0, 2 if a line was not valid (reported on stderr with its line number; the
 /// other lines are still answered), 1 on an I/O error.
+/// A `kt scan` input line: the fields it reads (others are ignored).
+#[derive(serde::Deserialize)]
+struct Line<'a> {
+    #[serde(default)]
+    id: serde_json::Value,
+    #[serde(borrow)]
+    text: std::borrow::Cow<'a, str>,
+}
+
+/// One output line, `{"id":…,"spans":[{"end":…,"start":…,"type":"…"},…]}` (keys in the order
+/// `serde_json` prints an object's), written straight to `out`: a PII-dense line has dozens of
+/// spans, and building a `Value` for each cost more than finding them.
+fn write_spans(
+    out: &mut impl Write,
+    id: &serde_json::Value,
+    found: &[keeptrusts_core::detect::Finding],
+    offsets: impl IntoIterator<Item = (usize, usize)>,
+) -> std::io::Result<()> {
+    out.write_all(b"{\"id\":")?;
+    serde_json::to_writer(&mut *out, id)?;
+    out.write_all(b",\"spans\":[")?;
+    for (i, (f, (start, end))) in found.iter().zip(offsets).enumerate() {
+        if i > 0 {
+            out.write_all(b",")?;
+        }
+        write!(out, "{{\"end\":{end},\"start\":{start},\"type\":")?;
+        serde_json::to_writer(&mut *out, f.entity.as_str())?;
+        out.write_all(b"}")?;
+    }
+    out.write_all(b"]}\n")
+}
+
 pub fn scan(args: &ScanArgs) -> u8 {
     let d = match detector(&args.entities) {
         Ok(d) => d,
@@ -91,21 +123,31 @@ pub fn scan(args: &ScanArgs) -> u8 {
         if line.trim().is_empty() {
             continue;
         }
-        let v: serde_json::Value = match serde_json::from_str(&line) {
-            Ok(v) => v,
-            Err(e) => {
-                eprintln!("kt scan: line {}: {e}", n + 1);
-                code = 2;
-                continue;
+        // the usual line, read without building a tree (its text borrowed where it has no
+        // escapes); anything else is read as a `Value`, for the same errors as always
+        let typed: Option<Line<'_>> = serde_json::from_str(&line).ok();
+        let v: serde_json::Value;
+        let (id, text) = match &typed {
+            Some(l) => (&l.id, &*l.text),
+            None => {
+                v = match serde_json::from_str(&line) {
+                    Ok(v) => v,
+                    Err(e) => {
+                        eprintln!("kt scan: line {}: {e}", n + 1);
+                        code = 2;
+                        continue;
+                    }
+                };
+                let Some(text) = v.get("text").and_then(|t| t.as_str()) else {
+                    eprintln!(
+                        "kt scan: line {}: expected an object with a string `text`",
+                        n + 1
+                    );
+                    code = 2;
+                    continue;
+                };
+                (v.get("id").unwrap_or(&serde_json::Value::Null), text)
             }
-        };
-        let Some(text) = v.get("text").and_then(|t| t.as_str()) else {
-            eprintln!(
-                "kt scan: line {}: expected an object with a string `text`",
-                n + 1
-            );
-            code = 2;
-            continue;
         };
         found.clear();
         d.scan(text, &mut found);
@@ -114,15 +156,7 @@ pub fn scan(args: &ScanArgs) -> u8 {
             Offsets::Byte => OffsetUnit::Byte,
             Offsets::Char => OffsetUnit::Char,
         };
-        let spans: Vec<serde_json::Value> = found
-            .iter()
-            .zip(offsets(text, &found, unit))
-            .map(|(f, (start, end))| {
-                serde_json::json!({"start": start, "end": end, "type": f.entity.as_str()})
-            })
-            .collect();
-        let id = v.get("id").cloned().unwrap_or(serde_json::Value::Null);
-        if writeln!(out, "{}", serde_json::json!({"id": id, "spans": spans})).is_err() {
+        if write_spans(&mut out, id, &found, offsets(text, &found, unit)).is_err() {
             return 1;
         }
     }
