@@ -369,13 +369,22 @@ fn context_start(
     if limit == 0 && exact {
         return (0, true);
     }
+    // a start inside a value found in this run (a capped URL swallowing CJK text) would not see
+    // the value and read its tail as new text: start at its end instead, where the whole text's
+    // scan reads on as from the start of a text
+    let after_value = |k: usize| {
+        spans
+            .iter()
+            .find(|&&(s, e)| s < k && k < e && e <= emitted.len() && emitted.is_char_boundary(e))
+            .map(|&(_, e)| (e, true))
+    };
     let limit = ceil_boundary(emitted, limit);
     for (i, c) in emitted.get(limit..want).unwrap_or("").char_indices().rev() {
         if is_separator(c) {
-            return (limit + i, false);
+            return after_value(limit + i).unwrap_or((limit + i, false));
         }
     }
-    (want, false)
+    after_value(want).unwrap_or((want, false))
 }
 
 /// A character the built-in scan never reads into a value from either side and whose presence

@@ -311,6 +311,17 @@ fn runs_of_numbers_redact_idempotently() {
 #[test]
 fn fuzz_seeds_hold_the_fuzz_properties() {
     let dir = concat!(env!("CARGO_MANIFEST_DIR"), "/../fuzz/seeds/scan_redact");
+    let mut seen = 0;
+    for entry in std::fs::read_dir(dir).unwrap() {
+        let path = entry.unwrap().path();
+        seen += usize::from(holds_the_fuzz_properties(&path));
+    }
+    assert!(seen >= 70);
+}
+
+/// The fuzz target's properties on one input (its first byte the stream's chunk step, the rest
+/// the text); false for an empty input.
+fn holds_the_fuzz_properties(path: &std::path::Path) -> bool {
     let r = redactor(MarkerFormat::Label);
     let stream = |text: &str, size: usize| {
         let mut s = StreamRedactor::new(detector(), &r);
@@ -327,42 +338,50 @@ fn fuzz_seeds_hold_the_fuzz_properties() {
         out.push_str(&s.finish());
         out
     };
-    let mut seen = 0;
-    for entry in std::fs::read_dir(dir).unwrap() {
-        let path = entry.unwrap().path();
-        let data = std::fs::read(&path).unwrap();
-        let Some((&step, rest)) = data.split_first() else {
-            continue;
-        };
-        seen += 1;
-        let name = path.display();
-        let text = String::from_utf8_lossy(rest);
-        let found = findings(&text);
-        let once = r.redact(&text, &found);
-        let apart = |c: Option<&u8>| {
-            c.is_none_or(|&c| c.is_ascii_whitespace() || b",;:!?\"'()".contains(&c))
-        };
-        let delimited = found.iter().all(|f| {
-            apart(text.as_bytes().get(f.end))
-                && (f.start == 0 || apart(text.as_bytes().get(f.start - 1)))
-        });
-        if delimited {
-            assert_eq!(
-                r.redact(&once, &findings(&once)),
-                once,
-                "idempotent: {name}"
-            );
-        }
-        let size = 1 + usize::from(step) * 4;
-        assert_eq!(stream(&text, size), once, "streaming: {name}");
-        let glued: String = text.chars().filter(|c| !c.is_whitespace()).collect();
-        if !glued.is_empty() {
-            let run = glued.repeat((6 * 1024 / glued.len() + 1).min(64));
-            let whole = r.redact(&run, &findings(&run));
-            assert_eq!(stream(&run, size), whole, "streaming the glued run: {name}");
-        }
+    let data = std::fs::read(path).unwrap();
+    let Some((&step, rest)) = data.split_first() else {
+        return false;
+    };
+    let name = path.display();
+    let text = String::from_utf8_lossy(rest);
+    let found = findings(&text);
+    let once = r.redact(&text, &found);
+    let apart =
+        |c: Option<&u8>| c.is_none_or(|&c| c.is_ascii_whitespace() || b",;:!?\"'()".contains(&c));
+    let delimited = found.iter().all(|f| {
+        apart(text.as_bytes().get(f.end))
+            && (f.start == 0 || apart(text.as_bytes().get(f.start - 1)))
+    });
+    if delimited {
+        assert_eq!(
+            r.redact(&once, &findings(&once)),
+            once,
+            "idempotent: {name}"
+        );
     }
-    assert!(seen >= 70);
+    let size = 1 + usize::from(step) * 4;
+    assert_eq!(stream(&text, size), once, "streaming: {name}");
+    let glued: String = text.chars().filter(|c| !c.is_whitespace()).collect();
+    if !glued.is_empty() {
+        let run = glued.repeat((6 * 1024 / glued.len() + 1).min(64));
+        let whole = r.redact(&run, &findings(&run));
+        assert_eq!(stream(&run, size), whole, "streaming the glued run: {name}");
+    }
+    true
+}
+
+/// A known defect (`docs/detection.md`, "Known defects"), found by the `scan_redact` fuzz target
+/// on 2026-12-03 (and present before this session): a second pass over redacted text reads a
+/// dotted quad after `age` as an IP address that the first pass read as a version. Ignored so the
+/// suite stays green; run it with `-- --ignored` while fixing it.
+#[test]
+#[ignore = "known defect: a version read as an IP address once the text before it is redacted"]
+fn a_version_after_redacted_text_stays_a_version() {
+    let path = concat!(
+        env!("CARGO_MANIFEST_DIR"),
+        "/tests/known/idempotence-version-ip.bin"
+    );
+    assert!(holds_the_fuzz_properties(std::path::Path::new(path)));
 }
 
 // ---------- every governed field (issue 19) ----------
@@ -579,14 +598,12 @@ mod fields {
     }
 }
 
-/// A known defect (`docs/detection.md`, "Known defects"), found by
-/// `streaming_equals_whole_text_without_whitespace` on 2026-12-03: a URL glued to CJK text runs to
-/// its 2,048-byte cap and ends inside a JWT; the whole-text scan reads on from the URL's end and
-/// finds nothing more, while a later stream window's left context starts inside the URL (longer
-/// than the stream's context), finds the JWT from its start and redacts its tail. Ignored so the
-/// suite stays green; run it with `-- --ignored` while fixing it.
+/// Found by `streaming_equals_whole_text_without_whitespace` on 2026-12-03 (`docs/detection.md`):
+/// a URL glued to CJK text runs to its 2,048-byte cap and ends inside a JWT; the whole-text scan
+/// reads on from the URL's end and finds nothing more, while a later stream window's left context
+/// started inside the URL (longer than the stream's context), found the JWT from its start and
+/// redacted its tail. The left context now starts at the URL's end.
 #[test]
-#[ignore = "known defect: a URL longer than the stream's left context, ending inside a JWT"]
 fn a_capped_url_ending_inside_a_jwt_streams_like_the_whole_text() {
     let dir = concat!(env!("CARGO_MANIFEST_DIR"), "/tests/known");
     let t = std::fs::read_to_string(format!("{dir}/stream-url-over-jwt.txt")).unwrap();
