@@ -56,14 +56,13 @@ pub(crate) fn rows<T: DeserializeOwned>(
     bodies.iter().map(|b| from_json(sql, b)).collect()
 }
 
-/// The first row of `query`, if any.
+/// The first row of `query`, if any (the queries that use it select by key: one row or none).
 pub(crate) fn row<T: DeserializeOwned>(
     sql: &mut dyn Sql,
     query: &str,
     args: &[Bind<'_>],
 ) -> Result<Option<T>, StoreError> {
-    let bodies = sql.bodies(query, args)?;
-    bodies.first().map(|b| from_json(sql, b)).transpose()
+    Ok(rows(sql, query, args)?.into_iter().next())
 }
 
 /// Inserts a record of a table keyed by `id` (escalations, tickets); a second with the same id

@@ -291,47 +291,19 @@ impl Run<'_> {
         if !chars.next().is_some_and(char::is_uppercase) || self.w.not_surnames.contains(word) {
             return false;
         }
-        // at least one lowercase letter, never two capitals in a row (McDonald yes, API no),
-        // and a capital inside only after a short prefix (MacLeod, DeShawn; not TestClient,
-        // ProviderKind)
-        let mut lower = false;
-        let mut prev_upper = true;
-        let mut prev_joiner = false;
+        // an ASCII word is walked by bytes (an ASCII character's case is its byte's), the rest
+        // by characters
         if word.is_ascii() {
-            // the same walk over bytes (an ASCII character's case is its byte's)
-            for (k, c) in word.bytes().skip(1).enumerate() {
-                let joiner = matches!(c, b'-' | b'\'');
-                if c.is_ascii_lowercase() {
-                    lower = true;
-                    prev_upper = false;
-                } else if c.is_ascii_uppercase() {
-                    if prev_upper || (k > 2 && !prev_joiner) {
-                        return false;
-                    }
-                    prev_upper = true;
-                } else {
-                    prev_upper = false;
-                }
-                prev_joiner = joiner;
-            }
-            return lower;
+            name_case(word.bytes().skip(1).map(|c| {
+                (
+                    c.is_ascii_lowercase(),
+                    c.is_ascii_uppercase(),
+                    matches!(c, b'-' | b'\''),
+                )
+            }))
+        } else {
+            name_case(chars.map(|c| (c.is_lowercase(), c.is_uppercase(), matches!(c, '-' | '\''))))
         }
-        for (k, c) in chars.enumerate() {
-            let joiner = matches!(c, '-' | '\'');
-            if c.is_lowercase() {
-                lower = true;
-                prev_upper = false;
-            } else if c.is_uppercase() {
-                if prev_upper || (k > 2 && !prev_joiner) {
-                    return false;
-                }
-                prev_upper = true;
-            } else {
-                prev_upper = false;
-            }
-            prev_joiner = joiner;
-        }
-        lower
     }
 
     /// The words before `k` on the same line, nearest first: up to four runs of letters
@@ -770,4 +742,29 @@ impl Run<'_> {
     }
 
     // ---------- punctuation triggers ----------
+}
+
+/// A name's case after its first letter, from each later character's (lowercase, uppercase,
+/// joiner) flags: at least one lowercase letter, never two capitals in a row (McDonald yes, API
+/// no), and a capital inside only after a short prefix or a joiner (MacLeod, DeShawn,
+/// Smith-Jones; not TestClient, ProviderKind).
+fn name_case(flags: impl Iterator<Item = (bool, bool, bool)>) -> bool {
+    let mut lower = false;
+    let mut prev_upper = true;
+    let mut prev_joiner = false;
+    for (k, (is_lower, is_upper, joiner)) in flags.enumerate() {
+        if is_lower {
+            lower = true;
+            prev_upper = false;
+        } else if is_upper {
+            if prev_upper || (k > 2 && !prev_joiner) {
+                return false;
+            }
+            prev_upper = true;
+        } else {
+            prev_upper = false;
+        }
+        prev_joiner = joiner;
+    }
+    lower
 }
