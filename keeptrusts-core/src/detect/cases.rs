@@ -655,6 +655,25 @@ fn hostile_repetitions_of_the_new_shapes_stay_sound() {
     }
 }
 
+/// A key block whose body and end marker stand on the header's line within 60 bytes ends at
+/// its own end marker: the body was read from 60 bytes past the header, past that marker, and
+/// ran on into the text after it or to a later block's end marker (found by `scan_redact`:
+/// the stream, which saw the first end marker before the header's 60 bytes, read two blocks).
+#[test]
+fn a_short_key_block_on_one_line_ends_at_its_end_marker() {
+    let t = "key -----BEGIN PRIVATE KEY-----MIIEvQIBADAN-----END PRIVATE KEY----- then the note goes on";
+    assert_eq!(
+        of(t, EntityType::PrivateKey),
+        ["-----BEGIN PRIVATE KEY-----MIIEvQIBADAN-----END PRIVATE KEY-----"]
+    );
+    let t = format!(
+        "-----BEGIN PRIVATE KEY-----MIIEvQIBADAN-----END PRIVATr, the rest of the note {} QEFAASCB-----END PRIVATE KEY----- tail",
+        "goes on and on ".repeat(20)
+    );
+    let keys = of(&t, EntityType::PrivateKey);
+    assert_eq!(keys, ["-----BEGIN PRIVATE KEY-----MIIEvQIBADAN-----END "]);
+}
+
 /// Values the whole-text scan missed, found by the stream property over text without
 /// whitespace (issue 19): each was hidden by a neighbour glued to it.
 #[test]

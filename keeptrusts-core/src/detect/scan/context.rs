@@ -312,15 +312,20 @@ impl Run<'_> {
     pub(super) fn version_before(&self, s: usize) -> bool {
         let b = self.b;
         let mut j = s.saturating_sub(64).max(self.last_end);
+        // on its line: from the last line break before `s`, whatever the window held before
+        // it (`4.9.3.96⏎2.1.4;4.9.3.19` reads the same when the first line is a marker)
+        if let Some(k) = b
+            .get(j..s)
+            .and_then(|w| w.iter().rposition(|&c| c == b'\n'))
+        {
+            j += k + 1;
+        }
         let part = |c: u8| c.is_ascii_digit() || c == b'.';
         while j > 0 && j < s && part(at(b, j - 1)) {
             j += 1;
         }
         while j < s {
             let c = at(b, j);
-            if c == b'\n' {
-                return false;
-            }
             if c.is_ascii_digit() && (j == 0 || !alnum(at(b, j - 1)) && at(b, j - 1) != b'.') {
                 let mut e = run(b, j, 16, part);
                 while e > j && at(b, e - 1) == b'.' {

@@ -578,28 +578,40 @@ impl Run<'_> {
                 e = ge;
             }
         }
-        let t = b.get(s..e)?;
-        let digits = t.iter().filter(|c| c.is_ascii_digit()).count();
-        // identifiers printed on cards, plates and devices are in one case: `HmacSha256` is code
-        let mixed_case =
-            t.iter().any(u8::is_ascii_lowercase) && t.iter().any(u8::is_ascii_uppercase);
-        // a licence number has a few digits: `Apache-2` is a licence, not a licence number
-        let few = matches!(ctx, Ctx::DriverLicense | Ctx::License) && digits < 4;
-        if digits == 0 || mixed_case || few {
-            return None;
-        }
-        let len = e - s;
-        let kind = match ctx {
-            Ctx::Mrn if (5..=16).contains(&len) => EntityType::MedicalRecordNumber,
-            Ctx::HealthPlan if (6..=20).contains(&len) => EntityType::HealthPlanId,
-            Ctx::DriverLicense if (5..=20).contains(&len) => EntityType::UsDriverLicense,
-            Ctx::License if (5..=20).contains(&len) => EntityType::LicenseNumber,
-            Ctx::Passport if (8..=10).contains(&len) => EntityType::UsPassport,
-            Ctx::Plate | Ctx::Vin if (4..=17).contains(&len) => EntityType::VehicleId,
-            Ctx::Device if (6..=24).contains(&len) => EntityType::DeviceId,
-            Ctx::Account if (5..=20).contains(&len) => EntityType::AccountNumber,
-            Ctx::Bank if (6..=20).contains(&len) => EntityType::BankAccount,
-            _ => return None,
+        // what the token is when it ends at `end`: its groups joined, or its first group alone
+        // when the joined run is too long for its kind (`account 00234567-8e 4294 0283 830427`:
+        // the groups after the account number are a card, which the next pass would find
+        // before it and leave the account number alone)
+        let kind_of = |end: usize| -> Option<EntityType> {
+            let t = b.get(s..end)?;
+            let digits = t.iter().filter(|c| c.is_ascii_digit()).count();
+            // identifiers printed on cards, plates and devices are in one case: `HmacSha256` is
+            // code
+            let mixed_case =
+                t.iter().any(u8::is_ascii_lowercase) && t.iter().any(u8::is_ascii_uppercase);
+            // a licence number has a few digits: `Apache-2` is a licence, not a licence number
+            let few = matches!(ctx, Ctx::DriverLicense | Ctx::License) && digits < 4;
+            if digits == 0 || mixed_case || few {
+                return None;
+            }
+            let len = end - s;
+            Some(match ctx {
+                Ctx::Mrn if (5..=16).contains(&len) => EntityType::MedicalRecordNumber,
+                Ctx::HealthPlan if (6..=20).contains(&len) => EntityType::HealthPlanId,
+                Ctx::DriverLicense if (5..=20).contains(&len) => EntityType::UsDriverLicense,
+                Ctx::License if (5..=20).contains(&len) => EntityType::LicenseNumber,
+                Ctx::Passport if (8..=10).contains(&len) => EntityType::UsPassport,
+                Ctx::Plate | Ctx::Vin if (4..=17).contains(&len) => EntityType::VehicleId,
+                Ctx::Device if (6..=24).contains(&len) => EntityType::DeviceId,
+                Ctx::Account if (5..=20).contains(&len) => EntityType::AccountNumber,
+                Ctx::Bank if (6..=20).contains(&len) => EntityType::BankAccount,
+                _ => return None,
+            })
+        };
+        let (kind, e) = match kind_of(e) {
+            Some(kind) => (kind, e),
+            None if e != first => (kind_of(first)?, first),
+            None => return None,
         };
         self.push(kind, s, e, 85);
         Some(e)

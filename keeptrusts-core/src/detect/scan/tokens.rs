@@ -342,11 +342,17 @@ impl Run<'_> {
 
     pub(super) fn private_key(&mut self, s: usize) -> usize {
         let b = self.b;
-        let header_end = run(b, s + 11, 60, |c| c != b'\n' && c != b'\r');
-        let header = b.get(s..header_end).unwrap_or(&[]);
-        if !header.windows(16).any(|w| w == b"PRIVATE KEY-----") {
+        // the header ends with its marker, on its line within 60 bytes: the body starts right
+        // after it (a body glued to the header and ending within those 60 bytes ends there)
+        let line_end = run(b, s + 11, 60, |c| c != b'\n' && c != b'\r');
+        let header = b.get(s..line_end).unwrap_or(&[]);
+        let Some(header_end) = header
+            .windows(16)
+            .position(|w| w == b"PRIVATE KEY-----")
+            .map(|p| s + p + 16)
+        else {
             return s + 1;
-        }
+        };
         let limit = (header_end + PRIVATE_KEY_BODY).min(b.len());
         let body = b.get(header_end..limit).unwrap_or(&[]);
         let end = match body.windows(9).position(|w| w == b"-----END ") {
