@@ -14,8 +14,8 @@ pub(crate) trait Rows {
 
 /// Loads `keys` (in sorted order, so concurrent transactions lock rows in one global order) and
 /// the leases `lease_ids` with their wallets, applies `f`, and saves what changed.
-pub(crate) fn with_ledger<T>(
-    rows: &mut dyn Rows,
+pub(crate) fn with_ledger<T, R: Rows + ?Sized>(
+    rows: &mut R,
     keys: &[WalletKey],
     lease_ids: &[&str],
     f: impl FnOnce(&mut Ledger) -> Result<T, WalletError>,

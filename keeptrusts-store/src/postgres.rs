@@ -19,10 +19,7 @@ use keeptrusts_core::event::{
 };
 use keeptrusts_core::ratelimit::{admits, Correction, Hit, RateCounters, Taken};
 use keeptrusts_core::time::Millis;
-use keeptrusts_core::wallet::{
-    AllocateMode, Lease, LeaseStatus, Ledger, Period, ReserveOutcome, ReserveRequest, Settlement,
-    Wallet, WalletError, WalletKey, WalletStore,
-};
+use keeptrusts_core::wallet::{Lease, Settlement, Wallet, WalletError, WalletKey};
 use keeptrusts_core::StoreError;
 use postgres::{Client, Config, NoTls, Statement, Transaction};
 use rust_decimal::Decimal;
@@ -30,7 +27,6 @@ use serde::de::DeserializeOwned;
 use serde::Serialize;
 
 use crate::batch::{self, BatchRows, Combiner, Done, Op};
-use crate::ledger::Rows;
 use crate::records::{Bind, Sql};
 use crate::tallies::{self, Arg, Columns, Delta, Dialect};
 
@@ -393,24 +389,28 @@ impl PgStore {
 
     /// Runs `f` over one transaction as the shared record layer sees it ([`crate::records`]),
     /// again if the database asks for a retry.
-    fn records<T>(
+    fn records<T, E: From<StoreError> + Retryable>(
         &self,
-        mut f: impl FnMut(&mut dyn Sql) -> Result<T, StoreError>,
-    ) -> Result<T, StoreError> {
-        self.tx(|tx| f(&mut PgSql(tx)))
+        mut f: impl FnMut(&mut dyn Sql) -> Result<T, E>,
+    ) -> Result<T, E> {
+        self.tx_prepared(|tx, prepared| f(&mut PgSql { tx, prepared }))
     }
 
     /// Applies `ops` in order in one transaction (all or nothing).
     pub(crate) fn run_batch(&self, ops: &[Op]) -> Result<Vec<Done>, StoreError> {
-        self.tx_prepared(|tx, prepared| batch::apply(&mut PgBatch { tx, prepared }, ops))
+        self.tx_prepared(|tx, prepared| batch::apply(&mut PgSql { tx, prepared }, ops))
     }
 }
 
 crate::records::record_stores!(PgStore);
+crate::records::wallets::wallet_store!(PgStore);
 
-/// One transaction in PostgreSQL's dialect for the shared record layer: placeholders `?n`
-/// become `$n`.
-struct PgSql<'a, 'c>(&'a mut Transaction<'c>);
+/// One transaction in PostgreSQL's dialect for the shared record layer (placeholders `?n`
+/// become `$n`) and for the batch path (bulk statements, prepared once per connection).
+struct PgSql<'a, 'c> {
+    tx: &'a mut Transaction<'c>,
+    prepared: &'a mut HashMap<&'static str, Statement>,
+}
 
 fn binds<'b>(args: &'b [Bind<'_>]) -> Vec<&'b (dyn postgres::types::ToSql + Sync)> {
     args.iter()
@@ -432,7 +432,7 @@ impl Sql for PgSql<'_, '_> {
         args: &[Bind<'_>],
         conflict: &dyn Fn() -> String,
     ) -> Result<u64, StoreError> {
-        self.0
+        self.tx
             .execute(&sql.replace('?', "$"), &binds(args))
             .map_err(|e| {
                 if e.code() == Some(&postgres::error::SqlState::UNIQUE_VIOLATION) {
@@ -444,7 +444,7 @@ impl Sql for PgSql<'_, '_> {
     }
 
     fn bodies(&mut self, sql: &str, args: &[Bind<'_>]) -> Result<Vec<String>, StoreError> {
-        self.0
+        self.tx
             .query(&sql.replace('?', "$"), &binds(args))
             .map_err(pg)?
             .iter()
@@ -459,62 +459,17 @@ impl Sql for PgSql<'_, '_> {
     fn member_user(&self) -> &'static str {
         "usr"
     }
-}
 
-struct PgRows<'a, 'c>(&'a mut Transaction<'c>);
-
-impl Rows for PgRows<'_, '_> {
-    fn load_wallet(&mut self, key: &WalletKey) -> Result<Option<Wallet>, StoreError> {
-        let scope = text(&key.scope)?;
-        self.0
-            .query_opt(
-                "SELECT body FROM wallets WHERE scope = $1 AND id = $2 FOR UPDATE",
-                &[&scope, &&*key.id],
-            )
-            .map_err(pg)?
-            .map(|r| from_json(r.get::<_, &str>(0)))
-            .transpose()
+    fn lock_name(&mut self, name: &str) -> Result<(), StoreError> {
+        lock_name(self.tx, name)
     }
 
-    fn save_wallet(&mut self, w: &Wallet) -> Result<(), StoreError> {
-        let scope = text(&w.key.scope)?;
-        self.0
-            .execute(
-                "INSERT INTO wallets (scope, id, body) VALUES ($1, $2, $3)
-                 ON CONFLICT (scope, id) DO UPDATE SET body = excluded.body",
-                &[&scope, &&*w.key.id, &to_json(w)?],
-            )
-            .map_err(pg)?;
-        Ok(())
-    }
-
-    fn load_lease(&mut self, id: &str) -> Result<Option<Lease>, StoreError> {
-        self.0
-            .query_opt("SELECT body FROM leases WHERE id = $1 FOR UPDATE", &[&id])
-            .map_err(pg)?
-            .map(|r| from_json(r.get::<_, &str>(0)))
-            .transpose()
-    }
-
-    fn save_lease(&mut self, l: &Lease) -> Result<(), StoreError> {
-        self.0
-            .execute(
-                "INSERT INTO leases (id, status, created_at, expires_at, body) VALUES ($1, $2, $3, $4, $5)
-                 ON CONFLICT (id) DO UPDATE SET status = excluded.status, body = excluded.body",
-                &[&&*l.id, &text(&l.status)?, &l.created_at, &l.expires_at, &to_json(l)?],
-            )
-            .map_err(pg)?;
-        Ok(())
+    fn as_dyn(&mut self) -> &mut dyn Sql {
+        self
     }
 }
 
-/// The batch path's rows: bulk statements, prepared once per connection.
-struct PgBatch<'a, 'c> {
-    tx: &'a mut Transaction<'c>,
-    prepared: &'a mut HashMap<&'static str, Statement>,
-}
-
-impl PgBatch<'_, '_> {
+impl PgSql<'_, '_> {
     fn statement(&mut self, sql: &'static str) -> Result<Statement, StoreError> {
         if let Some(s) = self.prepared.get(sql) {
             return Ok(s.clone());
@@ -522,24 +477,6 @@ impl PgBatch<'_, '_> {
         let s = self.tx.prepare(sql).map_err(pg)?;
         self.prepared.insert(sql, s.clone());
         Ok(s)
-    }
-}
-
-impl Rows for PgBatch<'_, '_> {
-    fn load_wallet(&mut self, key: &WalletKey) -> Result<Option<Wallet>, StoreError> {
-        PgRows(self.tx).load_wallet(key)
-    }
-
-    fn save_wallet(&mut self, w: &Wallet) -> Result<(), StoreError> {
-        PgRows(self.tx).save_wallet(w)
-    }
-
-    fn load_lease(&mut self, id: &str) -> Result<Option<Lease>, StoreError> {
-        PgRows(self.tx).load_lease(id)
-    }
-
-    fn save_lease(&mut self, l: &Lease) -> Result<(), StoreError> {
-        PgRows(self.tx).save_lease(l)
     }
 }
 
@@ -578,7 +515,7 @@ fn seq_i64(seq: u64) -> Result<i64, StoreError> {
     i64::try_from(seq).map_err(corrupt)
 }
 
-impl BatchRows for PgBatch<'_, '_> {
+impl BatchRows for PgSql<'_, '_> {
     fn lock_leases(&mut self, ids: &[&str]) -> Result<(), StoreError> {
         if ids.is_empty() {
             return Ok(());
@@ -735,132 +672,5 @@ impl BatchRows for PgBatch<'_, '_> {
             add_tallies(self.tx, &st, &deltas)?;
         }
         Ok(())
-    }
-}
-
-fn with_ledger<T>(
-    tx: &mut Transaction<'_>,
-    keys: &[WalletKey],
-    lease_ids: &[&str],
-    f: impl FnOnce(&mut Ledger) -> Result<T, WalletError>,
-) -> Result<T, WalletError> {
-    for id in lease_ids {
-        lock_name(tx, &format!("lease:{id}"))?;
-    }
-    crate::ledger::with_ledger(&mut PgRows(tx), keys, lease_ids, f)
-}
-
-impl WalletStore for PgStore {
-    fn allocate(
-        &self,
-        key: &WalletKey,
-        amount: Decimal,
-        currency: &str,
-        period: Option<Period>,
-        mode: AllocateMode,
-        now: Millis,
-    ) -> Result<Wallet, WalletError> {
-        self.tx(|tx| {
-            lock_name(tx, &format!("wallet:{key}"))?;
-            with_ledger(tx, std::slice::from_ref(key), &[], |l| {
-                l.allocate(key, amount, currency, period, mode, now)
-            })
-        })
-    }
-
-    fn get(&self, key: &WalletKey, now: Millis) -> Result<Option<Wallet>, StoreError> {
-        self.tx(|tx| {
-            let scope = text(&key.scope)?;
-            Ok(tx
-                .query_opt(
-                    "SELECT body FROM wallets WHERE scope = $1 AND id = $2",
-                    &[&scope, &&*key.id],
-                )
-                .map_err(pg)?
-                .map(|r| from_json::<Wallet>(r.get::<_, &str>(0)))
-                .transpose()?
-                .map(|mut w| {
-                    w.roll(now);
-                    w
-                }))
-        })
-    }
-
-    fn list(&self, now: Millis) -> Result<Vec<Wallet>, StoreError> {
-        self.tx(|tx| {
-            let mut v = Vec::new();
-            for r in tx.query("SELECT body FROM wallets", &[]).map_err(pg)? {
-                let mut w: Wallet = from_json(r.get::<_, &str>(0))?;
-                w.roll(now);
-                v.push(w);
-            }
-            v.sort_by(|a, b| a.key.cmp(&b.key));
-            Ok(v)
-        })
-    }
-
-    fn reserve(
-        &self,
-        request: &ReserveRequest,
-        now: Millis,
-    ) -> Result<ReserveOutcome, WalletError> {
-        match self.submit(Op::Reserve(request.clone(), now))? {
-            Done::Reserve(r) => r,
-            other => Err(batch::mismatch(&other).into()),
-        }
-    }
-
-    fn settle(
-        &self,
-        lease_id: &str,
-        actual: Decimal,
-        now: Millis,
-    ) -> Result<Settlement, WalletError> {
-        match self.submit(Op::Settle(lease_id.into(), actual, now))? {
-            Done::Settle(r) => r,
-            other => Err(batch::mismatch(&other).into()),
-        }
-    }
-
-    fn release(&self, lease_id: &str, _now: Millis) -> Result<Lease, WalletError> {
-        self.tx(|tx| {
-            with_ledger(tx, &[], &[lease_id], |l| {
-                l.release(lease_id, LeaseStatus::Released)
-            })
-        })
-    }
-
-    fn expire(&self, now: Millis) -> Result<usize, WalletError> {
-        self.tx(|tx| {
-            let ids: Vec<String> = tx
-                .query("SELECT id FROM leases WHERE status = 'active' AND expires_at <= $1 ORDER BY id", &[&now])
-                .map_err(pg)?
-                .iter()
-                .map(|r| r.get::<_, String>(0))
-                .collect();
-            let refs: Vec<&str> = ids.iter().map(String::as_str).collect();
-            with_ledger(tx, &[], &refs, |l| l.expire(now))
-        })
-    }
-
-    fn lease(&self, lease_id: &str) -> Result<Option<Lease>, StoreError> {
-        self.tx(|tx| {
-            tx.query_opt("SELECT body FROM leases WHERE id = $1", &[&lease_id])
-                .map_err(pg)?
-                .map(|r| from_json(r.get::<_, &str>(0)))
-                .transpose()
-        })
-    }
-
-    fn prune(&self, before: Millis) -> Result<usize, StoreError> {
-        self.tx(|tx| {
-            let n = tx
-                .execute(
-                    "DELETE FROM leases WHERE status <> 'active' AND created_at < $1",
-                    &[&before],
-                )
-                .map_err(pg)?;
-            Ok(usize::try_from(n).unwrap_or(usize::MAX))
-        })
     }
 }

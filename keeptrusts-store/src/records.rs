@@ -2,13 +2,16 @@
 //! members and API keys) written once. Each store hands [`record_stores!`] a [`Sql`] over one
 //! open transaction; the statements are the same text for both databases (placeholders `?1`,
 //! `?2`, …, spelled `$1`, … on PostgreSQL), and what the databases disagree on is one method of
-//! [`Sql`] each: the lock a read for change takes, the name of the members' user column, and how
-//! a unique violation is recognized.
+//! [`Sql`] each: the lock a read for change takes, the lock a row that does not exist yet takes,
+//! the name of the members' user column, and how a unique violation is recognized. The wallets
+//! and leases tables are in [`wallets`].
 
 use keeptrusts_core::time::Millis;
 use keeptrusts_core::StoreError;
 use serde::de::DeserializeOwned;
 use serde::Serialize;
+
+pub(crate) mod wallets;
 
 /// A value bound to a placeholder.
 pub(crate) enum Bind<'a> {
@@ -36,6 +39,12 @@ pub(crate) trait Sql {
     fn for_update(&self) -> &'static str;
     /// The members table's user column (`usr` on PostgreSQL, where `user` is a keyword).
     fn member_user(&self) -> &'static str;
+    /// Takes a lock on `name` until the transaction ends, for rows that may not exist yet (a
+    /// wallet's creation, a lease's): an advisory lock on PostgreSQL; nothing on SQLite, whose
+    /// transaction holds the write lock already.
+    fn lock_name(&mut self, name: &str) -> Result<(), StoreError>;
+    /// This transaction as the shared layer takes it.
+    fn as_dyn(&mut self) -> &mut dyn Sql;
 }
 
 fn to_json<T: Serialize>(sql: &dyn Sql, v: &T) -> Result<String, StoreError> {

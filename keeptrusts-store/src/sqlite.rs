@@ -10,10 +10,7 @@ use keeptrusts_core::event::{
 };
 use keeptrusts_core::ratelimit::{admits, Correction, Hit, RateCounters, Taken};
 use keeptrusts_core::time::Millis;
-use keeptrusts_core::wallet::{
-    AllocateMode, Lease, LeaseStatus, Ledger, Period, ReserveOutcome, ReserveRequest, Settlement,
-    Wallet, WalletError, WalletKey, WalletStore,
-};
+use keeptrusts_core::wallet::{Lease, Settlement, Wallet, WalletError};
 use keeptrusts_core::StoreError;
 use rusqlite::{params, Connection, OptionalExtension, Transaction, TransactionBehavior};
 use rust_decimal::Decimal;
@@ -192,20 +189,6 @@ fn from_json<T: DeserializeOwned>(s: &str) -> Result<T, StoreError> {
     serde_json::from_str(s).map_err(corrupt)
 }
 
-fn scope_str(k: &WalletKey) -> Result<String, StoreError> {
-    match serde_json::to_value(k.scope).map_err(corrupt)? {
-        serde_json::Value::String(s) => Ok(s),
-        _ => Err(corrupt("wallet scope")),
-    }
-}
-
-fn status_str<T: Serialize>(s: &T) -> Result<String, StoreError> {
-    match serde_json::to_value(s).map_err(corrupt)? {
-        serde_json::Value::String(s) => Ok(s),
-        _ => Err(corrupt("status")),
-    }
-}
-
 impl SqliteStore {
     /// Opens (creating if needed) a database file, switches it to WAL and applies migrations.
     ///
@@ -307,10 +290,10 @@ impl SqliteStore {
     }
 
     /// Runs `f` over one transaction as the shared record layer sees it ([`crate::records`]).
-    fn records<T>(
+    fn records<T, E: From<StoreError>>(
         &self,
-        f: impl FnOnce(&mut dyn Sql) -> Result<T, StoreError>,
-    ) -> Result<T, StoreError> {
+        f: impl FnOnce(&mut dyn Sql) -> Result<T, E>,
+    ) -> Result<T, E> {
         self.tx(|tx| f(&mut SqliteSql(tx)))
     }
 
@@ -321,63 +304,12 @@ impl SqliteStore {
 
     /// Applies `ops` in order in one transaction (all or nothing).
     pub(crate) fn run_batch(&self, ops: &[Op]) -> Result<Vec<Done>, StoreError> {
-        self.tx(|tx| batch::apply(&mut SqliteRows(tx), ops))
+        self.tx(|tx| batch::apply(&mut SqliteSql(tx), ops))
     }
 }
 
-// ---------- wallets ----------
-
-fn load_wallet(tx: &Transaction<'_>, key: &WalletKey) -> Result<Option<Wallet>, StoreError> {
-    tx.prepare_cached("SELECT body FROM wallets WHERE scope = ?1 AND id = ?2")
-        .map_err(unavailable)?
-        .query_row(params![scope_str(key)?, &*key.id], |r| {
-            r.get::<_, String>(0)
-        })
-        .optional()
-        .map_err(unavailable)?
-        .map(|b| from_json(&b))
-        .transpose()
-}
-
-fn save_wallet(tx: &Transaction<'_>, w: &Wallet) -> Result<(), StoreError> {
-    tx.prepare_cached(
-        "INSERT INTO wallets (scope, id, body) VALUES (?1, ?2, ?3)
-         ON CONFLICT (scope, id) DO UPDATE SET body = excluded.body",
-    )
-    .map_err(unavailable)?
-    .execute(params![scope_str(&w.key)?, &*w.key.id, to_json(w)?])
-    .map_err(unavailable)?;
-    Ok(())
-}
-
-fn load_lease(tx: &Transaction<'_>, id: &str) -> Result<Option<Lease>, StoreError> {
-    tx.prepare_cached("SELECT body FROM leases WHERE id = ?1")
-        .map_err(unavailable)?
-        .query_row(params![id], |r| r.get::<_, String>(0))
-        .optional()
-        .map_err(unavailable)?
-        .map(|b| from_json(&b))
-        .transpose()
-}
-
-fn save_lease(tx: &Transaction<'_>, l: &Lease) -> Result<(), StoreError> {
-    tx.prepare_cached(
-        "INSERT INTO leases (id, status, created_at, expires_at, body) VALUES (?1, ?2, ?3, ?4, ?5)
-         ON CONFLICT (id) DO UPDATE SET status = excluded.status, body = excluded.body",
-    )
-    .map_err(unavailable)?
-    .execute(params![
-        &*l.id,
-        status_str(&l.status)?,
-        l.created_at,
-        l.expires_at,
-        to_json(l)?
-    ])
-    .map_err(unavailable)?;
-    Ok(())
-}
-
 crate::records::record_stores!(SqliteStore);
+crate::records::wallets::wallet_store!(SqliteStore);
 
 /// One transaction in SQLite's dialect for the shared record layer.
 struct SqliteSql<'a, 'c>(&'a Transaction<'c>);
@@ -435,29 +367,17 @@ impl Sql for SqliteSql<'_, '_> {
     fn member_user(&self) -> &'static str {
         "user"
     }
-}
 
-struct SqliteRows<'a, 'c>(&'a Transaction<'c>);
-
-impl Rows for SqliteRows<'_, '_> {
-    fn load_wallet(&mut self, key: &WalletKey) -> Result<Option<Wallet>, StoreError> {
-        load_wallet(self.0, key)
+    fn lock_name(&mut self, _name: &str) -> Result<(), StoreError> {
+        Ok(())
     }
 
-    fn save_wallet(&mut self, w: &Wallet) -> Result<(), StoreError> {
-        save_wallet(self.0, w)
-    }
-
-    fn load_lease(&mut self, id: &str) -> Result<Option<Lease>, StoreError> {
-        load_lease(self.0, id)
-    }
-
-    fn save_lease(&mut self, l: &Lease) -> Result<(), StoreError> {
-        save_lease(self.0, l)
+    fn as_dyn(&mut self) -> &mut dyn Sql {
+        self
     }
 }
 
-impl BatchRows for SqliteRows<'_, '_> {
+impl BatchRows for SqliteSql<'_, '_> {
     fn load_head(&mut self, org: &str) -> Result<Option<(u64, String)>, StoreError> {
         let head: Option<(i64, String)> = self
             .0
@@ -478,10 +398,10 @@ impl BatchRows for SqliteRows<'_, '_> {
         heads: &[(&str, u64, &str)],
     ) -> Result<(), StoreError> {
         for w in wallets {
-            save_wallet(self.0, w)?;
+            self.save_wallet(w)?;
         }
         for l in leases {
-            save_lease(self.0, l)?;
+            self.save_lease(l)?;
         }
         for e in events {
             insert_event(self.0, e)?;
@@ -703,120 +623,3 @@ const SQLITE: Dialect = Dialect {
     placeholder: |_, _| "?".to_owned(),
     cost_sum: "kt_decimal_sum(cost)",
 };
-
-fn with_ledger<T>(
-    tx: &Transaction<'_>,
-    keys: &[WalletKey],
-    lease_ids: &[&str],
-    f: impl FnOnce(&mut Ledger) -> Result<T, WalletError>,
-) -> Result<T, WalletError> {
-    crate::ledger::with_ledger(&mut SqliteRows(tx), keys, lease_ids, f)
-}
-
-impl WalletStore for SqliteStore {
-    fn allocate(
-        &self,
-        key: &WalletKey,
-        amount: Decimal,
-        currency: &str,
-        period: Option<Period>,
-        mode: AllocateMode,
-        now: Millis,
-    ) -> Result<Wallet, WalletError> {
-        self.tx(|tx| {
-            with_ledger(tx, std::slice::from_ref(key), &[], |l| {
-                l.allocate(key, amount, currency, period, mode, now)
-            })
-        })
-    }
-
-    fn get(&self, key: &WalletKey, now: Millis) -> Result<Option<Wallet>, StoreError> {
-        self.tx(|tx| {
-            Ok(load_wallet(tx, key)?.map(|mut w| {
-                w.roll(now);
-                w
-            }))
-        })
-    }
-
-    fn list(&self, now: Millis) -> Result<Vec<Wallet>, StoreError> {
-        self.tx(|tx| {
-            let mut stmt = tx
-                .prepare("SELECT body FROM wallets")
-                .map_err(unavailable)?;
-            let rows = stmt
-                .query_map([], |r| r.get::<_, String>(0))
-                .map_err(unavailable)?;
-            let mut v = Vec::new();
-            for b in rows {
-                let mut w: Wallet = from_json(&b.map_err(unavailable)?)?;
-                w.roll(now);
-                v.push(w);
-            }
-            v.sort_by(|a, b| a.key.cmp(&b.key));
-            Ok(v)
-        })
-    }
-
-    fn reserve(
-        &self,
-        request: &ReserveRequest,
-        now: Millis,
-    ) -> Result<ReserveOutcome, WalletError> {
-        match self.submit(Op::Reserve(request.clone(), now))? {
-            Done::Reserve(r) => r,
-            other => Err(batch::mismatch(&other).into()),
-        }
-    }
-
-    fn settle(
-        &self,
-        lease_id: &str,
-        actual: Decimal,
-        now: Millis,
-    ) -> Result<Settlement, WalletError> {
-        match self.submit(Op::Settle(lease_id.into(), actual, now))? {
-            Done::Settle(r) => r,
-            other => Err(batch::mismatch(&other).into()),
-        }
-    }
-
-    fn release(&self, lease_id: &str, _now: Millis) -> Result<Lease, WalletError> {
-        self.tx(|tx| {
-            with_ledger(tx, &[], &[lease_id], |l| {
-                l.release(lease_id, LeaseStatus::Released)
-            })
-        })
-    }
-
-    fn expire(&self, now: Millis) -> Result<usize, WalletError> {
-        self.tx(|tx| {
-            let ids: Vec<String> = {
-                let mut stmt = tx
-                    .prepare("SELECT id FROM leases WHERE status = 'active' AND expires_at <= ?1")
-                    .map_err(unavailable)?;
-                let rows = stmt
-                    .query_map(params![now], |r| r.get::<_, String>(0))
-                    .map_err(unavailable)?;
-                rows.collect::<Result<_, _>>().map_err(unavailable)?
-            };
-            let refs: Vec<&str> = ids.iter().map(String::as_str).collect();
-            with_ledger(tx, &[], &refs, |l| l.expire(now))
-        })
-    }
-
-    fn lease(&self, lease_id: &str) -> Result<Option<Lease>, StoreError> {
-        self.tx(|tx| load_lease(tx, lease_id))
-    }
-
-    fn prune(&self, before: Millis) -> Result<usize, StoreError> {
-        self.tx(|tx| {
-            tx.prepare_cached("DELETE FROM leases WHERE status != 'active' AND created_at < ?1")
-                .map_err(unavailable)?
-                .execute(params![before])
-                .map_err(unavailable)
-        })
-    }
-}
-
-// ---------- tickets and escalations (JSON rows keyed by id) ----------

@@ -196,7 +196,7 @@ impl EventStore for SqliteStore {
             Ok(Chain {
                 events: load_events(tx, org)?,
                 anchor: load_anchor(tx, org)?,
-                head: SqliteRows(tx)
+                head: SqliteSql(tx)
                     .load_head(org)?
                     .map(|(seq, hash)| Head { seq, hash }),
             })
@@ -216,7 +216,7 @@ impl EventStore for SqliteStore {
                 .map(|b| from_json(&b.map_err(unavailable)?))
                 .collect::<Result<_, StoreError>>()?;
             events.reverse();
-            let head = SqliteRows(tx)
+            let head = SqliteSql(tx)
                 .load_head(org)?
                 .map(|(seq, hash)| Head { seq, hash });
             Ok(Chain::tail(events, load_anchor(tx, org)?, head))
