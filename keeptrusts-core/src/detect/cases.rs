@@ -674,6 +674,38 @@ fn a_short_key_block_on_one_line_ends_at_its_end_marker() {
     assert_eq!(keys, ["-----BEGIN PRIVATE KEY-----MIIEvQIBADAN-----END "]);
 }
 
+/// A header is `-----BEGIN `, a label ending in `PRIVATE KEY` and its closing dashes: a
+/// `-----BEGIN ` whose first dashes close another label is no header, even when `PRIVATE
+/// KEY-----` follows on its line (found by `scan_redact`: the whole text read the end marker
+/// as the header and the block on to a later end marker; the stream ended it there).
+#[test]
+fn a_begin_line_without_a_private_key_label_opens_no_key_block() {
+    let t = "ok -----BEGIN PAoIBAQC7-----END PRIVATE KEY-----OiInxI0 and then the note goes on";
+    assert!(of(t, EntityType::PrivateKey).is_empty());
+    for label in [
+        "RSA PRIVATE KEY",
+        "EC PRIVATE KEY",
+        "OPENSSH PRIVATE KEY",
+        "PRIVATE KEY",
+    ] {
+        let t = format!("-----BEGIN {label}-----\nMIIEvQIBADAN\n-----END {label}-----\nthanks");
+        assert_eq!(
+            of(&t, EntityType::PrivateKey),
+            [format!(
+                "-----BEGIN {label}-----\nMIIEvQIBADAN\n-----END {label}-----"
+            )]
+        );
+    }
+    // an empty block: the end marker shares the header's closing dashes
+    assert_eq!(
+        of(
+            "x -----BEGIN PRIVATE KEY-----END PRIVATE KEY----- y",
+            EntityType::PrivateKey
+        ),
+        ["-----BEGIN PRIVATE KEY-----END PRIVATE KEY-----"]
+    );
+}
+
 /// Values the whole-text scan missed, found by the stream property over text without
 /// whitespace (issue 19): each was hidden by a neighbour glued to it.
 #[test]

@@ -342,22 +342,32 @@ impl Run<'_> {
 
     pub(super) fn private_key(&mut self, s: usize) -> usize {
         let b = self.b;
-        // the header ends with its marker, on its line within 60 bytes: the body starts right
-        // after it (a body glued to the header and ending within those 60 bytes ends there)
+        // the header is `-----BEGIN `, a label ending in `PRIVATE KEY` and five dashes, on its
+        // line within 60 bytes; a label has no `--` (RFC 7468), so the first dashes close it
+        // (`-----BEGIN PAoIB-----END PRIVATE KEY-----` is no header: its `-----END ` ends
+        // whatever block came before, as the stream reads it)
         let line_end = run(b, s + 11, 60, |c| c != b'\n' && c != b'\r');
-        let header = b.get(s..line_end).unwrap_or(&[]);
-        let Some(header_end) = header
-            .windows(16)
-            .position(|w| w == b"PRIVATE KEY-----")
-            .map(|p| s + p + 16)
+        let label_end = b
+            .get(s + 11..line_end)
+            .and_then(|h| h.windows(5).position(|w| w == b"-----"))
+            .map(|p| s + 11 + p);
+        let Some(header_end) = label_end
+            .filter(|&e| {
+                b.get(s + 11..e)
+                    .is_some_and(|l| l.ends_with(b"PRIVATE KEY"))
+            })
+            .map(|e| e + 5)
         else {
             return s + 1;
         };
         let limit = (header_end + PRIVATE_KEY_BODY).min(b.len());
-        let body = b.get(header_end..limit).unwrap_or(&[]);
+        // the end marker may share the header's closing dashes
+        // (`-----BEGIN PRIVATE KEY-----END PRIVATE KEY-----`), as the stream reads it
+        let body_start = header_end - 5;
+        let body = b.get(body_start..limit).unwrap_or(&[]);
         let end = match body.windows(9).position(|w| w == b"-----END ") {
             Some(p) => {
-                let after = header_end + p + 9;
+                let after = body_start + p + 9;
                 let close = b
                     .get(after..(after + 60).min(b.len()))
                     .and_then(|r| r.windows(5).position(|w| w == b"-----"))
