@@ -197,8 +197,14 @@ impl Run<'_> {
         } else {
             return None;
         };
+        // not glued to more hex groups or a word, nor to a bracket (a redaction marker's start:
+        // `ab:…:ab:abi@x.mx` has no address, so `ab:…:ab:[EMAIL]` has none either)
         let after = at(b, end);
-        if alnum(after) || (matches!(after, b':' | b'-' | b'.') && hex(end + 1)) {
+        let more = |c: u8| c.is_ascii_hexdigit() || c == b'[';
+        if alnum(after)
+            || after == b'['
+            || (matches!(after, b':' | b'-' | b'.') && more(at(b, end + 1)))
+        {
             return None;
         }
         let t = b.get(s..end)?;

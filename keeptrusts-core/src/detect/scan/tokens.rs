@@ -252,7 +252,10 @@ impl Run<'_> {
         while e2 > c && at(b, e2 - 1) == b'.' {
             e2 -= 1;
         }
-        if alnum(self.before(s)) || self.before(s) == b'.' || alnum(at(b, e)) {
+        // glued to a word on its right, or to a bracket (what a redaction marker starts with:
+        // `abab::i@e.mx` is no address, so neither is `abab::[EMAIL]` once the e-mail address
+        // is redacted)
+        if alnum(self.before(s)) || self.before(s) == b'.' || alnum(at(b, e)) || at(b, e) == b'[' {
             // a label glued to its value (`SSN:434576781`): the value is read on its own
             if s == c {
                 return c + 1;
