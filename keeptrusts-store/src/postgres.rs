@@ -14,15 +14,12 @@ use std::sync::{Condvar, Mutex};
 use std::time::{Duration, Instant};
 
 use keeptrusts_core::event::tally::{Tally, TallyKey, TallyQuery};
-use keeptrusts_core::event::{
-    prune_plan, Anchor, Chain, Event, EventDraft, EventQuery, EventStore, Head, Journal,
-};
+use keeptrusts_core::event::Event;
 use keeptrusts_core::ratelimit::{admits, Correction, Hit, RateCounters, Taken};
 use keeptrusts_core::time::Millis;
-use keeptrusts_core::wallet::{Lease, Settlement, Wallet, WalletError, WalletKey};
+use keeptrusts_core::wallet::{Lease, Wallet, WalletError, WalletKey};
 use keeptrusts_core::StoreError;
 use postgres::{Client, Config, NoTls, Statement, Transaction};
-use rust_decimal::Decimal;
 use serde::de::DeserializeOwned;
 use serde::Serialize;
 
@@ -404,6 +401,7 @@ impl PgStore {
 
 crate::records::record_stores!(PgStore);
 crate::records::wallets::wallet_store!(PgStore);
+crate::records::events::event_store!(PgStore);
 
 /// One transaction in PostgreSQL's dialect for the shared record layer (placeholders `?n`
 /// become `$n`) and for the batch path (bulk statements, prepared once per connection).
@@ -466,6 +464,30 @@ impl Sql for PgSql<'_, '_> {
 
     fn as_dyn(&mut self) -> &mut dyn Sql {
         self
+    }
+
+    fn seq_rows(&mut self, sql: &str, args: &[Bind<'_>]) -> Result<Vec<(i64, String)>, StoreError> {
+        self.tx
+            .query(&sql.replace('?', "$"), &binds(args))
+            .map_err(pg)?
+            .iter()
+            .map(|r| {
+                Ok((
+                    r.try_get(0).map_err(corrupt)?,
+                    r.try_get(1).map_err(corrupt)?,
+                ))
+            })
+            .collect()
+    }
+
+    fn read_snapshot(&mut self) -> Result<(), StoreError> {
+        self.tx
+            .batch_execute("SET TRANSACTION ISOLATION LEVEL REPEATABLE READ, READ ONLY")
+            .map_err(pg)
+    }
+
+    fn add_tallies(&mut self, deltas: &[Delta]) -> Result<(), StoreError> {
+        remove_tallies(self.tx, deltas)
     }
 }
 

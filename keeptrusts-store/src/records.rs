@@ -3,14 +3,16 @@
 //! open transaction; the statements are the same text for both databases (placeholders `?1`,
 //! `?2`, …, spelled `$1`, … on PostgreSQL), and what the databases disagree on is one method of
 //! [`Sql`] each: the lock a read for change takes, the lock a row that does not exist yet takes,
-//! the name of the members' user column, and how a unique violation is recognized. The wallets
-//! and leases tables are in [`wallets`].
+//! the name of the members' user column, how a unique violation is recognized, and a few reads
+//! and writes each does its own way. The wallets and leases tables are in [`wallets`], the
+//! audit chain's in [`events`].
 
 use keeptrusts_core::time::Millis;
 use keeptrusts_core::StoreError;
 use serde::de::DeserializeOwned;
 use serde::Serialize;
 
+pub(crate) mod events;
 pub(crate) mod wallets;
 
 /// A value bound to a placeholder.
@@ -45,6 +47,14 @@ pub(crate) trait Sql {
     fn lock_name(&mut self, name: &str) -> Result<(), StoreError>;
     /// This transaction as the shared layer takes it.
     fn as_dyn(&mut self) -> &mut dyn Sql;
+    /// The first two columns, an integer and a text, of each row `sql` returns.
+    fn seq_rows(&mut self, sql: &str, args: &[Bind<'_>]) -> Result<Vec<(i64, String)>, StoreError>;
+    /// Makes the transaction's reads one snapshot, before its first statement (PostgreSQL's
+    /// `REPEATABLE READ, READ ONLY`; SQLite's transaction is one already).
+    fn read_snapshot(&mut self) -> Result<(), StoreError>;
+    /// Adds `deltas` (negative after a prune) to the day tallies and drops the rows they
+    /// emptied, in the dialect's bulk statements.
+    fn add_tallies(&mut self, deltas: &[crate::tallies::Delta]) -> Result<(), StoreError>;
 }
 
 fn to_json<T: Serialize>(sql: &dyn Sql, v: &T) -> Result<String, StoreError> {

@@ -5,12 +5,10 @@ use std::sync::{Arc, Mutex, MutexGuard};
 use std::time::Duration;
 
 use keeptrusts_core::event::tally::{Tally, TallyKey, TallyQuery};
-use keeptrusts_core::event::{
-    prune_plan, Anchor, Chain, Event, EventDraft, EventQuery, EventStore, Head, Journal,
-};
+use keeptrusts_core::event::Event;
 use keeptrusts_core::ratelimit::{admits, Correction, Hit, RateCounters, Taken};
 use keeptrusts_core::time::Millis;
-use keeptrusts_core::wallet::{Lease, Settlement, Wallet, WalletError};
+use keeptrusts_core::wallet::{Lease, Wallet};
 use keeptrusts_core::StoreError;
 use rusqlite::{params, Connection, OptionalExtension, Transaction, TransactionBehavior};
 use rust_decimal::Decimal;
@@ -310,6 +308,7 @@ impl SqliteStore {
 
 crate::records::record_stores!(SqliteStore);
 crate::records::wallets::wallet_store!(SqliteStore);
+crate::records::events::event_store!(SqliteStore);
 
 /// One transaction in SQLite's dialect for the shared record layer.
 struct SqliteSql<'a, 'c>(&'a Transaction<'c>);
@@ -374,6 +373,24 @@ impl Sql for SqliteSql<'_, '_> {
 
     fn as_dyn(&mut self) -> &mut dyn Sql {
         self
+    }
+
+    fn seq_rows(&mut self, sql: &str, args: &[Bind<'_>]) -> Result<Vec<(i64, String)>, StoreError> {
+        let mut stmt = self.0.prepare_cached(sql).map_err(unavailable)?;
+        let rows = stmt
+            .query_map(rusqlite::params_from_iter(args), |r| {
+                Ok((r.get(0)?, r.get(1)?))
+            })
+            .map_err(unavailable)?;
+        rows.collect::<Result<_, _>>().map_err(unavailable)
+    }
+
+    fn read_snapshot(&mut self) -> Result<(), StoreError> {
+        Ok(())
+    }
+
+    fn add_tallies(&mut self, deltas: &[Delta]) -> Result<(), StoreError> {
+        add_tallies(self.0, deltas)
     }
 }
 

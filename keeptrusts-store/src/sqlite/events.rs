@@ -93,73 +93,13 @@ impl RateCounters for SqliteStore {
 
 // ---------- events ----------
 
-impl EventStore for SqliteStore {
-    fn append(&self, draft: EventDraft) -> Result<Event, StoreError> {
-        match self.submit(Op::Append(draft))? {
-            Done::Append(e) => Ok(e),
-            other => Err(batch::mismatch(&other)),
-        }
-    }
-
-    fn list(&self, org: &str) -> Result<Vec<Event>, StoreError> {
-        self.tx(|tx| load_events(tx, org))
-    }
-
-    fn anchor(&self, org: &str) -> Result<Option<Anchor>, StoreError> {
-        self.tx(|tx| load_anchor(tx, org))
-    }
-
-    fn query(&self, org: &str, q: &EventQuery) -> Result<Vec<Event>, StoreError> {
-        // only the conditions a query has, so the planner can use the (org, team, usr, seq) and
-        // (org, team, timestamp) indexes
-        let mut sql = String::from("SELECT body FROM events WHERE org = ?");
-        let mut args: Vec<rusqlite::types::Value> = vec![org.to_owned().into()];
-        let mut cond = |c: &str, v: rusqlite::types::Value| {
-            sql.push_str(" AND ");
-            sql.push_str(c);
-            args.push(v);
-        };
-        if let Some(t) = &q.team {
-            cond("team = ?", t.clone().into());
-        }
-        if let Some(u) = &q.user {
-            cond("usr = ?", u.clone().into());
-        }
-        if let Some(v) = q.verdict {
-            cond("verdict = ?", v.as_str().to_owned().into());
-        }
-        if let Some(f) = q.from {
-            cond("timestamp >= ?", f.into());
-        }
-        if let Some(t) = q.to {
-            cond("timestamp < ?", t.into());
-        }
-        if let Some(b) = q.before {
-            cond("seq < ?", i64::try_from(b).map_err(corrupt)?.into());
-        }
-        if q.escalated {
-            sql.push_str(" AND escalation IS NOT NULL");
-        }
-        sql.push_str(" ORDER BY seq DESC");
-        if let Some(n) = q.limit {
-            sql.push_str(&format!(" LIMIT {n}"));
-        }
-        self.tx(|tx| {
-            let mut stmt = tx.prepare_cached(&sql).map_err(unavailable)?;
-            let rows = stmt
-                .query_map(rusqlite::params_from_iter(args.iter()), |r| {
-                    r.get::<_, String>(0)
-                })
-                .map_err(unavailable)?;
-            let mut out: Vec<Event> = rows
-                .map(|b| from_json(&b.map_err(unavailable)?))
-                .collect::<Result<_, StoreError>>()?;
-            out.reverse();
-            Ok(out)
-        })
-    }
-
-    fn tally(&self, org: &str, q: &TallyQuery) -> Result<Vec<(TallyKey, Tally)>, StoreError> {
+impl SqliteStore {
+    /// A dashboard's tally query (`EventStore::tally`), in SQLite's dialect.
+    pub(super) fn tallies(
+        &self,
+        org: &str,
+        q: &TallyQuery,
+    ) -> Result<Vec<(TallyKey, Tally)>, StoreError> {
         let (sql, args) = tallies::query(org, q, &SQLITE);
         let args: Vec<rusqlite::types::Value> = args
             .into_iter()
@@ -188,115 +128,5 @@ impl EventStore for SqliteStore {
             rows.collect::<Result<Vec<_>, _>>().map_err(unavailable)
         })?;
         tallies::collect(rows)
-    }
-
-    fn snapshot(&self, org: &str) -> Result<Chain, StoreError> {
-        // one transaction: an append or a prune cannot fall between the reads
-        self.tx(|tx| {
-            Ok(Chain {
-                events: load_events(tx, org)?,
-                anchor: load_anchor(tx, org)?,
-                head: SqliteSql(tx)
-                    .load_head(org)?
-                    .map(|(seq, hash)| Head { seq, hash }),
-            })
-        })
-    }
-
-    fn tail(&self, org: &str, n: usize) -> Result<Chain, StoreError> {
-        let n = i64::try_from(n).unwrap_or(i64::MAX);
-        self.tx(|tx| {
-            let mut stmt = tx
-                .prepare_cached("SELECT body FROM events WHERE org = ?1 ORDER BY seq DESC LIMIT ?2")
-                .map_err(unavailable)?;
-            let rows = stmt
-                .query_map(params![org, n], |r| r.get::<_, String>(0))
-                .map_err(unavailable)?;
-            let mut events: Vec<Event> = rows
-                .map(|b| from_json(&b.map_err(unavailable)?))
-                .collect::<Result<_, StoreError>>()?;
-            events.reverse();
-            let head = SqliteSql(tx)
-                .load_head(org)?
-                .map(|(seq, hash)| Head { seq, hash });
-            Ok(Chain::tail(events, load_anchor(tx, org)?, head))
-        })
-    }
-
-    fn prune(&self, org: &str, now: Millis, default_days: u32) -> Result<usize, StoreError> {
-        self.tx(|tx| {
-            let events = load_events(tx, org)?;
-            let plan = prune_plan(&events, now, default_days);
-            add_tallies(tx, &tallies::deltas(plan.removed(&events), -1)?)?;
-            for t in &plan.tombstones {
-                let seq = i64::try_from(t.seq).map_err(corrupt)?;
-                tx.prepare_cached(
-                    "UPDATE events SET body = ?3, team = NULL, usr = NULL, requests = 0, denied = 0,
-                         policy_events = 0, cost = '0', prompt_tokens = 0, completion_tokens = 0,
-                         model = NULL, escalation = NULL
-                     WHERE org = ?1 AND seq = ?2",
-                )
-                    .map_err(unavailable)?
-                    .execute(params![org, seq, to_json(t)?])
-                    .map_err(unavailable)?;
-            }
-            if let Some(anchor) = &plan.cut {
-                let cut = i64::try_from(anchor.seq).map_err(corrupt)?;
-                tx.prepare_cached("DELETE FROM events WHERE org = ?1 AND seq < ?2")
-                    .map_err(unavailable)?
-                    .execute(params![org, cut])
-                    .map_err(unavailable)?;
-                tx.prepare_cached(
-                    "INSERT INTO event_anchors (org, seq, prev_hash) VALUES (?1, ?2, ?3)
-                     ON CONFLICT (org) DO UPDATE SET seq = excluded.seq, prev_hash = excluded.prev_hash",
-                )
-                .map_err(unavailable)?
-                .execute(params![org, cut, &anchor.prev_hash])
-                .map_err(unavailable)?;
-            }
-            Ok(plan.len())
-        })
-    }
-}
-
-pub(super) fn load_events(tx: &Transaction<'_>, org: &str) -> Result<Vec<Event>, StoreError> {
-    let mut stmt = tx
-        .prepare_cached("SELECT body FROM events WHERE org = ?1 ORDER BY seq")
-        .map_err(unavailable)?;
-    let rows = stmt
-        .query_map(params![org], |r| r.get::<_, String>(0))
-        .map_err(unavailable)?;
-    rows.map(|b| from_json(&b.map_err(unavailable)?)).collect()
-}
-
-pub(super) fn load_anchor(tx: &Transaction<'_>, org: &str) -> Result<Option<Anchor>, StoreError> {
-    tx.prepare_cached("SELECT seq, prev_hash FROM event_anchors WHERE org = ?1")
-        .map_err(unavailable)?
-        .query_row(params![org], |r| {
-            Ok((r.get::<_, i64>(0)?, r.get::<_, String>(1)?))
-        })
-        .optional()
-        .map_err(unavailable)?
-        .map(|(s, h)| {
-            Ok(Anchor {
-                seq: u64::try_from(s).map_err(corrupt)?,
-                prev_hash: h,
-            })
-        })
-        .transpose()
-}
-
-impl Journal for SqliteStore {
-    fn settle_and_append(
-        &self,
-        lease_id: &str,
-        actual: Decimal,
-        now: Millis,
-        draft: EventDraft,
-    ) -> Result<(Settlement, Option<Event>), WalletError> {
-        match self.submit(Op::SettleAppend(lease_id.into(), actual, now, draft))? {
-            Done::SettleAppend(r) => r,
-            other => Err(batch::mismatch(&other).into()),
-        }
     }
 }
