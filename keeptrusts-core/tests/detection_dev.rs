@@ -1,6 +1,6 @@
 //! Scores the built-in detector on the hand-written development corpus of issue 20
 //! (`conformance/detection/dev.jsonl`, built by `scripts/build-dev-corpus.py`), the tuned split
-//! and the held-out split apart (and round 2's held-out documents, marked `seen`: they were in
+//! and the held-out split of rounds 1 to 3 apart, and round 4's (a second author's) apart again (and round 2's held-out documents, marked `seen`: they were in
 //! view while round 2's unit tests were written). The held-out split is never tuned on; it is
 //! held to issue 20's F1 target and to floors at its current leak and flagged share, so a change
 //! that loses ground there fails.
@@ -23,7 +23,14 @@ fn dev_corpus_scores() {
     let detector = BuiltinDetector::new(&BuiltinDetector::all_types(), &[], &[]).unwrap();
     let report = std::env::var("KT_DETECTION_REPORT").is_ok();
     let split = |name: &str| -> Vec<&Doc> { docs.iter().filter(|d| d.split == name).collect() };
-    let (tuned, heldout) = (split("tuned"), split("heldout"));
+    // rounds 1 to 3 (one author), and round 4 (a second author who saw neither the detector nor
+    // the documents before) apart
+    let of = |name: &str, rounds: &[u8]| -> Vec<&Doc> {
+        docs.iter()
+            .filter(|d| d.split == name && rounds.contains(&d.round))
+            .collect()
+    };
+    let (tuned, heldout) = (of("tuned", &[1, 2, 3]), of("heldout", &[1, 2, 3]));
     assert!(tuned.len() >= 40 && heldout.len() >= 40);
     let t = score(&tuned, &detector, "tuned", report);
     let h = score(
@@ -41,7 +48,7 @@ fn dev_corpus_scores() {
             std::env::var("KT_DETECTION_SEEN").is_ok(),
         );
         // each round of issue 20 apart, for the figures in docs/detection.md
-        for round in [1, 2, 3] {
+        for round in [1, 2, 3, 4] {
             for (name, label) in [
                 ("tuned", "tuned"),
                 ("heldout", "held-out"),
@@ -52,7 +59,16 @@ fn dev_corpus_scores() {
                     .filter(|d| d.split == name && d.round == round)
                     .collect();
                 if !part.is_empty() {
-                    score(&part, &detector, &format!("round {round}, {label}"), false);
+                    // round 4's tuned misses with `KT_DETECTION_ROUND4=1`
+                    let details = round == 4
+                        && name == "tuned"
+                        && std::env::var("KT_DETECTION_ROUND4").is_ok();
+                    score(
+                        &part,
+                        &detector,
+                        &format!("round {round}, {label}"),
+                        details,
+                    );
                 }
             }
         }
@@ -74,4 +90,26 @@ fn dev_corpus_scores() {
     );
     assert!(t.f1 >= 0.95, "tuned micro F1 {:.3} < 0.95", t.f1);
     assert!(t.leak <= 0.02 && t.flagged <= 0.03);
+    // round 4, a second author's documents: far from issue 20's targets (docs/detection.md);
+    // floors where each half stands, so a change that loses ground fails
+    let t4 = score(
+        &of("tuned", &[4]),
+        &detector,
+        "round 4, tuned (floors)",
+        false,
+    );
+    let h4 = score(
+        &of("heldout", &[4]),
+        &detector,
+        "round 4, held-out (floors)",
+        false,
+    );
+    assert!(
+        t4.f1 >= 0.85 && t4.leak <= 0.22 && t4.flagged <= 0.0,
+        "round 4 tuned {t4:?}"
+    );
+    assert!(
+        h4.f1 >= 0.75 && h4.leak <= 0.33 && h4.flagged <= 0.23,
+        "round 4 held-out {h4:?}"
+    );
 }

@@ -674,6 +674,89 @@ fn a_short_key_block_on_one_line_ends_at_its_end_marker() {
     assert_eq!(keys, ["-----BEGIN PRIVATE KEY-----MIIEvQIBADAN-----END "]);
 }
 
+/// Forms a second author's documents (round 4 of the development corpus) used and the rules
+/// read wrongly, written here with other values: an address after `ip=`, a third name word
+/// without a cue, form labels and greetings in other languages, titles, particles, hyphenated
+/// street names, units and postcodes.
+#[test]
+fn second_author_forms() {
+    for (text, kind, want) in [
+        (
+            "login ok ip=91.198.174.12 path=/",
+            EntityType::IpAddress,
+            "91.198.174.12",
+        ),
+        (
+            "Remitente: Ayşe Nur Demirkıran, tel.",
+            EntityType::Person,
+            "Ayşe Nur Demirkıran",
+        ),
+        (
+            "Kontoinhaber: Dietmar Kronberger",
+            EntityType::Person,
+            "Dietmar Kronberger",
+        ),
+        (
+            "Najemca: Zbigniew Kaczmarczyk, zam.",
+            EntityType::Person,
+            "Zbigniew Kaczmarczyk",
+        ),
+        ("Hej Ingrid! Tack för sist.", EntityType::Person, "Ingrid"),
+        (
+            "Bapak Wahyu Prasetyo, HP",
+            EntityType::Person,
+            "Wahyu Prasetyo",
+        ),
+        (
+            "Ibu Dewi Lestari binti Sukarno, email",
+            EntityType::Person,
+            "Dewi Lestari binti Sukarno",
+        ),
+        ("Szanowny Panie Tomaszu,", EntityType::Person, "Tomaszu"),
+        (
+            "Z poważaniem\nKatarzyna Zielińska-Nowak",
+            EntityType::Person,
+            "Katarzyna Zielińska-Nowak",
+        ),
+        (
+            "Friedrich-Ebert-Straße 12, 60325 Frankfurt am Main",
+            EntityType::Address,
+            "Friedrich-Ebert-Straße 12, 60325 Frankfurt am Main",
+        ),
+        (
+            "Kungsgatan 7 C, 411 19 Göteborg",
+            EntityType::Address,
+            "Kungsgatan 7 C, 411 19 Göteborg",
+        ),
+        (
+            "envíalo a Calle de Alcalá 120, 2º A, 28009 Madrid",
+            EntityType::Address,
+            "Calle de Alcalá 120, 2º A, 28009 Madrid",
+        ),
+        (
+            "Via delle Rose 8, 50123 Firenze FI",
+            EntityType::Address,
+            "Via delle Rose 8, 50123 Firenze FI",
+        ),
+        (
+            "ship to 742 Cedar Hollow, Apt 3, Reno, NV 89501",
+            EntityType::Address,
+            "742 Cedar Hollow, Apt 3, Reno, NV 89501",
+        ),
+    ] {
+        assert_eq!(of(text, kind), [want], "{text:?}");
+    }
+    // a version pinned with `==` or after a version key stays one; a third word after a name
+    // that is a city or a street word is not part of it
+    assert!(of("pandas==2.19.33.196 ok", EntityType::IpAddress).is_empty());
+    assert!(of("version=4.19.33.196 ok", EntityType::IpAddress).is_empty());
+    assert_eq!(
+        of("I met Maria Lopez Madrid yesterday", EntityType::Person),
+        ["Maria Lopez"]
+    );
+    assert_eq!(of("John Smith Street", EntityType::Person), ["John Smith"]);
+}
+
 /// A header is `-----BEGIN `, a label ending in `PRIVATE KEY` and its closing dashes: a
 /// `-----BEGIN ` whose first dashes close another label is no header, even when `PRIVATE
 /// KEY-----` follows on its line (found by `scan_redact`: the whole text read the end marker

@@ -76,6 +76,7 @@ fn prf(c: &Counts) -> (f64, f64, f64) {
     (p, r, f)
 }
 
+#[derive(Debug)]
 pub struct Score {
     pub f1: f64,
     pub leak: f64,

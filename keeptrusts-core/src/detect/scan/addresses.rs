@@ -186,6 +186,15 @@ impl Run<'_> {
                 pe = pe3;
             }
         }
+        // Swedish, Czech, Slovak and Greek `903 26`
+        if pe - p == 3
+            && at(b, pe) == b' '
+            && run(b, pe + 1, 3, |c| c.is_ascii_digit()) == pe + 3
+            && at(b, pe + 3) == b' '
+            && !strict
+        {
+            return self.city(pe + 4, 3);
+        }
         if (4..=6).contains(&(pe - p)) && at(b, pe) == b' ' && !strict {
             let mut cs = pe + 1;
             if at(b, cs).is_ascii_uppercase()
@@ -194,7 +203,13 @@ impl Run<'_> {
             {
                 cs += 3; // Dutch `1012 AB`
             }
-            return self.city(cs, 3);
+            let ce = self.city(cs, 3)?;
+            // an Italian province after the city (`40121 Bologna BO`)
+            let province = at(b, ce) == b' '
+                && at(b, ce + 1).is_ascii_uppercase()
+                && at(b, ce + 2).is_ascii_uppercase()
+                && !alnum(at(b, ce + 3));
+            return Some(if province { ce + 3 } else { ce });
         }
         // American, Canadian, British: city, then state or province and postcode
         let ce = self.city(k, 3)?;
@@ -354,11 +369,14 @@ impl Run<'_> {
         while words < 4 && ws > self.last_end {
             let we = ws;
             let mut k = we;
+            // letters, dots and the hyphens of a street named after someone
+            // (`Hermann-Löns-Straße`)
             while k > self.last_end
                 && s - k < LOOK_BACK
                 && (at(b, k - 1).is_ascii_alphabetic()
                     || at(b, k - 1) >= 0x80
-                    || at(b, k - 1) == b'.')
+                    || at(b, k - 1) == b'.'
+                    || (at(b, k - 1) == b'-' && k - 1 > self.last_end && at(b, k - 2) != b' '))
             {
                 k -= 1;
             }
@@ -384,7 +402,20 @@ impl Run<'_> {
             if !at(b, k).is_ascii_uppercase()
                 && !matches!(
                     word,
-                    "de" | "del" | "la" | "las" | "los" | "di" | "da" | "do" | "dos"
+                    "de" | "del"
+                        | "la"
+                        | "las"
+                        | "los"
+                        | "di"
+                        | "dei"
+                        | "degli"
+                        | "della"
+                        | "delle"
+                        | "dello"
+                        | "da"
+                        | "das"
+                        | "do"
+                        | "dos"
                 )
             {
                 break;
@@ -396,9 +427,40 @@ impl Run<'_> {
             ws = k - 1;
         }
         let start = start?;
+        let end = self.unit_after(end);
         let end = self.address_tail(end, false).unwrap_or(end);
         self.push(EntityType::Address, start, end, 80);
         Some(end)
+    }
+
+    /// Where a unit after a house number ends: a letter (`Storgatan 14 B`) or, after a comma,
+    /// a floor and door (`Calle del Pez Volador 41, 3º B`, `…, 2.ª izq.`); `end` when none
+    /// follows. Only before a comma or a line break, where the rest of the address goes on.
+    fn unit_after(&self, end: usize) -> usize {
+        let b = self.b;
+        let closes = |k: usize| matches!(at(b, k), b',' | b'\n');
+        if at(b, end) == b' ' && at(b, end + 1).is_ascii_uppercase() && closes(end + 2) {
+            return end + 2;
+        }
+        if at(b, end) == b',' && at(b, end + 1) == b' ' {
+            let ds = end + 2;
+            let de = run(b, ds, 2, |c| c.is_ascii_digit());
+            let mut k = if at(b, de) == b'.' { de + 1 } else { de };
+            // º or ª
+            if de > ds && at(b, k) == 0xC2 && matches!(at(b, k + 1), 0xBA | 0xAA) {
+                k += 2;
+                if at(b, k) == b' ' {
+                    let le = run(b, k + 1, 5, |c| c.is_ascii_alphabetic());
+                    if le > k + 1 && le - k - 1 <= 4 {
+                        k = if at(b, le) == b'.' { le + 1 } else { le };
+                    }
+                }
+                if closes(k) {
+                    return k;
+                }
+            }
+        }
+        end
     }
 
     /// A Chinese or Japanese address whose region ends at `p` (`東京都港区六本木6-10-1`,

@@ -551,7 +551,13 @@ impl Run<'_> {
         }
         let we = self.name_word_end(ws);
         let word = self.word_at(ws, we);
-        let f = self.w.name_flags.flags(word);
+        // a double-barrelled surname is one when a part is (`Delacroix-Ames`)
+        let mut f = self.w.name_flags.flags(word);
+        if word.contains('-') {
+            for part in word.split('-') {
+                f |= self.w.name_flags.flags(part) & (name_flag::SURNAME | name_flag::WORD_SURNAME);
+            }
+        }
         f & name_flag::SURNAME != 0 && f & name_flag::WORD_SURNAME == 0 && self.name_like(ws, we)
     }
 
@@ -700,6 +706,8 @@ impl Run<'_> {
                         | "ter"
                         | "le"
                         | "bin"
+                        | "binti"
+                        | "bint"
                         | "ibn"
                         | "al"
                         | "y"
@@ -722,11 +730,15 @@ impl Run<'_> {
                 break;
             }
             let word = self.word_at(ws, we);
-            // without a cue, after the first extra word only a known surname or given name
-            // extends the name
+            // without a cue, after the first extra word a known surname or given name extends
+            // the name, or a third word that is no sentence opener, field name, country or city
+            // (`Tomás Echeverría Ugarte`, `Mehmet Ali Yıldırımtürk`: two surnames, two given
+            // names)
+            let f = self.w.name_flags.flags(word);
             if cue.is_none()
                 && extra >= 1
-                && self.w.name_flags.flags(word) & (name_flag::SURNAME | name_flag::GIVEN) == 0
+                && f & (name_flag::SURNAME | name_flag::GIVEN) == 0
+                && (f & name_flag::NEVER_FIRST != 0 || we - ws < 3)
             {
                 break;
             }

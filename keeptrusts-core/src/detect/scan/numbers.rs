@@ -275,7 +275,10 @@ impl Run<'_> {
             // a version pin or a product's version (`numpy==1.2.3.4`, `redis>=5.0.1.2`,
             // `Chrome/4.19.33.196`, `agent 4.19.33.196`), a section number (`3.2.1.4`: every
             // part one digit)
-            let pinned = matches!(before, b'v' | b'V' | b'=' | b'<' | b'>' | b'~' | b'^')
+            // (`ip=84.213.47.190`, a key and `=`, is an address; `==`, `>=`, `~=` pin a version)
+            let pinned = matches!(before, b'v' | b'V' | b'<' | b'>' | b'~' | b'^')
+                || (before == b'='
+                    && (s < 2 || !at(b, s - 2).is_ascii_alphanumeric() && at(b, s - 2) != b'_'))
                 || (before == b'/' && s >= 2 && at(b, s - 2).is_ascii_alphabetic());
             let small = d.len() == 4;
             let versionish = pinned

@@ -46,6 +46,14 @@ pub(super) const STREET_SUFFIXES: &[&str] = &[
     "Heights",
     "Park",
     "Pike",
+    "Loop",
+    "Run",
+    "Hollow",
+    "Ridge",
+    "Bend",
+    "Crossing",
+    "Point",
+    "View",
     "Plaza",
 ];
 
