@@ -738,6 +738,44 @@ fn second_author_forms() {
             EntityType::Address,
             "Via delle Rose 8, 50123 Firenze FI",
         ),
+        ("Notfall: 0151 27384910", EntityType::Phone, "0151 27384910"),
+        (
+            "llama al 654 12 98 30 mañana",
+            EntityType::Phone,
+            "654 12 98 30",
+        ),
+        ("mi fijo es 93 412 55 07", EntityType::Phone, "93 412 55 07"),
+        ("नंबर: 98123 45670", EntityType::Phone, "98123 45670"),
+        (
+            "T: +44 20 7946 0101\nF: +44 20 7946 0102",
+            EntityType::Fax,
+            "+44 20 7946 0102",
+        ),
+        (
+            "寄到 518057 广东省深圳市南山区科苑南路2666号3栋1502室 谢谢",
+            EntityType::Address,
+            "518057 广东省深圳市南山区科苑南路2666号3栋1502室",
+        ),
+        (
+            "住所：〒106-0032 東京都港区六本木6-10-1",
+            EntityType::Address,
+            "〒106-0032 東京都港区六本木6-10-1",
+        ),
+        (
+            "Unit 9, Canal Mills, 18 Dock Street, Leeds LS10 1JF",
+            EntityType::Address,
+            "Unit 9, Canal Mills, 18 Dock Street, Leeds LS10 1JF",
+        ),
+        (
+            "Am Sonnenhang 14, 79104 Freiburg",
+            EntityType::Address,
+            "Am Sonnenhang 14, 79104 Freiburg",
+        ),
+        (
+            "An der Alster 12, 20099 Hamburg",
+            EntityType::Address,
+            "An der Alster 12, 20099 Hamburg",
+        ),
         (
             "ship to 742 Cedar Hollow, Apt 3, Reno, NV 89501",
             EntityType::Address,
@@ -755,6 +793,23 @@ fn second_author_forms() {
         ["Maria Lopez"]
     );
     assert_eq!(of("John Smith Street", EntityType::Person), ["John Smith"]);
+    // two groups after a trunk prefix need eleven digits or more; a preposition street needs
+    // its postcode and city; a postcode is only one before its region
+    for text in [
+        "lot 0123 456789 shipped",
+        "Im Jahr 2024 wurde alles besser",
+        "Im Kapitel 3, 5 Seiten",
+        "f(x) = 3 for x in 1..5",
+    ] {
+        assert!(scan(text).is_empty(), "{text:?}: {:?}", scan(text));
+    }
+    assert_eq!(
+        of(
+            "订单 20240501 广东省深圳市南山区科苑南路2666号",
+            EntityType::Address
+        ),
+        ["广东省深圳市南山区科苑南路2666号"]
+    );
 }
 
 /// A header is `-----BEGIN `, a label ending in `PRIVATE KEY` and its closing dashes: a

@@ -84,7 +84,8 @@ impl Run<'_> {
                     }
                 }
                 let end = self.address_tail(end, false).unwrap_or(end);
-                self.push(EntityType::Address, s, end, 85);
+                let start = self.unit_before(s);
+                self.push(EntityType::Address, start, end, 85);
                 return Some(end);
             }
             let ordinal = first.is_ascii_digit()
@@ -366,6 +367,9 @@ impl Run<'_> {
         let mut ws = s - 1;
         let mut words = 0;
         let mut start = None;
+        // a German street named by a preposition (`Am Lerchenberg 3`, `An der Alster 12`,
+        // `Im Winkel 4`): an address only with its postcode and city after it
+        let mut preposition = None;
         while words < 4 && ws > self.last_end {
             let we = ws;
             let mut k = we;
@@ -399,10 +403,24 @@ impl Run<'_> {
                 start = Some(k);
                 break;
             }
+            if words >= 1
+                && matches!(
+                    word,
+                    "Am" | "An" | "Im" | "In" | "Auf" | "Zum" | "Zur" | "Unter"
+                )
+                && (k == 0 || !alnum(at(b, k - 1)))
+            {
+                preposition = Some(k);
+                break;
+            }
             if !at(b, k).is_ascii_uppercase()
                 && !matches!(
                     word,
-                    "de" | "del"
+                    "der"
+                        | "dem"
+                        | "den"
+                        | "de"
+                        | "del"
                         | "la"
                         | "las"
                         | "los"
@@ -426,11 +444,79 @@ impl Run<'_> {
             }
             ws = k - 1;
         }
+        if start.is_none() {
+            let p = preposition?;
+            let end = self.address_tail(self.unit_after(end), false)?;
+            self.push(EntityType::Address, p, end, 75);
+            return Some(end);
+        }
         let start = start?;
         let end = self.unit_after(end);
         let end = self.address_tail(end, false).unwrap_or(end);
         self.push(EntityType::Address, start, end, 80);
         Some(end)
+    }
+
+    /// Where an address whose house number is at `s` starts when a unit, and maybe a building,
+    /// stand before it on its line (`Flat 3, 27 Kingsley Road`, `Unit 6, Riverside Works, 42
+    /// Wharf Road`): at the unit word; else `s`.
+    fn unit_before(&self, s: usize) -> usize {
+        let b = self.b;
+        let mut k = s;
+        for _ in 0..2 {
+            if k < self.last_end + 4 || at(b, k - 1) != b' ' || at(b, k - 2) != b',' {
+                return s;
+            }
+            // the segment before the comma, back to the line's start or the previous comma
+            let seg_end = k - 2;
+            let mut seg = seg_end;
+            while seg > self.last_end && !matches!(at(b, seg - 1), b',' | b'\n' | b':' | b'(') {
+                seg -= 1;
+            }
+            while at(b, seg) == b' ' {
+                seg += 1;
+            }
+            // the segment ends with a unit word and its number (`… Unit 6`)
+            let mut ts = seg_end;
+            while ts > seg && at(b, ts - 1) != b' ' {
+                ts -= 1;
+            }
+            let mut us = ts.saturating_sub(1);
+            while us > seg && at(b, us - 1).is_ascii_alphabetic() {
+                us -= 1;
+            }
+            let unit = ts > seg
+                && seg_end - ts <= 6
+                && b.get(ts..seg_end)
+                    .is_some_and(|t| t.iter().all(|&c| alnum(c) || c == b'-'))
+                && matches!(
+                    self.word_at(us, ts - 1),
+                    "Unit"
+                        | "Flat"
+                        | "Apt"
+                        | "Apartment"
+                        | "Suite"
+                        | "Ste"
+                        | "Room"
+                        | "Floor"
+                        | "Level"
+                );
+            if unit && (us == seg || at(b, us - 1) == b' ') {
+                return us;
+            }
+            // a building's name between unit and number: capitalized words only
+            let named = seg_end - seg <= 40
+                && at(b, seg).is_ascii_uppercase()
+                && b.get(seg..seg_end).is_some_and(|w| {
+                    w.iter()
+                        .all(|&c| c.is_ascii_alphabetic() || c == b' ' || c == b'\'')
+                });
+            if !named {
+                return s;
+            }
+            k = seg;
+        }
+        s
     }
 
     /// Where a unit after a house number ends: a letter (`Storgatan 14 B`) or, after a comma,
@@ -523,6 +609,28 @@ impl Run<'_> {
             }
         }
         let end = end?;
+        // a postcode written before the region (`518057 广东省…`, `〒106-0032 東京都…`)
+        let b = self.b;
+        let mut s = s;
+        let gap = usize::from(s > 0 && at(b, s - 1) == b' ');
+        let mut ps = s - gap;
+        while ps > self.last_end
+            && s - gap - ps < 8
+            && (at(b, ps - 1).is_ascii_digit() || at(b, ps - 1) == b'-')
+        {
+            ps -= 1;
+        }
+        let pc = b.get(ps..s - gap).unwrap_or(&[]);
+        let shaped = pc.len() == 6 && pc.iter().all(u8::is_ascii_digit)
+            || pc.len() == 8 && pc.get(3) == Some(&b'-');
+        if shaped && (ps == 0 || !alnum(at(b, ps - 1))) {
+            // with its `〒` when it has one
+            s = if b.get(ps.saturating_sub(3)..ps) == Some("〒".as_bytes()) {
+                ps - 3
+            } else {
+                ps
+            };
+        }
         self.push(EntityType::Address, s, end, 75);
         Some(end)
     }

@@ -395,6 +395,22 @@ impl Run<'_> {
         {
             return Some(self.push_phone(s, e, false, 65));
         }
+        let first = d.first().copied().unwrap_or(0);
+        if sep == b' ' {
+            // a trunk prefix and the subscriber number in one group (`0176 24839105`,
+            // `01632 960123`)
+            let trunk_two = matches!(lens, [3..=5, 6..=8])
+                && first == 0
+                && d.get(1).is_some_and(|&x| x != 0)
+                && (11..=12).contains(&d.len());
+            // nine digits in four groups without a trunk prefix (Spain: `612 48 93 07`,
+            // `91 544 27 18`), ten in two fives (India: `99674 21508`)
+            let spanish = matches!(lens, [3, 2, 2, 2] | [2, 3, 2, 2]) && (6..=9).contains(&first);
+            let indian = lens == [5, 5] && (6..=9).contains(&first);
+            if trunk_two || spanish || indian {
+                return Some(self.push_phone(s, e, false, 60));
+            }
+        }
         None
     }
 

@@ -58,6 +58,8 @@ pub(super) const CONTEXT: &[(&str, Ctx)] = &[
     ("handy", Ctx::Phone),
     ("portable", Ctx::Phone),
     ("fax", Ctx::Fax),
+    // a signature's one-letter labels: `T: …  M: …  F: …`
+    ("f", Ctx::Fax),
     ("routing", Ctx::Routing),
     ("aba", Ctx::Routing),
     ("rtn", Ctx::Routing),
