@@ -810,6 +810,32 @@ fn second_author_forms() {
         ),
         ["广东省深圳市南山区科苑南路2666号"]
     );
+    // a name with no cue, outside the dictionaries, spelled by the e-mail address after it;
+    // not a team's mailbox, nor a company's own domain
+    for (text, want) in [
+        (
+            "2207,Quillon Tarvestad,quillon.tarvestad@fjordpost.no,Bergen",
+            "Quillon Tarvestad",
+        ),
+        (
+            "Cc: Dobromił Wysocki <d.wysocki@poczta.pl>",
+            "Dobromił Wysocki",
+        ),
+        (
+            "Contact Ifeoluwa Adebanjo (ifeoluwa.a@mailbox.ng) today",
+            "Ifeoluwa Adebanjo",
+        ),
+    ] {
+        assert_eq!(of(text, EntityType::Person), [want], "{text:?}");
+    }
+    for text in [
+        "Billing Department <billing@acme.com>",
+        "Press Office, press.office@city.gov",
+        "Nordic Pixel, nordic@pixel.se",
+        "Kestrel Labs <info@kestrellabs.io>",
+    ] {
+        assert!(of(text, EntityType::Person).is_empty(), "{text:?}");
+    }
 }
 
 /// A header is `-----BEGIN `, a label ending in `PRIVATE KEY` and its closing dashes: a

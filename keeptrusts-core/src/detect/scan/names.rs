@@ -561,6 +561,69 @@ impl Run<'_> {
         f & name_flag::SURNAME != 0 && f & name_flag::WORD_SURNAME == 0 && self.name_like(ws, we)
     }
 
+    /// Whether the words from `i` (the first ends at `e1`, one or two more may follow) are
+    /// followed within a few bytes (`,`, `;`, ` <`, ` (`, `: `) by an e-mail address whose
+    /// local part holds one of them, accents folded (`Siobhán` in `siobhan.nf`).
+    fn spelled_by_email(&self, i: usize, e1: usize) -> bool {
+        let b = self.b;
+        let mut words = [(i, e1); 3];
+        let mut n = 1;
+        let mut end = e1;
+        while n < 3
+            && at(b, end) == b' '
+            && (at(b, end + 1).is_ascii_uppercase() || at(b, end + 1) >= 0x80)
+        {
+            let we = self.name_word_end(end + 1);
+            if we == end + 1 || !self.name_like(end + 1, we) {
+                break;
+            }
+            if let Some(w) = words.get_mut(n) {
+                *w = (end + 1, we);
+            }
+            n += 1;
+            end = we;
+        }
+        // the separator: `,` `;` or a space, then maybe `<` or `(`
+        let mut k = end;
+        if matches!(at(b, k), b',' | b';' | b':') {
+            k += 1;
+        }
+        if at(b, k) == b' ' {
+            k += 1;
+        }
+        if matches!(at(b, k), b'<' | b'(') {
+            k += 1;
+        }
+        if k == end || k - end > 3 {
+            return false;
+        }
+        let Some(a) = self.email_ahead(k) else {
+            return false;
+        };
+        let local = self.word_at(k, a).to_ascii_lowercase();
+        let de = run(b, a + 1, 64, |c| {
+            c.is_ascii_alphanumeric() || matches!(c, b'.' | b'-')
+        });
+        let domain = self.word_at(a + 1, de).to_ascii_lowercase();
+        let folded: Vec<String> = words
+            .iter()
+            .take(n)
+            .map(|&(ws, we)| fold(self.word_at(ws, we)))
+            .collect();
+        // a team's or a role's mailbox names no one (`Customer Care <customer.care@…>`), nor
+        // does a company's own domain (`Nordic Pixel, nordic@pixel.se`)
+        let long = |w: &&String| w.len() >= 3;
+        !folded.iter().any(|w| ROLE_WORDS.contains(&w.as_str()))
+            && !folded
+                .iter()
+                .filter(long)
+                .any(|w| domain.contains(w.as_str()))
+            && folded
+                .iter()
+                .filter(long)
+                .any(|w| local.contains(w.as_str()))
+    }
+
     /// Whether `own` (a capitalized word and its dot, at most 32 bytes) may be a title,
     /// lowercase, with or without its trailing dots: `false` when the title list's filter
     /// knows neither form and both end in ASCII (lowercasing keeps the filter bits).
@@ -655,7 +718,10 @@ impl Run<'_> {
         if (cue != Some(Cue::Title) || (e1 - i > 3 && !surname)) && never_first {
             return e1;
         }
-        if cue.is_none() && !given && !self.surname_follows(e1) {
+        // no cue and no known given name: a name all the same when the e-mail address right
+        // after it spells one of its words (`Rosalind Achebe,rosalind.achebe@…`, `Jörg Brandauer
+        // <j.brandauer@…>`)
+        if cue.is_none() && !given && !self.surname_follows(e1) && !self.spelled_by_email(i, e1) {
             return e1;
         }
         // following words: a middle initial, particles (`de`, `van`), then capitalized words;
@@ -754,6 +820,105 @@ impl Run<'_> {
     }
 
     // ---------- punctuation triggers ----------
+}
+
+/// Words of a team's or a role's mailbox name (`Sales Team`, `Customer Care`, `Press Office`):
+/// such a name is no person's even when its address spells it.
+const ROLE_WORDS: &[&str] = &[
+    "accounts",
+    "accounting",
+    "admin",
+    "admissions",
+    "billing",
+    "bookings",
+    "booking",
+    "care",
+    "careers",
+    "center",
+    "centre",
+    "client",
+    "clients",
+    "contact",
+    "customer",
+    "customers",
+    "department",
+    "desk",
+    "dev",
+    "engineering",
+    "events",
+    "finance",
+    "group",
+    "help",
+    "helpdesk",
+    "hiring",
+    "hr",
+    "info",
+    "it",
+    "jobs",
+    "legal",
+    "mail",
+    "marketing",
+    "media",
+    "news",
+    "newsletter",
+    "noreply",
+    "office",
+    "operations",
+    "ops",
+    "orders",
+    "partners",
+    "payments",
+    "payroll",
+    "press",
+    "privacy",
+    "recruiting",
+    "reception",
+    "research",
+    "reservations",
+    "sales",
+    "security",
+    "service",
+    "services",
+    "shop",
+    "staff",
+    "store",
+    "studio",
+    "support",
+    "team",
+    "tech",
+    "webmaster",
+];
+
+/// A name word lowercased with its Latin accents dropped, as an e-mail address spells it
+/// (`Siobhán` → `siobhan`, `Łukasz` → `lukasz`); other letters are left out.
+fn fold(word: &str) -> String {
+    word.chars()
+        .filter_map(|c| {
+            let c = c.to_lowercase().next().unwrap_or(c);
+            if c.is_ascii_alphabetic() {
+                return Some(c);
+            }
+            let base = match c {
+                'à' | 'á' | 'â' | 'ã' | 'ä' | 'å' | 'ā' | 'ă' | 'ą' => 'a',
+                'ç' | 'ć' | 'č' => 'c',
+                'ď' | 'đ' => 'd',
+                'è' | 'é' | 'ê' | 'ë' | 'ē' | 'ė' | 'ę' | 'ě' => 'e',
+                'ğ' => 'g',
+                'ì' | 'í' | 'î' | 'ï' | 'ī' | 'į' | 'ı' => 'i',
+                'ł' | 'ľ' | 'ĺ' => 'l',
+                'ñ' | 'ń' | 'ň' => 'n',
+                'ò' | 'ó' | 'ô' | 'õ' | 'ö' | 'ø' | 'ō' | 'ő' => 'o',
+                'ŕ' | 'ř' => 'r',
+                'ś' | 'š' | 'ş' | 'ș' => 's',
+                'ť' | 'ţ' | 'ț' => 't',
+                'ù' | 'ú' | 'û' | 'ü' | 'ū' | 'ů' | 'ű' | 'ų' => 'u',
+                'ý' | 'ÿ' => 'y',
+                'ź' | 'ż' | 'ž' => 'z',
+                _ => return None,
+            };
+            Some(base)
+        })
+        .collect()
 }
 
 /// A name's case after its first letter, from each later character's (lowercase, uppercase,
