@@ -566,6 +566,8 @@ impl Run<'_> {
     /// local part holds one of them, accents folded (`Siobhán` in `siobhan.nf`).
     fn spelled_by_email(&self, i: usize, e1: usize) -> bool {
         let b = self.b;
+        // the words by their bytes alone first (most capitalized words are followed by none
+        // of this): capitalized runs of letters, hyphens and apostrophes
         let mut words = [(i, e1); 3];
         let mut n = 1;
         let mut end = e1;
@@ -573,10 +575,9 @@ impl Run<'_> {
             && at(b, end) == b' '
             && (at(b, end + 1).is_ascii_uppercase() || at(b, end + 1) >= 0x80)
         {
-            let we = self.name_word_end(end + 1);
-            if we == end + 1 || !self.name_like(end + 1, we) {
-                break;
-            }
+            let we = run(b, end + 1, 40, |c| {
+                c.is_ascii_alphabetic() || c >= 0x80 || c == b'-' || c == b'\''
+            });
             if let Some(w) = words.get_mut(n) {
                 *w = (end + 1, we);
             }
@@ -597,9 +598,18 @@ impl Run<'_> {
         if k == end || k - end > 3 {
             return false;
         }
+        if !alnum(at(b, k)) {
+            return false;
+        }
         let Some(a) = self.email_ahead(k) else {
             return false;
         };
+        // now the words as names: each name-like, ending where a name word ends
+        for &(ws, we) in words.iter().take(n).skip(1) {
+            if self.name_word_end(ws) != we || !self.name_like(ws, we) {
+                return false;
+            }
+        }
         let local = self.word_at(k, a).to_ascii_lowercase();
         let de = run(b, a + 1, 64, |c| {
             c.is_ascii_alphanumeric() || matches!(c, b'.' | b'-')
