@@ -810,6 +810,19 @@ fn second_author_forms() {
         ),
         ["广东省深圳市南山区科苑南路2666号"]
     );
+    // a travel document's glued date, a date of birth after its cue; an event's is none
+    assert_eq!(
+        of(
+            "Passenger 1: DOE/JANE MS, DOB 04FEB1985, passport",
+            EntityType::DateOfBirth
+        ),
+        ["04FEB1985"]
+    );
+    assert_eq!(
+        of("Geburtsdatum: 29Jul81", EntityType::DateOfBirth),
+        ["29Jul81"]
+    );
+    assert!(scan("flight on 12MAR2024 departs, part 12MAR1978X").is_empty());
     // a name with no cue, outside the dictionaries, spelled by the e-mail address after it;
     // not a team's mailbox, nor a company's own domain
     for (text, want) in [

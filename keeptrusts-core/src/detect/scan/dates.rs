@@ -22,6 +22,37 @@ impl Run<'_> {
         }
     }
 
+    /// `11MAR1978`, `29Jul1981`, `05jan99`: a day (`s..e`), an English month's three letters in
+    /// one case or capitalized, and a year of two or four digits, glued, as airline and
+    /// passport records print them; typed by [`dated`](Self::dated); where it ends.
+    pub(super) fn glued_month_date(&mut self, s: usize, e: usize) -> Option<usize> {
+        const MONTHS: [&str; 12] = [
+            "jan", "feb", "mar", "apr", "may", "jun", "jul", "aug", "sep", "oct", "nov", "dec",
+        ];
+        let b = self.b;
+        let day = u32::try_from(number(&digits_of(b, s, e))).ok()?;
+        let m = b.get(e..e + 3)?;
+        let one_case = m.iter().all(u8::is_ascii_uppercase)
+            || m.iter().all(u8::is_ascii_lowercase)
+            || (m.first().is_some_and(u8::is_ascii_uppercase)
+                && m.iter().skip(1).all(u8::is_ascii_lowercase));
+        let lower: Vec<u8> = m.iter().map(u8::to_ascii_lowercase).collect();
+        let month = MONTHS.iter().any(|x| x.as_bytes() == lower.as_slice());
+        let ye = run(b, e + 3, 5, |c| c.is_ascii_digit());
+        if !month
+            || !one_case
+            || !matches!(ye - e - 3, 2 | 4)
+            || alnum(at(b, ye))
+            || !(1..=31).contains(&day)
+        {
+            return None;
+        }
+        let y = u32::try_from(number(&digits_of(b, e + 3, ye))).ok()?;
+        let year = if ye - e - 3 == 2 { 1900 + y } else { y };
+        self.dated(s, ye, year);
+        Some(ye)
+    }
+
     /// A Chinese, Japanese or Korean date whose year is `s..e` (`1985年7月6日`, `1990년 3월
     /// 15일`): typed by [`dated`](Self::dated); where it ends.
     pub(super) fn cjk_date(&mut self, s: usize, e: usize) -> Option<usize> {

@@ -86,6 +86,13 @@ impl Run<'_> {
                     return e;
                 }
             }
+            // a travel document's date: day, English month abbreviation, year (`11MAR1978`,
+            // `29Jul81`)
+            if groups.len() == 1 && first_e - first_s <= 2 {
+                if let Some(e) = self.glued_month_date(first_s, first_e) {
+                    return e;
+                }
+            }
             // a mixed token such as 7ABC123, 1EG4-TE5-MK73, 12a, 5th
             if let Some(e) = self.german_address(i) {
                 return e;
