@@ -810,6 +810,21 @@ fn second_author_forms() {
         ),
         ["广东省深圳市南山区科苑南路2666号"]
     );
+    // a team or a desk after a sign-off is no one; a representative is someone
+    for text in [
+        "Cordiali saluti, Reception",
+        "Best regards,\nSupport Team",
+        "Thanks, Management",
+    ] {
+        assert!(of(text, EntityType::Person).is_empty(), "{text:?}");
+    }
+    assert_eq!(
+        of(
+            "verified by HR rep Lavinia Okafor-Brandt.",
+            EntityType::Person
+        ),
+        ["Lavinia Okafor-Brandt"]
+    );
     // a travel document's glued date, a date of birth after its cue; an event's is none
     assert_eq!(
         of(

@@ -718,6 +718,11 @@ impl Run<'_> {
             return e1;
         }
         let cue = self.name_cue(i);
+        // a team or a desk after a cue is no one (`Cordiali saluti, Reception`, `Thanks, Support
+        // Team`)
+        if cue.is_some() && !given && ROLE_WORDS.contains(&fold(self.word_at(i, e1)).as_str()) {
+            return e1;
+        }
         // a saint's or a place's prefix makes a place: `San Francisco`, `São Paulo`, `St. Louis`
         if cue == Some(Cue::Place) {
             return e1;
@@ -883,6 +888,10 @@ const ROLE_WORDS: &[&str] = &[
     "privacy",
     "recruiting",
     "reception",
+    "management",
+    "administration",
+    "concierge",
+    "secretariat",
     "research",
     "reservations",
     "sales",

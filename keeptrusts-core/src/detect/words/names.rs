@@ -151,6 +151,7 @@ pub(super) const NAME_CUES: &[(&str, CueKind)] = &[
     ("madre", CueKind::Any),
     ("technician", CueKind::Any),
     ("representative", CueKind::Any),
+    ("rep", CueKind::Any),
     ("agent", CueKind::Any),
     ("attorney", CueKind::Any),
     ("lawyer", CueKind::Any),
