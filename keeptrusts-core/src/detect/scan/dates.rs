@@ -22,13 +22,11 @@ impl Run<'_> {
         }
     }
 
-    /// `11MAR1978`, `29Jul1981`, `05jan99`: a day (`s..e`), an English month's three letters in
-    /// one case or capitalized, and a year of two or four digits, glued, as airline and
-    /// passport records print them; typed by [`dated`](Self::dated); where it ends.
+    /// `11MAR1978`, `29Jul1981`, `05jan99`: a day (`s..e`), a month's three letters (the
+    /// month list's: `MAR`, `Jul`) in one case or capitalized, and a year of two or four
+    /// digits, glued, as airline and passport records print them; typed by
+    /// [`dated`](Self::dated); where it ends.
     pub(super) fn glued_month_date(&mut self, s: usize, e: usize) -> Option<usize> {
-        const MONTHS: [&str; 12] = [
-            "jan", "feb", "mar", "apr", "may", "jun", "jul", "aug", "sep", "oct", "nov", "dec",
-        ];
         let b = self.b;
         let day = u32::try_from(number(&digits_of(b, s, e))).ok()?;
         let m = b.get(e..e + 3)?;
@@ -36,15 +34,14 @@ impl Run<'_> {
             || m.iter().all(u8::is_ascii_lowercase)
             || (m.first().is_some_and(u8::is_ascii_uppercase)
                 && m.iter().skip(1).all(u8::is_ascii_lowercase));
-        let lower: Vec<u8> = m.iter().map(u8::to_ascii_lowercase).collect();
-        let month = MONTHS.iter().any(|x| x.as_bytes() == lower.as_slice());
+        let mut buf = [0u8; 32];
+        let month = one_case
+            && self
+                .w
+                .months
+                .contains(lower(self.word_at(e, e + 3), &mut buf));
         let ye = run(b, e + 3, 5, |c| c.is_ascii_digit());
-        if !month
-            || !one_case
-            || !matches!(ye - e - 3, 2 | 4)
-            || alnum(at(b, ye))
-            || !(1..=31).contains(&day)
-        {
+        if !month || !matches!(ye - e - 3, 2 | 4) || alnum(at(b, ye)) || !(1..=31).contains(&day) {
             return None;
         }
         let y = u32::try_from(number(&digits_of(b, e + 3, ye))).ok()?;
