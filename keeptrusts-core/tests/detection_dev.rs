@@ -1,6 +1,7 @@
 //! Scores the built-in detector on the hand-written development corpus of issue 20
 //! (`conformance/detection/dev.jsonl`, built by `scripts/build-dev-corpus.py`), the tuned split
-//! and the held-out split of rounds 1 to 3 apart, and round 4's (a second author's) apart again (and round 2's held-out documents, marked `seen`: they were in
+//! and the held-out split of rounds 1 to 3 apart, round 4's (a second author's) and round 5's (a
+//! third author's) apart again (and round 2's held-out documents, marked `seen`: they were in
 //! view while round 2's unit tests were written). The held-out split is never tuned on; it is
 //! held to issue 20's F1 target and to floors at its current leak and flagged share, so a change
 //! that loses ground there fails.
@@ -48,7 +49,7 @@ fn dev_corpus_scores() {
             std::env::var("KT_DETECTION_SEEN").is_ok(),
         );
         // each round of issue 20 apart, for the figures in docs/detection.md
-        for round in [1, 2, 3, 4] {
+        for round in [1, 2, 3, 4, 5] {
             for (name, label) in [
                 ("tuned", "tuned"),
                 ("heldout", "held-out"),
@@ -59,10 +60,11 @@ fn dev_corpus_scores() {
                     .filter(|d| d.split == name && d.round == round)
                     .collect();
                 if !part.is_empty() {
-                    // round 4's tuned misses with `KT_DETECTION_ROUND4=1`
-                    let details = round == 4
+                    // round 4's and round 5's tuned misses with `KT_DETECTION_ROUND4=1`,
+                    // `KT_DETECTION_ROUND5=1`
+                    let details = round >= 4
                         && name == "tuned"
-                        && std::env::var("KT_DETECTION_ROUND4").is_ok();
+                        && std::env::var(format!("KT_DETECTION_ROUND{round}")).is_ok();
                     score(
                         &part,
                         &detector,
@@ -73,8 +75,8 @@ fn dev_corpus_scores() {
             }
         }
     }
-    // issue 20's F1 and leak targets hold on the held-out split of rounds 1 to 3 (0.940, 4.4 %
-    // since round 4's rules); its flagged target (3 %) does not yet: it flags 2 of its 39
+    // issue 20's F1 and leak targets hold on the held-out split of rounds 1 to 3 (0.951, 2.4 %
+    // since the census lists); its flagged target (3 %) does not yet: it flags 2 of its 39
     // PII-free documents (5.1 %, docs/detection.md). These floors are where the split stands,
     // so a change that loses ground fails; the tuned split must stay near where it was.
     assert!(h.f1 >= 0.90, "held-out micro F1 {:.3} < 0.90", h.f1);
@@ -109,7 +111,28 @@ fn dev_corpus_scores() {
         "round 4 tuned {t4:?}"
     );
     assert!(
-        h4.f1 >= 0.76 && h4.leak <= 0.32 && h4.flagged <= 0.12,
+        h4.f1 >= 0.76 && h4.leak <= 0.30 && h4.flagged <= 0.12,
         "round 4 held-out {h4:?}"
+    );
+    // round 5, a third author's documents, names and addresses first: floors likewise
+    let t5 = score(
+        &of("tuned", &[5]),
+        &detector,
+        "round 5, tuned (floors)",
+        false,
+    );
+    let h5 = score(
+        &of("heldout", &[5]),
+        &detector,
+        "round 5, held-out (floors)",
+        false,
+    );
+    assert!(
+        t5.f1 >= 0.78 && t5.leak <= 0.24 && t5.flagged <= 0.0,
+        "round 5 tuned {t5:?}"
+    );
+    assert!(
+        h5.f1 >= 0.74 && h5.leak <= 0.27 && h5.flagged <= 0.10,
+        "round 5 held-out {h5:?}"
     );
 }

@@ -792,7 +792,20 @@ fn second_author_forms() {
         of("I met Maria Lopez Madrid yesterday", EntityType::Person),
         ["Maria Lopez"]
     );
-    assert_eq!(of("John Smith Street", EntityType::Person), ["John Smith"]);
+    // capitalized words before a street's or an institution's word name the street or the
+    // institution (issue 20, census lists)
+    for text in [
+        "John Smith Street",
+        "Turn onto Jefferson Davis Highway near the mall",
+        "The Carlson Group hired two analysts",
+        "Ferguson Enterprises filed its report",
+    ] {
+        assert!(
+            of(text, EntityType::Person).is_empty(),
+            "{text}: {:?}",
+            scan(text)
+        );
+    }
     // two groups after a trunk prefix need eleven digits or more; a preposition street needs
     // its postcode and city; a postcode is only one before its region
     for text in [
@@ -943,4 +956,139 @@ fn glued_neighbours_do_not_hide_values() {
     // a capitalized Latin word glued to CJK prose swallowed the prose, and the name in it
     let t = format!("Xy{}名前:山田太郎和", "的一是不了人".repeat(100));
     assert_eq!(of(&t, EntityType::Person), ["山田太郎"]);
+}
+
+/// The civil-statistics lists (2010 US Census surnames, Tzioumis first names) find names with
+/// no cue in any language's sentence; an everyday English word, a place's prefix, a state or a
+/// street's word keeps a capitalized pair from reading as one.
+#[test]
+fn census_names_without_a_cue() {
+    for (text, want) in [
+        (
+            "Yesterday Brenda Kowalczyk and Yolanda Bautista signed the lease.",
+            vec!["Brenda Kowalczyk", "Yolanda Bautista"],
+        ),
+        (
+            "Ontem Hendrik Tavares ligou duas vezes.",
+            vec!["Hendrik Tavares"],
+        ),
+        (
+            "Gestern hat Yolanda Castellanos angerufen.",
+            vec!["Yolanda Castellanos"],
+        ),
+        (
+            "Hier, Darnell Kowalczyk a appelé le support.",
+            vec!["Darnell Kowalczyk"],
+        ),
+        // a given name that is also a word is one before a known surname
+        ("Tom Okafor joined the call late.", vec!["Tom Okafor"]),
+    ] {
+        assert_eq!(of(text, EntityType::Person), want, "{text}");
+    }
+    for text in [
+        // an everyday word before a surname: a changelog line, a title
+        "- Configure Travis for CI",
+        "Current Rand versions are listed below.",
+        // a given name before an everyday word that is no surname
+        "Fix building for Mac Catalyst targets.",
+        // a place's prefix, a state after a city
+        "The San Francisco Chronicle reported it.",
+        "Our office in Jackson Mississippi opens in May.",
+        "Flights to Puerto Rico and Hong Kong are full.",
+        // a word given name without a surname after it
+        "Tom Cats roam the Old Town.",
+    ] {
+        assert!(
+            of(text, EntityType::Person).is_empty(),
+            "{text}: {:?}",
+            scan(text)
+        );
+    }
+}
+
+/// A street named after someone is a street, and the districts, city and postcode after it
+/// belong to the address (Indonesian, Indian, Spanish forms).
+#[test]
+fn streets_named_after_people_and_district_tails() {
+    for (text, want) in [
+        (
+            "Tempat: Jl. Kenanga Raya No. 17, RT 03/RW 05, Kel. Cempaka Putih, Jakarta Pusat 10510\nTerima kasih",
+            "Jl. Kenanga Raya No. 17, RT 03/RW 05, Kel. Cempaka Putih, Jakarta Pusat 10510",
+        ),
+        (
+            "Office: 221 MG Road, Indiranagar, Bengaluru 560038.",
+            "221 MG Road, Indiranagar, Bengaluru 560038",
+        ),
+        ("Vivo en Calle Juan Carlos 5, Madrid.", "Calle Juan Carlos 5, Madrid"),
+        ("Kantor: Jalan Ampang 12, 50450 Kuala Lumpur", "Jalan Ampang 12, 50450 Kuala Lumpur"),
+        // units, floors and districts between the street and the postcode, in any language
+        (
+            "Mail it to 2210 N. Clark St, Apt 4F, Chicago, IL 60614\nThanks",
+            "2210 N. Clark St, Apt 4F, Chicago, IL 60614",
+        ),
+        (
+            "the flat at 7 Banksia Road, Glebe NSW 2037\nsee you",
+            "7 Banksia Road, Glebe NSW 2037",
+        ),
+        (
+            "c'est 9 rue des Orfèvres, 2e étage, 67000 Strasbourg\nmerci",
+            "9 rue des Orfèvres, 2e étage, 67000 Strasbourg",
+        ),
+        (
+            "Flat 2, 41 Mildmay Grove, Islington, London N1 4RH.",
+            "Flat 2, 41 Mildmay Grove, Islington, London N1 4RH",
+        ),
+        (
+            "Adresse: Schleißheimer Straße 12, 3. OG, 80797 München.",
+            "Schleißheimer Straße 12, 3. OG, 80797 München",
+        ),
+        (
+            "Via Toledo 88, scala C, int. 4, 80134 Napoli NA",
+            "Via Toledo 88, scala C, int. 4, 80134 Napoli NA",
+        ),
+        // a street with no street word, confirmed by the postcode right after it
+        ("sraz v Jindřišská 9, 110 00 Praha 1\n", "Jindřišská 9, 110 00 Praha 1"),
+    ] {
+        assert_eq!(of(text, EntityType::Address), [want], "{text}");
+        assert!(of(text, EntityType::Person).is_empty(), "{text}: {:?}", scan(text));
+    }
+    // a year after a city is no postcode
+    assert_eq!(
+        of(
+            "He lived at 12 Main Street, Springfield, since 2019.",
+            EntityType::Address
+        ),
+        ["12 Main Street"]
+    );
+}
+
+/// A chat's speaker is a name; a firm named after its founders is not; an honorific after a
+/// name stays outside it.
+#[test]
+fn speakers_firms_and_honorifics() {
+    for (text, want) in [
+        (
+            "[10:02] Maria: is the van booked?\n[10:03] Tomás: yes, for Friday",
+            vec!["Maria", "Tomás"],
+        ),
+        (
+            "Camille : tu viens ?\nPaolo : oui",
+            vec!["Camille", "Paolo"],
+        ),
+        ("Sayın Ayşe Hanım, teşekkürler.", vec!["Ayşe"]),
+        ("Merhaba Kemal Bey,\nfatura ekte.", vec!["Kemal"]),
+    ] {
+        assert_eq!(of(text, EntityType::Person), want, "{text}");
+    }
+    for text in [
+        "Note: the build is green\nStatus: done",
+        "The memo from Morgan Stanley and the Goldman Sachs term sheet disagree.",
+        "Gleiss Lutz and Hogan Lovells advised on the deal.",
+    ] {
+        assert!(
+            of(text, EntityType::Person).is_empty(),
+            "{text}: {:?}",
+            scan(text)
+        );
+    }
 }

@@ -104,6 +104,14 @@ impl Run<'_> {
                 self.push(EntityType::Address, s, end, 80);
                 return Some(end);
             }
+            // a direction written with its period (`1147 W. Belmont Ave`)
+            if at(b, we) == b'.'
+                && at(b, we + 1) == b' '
+                && matches!(word, "N" | "S" | "E" | "W" | "NW" | "NE" | "SW" | "SE")
+            {
+                j = we + 2;
+                continue;
+            }
             if at(b, we) != b' ' {
                 return None;
             }
@@ -163,12 +171,117 @@ impl Run<'_> {
     /// when none follows. `strict`: only a city with a state or province and a postcode counts
     /// (what confirms a street without a suffix).
     pub(super) fn address_tail(&self, end: usize, strict: bool) -> Option<usize> {
-        let b = self.b;
-        let k = match (at(b, end), at(b, end + 1)) {
+        let k = match (at(self.b, end), at(self.b, end + 1)) {
             (b',', b' ' | b'\n') => end + 2,
             (b'\n', _) => end + 1,
             _ => return None,
         };
+        let known = self.known_tail(k, strict);
+        // districts and a city before the postcode, however many (`RT 03/RW 05, Kel. Cempaka
+        // Putih, Jakarta Pusat 10510`): the longer reading wins
+        match (
+            known,
+            (!strict).then(|| self.segments_to_postcode(k, 5)).flatten(),
+        ) {
+            (Some(a), Some(g)) => Some(a.max(g)),
+            (a, g) => a.or(g),
+        }
+    }
+
+    /// The comma-separated parts of an address's line from `k` up to one that holds its
+    /// postcode (`RT 03/RW 05, Kel. Cempaka Putih, Jakarta Pusat 10510`, `3e étage, 67000
+    /// Strasbourg`, `Stoke Newington, London N16 9PH`): where that part ends. At most `parts`
+    /// parts of 48 bytes, each holding only letters, digits, spaces and `.` `/` `-` `#` `:`.
+    fn segments_to_postcode(&self, k: usize, parts: usize) -> Option<usize> {
+        let b = self.b;
+        let mut s = k;
+        for _ in 0..parts {
+            let e = run(b, s, 48, |c| {
+                c.is_ascii_alphanumeric()
+                    || c >= 0x80
+                    || matches!(c, b' ' | b'.' | b'/' | b'-' | b'#' | b':')
+            });
+            if e == s || !(alnum(at(b, s)) || at(b, s) >= 0x80) {
+                return None;
+            }
+            let t = if at(b, e - 1) == b'.' { e - 1 } else { e };
+            if self.postcode_part(s, t) {
+                return Some(t);
+            }
+            if at(b, e) != b',' || at(b, e + 1) != b' ' {
+                return None;
+            }
+            s = e + 2;
+        }
+        None
+    }
+
+    /// Whether the part `s..t` of an address is its postcode and city: a postcode first
+    /// (`80337 München`, `1016 JB Amsterdam`, `110 00 Praha 1`, `80121 Napoli NA`), a postcode
+    /// last (`Jakarta Pusat 10510`, `Ultimo NSW 2007` with a state before four digits, `London
+    /// N16 9PH`, `BC V6E 4R3`), or a postcode with its separator alone (`01426-001`).
+    fn postcode_part(&self, s: usize, t: usize) -> bool {
+        let b = self.b;
+        let digit = |c: u8| c.is_ascii_digit();
+        let d = run(b, s, 7, digit);
+        if d > s {
+            let mut p = d;
+            match d - s {
+                3 if at(b, p) == b' ' && run(b, p + 1, 3, digit) == p + 3 => p += 3,
+                5 if at(b, p) == b'-' && run(b, p + 1, 4, digit) == p + 4 => p += 4,
+                4..=6 => {}
+                _ => return false,
+            }
+            if p == t {
+                return p > d;
+            }
+            if at(b, p) != b' ' {
+                return false;
+            }
+            let mut c = p + 1;
+            if at(b, c).is_ascii_uppercase()
+                && at(b, c + 1).is_ascii_uppercase()
+                && at(b, c + 2) == b' '
+            {
+                c += 3; // Dutch `1016 JB`
+            }
+            let Some(ce) = self.city(c, 4) else {
+                return false;
+            };
+            if ce == t {
+                return true;
+            }
+            // a district number or a province after the city (`Praha 1`, `Napoli NA`)
+            let after = |f: fn(&u8) -> bool| at(b, ce) == b' ' && run(b, ce + 1, 2, |c| f(&c)) == t;
+            return after(u8::is_ascii_digit) || (t == ce + 3 && after(u8::is_ascii_uppercase));
+        }
+        // the last two words: a British or Canadian postcode, or a word and a postcode
+        let word_start = |e: usize| {
+            let mut k = e;
+            while k > s && at(b, k - 1) != b' ' {
+                k -= 1;
+            }
+            k
+        };
+        let last = word_start(t);
+        if last <= s {
+            return false;
+        }
+        let prev = word_start(last - 1);
+        if uk_postcode(b, prev) == Some(t) || canadian_postcode(b, prev) == Some(t) {
+            return true;
+        }
+        let n = t - last;
+        let digits = run(b, last, 7, digit) == t;
+        let word = self.word_at(prev, last - 1);
+        let state = (2..=3).contains(&word.len()) && word.bytes().all(|c| c.is_ascii_uppercase());
+        digits && ((5..=6).contains(&n) && at(b, prev).is_ascii_uppercase() || n == 4 && state)
+    }
+
+    /// [`Self::address_tail`]'s known forms: a European postcode and city, an American,
+    /// Canadian or British city and code, or a city alone.
+    fn known_tail(&self, k: usize, strict: bool) -> Option<usize> {
+        let b = self.b;
         // European: postcode, then city (`10115 Berlin`, `D-10115 Berlin`, `1012 AB Amsterdam`)
         let mut p = k;
         if at(b, p).is_ascii_uppercase() && at(b, p + 1) == b'-' {
@@ -370,6 +483,8 @@ impl Run<'_> {
         // a German street named by a preposition (`Am Lerchenberg 3`, `An der Alster 12`,
         // `Im Winkel 4`): an address only with its postcode and city after it
         let mut preposition = None;
+        // where the earliest word read starts
+        let mut first_word = s;
         while words < 4 && ws > self.last_end {
             let we = ws;
             let mut k = we;
@@ -396,7 +511,19 @@ impl Run<'_> {
                     .iter()
                     .any(|e| ends_with_ci(word.as_bytes(), e.as_bytes()))
             {
-                start = Some(k);
+                // a street word written apart after a place's adjective (`Schleißheimer
+                // Straße`, `Berliner Allee`)
+                let apart = matches!(
+                    word,
+                    "Straße" | "Strasse" | "Str." | "Allee" | "Weg" | "Platz" | "Gasse" | "Ring"
+                );
+                let adjective = (apart && k >= self.last_end + 2 && at(b, k - 1) == b' ')
+                    .then(|| self.word_before(k - 1, self.last_end))
+                    .flatten()
+                    .filter(|&(ps, pe)| {
+                        at(b, ps).is_ascii_uppercase() && self.word_at(ps, pe).ends_with("er")
+                    });
+                start = Some(adjective.map_or(k, |(ps, _)| ps));
                 break;
             }
             if self.w.spanish_streets.contains(word) {
@@ -439,16 +566,26 @@ impl Run<'_> {
                 break;
             }
             words += 1;
+            first_word = k;
             if k <= self.last_end || at(b, k - 1) != b' ' {
                 break;
             }
             ws = k - 1;
         }
         if start.is_none() {
-            let p = preposition?;
-            let end = self.address_tail(self.unit_after(end), false)?;
-            self.push(EntityType::Address, p, end, 75);
-            return Some(end);
+            if let Some(p) = preposition {
+                let end = self.address_tail(self.unit_after(end), false)?;
+                self.push(EntityType::Address, p, end, 75);
+                return Some(end);
+            }
+            // a street with no street word (`Karlova 14`, `Nørrebrogade 12` aside), when its
+            // postcode and city follow at once (`, 110 00 Praha 1`)
+            if words == 0 || at(b, end) != b',' || at(b, end + 1) != b' ' {
+                return None;
+            }
+            let tail = self.segments_to_postcode(end + 2, 1)?;
+            self.push(EntityType::Address, first_word, tail, 75);
+            return Some(tail);
         }
         let start = start?;
         let end = self.unit_after(end);

@@ -12,8 +12,9 @@ use std::cell::Cell;
 use std::net::Ipv6Addr;
 
 use super::words::{
-    cjk_cue_end, cjk_region_end, last_two, name_flag, words, Ctx, CueKind, Words, CJK_SURNAMES,
-    KOREAN_SURNAMES,
+    cjk_cue_end, cjk_region_end, everyday_word, last_two, name_flag, words, Ctx, CueKind, Words,
+    CJK_SURNAMES, FIRMS, HONORIFICS_AFTER, KOREAN_SURNAMES, PLACE_AFTER_NAME, PLACE_PREFIXES,
+    ROLE_WORDS,
 };
 
 /// What introduces a name.

@@ -1,104 +1,9 @@
-//! Names: capitalized words after a cue or a known given name, `Last, First`, CJK and
-//! Korean names after their cues, and uppercase tokens (IBANs, VINs, AWS keys, IDs).
+//! Names: capitalized words after a cue or from the name lists, `Last, First`, CJK and Korean
+//! names after their cues (uppercase tokens such as IBANs and keys are in `tokens.rs`).
 
 use super::*;
 
 impl Run<'_> {
-    pub(super) fn upper(&mut self, i: usize) -> usize {
-        let b = self.b;
-        // a letter of an alphabetic script glued before it makes this the middle of a word;
-        // CJK, full-width forms and punctuation do not (`アクセスキーはAKIA…です`)
-        let glued = self.before(i) >= 0x80
-            && self
-                .char_before(i)
-                .is_some_and(|c| c.is_alphanumeric() && !cjk_letter(c));
-        if !self.starts(i) || glued {
-            // JWT: `eyJ…` seen at its `J`
-            if at(b, i) == b'J'
-                && i >= self.last_end + 2
-                && at(b, i - 2) == b'e'
-                && at(b, i - 1) == b'y'
-            {
-                if let Some(e) = self.jwt(i - 2) {
-                    return e;
-                }
-            }
-            if !glued {
-                if let Some(e) = self.secret(i) {
-                    return e;
-                }
-            }
-            return run(b, i, usize::MAX, alnum);
-        }
-        // Google API keys: `AIza` and 35 more
-        if b.get(i..i + 4) == Some(b"AIza") {
-            let e = self.key_token(i, b"_-");
-            if e - i == 39 {
-                self.push(EntityType::ApiKey, i, e, 95);
-                return e;
-            }
-        }
-        let alnum_end = run(b, i, 64, alnum);
-        let token = b.get(i..alnum_end).unwrap_or(&[]);
-        let len = token.len();
-        let mut has_digit = token.iter().any(u8::is_ascii_digit);
-        if !has_digit && at(b, alnum_end) == b'-' {
-            let id_end = run(b, i, 64, |c| alnum(c) || c == b'-');
-            has_digit = b
-                .get(i..id_end)
-                .is_some_and(|t| t.iter().any(u8::is_ascii_digit));
-        }
-        if len == 20
-            && (token.starts_with(b"AKIA") || token.starts_with(b"ASIA"))
-            && token
-                .iter()
-                .all(|c| c.is_ascii_uppercase() || c.is_ascii_digit())
-        {
-            self.push(EntityType::AwsAccessKey, i, alnum_end, 99);
-            return alnum_end;
-        }
-        if has_digit {
-            if at(b, i + 1).is_ascii_uppercase()
-                && at(b, i + 2).is_ascii_digit()
-                && at(b, i + 3).is_ascii_digit()
-            {
-                if let Some(e) = self.iban(i) {
-                    return e;
-                }
-            }
-            if len == 17 && !alnum(at(b, alnum_end)) && vin_ok(token) {
-                self.push(EntityType::VehicleId, i, alnum_end, 90);
-                return alnum_end;
-            }
-            if matches!(at(b, i + 2), b':' | b'-') || at(b, i + 4) == b'.' {
-                if let Some(e) = self.mac(i) {
-                    return e;
-                }
-            }
-            if let Some(e) = self.id_token(i) {
-                return e;
-            }
-            if let Some(e) = self.secret(i) {
-                return e;
-            }
-            return id_run(b, i);
-        }
-        // capitals and a group of digits after a space (`B-MW 4471`, `ABC 1234`): a plate or
-        // a licence when the context says so
-        let id_end = run(b, i, 8, |c| c.is_ascii_uppercase() || c == b'-');
-        if id_end - i <= 5 && at(b, id_end) == b' ' && at(b, id_end + 1).is_ascii_digit() {
-            if let Some(e) = self.id_token(i) {
-                return e;
-            }
-        }
-        if len >= 16 {
-            if let Some(e) = self.secret(i) {
-                return e;
-            }
-        }
-        self.name(i)
-    }
-
     /// A letter outside ASCII: a name may start here (Álvarez, Øster), if it is an uppercase
     /// letter at the start of a word.
     pub(super) fn latin(&mut self, i: usize) -> usize {
@@ -466,29 +371,7 @@ impl Run<'_> {
         }
         let (s, e) = self.word_before(k, floor)?;
         let written = self.word_at(s, e);
-        if punct.is_none()
-            && spaces == 1
-            && matches!(
-                written,
-                "San"
-                    | "Santa"
-                    | "Santo"
-                    | "São"
-                    | "Saint"
-                    | "Sainte"
-                    | "St."
-                    | "Ste."
-                    | "Sankt"
-                    | "Fort"
-                    | "Port"
-                    | "Mount"
-                    | "Mt."
-                    | "Cape"
-                    | "Lake"
-                    | "Los"
-                    | "Las"
-            )
-        {
+        if punct.is_none() && spaces == 1 && PLACE_PREFIXES.contains(&written) {
             return Some(Cue::Place);
         }
         // most words are no title and end no cue: seen without lowercasing them
@@ -637,6 +520,32 @@ impl Run<'_> {
     /// Whether `own` (a capitalized word and its dot, at most 32 bytes) may be a title,
     /// lowercase, with or without its trailing dots: `false` when the title list's filter
     /// knows neither form and both end in ASCII (lowercasing keeps the filter bits).
+    /// Whether the word `s..e` is a chat line's speaker: it opens its line (after a `[…]`
+    /// time stamp at most) and `:` follows it.
+    fn speaker(&self, s: usize, e: usize) -> bool {
+        let b = self.b;
+        let colon = if at(b, e) == b' ' { e + 1 } else { e };
+        if at(b, colon) != b':' || !matches!(at(b, colon + 1), b' ' | b'\n') {
+            return false;
+        }
+        let opens = |k: usize| k == 0 || at(b, k - 1) == b'\n';
+        opens(s)
+            || (s >= 2 && at(b, s - 1) == b' ' && at(b, s - 2) == b']' && {
+                let mut k = s - 2;
+                while k > 0 && s - k < 24 && at(b, k) != b'[' {
+                    k -= 1;
+                }
+                at(b, k) == b'[' && opens(k)
+            })
+    }
+
+    /// Whether the capitalized word `s..e` is an everyday English word in lower case.
+    fn everyday(&self, s: usize, e: usize) -> bool {
+        let mut buf = [0u8; 32];
+        let w = self.word_at(s, e);
+        w.len() < 32 && everyday_word(lower(w, &mut buf))
+    }
+
     fn may_be_title(&self, own: &str) -> bool {
         let bare = own.trim_end_matches('.');
         let (o, w) = (own.as_bytes(), bare.as_bytes());
@@ -689,7 +598,9 @@ impl Run<'_> {
             }
             (e1, self.w.name_flags.flags(self.word_at(i, e1)))
         };
-        let given = flags & name_flag::GIVEN != 0;
+        // `Tom`, `Will`: a given name before a known surname, otherwise a word
+        let given = flags & name_flag::GIVEN != 0
+            || (flags & name_flag::WORD_GIVEN != 0 && self.surname_follows(e1));
         let surname = flags & name_flag::SURNAME != 0;
         let mut buf = [0u8; 32];
         // a title is a cue for the next word, never a name itself
@@ -705,6 +616,10 @@ impl Run<'_> {
             {
                 return e1;
             }
+        }
+        // `San Francisco`: a place's prefix starts no name (the word after it is a place)
+        if !given && PLACE_PREFIXES.contains(&self.word_at(i, e1)) {
+            return e1;
         }
         // code, not a name: `Principal::new`, `Config {`, `TestClient(app)`, `Vec<T>`
         if matches!(at(b, e1), b'(' | b'<' | b'{' | b'}' | b'[') || b.get(e1..e1 + 2) == Some(b"::")
@@ -727,6 +642,7 @@ impl Run<'_> {
         if cue == Some(Cue::Place) {
             return e1;
         }
+
         // sentence openers, field names, countries and cities never start a name, whatever
         // precedes them (`Merci Garcia`, `FROM Customers`, `from Germany`); a title still makes
         // `Mr. Le` a name
@@ -736,7 +652,13 @@ impl Run<'_> {
         // no cue and no known given name: a name all the same when the e-mail address right
         // after it spells one of its words (`Rosalind Achebe,rosalind.achebe@…`, `Jörg Brandauer
         // <j.brandauer@…>`)
-        if cue.is_none() && !given && !self.surname_follows(e1) && !self.spelled_by_email(i, e1) {
+        // A known surname after an everyday English word is a changelog's or a title's pair
+        // (`Configure Travis`, `Current Rand`), not a name.
+        if cue.is_none()
+            && !given
+            && (!self.surname_follows(e1) || self.everyday(i, e1))
+            && !self.spelled_by_email(i, e1)
+        {
             return e1;
         }
         // following words: a middle initial, particles (`de`, `van`), then capitalized words;
@@ -807,15 +729,34 @@ impl Run<'_> {
                 break;
             }
             let we = self.name_word_end(ws);
+            let word = self.word_at(ws, we);
+            // without a cue, capitalized words before a street's or an institution's word name
+            // the street or the institution (`Jefferson Davis Highway`, `Carlson Group`)
+            if cue.is_none() && PLACE_AFTER_NAME.contains(&word) {
+                return we;
+            }
+            if HONORIFICS_AFTER.contains(&word) {
+                break;
+            }
             if !self.name_like(ws, we) || !self.name_word_ok(ws, we) {
                 break;
             }
-            let word = self.word_at(ws, we);
             // without a cue, after the first extra word a known surname or given name extends
             // the name, or a third word that is no sentence opener, field name, country or city
             // (`Tomás Echeverría Ugarte`, `Mehmet Ali Yıldırımtürk`: two surnames, two given
             // names)
             let f = self.w.name_flags.flags(word);
+            // without a cue, an everyday word or a place that is no known surname ends the name
+            // before it starts (`Rand Book`, `Mac Catalyst`, `Jackson Mississippi`; `Jane Doe`
+            // and `Tim Cook` stay names)
+            if cue.is_none()
+                && extra == 0
+                && f & name_flag::SURNAME == 0
+                && (self.everyday(ws, we)
+                    || (f & name_flag::NEVER_FIRST != 0 && f & name_flag::GIVEN == 0))
+            {
+                break;
+            }
             if cue.is_none()
                 && extra >= 1
                 && f & (name_flag::SURNAME | name_flag::GIVEN) == 0
@@ -825,6 +766,28 @@ impl Run<'_> {
             }
             end = we;
             extra += 1;
+        }
+        // a street named after someone is a street (`Calle Juan Carlos 5`, `Jl. Kenanga Raya
+        // No. 17`): the house number's walk back reads it
+        if cue.is_none()
+            && extra > 0
+            && i >= self.last_end + 2
+            && at(b, i - 1) == b' '
+            && self
+                .word_before(i - 1, self.last_end)
+                .is_some_and(|(s, e)| self.w.spanish_streets.contains(self.word_at(s, e)))
+        {
+            return e1;
+        }
+        // a chat's speaker: a known given name opening a line before `:` (`Jess: did anyone…`,
+        // `[09:14] Tomás: yes`, `Camille : oui`)
+        if cue.is_none() && extra == 0 && flags & name_flag::GIVEN != 0 && self.speaker(i, e1) {
+            self.push(EntityType::Person, i, e1, 75);
+            return e1;
+        }
+        // a firm named after its founders (`Morgan Stanley`, `Goldman Sachs`)
+        if cue.is_none() && extra == 1 && FIRMS.contains(&self.word_at(i, end)) {
+            return end;
         }
         if cue.is_some() || extra > 0 {
             let confidence = if cue.is_some() { 80 } else { 75 };
@@ -836,77 +799,6 @@ impl Run<'_> {
 
     // ---------- punctuation triggers ----------
 }
-
-/// Words of a team's or a role's mailbox name (`Sales Team`, `Customer Care`, `Press Office`):
-/// such a name is no person's even when its address spells it.
-const ROLE_WORDS: &[&str] = &[
-    "accounts",
-    "accounting",
-    "admin",
-    "admissions",
-    "billing",
-    "bookings",
-    "booking",
-    "care",
-    "careers",
-    "center",
-    "centre",
-    "client",
-    "clients",
-    "contact",
-    "customer",
-    "customers",
-    "department",
-    "desk",
-    "dev",
-    "engineering",
-    "events",
-    "finance",
-    "group",
-    "help",
-    "helpdesk",
-    "hiring",
-    "hr",
-    "info",
-    "it",
-    "jobs",
-    "legal",
-    "mail",
-    "marketing",
-    "media",
-    "news",
-    "newsletter",
-    "noreply",
-    "office",
-    "operations",
-    "ops",
-    "orders",
-    "partners",
-    "payments",
-    "payroll",
-    "press",
-    "privacy",
-    "recruiting",
-    "reception",
-    "management",
-    "administration",
-    "concierge",
-    "secretariat",
-    "research",
-    "reservations",
-    "sales",
-    "security",
-    "service",
-    "services",
-    "shop",
-    "staff",
-    "store",
-    "studio",
-    "support",
-    "team",
-    "tech",
-    "webmaster",
-];
 
 /// A name word lowercased with its Latin accents dropped, as an e-mail address spells it
 /// (`Siobhán` → `siobhan`, `Łukasz` → `lukasz`); other letters are left out.

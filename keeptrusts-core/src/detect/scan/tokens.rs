@@ -1,9 +1,107 @@
-//! Tokens after a trigger byte: e-mail addresses at `@`, URLs and IPv6 at `:`, key prefixes
-//! at `-` `_` `.`, private-key blocks, JWTs and secrets after their context.
+//! Tokens after a trigger byte: uppercase tokens (AWS keys, IBANs, VINs, IDs), e-mail
+//! addresses at `@`, URLs and IPv6 at `:`, key prefixes at `-` `_` `.`, private-key blocks,
+//! JWTs and secrets after their context.
 
 use super::*;
 
 impl Run<'_> {
+    /// An uppercase letter at a token's start: AWS and Google keys, IBANs, VINs, MAC
+    /// addresses, context-typed IDs and secrets, else a name (`Self::name`).
+    pub(super) fn upper(&mut self, i: usize) -> usize {
+        let b = self.b;
+        // a letter of an alphabetic script glued before it makes this the middle of a word;
+        // CJK, full-width forms and punctuation do not (`アクセスキーはAKIA…です`)
+        let glued = self.before(i) >= 0x80
+            && self
+                .char_before(i)
+                .is_some_and(|c| c.is_alphanumeric() && !cjk_letter(c));
+        if !self.starts(i) || glued {
+            // JWT: `eyJ…` seen at its `J`
+            if at(b, i) == b'J'
+                && i >= self.last_end + 2
+                && at(b, i - 2) == b'e'
+                && at(b, i - 1) == b'y'
+            {
+                if let Some(e) = self.jwt(i - 2) {
+                    return e;
+                }
+            }
+            if !glued {
+                if let Some(e) = self.secret(i) {
+                    return e;
+                }
+            }
+            return run(b, i, usize::MAX, alnum);
+        }
+        // Google API keys: `AIza` and 35 more
+        if b.get(i..i + 4) == Some(b"AIza") {
+            let e = self.key_token(i, b"_-");
+            if e - i == 39 {
+                self.push(EntityType::ApiKey, i, e, 95);
+                return e;
+            }
+        }
+        let alnum_end = run(b, i, 64, alnum);
+        let token = b.get(i..alnum_end).unwrap_or(&[]);
+        let len = token.len();
+        let mut has_digit = token.iter().any(u8::is_ascii_digit);
+        if !has_digit && at(b, alnum_end) == b'-' {
+            let id_end = run(b, i, 64, |c| alnum(c) || c == b'-');
+            has_digit = b
+                .get(i..id_end)
+                .is_some_and(|t| t.iter().any(u8::is_ascii_digit));
+        }
+        if len == 20
+            && (token.starts_with(b"AKIA") || token.starts_with(b"ASIA"))
+            && token
+                .iter()
+                .all(|c| c.is_ascii_uppercase() || c.is_ascii_digit())
+        {
+            self.push(EntityType::AwsAccessKey, i, alnum_end, 99);
+            return alnum_end;
+        }
+        if has_digit {
+            if at(b, i + 1).is_ascii_uppercase()
+                && at(b, i + 2).is_ascii_digit()
+                && at(b, i + 3).is_ascii_digit()
+            {
+                if let Some(e) = self.iban(i) {
+                    return e;
+                }
+            }
+            if len == 17 && !alnum(at(b, alnum_end)) && vin_ok(token) {
+                self.push(EntityType::VehicleId, i, alnum_end, 90);
+                return alnum_end;
+            }
+            if matches!(at(b, i + 2), b':' | b'-') || at(b, i + 4) == b'.' {
+                if let Some(e) = self.mac(i) {
+                    return e;
+                }
+            }
+            if let Some(e) = self.id_token(i) {
+                return e;
+            }
+            if let Some(e) = self.secret(i) {
+                return e;
+            }
+            return id_run(b, i);
+        }
+        // capitals and a group of digits after a space (`B-MW 4471`, `ABC 1234`): a plate or
+        // a licence when the context says so
+        let id_end = run(b, i, 8, |c| c.is_ascii_uppercase() || c == b'-');
+        if id_end - i <= 5 && at(b, id_end) == b' ' && at(b, id_end + 1).is_ascii_digit() {
+            if let Some(e) = self.id_token(i) {
+                return e;
+            }
+        }
+        if len >= 16 {
+            if let Some(e) = self.secret(i) {
+                return e;
+            }
+        }
+        self.name(i)
+    }
+
     /// A credential after a secret's context (`key:`, `Bearer`, `client_secret=`, `密钥`), seen
     /// from any letter or digit inside it: a token of 16–512 characters of base64, base64url,
     /// hex or a vendor's alphabet that looks random — a digit, four letters, a change of

@@ -20,6 +20,7 @@ pub(crate) use cjk::{
 };
 use context::CONTEXT;
 use months::MONTHS;
+pub(crate) use names::{FIRMS, HONORIFICS_AFTER, PLACE_AFTER_NAME, PLACE_PREFIXES, ROLE_WORDS};
 use names::{NAME_CUES, NOT_SURNAMES, TITLES, WORD_SURNAMES};
 use places::{FRENCH_STREETS, GERMAN_STREET_ENDINGS, SPANISH_STREETS, STREET_SUFFIXES, US_STATES};
 use stop_words::STOP_WORDS;
@@ -250,6 +251,8 @@ pub(crate) mod name_flag {
     pub(crate) const STOP_WORD: u8 = 8;
     pub(crate) const NEVER_FIRST: u8 = 16;
     pub(crate) const NOT_SURNAME: u8 = 32;
+    /// a given name that is also an everyday word (`Tom`, `Will`): given only before a surname
+    pub(crate) const WORD_GIVEN: u8 = 64;
 }
 
 pub(crate) struct Words {
@@ -277,6 +280,58 @@ pub(crate) struct Words {
     pub context: Map<Vec<(Vec<&'static str>, Ctx)>>,
     /// [`CJK_CONTEXT`] by their last two characters, longest first.
     pub cjk_context: HashMap<&'static str, Vec<(&'static str, Ctx)>, BuildHasherDefault<WordHash>>,
+}
+
+/// Whether `lower` (lower case) is an everyday English word of `data/english_words.txt`: a
+/// search by halving over the sorted lines of the text compiled into the binary, so the 64,000
+/// words cost no memory and a lookup about 16 line comparisons.
+pub(crate) fn everyday_word(lower: &str) -> bool {
+    static BODY: OnceLock<&'static [u8]> = OnceLock::new();
+    let body = *BODY.get_or_init(|| {
+        let text = include_str!("../../../data/english_words.txt");
+        let mut start = 0;
+        for line in text.split_inclusive('\n') {
+            if !line.starts_with('#') {
+                break;
+            }
+            start += line.len();
+        }
+        text.as_bytes().get(start..).unwrap_or(&[])
+    });
+    let word = lower.as_bytes();
+    // `lo` and `hi` are always line starts (or the end)
+    let (mut lo, mut hi) = (0, body.len());
+    while lo < hi {
+        let mid = lo + (hi - lo) / 2;
+        let s = body
+            .get(lo..mid)
+            .and_then(|b| b.iter().rposition(|&c| c == b'\n'))
+            .map_or(lo, |p| lo + p + 1);
+        let e = body
+            .get(s..hi)
+            .and_then(|b| b.iter().position(|&c| c == b'\n'))
+            .map_or(hi, |p| s + p);
+        match body.get(s..e).unwrap_or(&[]).cmp(word) {
+            std::cmp::Ordering::Equal => return true,
+            std::cmp::Ordering::Less => lo = e + 1,
+            std::cmp::Ordering::Greater => hi = s,
+        }
+    }
+    false
+}
+
+/// Given names: the hand-written list, then the Tzioumis first names (CC0; see
+/// `scripts/build-name-lists.py`).
+fn given_names() -> impl Iterator<Item = &'static str> {
+    lines(include_str!("../../../data/given_names.txt"))
+        .chain(lines(include_str!("../../../data/census_given_names.txt")))
+}
+
+/// Surnames: the hand-written list, then the 2010 US Census surnames (public domain; see
+/// `scripts/build-name-lists.py`).
+fn surnames() -> impl Iterator<Item = &'static str> {
+    lines(include_str!("../../../data/surnames.txt"))
+        .chain(lines(include_str!("../../../data/census_surnames.txt")))
 }
 
 fn lines(s: &'static str) -> impl Iterator<Item = &'static str> {
@@ -360,17 +415,25 @@ pub(crate) fn words() -> Option<&'static Words> {
                 .chain(SPANISH_STREETS.iter().copied());
             for (words, flag) in [
                 (
-                    Box::new(lines(include_str!("../../../data/given_names.txt")))
-                        as Box<dyn Iterator<Item = &'static str>>,
+                    Box::new(given_names()) as Box<dyn Iterator<Item = &'static str>>,
                     name_flag::GIVEN,
                 ),
-                (
-                    Box::new(lines(include_str!("../../../data/surnames.txt"))),
-                    name_flag::SURNAME,
-                ),
+                (Box::new(surnames()), name_flag::SURNAME),
                 (
                     Box::new(WORD_SURNAMES.iter().copied()),
                     name_flag::WORD_SURNAME,
+                ),
+                (
+                    Box::new(lines(include_str!(
+                        "../../../data/census_word_given_names.txt"
+                    ))),
+                    name_flag::WORD_GIVEN,
+                ),
+                (
+                    Box::new(lines(include_str!(
+                        "../../../data/census_word_surnames.txt"
+                    ))),
+                    name_flag::SURNAME | name_flag::WORD_SURNAME,
                 ),
                 (Box::new(STOP_WORDS.iter().copied()), name_flag::STOP_WORD),
                 // stop words, places and Spanish street words: what never starts a name
@@ -386,7 +449,7 @@ pub(crate) fn words() -> Option<&'static Words> {
             }
             Some(Words {
                 name_flags: flags.into(),
-                given: set(lines(include_str!("../../../data/given_names.txt"))),
+                given: set(given_names()),
                 months: set(MONTHS.iter().copied()),
                 street_suffixes: set(STREET_SUFFIXES.iter().copied()),
                 german_street_endings: GERMAN_STREET_ENDINGS,

@@ -78,7 +78,8 @@ pub(super) const FRENCH_STREETS: &[&str] = &[
 
 pub(super) const SPANISH_STREETS: &[&str] = &[
     "Calle", "Avenida", "Av.", "Paseo", "Plaza", "Via", "Viale", "Rua", "Carrer", "Camino",
-    "Corso", "Piazza", "Travessa", "Largo", "Praça", "ul.", "Ul.", "ulica", "Ulica", "al.",
+    "Corso", "Piazza", "Travessa", "Largo", "Praça", "ul.", "Ul.", "ulica", "Ulica", "al.", "Jl.",
+    "Jln.", "Jalan", "Lorong",
 ];
 
 /// The two-letter codes of US states and territories (ZIP code context).
