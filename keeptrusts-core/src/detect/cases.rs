@@ -1046,6 +1046,15 @@ fn streets_named_after_people_and_district_tails() {
             "Via Toledo 88, scala C, int. 4, 80134 Napoli NA",
             "Via Toledo 88, scala C, int. 4, 80134 Napoli NA",
         ),
+        // the sentence goes on after the postcode and city
+        (
+            "vive en Av. Reforma 222, Int. 3, Col. Juárez, 06600 Ciudad de México. Su hija llamó",
+            "Av. Reforma 222, Int. 3, Col. Juárez, 06600 Ciudad de México",
+        ),
+        (
+            "il pacco per Via Chiaia 14, scala A, 80132 Napoli NA è in giacenza",
+            "Via Chiaia 14, scala A, 80132 Napoli NA",
+        ),
         // a street with no street word, confirmed by the postcode right after it
         ("sraz v Jindřišská 9, 110 00 Praha 1\n", "Jindřišská 9, 110 00 Praha 1"),
     ] {
@@ -1084,6 +1093,52 @@ fn speakers_firms_and_honorifics() {
         "Note: the build is green\nStatus: done",
         "The memo from Morgan Stanley and the Goldman Sachs term sheet disagree.",
         "Gleiss Lutz and Hogan Lovells advised on the deal.",
+    ] {
+        assert!(
+            of(text, EntityType::Person).is_empty(),
+            "{text}: {:?}",
+            scan(text)
+        );
+    }
+}
+
+/// A capitalized word in no list with a surname's ending in the languages that mark one
+/// (Czech, Polish, Serbian, Romanian, Turkish, Greek, Armenian, Georgian, Icelandic, Ukrainian)
+/// completes a name; a country's own name with such an ending does not.
+#[test]
+fn surname_endings_complete_a_name() {
+    for (text, want) in [
+        (
+            "I met Tereza Horáková and Grzegorz Wrzosowski.",
+            vec!["Tereza Horáková", "Grzegorz Wrzosowski"],
+        ),
+        (
+            "Ask Nino Beridze or Anahit Hakobyan.",
+            vec!["Nino Beridze", "Anahit Hakobyan"],
+        ),
+        (
+            "Cu Ioana Marinescu am vorbit ieri.",
+            vec!["Ioana Marinescu"],
+        ),
+        (
+            "Toplantıya Zeynep Karaosmanoğlu katıldı.",
+            vec!["Zeynep Karaosmanoğlu"],
+        ),
+        (
+            "Sigrún Gunnarsdóttir svaraði.",
+            vec!["Sigrún Gunnarsdóttir"],
+        ),
+        // a particle written with a capital binds the word after it
+        (
+            "Guests: Amina Zahra El Mansouri, Paolo Lo Bianco.",
+            vec!["Amina Zahra El Mansouri", "Paolo Lo Bianco"],
+        ),
+    ] {
+        assert_eq!(of(text, EntityType::Person), want, "{text}");
+    }
+    for text in [
+        "Rzeczpospolita Polska i Republika Hrvatska",
+        "The Sacred Banyan grows here.",
     ] {
         assert!(
             of(text, EntityType::Person).is_empty(),

@@ -190,8 +190,9 @@ impl Run<'_> {
 
     /// The comma-separated parts of an address's line from `k` up to one that holds its
     /// postcode (`RT 03/RW 05, Kel. Cempaka Putih, Jakarta Pusat 10510`, `3e étage, 67000
-    /// Strasbourg`, `Stoke Newington, London N16 9PH`): where that part ends. At most `parts`
-    /// parts of 48 bytes, each holding only letters, digits, spaces and `.` `/` `-` `#` `:`.
+    /// Strasbourg`, `Stoke Newington, London N16 9PH`): where the postcode part ends. At most
+    /// `parts` parts of 48 bytes, each holding only letters, digits, spaces and `.` `/` `-` `#`
+    /// `:`; the sentence may go on after the postcode part (`80121 Napoli NA è in giacenza`).
     fn segments_to_postcode(&self, k: usize, parts: usize) -> Option<usize> {
         let b = self.b;
         let mut s = k;
@@ -204,9 +205,8 @@ impl Run<'_> {
             if e == s || !(alnum(at(b, s)) || at(b, s) >= 0x80) {
                 return None;
             }
-            let t = if at(b, e - 1) == b'.' { e - 1 } else { e };
-            if self.postcode_part(s, t) {
-                return Some(t);
+            if let Some(end) = self.postcode_part(s, e) {
+                return Some(end);
             }
             if at(b, e) != b',' || at(b, e + 1) != b' ' {
                 return None;
@@ -216,13 +216,22 @@ impl Run<'_> {
         None
     }
 
-    /// Whether the part `s..t` of an address is its postcode and city: a postcode first
-    /// (`80337 München`, `1016 JB Amsterdam`, `110 00 Praha 1`, `80121 Napoli NA`), a postcode
-    /// last (`Jakarta Pusat 10510`, `Ultimo NSW 2007` with a state before four digits, `London
-    /// N16 9PH`, `BC V6E 4R3`), or a postcode with its separator alone (`01426-001`).
-    fn postcode_part(&self, s: usize, t: usize) -> bool {
+    /// Where the postcode and city that open the part `s..t` of an address end: a postcode
+    /// first (`80337 München`, `1016 JB Amsterdam`, `110 00 Praha 1`, `80121 Napoli NA`), a
+    /// postcode last (`Jakarta Pusat 10510`, `Ultimo NSW 2007` with a state before four
+    /// digits, `London N16 9PH`, `BC V6E 4R3`), or a postcode with its separator alone
+    /// (`01426-001`). The part may end there, or the sentence go on after it (a `.`, or a
+    /// space and a lower-case word).
+    fn postcode_part(&self, s: usize, t: usize) -> Option<usize> {
         let b = self.b;
         let digit = |c: u8| c.is_ascii_digit();
+        let closes = |k: usize| {
+            k == t
+                || (k < t
+                    && (at(b, k) == b'.'
+                        || (at(b, k) == b' '
+                            && self.char_at(k + 1).is_some_and(char::is_lowercase))))
+        };
         let d = run(b, s, 7, digit);
         if d > s {
             let mut p = d;
@@ -230,13 +239,13 @@ impl Run<'_> {
                 3 if at(b, p) == b' ' && run(b, p + 1, 3, digit) == p + 3 => p += 3,
                 5 if at(b, p) == b'-' && run(b, p + 1, 4, digit) == p + 4 => p += 4,
                 4..=6 => {}
-                _ => return false,
+                _ => return None,
             }
-            if p == t {
-                return p > d;
+            if p > d && closes(p) {
+                return Some(p);
             }
             if at(b, p) != b' ' {
-                return false;
+                return None;
             }
             let mut c = p + 1;
             if at(b, c).is_ascii_uppercase()
@@ -245,37 +254,45 @@ impl Run<'_> {
             {
                 c += 3; // Dutch `1016 JB`
             }
-            let Some(ce) = self.city(c, 4) else {
-                return false;
-            };
-            if ce == t {
-                return true;
-            }
+            let ce = self.city(c, 4)?;
             // a district number or a province after the city (`Praha 1`, `Napoli NA`)
-            let after = |f: fn(&u8) -> bool| at(b, ce) == b' ' && run(b, ce + 1, 2, |c| f(&c)) == t;
-            return after(u8::is_ascii_digit) || (t == ce + 3 && after(u8::is_ascii_uppercase));
+            let district = run(b, ce + 1, 2, digit);
+            let province = run(b, ce + 1, 3, |c| c.is_ascii_uppercase());
+            let end = if at(b, ce) == b' ' && district > ce + 1 && !alnum(at(b, district)) {
+                district
+            } else if at(b, ce) == b' ' && province == ce + 3 && !alnum(at(b, province)) {
+                province
+            } else {
+                ce
+            };
+            return closes(end).then_some(end);
         }
-        // the last two words: a British or Canadian postcode, or a word and a postcode
-        let word_start = |e: usize| {
-            let mut k = e;
-            while k > s && at(b, k - 1) != b' ' {
-                k -= 1;
+        // a postcode after a word: the words from the second on, left to right
+        let mut prev = s;
+        let mut w = run(b, s, 48, |c| c != b' ').min(t);
+        while w < t && at(b, w) == b' ' {
+            let ws = w + 1;
+            let we = run(b, ws, 48, |c| c != b' ' && c != b'.').min(t);
+            if let Some(e) = uk_postcode(b, prev).or_else(|| canadian_postcode(b, prev)) {
+                if closes(e) {
+                    return Some(e);
+                }
             }
-            k
-        };
-        let last = word_start(t);
-        if last <= s {
-            return false;
+            let n = we - ws;
+            let digits = run(b, ws, 7, digit) == we;
+            let word = self.word_at(prev, w);
+            let state =
+                (2..=3).contains(&word.len()) && word.bytes().all(|c| c.is_ascii_uppercase());
+            if digits
+                && ((5..=6).contains(&n) && at(b, prev).is_ascii_uppercase() || n == 4 && state)
+                && closes(we)
+            {
+                return Some(we);
+            }
+            prev = ws;
+            w = run(b, ws, 48, |c| c != b' ').min(t);
         }
-        let prev = word_start(last - 1);
-        if uk_postcode(b, prev) == Some(t) || canadian_postcode(b, prev) == Some(t) {
-            return true;
-        }
-        let n = t - last;
-        let digits = run(b, last, 7, digit) == t;
-        let word = self.word_at(prev, last - 1);
-        let state = (2..=3).contains(&word.len()) && word.bytes().all(|c| c.is_ascii_uppercase());
-        digits && ((5..=6).contains(&n) && at(b, prev).is_ascii_uppercase() || n == 4 && state)
+        None
     }
 
     /// [`Self::address_tail`]'s known forms: a European postcode and city, an American,
@@ -637,6 +654,8 @@ impl Run<'_> {
                         | "Room"
                         | "Floor"
                         | "Level"
+                        | "Plot"
+                        | "Block"
                 );
             if unit && (us == seg || at(b, us - 1) == b' ') {
                 return us;

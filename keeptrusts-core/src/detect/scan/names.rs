@@ -441,7 +441,9 @@ impl Run<'_> {
                 f |= self.w.name_flags.flags(part) & (name_flag::SURNAME | name_flag::WORD_SURNAME);
             }
         }
-        f & name_flag::SURNAME != 0 && f & name_flag::WORD_SURNAME == 0 && self.name_like(ws, we)
+        let known = f & name_flag::SURNAME != 0 && f & name_flag::WORD_SURNAME == 0;
+        (known || (f == 0 && surname_shape(word) && !self.everyday(ws, we)))
+            && self.name_like(ws, we)
     }
 
     /// Whether the words from `i` (the first ends at `e1`, one or two more may follow) are
@@ -730,6 +732,19 @@ impl Run<'_> {
             }
             let we = self.name_word_end(ws);
             let word = self.word_at(ws, we);
+            // a particle written with a capital inside a name, with the word it binds
+            // (`Fatima Zahra El Idrissi`, `Giuseppina Lo Russo`, `Siobhán Ní Bhriain`)
+            if (extra >= 1 || given || cue.is_some())
+                && at(b, we) == b' '
+                && CAPITAL_PARTICLES.contains(&word)
+            {
+                let ne = self.name_word_end(we + 1);
+                if ne - we > 3 && self.name_like(we + 1, ne) && self.name_word_ok(we + 1, ne) {
+                    end = ne;
+                    extra += 1;
+                    continue;
+                }
+            }
             // without a cue, capitalized words before a street's or an institution's word name
             // the street or the institution (`Jefferson Davis Highway`, `Carlson Group`)
             if cue.is_none() && PLACE_AFTER_NAME.contains(&word) {
@@ -798,6 +813,19 @@ impl Run<'_> {
     }
 
     // ---------- punctuation triggers ----------
+}
+
+/// Whether a capitalized word that is in no list has the ending of a surname in the languages
+/// that mark them (`Horáková`, `Wiśniewski`, `Kowalczyk`, `Petrović`, `Popescu`, `Yılmazoğlu`,
+/// `Papadopoulos`, `Hakobyan`, `Beridze`, `Gunnarsdóttir`, `Shevchenko`): a surname's shape,
+/// a feature no everyday word of those languages has at that length.
+fn surname_shape(word: &str) -> bool {
+    const ENDINGS: &[&str] = &[
+        "ová", "ski", "ska", "wicz", "czyk", "ović", "ević", "ovic", "evic", "escu", "oğlu",
+        "oglu", "opoulos", "poulou", "akis", "idis", "yan", "shvili", "dze", "dóttir", "enko",
+        "chuk", "vich", "ovna",
+    ];
+    word.chars().count() >= 6 && ENDINGS.iter().any(|e| word.ends_with(e))
 }
 
 /// A name word lowercased with its Latin accents dropped, as an e-mail address spells it

@@ -861,3 +861,10 @@ pub(crate) const FIRMS: &[&str] = &[
 
 /// Honorifics written after a name (`Elif Hanım`, `Ahmet Bey`): outside the name.
 pub(crate) const HONORIFICS_AFTER: &[&str] = &["Hanım", "Hanim", "Bey", "Efendi", "Sahib"];
+
+/// Particles written with a capital inside a name (`El Idrissi`, `Lo Russo`, `Ní Bhriain`,
+/// `Van Dyke`): they bind the word after them into the name.
+pub(crate) const CAPITAL_PARTICLES: &[&str] = &[
+    "El", "Al", "Lo", "La", "Le", "Di", "De", "Da", "Del", "Della", "Van", "Von", "Ní", "Nic",
+    "Mac", "Ó", "Bin", "Ibn", "Abu", "Dos", "Das", "Du", "Ter", "Ten",
+];
