@@ -1147,3 +1147,25 @@ fn surname_endings_complete_a_name() {
         );
     }
 }
+
+/// USPS street suffixes (Publication 28) and their abbreviations; a suffix that is also an
+/// everyday noun makes a street only with what follows it.
+#[test]
+fn usps_street_suffixes() {
+    for (text, want) in [
+        (
+            "Ship to 5412 Maple Crest, Apt 3, Dayton, OH 45419 please",
+            "5412 Maple Crest, Apt 3, Dayton, OH 45419",
+        ),
+        (
+            "Bill 88 Willow Creek Expy, Austin, TX 78701 for it",
+            "88 Willow Creek Expy, Austin, TX 78701",
+        ),
+        ("mail 731 Quarry Knl, Boise, ID 83702.", "731 Quarry Knl, Boise, ID 83702"),
+    ] {
+        assert_eq!(of(text, EntityType::Address), [want], "{text}");
+    }
+    for text in ["We run 2 Blue Summit teams.", "He planted 12 Pine Meadows last year"] {
+        assert!(of(text, EntityType::Address).is_empty(), "{text}: {:?}", scan(text));
+    }
+}

@@ -84,6 +84,11 @@ impl Run<'_> {
                     }
                 }
                 let end = self.address_tail(end, false).unwrap_or(end);
+                // a suffix that is also an everyday noun (`Summit`, `Meadows`) makes a street
+                // only with a unit, a direction or the rest of the address after it
+                if end == we && WEAK_STREET_SUFFIXES.contains(&word) {
+                    return None;
+                }
                 let start = self.unit_before(s);
                 self.push(EntityType::Address, start, end, 85);
                 return Some(end);

@@ -14,7 +14,7 @@ use std::net::Ipv6Addr;
 use super::words::{
     cjk_cue_end, cjk_region_end, everyday_word, last_two, name_flag, words, Ctx, CueKind, Words,
     CAPITAL_PARTICLES, CJK_SURNAMES, FIRMS, HONORIFICS_AFTER, KOREAN_SURNAMES, PLACE_AFTER_NAME,
-    PLACE_PREFIXES, ROLE_WORDS,
+    PLACE_PREFIXES, ROLE_WORDS, WEAK_STREET_SUFFIXES,
 };
 
 /// What introduces a name.
