@@ -1161,11 +1161,21 @@ fn usps_street_suffixes() {
             "Bill 88 Willow Creek Expy, Austin, TX 78701 for it",
             "88 Willow Creek Expy, Austin, TX 78701",
         ),
-        ("mail 731 Quarry Knl, Boise, ID 83702.", "731 Quarry Knl, Boise, ID 83702"),
+        (
+            "mail 731 Quarry Knl, Boise, ID 83702.",
+            "731 Quarry Knl, Boise, ID 83702",
+        ),
     ] {
         assert_eq!(of(text, EntityType::Address), [want], "{text}");
     }
-    for text in ["We run 2 Blue Summit teams.", "He planted 12 Pine Meadows last year"] {
-        assert!(of(text, EntityType::Address).is_empty(), "{text}: {:?}", scan(text));
+    for text in [
+        "We run 2 Blue Summit teams.",
+        "He planted 12 Pine Meadows last year",
+    ] {
+        assert!(
+            of(text, EntityType::Address).is_empty(),
+            "{text}: {:?}",
+            scan(text)
+        );
     }
 }

@@ -12,9 +12,9 @@ use std::cell::Cell;
 use std::net::Ipv6Addr;
 
 use super::words::{
-    cjk_cue_end, cjk_region_end, everyday_word, last_two, name_flag, words, Ctx, CueKind, Words,
-    CAPITAL_PARTICLES, CJK_SURNAMES, FIRMS, HONORIFICS_AFTER, KOREAN_SURNAMES, PLACE_AFTER_NAME,
-    PLACE_PREFIXES, ROLE_WORDS, WEAK_STREET_SUFFIXES,
+    cjk_cue_end, cjk_region_end, everyday_word, last_two, name_flag, name_role, words, Ctx,
+    CueKind, Words, CJK_SURNAMES, FIRMS, KOREAN_SURNAMES, PLACE_PREFIXES, ROLE_WORDS,
+    WEAK_STREET_SUFFIXES,
 };
 
 /// What introduces a name.

@@ -620,7 +620,7 @@ impl Run<'_> {
             }
         }
         // `San Francisco`: a place's prefix starts no name (the word after it is a place)
-        if !given && PLACE_PREFIXES.contains(&self.word_at(i, e1)) {
+        if !given && flags & name_flag::PLACE_PREFIX != 0 {
             return e1;
         }
         // code, not a name: `Principal::new`, `Config {`, `TestClient(app)`, `Vec<T>`
@@ -732,11 +732,12 @@ impl Run<'_> {
             }
             let we = self.name_word_end(ws);
             let word = self.word_at(ws, we);
+            let role = self.w.name_roles.flags(word);
             // a particle written with a capital inside a name, with the word it binds
             // (`Fatima Zahra El Idrissi`, `Giuseppina Lo Russo`, `Siobhán Ní Bhriain`)
             if (extra >= 1 || given || cue.is_some())
                 && at(b, we) == b' '
-                && CAPITAL_PARTICLES.contains(&word)
+                && role & name_role::PARTICLE != 0
             {
                 let ne = self.name_word_end(we + 1);
                 if ne - we > 3 && self.name_like(we + 1, ne) && self.name_word_ok(we + 1, ne) {
@@ -747,10 +748,10 @@ impl Run<'_> {
             }
             // without a cue, capitalized words before a street's or an institution's word name
             // the street or the institution (`Jefferson Davis Highway`, `Carlson Group`)
-            if cue.is_none() && PLACE_AFTER_NAME.contains(&word) {
+            if cue.is_none() && role & name_role::PLACE_AFTER != 0 {
                 return we;
             }
-            if HONORIFICS_AFTER.contains(&word) {
+            if role & name_role::HONORIFIC != 0 {
                 break;
             }
             if !self.name_like(ws, we) || !self.name_word_ok(ws, we) {

@@ -20,9 +20,8 @@ pub(crate) use cjk::{
 };
 use context::CONTEXT;
 use months::MONTHS;
-pub(crate) use names::{
-    CAPITAL_PARTICLES, FIRMS, HONORIFICS_AFTER, PLACE_AFTER_NAME, PLACE_PREFIXES, ROLE_WORDS,
-};
+use names::{CAPITAL_PARTICLES, HONORIFICS_AFTER, PLACE_AFTER_NAME};
+pub(crate) use names::{FIRMS, PLACE_PREFIXES, ROLE_WORDS};
 use names::{NAME_CUES, NOT_SURNAMES, TITLES, WORD_SURNAMES};
 pub(crate) use places::WEAK_STREET_SUFFIXES;
 use places::{FRENCH_STREETS, GERMAN_STREET_ENDINGS, SPANISH_STREETS, STREET_SUFFIXES, US_STATES};
@@ -256,12 +255,26 @@ pub(crate) mod name_flag {
     pub(crate) const NOT_SURNAME: u8 = 32;
     /// a given name that is also an everyday word (`Tom`, `Will`): given only before a surname
     pub(crate) const WORD_GIVEN: u8 = 64;
+    /// a place's prefix (`San`, `Fort`): starts no name, makes the next word a place
+    pub(crate) const PLACE_PREFIX: u8 = 128;
+}
+
+/// What a capitalized word does next to a name ([`Words::name_roles`]), one bit each.
+pub(crate) mod name_role {
+    /// a street's or an institution's word (`Highway`, `Group`): the words before it name it
+    pub(crate) const PLACE_AFTER: u8 = 2;
+    /// an honorific after a name (`Hanım`, `Bey`): outside the name
+    pub(crate) const HONORIFIC: u8 = 4;
+    /// a particle written with a capital (`El`, `Lo`, `Ní`): binds the next word into the name
+    pub(crate) const PARTICLE: u8 = 8;
 }
 
 pub(crate) struct Words {
     /// Given names, surnames, word surnames, stop words, never-first words and not-surnames
     /// in one map: the name path asks about one word once ([`name_flag`]).
     pub name_flags: Map<u8>,
+    /// [`name_role`]s of the words around names, one lookup behind the filter.
+    pub name_roles: Map<u8>,
     pub given: Set,
     pub months: Set,
     pub street_suffixes: Set,
@@ -445,13 +458,29 @@ pub(crate) fn words() -> Option<&'static Words> {
                     Box::new(NOT_SURNAMES.iter().copied()),
                     name_flag::NOT_SURNAME,
                 ),
+                (
+                    Box::new(PLACE_PREFIXES.iter().copied()),
+                    name_flag::PLACE_PREFIX,
+                ),
             ] {
                 for w in words {
                     *flags.entry(w).or_default() |= flag;
                 }
             }
+            let mut roles: HashMap<&'static str, u8, BuildHasherDefault<WordHash>> =
+                HashMap::default();
+            for (words, role) in [
+                (PLACE_AFTER_NAME, name_role::PLACE_AFTER),
+                (HONORIFICS_AFTER, name_role::HONORIFIC),
+                (CAPITAL_PARTICLES, name_role::PARTICLE),
+            ] {
+                for &w in words {
+                    *roles.entry(w).or_default() |= role;
+                }
+            }
             Some(Words {
                 name_flags: flags.into(),
+                name_roles: roles.into(),
                 given: set(given_names()),
                 months: set(MONTHS.iter().copied()),
                 street_suffixes: set(STREET_SUFFIXES.iter().copied()),
