@@ -406,6 +406,9 @@ fn a_neighbour_turned_marker_changes_nothing_else() {
             "Your loan account 00-1234567-8e 4111 1111 1111 1111 12/27",
             "Your loan account [ACCOUNT_NUMBER] [CREDIT_CARD] 12/27",
         ),
+        // (2026-12-04) a title after a value is a title, as after its marker: the number
+        // before it is no unit's (`3.3 ms. First`)
+        ("acct 59428 Dr Al", "acct [ACCOUNT_NUMBER] Dr [PERSON]"),
     ] {
         let once = r.redact(text, &findings(text));
         assert_eq!(once, want, "{text:?}");

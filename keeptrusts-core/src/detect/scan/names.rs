@@ -383,9 +383,10 @@ impl Run<'_> {
         // the longest title is `dott.ssa`
         if punct.is_none() && written.len() <= 8 {
             let w = lowered.trim_start_matches('\'');
-            // a title, not a unit after a number (`3.3 ms. First`)
+            // a title, not a unit after a number (`3.3 ms. First`); a number that is a value
+            // found before the floor reads as the text's start, as once it is redacted
             let after_number =
-                s > floor && at(b, s - 1) == b' ' && at(b, s.saturating_sub(2)).is_ascii_digit();
+                s >= floor + 2 && at(b, s - 1) == b' ' && at(b, s - 2).is_ascii_digit();
             if self.w.titles.contains(w) && !after_number {
                 return Some(Cue::Title);
             }
