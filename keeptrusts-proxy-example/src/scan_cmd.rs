@@ -102,6 +102,10 @@ fn write_spans(
     out.write_all(b"]}\n")
 }
 
+/// Input read per batch: each batch's lines are split among the machine's cores and answered
+/// in their order (memory stays bounded by a few batches).
+const BATCH_BYTES: usize = 4 << 20;
+
 pub fn scan(args: &ScanArgs) -> u8 {
     let d = match detector(&args.entities) {
         Ok(d) => d,
@@ -110,14 +114,85 @@ pub fn scan(args: &ScanArgs) -> u8 {
             return 2;
         }
     };
-    let stdin = std::io::stdin();
+    let unit = match args.offsets {
+        Offsets::Byte => OffsetUnit::Byte,
+        Offsets::Char => OffsetUnit::Char,
+    };
+    let threads = std::thread::available_parallelism().map_or(1, |n| n.get().min(8));
+    let mut input = std::io::stdin().lock();
     let mut out = std::io::BufWriter::new(std::io::stdout().lock());
     let mut code = 0;
+    let mut number = 0;
+    loop {
+        // a batch of lines, each with its number (from 1)
+        let mut batch: Vec<(usize, Vec<u8>)> = Vec::new();
+        let mut bytes = 0;
+        while bytes < BATCH_BYTES {
+            let mut line = Vec::new();
+            match input.read_until(b'\n', &mut line) {
+                Ok(0) => break,
+                Ok(n) => bytes += n,
+                Err(e) => {
+                    eprintln!("kt scan: reading stdin: {e}");
+                    return 1;
+                }
+            }
+            number += 1;
+            if line.last() == Some(&b'\n') {
+                line.pop();
+                if line.last() == Some(&b'\r') {
+                    line.pop();
+                }
+            }
+            batch.push((number, line));
+        }
+        if batch.is_empty() {
+            break;
+        }
+        let per = batch.len().div_ceil(threads);
+        let answers: Vec<(Vec<u8>, Vec<String>)> = if threads == 1 || batch.len() < 2 * threads {
+            vec![answer(&batch, &d, unit)]
+        } else {
+            std::thread::scope(|s| {
+                let workers: Vec<_> = batch
+                    .chunks(per)
+                    .map(|part| s.spawn(|| answer(part, &d, unit)))
+                    .collect();
+                workers
+                    .into_iter()
+                    .map(|w| w.join().unwrap_or_else(|p| std::panic::resume_unwind(p)))
+                    .collect()
+            })
+        };
+        for (text, errors) in answers {
+            for e in &errors {
+                eprintln!("kt scan: {e}");
+                code = 2;
+            }
+            if out.write_all(&text).is_err() {
+                return 1;
+            }
+        }
+    }
+    if out.flush().is_err() {
+        return 1;
+    }
+    code
+}
+
+/// `kt scan`'s answers to `lines` (numbered from 1), in their order: the output lines, and what
+/// was wrong with each line that was not valid, with its number.
+fn answer(
+    lines: &[(usize, Vec<u8>)],
+    d: &BuiltinDetector,
+    unit: OffsetUnit,
+) -> (Vec<u8>, Vec<String>) {
+    let mut out = Vec::new();
+    let mut errors = Vec::new();
     let mut found = Vec::new();
-    for (n, line) in stdin.lock().lines().enumerate() {
-        let Ok(line) = line else {
-            eprintln!("kt scan: line {}: not UTF-8", n + 1);
-            code = 2;
+    for (n, line) in lines {
+        let Ok(line) = std::str::from_utf8(line) else {
+            errors.push(format!("line {n}: not UTF-8"));
             continue;
         };
         if line.trim().is_empty() {
@@ -125,25 +200,20 @@ pub fn scan(args: &ScanArgs) -> u8 {
         }
         // the usual line, read without building a tree (its text borrowed where it has no
         // escapes); anything else is read as a `Value`, for the same errors as always
-        let typed: Option<Line<'_>> = serde_json::from_str(&line).ok();
+        let typed: Option<Line<'_>> = serde_json::from_str(line).ok();
         let v: serde_json::Value;
         let (id, text) = match &typed {
             Some(l) => (&l.id, &*l.text),
             None => {
-                v = match serde_json::from_str(&line) {
+                v = match serde_json::from_str(line) {
                     Ok(v) => v,
                     Err(e) => {
-                        eprintln!("kt scan: line {}: {e}", n + 1);
-                        code = 2;
+                        errors.push(format!("line {n}: {e}"));
                         continue;
                     }
                 };
                 let Some(text) = v.get("text").and_then(|t| t.as_str()) else {
-                    eprintln!(
-                        "kt scan: line {}: expected an object with a string `text`",
-                        n + 1
-                    );
-                    code = 2;
+                    errors.push(format!("line {n}: expected an object with a string `text`"));
                     continue;
                 };
                 (v.get("id").unwrap_or(&serde_json::Value::Null), text)
@@ -152,18 +222,10 @@ pub fn scan(args: &ScanArgs) -> u8 {
         found.clear();
         d.scan(text, &mut found);
         resolve_overlaps(&mut found);
-        let unit = match args.offsets {
-            Offsets::Byte => OffsetUnit::Byte,
-            Offsets::Char => OffsetUnit::Char,
-        };
-        if write_spans(&mut out, id, &found, offsets(text, &found, unit)).is_err() {
-            return 1;
-        }
+        // writing to memory cannot fail
+        let _ = write_spans(&mut out, id, &found, offsets(text, &found, unit));
     }
-    if out.flush().is_err() {
-        return 1;
-    }
-    code
+    (out, errors)
 }
 
 /// Reads text on stdin and writes it redacted, streaming (memory stays bounded).

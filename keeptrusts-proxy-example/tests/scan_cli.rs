@@ -65,6 +65,47 @@ fn scan_answers_every_good_line_and_names_the_bad_ones() {
     assert!(err.contains("line 2:") && err.contains("line 3:"), "{err}");
 }
 
+/// Input of several batches, split among the cores: every line answered in its order, the bad
+/// ones named by their numbers in order, CRLF line ends read as line ends.
+#[test]
+fn scan_answers_large_input_in_order() {
+    let n = 250_000;
+    let mut input = String::new();
+    for i in 0..n {
+        match i {
+            7 => input.push_str("{oops\n"),
+            120_001 => input.push_str("{\"id\":120001}\r\n"),
+            _ => input.push_str(&format!(
+                "{{\"id\":{i},\"text\":\"mail user{i}@example.org now\"}}\r\n"
+            )),
+        }
+    }
+    assert!(input.len() > 2 * (4 << 20), "more than two batches");
+    let o = kt(&["scan"], input.as_bytes());
+    assert_eq!(o.status.code(), Some(2));
+    let out = String::from_utf8(o.stdout).unwrap();
+    let mut ids = Vec::new();
+    for line in out.lines() {
+        let v: Value = serde_json::from_str(line).unwrap();
+        let id = v["id"].as_u64().unwrap();
+        let email = format!("user{id}@example.org");
+        assert_eq!(
+            v["spans"],
+            serde_json::json!([{"start": 5, "end": 5 + email.len(), "type": "EMAIL"}]),
+            "{line}"
+        );
+        ids.push(id);
+    }
+    let want: Vec<u64> = (0..n as u64).filter(|&i| i != 7 && i != 120_001).collect();
+    assert!(ids == want, "answers out of order or missing");
+    let err = String::from_utf8(o.stderr).unwrap();
+    let (a, b) = (
+        err.find("line 8:").unwrap(),
+        err.find("line 120002:").unwrap(),
+    );
+    assert!(a < b, "{err}");
+}
+
 #[test]
 fn scan_rejects_an_unknown_entity_type() {
     let o = kt(&["scan", "--entities", "EMAIL,SOCIAL"], b"");

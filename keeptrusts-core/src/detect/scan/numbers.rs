@@ -581,6 +581,9 @@ impl Run<'_> {
             return None; // only a plate or a licence starts with letters alone
         }
         let mut e = first;
+        // where each joined group ends, for the fallback below
+        let mut ends = [first; 5];
+        let mut groups = 1;
         if matches!(
             ctx,
             Ctx::Plate
@@ -608,6 +611,10 @@ impl Run<'_> {
                     break;
                 }
                 e = ge;
+                if let Some(slot) = ends.get_mut(groups) {
+                    *slot = ge;
+                    groups += 1;
+                }
             }
         }
         // what the token is when it ends at `end`: its groups joined, or its first group alone
@@ -640,9 +647,19 @@ impl Run<'_> {
                 _ => return None,
             })
         };
+        // ... and when the first group alone is too short, the longest run of groups that is
+        // one (`iban de14 42e 0283 7808 12`: the bank account is `de14 42e`, as it is once the
+        // phone number after it is a marker)
         let (kind, e) = match kind_of(e) {
             Some(kind) => (kind, e),
-            None if e != first => (kind_of(first)?, first),
+            None if e != first => match kind_of(first) {
+                Some(kind) => (kind, first),
+                None => ends
+                    .iter()
+                    .take(groups)
+                    .rev()
+                    .find_map(|&end| Some((kind_of(end)?, end)))?,
+            },
             None => return None,
         };
         self.push(kind, s, e, 85);
