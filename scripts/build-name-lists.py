@@ -70,6 +70,13 @@ def stop_words() -> set[str]:
     return {part.split('"')[1] for part in text.split("\n") if part.strip().startswith('"')}
 
 
+def write_list(name: str, about: str, names: list[str]) -> None:
+    """`data/<name>`: `about` as comment lines, then one name per line."""
+    header = "".join("# " + l + "\n" for l in about.split("\n"))
+    header += "# Built by scripts/build-name-lists.py. One name per line.\n"
+    (DATA / name).write_text(header + "".join(n + "\n" for n in names), encoding="utf-8")
+
+
 def main() -> None:
     src = Path(sys.argv[1] if len(sys.argv) > 1 else "/tmp/namedata")
     words = {
@@ -113,35 +120,20 @@ def main() -> None:
                 if t not in excluded and t not in hand_given and t not in out:
                     out.append(t)
 
-    (DATA / "census_surnames.txt").write_text(
-        "# US Census Bureau, Frequently Occurring Surnames from the 2010 Census (public domain),\n"
-        f"# borne by >= {MIN_SURNAME_COUNT} people, without everyday words, places and the\n"
-        "# hand-written list's names; built by scripts/build-name-lists.py. One name per line.\n"
-        + "".join(s + "\n" for s in surnames),
-        encoding="utf-8",
+    census = (
+        "US Census Bureau, Frequently Occurring Surnames from the 2010 Census (public domain),\n"
+        f"borne by >= {MIN_SURNAME_COUNT} people, "
     )
-    (DATA / "census_word_surnames.txt").write_text(
-        "# US Census Bureau, Frequently Occurring Surnames from the 2010 Census (public domain),\n"
-        f"# borne by >= {MIN_SURNAME_COUNT} people, that are also everyday English words (`Doe`,\n"
-        "# `Young`): a surname after a given name, never the sign of a name on their own; built\n"
-        "# by scripts/build-name-lists.py. One name per line.\n"
-        + "".join(s + "\n" for s in word_surnames),
-        encoding="utf-8",
-    )
-    (DATA / "census_given_names.txt").write_text(
-        "# K. Tzioumis, Demographic aspects of first names, Harvard Dataverse 2018 (CC0 1.0),\n"
-        "# without everyday words, places and the hand-written list's names; built by\n"
-        "# scripts/build-name-lists.py. One name per line.\n"
-        + "".join(g + "\n" for g in sorted(given)),
-        encoding="utf-8",
-    )
-    (DATA / "census_word_given_names.txt").write_text(
-        "# K. Tzioumis, Demographic aspects of first names, Harvard Dataverse 2018 (CC0 1.0),\n"
-        "# that are also everyday English words (`Tom`, `Amber`): a given name only before a\n"
-        "# known surname; built by scripts/build-name-lists.py. One name per line.\n"
-        + "".join(g + "\n" for g in sorted(word_given)),
-        encoding="utf-8",
-    )
+    tzioumis = "K. Tzioumis, Demographic aspects of first names, Harvard Dataverse 2018 (CC0 1.0),\n"
+    write_list("census_surnames.txt", census + "without everyday words, places and the\n"
+               "hand-written list's names", surnames)
+    write_list("census_word_surnames.txt", census + "that are also everyday English words\n"
+               "(`Doe`, `Young`): a surname after a given name, never the sign of a name alone",
+               word_surnames)
+    write_list("census_given_names.txt", tzioumis + "without everyday words, places and the\n"
+               "hand-written list's names", sorted(given))
+    write_list("census_word_given_names.txt", tzioumis + "that are also everyday English words\n"
+               "(`Tom`, `Amber`): a given name only before a known surname", sorted(word_given))
     everyday = sorted(w for w in words if w.isascii() and w.isalpha() and len(w) >= 3)
     (DATA / "english_words.txt").write_text(
         "# Everyday English words, lower case, sorted by byte (the detector searches them by\n"
