@@ -1165,12 +1165,28 @@ fn usps_street_suffixes() {
             "mail 731 Quarry Knl, Boise, ID 83702.",
             "731 Quarry Knl, Boise, ID 83702",
         ),
+        (
+            "Deliver to 92 Okafor Mountains Suite 110, Twin Falls, ID 83301",
+            "92 Okafor Mountains Suite 110, Twin Falls, ID 83301",
+        ),
+        // military addresses, with the unit's line before them
+        (
+            "PSC 4415, Box 2210\nAPO AE 09021",
+            "PSC 4415, Box 2210\nAPO AE 09021",
+        ),
+        (
+            "USS Nimitz\nFPO AP 96620-2820",
+            "USS Nimitz\nFPO AP 96620-2820",
+        ),
+        ("Mail to DPO AA 34011 only", "DPO AA 34011"),
     ] {
         assert_eq!(of(text, EntityType::Address), [want], "{text}");
     }
     for text in [
         "We run 2 Blue Summit teams.",
         "He planted 12 Pine Meadows last year",
+        "We run 3 Data Centers and 4 Blue Ridges.",
+        "The APO AE 0901 code",
     ] {
         assert!(
             of(text, EntityType::Address).is_empty(),

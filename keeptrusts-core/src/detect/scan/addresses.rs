@@ -4,6 +4,54 @@
 use super::*;
 
 impl Run<'_> {
+    /// A US military address's last line at `i` (`APO AE 09012`, `FPO AP 96601-1234`, `DPO AA
+    /// 34056`), pushed with the line before it when that names the unit (`PSC 1234, Box 5678`,
+    /// `Unit 2050 Box 4190`, `CMR 480`, `USS Nimitz`): where it ends.
+    pub(super) fn military_address(&mut self, i: usize) -> Option<usize> {
+        let b = self.b;
+        if !matches!(b.get(i..i + 3)?, b"APO" | b"FPO" | b"DPO")
+            || at(b, i + 3) != b' '
+            || at(b, i + 4) != b'A'
+            || !matches!(at(b, i + 5), b'A' | b'E' | b'P')
+            || at(b, i + 6) != b' '
+        {
+            return None;
+        }
+        let zs = i + 7;
+        let mut ze = run(b, zs, 6, |c| c.is_ascii_digit());
+        if ze - zs != 5 || alnum(at(b, ze)) {
+            return None;
+        }
+        let ext = run(b, ze + 1, 5, |c| c.is_ascii_digit());
+        if at(b, ze) == b'-' && ext - ze - 1 == 4 && !alnum(at(b, ext)) {
+            ze = ext;
+        }
+        // the unit's line: the line before, when it starts with a unit's word
+        let mut start = i;
+        if i >= self.last_end + 2 && at(b, i - 1) == b'\n' {
+            let mut ls = i - 1;
+            while ls > self.last_end && i - ls < 48 && at(b, ls - 1) != b'\n' {
+                ls -= 1;
+            }
+            let line = b.get(ls..i - 1).unwrap_or(&[]);
+            let unit = [
+                &b"PSC "[..],
+                b"Unit ",
+                b"CMR ",
+                b"USS ",
+                b"USNS ",
+                b"USCGC ",
+            ]
+            .iter()
+            .any(|w| line.starts_with(w));
+            if unit && (ls == 0 || at(b, ls - 1) == b'\n') {
+                start = ls;
+            }
+        }
+        self.push(EntityType::Address, start, ze, 85);
+        Some(ze)
+    }
+
     /// `123 Main Street`, `42 W 5th Ave, Apt 3B`.
     pub(super) fn address(&mut self, s: usize, num_end: usize) -> Option<usize> {
         let b = self.b;

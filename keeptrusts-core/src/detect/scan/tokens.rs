@@ -33,6 +33,9 @@ impl Run<'_> {
             }
             return run(b, i, usize::MAX, alnum);
         }
+        if let Some(e) = self.military_address(i) {
+            return e;
+        }
         // Google API keys: `AIza` and 35 more
         if b.get(i..i + 4) == Some(b"AIza") {
             let e = self.key_token(i, b"_-");
