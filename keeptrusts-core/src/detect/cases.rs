@@ -1055,6 +1055,15 @@ fn streets_named_after_people_and_district_tails() {
             "il pacco per Via Chiaia 14, scala A, 80132 Napoli NA è in giacenza",
             "Via Chiaia 14, scala A, 80132 Napoli NA",
         ),
+        // Turkish: the street's word after its name, `No:`, the flat and the floor
+        (
+            "Adres: Halaskargazi Cad. No: 118 D: 4, 34371 Şişli/İstanbul\nTel",
+            "Halaskargazi Cad. No: 118 D: 4, 34371 Şişli/İstanbul",
+        ),
+        (
+            "kira Bahariye Caddesi No:7 Daire:12, Kadıköy, 34714 İstanbul adresinde",
+            "Bahariye Caddesi No:7 Daire:12, Kadıköy, 34714 İstanbul",
+        ),
         // a street with no street word, confirmed by the postcode right after it
         ("sraz v Jindřišská 9, 110 00 Praha 1\n", "Jindřišská 9, 110 00 Praha 1"),
     ] {

@@ -52,6 +52,64 @@ impl Run<'_> {
         Some(ze)
     }
 
+    /// A Turkish address whose house number is at `s..end`: the street's name and word, `No:`
+    /// and the number, the flat and floor, and the rest (`Bağdat Cad. No: 241 D: 7, 34728
+    /// Kadıköy/İstanbul`, `Moda Caddesi No:45 Daire:7, Kadıköy, 34710 İstanbul`), pushed.
+    pub(super) fn turkish_address(&mut self, s: usize, end: usize) -> Option<usize> {
+        let b = self.b;
+        let no = [&b"No: "[..], b"No:", b"No "]
+            .into_iter()
+            .find(|w| s >= w.len() && b.get(s - w.len()..s) == Some(*w))?;
+        let p = s - no.len();
+        if p < self.last_end + 2 || at(b, p - 1) != b' ' {
+            return None;
+        }
+        let (ws, we) = self.word_before(p - 1, self.last_end)?;
+        if !TURKISH_STREETS.contains(&self.word_at(ws, we)) {
+            return None;
+        }
+        // one or two capitalized words name the street (`Bağdat`, `Halaskargazi`, `Atatürk
+        // Mah. Cumhuriyet`)
+        let mut start = None;
+        let mut k = ws;
+        for _ in 0..2 {
+            if k < self.last_end + 2 || at(b, k - 1) != b' ' {
+                break;
+            }
+            match self.word_before(k - 1, self.last_end) {
+                Some((cs, _)) if self.char_at(cs).is_some_and(char::is_uppercase) => {
+                    start = Some(cs);
+                    k = cs;
+                }
+                _ => break,
+            }
+        }
+        let start = start?;
+        // the flat and the floor: ` D: 7`, ` Daire: 7`, ` Kat: 3`, ` D:7`
+        let mut e = end;
+        for _ in 0..2 {
+            let unit = [
+                &b" Daire: "[..],
+                b" Daire:",
+                b" D: ",
+                b" D:",
+                b" Kat: ",
+                b" Kat:",
+            ]
+            .into_iter()
+            .find(|w| b.get(e..e + w.len()) == Some(*w));
+            let Some(unit) = unit else { break };
+            let ve = run(b, e + unit.len(), 4, |c| c.is_ascii_digit());
+            if ve == e + unit.len() || alnum(at(b, ve)) {
+                break;
+            }
+            e = ve;
+        }
+        let e = self.address_tail(e, false).unwrap_or(e);
+        self.push(EntityType::Address, start, e, 80);
+        Some(e)
+    }
+
     /// `123 Main Street`, `42 W 5th Ave, Apt 3B`.
     pub(super) fn address(&mut self, s: usize, num_end: usize) -> Option<usize> {
         let b = self.b;
@@ -307,7 +365,11 @@ impl Run<'_> {
             {
                 c += 3; // Dutch `1016 JB`
             }
-            let ce = self.city(c, 4)?;
+            let mut ce = self.city(c, 4)?;
+            // a province after a slash (`34728 Kadıköy/İstanbul`)
+            if at(b, ce) == b'/' {
+                ce = self.city(ce + 1, 2).unwrap_or(ce);
+            }
             // a district number or a province after the city (`Praha 1`, `Napoli NA`)
             let district = run(b, ce + 1, 2, digit);
             let province = run(b, ce + 1, 3, |c| c.is_ascii_uppercase());
@@ -542,6 +604,9 @@ impl Run<'_> {
                     return Some(k);
                 }
             }
+        }
+        if let Some(e) = self.turkish_address(s, end) {
+            return Some(e);
         }
         // German and Spanish: the street name comes first
         if s < self.last_end + 2 || at(b, s - 1) != b' ' {
@@ -844,3 +909,8 @@ impl Run<'_> {
         Some(end)
     }
 }
+
+/// Turkish street words, after the street's name (`Bağdat Cad.`, `Moda Caddesi`, `Gül Sok.`).
+const TURKISH_STREETS: &[&str] = &[
+    "Cad.", "Caddesi", "Cd.", "Sok.", "Sokak", "Sokağı", "Sk.", "Bulvarı", "Blv.", "Bulv.", "Yolu",
+];

@@ -433,6 +433,12 @@ impl Run<'_> {
                 && (at(b, s - 2).is_ascii_alphabetic()
                     || at(b, s - 2) >= 0x80
                     || at(b, s - 2) == b'.');
+            // `Cad. No: 241`, `Sok. No:12`
+            if s >= self.last_end + 4 && (at(b, s - 1) == b':' || at(b, s - 2) == b':') {
+                if let Some(end) = self.turkish_address(s, e) {
+                    return Some(end);
+                }
+            }
             if spaced_before && !alnum(at(b, e)) {
                 if let Some(end) = self.po_box(s, e) {
                     return Some(end);
