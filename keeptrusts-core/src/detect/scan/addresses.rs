@@ -76,8 +76,11 @@ impl Run<'_> {
             if k < self.last_end + 2 || at(b, k - 1) != b' ' {
                 break;
             }
+            // no further back than any look back goes (what a stream's rescan sees)
             match self.word_before(k - 1, self.last_end) {
-                Some((cs, _)) if self.char_at(cs).is_some_and(char::is_uppercase) => {
+                Some((cs, _))
+                    if s - cs < LOOK_BACK && self.char_at(cs).is_some_and(char::is_uppercase) =>
+                {
                     start = Some(cs);
                     k = cs;
                 }
@@ -656,7 +659,9 @@ impl Run<'_> {
                     .then(|| self.word_before(k - 1, self.last_end))
                     .flatten()
                     .filter(|&(ps, pe)| {
-                        at(b, ps).is_ascii_uppercase() && self.word_at(ps, pe).ends_with("er")
+                        s - ps < LOOK_BACK
+                            && at(b, ps).is_ascii_uppercase()
+                            && self.word_at(ps, pe).ends_with("er")
                     });
                 start = Some(adjective.map_or(k, |(ps, _)| ps));
                 break;

@@ -532,10 +532,11 @@ impl Run<'_> {
             return false;
         }
         let opens = |k: usize| k == 0 || at(b, k - 1) == b'\n';
+        // (the time stamp is read back to the floor at most, like any look back)
         opens(s)
-            || (s >= 2 && at(b, s - 1) == b' ' && at(b, s - 2) == b']' && {
+            || (s >= self.last_end + 2 && at(b, s - 1) == b' ' && at(b, s - 2) == b']' && {
                 let mut k = s - 2;
-                while k > 0 && s - k < 24 && at(b, k) != b'[' {
+                while k > self.last_end && s - k < 24 && at(b, k) != b'[' {
                     k -= 1;
                 }
                 at(b, k) == b'[' && opens(k)
