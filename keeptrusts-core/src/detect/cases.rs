@@ -1064,11 +1064,46 @@ fn streets_named_after_people_and_district_tails() {
             "kira Bahariye Caddesi No:7 Daire:12, Kadıköy, 34714 İstanbul adresinde",
             "Bahariye Caddesi No:7 Daire:12, Kadıköy, 34714 İstanbul",
         ),
+        // a comma between the street and its number, in either order; a dash before the
+        // district; a British postcode on its own line
+        (
+            "Indirizzo: Via Mazzini, 23, 40121 Bologna",
+            "Via Mazzini, 23, 40121 Bologna",
+        ),
+        (
+            "Dirección: Calle de Serrano, 61, 28006 Madrid",
+            "Calle de Serrano, 61, 28006 Madrid",
+        ),
+        (
+            "Endereço: Rua Oscar Freire, 900 - Jardins, São Paulo - SP, 01426-001",
+            "Rua Oscar Freire, 900 - Jardins, São Paulo - SP, 01426-001",
+        ),
+        (
+            "Adresse : 8, boulevard Haussmann, 75009 Paris",
+            "8, boulevard Haussmann, 75009 Paris",
+        ),
+        (
+            "Flat 2, 9 Mill Lane\nLeeds\nLS6 2AA",
+            "Flat 2, 9 Mill Lane\nLeeds\nLS6 2AA",
+        ),
         // a street with no street word, confirmed by the postcode right after it
         ("sraz v Jindřišská 9, 110 00 Praha 1\n", "Jindřišská 9, 110 00 Praha 1"),
     ] {
         assert_eq!(of(text, EntityType::Address), [want], "{text}");
         assert!(of(text, EntityType::Person).is_empty(), "{text}: {:?}", scan(text));
+    }
+    // a count after a comma is no house number
+    for text in [
+        "In Berlin, 12 people came",
+        "I have 5, and more",
+        "Repeat step 5, place the lid and wait.",
+        "Take Via Appia, 3 km further.",
+    ] {
+        assert!(
+            of(text, EntityType::Address).is_empty(),
+            "{text}: {:?}",
+            scan(text)
+        );
     }
     // a year after a city is no postcode
     assert_eq!(

@@ -288,6 +288,8 @@ impl Run<'_> {
         let k = match (at(self.b, end), at(self.b, end + 1)) {
             (b',', b' ' | b'\n') => end + 2,
             (b'\n', _) => end + 1,
+            // `Rua Augusta, 1500 - Consolação, São Paulo - SP, 01304-001`
+            (b' ', b'-') if at(self.b, end + 2) == b' ' && !strict => end + 3,
             _ => return None,
         };
         let known = self.known_tail(k, strict);
@@ -473,8 +475,10 @@ impl Run<'_> {
             let ends = matches!(next, 0 | b'.' | b';' | b')' | b'\n' | b'!' | b'?')
                 || (next == b' ' && at(b, ce + 1).is_ascii_lowercase());
             let w = self.word_at(k, self.name_word_end(k));
-            (ends && !strict && (!self.w.given.contains(w) || self.w.places.contains(w)))
-                .then_some(ce)
+            let alone = ends && !strict && (!self.w.given.contains(w) || self.w.places.contains(w));
+            // a British postcode on the line after the city (`London\nSW1A 1AA`)
+            let below = (next == b'\n').then(|| uk_postcode(b, ce + 1)).flatten();
+            below.or(alone.then_some(ce))
         };
         if at(b, j) != b' ' {
             return city_alone();
@@ -582,9 +586,14 @@ impl Run<'_> {
                 num_end
             };
         if end > num_end || !at(b, end).is_ascii_alphanumeric() {
-            // French: number, then a street word
-            if at(b, end) == b' ' {
-                let ws = end + 1;
+            // French: number, then a street word (`12 rue de la Paix`, `5, avenue Victor Hugo`)
+            let gap = match (at(b, end), at(b, end + 1)) {
+                (b' ', _) => Some(1),
+                (b',', b' ') => Some(2),
+                _ => None,
+            };
+            if let Some(gap) = gap {
+                let ws = end + gap;
                 let we = run(b, ws, 16, |c| c.is_ascii_alphabetic() || c >= 0x80);
                 let mut fb = [0u8; 32];
                 let street = lower(self.word_at(ws, we), &mut fb);
@@ -602,7 +611,13 @@ impl Run<'_> {
                         }
                         k = e2;
                     }
-                    let k = self.address_tail(k, false).unwrap_or(k);
+                    // after a comma the street word may be a plain word (`chapter 5, place
+                    // the lid`): the postcode and city must confirm it
+                    let k = match self.address_tail(k, false) {
+                        Some(t) => t,
+                        None if gap == 1 => k,
+                        None => return None,
+                    };
                     self.push(EntityType::Address, s, k, 80);
                     return Some(k);
                 }
@@ -615,7 +630,10 @@ impl Run<'_> {
         if s < self.last_end + 2 || at(b, s - 1) != b' ' {
             return None;
         }
-        let mut ws = s - 1;
+        // a comma between a street that a prefix opens and its number (`Calle de Alcalá, 45`,
+        // `Via Garibaldi, 12`, `Rua Augusta, 1500`)
+        let comma = s >= self.last_end + 3 && at(b, s - 2) == b',';
+        let mut ws = if comma { s - 2 } else { s - 1 };
         let mut words = 0;
         let mut start = None;
         // a German street named by a preposition (`Am Lerchenberg 3`, `An der Alster 12`,
@@ -642,6 +660,7 @@ impl Run<'_> {
             }
             let word = self.word_at(k, we);
             if words == 0
+                && !comma
                 && at(b, k).is_ascii_uppercase()
                 && self
                     .w
@@ -713,6 +732,9 @@ impl Run<'_> {
             ws = k - 1;
         }
         if start.is_none() {
+            if comma {
+                return None;
+            }
             if let Some(p) = preposition {
                 let end = self.address_tail(self.unit_after(end), false)?;
                 self.push(EntityType::Address, p, end, 75);
@@ -729,7 +751,12 @@ impl Run<'_> {
         }
         let start = start?;
         let end = self.unit_after(end);
-        let end = self.address_tail(end, false).unwrap_or(end);
+        // with a comma before the number, only with the postcode and city after it
+        let end = match self.address_tail(end, false) {
+            Some(t) => t,
+            None if !comma => end,
+            None => return None,
+        };
         self.push(EntityType::Address, start, end, 80);
         Some(end)
     }

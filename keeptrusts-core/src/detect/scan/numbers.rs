@@ -449,7 +449,16 @@ impl Run<'_> {
                     return Some(end);
                 }
             }
-            if spaced_before || (at(b, e) == b' ' && next.is_ascii_lowercase()) {
+            let after_comma =
+                s >= self.last_end + 3 && at(b, s - 1) == b' ' && at(b, s - 2) == b',';
+            // `5, avenue Victor Hugo`
+            let comma_after =
+                at(b, e) == b',' && at(b, e + 1) == b' ' && at(b, e + 2).is_ascii_lowercase();
+            if spaced_before
+                || after_comma
+                || comma_after
+                || (at(b, e) == b' ' && next.is_ascii_lowercase())
+            {
                 if let Some(end) = self.german_address(s) {
                     return Some(end);
                 }
