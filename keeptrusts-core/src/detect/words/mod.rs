@@ -149,16 +149,43 @@ impl FromIterator<&'static str> for Set {
 pub(crate) struct Map<V> {
     map: HashMap<&'static str, V, BuildHasherDefault<WordHash>>,
     filter: Box<[u64; 256]>,
+    /// For a map of many thousand words (the name lists), a second filter that also reads two
+    /// bits of the second byte, so most words in no list still stop before the table.
+    wide: Option<Box<[u64; 1024]>>,
+}
+
+/// The bit of `w` in a [`Map`]'s wide filter: [`filter_bit`]'s and two bits of the second byte
+/// (ASCII case is bit 5, outside all of them).
+#[inline]
+fn wide_bit(w: &[u8]) -> usize {
+    (filter_bit(w) << 2) | usize::from(w.get(1).copied().unwrap_or(0) & 3)
 }
 
 impl<V> Map<V> {
     #[inline]
     pub(crate) fn get(&self, w: &str) -> Option<&V> {
-        if passes(&self.filter, w) {
+        let wide = self.wide.as_ref().is_none_or(|f| {
+            let k = wide_bit(w.as_bytes());
+            f.get(k >> 6).is_some_and(|&bits| bits >> (k & 63) & 1 != 0)
+        });
+        if wide && passes(&self.filter, w) {
             self.map.get(w)
         } else {
             None
         }
+    }
+
+    /// This map with a wide filter in front (see [`Map::wide`]).
+    pub(crate) fn widened(mut self) -> Self {
+        let mut f = Box::new([0u64; 1024]);
+        for w in self.map.keys() {
+            let k = wide_bit(w.as_bytes());
+            if let Some(bits) = f.get_mut(k >> 6) {
+                *bits |= 1 << (k & 63);
+            }
+        }
+        self.wide = Some(f);
+        self
     }
 
     /// Whether `w` may be a key: `false` answers that it is none, for `w` and for every word
@@ -187,7 +214,11 @@ impl<V> Map<V> {
 impl<V> From<HashMap<&'static str, V, BuildHasherDefault<WordHash>>> for Map<V> {
     fn from(map: HashMap<&'static str, V, BuildHasherDefault<WordHash>>) -> Self {
         let filter = filter_of(map.keys());
-        Map { map, filter }
+        Map {
+            map,
+            filter,
+            wide: None,
+        }
     }
 }
 
@@ -479,7 +510,7 @@ pub(crate) fn words() -> Option<&'static Words> {
                 }
             }
             Some(Words {
-                name_flags: flags.into(),
+                name_flags: Map::from(flags).widened(),
                 name_roles: roles.into(),
                 given: set(given_names()),
                 months: set(MONTHS.iter().copied()),
