@@ -39,6 +39,7 @@ mod dates;
 mod names;
 mod numbers;
 mod phones;
+mod tails;
 mod tokens;
 
 use checks::*;
