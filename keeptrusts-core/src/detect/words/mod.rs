@@ -514,7 +514,7 @@ pub(crate) fn words() -> Option<&'static Words> {
                 name_roles: roles.into(),
                 given: set(given_names()),
                 months: set(MONTHS.iter().copied()),
-                street_suffixes: set(STREET_SUFFIXES.iter().copied()),
+                street_suffixes: set(STREET_SUFFIXES.iter().chain(WEAK_STREET_SUFFIXES).copied()),
                 german_street_endings: GERMAN_STREET_ENDINGS,
                 french_streets: set(FRENCH_STREETS.iter().copied()),
                 spanish_streets: set(SPANISH_STREETS.iter().copied()),
