@@ -55,16 +55,9 @@ fn sixteen_threads_never_overspend_and_the_ledger_equals_the_settlements() {
     const PER_THREAD: usize = 10_000;
     let store = Arc::new(MemoryWallets::new());
     let key = WalletKey::new(WalletScope::Team, "engineering");
-    store
-        .allocate(
-            &key,
-            Decimal::new(50_000, 2),
-            "USD",
-            None,
-            AllocateMode::Set,
-            0,
-        )
-        .unwrap(); // 500.00
+    let budget = Decimal::new(50_000, 2); // 500.00
+    let set = AllocateMode::Set;
+    store.allocate(&key, budget, "USD", None, set, 0).unwrap();
     let done = Arc::new(AtomicBool::new(false));
     let monitor = {
         let (store, key, done) = (Arc::clone(&store), key.clone(), Arc::clone(&done));
@@ -132,16 +125,9 @@ fn sixteen_threads_never_overspend_and_the_ledger_equals_the_settlements() {
 fn a_million_sub_cent_settlements_sum_exactly() {
     let mut ledger = Ledger::default();
     let key = WalletKey::new(WalletScope::Org, "acme");
-    ledger
-        .allocate(
-            &key,
-            Decimal::new(1_000_000, 0),
-            "USD",
-            None,
-            AllocateMode::Set,
-            0,
-        )
-        .unwrap();
+    let budget = Decimal::new(1_000_000, 0);
+    let set = AllocateMode::Set;
+    ledger.allocate(&key, budget, "USD", None, set, 0).unwrap();
     let mut exact: i128 = 0; // in units of 1e-9
     for i in 0..1_000_000i64 {
         let units = (i * 7919) % 999_983 + 1; // 1e-9 .. ~0.001: sub-cent

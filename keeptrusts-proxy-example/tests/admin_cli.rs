@@ -13,7 +13,7 @@ use std::time::{Duration, Instant};
 use serde_json::Value;
 
 mod common;
-use common::{call, chat, http, root, stop, Env};
+use common::{call, chat, http, key_args, root, stop, Env};
 
 fn json(out: &str) -> Value {
     serde_json::from_str(out).unwrap_or_else(|e| panic!("{e}: {out}"))
@@ -93,16 +93,8 @@ fn keys_are_listed_revoked_rotated_and_expire() {
     assert_eq!(rotated["label"], "ci");
     assert_eq!(refused_within_a_second(&addr, &second), "key_revoked");
     assert_eq!(refused(&addr, &third), None);
-    let (code, _, err) = env.kt(&[
-        "key",
-        "create",
-        "--team",
-        "support",
-        "--email",
-        "agent@yourco.com",
-        "--expires-in",
-        "soon",
-    ]);
+    let soon = ["--expires-in", "soon"];
+    let (code, _, err) = env.kt(&key_args("support", "agent@yourco.com", &soon));
     assert_eq!(code, 2);
     assert!(err.contains("30d"), "{err}");
     stop(&mut gw);

@@ -16,7 +16,7 @@ use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 mod common;
-use common::{chat, events, ledger, stop, Env};
+use common::{chat, events, ledger, pg_env, pg_url, psql, stop, Env};
 
 /// The request ids answered 200 before the kill.
 fn load_then_kill(env: &Env, extra: &[&str], key: &str, kill_after: Duration) -> HashSet<String> {
@@ -198,27 +198,9 @@ fn a_killed_relaxed_gateway_loses_at_most_its_last_batches() {
 
 #[test]
 fn a_killed_durable_gateway_on_postgres_never_answered_a_request_it_did_not_record() {
-    let Ok(url) = std::env::var("KEEPTRUSTS_TEST_POSTGRES_URL") else {
-        assert!(
-            std::env::var("KEEPTRUSTS_SKIP_POSTGRES").as_deref() == Ok("1"),
-            "KEEPTRUSTS_TEST_POSTGRES_URL is not set"
-        );
-        return;
-    };
+    let Some(url) = pg_url() else { return };
     let db = format!("kt_crash_{}", std::process::id());
-    let psql = |sql: &str| {
-        let ok = Command::new("psql")
-            .args([url.as_str(), "-v", "ON_ERROR_STOP=1", "-q", "-c", sql])
-            .status()
-            .unwrap()
-            .success();
-        assert!(ok, "psql {sql}");
-    };
-    psql(&format!("DROP DATABASE IF EXISTS {db}"));
-    psql(&format!("CREATE DATABASE {db}"));
-    let (server, _) = url.rsplit_once('/').unwrap();
-    let mut env = Env::new("crash-postgres");
-    env.store = format!("{server}/{db}");
+    let env = pg_env(&url, "crash-postgres", &db);
     let (answered, lost) = crash_runs(&env, &[], 20);
     assert!(answered > 100, "the load ran: {answered} answers");
     assert_eq!(
@@ -226,12 +208,9 @@ fn a_killed_durable_gateway_on_postgres_never_answered_a_request_it_did_not_reco
         "{lost} of {answered} answered requests have no event"
     );
     drop(env);
-    psql(&format!("DROP DATABASE {db}"));
     // two gateways on one database: one is killed, the other releases its floats
-    psql(&format!("CREATE DATABASE {db}"));
-    let mut env = Env::new("crash-postgres-neighbour");
-    env.store = format!("{server}/{db}");
+    let env = pg_env(&url, "crash-postgres-neighbour", &db);
     a_neighbour_releases_the_floats_of_a_killed_gateway(&env);
     drop(env);
-    psql(&format!("DROP DATABASE {db}"));
+    psql(&url, &format!("DROP DATABASE {db}"));
 }

@@ -17,7 +17,7 @@ use std::time::{Duration, Instant};
 
 use serde_json::{json, Value};
 
-use common::{call, events, http, ledger, max_biller, stop, Env, Reply};
+use common::{call, events, http, ledger, max_biller, pg_env, pg_url, psql, stop, Env, Reply};
 
 fn pack(env: &Env, provider: &str, queue: &str) -> std::path::PathBuf {
     let p = env.dir.join("pack.yaml");
@@ -290,30 +290,9 @@ fn a_malformed_queue_stops_the_gateway_from_starting() {
 
 #[test]
 fn two_gateways_on_postgres_a_request_held_on_one_is_released_by_an_approval_on_the_other() {
-    let Ok(url) = std::env::var("KEEPTRUSTS_TEST_POSTGRES_URL") else {
-        assert!(
-            std::env::var("KEEPTRUSTS_SKIP_POSTGRES").as_deref() == Ok("1"),
-            "KEEPTRUSTS_TEST_POSTGRES_URL is not set (KEEPTRUSTS_SKIP_POSTGRES=1 skips this test)"
-        );
-        return;
-    };
+    let Some(url) = pg_url() else { return };
     let db = format!("kt_held_{}", std::process::id());
-    let psql = |sql: &str| {
-        let out = std::process::Command::new("psql")
-            .args([url.as_str(), "-v", "ON_ERROR_STOP=1", "-q", "-c", sql])
-            .output()
-            .expect("psql runs");
-        assert!(
-            out.status.success(),
-            "psql {sql}: {}",
-            String::from_utf8_lossy(&out.stderr)
-        );
-    };
-    psql(&format!("DROP DATABASE IF EXISTS {db}"));
-    psql(&format!("CREATE DATABASE {db}"));
-    let (server, _) = url.rsplit_once('/').expect("a URL ending in /DATABASE");
-    let mut env = Env::new("held-postgres");
-    env.store = format!("{server}/{db}");
+    let env = pg_env(&url, "held-postgres", &db);
     let key = env.support_team();
     let lead = env.member_key("support", "lead@yourco.com", Some("admin"));
     env.ok(&[
@@ -356,5 +335,5 @@ fn two_gateways_on_postgres_a_request_held_on_one_is_released_by_an_approval_on_
     let (_, reserved, n) = ledger(&env);
     assert_eq!((reserved, n), (0.0, 2));
     drop(env);
-    psql(&format!("DROP DATABASE {db}"));
+    psql(&url, &format!("DROP DATABASE {db}"));
 }

@@ -13,7 +13,7 @@ use std::sync::Arc;
 use serde_json::{json, Value};
 
 mod common;
-use common::{chat, events, http, ledger, max_biller, post_json, stop, Env};
+use common::{chat, events, http, key_args, ledger, max_biller, post_json, stop, Env};
 
 fn pack(env: &Env, provider: &str) -> std::path::PathBuf {
     let p = env.dir.join("pack.yaml");
@@ -339,18 +339,9 @@ fn concurrent_requests_with_one_request_id_are_each_charged_and_audited() {
 fn a_key_bound_to_a_consumer_group_cannot_switch_groups_by_header() {
     let env = Env::new("lc-group");
     env.support_team();
-    let bound: Value = serde_json::from_str(&env.ok(&[
-        "key",
-        "create",
-        "--team",
-        "support",
-        "--email",
-        "agent@yourco.com",
-        "--consumer-group",
-        "customer-facing",
-        "--json",
-    ]))
-    .unwrap();
+    let group = ["--consumer-group", "customer-facing", "--json"];
+    let bound = env.ok(&key_args("support", "agent@yourco.com", &group));
+    let bound: Value = serde_json::from_str(&bound).unwrap();
     let bound = bound["key"].as_str().unwrap().to_owned();
     let p = env.dir.join("groups.yaml");
     std::fs::write(

@@ -16,7 +16,7 @@ use std::time::{Duration, Instant};
 
 use serde_json::{json, Value};
 
-use common::{call, http, max_biller, stop, Env};
+use common::{call, http, key_args, max_biller, stop, Env};
 
 const SECRET: &str = "whsec-test-4f1c";
 
@@ -143,16 +143,8 @@ fn a_receiver_gets_each_event_type_once_signed_and_without_request_text() {
     env.ok(&[
         "wallet", "allocate", "--team", "support", "--amount", "0.50",
     ]);
-    let spare: Value = serde_json::from_str(&env.ok(&[
-        "key",
-        "create",
-        "--team",
-        "support",
-        "--email",
-        "agent@yourco.com",
-        "--json",
-    ]))
-    .unwrap();
+    let spare = env.ok(&key_args("support", "agent@yourco.com", &["--json"]));
+    let spare: Value = serde_json::from_str(&spare).unwrap();
     let (provider, _) = max_biller(Arc::default());
     let (hook, got) = receiver();
     let dead = black_hole();

@@ -1,8 +1,8 @@
 //! The gateway on PostgreSQL: requests reserve, settle and write their events through the
 //! write-behind ledger into the server, and the gateway shuts down cleanly.
 //!
-//! The server comes from `KEEPTRUSTS_TEST_POSTGRES_URL` (`.ci/run` sets it); without it the test
-//! prints that it was not run. It works in a database of its own, made with `psql`.
+//! The server comes from `KEEPTRUSTS_TEST_POSTGRES_URL` (`.ci/run` sets it); without it the tests
+//! fail unless `KEEPTRUSTS_SKIP_POSTGRES=1` skips them. It works in a database of its own, made with `psql`.
 #![allow(
     clippy::unwrap_used,
     clippy::expect_used,
@@ -10,35 +10,14 @@
     missing_docs
 )]
 
-use std::process::Command;
-
 mod common;
-use common::{chat, ledger, stop, Env};
-
-fn psql(url: &str, sql: &str) {
-    let out = Command::new("psql")
-        .args([url, "-v", "ON_ERROR_STOP=1", "-q", "-c", sql])
-        .output()
-        .expect("psql runs");
-    assert!(
-        out.status.success(),
-        "psql {sql}: {}",
-        String::from_utf8_lossy(&out.stderr)
-    );
-}
+use common::{chat, ledger, pg_env, pg_url, psql, stop};
 
 #[test]
 fn the_gateway_on_postgres_charges_writes_events_and_stops_cleanly() {
-    let Ok(url) = std::env::var("KEEPTRUSTS_TEST_POSTGRES_URL") else {
-        eprintln!("KEEPTRUSTS_TEST_POSTGRES_URL is not set: the PostgreSQL gateway test not run");
-        return;
-    };
+    let Some(url) = pg_url() else { return };
     let db = format!("kt_gw_{}", std::process::id());
-    psql(&url, &format!("DROP DATABASE IF EXISTS {db}"));
-    psql(&url, &format!("CREATE DATABASE {db}"));
-    let (server, _) = url.rsplit_once('/').expect("a URL ending in /DATABASE");
-    let mut env = Env::new("postgres");
-    env.store = format!("{server}/{db}");
+    let env = pg_env(&url, "postgres", &db);
     let key = env.support_team();
     let (mut gw, addr) = env.gateway(&[]);
     for i in 0..20 {
@@ -68,16 +47,9 @@ fn the_gateway_on_postgres_charges_writes_events_and_stops_cleanly() {
 
 #[test]
 fn two_gateways_on_one_postgres_wallet_never_overspend_against_a_maximal_biller() {
-    let Ok(url) = std::env::var("KEEPTRUSTS_TEST_POSTGRES_URL") else {
-        eprintln!("KEEPTRUSTS_TEST_POSTGRES_URL is not set: the PostgreSQL gateway test not run");
-        return;
-    };
+    let Some(url) = pg_url() else { return };
     let db = format!("kt_gw2_{}", std::process::id());
-    psql(&url, &format!("DROP DATABASE IF EXISTS {db}"));
-    psql(&url, &format!("CREATE DATABASE {db}"));
-    let (server, _) = url.rsplit_once('/').expect("a URL ending in /DATABASE");
-    let mut env = Env::new("postgres-two");
-    env.store = format!("{server}/{db}");
+    let env = pg_env(&url, "postgres-two", &db);
     let key = env.support_team();
     // about nine requests' bounds fit: each reserves ~$0.21 (1,024 output tokens at $200 per 1M)
     env.ok(&["wallet", "allocate", "--team", "support", "--amount", "2"]);
@@ -142,16 +114,9 @@ fn two_gateways_on_one_postgres_wallet_never_overspend_against_a_maximal_biller(
 
 #[test]
 fn a_key_revoked_on_one_gateway_is_refused_by_another_within_a_second() {
-    let Ok(url) = std::env::var("KEEPTRUSTS_TEST_POSTGRES_URL") else {
-        eprintln!("KEEPTRUSTS_TEST_POSTGRES_URL is not set: the PostgreSQL gateway test not run");
-        return;
-    };
+    let Some(url) = pg_url() else { return };
     let db = format!("kt_gw3_{}", std::process::id());
-    psql(&url, &format!("DROP DATABASE IF EXISTS {db}"));
-    psql(&url, &format!("CREATE DATABASE {db}"));
-    let (server, _) = url.rsplit_once('/').expect("a URL ending in /DATABASE");
-    let mut env = Env::new("postgres-revoke");
-    env.store = format!("{server}/{db}");
+    let env = pg_env(&url, "postgres-revoke", &db);
     let key = env.support_team();
     let admin = env.member_key("support", "lead@yourco.com", Some("admin"));
     let (mut a, addr_a) = env.gateway(&[]);

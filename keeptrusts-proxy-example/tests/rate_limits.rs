@@ -18,7 +18,7 @@ use std::process::Command;
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
 mod common;
-use common::{call, chat, events, http, stop, Env, Reply};
+use common::{call, chat, events, http, pg_env, pg_url, psql, stop, Env, Reply};
 
 const PACK: &str = r#"
 pack:
@@ -347,40 +347,11 @@ fn a_malformed_limit_stops_the_gateway_from_starting() {
     assert!(err.contains("negative"), "{err}");
 }
 
-fn pg_url() -> Option<String> {
-    let u = std::env::var("KEEPTRUSTS_TEST_POSTGRES_URL").ok();
-    if u.is_none() {
-        // a missing server must be a decision, never a silent pass
-        assert!(
-            std::env::var("KEEPTRUSTS_SKIP_POSTGRES").as_deref() == Ok("1"),
-            "KEEPTRUSTS_TEST_POSTGRES_URL is not set (set KEEPTRUSTS_SKIP_POSTGRES=1 to skip the PostgreSQL tests)"
-        );
-        eprintln!("KEEPTRUSTS_SKIP_POSTGRES=1: the PostgreSQL rate-limit test not run");
-    }
-    u
-}
-
-fn psql(url: &str, sql: &str) {
-    let out = Command::new("psql")
-        .args([url, "-v", "ON_ERROR_STOP=1", "-q", "-c", sql])
-        .output()
-        .expect("psql runs");
-    assert!(
-        out.status.success(),
-        "psql {sql}: {}",
-        String::from_utf8_lossy(&out.stderr)
-    );
-}
-
 #[test]
 fn two_gateways_on_one_postgres_store_hold_a_shared_limit_exactly() {
     let Some(url) = pg_url() else { return };
     let db = format!("kt_rate_{}", std::process::id());
-    psql(&url, &format!("DROP DATABASE IF EXISTS {db}"));
-    psql(&url, &format!("CREATE DATABASE {db}"));
-    let (server, _) = url.rsplit_once('/').expect("a URL ending in /DATABASE");
-    let mut env = Env::new("rate-pg");
-    env.store = format!("{server}/{db}");
+    let env = pg_env(&url, "rate-pg", &db);
     members(&env, "Support", &["a@yourco.com", "b@yourco.com"]);
     let key = env.key("support", "a@yourco.com");
     let keys: Vec<String> = (0..3)

@@ -10,25 +10,19 @@
     missing_docs
 )]
 
-use std::process::{Command, Stdio};
+use std::process::Stdio;
 
-use keeptrusts_core::event::{verify, EventDraft, EventStore, MemoryEvents};
-use keeptrusts_core::pricing::Currency;
-use keeptrusts_core::wallet::{
-    AllocateMode, MemoryWallets, ReserveOutcome, ReserveRequest, WalletScope, WalletStore,
-};
-use keeptrusts_core::{
-    ChatRequest, Engine, MemoryEscalations, Principal, RequestContext, Role, StoreError, Stores,
-    WalletKey,
-};
+use keeptrusts_core::event::{verify, EventStore, MemoryEvents};
+use keeptrusts_core::wallet::{MemoryWallets, ReserveOutcome, WalletScope, WalletStore};
+use keeptrusts_core::{MemoryEscalations, StoreError, WalletKey};
 use keeptrusts_store::PgStore;
 use proptest::prelude::*;
 use rust_decimal::Decimal;
 
 mod common;
 use common::{
-    check_after_crash, concurrent_cycles, escalation_case, journal_case, op, rate_case, rate_race,
-    request_cycle, run, ticket_case, JOURNAL_CASE,
+    concurrent_cycles, escalation_case, journal_case, op, rate_case, rate_race, request_cycle, run,
+    ticket_case, JOURNAL_CASE,
 };
 
 fn url() -> Option<String> {
@@ -93,21 +87,8 @@ fn escalations_behave_the_same() {
 fn event_chains_behave_the_same() {
     let Some(url) = url() else { return };
     let store = fresh(&url, "events");
-    let engine = Engine::from_yaml("pack: {name: e, version: \"1\"}\npolicies: {chain: [rbac, audit-logger]}\npolicy: {audit-logger: {retention_days: 1}}\n").unwrap();
-    let p = Principal::new("u@yourco.com", "legal", Role::Member);
-    let esc = MemoryEscalations::new();
     let memory = MemoryEvents::new();
-    for i in 0..10 {
-        let id = format!("r{i}");
-        let d = engine
-            .evaluate(
-                &p,
-                &ChatRequest::user("m", "hi"),
-                &RequestContext::new(&id, i * 3_600_000),
-                &Stores::new(&esc),
-            )
-            .unwrap();
-        let draft = EventDraft::from_decision(&p, &d, &id, Some("m"), i * 3_600_000);
+    for draft in common::decision_drafts() {
         assert_eq!(
             memory.append(draft.clone()).unwrap(),
             store.append(draft).unwrap()
@@ -235,15 +216,7 @@ fn postgres_worker() {
                 let key = WalletKey::new(WalletScope::Team, "engineering");
                 let mut charged = Decimal::ZERO;
                 for i in 0..PER_THREAD {
-                    let req = ReserveRequest {
-                        lease_id: format!("{tag}-{t}-{i}").into(),
-                        cascade: vec![key.clone()],
-                        amount: Decimal::new(1, 0),
-                        currency: Currency::USD,
-                        ttl_ms: 60_000,
-                        price: None,
-                        force: None,
-                    };
+                    let req = common::dollar_lease(format!("{tag}-{t}-{i}"), &key, 60_000);
                     // Under this deliberate overload (128 threads, one row, 2 cores) a call may
                     // fail closed waiting for a connection; a client retries, and both calls are
                     // idempotent per lease id, so a retry never holds or charges twice.
@@ -265,29 +238,12 @@ fn four_processes_of_32_threads_never_overspend() {
     let Some(url) = url() else { return };
     let store = fresh(&url, "load");
     let key = WalletKey::new(WalletScope::Team, "engineering");
-    store
-        .allocate(
-            &key,
-            Decimal::new(1000, 0),
-            "USD",
-            None,
-            AllocateMode::Set,
-            0,
-        )
-        .unwrap();
+    common::fund(&store, &key, 1000);
     let schema = format!("kt_test_{}_load", std::process::id());
-    let exe = std::env::current_exe().unwrap();
     let children: Vec<_> = ["p0", "p1", "p2", "p3"]
         .iter()
         .map(|tag| {
-            Command::new(&exe)
-                .args([
-                    "--exact",
-                    "postgres_worker",
-                    "--ignored",
-                    "--nocapture",
-                    "--test-threads=1",
-                ])
+            common::worker("postgres_worker")
                 .env("KEEPTRUSTS_TEST_POSTGRES_URL", &url)
                 .env("KT_PG_WORKER_SCHEMA", &schema)
                 .env("KT_PG_WORKER_TAG", tag)
@@ -323,24 +279,8 @@ fn a_killed_process_loses_nothing_committed_on_postgres() {
     let Some(url) = url() else { return };
     let store = fresh(&url, "crash");
     let key = WalletKey::new(WalletScope::Team, "engineering");
-    store
-        .allocate(
-            &key,
-            Decimal::new(1_000_000, 0),
-            "USD",
-            None,
-            AllocateMode::Set,
-            0,
-        )
-        .unwrap();
-    let mut child = Command::new(std::env::current_exe().unwrap())
-        .args([
-            "--exact",
-            "postgres_crash_worker",
-            "--ignored",
-            "--nocapture",
-            "--test-threads=1",
-        ])
+    common::fund(&store, &key, 1_000_000);
+    let child = common::worker("postgres_crash_worker")
         .env("KEEPTRUSTS_TEST_POSTGRES_URL", &url)
         .env(
             "KT_PG_CRASH_SCHEMA",
@@ -349,17 +289,11 @@ fn a_killed_process_loses_nothing_committed_on_postgres() {
         .stdout(Stdio::null())
         .spawn()
         .unwrap();
-    std::thread::sleep(std::time::Duration::from_millis(2_000));
-    child.kill().unwrap(); // SIGKILL
-    child.wait().unwrap();
+    common::kill_after(child, 2_000);
     // a COMMIT the server had already received when the client died still completes: let the
     // server finish it before reading (reading meanwhile could see its lease but not its event)
     std::thread::sleep(std::time::Duration::from_millis(1_000));
-    let (events, settled) = check_after_crash(&store, &store, "k");
-    assert!(
-        events > 20 && settled > 20,
-        "the worker got going: {events} events, {settled} settlements"
-    );
+    common::nothing_committed_lost(&store);
 }
 
 #[test]

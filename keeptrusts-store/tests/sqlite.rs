@@ -6,22 +6,17 @@
     missing_docs
 )]
 
-use std::process::Command;
+use std::process::Stdio;
 
-use keeptrusts_core::event::{verify, EventDraft, EventStore, MemoryEvents};
-use keeptrusts_core::pricing::Currency;
-use keeptrusts_core::wallet::{
-    AllocateMode, MemoryWallets, ReserveOutcome, ReserveRequest, WalletScope, WalletStore,
-};
-use keeptrusts_core::{
-    ChatRequest, Engine, MemoryEscalations, Principal, RequestContext, Role, Stores, WalletKey,
-};
+use keeptrusts_core::event::{verify, EventStore, MemoryEvents};
+use keeptrusts_core::wallet::{MemoryWallets, ReserveOutcome, WalletScope, WalletStore};
+use keeptrusts_core::{MemoryEscalations, WalletKey};
 use keeptrusts_store::SqliteStore;
 
 mod common;
 use common::{
-    check_after_crash, concurrent_cycles, escalation_case, journal_case, op, rate_case, rate_race,
-    request_cycle, run, ticket_case, JOURNAL_CASE,
+    concurrent_cycles, escalation_case, journal_case, op, rate_case, rate_race, request_cycle, run,
+    ticket_case, JOURNAL_CASE,
 };
 use proptest::prelude::*;
 use rust_decimal::Decimal;
@@ -45,14 +40,11 @@ fn settle_and_append_is_one_step() {
 
 #[test]
 fn concurrent_requests_share_transactions_and_lose_nothing() {
-    let dir = std::env::temp_dir().join(format!("kt-sqlite-conc-{}", std::process::id()));
-    std::fs::create_dir_all(&dir).unwrap();
-    let path = dir.join("conc.db");
-    let _ = std::fs::remove_file(&path);
+    let path = common::temp_db("sqlite-conc");
     let store = SqliteStore::open(&path).unwrap();
     concurrent_cycles(&store, 16, 100);
     drop(store);
-    let _ = std::fs::remove_dir_all(&dir);
+    common::remove_temp_db(&path);
 }
 
 #[test]
@@ -72,10 +64,7 @@ fn day_tallies_add_up_exactly_as_the_core_does() {
 
 #[test]
 fn a_database_from_before_the_tallies_is_backfilled_on_open() {
-    let dir = std::env::temp_dir().join(format!("kt-upgrade-{}", std::process::id()));
-    let _ = std::fs::remove_dir_all(&dir);
-    std::fs::create_dir_all(&dir).unwrap();
-    let path = dir.join("kt.db");
+    let path = common::temp_db("upgrade");
     let memory = common::fill_tally_events(&SqliteStore::open(&path).unwrap());
     // back to schema 5: no per-team tallies (the migration fills them from the per-user ones)
     rusqlite::Connection::open(&path)
@@ -100,7 +89,7 @@ fn a_database_from_before_the_tallies_is_backfilled_on_open() {
         )
         .unwrap();
     common::same_tallies(&SqliteStore::open(&path).unwrap(), &memory);
-    let _ = std::fs::remove_dir_all(&dir);
+    common::remove_temp_db(&path);
 }
 
 #[test]
@@ -123,27 +112,8 @@ fn escalations_behave_the_same() {
 
 #[test]
 fn event_chains_behave_the_same_and_survive_reopening() {
-    let dir = std::env::temp_dir().join(format!("kt-store-{}", std::process::id()));
-    std::fs::create_dir_all(&dir).unwrap();
-    let path = dir.join("events.db");
-    let _ = std::fs::remove_file(&path);
-    let engine = Engine::from_yaml("pack: {name: e, version: \"1\"}\npolicies: {chain: [rbac, audit-logger]}\npolicy: {audit-logger: {retention_days: 1}}\n").unwrap();
-    let p = Principal::new("u@yourco.com", "legal", Role::Member);
-    let esc = MemoryEscalations::new();
-    let drafts: Vec<EventDraft> = (0..10)
-        .map(|i| {
-            let id = format!("r{i}");
-            let d = engine
-                .evaluate(
-                    &p,
-                    &ChatRequest::user("m", "hi"),
-                    &RequestContext::new(&id, i * 3_600_000),
-                    &Stores::new(&esc),
-                )
-                .unwrap();
-            EventDraft::from_decision(&p, &d, &id, Some("m"), i * 3_600_000)
-        })
-        .collect();
+    let path = common::temp_db("events");
+    let drafts = common::decision_drafts();
     let memory = MemoryEvents::new();
     {
         let sqlite = SqliteStore::open(&path).unwrap();
@@ -213,15 +183,7 @@ fn sqlite_worker() {
     let key = WalletKey::new(WalletScope::Team, "engineering");
     let mut charged = Decimal::ZERO;
     for i in 0..400 {
-        let req = ReserveRequest {
-            lease_id: format!("{tag}-{i}").into(),
-            cascade: vec![key.clone()],
-            amount: Decimal::new(1, 0),
-            currency: Currency::USD,
-            ttl_ms: 60_000,
-            price: None,
-            force: None,
-        };
+        let req = common::dollar_lease(format!("{tag}-{i}"), &key, 60_000);
         if let ReserveOutcome::Reserved(l) = store.reserve(&req, 0).unwrap() {
             charged += store.settle(&l.id, Decimal::new(73, 2), 0).unwrap().charged;
         }
@@ -231,55 +193,25 @@ fn sqlite_worker() {
 
 #[test]
 fn two_processes_on_one_sqlite_file_never_overspend() {
-    let dir = std::env::temp_dir().join(format!("kt-store-2p-{}", std::process::id()));
-    std::fs::create_dir_all(&dir).unwrap();
-    let path = dir.join("wallets.db");
-    let _ = std::fs::remove_file(&path);
+    let path = common::temp_db("store-2p");
     let store = SqliteStore::open(&path).unwrap();
     let key = WalletKey::new(WalletScope::Team, "engineering");
-    store
-        .allocate(
-            &key,
-            Decimal::new(300, 0),
-            "USD",
-            None,
-            AllocateMode::Set,
-            0,
-        )
-        .unwrap();
-    let exe = std::env::current_exe().unwrap();
+    common::fund(&store, &key, 300);
     let children: Vec<_> = ["a", "b"]
         .iter()
         .map(|tag| {
-            Command::new(&exe)
-                .args([
-                    "--exact",
-                    "sqlite_worker",
-                    "--ignored",
-                    "--nocapture",
-                    "--test-threads=1",
-                ])
+            common::worker("sqlite_worker")
                 .env("KT_STORE_WORKER_DB", &path)
                 .env("KT_STORE_WORKER_TAG", tag)
-                .output_async()
+                .stdout(Stdio::piped())
+                .stderr(Stdio::piped())
+                .spawn()
+                .unwrap()
         })
         .collect();
     let total = common::charged_by(children);
     // 800 attempts of 1.00 against 300.00 settled at 0.73: the wallet ran dry
     common::drawn_exactly(&store, &key, total);
-}
-
-trait SpawnOutput {
-    fn output_async(&mut self) -> std::process::Child;
-}
-
-impl SpawnOutput for Command {
-    fn output_async(&mut self) -> std::process::Child {
-        self.stdout(std::process::Stdio::piped())
-            .stderr(std::process::Stdio::piped())
-            .spawn()
-            .unwrap()
-    }
 }
 
 /// Worker for the SIGKILL test: cycles until killed.
@@ -300,45 +232,18 @@ fn sqlite_crash_worker() {
 
 #[test]
 fn a_killed_process_loses_nothing_committed() {
-    let dir = std::env::temp_dir().join(format!("kt-store-kill-{}", std::process::id()));
-    std::fs::create_dir_all(&dir).unwrap();
-    let path = dir.join("crash.db");
-    let _ = std::fs::remove_file(&path);
+    let path = common::temp_db("store-kill");
     let store = SqliteStore::open(&path).unwrap();
     let key = WalletKey::new(WalletScope::Team, "engineering");
-    store
-        .allocate(
-            &key,
-            Decimal::new(1_000_000, 0),
-            "USD",
-            None,
-            AllocateMode::Set,
-            0,
-        )
-        .unwrap();
-    let mut child = Command::new(std::env::current_exe().unwrap())
-        .args([
-            "--exact",
-            "sqlite_crash_worker",
-            "--ignored",
-            "--nocapture",
-            "--test-threads=1",
-        ])
+    common::fund(&store, &key, 1_000_000);
+    let child = common::worker("sqlite_crash_worker")
         .env("KT_STORE_CRASH_DB", &path)
-        .stdout(std::process::Stdio::null())
+        .stdout(Stdio::null())
         .spawn()
         .unwrap();
-    std::thread::sleep(std::time::Duration::from_millis(1_500));
-    // SIGKILL: no destructor, no rollback hook, mid-transaction as likely as not
-    child.kill().unwrap();
-    child.wait().unwrap();
+    common::kill_after(child, 1_500);
     drop(store);
-    let store = SqliteStore::open(&path).unwrap();
-    let (events, settled) = check_after_crash(&store, &store, "k");
-    assert!(
-        events > 20 && settled > 20,
-        "the worker got going: {events} events, {settled} settlements"
-    );
+    common::nothing_committed_lost(&SqliteStore::open(&path).unwrap());
 }
 
 #[test]
@@ -370,10 +275,7 @@ fn rate_counters_decide_exactly_as_the_memory_counters() {
 
 #[test]
 fn rate_counters_on_one_file_never_admit_past_a_limit() {
-    let dir = std::env::temp_dir().join(format!("kt-rate-{}", std::process::id()));
-    std::fs::create_dir_all(&dir).unwrap();
-    let path = dir.join("rate.db");
-    let _ = std::fs::remove_file(&path);
+    let path = common::temp_db("rate");
     let a = SqliteStore::open(&path).unwrap();
     let b = SqliteStore::open(&path).unwrap();
     // two connections to one file, 8 threads each: the group's 5 a minute, exactly
@@ -383,5 +285,5 @@ fn rate_counters_on_one_file_never_admit_past_a_limit() {
         (ha.join().unwrap(), hb.join().unwrap())
     });
     assert_eq!(na + nb, 5);
-    let _ = std::fs::remove_dir_all(&dir);
+    common::remove_temp_db(&path);
 }

@@ -55,19 +55,6 @@ fn draft(request_id: &str) -> EventDraft {
     common::event_draft(request_id, 1)
 }
 
-fn allocate(store: &dyn WalletStore, amount: i64) {
-    store
-        .allocate(
-            &team(),
-            Decimal::new(amount, 0),
-            "USD",
-            None,
-            AllocateMode::Set,
-            0,
-        )
-        .unwrap();
-}
-
 /// Reserves 1.00 and settles 0.73 until the cascade runs dry; returns how many went through.
 fn drain(wallets: &dyn WalletStore, wb: Option<&WriteBehind>, tag: &str) -> usize {
     let mut n = 0;
@@ -96,12 +83,12 @@ fn drain(wallets: &dyn WalletStore, wb: Option<&WriteBehind>, tag: &str) -> usiz
 fn decides_exactly_as_the_store_alone_and_leaves_the_file_exact() {
     let (_, url_a) = db("exact-a");
     let plain = SqliteStore::open(url_a.trim_start_matches("sqlite:")).unwrap();
-    allocate(&plain, 10);
+    common::fund(&plain, &team(), 10);
     let direct = drain(&plain, None, "direct");
 
     let (path, url) = db("exact-b");
     let (store, wb) = open_write_behind(&url, hook()).unwrap();
-    allocate(store.as_ref(), 10);
+    common::fund(store.as_ref(), &team(), 10);
     let behind = drain(wb.as_ref(), Some(&wb), "behind");
     // 10.00 at 0.73 a request, each needing 1.00 available: 13 requests either way
     assert_eq!((direct, behind), (13, 13));
@@ -146,7 +133,7 @@ fn never_overspend(a: &Arc<WriteBehind>, b: &Arc<WriteBehind>, plain: &Arc<dyn S
         )
         .unwrap_or(i64::MAX)
     };
-    allocate(plain.as_ref(), 300);
+    common::fund(plain.as_ref(), &team(), 300);
     let mut handles = Vec::new();
     for wb in [a, a, b, b] {
         let wb = Arc::clone(wb);
@@ -260,7 +247,7 @@ fn two_writers_and_a_plain_store_on_postgres_never_overspend() {
 fn client_ids_are_held_in_memory_and_replays_are_refused() {
     let (path, url) = db("ids");
     let (store, wb) = open_write_behind(&url, hook()).unwrap();
-    allocate(store.as_ref(), 10);
+    common::fund(store.as_ref(), &team(), 10);
     let other = SqliteStore::open(&path).unwrap();
     // a client's own request id: held from the float like an issued one (where a lease was
     // made decides how it is finished, not the shape of its id)
@@ -321,7 +308,7 @@ fn client_ids_are_held_in_memory_and_replays_are_refused() {
 fn missing_wallets_are_skipped_and_failures_release() {
     let (path, url) = db("cascade");
     let (store, wb) = open_write_behind(&url, hook()).unwrap();
-    allocate(store.as_ref(), 5);
+    common::fund(store.as_ref(), &team(), 5);
     // no user wallet: the team pays, and keeps paying without asking the store each time
     let mut ids = Vec::new();
     for _ in 0..3 {
@@ -373,7 +360,7 @@ fn missing_wallets_are_skipped_and_failures_release() {
 fn a_locked_file_stops_the_memory_path_and_nothing_is_lost() {
     let (path, url) = db("locked");
     let (store, wb) = open_write_behind(&url, hook()).unwrap();
-    allocate(store.as_ref(), 100);
+    common::fund(store.as_ref(), &team(), 100);
     let id = wb.new_request_id().unwrap();
     let ReserveOutcome::Reserved(l) = wb.reserve(&request(&id, Decimal::ONE), 5).unwrap() else {
         panic!("reserved")
@@ -402,7 +389,7 @@ fn a_locked_file_stops_the_memory_path_and_nothing_is_lost() {
 fn a_receipt_is_committed_only_once_its_settlement_and_event_are_in_the_store() {
     let (path, url) = db("receipt");
     let (store, wb) = open_write_behind(&url, hook()).unwrap();
-    allocate(store.as_ref(), 100);
+    common::fund(store.as_ref(), &team(), 100);
     let told = Arc::new(std::sync::atomic::AtomicU64::new(0));
     let t2 = Arc::clone(&told);
     wb.on_commit(Box::new(move |c| {
@@ -459,7 +446,7 @@ fn rusqlite_lock(path: &std::path::Path) -> std::process::Child {
 fn a_long_request_is_settled_after_shorter_ones_were_forgotten() {
     let (path, url) = db("long");
     let (store, wb) = open_write_behind(&url, hook()).unwrap();
-    allocate(store.as_ref(), 100);
+    common::fund(store.as_ref(), &team(), 100);
     // a stream that lasts longer than finished requests are remembered (2 s)
     let long = wb.new_request_id().unwrap();
     let ReserveOutcome::Reserved(held) = wb.reserve(&request(&long, Decimal::ONE), 5).unwrap()
@@ -507,7 +494,7 @@ fn a_long_request_is_settled_after_shorter_ones_were_forgotten() {
 fn a_wallet_with_plenty_never_refuses_under_contention() {
     let (_, url) = db("plenty");
     let (store, wb) = open_write_behind(&url, hook()).unwrap();
-    allocate(store.as_ref(), 1_000_000_000);
+    common::fund(store.as_ref(), &team(), 1_000_000_000);
     let handles: Vec<_> = (0..8)
         .map(|_| {
             let wb = Arc::clone(&wb);
@@ -546,7 +533,7 @@ fn a_store_made_reservation_is_settled_and_audited_through_the_same_path() {
     // was charged and no event written)
     let (path, url) = db("forced");
     let (store, wb) = open_write_behind(&url, hook()).unwrap();
-    allocate(store.as_ref(), 10);
+    common::fund(store.as_ref(), &team(), 10);
     let id = wb.new_request_id().unwrap();
     let mut forced = request(&id, Decimal::new(15, 0));
     forced.force = Some(team());

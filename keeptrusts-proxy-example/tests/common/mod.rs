@@ -47,10 +47,7 @@ impl Env {
     }
 
     pub fn key(&self, team: &str, email: &str) -> String {
-        let v: Value = serde_json::from_str(
-            &self.ok(&["key", "create", "--team", team, "--email", email, "--json"]),
-        )
-        .unwrap();
+        let v: Value = serde_json::from_str(&self.ok(&key_args(team, email, &["--json"]))).unwrap();
         v["key"].as_str().unwrap().to_owned()
     }
 
@@ -266,6 +263,48 @@ pub fn chat(
         headers,
         body.to_string().as_bytes(),
     )
+}
+
+/// The PostgreSQL server from `KEEPTRUSTS_TEST_POSTGRES_URL` (`.ci/run` sets it). Without it
+/// a test fails, unless `KEEPTRUSTS_SKIP_POSTGRES=1` makes skipping a decision: a missing server
+/// never passes silently.
+pub fn pg_url() -> Option<String> {
+    let url = std::env::var("KEEPTRUSTS_TEST_POSTGRES_URL").ok();
+    if url.is_none() {
+        assert!(
+            std::env::var("KEEPTRUSTS_SKIP_POSTGRES").as_deref() == Ok("1"),
+            "KEEPTRUSTS_TEST_POSTGRES_URL is not set (KEEPTRUSTS_SKIP_POSTGRES=1 skips the PostgreSQL tests)"
+        );
+        eprintln!("KEEPTRUSTS_SKIP_POSTGRES=1: a PostgreSQL test not run");
+    }
+    url
+}
+
+/// Runs `sql` with `psql` on `url`; a failure fails the test with psql's message.
+pub fn psql(url: &str, sql: &str) {
+    let out = Command::new("psql")
+        .args([url, "-v", "ON_ERROR_STOP=1", "-q", "-c", sql])
+        .output()
+        .expect("psql runs");
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(out.status.success(), "psql {sql}: {err}");
+}
+
+/// An [`Env`] named `name` whose store is database `db`, made afresh on `url`'s server.
+pub fn pg_env(url: &str, name: &str, db: &str) -> Env {
+    psql(url, &format!("DROP DATABASE IF EXISTS {db}"));
+    psql(url, &format!("CREATE DATABASE {db}"));
+    let (server, _) = url.rsplit_once('/').expect("a URL ending in /DATABASE");
+    let mut env = Env::new(name);
+    env.store = format!("{server}/{db}");
+    env
+}
+
+/// `kt key create --team TEAM --email EMAIL` and then `extra`.
+pub fn key_args<'a>(team: &'a str, email: &'a str, extra: &[&'a str]) -> Vec<&'a str> {
+    let mut args = vec!["key", "create", "--team", team, "--email", email];
+    args.extend_from_slice(extra);
+    args
 }
 
 /// SIGTERM, then wait: the gateway finishes what is in flight (settlements included).

@@ -17,6 +17,14 @@ pub fn shown(v: impl std::fmt::Debug) -> String {
     format!("{v:?}")
 }
 
+/// Sets `key`'s allocation to `dollars` USD at time 0.
+pub fn fund(store: &(impl WalletStore + ?Sized), key: &WalletKey, dollars: i64) {
+    let amount = Decimal::new(dollars, 0);
+    store
+        .allocate(key, amount, "USD", None, AllocateMode::Set, 0)
+        .unwrap();
+}
+
 pub fn keys() -> [WalletKey; 3] {
     [
         WalletKey::new(WalletScope::User, "u@yourco.com"),
@@ -200,19 +208,90 @@ pub fn event_draft(request_id: &str, now: i64) -> keeptrusts_core::event::EventD
     }
 }
 
+/// A reservation of 1.00 USD on `key` alone, held for `ttl_ms`.
+pub fn dollar_lease(lease_id: String, key: &WalletKey, ttl_ms: i64) -> ReserveRequest {
+    ReserveRequest {
+        lease_id: lease_id.into(),
+        cascade: vec![key.clone()],
+        amount: Decimal::new(1, 0),
+        currency: Currency::USD,
+        ttl_ms,
+        price: None,
+        force: None,
+    }
+}
+
+/// This test binary again, running only the ignored test `name` (a worker process).
+pub fn worker(name: &str) -> std::process::Command {
+    let mut c = std::process::Command::new(std::env::current_exe().unwrap());
+    c.args([
+        "--exact",
+        name,
+        "--ignored",
+        "--nocapture",
+        "--test-threads=1",
+    ]);
+    c
+}
+
+/// A fresh path `kt-NAME-PID/NAME.db` in the temporary directory (its folder made, the file
+/// absent).
+pub fn temp_db(name: &str) -> std::path::PathBuf {
+    let dir = std::env::temp_dir().join(format!("kt-{name}-{}", std::process::id()));
+    std::fs::create_dir_all(&dir).unwrap();
+    let path = dir.join(format!("{name}.db"));
+    let _ = std::fs::remove_file(&path);
+    path
+}
+
+/// Removes the folder [`temp_db`] made for `path`.
+pub fn remove_temp_db(path: &std::path::Path) {
+    if let Some(dir) = path.parent() {
+        let _ = std::fs::remove_dir_all(dir);
+    }
+}
+
+/// Lets a worker run for `ms`, then SIGKILLs it: no destructor, no rollback hook, mid-transaction
+/// as likely as not.
+pub fn kill_after(mut child: std::process::Child, ms: u64) {
+    std::thread::sleep(std::time::Duration::from_millis(ms));
+    child.kill().unwrap();
+    child.wait().unwrap();
+}
+
+/// [`check_after_crash`] on a store a killed worker cycled on; the worker must have got going.
+pub fn nothing_committed_lost(store: &dyn Journal) {
+    let (events, settled) = check_after_crash(store, store, "k");
+    assert!(
+        events > 20 && settled > 20,
+        "the worker got going: {events} events, {settled} settlements"
+    );
+}
+
+/// Ten decisions of an rbac + audit-logger pack, an hour apart, as event drafts.
+pub fn decision_drafts() -> Vec<keeptrusts_core::event::EventDraft> {
+    use keeptrusts_core::{ChatRequest, Engine, MemoryEscalations, RequestContext, Stores};
+    let engine = Engine::from_yaml("pack: {name: e, version: \"1\"}\npolicies: {chain: [rbac, audit-logger]}\npolicy: {audit-logger: {retention_days: 1}}\n").unwrap();
+    let p = Principal::new("u@yourco.com", "legal", Role::Member);
+    let esc = MemoryEscalations::new();
+    (0..10)
+        .map(|i| {
+            let id = format!("r{i}");
+            let ctx = RequestContext::new(&id, i * 3_600_000);
+            let chat = ChatRequest::user("m", "hi");
+            let d = engine
+                .evaluate(&p, &chat, &ctx, &Stores::new(&esc))
+                .unwrap();
+            keeptrusts_core::event::EventDraft::from_decision(&p, &d, &id, Some("m"), i * 3_600_000)
+        })
+        .collect()
+}
+
 /// One unit of gateway storage work, repeated by the SIGKILL workers and the concurrency tests:
 /// reserve, then settle and append the request's event in one step.
 pub fn request_cycle(store: &dyn Journal, tag: &str, i: u64) {
     let key = WalletKey::new(WalletScope::Team, "engineering");
-    let req = ReserveRequest {
-        lease_id: format!("{tag}-{i}").into(),
-        cascade: vec![key],
-        amount: Decimal::new(1, 0),
-        currency: Currency::USD,
-        ttl_ms: 1_000,
-        price: None,
-        force: None,
-    };
+    let req = dollar_lease(format!("{tag}-{i}"), &key, 1_000);
     let now = i64::try_from(i).unwrap_or(0);
     if let Ok(ReserveOutcome::Reserved(l)) = store.reserve(&req, now) {
         let _ = store.settle_and_append(&l.id, Decimal::new(37, 2), now, draft(tag, i, now));
@@ -357,15 +436,7 @@ pub fn journal_case(store: &dyn Journal) -> Vec<String> {
         .allocate(&key, Decimal::new(10, 0), "USD", None, AllocateMode::Set, 0)
         .unwrap();
     let mut out = Vec::new();
-    let req = ReserveRequest {
-        lease_id: "j-1".into(),
-        cascade: vec![key.clone()],
-        amount: Decimal::new(1, 0),
-        currency: Currency::USD,
-        ttl_ms: 1_000,
-        price: None,
-        force: None,
-    };
+    let req = dollar_lease("j-1".into(), &key, 1_000);
     assert!(matches!(
         store.reserve(&req, 1).unwrap(),
         ReserveOutcome::Reserved(_)
@@ -396,16 +467,7 @@ pub fn journal_case(store: &dyn Journal) -> Vec<String> {
 /// batches them); then the same checks as after a crash.
 pub fn concurrent_cycles(store: &(dyn Journal + Sync), threads: u64, per_thread: u64) {
     let key = WalletKey::new(WalletScope::Team, "engineering");
-    store
-        .allocate(
-            &key,
-            Decimal::new(1_000_000, 0),
-            "USD",
-            None,
-            AllocateMode::Set,
-            0,
-        )
-        .unwrap();
+    fund(store, &key, 1_000_000);
     std::thread::scope(|s| {
         for t in 0..threads {
             s.spawn(move || {
