@@ -3,12 +3,8 @@
 //! Events are generated in code: 4 teams × 50 users, 3 models, 30 days, a mix of verdicts, costs
 //! and escalations. The viewer is the owner looking at one team, so every section scans all
 //! 1,000,000 events and aggregates the team's 250,000 (the events section returns them all).
-#![allow(
-    clippy::unwrap_used,
-    clippy::expect_used,
-    clippy::indexing_slicing,
-    missing_docs
-)]
+#![allow(clippy::unwrap_used, clippy::expect_used)]
+#![allow(clippy::indexing_slicing, missing_docs)]
 
 use std::hint::black_box;
 use std::time::Duration;
@@ -32,15 +28,11 @@ fn events(n: usize) -> Vec<Event> {
                 2..=5 => Verdict::Redact,
                 _ => Verdict::Allow,
             };
+            let timestamp = 1_793_491_200_000 + (i as i64 * 2_592_000_000 / n as i64);
             let body = EventDraft {
-                id: format!("evt_{i}"),
-                request_id: i.to_string(),
-                timestamp: 1_793_491_200_000 + (i as i64 * 2_592_000_000 / n as i64),
-                org: "default".into(),
                 team: Some(teams[i % 4].into()),
                 user: Some(format!("user{}@yourco.com", (i / 4) % 50)),
                 role: Some(Role::Member),
-                consumer_group: None,
                 model: Some(models[i % 3].into()),
                 target: Some(models[i % 3].into()),
                 verdict,
@@ -49,7 +41,6 @@ fn events(n: usize) -> Vec<Event> {
                 } else {
                     409
                 },
-                reason: None,
                 policies: vec![PolicyResult {
                     kind: PolicyKind::PiiDetector,
                     verdict: if verdict == Verdict::Redact {
@@ -73,16 +64,8 @@ fn events(n: usize) -> Vec<Event> {
                     completion_tokens: 300,
                 }),
                 escalation_id: (verdict == Verdict::Escalate).then(|| format!("esc_{i}")),
-                ticket_id: None,
-                audit: Some(AuditStamp {
-                    retention_days: 365,
-                    immutable: true,
-                    log_all_access: true,
-                    hipaa_audit_controls: false,
-                }),
-                admin: None,
-                key_hint: None,
-                suppressed: None,
+                audit: Some(AuditStamp::default()),
+                ..EventDraft::new(&i.to_string(), "default", timestamp)
             };
             Event::chained(i as u64, body, String::new())
         })

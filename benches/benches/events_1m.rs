@@ -35,15 +35,11 @@ fn count() -> u64 {
 fn draft(i: u64, n: u64) -> EventDraft {
     let team = format!("team{}", i % 10);
     let user = format!("u{}@{team}.example", (i / 10) % 100);
+    let timestamp = T0 + i64::try_from(i * 100 * DAY as u64 / n).unwrap();
     EventDraft {
-        id: format!("evt_b{i}"),
-        request_id: format!("b{i}"),
-        timestamp: T0 + i64::try_from(i * 100 * DAY as u64 / n).unwrap(),
-        org: "default".into(),
         team: Some(team),
         user: Some(user),
         role: Some(Role::Member),
-        consumer_group: None,
         model: Some(
             match i % 3 {
                 0 => "gpt-4o-mini",
@@ -52,15 +48,11 @@ fn draft(i: u64, n: u64) -> EventDraft {
             }
             .into(),
         ),
-        target: None,
         verdict: if i.is_multiple_of(17) {
             Verdict::Block
         } else {
             Verdict::Allow
         },
-        status: 200,
-        reason: None,
-        policies: Vec::new(),
         cost: Some(CostRecord {
             estimated: Decimal::new(120, 6),
             settled: Some(Decimal::new(i64::try_from(i % 97).unwrap() + 3, 6)),
@@ -73,17 +65,8 @@ fn draft(i: u64, n: u64) -> EventDraft {
             prompt_tokens: 100 + i % 50,
             completion_tokens: 300,
         }),
-        escalation_id: None,
-        ticket_id: None,
-        audit: Some(AuditStamp {
-            retention_days: 365,
-            immutable: true,
-            log_all_access: true,
-            hipaa_audit_controls: false,
-        }),
-        admin: None,
-        key_hint: None,
-        suppressed: None,
+        audit: Some(AuditStamp::default()),
+        ..EventDraft::new(&format!("b{i}"), "default", timestamp)
     }
 }
 

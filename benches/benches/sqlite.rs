@@ -64,41 +64,22 @@ fn cycle_behind(wb: &WriteBehind, cascade: &[WalletKey]) {
 
 fn draft(request_id: &str) -> EventDraft {
     EventDraft {
-        id: format!("evt_{request_id}"),
-        request_id: request_id.to_owned(),
-        timestamp: 0,
-        org: "default".into(),
         team: Some("engineering".into()),
         user: Some("dev@yourco.com".into()),
         role: Some(Role::Member),
-        consumer_group: None,
         model: Some("gpt-4o-mini".into()),
-        target: None,
-        verdict: Verdict::Allow,
-        status: 200,
-        reason: None,
         policies: vec![PolicyResult {
             kind: PolicyKind::Rbac,
             verdict: Verdict::Allow,
             reason: None,
             entities: Default::default(),
         }],
-        cost: None,
         tokens: Some(Usage {
             prompt_tokens: 10,
             completion_tokens: 20,
         }),
-        escalation_id: None,
-        ticket_id: None,
-        audit: Some(AuditStamp {
-            retention_days: 365,
-            immutable: true,
-            log_all_access: true,
-            hipaa_audit_controls: false,
-        }),
-        admin: None,
-        key_hint: None,
-        suppressed: None,
+        audit: Some(AuditStamp::default()),
+        ..EventDraft::new(request_id, "default", 0)
     }
 }
 

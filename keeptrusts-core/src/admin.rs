@@ -27,7 +27,6 @@ use crate::time::Millis;
 use crate::wallet::budget::DEFAULT_ORG;
 use crate::wallet::ticket::{Ticket, TicketResolution};
 use crate::wallet::{AllocateMode, Allocation, Wallet, WalletKey, WalletScope};
-use crate::Verdict;
 
 mod command;
 mod keys;
@@ -90,30 +89,18 @@ impl<'a> Ctx<'a> {
         change: Change<'_>,
     ) -> Result<Event, StoreError> {
         let actor = self.actor;
+        let org = if self.org.is_empty() {
+            DEFAULT_ORG
+        } else {
+            self.org
+        };
         let draft = EventDraft {
-            id: format!("evt_{}", self.request_id),
-            request_id: self.request_id.to_owned(),
-            timestamp: self.now,
-            org: if self.org.is_empty() {
-                DEFAULT_ORG.to_owned()
-            } else {
-                self.org.to_owned()
-            },
             team: team.map(str::to_owned),
             user: actor.and_then(|a| a.user.clone()),
             role: actor.and_then(|a| a.role),
-            consumer_group: None,
-            model: None,
-            target: None,
-            verdict: Verdict::Allow,
-            status: 200,
             reason: Some(change.action.to_owned()),
-            policies: Vec::new(),
-            cost: None,
-            tokens: None,
             escalation_id: change.escalation_id.map(str::to_owned),
             ticket_id: change.ticket_id.map(str::to_owned),
-            audit: None,
             admin: Some(AdminChange {
                 action: change.action.to_owned(),
                 actor: self.actor_name(),
@@ -121,8 +108,7 @@ impl<'a> Ctx<'a> {
                 before: change.before,
                 after: change.after,
             }),
-            key_hint: None,
-            suppressed: None,
+            ..EventDraft::new(self.request_id, org, self.now)
         };
         store.append(draft)
     }

@@ -68,6 +68,18 @@ pub struct AuditStamp {
     pub hipaa_audit_controls: bool,
 }
 
+impl Default for AuditStamp {
+    /// `audit-logger`'s defaults: a year, append-only, every access logged, no HIPAA controls.
+    fn default() -> Self {
+        AuditStamp {
+            retention_days: 365,
+            immutable: true,
+            log_all_access: true,
+            hipaa_audit_controls: false,
+        }
+    }
+}
+
 /// One policy's say on a request.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct PolicyResult {

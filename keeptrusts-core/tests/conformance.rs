@@ -1,10 +1,6 @@
 //! Runs the shared conformance vectors (`conformance/vectors/*.json`) against the Rust API.
-#![allow(
-    clippy::unwrap_used,
-    clippy::expect_used,
-    clippy::indexing_slicing,
-    missing_docs
-)]
+#![allow(clippy::unwrap_used, clippy::expect_used)]
+#![allow(clippy::indexing_slicing, missing_docs)]
 
 use std::path::{Path, PathBuf};
 

@@ -1,10 +1,6 @@
 //! Events (hash chain, tamper detection, pruning, no detected values) and dashboard visibility.
-#![allow(
-    clippy::unwrap_used,
-    clippy::expect_used,
-    clippy::indexing_slicing,
-    missing_docs
-)]
+#![allow(clippy::unwrap_used, clippy::expect_used)]
+#![allow(clippy::indexing_slicing, missing_docs)]
 
 use std::collections::BTreeSet;
 

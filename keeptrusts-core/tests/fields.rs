@@ -2,12 +2,8 @@
 //! request never reaches the provider, and one placed in any field of an answer (whole or
 //! streamed) never reaches the client. Each test puts an e-mail address or an SSN in one field
 //! and checks the JSON that would be sent, never the engine's own list of fields.
-#![allow(
-    clippy::unwrap_used,
-    clippy::expect_used,
-    clippy::indexing_slicing,
-    missing_docs
-)]
+#![allow(clippy::unwrap_used, clippy::expect_used)]
+#![allow(clippy::indexing_slicing, missing_docs)]
 
 use keeptrusts_core::exchange::{Begin, Exchange, StreamEnd};
 use keeptrusts_core::{

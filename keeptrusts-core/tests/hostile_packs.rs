@@ -1,11 +1,7 @@
 //! Packs written to hurt (issue 11): each limit refuses the pack as a whole with `E007` (or
 //! `E003` for a regex too large to compile), names where, and keeps the process healthy.
-#![allow(
-    clippy::unwrap_used,
-    clippy::expect_used,
-    clippy::indexing_slicing,
-    missing_docs
-)]
+#![allow(clippy::unwrap_used, clippy::expect_used)]
+#![allow(clippy::indexing_slicing, missing_docs)]
 
 use keeptrusts_core::pack::{
     self, MAX_CHAIN_ENTRIES, MAX_CUSTOM_PATTERNS, MAX_DOCUMENT_BYTES, MAX_TARGETING_LIST,

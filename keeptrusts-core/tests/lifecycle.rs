@@ -1,11 +1,7 @@
 //! The request lifecycle (`exchange`) against generated provider behaviours: money and audit
 //! invariants hold whatever the provider does.
-#![allow(
-    clippy::unwrap_used,
-    clippy::expect_used,
-    clippy::indexing_slicing,
-    missing_docs
-)]
+#![allow(clippy::unwrap_used, clippy::expect_used)]
+#![allow(clippy::indexing_slicing, missing_docs)]
 
 use keeptrusts_core::event::{Closing, EventStore};
 use keeptrusts_core::exchange::{Begin, Delta, Exchange, StreamEnd};
@@ -23,10 +19,7 @@ use rust_decimal::Decimal;
 const PACK: &str = r#"
 pack: { name: lifecycle, version: "1.0" }
 policies:
-  chain:
-    - rbac
-    - pii-detector
-    - audit-logger
+  chain: [rbac, pii-detector, audit-logger]
 policy:
   rbac: { allowed_models: { member: [m0, m1] } }
   pii-detector: { action: redact }

@@ -1,10 +1,6 @@
 //! Property tests over packs built from the spec types.
-#![allow(
-    clippy::unwrap_used,
-    clippy::expect_used,
-    clippy::indexing_slicing,
-    missing_docs
-)]
+#![allow(clippy::unwrap_used, clippy::expect_used)]
+#![allow(clippy::indexing_slicing, missing_docs)]
 
 use std::collections::HashSet;
 

@@ -1,11 +1,7 @@
 //! Rate limits through the lifecycle (`Exchange::begin` with `Stores::with_rate_limits`), as a
 //! client over its limit, a blocked request and a store would break them.
-#![allow(
-    clippy::unwrap_used,
-    clippy::expect_used,
-    clippy::indexing_slicing,
-    missing_docs
-)]
+#![allow(clippy::unwrap_used, clippy::expect_used)]
+#![allow(clippy::indexing_slicing, missing_docs)]
 
 use keeptrusts_core::exchange::{Begin, Exchange};
 use keeptrusts_core::ratelimit::{RateCounters, Subject};

@@ -1,11 +1,7 @@
 //! Table-driven rbac: {unauthenticated, missing team, missing role, member, admin, owner} × every
 //! `minimum_role`, with and without `deny_if_missing`.
-#![allow(
-    clippy::unwrap_used,
-    clippy::expect_used,
-    clippy::indexing_slicing,
-    missing_docs
-)]
+#![allow(clippy::unwrap_used, clippy::expect_used)]
+#![allow(clippy::indexing_slicing, missing_docs)]
 
 use keeptrusts_core::{
     ChatRequest, Engine, MemoryEscalations, Principal, RequestContext, Role, Stores, Verdict,

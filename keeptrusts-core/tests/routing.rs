@@ -1,10 +1,6 @@
 //! Consumer groups and routing strategies, with injected time.
-#![allow(
-    clippy::unwrap_used,
-    clippy::expect_used,
-    clippy::indexing_slicing,
-    missing_docs
-)]
+#![allow(clippy::unwrap_used, clippy::expect_used)]
+#![allow(clippy::indexing_slicing, missing_docs)]
 
 use keeptrusts_core::pack;
 use keeptrusts_core::routing::{Router, RouterOptions};

@@ -1,12 +1,8 @@
 //! The stream redactor is linear and streams (issue 19): a 1 MiB answer without whitespace (CJK
 //! prose, base64) pushed in small chunks is released as it arrives, with a bounded hold-back,
 //! and the output equals whole-text redaction.
-#![allow(
-    clippy::unwrap_used,
-    clippy::expect_used,
-    clippy::indexing_slicing,
-    missing_docs
-)]
+#![allow(clippy::unwrap_used, clippy::expect_used)]
+#![allow(clippy::indexing_slicing, missing_docs)]
 
 use keeptrusts_core::detect::builtin::BuiltinDetector;
 use keeptrusts_core::detect::{resolve_overlaps, Detector};

@@ -1,10 +1,6 @@
 //! The wallet ledger against a simple reference model, under concurrency, and at scale.
-#![allow(
-    clippy::unwrap_used,
-    clippy::expect_used,
-    clippy::indexing_slicing,
-    missing_docs
-)]
+#![allow(clippy::unwrap_used, clippy::expect_used)]
+#![allow(clippy::indexing_slicing, missing_docs)]
 
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Arc;

@@ -1,10 +1,6 @@
 //! The seed's money story, replayed: allocations, the cascade, cost tickets, approval and funding.
-#![allow(
-    clippy::unwrap_used,
-    clippy::expect_used,
-    clippy::indexing_slicing,
-    missing_docs
-)]
+#![allow(clippy::unwrap_used, clippy::expect_used)]
+#![allow(clippy::indexing_slicing, missing_docs)]
 
 use keeptrusts_core::pricing::Usage;
 use keeptrusts_core::wallet::ticket::{self, TicketResolution, TicketStatus};

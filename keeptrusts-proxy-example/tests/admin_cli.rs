@@ -1,12 +1,8 @@
 //! Withdrawing keys, members and teams from the command line, org admins, admin actions in the
 //! audit chain, and a pack's teams checked against the store: each of these was impossible (or
 //! silently wrong) before the authority issue.
-#![allow(
-    clippy::unwrap_used,
-    clippy::expect_used,
-    clippy::indexing_slicing,
-    missing_docs
-)]
+#![allow(clippy::unwrap_used, clippy::expect_used)]
+#![allow(clippy::indexing_slicing, missing_docs)]
 
 use std::time::{Duration, Instant};
 

@@ -2,12 +2,8 @@
 //! that speaks each upstream API (chat completions, Anthropic's Messages, embeddings): what is
 //! translated each way, what the detectors redact, what is charged and audited, and the error
 //! shapes.
-#![allow(
-    clippy::unwrap_used,
-    clippy::expect_used,
-    clippy::indexing_slicing,
-    missing_docs
-)]
+#![allow(clippy::unwrap_used, clippy::expect_used)]
+#![allow(clippy::indexing_slicing, missing_docs)]
 
 use std::io::Write;
 

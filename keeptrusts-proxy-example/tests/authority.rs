@@ -1,11 +1,7 @@
 //! Authority through the admin API, tried the way a hostile team admin or member would
 //! (the authority issue's findings): each request below succeeded before the one decision point.
-#![allow(
-    clippy::unwrap_used,
-    clippy::expect_used,
-    clippy::indexing_slicing,
-    missing_docs
-)]
+#![allow(clippy::unwrap_used, clippy::expect_used)]
+#![allow(clippy::indexing_slicing, missing_docs)]
 
 use serde_json::Value;
 

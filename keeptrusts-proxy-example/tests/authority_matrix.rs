@@ -4,12 +4,8 @@
 //! the host itself takes (`actor: null`) and key issuance for actors go to the store directly,
 //! as `kt` would. Vector times are offsets from the start of a case's steps: a step at
 //! `now_ms` waits until then, and a command's `expires_at` is moved by the same origin.
-#![allow(
-    clippy::unwrap_used,
-    clippy::expect_used,
-    clippy::indexing_slicing,
-    missing_docs
-)]
+#![allow(clippy::unwrap_used, clippy::expect_used)]
+#![allow(clippy::indexing_slicing, missing_docs)]
 
 use std::collections::HashMap;
 use std::sync::Arc;

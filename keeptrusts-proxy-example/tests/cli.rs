@@ -1,10 +1,6 @@
 //! `kt policy lint` / `kt pack validate` / `kt policy test` as a user runs them.
-#![allow(
-    clippy::unwrap_used,
-    clippy::expect_used,
-    clippy::indexing_slicing,
-    missing_docs
-)]
+#![allow(clippy::unwrap_used, clippy::expect_used)]
+#![allow(clippy::indexing_slicing, missing_docs)]
 
 use std::path::{Path, PathBuf};
 use std::process::{Command, Output};

@@ -1,12 +1,8 @@
 //! The console (`/console`) against `kt gateway run`, tried as an attacker would: forms without
 //! or with another session's CSRF token, a session kept after its key was revoked or its member
 //! removed, an idle session, a member editing the URL to reach another team.
-#![allow(
-    clippy::unwrap_used,
-    clippy::expect_used,
-    clippy::indexing_slicing,
-    missing_docs
-)]
+#![allow(clippy::unwrap_used, clippy::expect_used)]
+#![allow(clippy::indexing_slicing, missing_docs)]
 
 use std::collections::BTreeMap;
 

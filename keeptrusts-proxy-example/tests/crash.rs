@@ -2,12 +2,8 @@
 //! moment of the load, restarted; every request a client saw answered 200 has its event and its
 //! settlement in the store, and the chain verifies. Durable is the default; relaxed mode may
 //! lose the last batch, and the test says how much it lost.
-#![allow(
-    clippy::unwrap_used,
-    clippy::expect_used,
-    clippy::indexing_slicing,
-    missing_docs
-)]
+#![allow(clippy::unwrap_used, clippy::expect_used)]
+#![allow(clippy::indexing_slicing, missing_docs)]
 
 use std::collections::HashSet;
 use std::process::Command;

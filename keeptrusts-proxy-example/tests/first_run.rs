@@ -1,11 +1,7 @@
 //! A newcomer's first run: `kt gateway run --bootstrap seed` on an empty store, the store options
 //! before the subcommand, dashboards as text, an example in every `--help`.
-#![allow(
-    clippy::unwrap_used,
-    clippy::expect_used,
-    clippy::indexing_slicing,
-    missing_docs
-)]
+#![allow(clippy::unwrap_used, clippy::expect_used)]
+#![allow(clippy::indexing_slicing, missing_docs)]
 
 use std::process::Command;
 

@@ -1,11 +1,7 @@
 //! The gateway end to end, as a client sees it: `kt gateway run` on a fresh SQLite store set up
 //! with the `kt` CLI, the mock provider, plain HTTP/1.1 requests.
-#![allow(
-    clippy::unwrap_used,
-    clippy::expect_used,
-    clippy::indexing_slicing,
-    missing_docs
-)]
+#![allow(clippy::unwrap_used, clippy::expect_used)]
+#![allow(clippy::indexing_slicing, missing_docs)]
 
 use std::io::Write;
 

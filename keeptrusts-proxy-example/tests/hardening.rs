@@ -1,12 +1,8 @@
 //! Hostile and broken input at the gateway (issue 11): each case asserts the status, the error
 //! code, and that the wallet ledger and the audit chain are intact afterwards (nothing reserved
 //! left behind, spent equal to what was settled, `kt events verify` clean).
-#![allow(
-    clippy::unwrap_used,
-    clippy::expect_used,
-    clippy::indexing_slicing,
-    missing_docs
-)]
+#![allow(clippy::unwrap_used, clippy::expect_used)]
+#![allow(clippy::indexing_slicing, missing_docs)]
 
 use std::io::{Read, Write};
 use std::net::{TcpListener, TcpStream};

@@ -1,11 +1,7 @@
 //! The request lifecycle through the gateway, against a provider that bills every token it
 //! legally may: what is forwarded, what is charged, what is audited.
-#![allow(
-    clippy::unwrap_used,
-    clippy::expect_used,
-    clippy::indexing_slicing,
-    missing_docs
-)]
+#![allow(clippy::unwrap_used, clippy::expect_used)]
+#![allow(clippy::indexing_slicing, missing_docs)]
 
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Arc;

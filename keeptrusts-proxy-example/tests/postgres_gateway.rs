@@ -3,12 +3,8 @@
 //!
 //! The server comes from `KEEPTRUSTS_TEST_POSTGRES_URL` (`.ci/run` sets it); without it the tests
 //! fail unless `KEEPTRUSTS_SKIP_POSTGRES=1` skips them. It works in a database of its own, made with `psql`.
-#![allow(
-    clippy::unwrap_used,
-    clippy::expect_used,
-    clippy::indexing_slicing,
-    missing_docs
-)]
+#![allow(clippy::unwrap_used, clippy::expect_used)]
+#![allow(clippy::indexing_slicing, missing_docs)]
 
 mod common;
 use common::{chat, ledger, pg_env, pg_url, psql, stop};

@@ -6,12 +6,8 @@
 //!
 //! The PostgreSQL test reads `KEEPTRUSTS_TEST_POSTGRES_URL`; without it, it fails unless
 //! `KEEPTRUSTS_SKIP_POSTGRES=1` says to skip it (never a silent pass).
-#![allow(
-    clippy::unwrap_used,
-    clippy::expect_used,
-    clippy::indexing_slicing,
-    missing_docs
-)]
+#![allow(clippy::unwrap_used, clippy::expect_used)]
+#![allow(clippy::indexing_slicing, missing_docs)]
 
 use std::path::PathBuf;
 use std::process::Command;

@@ -2,12 +2,8 @@
 //! unknown model, a consumer group the key may not use (403), and a forbidden admin call each
 //! leave an event and a log line; a flood of them is bounded per minute. Before the audit issue
 //! none of these left an event.
-#![allow(
-    clippy::unwrap_used,
-    clippy::expect_used,
-    clippy::indexing_slicing,
-    missing_docs
-)]
+#![allow(clippy::unwrap_used, clippy::expect_used)]
+#![allow(clippy::indexing_slicing, missing_docs)]
 
 use serde_json::Value;
 

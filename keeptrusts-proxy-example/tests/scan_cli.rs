@@ -1,10 +1,6 @@
 //! `kt scan` and `kt redact` as a scoring harness or a shell script runs them.
-#![allow(
-    clippy::unwrap_used,
-    clippy::expect_used,
-    clippy::indexing_slicing,
-    missing_docs
-)]
+#![allow(clippy::unwrap_used, clippy::expect_used)]
+#![allow(clippy::indexing_slicing, missing_docs)]
 
 use std::io::Write;
 use std::process::{Command, Output, Stdio};

@@ -3,12 +3,8 @@
 //! The server comes from `KEEPTRUSTS_TEST_POSTGRES_URL` (`.ci/run` sets it to the machine's
 //! server). Without the variable these tests print that they were not run; with it, an
 //! unreachable server fails them. Each test works in a schema of its own.
-#![allow(
-    clippy::unwrap_used,
-    clippy::expect_used,
-    clippy::indexing_slicing,
-    missing_docs
-)]
+#![allow(clippy::unwrap_used, clippy::expect_used)]
+#![allow(clippy::indexing_slicing, missing_docs)]
 
 use std::process::Stdio;
 

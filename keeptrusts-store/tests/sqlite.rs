@@ -1,10 +1,6 @@
 //! The same cases against the in-memory stores and SQLite: results must be identical.
-#![allow(
-    clippy::unwrap_used,
-    clippy::expect_used,
-    clippy::indexing_slicing,
-    missing_docs
-)]
+#![allow(clippy::unwrap_used, clippy::expect_used)]
+#![allow(clippy::indexing_slicing, missing_docs)]
 
 use std::process::Stdio;
 

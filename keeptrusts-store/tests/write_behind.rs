@@ -1,11 +1,7 @@
 //! The write-behind ledger decides exactly as the store alone would, never lets two writers of
 //! one file overspend, and leaves the file exact once closed.
-#![allow(
-    clippy::unwrap_used,
-    clippy::expect_used,
-    clippy::indexing_slicing,
-    missing_docs
-)]
+#![allow(clippy::unwrap_used, clippy::expect_used)]
+#![allow(clippy::indexing_slicing, missing_docs)]
 
 use std::path::PathBuf;
 use std::sync::Arc;

@@ -60,40 +60,15 @@ fn a_team_admin_cannot_reach_the_owner_in_their_team() {
         email: "root@x.com".into(),
         ..NewKey::default()
     };
-    assert_eq!(
-        code(create_key(&s, &as_actor(&lead, 4, 2), &mint)),
-        "forbidden"
-    );
-    assert_eq!(
-        code(set_member(
-            &s,
-            &as_actor(&lead, 4, 2),
-            "support",
-            "root@x.com",
-            Role::Member
-        )),
-        "forbidden"
-    );
-    assert_eq!(
-        code(remove_member(
-            &s,
-            &as_actor(&lead, 4, 2),
-            "support",
-            "root@x.com"
-        )),
-        "forbidden"
-    );
+    let ctx = as_actor(&lead, 4, 2);
+    assert_eq!(code(create_key(&s, &ctx, &mint)), "forbidden");
+    let demote = set_member(&s, &ctx, "support", "root@x.com", Role::Member);
+    assert_eq!(code(demote), "forbidden");
+    let remove = remove_member(&s, &ctx, "support", "root@x.com");
+    assert_eq!(code(remove), "forbidden");
     // nor a peer admin, nor grant admin
-    assert_eq!(
-        code(set_member(
-            &s,
-            &as_actor(&lead, 4, 2),
-            "support",
-            "dev@x.com",
-            Role::Admin
-        )),
-        "forbidden"
-    );
+    let promote = set_member(&s, &ctx, "support", "dev@x.com", Role::Admin);
+    assert_eq!(code(promote), "forbidden");
 }
 
 #[test]

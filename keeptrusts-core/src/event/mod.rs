@@ -153,6 +153,36 @@ pub struct AdminChange {
 }
 
 impl EventDraft {
+    /// An event of `request_id` in `org`'s chain at `now` that says nothing else yet: allowed
+    /// (200), no principal, policies, cost or audit stamp. The constructors below and the
+    /// hosts fill in what they know with struct update syntax.
+    pub fn new(request_id: &str, org: &str, now: Millis) -> Self {
+        EventDraft {
+            id: format!("evt_{request_id}"),
+            request_id: request_id.to_owned(),
+            timestamp: now,
+            org: org.to_owned(),
+            team: None,
+            user: None,
+            role: None,
+            consumer_group: None,
+            model: None,
+            target: None,
+            verdict: Verdict::Allow,
+            status: 200,
+            reason: None,
+            policies: Vec::new(),
+            cost: None,
+            tokens: None,
+            escalation_id: None,
+            ticket_id: None,
+            audit: None,
+            admin: None,
+            key_hint: None,
+            suppressed: None,
+        }
+    }
+
     /// The event for a decision (input phase), before settlement.
     pub fn from_decision(
         principal: &Principal,
@@ -161,20 +191,13 @@ impl EventDraft {
         model: Option<&str>,
         now: Millis,
     ) -> Self {
+        let org = principal.org.as_deref().unwrap_or(DEFAULT_ORG);
         EventDraft {
-            id: format!("evt_{request_id}"),
-            request_id: request_id.to_owned(),
-            timestamp: now,
-            org: principal
-                .org
-                .clone()
-                .unwrap_or_else(|| DEFAULT_ORG.to_owned()),
             team: principal.team.clone(),
             user: principal.user.clone(),
             role: principal.role,
             consumer_group: principal.consumer_group.clone(),
             model: model.map(str::to_owned),
-            target: None,
             verdict: decision.verdict,
             status: decision.status,
             reason: decision.reason.clone(),
@@ -187,13 +210,10 @@ impl EventDraft {
                 overrun: false,
                 unmetered: false,
             }),
-            tokens: None,
             escalation_id: decision.escalation_id.clone(),
             ticket_id: decision.ticket_id.clone(),
             audit: decision.audit,
-            admin: None,
-            key_hint: None,
-            suppressed: None,
+            ..EventDraft::new(request_id, org, now)
         }
     }
 
@@ -208,31 +228,16 @@ impl EventDraft {
         code: &str,
         now: Millis,
     ) -> Self {
+        let org = principal.and_then(|p| p.org.as_deref());
         EventDraft {
-            id: format!("evt_{request_id}"),
-            request_id: request_id.to_owned(),
-            timestamp: now,
-            org: principal
-                .and_then(|p| p.org.clone())
-                .unwrap_or_else(|| DEFAULT_ORG.to_owned()),
             team: principal.and_then(|p| p.team.clone()),
             user: principal.and_then(|p| p.user.clone()),
             role: principal.and_then(|p| p.role),
             consumer_group: principal.and_then(|p| p.consumer_group.clone()),
-            model: None,
-            target: None,
             verdict: Verdict::Block,
             status,
             reason: Some(code.to_owned()),
-            policies: Vec::new(),
-            cost: None,
-            tokens: None,
-            escalation_id: None,
-            ticket_id: None,
-            audit: None,
-            admin: None,
-            key_hint: None,
-            suppressed: None,
+            ..EventDraft::new(request_id, org.unwrap_or(DEFAULT_ORG), now)
         }
     }
 
@@ -367,27 +372,11 @@ impl Event {
         Some(Event {
             body: EventDraft {
                 id: b.id.clone(),
-                request_id: b.request_id.clone(),
-                timestamp: b.timestamp,
-                org: b.org.clone(),
-                team: None,
-                user: None,
-                role: None,
-                consumer_group: None,
-                model: None,
-                target: None,
                 verdict: b.verdict,
                 status: b.status,
-                reason: None,
-                policies: Vec::new(),
-                cost: None,
-                tokens: None,
-                escalation_id: None,
-                ticket_id: None,
                 audit: b.audit,
-                admin: None,
-                key_hint: None,
                 suppressed: b.suppressed,
+                ..EventDraft::new(&b.request_id, &b.org, b.timestamp)
             },
             pruned: true,
             ..self.clone()

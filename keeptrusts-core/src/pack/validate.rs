@@ -245,13 +245,7 @@ struct Checker<'c, 'n, 'p> {
 }
 
 impl Checks for Checker<'_, '_, '_> {
-    fn error(
-        &mut self,
-        code: &'static str,
-        at: &[Seg<'_>],
-        message: String,
-        suggestion: Option<String>,
-    ) {
+    fn error(&mut self, code: &'static str, at: &[Seg<'_>], msg: String, hint: Option<String>) {
         let mut segs = self.segs.to_vec();
         segs.extend_from_slice(at);
         let mark = self.ctx.mark(&segs);
@@ -259,7 +253,7 @@ impl Checks for Checker<'_, '_, '_> {
             Seg::K(k) => child(&p, k),
             Seg::I(i) => index(&p, *i),
         });
-        self.ctx.err_suggest(code, &path, mark, message, suggestion);
+        self.ctx.err_suggest(code, &path, mark, msg, hint);
     }
 
     fn entry_warning(&mut self, code: &'static str, message: String) {

@@ -30,12 +30,12 @@ pub struct AuditOptions {
 
 /// The stamp of an `audit-logger` entry, its defaults filled in.
 pub(crate) fn audit_stamp(o: Option<&AuditOptions>) -> AuditStamp {
-    let o = o.cloned().unwrap_or_default();
+    let (o, d) = (o.cloned().unwrap_or_default(), AuditStamp::default());
     AuditStamp {
-        retention_days: o.retention_days.unwrap_or(365),
-        immutable: o.immutable.unwrap_or(true),
-        log_all_access: o.log_all_access.unwrap_or(true),
-        hipaa_audit_controls: o.hipaa_audit_controls.unwrap_or(false),
+        retention_days: o.retention_days.unwrap_or(d.retention_days),
+        immutable: o.immutable.unwrap_or(d.immutable),
+        log_all_access: o.log_all_access.unwrap_or(d.log_all_access),
+        hipaa_audit_controls: o.hipaa_audit_controls.unwrap_or(d.hipaa_audit_controls),
     }
 }
 

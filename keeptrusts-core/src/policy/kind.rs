@@ -149,14 +149,8 @@ pub(crate) trait Policy: fmt::Debug + Send + Sync {
 /// key's line and column.
 pub(crate) trait Checks {
     /// An error at the key `at` below the options (`[K("detect_patterns"), I(2), K("name")]`),
-    /// with a suggestion to show, if any.
-    fn error(
-        &mut self,
-        code: &'static str,
-        at: &[Seg<'_>],
-        message: String,
-        suggestion: Option<String>,
-    );
+    /// with `msg` and a suggestion (`hint`) to show, if any.
+    fn error(&mut self, code: &'static str, at: &[Seg<'_>], msg: String, hint: Option<String>);
 
     /// A warning about the whole chain entry the options belong to.
     fn entry_warning(&mut self, code: &'static str, message: String);

@@ -25,8 +25,7 @@ providers:
   consumer_groups:
     - name: tools
       models: [{provider: mock, model: gpt-4o-mini}]
-      rate_limits:
-        requests_per_minute: 4
+      rate_limits: { requests_per_minute: 4 }
 "#;
 
 fn limits() -> RateLimits {

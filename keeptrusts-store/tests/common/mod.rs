@@ -183,28 +183,11 @@ fn draft(tag: &str, i: u64, now: i64) -> keeptrusts_core::event::EventDraft {
 /// An allowed request's event for engineering's member.
 pub fn event_draft(request_id: &str, now: i64) -> keeptrusts_core::event::EventDraft {
     keeptrusts_core::event::EventDraft {
-        id: format!("evt_{request_id}"),
-        request_id: request_id.to_owned(),
-        timestamp: now,
-        org: "default".into(),
         team: Some("engineering".into()),
         user: Some("dev@yourco.com".into()),
         role: Some(Role::Member),
-        consumer_group: None,
         model: Some("gpt-4o-mini".into()),
-        target: None,
-        verdict: keeptrusts_core::Verdict::Allow,
-        status: 200,
-        reason: None,
-        policies: Vec::new(),
-        cost: None,
-        tokens: None,
-        escalation_id: None,
-        ticket_id: None,
-        audit: None,
-        admin: None,
-        key_hint: None,
-        suppressed: None,
+        ..keeptrusts_core::event::EventDraft::new(request_id, "default", now)
     }
 }
 
@@ -796,9 +779,7 @@ fn tally_draft(rng: &mut Lcg, i: u64) -> keeptrusts_core::event::EventDraft {
     }
     d.audit = Some(AuditStamp {
         retention_days: if rng.next(3) == 0 { 1 } else { 365 },
-        immutable: true,
-        log_all_access: true,
-        hipaa_audit_controls: false,
+        ..AuditStamp::default()
     });
     d
 }
