@@ -12,9 +12,7 @@ use criterion::{criterion_group, criterion_main, Criterion, Throughput};
 use keeptrusts_core::decision::{AuditStamp, PolicyResult};
 use keeptrusts_core::event::{EventDraft, Journal};
 use keeptrusts_core::pricing::{Currency, Usage};
-use keeptrusts_core::wallet::{
-    AllocateMode, ReserveOutcome, ReserveRequest, WalletScope, WalletStore,
-};
+use keeptrusts_core::wallet::{Grant, ReserveOutcome, ReserveRequest, WalletScope, WalletStore};
 use keeptrusts_core::{PolicyKind, Role, Verdict, WalletKey};
 use keeptrusts_store::{PgStore, SqliteStore, WriteBehind};
 use rust_decimal::Decimal;
@@ -86,14 +84,7 @@ fn draft(request_id: &str) -> EventDraft {
 /// A billion USD on `key`, so no bench runs dry.
 fn fund(store: &dyn WalletStore, key: &WalletKey) {
     store
-        .allocate(
-            key,
-            Decimal::new(1_000_000_000, 0),
-            "USD",
-            None,
-            AllocateMode::Set,
-            0,
-        )
+        .allocate(key, &Grant::set(Decimal::new(1_000_000_000, 0), "USD"), 0)
         .unwrap();
 }
 

@@ -10,9 +10,7 @@ use std::hint::black_box;
 
 use criterion::{criterion_group, criterion_main, Criterion, Throughput};
 use keeptrusts_core::pricing::Currency;
-use keeptrusts_core::wallet::{
-    AllocateMode, MemoryWallets, ReserveOutcome, ReserveRequest, WalletScope,
-};
+use keeptrusts_core::wallet::{Grant, MemoryWallets, ReserveOutcome, ReserveRequest, WalletScope};
 use keeptrusts_core::{WalletKey, WalletStore};
 use rust_decimal::Decimal;
 
@@ -21,24 +19,10 @@ fn bench(c: &mut Criterion) {
     let team = WalletKey::new(WalletScope::Team, "engineering");
     let org = WalletKey::new(WalletScope::Org, "acme");
     store
-        .allocate(
-            &team,
-            Decimal::new(1_000_000_000, 0),
-            "USD",
-            None,
-            AllocateMode::Set,
-            0,
-        )
+        .allocate(&team, &Grant::set(Decimal::new(1_000_000_000, 0), "USD"), 0)
         .unwrap();
     store
-        .allocate(
-            &org,
-            Decimal::new(1_000, 0),
-            "USD",
-            None,
-            AllocateMode::Set,
-            0,
-        )
+        .allocate(&org, &Grant::set(Decimal::new(1_000, 0), "USD"), 0)
         .unwrap();
     let cascade = vec![
         WalletKey::new(WalletScope::User, "dev@yourco.com"),

@@ -26,7 +26,7 @@ use crate::store::Storage;
 use crate::time::Millis;
 use crate::wallet::budget::DEFAULT_ORG;
 use crate::wallet::ticket::{Ticket, TicketResolution};
-use crate::wallet::{AllocateMode, Allocation, Wallet, WalletKey, WalletScope};
+use crate::wallet::{AllocateMode, Allocation, Grant, Wallet, WalletKey, WalletScope};
 
 mod command;
 mod keys;
@@ -569,17 +569,13 @@ pub fn allocate(
     }
     let actor = ctx.actor.cloned().unwrap_or_else(local_owner);
     let before = crate::WalletStore::get(store, &key, ctx.now)?;
-    let w = crate::wallet::allocate(
-        store,
-        &actor,
-        &key,
-        &user_teams,
-        allocation.amount,
-        &allocation.currency,
-        allocation.period,
-        allocation.mode.unwrap_or(AllocateMode::Set),
-        ctx.now,
-    )?;
+    let grant = Grant {
+        amount: allocation.amount,
+        currency: &allocation.currency,
+        period: allocation.period,
+        mode: allocation.mode.unwrap_or(AllocateMode::Set),
+    };
+    let w = crate::wallet::allocate(store, &actor, &key, &user_teams, &grant, ctx.now)?;
     let team = match key.scope {
         WalletScope::Team => Some(key.id.to_string()),
         WalletScope::User => ctx

@@ -11,8 +11,8 @@ use crate::event::{Anchor, Chain, Event, EventDraft, EventStore, Journal, Memory
 use crate::ratelimit::{MemoryRateCounters, RateCounters};
 use crate::wallet::ticket::{MemoryTickets, TicketStore};
 use crate::wallet::{
-    AllocateMode, Lease, MemoryWallets, Period, ReserveOutcome, ReserveRequest, Settlement, Wallet,
-    WalletError, WalletKey, WalletStore,
+    Grant, Lease, MemoryWallets, ReserveOutcome, ReserveRequest, Settlement, Wallet, WalletError,
+    WalletKey, WalletStore,
 };
 
 /// Teams and keys, wallets and leases, tickets, escalations and the audit chain: what a gateway
@@ -47,17 +47,8 @@ impl MemoryStore {
 }
 
 impl WalletStore for MemoryStore {
-    fn allocate(
-        &self,
-        key: &WalletKey,
-        amount: Decimal,
-        currency: &str,
-        period: Option<Period>,
-        mode: AllocateMode,
-        now: Millis,
-    ) -> Result<Wallet, WalletError> {
-        self.wallets
-            .allocate(key, amount, currency, period, mode, now)
+    fn allocate(&self, key: &WalletKey, grant: &Grant, now: Millis) -> Result<Wallet, WalletError> {
+        self.wallets.allocate(key, grant, now)
     }
     fn get(&self, key: &WalletKey, now: Millis) -> Result<Option<Wallet>, StoreError> {
         WalletStore::get(&self.wallets, key, now)

@@ -50,10 +50,7 @@ fn traffic(calls: &[(Principal, &str)]) -> (MemoryEvents, Vec<Event>) {
             &owner,
             &keeptrusts_core::WalletKey::new(keeptrusts_core::wallet::WalletScope::Team, team),
             &[],
-            Decimal::new(100, 0),
-            "USD",
-            None,
-            keeptrusts_core::wallet::AllocateMode::Set,
+            &keeptrusts_core::wallet::Grant::set(Decimal::new(100, 0), "USD"),
             T0,
         )
         .unwrap();

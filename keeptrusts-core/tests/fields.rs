@@ -177,24 +177,23 @@ fn governed_request_keeps_everything_else() {
 
 // ---------- answers ----------
 
+/// The exchange of `request` by the test principal, which the pack forwards.
+fn forward(request: &ChatRequest) -> Box<Exchange> {
+    let store = MemoryEscalations::new();
+    let ctx = RequestContext::new("r1", 0);
+    let stores = Stores::new(&store);
+    let begun = Exchange::begin(&engine(), None, &principal(), request, &ctx, &stores);
+    let Begin::Forward(x) = begun.unwrap() else {
+        panic!("refused")
+    };
+    x
+}
+
 /// What the client receives for a whole answer `response`: the answer's body and the fields the
 /// answer says were dropped.
 fn answered(response: Value) -> (String, keeptrusts_core::exchange::Answer) {
-    let store = MemoryEscalations::new();
-    let stores = Stores::new(&store);
     let request: ChatRequest = serde_json::from_value(user(json!({}))).unwrap();
-    let engine = engine();
-    let Begin::Forward(mut x) = Exchange::begin(
-        &engine,
-        None,
-        &principal(),
-        &request,
-        &RequestContext::new("r1", 0),
-        &stores,
-    )
-    .unwrap() else {
-        panic!("refused")
-    };
+    let mut x = forward(&request);
     x.next_call().unwrap();
     let response: ChatResponse = serde_json::from_value(response).unwrap();
     let a = x.answer(&response);
@@ -332,22 +331,9 @@ policy:
 
 /// What the client receives for a stream of `chunks`, through the exchange's relay.
 fn streamed(chunks: &[Value]) -> String {
-    let store = MemoryEscalations::new();
-    let stores = Stores::new(&store);
     let mut request: ChatRequest = serde_json::from_value(user(json!({}))).unwrap();
     request.extra.insert("stream".into(), json!(true));
-    let engine = engine();
-    let Begin::Forward(mut x) = Exchange::begin(
-        &engine,
-        None,
-        &principal(),
-        &request,
-        &RequestContext::new("r1", 0),
-        &stores,
-    )
-    .unwrap() else {
-        panic!("refused")
-    };
+    let mut x = forward(&request);
     x.next_call().unwrap();
     let mut out = Vec::new();
     for c in chunks {
@@ -442,23 +428,10 @@ fn streamed_logprobs_never_pass() {
 
 #[test]
 fn a_stream_that_asked_for_logprobs_says_they_are_dropped() {
-    let store = MemoryEscalations::new();
-    let stores = Stores::new(&store);
-    let engine = engine();
     for (asked, want) in [(true, 1), (false, 0)] {
         let request: ChatRequest =
             serde_json::from_value(user(json!({"stream": true, "logprobs": asked}))).unwrap();
-        let Begin::Forward(x) = Exchange::begin(
-            &engine,
-            None,
-            &principal(),
-            &request,
-            &RequestContext::new("r1", 0),
-            &stores,
-        )
-        .unwrap() else {
-            panic!("refused")
-        };
+        let x = forward(&request);
         assert_eq!(x.stream_headers().len(), want);
     }
 }

@@ -8,7 +8,7 @@ use keeptrusts_core::exchange::{Begin, Delta, Exchange, StreamEnd};
 use keeptrusts_core::pack;
 use keeptrusts_core::routing::{Router, RouterOptions};
 use keeptrusts_core::wallet::ticket::{TicketResolution, TicketStore};
-use keeptrusts_core::wallet::{AllocateMode, WalletScope};
+use keeptrusts_core::wallet::{Grant, WalletScope};
 use keeptrusts_core::{
     ChatRequest, ChatResponse, Engine, MemoryStore, Principal, RequestContext, Role, Stores,
     WalletKey, WalletStore,
@@ -132,7 +132,7 @@ impl World {
         );
         let store = MemoryStore::new();
         store
-            .allocate(&team(), allocated, "USD", None, AllocateMode::Set, 0)
+            .allocate(&team(), &Grant::set(allocated, "USD"), 0)
             .unwrap();
         World {
             engine: Engine::compile(parsed).unwrap(),

@@ -5,7 +5,7 @@
 
 use keeptrusts_core::exchange::{Begin, Exchange};
 use keeptrusts_core::ratelimit::{RateCounters, Subject};
-use keeptrusts_core::wallet::{AllocateMode, WalletKey, WalletScope, WalletStore};
+use keeptrusts_core::wallet::{Grant, WalletKey, WalletScope, WalletStore};
 use keeptrusts_core::{
     ChatRequest, Engine, MemoryRateCounters, MemoryStore, Principal, RequestContext, Role, Stores,
     TicketStore,
@@ -85,7 +85,7 @@ fn a_request_over_its_limit_reserves_nothing_and_opens_no_ticket() {
     // an empty wallet: a request that reached the budget step would open a ticket
     let store = MemoryStore::new();
     store
-        .allocate(&wallet(), Decimal::ZERO, "USD", None, AllocateMode::Set, 0)
+        .allocate(&wallet(), &Grant::set(Decimal::ZERO, "USD"), 0)
         .unwrap();
     let counters = MemoryRateCounters::new();
     for i in 0..2 {
@@ -124,14 +124,7 @@ fn a_blocked_request_keeps_its_request_slot_but_gives_its_tokens_back() {
     let engine = Engine::from_yaml(PACK).unwrap();
     let store = MemoryStore::new();
     store
-        .allocate(
-            &wallet(),
-            Decimal::from(100),
-            "USD",
-            None,
-            AllocateMode::Set,
-            0,
-        )
+        .allocate(&wallet(), &Grant::set(Decimal::from(100), "USD"), 0)
         .unwrap();
     let counters = MemoryRateCounters::new();
     let Begin::Answer(a) = begin(

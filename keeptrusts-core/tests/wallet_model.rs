@@ -7,7 +7,7 @@ use std::sync::Arc;
 
 use keeptrusts_core::pricing::Currency;
 use keeptrusts_core::wallet::{
-    AllocateMode, Ledger, MemoryWallets, ReserveOutcome, ReserveRequest, WalletScope, WalletStore,
+    Grant, Ledger, MemoryWallets, ReserveOutcome, ReserveRequest, WalletScope, WalletStore,
 };
 use keeptrusts_core::WalletKey;
 use proptest::prelude::*;
@@ -52,8 +52,7 @@ fn sixteen_threads_never_overspend_and_the_ledger_equals_the_settlements() {
     let store = Arc::new(MemoryWallets::new());
     let key = WalletKey::new(WalletScope::Team, "engineering");
     let budget = Decimal::new(50_000, 2); // 500.00
-    let set = AllocateMode::Set;
-    store.allocate(&key, budget, "USD", None, set, 0).unwrap();
+    store.allocate(&key, &Grant::set(budget, "USD"), 0).unwrap();
     let done = Arc::new(AtomicBool::new(false));
     let monitor = {
         let (store, key, done) = (Arc::clone(&store), key.clone(), Arc::clone(&done));
@@ -122,8 +121,9 @@ fn a_million_sub_cent_settlements_sum_exactly() {
     let mut ledger = Ledger::default();
     let key = WalletKey::new(WalletScope::Org, "acme");
     let budget = Decimal::new(1_000_000, 0);
-    let set = AllocateMode::Set;
-    ledger.allocate(&key, budget, "USD", None, set, 0).unwrap();
+    ledger
+        .allocate(&key, &Grant::set(budget, "USD"), 0)
+        .unwrap();
     let mut exact: i128 = 0; // in units of 1e-9
     for i in 0..1_000_000i64 {
         let units = (i * 7919) % 999_983 + 1; // 1e-9 .. ~0.001: sub-cent

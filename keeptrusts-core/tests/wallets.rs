@@ -4,7 +4,7 @@
 
 use keeptrusts_core::pricing::Usage;
 use keeptrusts_core::wallet::ticket::{self, TicketResolution, TicketStatus};
-use keeptrusts_core::wallet::{self, AllocateMode, LeaseStatus, Period, WalletScope};
+use keeptrusts_core::wallet::{self, Grant, LeaseStatus, Period, WalletScope};
 use keeptrusts_core::EscalationStore;
 use keeptrusts_core::{
     ChatRequest, Decision, Engine, MemoryEscalations, MemoryTickets, MemoryWallets, Principal,
@@ -68,10 +68,7 @@ impl World {
             actor,
             key,
             &[],
-            d(amount),
-            "USD",
-            Some(Period::Monthly),
-            AllocateMode::Set,
+            &Grant::set(d(amount), "USD").every(Period::Monthly),
             NOW,
         )
         .unwrap();
@@ -442,58 +439,28 @@ fn allocation_permissions_and_validation() {
     let admin = Principal::new("lead@yourco.com", "support", Role::Admin);
     let member = Principal::new("m@yourco.com", "support", Role::Member);
     let set = |actor: &Principal, key: &WalletKey, amount: &str, currency: &str| {
-        wallet::allocate(
-            &w.wallets,
-            actor,
-            key,
-            &[],
-            d(amount),
-            currency,
-            None,
-            AllocateMode::Set,
-            NOW,
-        )
+        let grant = Grant::set(d(amount), currency);
+        wallet::allocate(&w.wallets, actor, key, &[], &grant, NOW)
     };
     assert!(set(&admin, &team("support"), "200", "USD").is_ok());
-    assert_eq!(
-        set(&admin, &team("engineering"), "200", "USD")
-            .unwrap_err()
-            .code(),
-        "forbidden"
-    );
-    assert_eq!(
-        set(&member, &team("support"), "200", "USD")
-            .unwrap_err()
-            .code(),
-        "forbidden"
-    );
-    assert_eq!(
-        set(&admin, &team("support"), "-1", "USD")
-            .unwrap_err()
-            .code(),
-        "invalid_argument"
-    );
-    assert_eq!(
-        set(&admin, &team("support"), "1", "usd")
-            .unwrap_err()
-            .code(),
-        "invalid_argument"
-    );
-    assert_eq!(
-        set(&admin, &team("support"), "1", "EUR")
-            .unwrap_err()
-            .code(),
-        "conflict"
-    );
+    // (who, wallet, amount, currency) and the refusal's code
+    let refused = [
+        (&admin, "engineering", "200", "USD", "forbidden"),
+        (&member, "support", "200", "USD", "forbidden"),
+        (&admin, "support", "-1", "USD", "invalid_argument"),
+        (&admin, "support", "1", "usd", "invalid_argument"),
+        (&admin, "support", "1", "EUR", "conflict"),
+    ];
+    for (actor, wallet, amount, currency, code) in refused {
+        let err = set(actor, &team(wallet), amount, currency).unwrap_err();
+        assert_eq!(err.code(), code, "{wallet} {amount} {currency}");
+    }
     let top = wallet::allocate(
         &w.wallets,
         &admin,
         &team("support"),
         &[],
-        d("50.5"),
-        "USD",
-        None,
-        AllocateMode::TopUp,
+        &Grant::top_up(d("50.5"), "USD"),
         NOW,
     )
     .unwrap();

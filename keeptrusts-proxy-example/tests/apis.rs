@@ -176,10 +176,7 @@ fn messages_answer(conn: &mut std::net::TcpStream, b: &Value) {
 
 fn pack(env: &Env, provider: &str) -> std::path::PathBuf {
     std::env::set_var("KT_TEST_APIS_KEY", "sk-test");
-    let p = env.dir.join("pack.yaml");
-    std::fs::write(
-        &p,
-        format!(
+    let p = env.write_pack(&format!(
             r#"pack: {{ name: apis, version: "1.0" }}
 policies: {{ chain: [pii-detector, audit-logger] }}
 policy:
@@ -190,9 +187,7 @@ providers:
     - {{ id: claude, provider: anthropic, model: claude-sonnet-4-5, base_url: "http://{provider}/v1", secret_key_ref: {{ env: KT_TEST_APIS_KEY }} }}
     - {{ id: emb, provider: openai-compatible, model: text-embedding-3-small, base_url: "http://{provider}/v1" }}
 "#
-        ),
-    )
-    .unwrap();
+        ));
     p
 }
 

@@ -9,28 +9,12 @@ mod common;
 use common::{call, chat, http, stop, Env};
 
 /// An org: the owner (in `finance`, also a member of `support`), a support admin and two
-/// support members; returns the keys (owner, admin, member, mate).
-fn org(env: &Env) -> (String, String, String, String) {
-    for name in ["Finance", "Support", "Legal"] {
-        env.ok(&["team", "create", "--name", name]);
-    }
-    let add = |team: &str, email: &str, role: &str| {
-        env.add_member(team, email, Some(role));
-    };
-    add("finance", "cfo@yourco.com", "owner");
+/// support members; returns the keys (owner, admin, member, mate, legal's counsel).
+fn org(env: &Env) -> [String; 5] {
+    let keys = common::org(env, "Finance", "cfo@yourco.com");
     // the owner is also on the support team, with the owner role there
-    add("support", "cfo@yourco.com", "owner");
-    add("support", "lead@yourco.com", "admin");
-    add("support", "ana@yourco.com", "member");
-    add("support", "bo@yourco.com", "member");
-    add("legal", "counsel@yourco.com", "member");
-    env.ok(&["wallet", "allocate", "--team", "support", "--amount", "5"]);
-    (
-        env.key("finance", "cfo@yourco.com"),
-        env.key("support", "lead@yourco.com"),
-        env.key("support", "ana@yourco.com"),
-        env.key("support", "bo@yourco.com"),
-    )
+    env.add_member("support", "cfo@yourco.com", Some("owner"));
+    keys
 }
 
 fn post(addr: &str, key: &str, path: &str, body: &Value) -> common::Reply {
@@ -54,7 +38,7 @@ fn code(r: &common::Reply) -> (u16, String) {
 #[test]
 fn a_team_admin_cannot_mint_an_owners_key_or_demote_an_owner() {
     let env = Env::new("auth-owner");
-    let (_, admin, _, _) = org(&env);
+    let [_, admin, _, _, _] = org(&env);
     let (mut gw, addr) = env.gateway(&[]);
     let body = serde_json::json!({"team": "support", "email": "cfo@yourco.com"});
     let r = post(&addr, &admin, "/v1/keys", &body);
@@ -80,7 +64,7 @@ fn a_team_admin_cannot_mint_an_owners_key_or_demote_an_owner() {
 #[test]
 fn a_team_admin_cannot_fund_or_charge_another_teams_users_wallet() {
     let env = Env::new("auth-wallet");
-    let (owner, admin, member, _) = org(&env);
+    let [owner, admin, member, _, _] = org(&env);
     let (mut gw, addr) = env.gateway(&[]);
     // counsel is in legal only: claiming `user_team: support` in the body does not make them so
     let body =
@@ -130,7 +114,7 @@ fn a_team_admin_cannot_fund_or_charge_another_teams_users_wallet() {
 #[test]
 fn members_see_only_their_own_tickets_and_nobody_approves_their_own() {
     let env = Env::new("auth-tickets");
-    let (_, admin, member, mate) = org(&env);
+    let [_, admin, member, mate, _] = org(&env);
     env.ok(&["wallet", "allocate", "--team", "support", "--amount", "0"]);
     let (mut gw, addr) = env.gateway(&[]);
     let r = chat(&addr, Some(&member), "gpt-4o", "a long report", &[]);

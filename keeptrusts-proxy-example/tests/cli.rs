@@ -201,6 +201,15 @@ fn lint_warns_about_teams_the_data_does_not_know() {
         .all(|w| w["message"].as_str().unwrap().contains("`legal`")));
 }
 
+const TARGETING: &str = "examples/packs/per-team-targeting.yaml";
+
+/// `kt policy test --file PACK --cases CASES` and then `extra`.
+fn policy_test(pack: &str, cases: &str, extra: &[&str]) -> Output {
+    let mut args = vec!["policy", "test", "--file", pack, "--cases", cases];
+    args.extend_from_slice(extra);
+    kt(&args)
+}
+
 #[test]
 fn policy_test_runs_the_golden_cases() {
     for pack in [
@@ -209,14 +218,8 @@ fn policy_test_runs_the_golden_cases() {
         "rbac",
         "consumer-groups",
     ] {
-        let o = kt(&[
-            "policy",
-            "test",
-            "--file",
-            &format!("examples/packs/{pack}.yaml"),
-            "--cases",
-            &format!("examples/packs/cases/{pack}"),
-        ]);
+        let cases = format!("examples/packs/cases/{pack}");
+        let o = policy_test(&format!("examples/packs/{pack}.yaml"), &cases, &[]);
         assert_eq!(o.status.code(), Some(0), "{pack}: {}", stdout(&o));
         assert!(stdout(&o).contains(" passed, 0 failed"), "{pack}");
     }
@@ -228,15 +231,7 @@ fn policy_test_reports_a_failing_case_and_exits_1() {
         "cases.yaml",
         "- name: wrong on purpose\n  principal: { team: support, role: member, authenticated: true }\n  request: { model: gpt-4o, messages: [{ role: user, content: \"a@b.io\" }] }\n  expect: { verdict: allow, status: 200 }\n",
     );
-    let o = kt(&[
-        "policy",
-        "test",
-        "--file",
-        "examples/packs/per-team-targeting.yaml",
-        "--cases",
-        cases.to_str().unwrap(),
-        "--json",
-    ]);
+    let o = policy_test(TARGETING, cases.to_str().unwrap(), &["--json"]);
     assert_eq!(o.status.code(), Some(1));
     let v: Value = serde_json::from_str(&stdout(&o)).unwrap();
     assert_eq!(v["failed"], 1);
@@ -253,14 +248,7 @@ fn policy_test_rejects_a_malformed_case_file_with_its_position() {
         "cases.yaml",
         "- name: typo\n  principal: { team: support }\n  request: { messages: [] }\n  expct: { verdict: allow }\n",
     );
-    let o = kt(&[
-        "policy",
-        "test",
-        "--file",
-        "examples/packs/per-team-targeting.yaml",
-        "--cases",
-        cases.to_str().unwrap(),
-    ]);
+    let o = policy_test(TARGETING, cases.to_str().unwrap(), &[]);
     assert_eq!(o.status.code(), Some(2));
     assert!(
         stderr(&o).contains(":4:3: error[E002] [0].expct:"),

@@ -80,6 +80,13 @@ impl Browser {
         self.send("POST", path, form, &[])
     }
 
+    /// Posts the form of operation `op` with the session's CSRF token `csrf` and `fields`.
+    fn act(&mut self, path: &str, csrf: &str, op: &str, fields: &[(&str, &str)]) -> Reply {
+        let mut form = vec![("csrf", csrf), ("op", op)];
+        form.extend_from_slice(fields);
+        self.post(path, &form)
+    }
+
     /// Signs in with `key` through the sign-in form.
     fn sign_in(&mut self, key: &str) -> Reply {
         let page = self.get("/console/sign-in");
@@ -119,25 +126,7 @@ fn header<'a>(r: &'a Reply, name: &str) -> &'a str {
 /// `platform` (the owner), `support` (an admin and two members), `legal` (a member), with a
 /// support wallet; returns the keys (owner, support admin, ana, bo, counsel).
 fn org(env: &Env) -> [String; 5] {
-    for name in ["Platform", "Support", "Legal"] {
-        env.ok(&["team", "create", "--name", name]);
-    }
-    let add = |team: &str, email: &str, role: &str| {
-        env.add_member(team, email, Some(role));
-    };
-    add("platform", "root@yourco.com", "owner");
-    add("support", "lead@yourco.com", "admin");
-    add("support", "ana@yourco.com", "member");
-    add("support", "bo@yourco.com", "member");
-    add("legal", "counsel@yourco.com", "member");
-    env.ok(&["wallet", "allocate", "--team", "support", "--amount", "5"]);
-    [
-        env.key("platform", "root@yourco.com"),
-        env.key("support", "lead@yourco.com"),
-        env.key("support", "ana@yourco.com"),
-        env.key("support", "bo@yourco.com"),
-        env.key("legal", "counsel@yourco.com"),
-    ]
+    common::org(env, "Platform", "root@yourco.com")
 }
 
 #[test]
@@ -344,13 +333,12 @@ fn a_revoked_key_or_a_removed_member_loses_the_session() {
     bb.sign_in(&bo);
     assert_eq!(bb.get("/console/usage").status, 200);
     let token = o.token();
-    let r = o.post(
+    let form = [("email", "bo@yourco.com")];
+    let r = o.act(
         "/console/settings/members?team=support",
-        &[
-            ("csrf", &token),
-            ("op", "remove_member"),
-            ("email", "bo@yourco.com"),
-        ],
+        &token,
+        "remove_member",
+        &form,
     );
     assert_eq!(r.status, 303, "{}", r.body);
     let r = bb.get("/console/usage");
@@ -441,9 +429,12 @@ fn a_member_sees_their_own_team_and_events_and_nothing_else_by_editing_the_url()
     );
     // a member's form is refused by the API, with its message next to the field
     let token = a.token();
-    let r = a.post(
+    let form = [("name", "Mine")];
+    let r = a.act(
         "/console/settings/members?team=support",
-        &[("csrf", &token), ("op", "create_team"), ("name", "Mine")],
+        &token,
+        "create_team",
+        &form,
     );
     assert_eq!(r.status, 403);
     assert!(r.body.contains("id=\"err-create_team-name\""), "{}", r.body);
@@ -493,47 +484,19 @@ fn an_admin_manages_members_keys_wallets_tickets_and_escalations() {
     o.sign_in(&owner);
     let t = o.token();
     let m = "/console/settings/members?team=engineering";
-    let r = o.post(
-        m,
-        &[
-            ("csrf", &t),
-            ("op", "create_team"),
-            ("name", "Engineering"),
-            ("description", "builds"),
-        ],
-    );
+    let form = [("name", "Engineering"), ("description", "builds")];
+    let r = o.act(m, &t, "create_team", &form);
     assert_eq!(r.status, 303);
-    let r = o.post(
-        m,
-        &[
-            ("csrf", &t),
-            ("op", "add_member"),
-            ("email", "eve@yourco.com"),
-            ("role", "member"),
-        ],
-    );
+    let form = [("email", "eve@yourco.com"), ("role", "member")];
+    let r = o.act(m, &t, "add_member", &form);
     assert_eq!(r.status, 303, "{}", r.body);
     // an invalid email: the API's message next to the field
-    let r = o.post(
-        m,
-        &[
-            ("csrf", &t),
-            ("op", "add_member"),
-            ("email", "not-an-email"),
-            ("role", "member"),
-        ],
-    );
+    let form = [("email", "not-an-email"), ("role", "member")];
+    let r = o.act(m, &t, "add_member", &form);
     assert_eq!(r.status, 400);
     assert!(r.body.contains("id=\"err-add_member-email\""), "{}", r.body);
-    let r = o.post(
-        m,
-        &[
-            ("csrf", &t),
-            ("op", "create_key"),
-            ("email", "eve@yourco.com"),
-            ("label", "laptop"),
-        ],
-    );
+    let form = [("email", "eve@yourco.com"), ("label", "laptop")];
+    let r = o.act(m, &t, "create_key", &form);
     assert_eq!(r.status, 200);
     let at = r.body.find("<code id=\"new-key\">").unwrap() + 19;
     let key = r.body[at..at + 67].to_owned();
@@ -546,7 +509,8 @@ fn an_admin_manages_members_keys_wallets_tickets_and_escalations() {
     );
     // shown once: the page does not show it again
     assert!(!o.get(m).body.contains(&key));
-    let r = o.post(m, &[("csrf", &t), ("op", "revoke_key"), ("id", &key[..11])]);
+    let form = [("id", &key[..11])];
+    let r = o.act(m, &t, "revoke_key", &form);
     assert_eq!(r.status, 303);
     assert_eq!(
         chat(&addr, Some(&key), "gpt-4o-mini", "hi", &[]).status,
@@ -555,31 +519,23 @@ fn an_admin_manages_members_keys_wallets_tickets_and_escalations() {
 
     // wallets: allocate monthly, see it with a bar; a bad amount is shown next to the field
     let w = "/console/settings/wallets?team=engineering";
-    let r = o.post(
-        w,
-        &[
-            ("csrf", &t),
-            ("op", "allocate"),
-            ("scope", "team"),
-            ("id", "engineering"),
-            ("amount", "abc"),
-            ("currency", "USD"),
-        ],
-    );
+    let form = [
+        ("scope", "team"),
+        ("id", "engineering"),
+        ("amount", "abc"),
+        ("currency", "USD"),
+    ];
+    let r = o.act(w, &t, "allocate", &form);
     assert_eq!(r.status, 400);
     assert!(r.body.contains("err-allocate-"), "{}", r.body);
-    let r = o.post(
-        w,
-        &[
-            ("csrf", &t),
-            ("op", "allocate"),
-            ("scope", "team"),
-            ("id", "engineering"),
-            ("amount", "20"),
-            ("currency", "USD"),
-            ("period", "monthly"),
-        ],
-    );
+    let form = [
+        ("scope", "team"),
+        ("id", "engineering"),
+        ("amount", "20"),
+        ("currency", "USD"),
+        ("period", "monthly"),
+    ];
+    let r = o.act(w, &t, "allocate", &form);
     assert_eq!(r.status, 303, "{}", r.body);
     let page = o.get(w);
     assert!(page.body.contains("team:engineering") && page.body.contains("monthly"));
@@ -595,32 +551,21 @@ fn an_admin_manages_members_keys_wallets_tickets_and_escalations() {
     let ta = a.token();
     let sw = "/console/settings/wallets?team=support";
     assert!(a.get(sw).body.contains(&ticket));
-    let r = a.post(
-        sw,
-        &[
-            ("csrf", &ta),
-            ("op", "ticket"),
-            ("id", &ticket),
+    let approve = |to| {
+        [
+            ("id", ticket.as_str()),
             ("ruling", "approve"),
-            ("charge_to", "team:nowhere"),
-        ],
-    );
+            ("charge_to", to),
+        ]
+    };
+    let r = a.act(sw, &ta, "ticket", &approve("team:nowhere"));
     assert!(r.status >= 400, "an unknown wallet is refused");
     assert!(
         r.body.contains(&format!("err-ticket-charge_to-{ticket}")),
         "{}",
         r.body
     );
-    let r = a.post(
-        sw,
-        &[
-            ("csrf", &ta),
-            ("op", "ticket"),
-            ("id", &ticket),
-            ("ruling", "approve"),
-            ("charge_to", "team:support"),
-        ],
-    );
+    let r = a.act(sw, &ta, "ticket", &approve("team:support"));
     assert_eq!(r.status, 303, "{}", r.body);
     let retry = chat(
         &addr,
@@ -650,15 +595,8 @@ fn an_admin_manages_members_keys_wallets_tickets_and_escalations() {
         "{queue}"
     );
     assert!(!queue.contains("jane@example.com"));
-    let r = o.post(
-        e,
-        &[
-            ("csrf", &t),
-            ("op", "escalation"),
-            ("id", &esc),
-            ("ruling", "approve"),
-        ],
-    );
+    let form = [("id", esc.as_str()), ("ruling", "approve")];
+    let r = o.act(e, &t, "escalation", &form);
     assert_eq!(r.status, 303, "{}", r.body);
     let retry = chat(
         &addr,

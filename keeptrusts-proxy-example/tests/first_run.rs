@@ -37,24 +37,16 @@ fn bootstrap_seed_makes_the_seeds_org_once_and_its_keys_work() {
             .unwrap_or_else(|| panic!("{email}: {log}"))
             .to_owned()
     };
+    let ask = |email: &str, text: &str| {
+        let key = key_of(email);
+        chat(&addr, Some(&key), "gpt-4o-mini", text, &[])
+    };
     // support's member is redacted by support's chain and charged to support's wallet
-    let r = chat(
-        &addr,
-        Some(&key_of("agent@yourco.com")),
-        "gpt-4o-mini",
-        "mail jane@example.com",
-        &[],
-    );
+    let r = ask("agent@yourco.com", "mail jane@example.com");
     assert_eq!(r.status, 200, "{}", r.body);
     assert!(r.body.contains("[EMAIL]"), "{}", r.body);
     // legal's member needs a review
-    let r = chat(
-        &addr,
-        Some(&key_of("counsel@yourco.com")),
-        "gpt-4o-mini",
-        "review this",
-        &[],
-    );
+    let r = ask("counsel@yourco.com", "review this");
     assert_eq!(r.status, 409, "{}", r.body);
     stop(&mut gw);
     let teams = env.ok(&["team", "list"]);
@@ -86,67 +78,50 @@ fn store_options_come_before_or_after_the_subcommand_and_dashboards_print_tables
     let v: serde_json::Value = serde_json::from_str(&out).unwrap();
     assert_eq!(v["teams"][0]["slug"], "support", "{out}");
     env.add_member("support", "a@yourco.com", None);
-    let text = env.ok(&[
-        "dashboard",
-        "--as",
-        "a@yourco.com",
-        "--team",
-        "support",
-        "--section",
-        "usage",
-    ]);
+    let section = |name| {
+        [
+            "dashboard",
+            "--as",
+            "a@yourco.com",
+            "--team",
+            "support",
+            "--section",
+            name,
+        ]
+    };
+    let text = env.ok(&section("usage"));
     assert!(text.contains("(no usage yet"), "{text}");
-    let (code, json, err) = kt(&[
-        "dashboard",
-        "--as",
-        "a@yourco.com",
-        "--team",
-        "support",
-        "--section",
-        "spend",
-        "--json",
-        "--store",
-        &env.store,
-    ]);
+    let mut args = section("spend").to_vec();
+    args.extend(["--json", "--store", &env.store]);
+    let (code, json, err) = kt(&args);
     assert_eq!(code, 0, "{err}");
     let v: serde_json::Value = serde_json::from_str(&json).unwrap();
     assert_eq!(v["section"], "spend");
-    let text = env.ok(&[
-        "dashboard",
-        "--as",
-        "a@yourco.com",
-        "--team",
-        "support",
-        "--section",
-        "spend",
-    ]);
+    let text = env.ok(&section("spend"));
     assert!(text.starts_with("total spent: 0"), "{text}");
     assert!(text.contains("model  spent"), "{text}");
 }
 
-#[test]
-fn every_command_has_an_example_in_its_help() {
-    let (_, top, _) = kt(&["--help"]);
-    let commands: Vec<String> = top
-        .lines()
+/// The commands a `--help` text lists under `Commands:`, without `help`.
+fn commands_in(help: &str) -> Vec<String> {
+    help.lines()
         .skip_while(|l| !l.starts_with("Commands:"))
         .skip(1)
         .take_while(|l| l.starts_with("  "))
         .map(|l| l.split_whitespace().next().unwrap().to_owned())
         .filter(|c| c != "help")
-        .collect();
+        .collect()
+}
+
+#[test]
+fn every_command_has_an_example_in_its_help() {
+    let (_, top, _) = kt(&["--help"]);
+    let commands = commands_in(&top);
     assert!(commands.len() >= 10, "{top}");
     let mut missing = Vec::new();
     for c in &commands {
         let (_, help, _) = kt(&[c, "--help"]);
-        let subs: Vec<String> = help
-            .lines()
-            .skip_while(|l| !l.starts_with("Commands:"))
-            .skip(1)
-            .take_while(|l| l.starts_with("  "))
-            .map(|l| l.split_whitespace().next().unwrap().to_owned())
-            .filter(|c| c != "help")
-            .collect();
+        let subs = commands_in(&help);
         if subs.is_empty() && !help.contains("Example:") {
             missing.push(c.clone());
         }

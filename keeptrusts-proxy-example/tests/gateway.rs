@@ -8,7 +8,7 @@ use std::io::Write;
 use serde_json::Value;
 
 mod common;
-use common::{call, chat, http, stop, Env};
+use common::{call, chat, http, post_json, stop, Env};
 
 #[test]
 fn the_gateway_governs_each_team() {
@@ -87,15 +87,13 @@ fn the_gateway_governs_each_team() {
     );
     assert_eq!(r.status, 200, "{}", r.body);
     assert!(r.body.contains("jane@example.com"));
+    let eng_asks = |headers: &[(&str, &str)]| {
+        let text = "a longer prompt that costs a little more each time";
+        chat(&addr, Some(&eng), "gpt-4o-mini", text, headers)
+    };
     let mut ticket = None;
     for _ in 0..1000 {
-        let r = chat(
-            &addr,
-            Some(&eng),
-            "gpt-4o-mini",
-            "a longer prompt that costs a little more each time",
-            &[],
-        );
+        let r = eng_asks(&[]);
         if r.status == 402 {
             assert_eq!(r.json()["error"]["code"], "budget_exceeded");
             ticket = Some(r.json()["error"]["ticket_id"].as_str().unwrap().to_owned());
@@ -122,34 +120,20 @@ fn the_gateway_governs_each_team() {
         "--as",
         "cfo@yourco.com",
     ]);
-    let retry = chat(
-        &addr,
-        Some(&eng),
-        "gpt-4o-mini",
-        "a longer prompt that costs a little more each time",
-        &[("X-Keeptrusts-Ticket-Id", &ticket)],
-    );
+    let retry = eng_asks(&[("X-Keeptrusts-Ticket-Id", &ticket)]);
     assert_eq!(retry.status, 200, "{}", retry.body);
-    let again = chat(
-        &addr,
-        Some(&eng),
-        "gpt-4o-mini",
-        "a longer prompt that costs a little more each time",
-        &[("X-Keeptrusts-Ticket-Id", &ticket)],
-    );
+    let again = eng_asks(&[("X-Keeptrusts-Ticket-Id", &ticket)]);
     assert_ne!(
         again.status, 200,
         "an approved ticket lets the request through once"
     );
 
     // legal: escalated, approved with the CLI, the retry goes through once
-    let r = chat(
-        &addr,
-        Some(&legal),
-        "gpt-4o",
-        "Review the contract for Maria Garcia",
-        &[],
-    );
+    let legal_asks = |headers: &[(&str, &str)]| {
+        let text = "Review the contract for Maria Garcia";
+        chat(&addr, Some(&legal), "gpt-4o", text, headers)
+    };
+    let r = legal_asks(&[]);
     assert_eq!(r.status, 409, "{}", r.body);
     assert_eq!(r.json()["error"]["code"], "escalation_required");
     let esc = r.json()["error"]["escalation_id"]
@@ -157,38 +141,20 @@ fn the_gateway_governs_each_team() {
         .unwrap()
         .to_owned();
     env.ok(&["escalation", "approve", &esc, "--as", "gc@yourco.com"]);
-    let r = chat(
-        &addr,
-        Some(&legal),
-        "gpt-4o",
-        "Review the contract for Maria Garcia",
-        &[("X-Keeptrusts-Escalation-Id", &esc)],
-    );
+    let r = legal_asks(&[("X-Keeptrusts-Escalation-Id", &esc)]);
     assert_eq!(r.status, 200, "{}", r.body);
     assert!(
         r.body.contains("[PERSON]"),
         "legal's chain redacts names: {}",
         r.body
     );
-    let r = chat(
-        &addr,
-        Some(&legal),
-        "gpt-4o",
-        "Review the contract for Maria Garcia",
-        &[("X-Keeptrusts-Escalation-Id", &esc)],
-    );
+    let r = legal_asks(&[("X-Keeptrusts-Escalation-Id", &esc)]);
     assert_eq!(r.status, 409);
 
     // streaming: SSE chunks, redacted, usage, [DONE]
     let body = serde_json::json!({"model": "gpt-4o-mini", "stream": true, "stream_options": {"include_usage": true},
         "messages": [{"role": "user", "content": "call me at (415) 555-0132 please"}]});
-    let r = call(
-        &addr,
-        "POST",
-        "/v1/chat/completions",
-        &support,
-        body.to_string().as_bytes(),
-    );
+    let r = post_json(&addr, "/v1/chat/completions", &support, &body, &[]);
     assert_eq!(r.status, 200);
     assert!(r.headers.contains("text/event-stream"));
     assert!(
@@ -421,20 +387,15 @@ fn anthropic_targets_speak_the_messages_api() {
     let env = Env::new("anthropic");
     let provider = fake_provider();
     std::env::set_var("KT_TEST_ANTHROPIC_KEY", "sk-ant-test");
-    let pack = env.dir.join("pack.yaml");
-    std::fs::write(
-        &pack,
-        format!(
+    let pack = env.write_pack(&format!(
             "pack: {{ name: claude, version: \"1.0\" }}\npolicies: {{ chain: [pii-detector, audit-logger] }}\nproviders:\n  targets:\n    - id: claude\n      provider: anthropic\n      base_url: http://{provider}/v1\n      model: claude-sonnet-4-20250514\n      secret_key_ref: {{ env: KT_TEST_ANTHROPIC_KEY }}\n"
-        ),
-    )
-    .unwrap();
+        ));
     let key = env.support_team();
     let (mut gw, addr) = env.gateway_with(&pack, &[]);
 
     let body = serde_json::json!({"model": "claude-sonnet-4-20250514", "max_tokens": 300,
         "messages": [{"role": "system", "content": "Be brief."}, {"role": "user", "content": "my SSN is 123-45-6789"}]});
-    let r = common::post_json(&addr, "/v1/chat/completions", &key, &body, &[]);
+    let r = post_json(&addr, "/v1/chat/completions", &key, &body, &[]);
     assert_eq!(r.status, 200, "{}", r.body);
     let v = r.json();
     assert_eq!(v["object"], "chat.completion");
@@ -448,7 +409,7 @@ fn anthropic_targets_speak_the_messages_api() {
 
     let body = serde_json::json!({"model": "claude-sonnet-4-20250514", "stream": true,
         "messages": [{"role": "user", "content": "hello"}]});
-    let r = common::post_json(&addr, "/v1/chat/completions", &key, &body, &[]);
+    let r = post_json(&addr, "/v1/chat/completions", &key, &body, &[]);
     assert_eq!(r.status, 200);
     let text = common::streamed(&r.body, "content");
     assert_eq!(
@@ -463,14 +424,9 @@ fn anthropic_targets_speak_the_messages_api() {
 fn provider_responses_and_streams_are_redacted_on_the_way_back() {
     let env = Env::new("upstream");
     let provider = fake_provider();
-    let pack = env.dir.join("pack.yaml");
-    std::fs::write(
-        &pack,
-        format!(
+    let pack = env.write_pack(&format!(
             "pack: {{ name: upstream, version: \"1.0\" }}\npolicies: {{ chain: [pii-detector, audit-logger] }}\nproviders:\n  targets:\n    - id: local\n      provider: openai-compatible\n      base_url: http://{provider}/v1\n      model: gpt-4o-mini\n"
-        ),
-    )
-    .unwrap();
+        ));
     let key = env.support_team();
     let (mut gw, addr) = env.gateway_with(&pack, &[]);
 
@@ -483,7 +439,7 @@ fn provider_responses_and_streams_are_redacted_on_the_way_back() {
 
     let body = serde_json::json!({"model": "gpt-4o-mini", "stream": true,
         "messages": [{"role": "user", "content": "how do I reach you?"}]});
-    let r = common::post_json(&addr, "/v1/chat/completions", &key, &body, &[]);
+    let r = post_json(&addr, "/v1/chat/completions", &key, &body, &[]);
     assert_eq!(r.status, 200);
     let text = common::streamed(&r.body, "content");
     assert_eq!(text, "Sure, call me at [PHONE] or mail [EMAIL] today.");
@@ -494,10 +450,7 @@ fn provider_responses_and_streams_are_redacted_on_the_way_back() {
 #[test]
 fn models_lists_only_what_the_callers_role_and_consumer_group_may_use() {
     let env = Env::new("models");
-    let pack = env.dir.join("pack.yaml");
-    std::fs::write(
-        &pack,
-        "pack: { name: models, version: \"1.0\" }
+    let pack = env.write_pack("pack: { name: models, version: \"1.0\" }
 policies: { chain: [rbac, audit-logger] }
 policy:
   rbac:
@@ -514,9 +467,7 @@ providers:
     - name: legal-only
       teams: [legal]
       models: [{ provider: openai-compatible, model: claude-sonnet-4 }]
-",
-    )
-    .unwrap();
+");
     let member = env.support_team();
     let admin = env.member_key("support", "lead@yourco.com", Some("admin"));
     let (mut gw, addr) = env.gateway_with(&pack, &[]);

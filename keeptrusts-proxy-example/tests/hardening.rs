@@ -9,7 +9,7 @@ use std::net::{TcpListener, TcpStream};
 use std::time::{Duration, Instant};
 
 mod common;
-use common::{call, chat, http, ledger, stop, Env};
+use common::{chat, http, ledger, post_json, stop, Env};
 
 fn code(r: &common::Reply) -> String {
     r.json()["error"]["code"]
@@ -220,12 +220,7 @@ fn bad_provider(mode: &'static str) -> String {
 }
 
 fn pack_for(env: &Env, provider: &str) -> std::path::PathBuf {
-    let pack = env.dir.join("pack.yaml");
-    std::fs::write(
-        &pack,
-        format!("pack: {{ name: bad, version: \"1.0\" }}\npolicies: {{ chain: [pii-detector, audit-logger] }}\nproviders:\n  targets:\n    - id: flaky\n      provider: openai-compatible\n      base_url: http://{provider}/v1\n      model: gpt-4o-mini\n"),
-    )
-    .unwrap();
+    let pack = env.write_pack(&format!("pack: {{ name: bad, version: \"1.0\" }}\npolicies: {{ chain: [pii-detector, audit-logger] }}\nproviders:\n  targets:\n    - id: flaky\n      provider: openai-compatible\n      base_url: http://{provider}/v1\n      model: gpt-4o-mini\n"));
     pack
 }
 
@@ -238,13 +233,7 @@ fn answers_beyond_the_size_limits_are_refused_without_buffering_them() {
         let (mut gw, addr) = env.gateway_with(&pack, &[]);
         let body = serde_json::json!({"model": "gpt-4o-mini", "stream": stream,
             "messages": [{"role": "user", "content": "hello"}]});
-        let r = call(
-            &addr,
-            "POST",
-            "/v1/chat/completions",
-            &key,
-            body.to_string().as_bytes(),
-        );
+        let r = post_json(&addr, "/v1/chat/completions", &key, &body, &[]);
         if stream {
             assert!(
                 r.body.contains("longer than") && r.body.contains("upstream_error"),
@@ -359,13 +348,7 @@ fn a_stream_that_breaks_mid_way_ends_with_an_error_event_and_settles_what_was_se
     let (mut gw, addr) = env.gateway_with(&pack, &["--upstream-timeout", "2"]);
     let body = serde_json::json!({"model": "gpt-4o-mini", "stream": true,
         "messages": [{"role": "user", "content": "hello"}]});
-    let r = call(
-        &addr,
-        "POST",
-        "/v1/chat/completions",
-        &key,
-        body.to_string().as_bytes(),
-    );
+    let r = post_json(&addr, "/v1/chat/completions", &key, &body, &[]);
     assert_eq!(r.status, 200);
     assert!(r.body.contains("Hello there"), "{}", r.body);
     assert!(r.body.contains("upstream_error"), "{}", r.body);

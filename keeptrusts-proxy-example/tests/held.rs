@@ -20,10 +20,7 @@ use serde_json::{json, Value};
 use common::{call, events, http, ledger, max_biller, pg_env, pg_url, psql, stop, Env, Reply};
 
 fn pack(env: &Env, provider: &str, queue: &str) -> std::path::PathBuf {
-    let p = env.dir.join("pack.yaml");
-    std::fs::write(
-        &p,
-        format!(
+    let p = env.write_pack(&format!(
             r#"pack: {{ name: held, version: "1.0" }}
 policies: {{ chain: [rbac, audit-logger] }}
 providers:
@@ -32,9 +29,7 @@ providers:
 wallets:
   queue: {queue}
 "#
-        ),
-    )
-    .unwrap();
+        ));
     p
 }
 
@@ -274,14 +269,7 @@ fn a_malformed_queue_stops_the_gateway_from_starting() {
         ("{ hold_second: 5 }", "hold_seconds"),
     ] {
         let p = pack(&env, "127.0.0.1:9", queue);
-        let (code, _, err) = env.kt(&[
-            "gateway",
-            "run",
-            "--pack",
-            p.to_str().unwrap(),
-            "--listen",
-            "127.0.0.1:0",
-        ]);
+        let (code, _, err) = env.gateway_run(&p);
         assert_eq!(code, 2, "{queue}: {err}");
         assert!(err.contains(says), "{queue}: {err}");
         assert!(err.contains(": 7:"), "{queue}: a line and column: {err}");

@@ -12,10 +12,7 @@ mod common;
 use common::{chat, events, http, key_args, ledger, max_biller, post_json, stop, Env};
 
 fn pack(env: &Env, provider: &str) -> std::path::PathBuf {
-    let p = env.dir.join("pack.yaml");
-    std::fs::write(
-        &p,
-        format!(
+    let p = env.write_pack(&format!(
             r#"pack: {{ name: lifecycle, version: "1.0" }}
 policies: {{ chain: [rbac, pii-detector, audit-logger] }}
 policy:
@@ -33,9 +30,7 @@ providers:
         - {{ provider: openai-compatible, model: m-forbidden }}
         - {{ provider: openai, model: m-dear }}
 "#
-        ),
-    )
-    .unwrap();
+        ));
     p
 }
 

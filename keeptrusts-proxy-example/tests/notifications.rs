@@ -9,14 +9,14 @@
 
 mod common;
 
-use std::io::{Read, Write};
+use std::io::Write;
 use std::net::TcpListener;
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
 use serde_json::{json, Value};
 
-use common::{call, http, key_args, max_biller, stop, Env};
+use common::{call, http, key_args, max_biller, post_json, read_request, stop, Env};
 
 const SECRET: &str = "whsec-test-4f1c";
 
@@ -34,36 +34,10 @@ fn receiver() -> (String, Got) {
             let Ok(mut conn) = conn else { continue };
             let log = Arc::clone(&log);
             std::thread::spawn(move || loop {
-                let mut req = Vec::new();
-                let mut buf = [0u8; 8192];
-                let start = loop {
-                    let n = conn.read(&mut buf).unwrap_or(0);
-                    if n == 0 {
-                        return;
-                    }
-                    req.extend_from_slice(&buf[..n]);
-                    if let Some(p) = req.windows(4).position(|w| w == b"\r\n\r\n") {
-                        break p + 4;
-                    }
+                let Some(request) = read_request(&mut conn) else {
+                    return;
                 };
-                let head = String::from_utf8_lossy(&req[..start]).to_ascii_lowercase();
-                let len: usize = head
-                    .lines()
-                    .find_map(|l| {
-                        l.strip_prefix("content-length:")
-                            .map(|v| v.trim().parse().unwrap())
-                    })
-                    .unwrap_or(0);
-                while req.len() < start + len {
-                    let n = conn.read(&mut buf).unwrap_or(0);
-                    if n == 0 {
-                        return;
-                    }
-                    req.extend_from_slice(&buf[..n]);
-                }
-                log.lock()
-                    .unwrap()
-                    .push((head, req[start..start + len].to_vec()));
+                log.lock().unwrap().push(request);
                 let _ = conn.write_all(b"HTTP/1.1 204 No Content\r\ncontent-length: 0\r\n\r\n");
             });
         }
@@ -85,10 +59,7 @@ fn black_hole() -> String {
 }
 
 fn pack(env: &Env, provider: &str, hook: &str, dead: &str) -> std::path::PathBuf {
-    let p = env.dir.join("pack.yaml");
-    std::fs::write(
-        &p,
-        format!(
+    let p = env.write_pack(&format!(
             r#"pack: {{ name: notify, version: "1.0" }}
 policies:
   chain:
@@ -110,22 +81,14 @@ notifications:
     events: [ticket.created]
     secret_key_ref: {{ env: KT_TEST_WEBHOOK_SECRET }}
 "#
-        ),
-    )
-    .unwrap();
+        ));
     p
 }
 
 fn post(addr: &str, key: &str, text: &str) -> common::Reply {
     let body = json!({"model": "m-dear", "max_tokens": 500,
         "messages": [{"role": "user", "content": text}]});
-    call(
-        addr,
-        "POST",
-        "/v1/chat/completions",
-        key,
-        body.to_string().as_bytes(),
-    )
+    post_json(addr, "/v1/chat/completions", key, &body, &[])
 }
 
 #[test]
@@ -312,20 +275,8 @@ fn a_receiver_gets_each_event_type_once_signed_and_without_request_text() {
 fn a_webhook_without_its_signing_key_stops_the_gateway_from_starting() {
     let env = Env::new("notify-nokey");
     env.support_team();
-    let p = env.dir.join("pack.yaml");
-    std::fs::write(
-        &p,
-        "pack: { name: n, version: \"1.0\" }\npolicies: { chain: [rbac] }\nnotifications:\n  - url: https://hooks.example.com/kt\n    events: [ticket.created]\n    secret_key_ref: { env: KT_TEST_UNSET_WEBHOOK_KEY }\n",
-    )
-    .unwrap();
-    let (code, _, err) = env.kt(&[
-        "gateway",
-        "run",
-        "--pack",
-        p.to_str().unwrap(),
-        "--listen",
-        "127.0.0.1:0",
-    ]);
+    let p = env.write_pack("pack: { name: n, version: \"1.0\" }\npolicies: { chain: [rbac] }\nnotifications:\n  - url: https://hooks.example.com/kt\n    events: [ticket.created]\n    secret_key_ref: { env: KT_TEST_UNSET_WEBHOOK_KEY }\n");
+    let (code, _, err) = env.gateway_run(&p);
     assert_eq!(code, 2, "{err}");
     assert!(
         err.contains("notifications[0].secret_key_ref.env")
@@ -338,14 +289,7 @@ fn a_webhook_without_its_signing_key_stops_the_gateway_from_starting() {
         "pack: { name: n, version: \"1.0\" }\npolicies: { chain: [rbac] }\nnotifications:\n  - url: https://hooks.example.com/kt\n    events: [ticket.create]\n    secret_key_ref: { env: PATH }\n",
     )
     .unwrap();
-    let (code, _, err) = env.kt(&[
-        "gateway",
-        "run",
-        "--pack",
-        p.to_str().unwrap(),
-        "--listen",
-        "127.0.0.1:0",
-    ]);
+    let (code, _, err) = env.gateway_run(&p);
     assert_eq!(code, 2, "{err}");
     assert!(
         err.contains("5:14")

@@ -9,12 +9,11 @@
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 #![allow(clippy::indexing_slicing, missing_docs)]
 
-use std::path::PathBuf;
 use std::process::Command;
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
 mod common;
-use common::{call, chat, events, http, pg_env, pg_url, psql, stop, Env, Reply};
+use common::{call, chat, events, http, pg_env, pg_url, post_json, psql, stop, Env, Reply};
 
 const PACK: &str = r#"
 pack:
@@ -42,12 +41,6 @@ providers:
       rate_limits:
         requests_per_minute: 4
 "#;
-
-fn write_pack(env: &Env, text: &str) -> PathBuf {
-    let p = env.dir.join("pack.yaml");
-    std::fs::write(&p, text).unwrap();
-    p
-}
 
 /// Waits, if needed, so that the next few seconds stay inside one UTC minute (fixed windows: a
 /// test that crossed a boundary would see a fresh window).
@@ -110,7 +103,7 @@ fn the_fourth_request_of_a_key_in_a_minute_is_429_with_the_headers_and_another_k
     members(&env, "Support", &["a@yourco.com", "b@yourco.com"]);
     let ka = env.key("support", "a@yourco.com");
     let kb = env.key("support", "b@yourco.com");
-    let pack = write_pack(&env, PACK);
+    let pack = env.write_pack(PACK);
     let (mut gw, addr) = env.gateway_with(&pack, &[]);
     fresh_minute();
     for i in 0..3u64 {
@@ -161,13 +154,7 @@ fn the_fourth_request_of_a_key_in_a_minute_is_429_with_the_headers_and_another_k
     // a stream carries them with its headers
     let body = serde_json::json!({"model": "gpt-4o-mini", "stream": true,
         "messages": [{"role": "user", "content": "hello"}]});
-    let r = call(
-        &addr,
-        "POST",
-        "/v1/chat/completions",
-        &kb,
-        body.to_string().as_bytes(),
-    );
+    let r = post_json(&addr, "/v1/chat/completions", &kb, &body, &[]);
     assert_eq!(r.status, 200, "{}", r.body);
     assert!(r.body.contains("[DONE]"), "{}", r.body);
     assert_eq!(num(&r, "x-ratelimit-remaining"), 1);
@@ -205,7 +192,7 @@ fn a_teams_override_and_a_groups_limit_counting_all_of_its_keys() {
         .map(|i| group_key(&env, "engineering", &format!("c{i}@yourco.com"), "tools"))
         .collect();
     let unbound = env.key("engineering", "c5@yourco.com");
-    let pack = write_pack(&env, PACK);
+    let pack = env.write_pack(PACK);
     let (mut gw, addr) = env.gateway_with(&pack, &[]);
     fresh_minute();
     // engineering's override: 100 a minute per key instead of the default 3
@@ -251,26 +238,15 @@ fn token_limits_count_the_reservation_and_are_corrected_at_settlement() {
     members(&env, "Support", &["a@yourco.com"]);
     let key = env.key("support", "a@yourco.com");
     let limit = 100_000u64;
-    let pack = write_pack(
-        &env,
-        &PACK.replace(
-            "  requests_per_minute: 3\n  response_headers: true\n",
-            &format!("  tokens_per_minute: {limit}\n  response_headers: true\n"),
-        ),
-    );
+    let pack = env.write_pack(&PACK.replace(
+        "  requests_per_minute: 3\n  response_headers: true\n",
+        &format!("  tokens_per_minute: {limit}\n  response_headers: true\n"),
+    ));
     let (mut gw, addr) = env.gateway_with(&pack, &[]);
     fresh_minute();
     let body = serde_json::json!({"model": "gpt-4o-mini", "max_tokens": 8,
         "messages": [{"role": "user", "content": "tell me about rate limits, in a few words"}]});
-    let send = || {
-        call(
-            &addr,
-            "POST",
-            "/v1/chat/completions",
-            &key,
-            body.to_string().as_bytes(),
-        )
-    };
+    let send = || post_json(&addr, "/v1/chat/completions", &key, &body, &[]);
     let first = send();
     assert_eq!(first.status, 200, "{}", first.body);
     let r1 = num(&first, "x-ratelimit-remaining");
@@ -292,27 +268,16 @@ fn token_limits_count_the_reservation_and_are_corrected_at_settlement() {
     stop(&mut gw);
 
     // and a limit the reservation cannot fit in is refused, although the usage would fit
-    let pack = write_pack(
-        &env,
-        &PACK.replace(
-            "  requests_per_minute: 3\n  response_headers: true\n",
-            &format!(
-                "  tokens_per_minute: {}\n  response_headers: true\n",
-                reserved + used1
-            ),
+    let pack = env.write_pack(&PACK.replace(
+        "  requests_per_minute: 3\n  response_headers: true\n",
+        &format!(
+            "  tokens_per_minute: {}\n  response_headers: true\n",
+            reserved + used1
         ),
-    );
+    ));
     let (mut gw, addr) = env.gateway_with(&pack, &[]);
     fresh_minute();
-    let send = || {
-        call(
-            &addr,
-            "POST",
-            "/v1/chat/completions",
-            &key,
-            body.to_string().as_bytes(),
-        )
-    };
+    let send = || post_json(&addr, "/v1/chat/completions", &key, &body, &[]);
     assert_eq!(send().status, 200);
     // corrected to `used1`: exactly one more reservation fits
     assert_eq!(send().status, 200);
@@ -325,10 +290,7 @@ fn token_limits_count_the_reservation_and_are_corrected_at_settlement() {
 #[test]
 fn a_malformed_limit_stops_the_gateway_from_starting() {
     let env = Env::new("rate-bad");
-    let pack = write_pack(
-        &env,
-        &PACK.replace("requests_per_minute: 3", "requests_per_minute: -3"),
-    );
+    let pack = env.write_pack(&PACK.replace("requests_per_minute: 3", "requests_per_minute: -3"));
     let out = Command::new(env!("CARGO_BIN_EXE_kt"))
         .args(["gateway", "run", "--pack", pack.to_str().unwrap()])
         .args(["--listen", "127.0.0.1:0", "--store", &env.store])
@@ -353,10 +315,7 @@ fn two_gateways_on_one_postgres_store_hold_a_shared_limit_exactly() {
     let keys: Vec<String> = (0..3)
         .map(|_| group_key(&env, "support", "b@yourco.com", "tools"))
         .collect();
-    let pack = write_pack(
-        &env,
-        &PACK.replace("requests_per_minute: 3", "requests_per_minute: 10"),
-    );
+    let pack = env.write_pack(&PACK.replace("requests_per_minute: 3", "requests_per_minute: 10"));
     let (mut a, addr_a) = env.gateway_with(&pack, &[]);
     let (mut b, addr_b) = env.gateway_with(&pack, &[]);
     fresh_minute();

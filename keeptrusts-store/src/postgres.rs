@@ -132,14 +132,6 @@ impl std::fmt::Debug for PgStore {
     }
 }
 
-fn unavailable(e: impl std::fmt::Display) -> StoreError {
-    StoreError::Unavailable(format!("postgres: {e}"))
-}
-
-fn corrupt(e: impl std::fmt::Display) -> StoreError {
-    StoreError::Corrupt(format!("postgres: {e}"))
-}
-
 /// Deadlocks and serialization failures are worth retrying; everything else is reported.
 fn pg(e: postgres::Error) -> StoreError {
     let retry = e.code().is_some_and(|c| {
@@ -695,4 +687,14 @@ impl BatchRows for PgSql<'_, '_> {
         }
         Ok(())
     }
+}
+
+/// The store cannot answer now (the request fails closed): `postgres: ` and the cause.
+fn unavailable(e: impl std::fmt::Display) -> StoreError {
+    StoreError::Unavailable(format!("postgres: {e}"))
+}
+
+/// What the store holds cannot be read back: `postgres: ` and the cause.
+fn corrupt(e: impl std::fmt::Display) -> StoreError {
+    StoreError::Corrupt(format!("postgres: {e}"))
 }

@@ -171,14 +171,6 @@ impl std::fmt::Debug for SqliteStore {
     }
 }
 
-fn unavailable(e: impl std::fmt::Display) -> StoreError {
-    StoreError::Unavailable(format!("sqlite: {e}"))
-}
-
-fn corrupt(e: impl std::fmt::Display) -> StoreError {
-    StoreError::Corrupt(format!("sqlite: {e}"))
-}
-
 fn to_json<T: Serialize>(v: &T) -> Result<String, StoreError> {
     serde_json::to_string(v).map_err(corrupt)
 }
@@ -640,3 +632,13 @@ const SQLITE: Dialect = Dialect {
     placeholder: |_, _| "?".to_owned(),
     cost_sum: "kt_decimal_sum(cost)",
 };
+
+/// The store cannot answer now (the request fails closed): `sqlite: ` and the cause.
+fn unavailable(e: impl std::fmt::Display) -> StoreError {
+    StoreError::Unavailable(format!("sqlite: {e}"))
+}
+
+/// What the store holds cannot be read back: `sqlite: ` and the cause.
+fn corrupt(e: impl std::fmt::Display) -> StoreError {
+    StoreError::Corrupt(format!("sqlite: {e}"))
+}

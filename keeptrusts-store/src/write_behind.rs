@@ -39,8 +39,8 @@ use keeptrusts_core::event::EventDraft;
 use keeptrusts_core::pricing::Currency;
 use keeptrusts_core::time::Millis;
 use keeptrusts_core::wallet::{
-    AllocateMode, Lease, LeaseStatus, Period, ReserveOutcome, ReserveRequest, Settlement, Wallet,
-    WalletError, WalletKey, WalletStore,
+    Grant, Lease, LeaseStatus, ReserveOutcome, ReserveRequest, Settlement, Wallet, WalletError,
+    WalletKey, WalletStore,
 };
 use keeptrusts_core::{MemoryStore, Storage, StoreError};
 use rust_decimal::Decimal;

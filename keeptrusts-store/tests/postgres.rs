@@ -200,7 +200,7 @@ fn postgres_worker() {
     let (Ok(url), Ok(schema), Ok(tag)) = (
         std::env::var("KEEPTRUSTS_TEST_POSTGRES_URL"),
         std::env::var("KT_PG_WORKER_SCHEMA"),
-        std::env::var("KT_PG_WORKER_TAG"),
+        std::env::var("KT_WORKER_TAG"),
     ) else {
         return;
     };
@@ -236,20 +236,11 @@ fn four_processes_of_32_threads_never_overspend() {
     let key = WalletKey::new(WalletScope::Team, "engineering");
     common::fund(&store, &key, 1000);
     let schema = format!("kt_test_{}_load", std::process::id());
-    let children: Vec<_> = ["p0", "p1", "p2", "p3"]
-        .iter()
-        .map(|tag| {
-            common::worker("postgres_worker")
-                .env("KEEPTRUSTS_TEST_POSTGRES_URL", &url)
-                .env("KT_PG_WORKER_SCHEMA", &schema)
-                .env("KT_PG_WORKER_TAG", tag)
-                .stdout(Stdio::piped())
-                .stderr(Stdio::piped())
-                .spawn()
-                .unwrap()
-        })
-        .collect();
-    let total = common::charged_by(children);
+    let vars = [
+        ("KEEPTRUSTS_TEST_POSTGRES_URL", url.as_str()),
+        ("KT_PG_WORKER_SCHEMA", schema.as_str()),
+    ];
+    let total = common::run_workers("postgres_worker", &["p0", "p1", "p2", "p3"], &vars);
     // 3,200 attempts of 1.00 against 1,000.00 settled at 0.73: the wallet ran dry
     common::drawn_exactly(&store, &key, total);
 }

@@ -174,7 +174,7 @@ fn sqlite_worker() {
     let Ok(path) = std::env::var("KT_STORE_WORKER_DB") else {
         return;
     };
-    let tag = std::env::var("KT_STORE_WORKER_TAG").unwrap();
+    let tag = std::env::var("KT_WORKER_TAG").unwrap();
     let store = SqliteStore::open(&path).unwrap();
     let key = WalletKey::new(WalletScope::Team, "engineering");
     let mut charged = Decimal::ZERO;
@@ -193,19 +193,8 @@ fn two_processes_on_one_sqlite_file_never_overspend() {
     let store = SqliteStore::open(&path).unwrap();
     let key = WalletKey::new(WalletScope::Team, "engineering");
     common::fund(&store, &key, 300);
-    let children: Vec<_> = ["a", "b"]
-        .iter()
-        .map(|tag| {
-            common::worker("sqlite_worker")
-                .env("KT_STORE_WORKER_DB", &path)
-                .env("KT_STORE_WORKER_TAG", tag)
-                .stdout(Stdio::piped())
-                .stderr(Stdio::piped())
-                .spawn()
-                .unwrap()
-        })
-        .collect();
-    let total = common::charged_by(children);
+    let db = [("KT_STORE_WORKER_DB", path.to_str().unwrap())];
+    let total = common::run_workers("sqlite_worker", &["a", "b"], &db);
     // 800 attempts of 1.00 against 300.00 settled at 0.73: the wallet ran dry
     common::drawn_exactly(&store, &key, total);
 }

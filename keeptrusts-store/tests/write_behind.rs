@@ -9,7 +9,7 @@ use std::sync::Arc;
 use keeptrusts_core::event::{verify, EventDraft, EventStore};
 use keeptrusts_core::pricing::Currency;
 use keeptrusts_core::wallet::{
-    AllocateMode, LeaseStatus, ReserveOutcome, ReserveRequest, WalletError, WalletScope,
+    Grant, Lease, LeaseStatus, ReserveOutcome, ReserveRequest, WalletError, WalletScope,
     WalletStore,
 };
 use keeptrusts_core::{Storage, WalletKey};
@@ -49,6 +49,24 @@ fn request(id: &str, amount: Decimal) -> ReserveRequest {
 
 fn draft(request_id: &str) -> EventDraft {
     common::event_draft(request_id, 1)
+}
+
+/// A request id issued by `wb` and its reservation of 1.00 at `now`.
+fn reserved(wb: &WriteBehind, now: i64) -> (String, Lease) {
+    let id = wb.new_request_id().unwrap();
+    let ReserveOutcome::Reserved(l) = wb.reserve(&request(&id, Decimal::ONE), now).unwrap() else {
+        panic!("reserved")
+    };
+    (id, l)
+}
+
+/// What another connection to the file at `path` reads at `now`: the team wallet's spent (its
+/// reserved must be zero) and the number of events.
+fn written(path: &std::path::Path, now: i64) -> (Decimal, usize) {
+    let other = SqliteStore::open(path).unwrap();
+    let w = WalletStore::get(&other, &team(), now).unwrap().unwrap();
+    assert_eq!(w.reserved, Decimal::ZERO);
+    (w.spent, EventStore::list(&other, "default").unwrap().len())
 }
 
 /// Reserves 1.00 and settles 0.73 until the cascade runs dry; returns how many went through.
@@ -264,10 +282,7 @@ fn client_ids_are_held_in_memory_and_replays_are_refused() {
     )
     .unwrap();
     // an issued id, settled, then replayed: refused in memory, then by the store once written
-    let id = wb.new_request_id().unwrap();
-    let ReserveOutcome::Reserved(l) = wb.reserve(&request(&id, Decimal::ONE), 5).unwrap() else {
-        panic!("reserved")
-    };
+    let (id, l) = reserved(&wb, 5);
     wb.complete(Some(&l.id), Some(Decimal::new(5, 1)), 6, Some(draft(&id)))
         .unwrap();
     assert!(matches!(
@@ -308,11 +323,7 @@ fn missing_wallets_are_skipped_and_failures_release() {
     // no user wallet: the team pays, and keeps paying without asking the store each time
     let mut ids = Vec::new();
     for _ in 0..3 {
-        let id = wb.new_request_id().unwrap();
-        let ReserveOutcome::Reserved(l) = wb.reserve(&request(&id, Decimal::ONE), 5).unwrap()
-        else {
-            panic!("reserved")
-        };
+        let (_, l) = reserved(&wb, 5);
         assert_eq!(l.wallet, team());
         ids.push(l.id);
     }
@@ -324,17 +335,11 @@ fn missing_wallets_are_skipped_and_failures_release() {
     // the user wallet appears: allocations through the ledger are seen at once
     wb.allocate(
         &WalletKey::new(WalletScope::User, "dev@yourco.com"),
-        Decimal::new(2, 0),
-        "USD",
-        None,
-        AllocateMode::Set,
+        &Grant::set(Decimal::new(2, 0), "USD"),
         7,
     )
     .unwrap();
-    let id = wb.new_request_id().unwrap();
-    let ReserveOutcome::Reserved(l) = wb.reserve(&request(&id, Decimal::ONE), 8).unwrap() else {
-        panic!("reserved")
-    };
+    let (_, l) = reserved(&wb, 8);
     assert_eq!(l.wallet.scope, WalletScope::User);
     wb.complete(Some(&l.id), Some(Decimal::ONE), 9, None)
         .unwrap();
@@ -357,10 +362,7 @@ fn a_locked_file_stops_the_memory_path_and_nothing_is_lost() {
     let (path, url) = db("locked");
     let (store, wb) = open_write_behind(&url, hook()).unwrap();
     common::fund(store.as_ref(), &team(), 100);
-    let id = wb.new_request_id().unwrap();
-    let ReserveOutcome::Reserved(l) = wb.reserve(&request(&id, Decimal::ONE), 5).unwrap() else {
-        panic!("reserved")
-    };
+    let (id, l) = reserved(&wb, 5);
     // another process holds the write lock: the settlement waits in memory, the batch fails,
     // and new reservations are refused until the file is back
     let locker = rusqlite_lock(&path);
@@ -375,10 +377,9 @@ fn a_locked_file_stops_the_memory_path_and_nothing_is_lost() {
     drop(locker);
     wb.flush().unwrap();
     wb.close().unwrap();
-    let other = SqliteStore::open(&path).unwrap();
-    let w = WalletStore::get(&other, &team(), 7).unwrap().unwrap();
-    assert_eq!((w.spent, w.reserved), (Decimal::new(5, 1), Decimal::ZERO));
-    assert_eq!(EventStore::list(&other, "default").unwrap().len(), 1);
+    let (spent, events) = written(&path, 7);
+    assert_eq!(spent, Decimal::new(5, 1));
+    assert_eq!(events, 1);
 }
 
 #[test]
@@ -391,10 +392,7 @@ fn a_receipt_is_committed_only_once_its_settlement_and_event_are_in_the_store() 
     wb.on_commit(Box::new(move |c| {
         t2.store(c, std::sync::atomic::Ordering::SeqCst)
     }));
-    let id = wb.new_request_id().unwrap();
-    let ReserveOutcome::Reserved(l) = wb.reserve(&request(&id, Decimal::ONE), 5).unwrap() else {
-        panic!("reserved")
-    };
+    let (id, l) = reserved(&wb, 5);
     // the store is locked: the receipt is not committed, and waiting for it times out
     let locker = rusqlite_lock(&path);
     wb.complete(Some(&l.id), Some(Decimal::new(5, 1)), 6, Some(draft(&id)))
@@ -451,11 +449,7 @@ fn a_long_request_is_settled_after_shorter_ones_were_forgotten() {
     };
     let started = std::time::Instant::now();
     while started.elapsed() < std::time::Duration::from_millis(2_600) {
-        let id = wb.new_request_id().unwrap();
-        let ReserveOutcome::Reserved(l) = wb.reserve(&request(&id, Decimal::ONE), 5).unwrap()
-        else {
-            panic!("reserved")
-        };
+        let (id, l) = reserved(&wb, 5);
         wb.complete(Some(&l.id), Some(Decimal::new(1, 2)), 6, Some(draft(&id)))
             .unwrap();
         std::thread::sleep(std::time::Duration::from_millis(100));
@@ -555,10 +549,9 @@ fn a_store_made_reservation_is_settled_and_audited_through_the_same_path() {
     .unwrap();
     wb.close().unwrap();
     assert!(wb.take_errors().is_empty());
-    let other = SqliteStore::open(&path).unwrap();
-    let w = WalletStore::get(&other, &team(), 9).unwrap().unwrap();
-    assert_eq!((w.spent, w.reserved), (Decimal::new(31, 1), Decimal::ZERO));
-    assert_eq!(EventStore::list(&other, "default").unwrap().len(), 2);
+    let (spent, events) = written(&path, 9);
+    assert_eq!(spent, Decimal::new(31, 1));
+    assert_eq!(events, 2);
 }
 
 #[test]

@@ -258,6 +258,48 @@ pub struct Ledger {
     pub leases: HashMap<Arc<str>, Lease>,
 }
 
+/// What an allocation gives a wallet: an amount in a currency, the period its `spent` resets
+/// on (`None` keeps the wallet's), and whether the amount replaces the allocation or adds to it.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Grant<'a> {
+    /// The amount (never negative; a top-up above zero).
+    pub amount: Decimal,
+    /// ISO 4217 code, upper case.
+    pub currency: &'a str,
+    /// When `spent` resets.
+    pub period: Option<Period>,
+    /// Set or top up.
+    pub mode: AllocateMode,
+}
+
+impl<'a> Grant<'a> {
+    /// Sets the allocation to `amount` in `currency`, keeping the wallet's period.
+    pub fn set(amount: Decimal, currency: &'a str) -> Self {
+        Grant {
+            amount,
+            currency,
+            period: None,
+            mode: AllocateMode::Set,
+        }
+    }
+
+    /// Adds `amount` in `currency` to the allocation.
+    pub fn top_up(amount: Decimal, currency: &'a str) -> Self {
+        Grant {
+            mode: AllocateMode::TopUp,
+            ..Grant::set(amount, currency)
+        }
+    }
+
+    /// The same, with `spent` resetting every `period`.
+    pub fn every(self, period: Period) -> Self {
+        Grant {
+            period: Some(period),
+            ..self
+        }
+    }
+}
+
 impl Ledger {
     /// Sets or tops up a wallet, creating it if needed.
     ///
@@ -267,12 +309,15 @@ impl Ledger {
     pub fn allocate(
         &mut self,
         key: &WalletKey,
-        amount: Decimal,
-        currency: &str,
-        period: Option<Period>,
-        mode: AllocateMode,
+        grant: &Grant,
         now: Millis,
     ) -> Result<Wallet, WalletError> {
+        let Grant {
+            amount,
+            currency,
+            period,
+            mode,
+        } = *grant;
         let currency: Currency = currency
             .parse()
             .map_err(|_| WalletError::Invalid(format!("`{currency}` is not an ISO 4217 code")))?;
@@ -499,15 +544,7 @@ pub trait WalletStore: Send + Sync {
     ///
     /// # Errors
     /// As [`Ledger::allocate`], or a store failure.
-    fn allocate(
-        &self,
-        key: &WalletKey,
-        amount: Decimal,
-        currency: &str,
-        period: Option<Period>,
-        mode: AllocateMode,
-        now: Millis,
-    ) -> Result<Wallet, WalletError>;
+    fn allocate(&self, key: &WalletKey, grant: &Grant, now: Millis) -> Result<Wallet, WalletError>;
 
     /// One wallet, period rolled.
     ///
@@ -607,16 +644,8 @@ fn store_err(e: WalletError) -> StoreError {
 }
 
 impl WalletStore for MemoryWallets {
-    fn allocate(
-        &self,
-        key: &WalletKey,
-        amount: Decimal,
-        currency: &str,
-        period: Option<Period>,
-        mode: AllocateMode,
-        now: Millis,
-    ) -> Result<Wallet, WalletError> {
-        self.with(|l| l.allocate(key, amount, currency, period, mode, now))
+    fn allocate(&self, key: &WalletKey, grant: &Grant, now: Millis) -> Result<Wallet, WalletError> {
+        self.with(|l| l.allocate(key, grant, now))
     }
 
     fn get(&self, key: &WalletKey, now: Millis) -> Result<Option<Wallet>, StoreError> {
@@ -680,22 +709,16 @@ pub fn may_manage(actor: &Principal, key: &WalletKey, user_teams: &[String]) -> 
 /// # Errors
 /// `Forbidden` unless [`may_manage`]; `Invalid` for a bad amount or currency; `Conflict` for a
 /// currency mismatch; `Store`.
-#[allow(clippy::too_many_arguments)]
 pub fn allocate(
     store: &dyn WalletStore,
     actor: &Principal,
     key: &WalletKey,
     user_teams: &[String],
-    amount: Decimal,
-    currency: &str,
-    period: Option<Period>,
-    mode: AllocateMode,
+    grant: &Grant,
     now: Millis,
 ) -> Result<Wallet, AdminError> {
     authorize(actor, &Action::ManageWallet { key, user_teams })?;
-    store
-        .allocate(key, amount, currency, period, mode, now)
-        .map_err(admin_error)
+    store.allocate(key, grant, now).map_err(admin_error)
 }
 
 /// The seed's allocation body (`POST /v1/wallets/allocate`): `{"team_id": "legal", "amount": 1000.00,
@@ -796,10 +819,7 @@ mod tests {
         let oct = 1_790_812_800_000 + 5 * 86_400_000;
         l.allocate(
             &k,
-            d("1000"),
-            "USD",
-            Some(Period::Monthly),
-            AllocateMode::Set,
+            &Grant::set(d("1000"), "USD").every(Period::Monthly),
             oct,
         )
         .unwrap();

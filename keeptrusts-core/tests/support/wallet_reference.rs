@@ -7,7 +7,7 @@ use std::collections::HashMap;
 
 use keeptrusts_core::pricing::Currency;
 use keeptrusts_core::wallet::{
-    AllocateMode, LeaseStatus, Ledger, ReserveOutcome, ReserveRequest, WalletScope,
+    Grant, LeaseStatus, Ledger, ReserveOutcome, ReserveRequest, WalletScope,
 };
 use keeptrusts_core::WalletKey;
 use rust_decimal::Decimal;
@@ -95,14 +95,12 @@ pub fn run(ops: &[Op]) -> Result<(), String> {
                 micros,
                 top_up,
             } => {
-                let mode = if top_up {
-                    AllocateMode::TopUp
+                let grant = if top_up {
+                    Grant::top_up(money(micros), "USD")
                 } else {
-                    AllocateMode::Set
+                    Grant::set(money(micros), "USD")
                 };
-                ledger
-                    .allocate(&keys[wallet], money(micros), "USD", None, mode, now)
-                    .map_err(err)?;
+                ledger.allocate(&keys[wallet], &grant, now).map_err(err)?;
                 let w = model.wallets.entry(wallet).or_insert((0, 0, 0));
                 w.0 = if top_up { w.0 + micros } else { micros };
                 // lowering a budget below what is spent and held is allowed (documented)

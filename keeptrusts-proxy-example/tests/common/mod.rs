@@ -67,6 +67,20 @@ impl Env {
         self.key(team, email)
     }
 
+    /// Writes `text` as `pack.yaml` in the environment's folder; returns its path.
+    pub fn write_pack(&self, text: &str) -> PathBuf {
+        let p = self.dir.join("pack.yaml");
+        std::fs::write(&p, text).unwrap();
+        p
+    }
+
+    /// `kt gateway run --pack PACK` on a free port, for a pack it must refuse: (exit code,
+    /// stdout, stderr).
+    pub fn gateway_run(&self, pack: &Path) -> (i32, String, String) {
+        let pack = pack.to_str().unwrap();
+        self.kt(&["gateway", "run", "--pack", pack, "--listen", "127.0.0.1:0"])
+    }
+
     /// A team `support` with the member agent@yourco.com and 5.00 USD; returns the member's key.
     pub fn support_team(&self) -> String {
         self.ok(&["team", "create", "--name", "Support"]);
@@ -307,6 +321,28 @@ pub fn key_args<'a>(team: &'a str, email: &'a str, extra: &[&'a str]) -> Vec<&'a
     args
 }
 
+/// An org of three teams: `owner_team` (its owner `owner`), `Support` (the admin lead@, the
+/// members ana@ and bo@, and 5.00 USD) and `Legal` (the member counsel@); returns the keys of the
+/// owner, lead, ana, bo and counsel.
+pub fn org(env: &Env, owner_team: &str, owner: &str) -> [String; 5] {
+    for name in [owner_team, "Support", "Legal"] {
+        env.ok(&["team", "create", "--name", name]);
+    }
+    let slug = owner_team.to_lowercase();
+    let members = [
+        (slug.as_str(), owner, "owner"),
+        ("support", "lead@yourco.com", "admin"),
+        ("support", "ana@yourco.com", "member"),
+        ("support", "bo@yourco.com", "member"),
+        ("legal", "counsel@yourco.com", "member"),
+    ];
+    for (team, email, role) in members {
+        env.add_member(team, email, Some(role));
+    }
+    env.ok(&["wallet", "allocate", "--team", "support", "--amount", "5"]);
+    members.map(|(team, email, _)| env.key(team, email))
+}
+
 /// SIGTERM, then wait: the gateway finishes what is in flight (settlements included).
 pub fn stop(gw: &mut Child) {
     let _ = Command::new("kill")
@@ -349,6 +385,37 @@ pub struct Received {
     pub body: Value,
 }
 
+/// Reads one HTTP/1.1 request from `conn`: its head, lower-cased, and the body its
+/// `content-length` announces. `None` if the peer closes before the whole request came.
+pub fn read_request(conn: &mut TcpStream) -> Option<(String, Vec<u8>)> {
+    let mut req = Vec::new();
+    let mut buf = [0u8; 8192];
+    let mut more = |req: &mut Vec<u8>| {
+        let n = conn.read(&mut buf).unwrap_or(0);
+        req.extend_from_slice(&buf[..n]);
+        n > 0
+    };
+    let start = loop {
+        if let Some(p) = req.windows(4).position(|w| w == b"\r\n\r\n") {
+            break p + 4;
+        }
+        if !more(&mut req) {
+            return None;
+        }
+    };
+    let head = String::from_utf8_lossy(&req[..start]).to_ascii_lowercase();
+    let len: usize = head
+        .lines()
+        .find_map(|l| l.strip_prefix("content-length:"))
+        .map_or(0, |v| v.trim().parse().unwrap_or(0));
+    while req.len() < start + len {
+        if !more(&mut req) {
+            return None;
+        }
+    }
+    Some((head, req[start..start + len].to_vec()))
+}
+
 /// A provider on a local port: `answer` gets each request (after it is recorded in the returned
 /// list) and writes the whole HTTP response itself (so it can stream, pause or misbehave).
 pub fn provider(
@@ -365,34 +432,10 @@ pub fn provider(
             let answer = std::sync::Arc::clone(&answer);
             let log = std::sync::Arc::clone(&log);
             std::thread::spawn(move || {
-                let mut req = Vec::new();
-                let mut buf = [0u8; 8192];
-                let body_start = loop {
-                    let n = conn.read(&mut buf).unwrap_or(0);
-                    if n == 0 {
-                        return;
-                    }
-                    req.extend_from_slice(&buf[..n]);
-                    if let Some(p) = req.windows(4).position(|w| w == b"\r\n\r\n") {
-                        break p + 4;
-                    }
+                let Some((head, body)) = read_request(&mut conn) else {
+                    return;
                 };
-                let head = String::from_utf8_lossy(&req[..body_start]).to_ascii_lowercase();
-                let len: usize = head
-                    .lines()
-                    .find_map(|l| {
-                        l.strip_prefix("content-length:")
-                            .map(|v| v.trim().parse().unwrap_or(0))
-                    })
-                    .unwrap_or(0);
-                while req.len() < body_start + len {
-                    let n = conn.read(&mut buf).unwrap_or(0);
-                    if n == 0 {
-                        break;
-                    }
-                    req.extend_from_slice(&buf[..n]);
-                }
-                let body: Value = serde_json::from_slice(&req[body_start..]).unwrap_or(Value::Null);
+                let body: Value = serde_json::from_slice(&body).unwrap_or(Value::Null);
                 log.lock().unwrap().push(body.clone());
                 answer(&mut conn, &Received { head, body });
             });

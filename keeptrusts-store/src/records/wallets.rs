@@ -175,15 +175,12 @@ macro_rules! wallet_store {
             fn allocate(
                 &self,
                 key: &keeptrusts_core::wallet::WalletKey,
-                amount: rust_decimal::Decimal,
-                currency: &str,
-                period: Option<keeptrusts_core::wallet::Period>,
-                mode: keeptrusts_core::wallet::AllocateMode,
+                grant: &keeptrusts_core::wallet::Grant,
                 now: keeptrusts_core::time::Millis,
             ) -> Result<keeptrusts_core::wallet::Wallet, keeptrusts_core::wallet::WalletError> {
                 self.records(|sql| {
                     $crate::records::wallets::allocate(sql, key, |l| {
-                        l.allocate(key, amount, currency, period, mode, now)
+                        l.allocate(key, grant, now)
                     })
                 })
             }

@@ -5,6 +5,11 @@ use super::*;
 
 // ---------- rate-limit counters ----------
 
+/// Adds `?4` to a counter's window, creating it if needed.
+const ADD_USED: &str = "INSERT INTO rate_counters (counter, window_start, window_end, used)
+    VALUES (?1, ?2, ?3, ?4)
+    ON CONFLICT (counter, window_start) DO UPDATE SET used = used + excluded.used";
+
 pub(super) fn signed(n: u64) -> i64 {
     i64::try_from(n).unwrap_or(i64::MAX)
 }
@@ -30,13 +35,7 @@ impl RateCounters for SqliteStore {
             }
             let admitted = admits(hits, &used);
             if admitted {
-                let mut add = tx
-                    .prepare_cached(
-                        "INSERT INTO rate_counters (counter, window_start, window_end, used)
-                         VALUES (?1, ?2, ?3, ?4)
-                         ON CONFLICT (counter, window_start) DO UPDATE SET used = used + excluded.used",
-                    )
-                    .map_err(unavailable)?;
+                let mut add = tx.prepare_cached(ADD_USED).map_err(unavailable)?;
                 for h in hits {
                     add.execute(params![
                         h.counter,
@@ -53,13 +52,7 @@ impl RateCounters for SqliteStore {
 
     fn adjust(&self, corrections: &[Correction]) -> Result<(), StoreError> {
         self.tx(|tx| {
-            let mut add = tx
-                .prepare_cached(
-                    "INSERT INTO rate_counters (counter, window_start, window_end, used)
-                     VALUES (?1, ?2, ?3, ?4)
-                     ON CONFLICT (counter, window_start) DO UPDATE SET used = used + excluded.used",
-                )
-                .map_err(unavailable)?;
+            let mut add = tx.prepare_cached(ADD_USED).map_err(unavailable)?;
             let mut sub = tx
                 .prepare_cached(
                     "UPDATE rate_counters SET used = max(used - ?3, 0)

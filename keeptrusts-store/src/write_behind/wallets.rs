@@ -4,17 +4,9 @@
 use super::*;
 
 impl WalletStore for WriteBehind {
-    fn allocate(
-        &self,
-        key: &WalletKey,
-        amount: Decimal,
-        currency: &str,
-        period: Option<Period>,
-        mode: AllocateMode,
-        now: Millis,
-    ) -> Result<Wallet, WalletError> {
+    fn allocate(&self, key: &WalletKey, grant: &Grant, now: Millis) -> Result<Wallet, WalletError> {
         let store = &self.shared.store;
-        let w = self.blocking(|| store.allocate(key, amount, currency, period, mode, now))??;
+        let w = self.blocking(|| store.allocate(key, grant, now))??;
         lock(&self.shared.state).skip.remove(key);
         Ok(w)
     }

@@ -5,9 +5,7 @@
 use keeptrusts_core::escalation::{resolve, Escalation, EscalationStatus, Redeem, Resolution};
 use keeptrusts_core::event::Journal;
 use keeptrusts_core::pricing::Currency;
-use keeptrusts_core::wallet::{
-    AllocateMode, ReserveOutcome, ReserveRequest, WalletScope, WalletStore,
-};
+use keeptrusts_core::wallet::{Grant, ReserveOutcome, ReserveRequest, WalletScope, WalletStore};
 use keeptrusts_core::{EscalationStore, Principal, Role, WalletKey};
 use proptest::prelude::*;
 use rust_decimal::Decimal;
@@ -20,9 +18,7 @@ pub fn shown(v: impl std::fmt::Debug) -> String {
 /// Sets `key`'s allocation to `dollars` USD at time 0.
 pub fn fund(store: &(impl WalletStore + ?Sized), key: &WalletKey, dollars: i64) {
     let amount = Decimal::new(dollars, 0);
-    store
-        .allocate(key, amount, "USD", None, AllocateMode::Set, 0)
-        .unwrap();
+    store.allocate(key, &Grant::set(amount, "USD"), 0).unwrap();
 }
 
 pub fn keys() -> [WalletKey; 3] {
@@ -64,21 +60,15 @@ pub fn run(store: &dyn WalletStore, ops: &[Op]) -> Vec<String> {
     let mut out = Vec::new();
     for op in ops {
         let r = match op {
-            Op::Allocate(w, a, t) => format!(
-                "{:?}",
-                store.allocate(
-                    &keys[*w],
-                    Decimal::new(*a, 2),
-                    "USD",
-                    None,
-                    if *t {
-                        AllocateMode::TopUp
-                    } else {
-                        AllocateMode::Set
-                    },
-                    now
-                )
-            ),
+            Op::Allocate(w, a, t) => {
+                let amount = Decimal::new(*a, 2);
+                let grant = if *t {
+                    Grant::top_up(amount, "USD")
+                } else {
+                    Grant::set(amount, "USD")
+                };
+                format!("{:?}", store.allocate(&keys[*w], &grant, now))
+            }
             Op::Reserve(c, a, ttl, id) => {
                 let req = ReserveRequest {
                     lease_id: format!("l{id}").into(),
@@ -215,6 +205,24 @@ pub fn worker(name: &str) -> std::process::Command {
         "--test-threads=1",
     ]);
     c
+}
+
+/// Runs worker `name` once per tag, side by side (the tag in `KT_WORKER_TAG`, and `vars`), and
+/// returns what they charged in all ([`charged_by`]).
+pub fn run_workers(name: &str, tags: &[&str], vars: &[(&str, &str)]) -> Decimal {
+    use std::process::Stdio;
+    let children = tags
+        .iter()
+        .map(|tag| {
+            let mut c = worker(name);
+            c.envs(vars.iter().copied()).env("KT_WORKER_TAG", tag);
+            c.stdout(Stdio::piped())
+                .stderr(Stdio::piped())
+                .spawn()
+                .unwrap()
+        })
+        .collect();
+    charged_by(children)
 }
 
 /// A fresh path `kt-NAME-PID/NAME.db` in the temporary directory (its folder made, the file
@@ -416,7 +424,7 @@ pub const JOURNAL_CASE: [&str; 5] = [
 pub fn journal_case(store: &dyn Journal) -> Vec<String> {
     let key = WalletKey::new(WalletScope::Team, "engineering");
     store
-        .allocate(&key, Decimal::new(10, 0), "USD", None, AllocateMode::Set, 0)
+        .allocate(&key, &Grant::set(Decimal::new(10, 0), "USD"), 0)
         .unwrap();
     let mut out = Vec::new();
     let req = dollar_lease("j-1".into(), &key, 1_000);
@@ -467,6 +475,15 @@ pub fn concurrent_cycles(store: &(dyn Journal + Sync), threads: u64, per_thread:
         "every cycle settled (the wallet could cover all of them)"
     );
     assert_eq!(events as u64, threads * per_thread);
+}
+
+/// A key request for `email` in `team`, nothing else set.
+fn new_key(team: &str, email: &str) -> keeptrusts_core::admin::NewKey {
+    keeptrusts_core::admin::NewKey {
+        team: team.into(),
+        email: email.into(),
+        ..keeptrusts_core::admin::NewKey::default()
+    }
 }
 
 /// Teams, members and keys: creation, conflicts, role changes, authentication.
@@ -543,16 +560,8 @@ pub fn directory_case(d: &dyn keeptrusts_core::Storage) -> Vec<String> {
     out.push(shown(
         admin::revoke_key(d, &ctx(13, 0), &rotated.info.key.id).map(|k| k.status),
     ));
-    let bo = admin::create_key(
-        d,
-        &ctx(14, 5),
-        &NewKey {
-            team: "customer-support".into(),
-            email: "bo@yourco.com".into(),
-            ..NewKey::default()
-        },
-    )
-    .unwrap();
+    let bo = new_key("customer-support", "bo@yourco.com");
+    let bo = admin::create_key(d, &ctx(14, 5), &bo).unwrap();
     out.push(shown(
         admin::remove_member(d, &ctx(15, 0), "customer-support", "bo@yourco.com").map(|m| m.user),
     ));
@@ -563,16 +572,8 @@ pub fn directory_case(d: &dyn keeptrusts_core::Storage) -> Vec<String> {
             .unwrap()
     ));
     admin::set_org_admin(d, &ctx(17, 0), "ops@yourco.com", true).unwrap();
-    let ops = admin::create_key(
-        d,
-        &ctx(18, 6),
-        &NewKey {
-            team: "legal".into(),
-            email: "ops@yourco.com".into(),
-            ..NewKey::default()
-        },
-    )
-    .unwrap();
+    let ops = new_key("legal", "ops@yourco.com");
+    let ops = admin::create_key(d, &ctx(18, 6), &ops).unwrap();
     out.push(shown(authenticate(d, &ops.key, "default", 19).unwrap()));
     let change = TeamChange {
         name: Some("Legal & Compliance".into()),
@@ -1036,10 +1037,7 @@ pub fn seed_flow<S: keeptrusts_core::Storage>(store: &S) {
         &owner,
         &WalletKey::new(WalletScope::Team, "legal"),
         &[],
-        Decimal::new(1000, 0),
-        "USD",
-        None,
-        AllocateMode::Set,
+        &Grant::set(Decimal::new(1000, 0), "USD"),
         0,
     )
     .unwrap();
