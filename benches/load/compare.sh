@@ -37,7 +37,7 @@ else
 fi
 work=$(mktemp -d)
 pids=()
-cleanup() { for p in "${pids[@]}"; do kill "$p" 2>/dev/null || true; done; wait 2>/dev/null || true; rm -rf "$work"; }
+source "$here/common.sh"
 trap cleanup EXIT
 tick=$(getconf CLK_TCK)
 
@@ -63,7 +63,6 @@ measure() {
 # a wrk latency ("412.00us", "1.20ms") in microseconds
 micros() { awk -v v="$1" 'BEGIN { n = v + 0; if (v ~ /ms$/) n *= 1000; else if (v ~ /[0-9]s$/) n *= 1000000; printf "%.0f", n }'; }
 
-peak_rss_mb() { awk '/VmHWM/ { printf "%.1f", $2 / 1024 }' "/proc/$1/status"; }
 
 read -r _ direct_p50 _ _ < <(KT_KEY= measure http://127.0.0.1:41090/v1/chat/completions 1 "$here/ticket.lua")
 direct_us=$(micros "$direct_p50")
@@ -96,21 +95,13 @@ kill "$proxy" 2>/dev/null || true
 
 gateway() {
   local port=$1 durability=$2 store=$3
-  "$kt" team create --name Engineering --store "$store" >/dev/null
-  "$kt" team add-member --team engineering --email dev@yourco.com --store "$store" >/dev/null
-  "$kt" wallet allocate --team engineering --amount 1000000000 --store "$store" >/dev/null
-  KT_KEY=$("$kt" key create --team engineering --email dev@yourco.com --store "$store" | head -1)
-  export KT_KEY
+  seed_org "$store"
   # MALLOC_ARENA_MAX set here, so `kt gateway run` does not start itself again (docs/gateway.md)
   MALLOC_ARENA_MAX=2 RUST_LOG=warn taskset -c "${cpus:-1}" "$kt" gateway run --pack "$here/governed.yaml" --listen "127.0.0.1:$port" \
     --store "$store" --durability "$durability" 2>"$work/$port.log" &
   gw=$!
   pids+=($gw)
-  for _ in $(seq 100); do
-    grep -q "listening on" "$work/$port.log" 2>/dev/null && break
-    kill -0 "$gw" 2>/dev/null || { echo "compare: the gateway on $port exited:" >&2; cat "$work/$port.log" >&2; exit 1; }
-    sleep 0.1
-  done
+  wait_listening compare "$port" "$gw" 100
 }
 
 gateway 41094 durable "sqlite:$work/durable.db"

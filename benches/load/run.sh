@@ -38,7 +38,7 @@ kt=${CARGO_TARGET_DIR:-$PWD/target}/release/kt
 governed_pack=${KT_GOVERNED_PACK:-$here/governed.yaml}
 work=$(mktemp -d)
 pids=()
-cleanup() { for p in "${pids[@]}"; do kill "$p" 2>/dev/null || true; done; wait 2>/dev/null || true; rm -rf "$work"; }
+source "$here/common.sh"
 trap cleanup EXIT
 
 nginx -c "$PWD/$here/nginx.conf" -p "$work" &
@@ -59,23 +59,14 @@ measure() {
 
 start_gateway() {
   local pack=$1 port=$2 store="sqlite:$work/$2.db"
-  "$kt" team create --name Engineering --store "$store" >/dev/null
-  "$kt" team add-member --team engineering --email dev@yourco.com --store "$store" >/dev/null
-  "$kt" wallet allocate --team engineering --amount 1000000000 --store "$store" >/dev/null
-  KT_KEY=$("$kt" key create --team engineering --email dev@yourco.com --store "$store" | head -1)
-  export KT_KEY
+  seed_org "$store"
   RUST_LOG=warn "$kt" gateway run --pack "$pack" --listen "127.0.0.1:$port" --store "$store" \
     --durability "${KT_DURABILITY:-durable}" 2>"$work/$port.log" &
   gw=$!
   pids+=($gw)
-  for _ in $(seq 50); do
-    grep -q "listening on" "$work/$port.log" 2>/dev/null && break
-    kill -0 "$gw" 2>/dev/null || { echo "load: the gateway on $port exited:" >&2; cat "$work/$port.log" >&2; exit 1; }
-    sleep 0.1
-  done
+  wait_listening load "$port" "$gw" 50
 }
 
-peak_rss_mb() { awk '/VmHWM/ { printf "%.1f", $2 / 1024 }' "/proc/$1/status"; }
 
 printf "%-44s %12s %10s %10s %10s %8s\n" "run (concurrency 64, ${secs}s)" "requests/s" "p50" "p99" "peak RSS" "non-2xx"
 read -r rps p50 p99 bad _ < <(KT_KEY= measure http://127.0.0.1:41090/v1/chat/completions 64 2)

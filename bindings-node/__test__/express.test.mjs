@@ -2,10 +2,15 @@
 import { test, before, after } from 'node:test'
 import assert from 'node:assert/strict'
 import { createRequire } from 'node:module'
+import { readFileSync } from 'node:fs'
+import { dirname, join } from 'node:path'
+import { fileURLToPath } from 'node:url'
 
 const require = createRequire(import.meta.url)
 const kt = require('../index.js')
 const { createApp } = require('../examples/express-app.js')
+// Packs shared with the Python tests.
+const packs = join(dirname(fileURLToPath(import.meta.url)), '..', '..', 'conformance', 'packs')
 
 const OWNER = { user: 'root@yourco.com', team: 'platform', role: 'owner', authenticated: true }
 let server, base, store
@@ -113,15 +118,7 @@ test('without a body parser the middleware reads the body itself (and bounds it)
   }
 })
 
-const LIFECYCLE_PACK = `
-pack: { name: express-lifecycle, version: "1.0" }
-policies: { chain: [pii-detector, audit-logger] }
-wallets: { cascade: [team], default_max_output_tokens: 64 }
-providers:
-  targets:
-    - { id: app, provider: openai-compatible, model: house-model, base_url: "http://127.0.0.1:9/v1",
-        pricing: { input_per_1m: "1000000", output_per_1m: "1000000" } }
-`
+const LIFECYCLE_PACK = readFileSync(join(packs, 'lifecycle.yaml'), 'utf8')
 
 // The one request's event (the setup's administrative events left aside).
 const requestEvent = (s) => {

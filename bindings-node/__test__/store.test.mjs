@@ -3,29 +3,18 @@
 import { test } from 'node:test'
 import assert from 'node:assert/strict'
 import { createRequire } from 'node:module'
-import { mkdtempSync } from 'node:fs'
+import { mkdtempSync, readFileSync } from 'node:fs'
 import { tmpdir } from 'node:os'
-import { join } from 'node:path'
+import { dirname, join } from 'node:path'
+import { fileURLToPath } from 'node:url'
 import { randomUUID } from 'node:crypto'
 
 const require = createRequire(import.meta.url)
 const kt = require('../index.js')
+// Packs shared with the Python tests.
+const packs = join(dirname(fileURLToPath(import.meta.url)), '..', '..', 'conformance', 'packs')
 
-const PACK = `
-pack: { name: node-store, version: "1.0" }
-policies:
-  chain: [rbac, pii-detector, audit-logger]
-policy:
-  rbac: { require_auth: true, minimum_role: member }
-  pii-detector: { action: redact }
-providers:
-  targets:
-    - id: house
-      provider: openai-compatible
-      model: house-model
-      base_url: http://127.0.0.1:9000/v1
-      pricing: { input_per_1m: "1000000", output_per_1m: "1000000" }
-`
+const PACK = readFileSync(join(packs, 'store.yaml'), 'utf8')
 const T0 = 1_795_556_220_000
 
 function* stores() {

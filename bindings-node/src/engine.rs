@@ -10,7 +10,7 @@ pub struct Engine {
 
 /// The evaluation shared by `evaluate` and `evaluateAsync`.
 pub(crate) fn evaluate_job(
-    engine: core::Engine,
+    engine: &core::Engine,
     principal: Value,
     request: Value,
     store: Option<&Store>,
@@ -21,6 +21,7 @@ pub(crate) fn evaluate_job(
     let r: core::ChatRequest = from_js(request, "request")?;
     let ctx = request_context(context)?;
     let (store, budget) = host::call_store(store.map(|s| Arc::clone(&s.inner)), budget);
+    let engine = engine.clone();
     Ok(move || {
         let stores = core::Stores::of(store.as_ref(), budget);
         let d = engine.evaluate(&p, &r, &ctx, &stores).map_err(failure)?;
@@ -59,15 +60,9 @@ impl Engine {
 
     /// The effective chain (policy kind names, execution order) for a principal.
     #[napi(ts_args_type = "principal: Principal")]
-    pub fn effective_chain(&self, principal: Value) -> Result<Vec<String>> {
+    pub fn effective_chain(&self, principal: Value) -> Result<Vec<&'static str>> {
         let p: core::Principal = from_js(principal, "principal")?;
-        Ok(self
-            .inner
-            .effective_chain(&p)
-            .names()
-            .into_iter()
-            .map(str::to_owned)
-            .collect())
+        Ok(self.inner.effective_chain(&p).names())
     }
 
     /// Evaluate a request (input phase). With a store, escalations are kept there and, unless
@@ -85,14 +80,7 @@ impl Engine {
         context: Option<Value>,
         budget: Option<bool>,
     ) -> Result<Value> {
-        let job = evaluate_job(
-            self.inner.clone(),
-            principal,
-            request,
-            store,
-            context,
-            budget,
-        )?;
+        let job = evaluate_job(&self.inner, principal, request, store, context, budget)?;
         job().map_err(js_error)
     }
 
@@ -109,17 +97,7 @@ impl Engine {
         context: Option<Value>,
         budget: Option<bool>,
     ) -> AsyncTask<Job> {
-        task(
-            evaluate_job(
-                self.inner.clone(),
-                principal,
-                request,
-                store,
-                context,
-                budget,
-            )
-            .map(Job::new),
-        )
+        task(evaluate_job(&self.inner, principal, request, store, context, budget).map(Job::new))
     }
 
     /// Begin a request's lifecycle: the input chain, the reservation (unless `budget` is

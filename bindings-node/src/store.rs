@@ -171,15 +171,7 @@ impl Store {
         org: Option<String>,
         now_ms: Option<i64>,
     ) -> Result<Value> {
-        answer(
-            directory::authenticate(
-                self.inner.as_ref(),
-                &secret,
-                org.as_deref().unwrap_or(DEFAULT_ORG),
-                now(now_ms),
-            )
-            .map(|r| r.ok()),
-        )
+        self.authenticated(&secret, org, now_ms, |r| r.ok())
     }
 
     /// What a `kt_…` secret stands for now: `{ principal }`, or `{ refused: code, message }`
@@ -191,18 +183,10 @@ impl Store {
         org: Option<String>,
         now_ms: Option<i64>,
     ) -> Result<Value> {
-        answer(
-            directory::authenticate(
-                self.inner.as_ref(),
-                &secret,
-                org.as_deref().unwrap_or(DEFAULT_ORG),
-                now(now_ms),
-            )
-            .map(|r| match r {
-                Ok(p) => serde_json::json!({ "principal": p }),
-                Err(r) => serde_json::json!({ "refused": r.code(), "message": r.message() }),
-            }),
-        )
+        self.authenticated(&secret, org, now_ms, |r| match r {
+            Ok(p) => serde_json::json!({ "principal": p }),
+            Err(r) => serde_json::json!({ "refused": r.code(), "message": r.message() }),
+        })
     }
 
     /// Sets or tops up a wallet as `actor` (null: the host itself): the seed's body `{ team:
@@ -433,6 +417,20 @@ impl Store {
             before: None,
         };
         answer(dashboard::load(self.inner.as_ref(), &org, &viewer, &query))
+    }
+}
+
+impl Store {
+    /// What `secret` stands for in `org` (default: `default`) at `now_ms`, as `shown` puts it.
+    fn authenticated<T: serde::Serialize>(
+        &self,
+        secret: &str,
+        org: Option<String>,
+        now_ms: Option<i64>,
+        shown: impl FnOnce(std::result::Result<core::Principal, directory::Refused>) -> T,
+    ) -> Result<Value> {
+        let org = org.as_deref().unwrap_or(DEFAULT_ORG);
+        answer(directory::authenticate(self.inner.as_ref(), secret, org, now(now_ms)).map(shown))
     }
 }
 

@@ -39,15 +39,9 @@ impl Engine {
     }
 
     /// The effective chain (policy kind names, execution order) for a principal dict.
-    fn effective_chain(&self, principal: &Bound<'_, PyAny>) -> PyResult<Vec<String>> {
+    fn effective_chain(&self, principal: &Bound<'_, PyAny>) -> PyResult<Vec<&'static str>> {
         let p: core::Principal = from_py(principal, "principal")?;
-        Ok(self
-            .inner
-            .effective_chain(&p)
-            .names()
-            .into_iter()
-            .map(str::to_owned)
-            .collect())
+        Ok(self.inner.effective_chain(&p).names())
     }
 
     /// Evaluate a request (input phase). With a store, escalations are kept there and, unless

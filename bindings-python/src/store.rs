@@ -196,10 +196,7 @@ impl Store {
         org: &str,
         now_ms: Option<i64>,
     ) -> PyResult<Py<PyAny>> {
-        let (s, secret, org) = (Arc::clone(&self.inner), secret.to_owned(), org.to_owned());
-        detached(py, move || {
-            directory::authenticate(s.as_ref(), &secret, &org, now(now_ms)).map(|r| r.ok())
-        })
+        self.authenticated(py, secret, org, now_ms, |r| r.ok())
     }
 
     /// What a `kt_…` secret stands for now: `{"principal": {...}}`, or `{"refused": code,
@@ -212,12 +209,9 @@ impl Store {
         org: &str,
         now_ms: Option<i64>,
     ) -> PyResult<Py<PyAny>> {
-        let (s, secret, org) = (Arc::clone(&self.inner), secret.to_owned(), org.to_owned());
-        detached(py, move || {
-            directory::authenticate(s.as_ref(), &secret, &org, now(now_ms)).map(|r| match r {
-                Ok(p) => serde_json::json!({ "principal": p }),
-                Err(r) => serde_json::json!({ "refused": r.code(), "message": r.message() }),
-            })
+        self.authenticated(py, secret, org, now_ms, |r| match r {
+            Ok(p) => serde_json::json!({ "principal": p }),
+            Err(r) => serde_json::json!({ "refused": r.code(), "message": r.message() }),
         })
     }
 
@@ -449,6 +443,23 @@ impl Store {
             let mut query = query;
             query.team = directory::slug_of(s.as_ref(), &query.team)?;
             dashboard::load(s.as_ref(), &org, &viewer, &query)
+        })
+    }
+}
+
+impl Store {
+    /// What `secret` stands for in `org` at `now_ms`, as `shown` puts it (without the GIL).
+    fn authenticated<T: Serialize + Send>(
+        &self,
+        py: Python<'_>,
+        secret: &str,
+        org: &str,
+        now_ms: Option<i64>,
+        shown: impl FnOnce(std::result::Result<core::Principal, directory::Refused>) -> T + Send,
+    ) -> PyResult<Py<PyAny>> {
+        let (s, secret, org) = (Arc::clone(&self.inner), secret.to_owned(), org.to_owned());
+        detached(py, move || {
+            directory::authenticate(s.as_ref(), &secret, &org, now(now_ms)).map(shown)
         })
     }
 }

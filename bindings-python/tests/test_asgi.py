@@ -108,15 +108,7 @@ def test_other_paths_pass_through(setup):
     assert client.post("/elsewhere").status_code == 404
 
 
-LIFECYCLE_PACK = """
-pack: { name: asgi-lifecycle, version: "1.0" }
-policies: { chain: [pii-detector, audit-logger] }
-wallets: { cascade: [team], default_max_output_tokens: 64 }
-providers:
-  targets:
-    - { id: app, provider: openai-compatible, model: house-model, base_url: "http://127.0.0.1:9/v1",
-        pricing: { input_per_1m: "1000000", output_per_1m: "1000000" } }
-"""
+LIFECYCLE_PACK = (pathlib.Path(__file__).parents[2] / "conformance" / "packs" / "lifecycle.yaml").read_text()
 
 
 def request_event(store):

@@ -1,6 +1,7 @@
 """Stores from Python: teams and keys, wallets, tickets, events, dashboards, on memory, SQLite and
 PostgreSQL; the streaming redactor; the GIL released during long calls."""
 import os
+import pathlib
 import sqlite3
 import threading
 import time
@@ -10,21 +11,7 @@ import pytest
 
 import keeptrusts
 
-PACK = """
-pack: { name: py-store, version: "1.0" }
-policies:
-  chain: [rbac, pii-detector, audit-logger]
-policy:
-  rbac: { require_auth: true, minimum_role: member }
-  pii-detector: { action: redact }
-providers:
-  targets:
-    - id: house
-      provider: openai-compatible
-      model: house-model
-      base_url: http://127.0.0.1:9000/v1
-      pricing: { input_per_1m: "1000000", output_per_1m: "1000000" }
-"""
+PACK = (pathlib.Path(__file__).parents[2] / "conformance" / "packs" / "store.yaml").read_text()
 T0 = 1_795_556_220_000  # 2026-11-24
 
 

@@ -9,7 +9,7 @@ use std::sync::OnceLock;
 
 use keeptrusts_core::event::{self, EventStore};
 use keeptrusts_core::pricing::Usage;
-use keeptrusts_core::wallet::{AllocateMode, WalletScope};
+use keeptrusts_core::wallet::{Grant, WalletScope};
 use keeptrusts_core::{
     ChatRequest, ChatResponse, Decision, Engine, MemoryStore, Principal, RequestContext, Stores, Verdict,
     WalletKey, WalletStore,
@@ -46,7 +46,7 @@ fuzz_target!(|data: &[u8]| {
     let store = MemoryStore::new();
     for team in ["engineering", "support", "legal"] {
         let key = WalletKey::new(WalletScope::Team, team);
-        store.allocate(&key, "1000".parse().unwrap(), "USD", None, AllocateMode::Set, 0).unwrap();
+        store.allocate(&key, &Grant::set("1000".parse().unwrap(), "USD"), 0).unwrap();
     }
     let ctx = input.context.unwrap_or_else(|| RequestContext::new("fuzz", 0));
     let stores = Stores::new(&store).with_budget(&store, &store);

@@ -10,8 +10,12 @@ use std::sync::OnceLock;
 
 use keeptrusts_core::detect::builtin::BuiltinDetector;
 use keeptrusts_core::detect::{resolve_overlaps, Detector, LONGEST_VALUE};
-use keeptrusts_core::redact::{Redactor, StreamRedactor, STREAM_WINDOW};
+use keeptrusts_core::redact::{pieces, Redactor, StreamRedactor, STREAM_WINDOW};
 use libfuzzer_sys::fuzz_target;
+
+#[path = "../../keeptrusts-core/tests/support/scan_properties.rs"]
+mod scan_properties;
+use scan_properties::{chunk_size, glued_run, stand_apart};
 
 fn detector() -> &'static BuiltinDetector {
     static D: OnceLock<BuiltinDetector> = OnceLock::new();
@@ -43,29 +47,19 @@ fuzz_target!(|data: &[u8]| {
             "{v:?} survived"
         );
     }
-    // idempotent when every value stands apart from its neighbours (whitespace or punctuation on
-    // both sides); values glued into one run (`+1-446-842910-8-446-842-9081`) may expose, once
-    // one is replaced, a shape the longer run hid — documented in docs/detection.md
-    let apart =
-        |c: Option<&u8>| c.is_none_or(|&c| c.is_ascii_whitespace() || b",;:!?\"'()".contains(&c));
-    let delimited = found.iter().all(|f| {
-        apart(text.as_bytes().get(f.end))
-            && (f.start == 0 || apart(text.as_bytes().get(f.start - 1)))
-    });
-    if delimited {
+    // idempotent when every value stands apart from its neighbours
+    if stand_apart(&text, &found) {
         let mut again = Vec::new();
         d.scan(&once, &mut again);
         resolve_overlaps(&mut again);
         assert_eq!(r.redact(&once, &again), once, "redaction is idempotent");
     }
     // stream in chunks of 1 + step bytes (moved forward to char boundaries)
-    let size = 1 + usize::from(step) * 4;
+    let size = chunk_size(step);
     assert_eq!(stream(&text, size, &r), once, "streaming equals whole text");
     // the same text without whitespace, repeated into one run longer than the stream's windows
     // (the left context then starts inside the run, the release cuts at char boundaries)
-    let glued: String = text.chars().filter(|c| !c.is_whitespace()).collect();
-    if !glued.is_empty() {
-        let run = glued.repeat((6 * 1024 / glued.len() + 1).min(64));
+    if let Some(run) = glued_run(&text) {
         let mut found = Vec::new();
         d.scan(&run, &mut found);
         resolve_overlaps(&mut found);
@@ -84,19 +78,13 @@ fuzz_target!(|data: &[u8]| {
 fn stream(text: &str, size: usize, r: &Redactor) -> String {
     let mut s = StreamRedactor::new(detector(), r);
     let mut out = String::new();
-    let mut pos = 0;
-    while pos < text.len() {
-        let mut end = (pos + size).min(text.len());
-        while !text.is_char_boundary(end) {
-            end += 1;
-        }
-        out.push_str(&s.push(&text[pos..end]));
+    for piece in pieces(text, size) {
+        out.push_str(&s.push(piece));
         assert!(
-            s.held() <= LONGEST_VALUE + STREAM_WINDOW + 4096 + (end - pos),
+            s.held() <= LONGEST_VALUE + STREAM_WINDOW + 4096 + piece.len(),
             "{} bytes held back",
             s.held()
         );
-        pos = end;
     }
     out.push_str(&s.finish());
     out

@@ -420,6 +420,25 @@ fn is_separator(c: char) -> bool {
         || ('\u{FF00}'..='\u{FF65}').contains(&c)
 }
 
+/// `text` in consecutive pieces of `size` bytes (at least one), each piece stretched to end on a
+/// character boundary: how a stream of `text` might arrive, for feeding a [`StreamRedactor`]
+/// in tests and fuzzing.
+pub fn pieces(text: &str, size: usize) -> impl Iterator<Item = &str> {
+    let mut pos = 0;
+    std::iter::from_fn(move || {
+        if pos >= text.len() {
+            return None;
+        }
+        let mut end = (pos + size.max(1)).min(text.len());
+        while !text.is_char_boundary(end) {
+            end += 1;
+        }
+        let piece = text.get(pos..end);
+        pos = end;
+        piece
+    })
+}
+
 impl<'a> StreamRedactor<'a> {
     /// A redactor for one stream.
     pub fn new(detector: &'a dyn Detector, redactor: &'a Redactor) -> Self {

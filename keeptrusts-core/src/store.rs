@@ -63,13 +63,8 @@ impl WalletStore for MemoryStore {
     ) -> Result<ReserveOutcome, WalletError> {
         self.wallets.reserve(request, now)
     }
-    fn settle(
-        &self,
-        lease_id: &str,
-        actual: Decimal,
-        now: Millis,
-    ) -> Result<Settlement, WalletError> {
-        self.wallets.settle(lease_id, actual, now)
+    fn settle(&self, id: &str, actual: Decimal, now: Millis) -> Result<Settlement, WalletError> {
+        self.wallets.settle(id, actual, now)
     }
     fn release(&self, lease_id: &str, now: Millis) -> Result<Lease, WalletError> {
         self.wallets.release(lease_id, now)

@@ -11,6 +11,10 @@ use keeptrusts_core::redact::{Redactor, StreamRedactor};
 use proptest::prelude::*;
 use std::sync::OnceLock;
 
+#[path = "support/scan_properties.rs"]
+mod scan_properties;
+use scan_properties::{chunk_size, glued_run, stand_apart};
+
 fn corpus() -> &'static Vec<String> {
     static C: OnceLock<Vec<String>> = OnceLock::new();
     C.get_or_init(|| {
@@ -207,21 +211,7 @@ proptest! {
     fn streaming_equals_whole_text(t in text(), cuts in proptest::collection::vec(1usize..700, 1..40)) {
         let r = redactor(MarkerFormat::Label);
         let whole = r.redact(&t, &findings(&t));
-        let mut stream = StreamRedactor::new(detector(), &r);
-        let mut out = String::new();
-        let mut pos = 0;
-        let mut k = 0;
-        while pos < t.len() {
-            let mut end = (pos + cuts[k % cuts.len()]).min(t.len());
-            while !t.is_char_boundary(end) {
-                end += 1;
-            }
-            out.push_str(&stream.push(&t[pos..end]));
-            pos = end;
-            k += 1;
-        }
-        out.push_str(&stream.finish());
-        prop_assert_eq!(out, whole);
+        prop_assert_eq!(streamed(&t, &cuts, &r), whole);
     }
 }
 
@@ -252,19 +242,7 @@ fn dev_documents_redact_idempotently_and_stream_the_same() {
         let once = r.redact(t, &findings(t));
         assert_eq!(r.redact(&once, &findings(&once)), once, "{t}");
         for chunk in [1, 3, 7, 64, 300] {
-            let mut stream = StreamRedactor::new(detector(), &r);
-            let mut out = String::new();
-            let mut pos = 0;
-            while pos < t.len() {
-                let mut end = (pos + chunk).min(t.len());
-                while !t.is_char_boundary(end) {
-                    end += 1;
-                }
-                out.push_str(&stream.push(&t[pos..end]));
-                pos = end;
-            }
-            out.push_str(&stream.finish());
-            assert_eq!(out, once, "chunk {chunk}: {t}");
+            assert_eq!(streamed(t, &[chunk], &r), once, "chunk {chunk}: {t}");
         }
     }
 }
@@ -323,21 +301,7 @@ fn fuzz_seeds_hold_the_fuzz_properties() {
 /// the text); false for an empty input.
 fn holds_the_fuzz_properties(path: &std::path::Path) -> bool {
     let r = redactor(MarkerFormat::Label);
-    let stream = |text: &str, size: usize| {
-        let mut s = StreamRedactor::new(detector(), &r);
-        let mut out = String::new();
-        let mut pos = 0;
-        while pos < text.len() {
-            let mut end = (pos + size).min(text.len());
-            while !text.is_char_boundary(end) {
-                end += 1;
-            }
-            out.push_str(&s.push(&text[pos..end]));
-            pos = end;
-        }
-        out.push_str(&s.finish());
-        out
-    };
+    let stream = |text: &str, size: usize| streamed(text, &[size], &r);
     let data = std::fs::read(path).unwrap();
     let Some((&step, rest)) = data.split_first() else {
         return false;
@@ -346,24 +310,16 @@ fn holds_the_fuzz_properties(path: &std::path::Path) -> bool {
     let text = String::from_utf8_lossy(rest);
     let found = findings(&text);
     let once = r.redact(&text, &found);
-    let apart =
-        |c: Option<&u8>| c.is_none_or(|&c| c.is_ascii_whitespace() || b",;:!?\"'()".contains(&c));
-    let delimited = found.iter().all(|f| {
-        apart(text.as_bytes().get(f.end))
-            && (f.start == 0 || apart(text.as_bytes().get(f.start - 1)))
-    });
-    if delimited {
+    if stand_apart(&text, &found) {
         assert_eq!(
             r.redact(&once, &findings(&once)),
             once,
             "idempotent: {name}"
         );
     }
-    let size = 1 + usize::from(step) * 4;
+    let size = chunk_size(step);
     assert_eq!(stream(&text, size), once, "streaming: {name}");
-    let glued: String = text.chars().filter(|c| !c.is_whitespace()).collect();
-    if !glued.is_empty() {
-        let run = glued.repeat((6 * 1024 / glued.len() + 1).min(64));
+    if let Some(run) = glued_run(&text) {
         let whole = r.redact(&run, &findings(&run));
         assert_eq!(stream(&run, size), whole, "streaming the glued run: {name}");
     }

@@ -40,179 +40,109 @@ fn subset(items: &'static [&'static str], min: usize) -> impl Strategy<Value = V
         .prop_map(|v| v.into_iter().map(str::to_owned).collect())
 }
 
-fn rbac() -> impl Strategy<Value = RbacOptions> {
-    (
-        option::of(any::<bool>()),
-        option::of(vec(
-            pick(&[
-                Attribute::User,
-                Attribute::Team,
-                Attribute::Role,
-                Attribute::Org,
-            ]),
-            0..4,
-        )),
-        option::of(role()),
-        option::of(btree_map(role(), subset(&MODELS, 1), 0..3)),
-        fail(),
-    )
-        .prop_map(
-            |(require_auth, deny_if_missing, minimum_role, allowed_models, fail_mode)| {
-                RbacOptions {
-                    require_auth,
-                    deny_if_missing,
-                    minimum_role,
-                    allowed_models,
-                    fail_mode,
-                }
-            },
-        )
+/// A strategy for an options struct, each field with the strategy of its value.
+macro_rules! options {
+    ($ty:ident { $($field:ident: $strategy:expr),* $(,)? }) => {
+        ($($strategy,)*).prop_map(|($($field,)*)| $ty { $($field),* })
+    };
 }
 
+const ATTRIBUTES: [Attribute; 4] = [
+    Attribute::User,
+    Attribute::Team,
+    Attribute::Role,
+    Attribute::Org,
+];
+
+fn rbac() -> impl Strategy<Value = RbacOptions> {
+    options!(RbacOptions {
+        require_auth: option::of(any::<bool>()),
+        deny_if_missing: option::of(vec(pick(&ATTRIBUTES), 0..4)),
+        minimum_role: option::of(role()),
+        allowed_models: option::of(btree_map(role(), subset(&MODELS, 1), 0..3)),
+        fail_mode: fail(),
+    })
+}
+
+const MARKERS: [MarkerFormat; 4] = [
+    MarkerFormat::Label,
+    MarkerFormat::Mask,
+    MarkerFormat::Hash,
+    MarkerFormat::Partial,
+];
+
 fn redaction() -> impl Strategy<Value = RedactionOptions> {
-    (
-        option::of(pick(&[
-            MarkerFormat::Label,
-            MarkerFormat::Mask,
-            MarkerFormat::Hash,
-            MarkerFormat::Partial,
-        ])),
-        option::of(any::<bool>()),
-        option::of(btree_map(
-            pick(&[EntityType::Email, EntityType::UsSsn]),
-            "[A-Z\\[\\]<> ]{1,10}",
-            0..2,
-        )),
-    )
-        .prop_map(
-            |(marker_format, preserve_length, custom_markers)| RedactionOptions {
-                marker_format,
-                preserve_length,
-                custom_markers,
-            },
-        )
+    const MARKED: [EntityType; 2] = [EntityType::Email, EntityType::UsSsn];
+    options!(RedactionOptions {
+        marker_format: option::of(pick(&MARKERS)),
+        preserve_length: option::of(any::<bool>()),
+        custom_markers: option::of(btree_map(pick(&MARKED), "[A-Z\\[\\]<> ]{1,10}", 0..2)),
+    })
 }
 
 const PATTERNS: [&str; 3] = ["EMP-[0-9]{6}", "(?i)project\\s+[a-z]+", "TICKET#[0-9]+"];
 
+/// Custom patterns `P0`, `P1`, … of `patterns`.
+fn custom(patterns: Vec<&str>) -> Vec<CustomPattern> {
+    let named = patterns.into_iter().enumerate();
+    named
+        .map(|(i, pattern)| CustomPattern {
+            name: format!("P{i}"),
+            pattern: pattern.to_owned(),
+        })
+        .collect()
+}
+
+const SIDES: [ApplyTo; 3] = [ApplyTo::Input, ApplyTo::Output, ApplyTo::Both];
+const ACTIONS: [DetectAction; 2] = [DetectAction::Redact, DetectAction::Block];
+
 fn pii() -> impl Strategy<Value = PiiOptions> {
-    (
-        option::of(pick(&[DetectAction::Redact, DetectAction::Block])),
-        option::of(proptest::sample::subsequence(
-            EntityType::PII,
-            0..=EntityType::PII.len(),
-        )),
-        option::of(any::<bool>()),
-        option::of(vec(pick(&PATTERNS), 0..3)),
-        option::of(vec("[a-z]{1,5}@[a-z]{1,5}\\.io", 0..2)),
-        option::of(pick(&[ApplyTo::Input, ApplyTo::Output, ApplyTo::Both])),
-        option::of(redaction()),
-        fail(),
-    )
-        .prop_map(
-            |(action, entities, pci_mode, pats, allow_list, apply_to, redaction, fail_mode)| {
-                PiiOptions {
-                    action,
-                    entities,
-                    pci_mode,
-                    detect_patterns: pats.map(|p| {
-                        p.into_iter()
-                            .enumerate()
-                            .map(|(i, pattern)| CustomPattern {
-                                name: format!("P{i}"),
-                                pattern: pattern.to_owned(),
-                            })
-                            .collect()
-                    }),
-                    allow_list,
-                    apply_to,
-                    redaction,
-                    fail_mode,
-                }
-            },
-        )
+    let all = 0..=EntityType::PII.len();
+    options!(PiiOptions {
+        action: option::of(pick(&ACTIONS)),
+        entities: option::of(proptest::sample::subsequence(EntityType::PII, all)),
+        pci_mode: option::of(any::<bool>()),
+        detect_patterns: option::of(vec(pick(&PATTERNS), 0..3).prop_map(custom)),
+        allow_list: option::of(vec("[a-z]{1,5}@[a-z]{1,5}\\.io", 0..2)),
+        apply_to: option::of(pick(&SIDES)),
+        redaction: option::of(redaction()),
+        fail_mode: fail(),
+    })
 }
 
 fn phi() -> impl Strategy<Value = PhiOptions> {
-    (
-        option::of(Just(PhiMode::Hipaa18)),
-        option::of(pick(&[DetectAction::Redact, DetectAction::Block])),
-        option::of(pick(&[ApplyTo::Input, ApplyTo::Output, ApplyTo::Both])),
-        option::of(vec("[A-Z]{2,6}", 0..2)),
-        option::of(redaction()),
-        fail(),
-    )
-        .prop_map(
-            |(mode, action, apply_to, allow_list, redaction, fail_mode)| PhiOptions {
-                mode,
-                action,
-                apply_to,
-                allow_list,
-                redaction,
-                fail_mode,
-            },
-        )
+    options!(PhiOptions {
+        mode: option::of(Just(PhiMode::Hipaa18)),
+        action: option::of(pick(&ACTIONS)),
+        apply_to: option::of(pick(&SIDES)),
+        allow_list: option::of(vec("[A-Z]{2,6}", 0..2)),
+        redaction: option::of(redaction()),
+        fail_mode: fail(),
+    })
 }
 
 fn oversight() -> impl Strategy<Value = OversightOptions> {
-    (
-        option::of(any::<bool>()),
-        option::of(subset(
-            &["medical_decisions", "legal_opinions", "financial_advice"],
-            0,
-        )),
-        option::of(btree_map(
-            "[a-z]{3,8}",
-            vec("[a-z]{2,8}( [a-z]{2,8})?", 1..3),
-            0..2,
-        )),
-        option::of(pick(&[OversightAction::Escalate, OversightAction::Block])),
-        option::of(1u64..1_000_000),
-        option::of("[a-z]{1,6}@yourco\\.com"),
-        fail(),
-    )
-        .prop_map(
-            |(
-                require_review,
-                require_human_for,
-                categories,
-                action,
-                timeout_seconds,
-                default_assignee,
-                fail_mode,
-            )| {
-                OversightOptions {
-                    require_review,
-                    require_human_for,
-                    categories,
-                    action,
-                    timeout_seconds,
-                    default_assignee,
-                    fail_mode,
-                }
-            },
-        )
+    const CATEGORIES: [&str; 3] = ["medical_decisions", "legal_opinions", "financial_advice"];
+    let phrases = vec("[a-z]{2,8}( [a-z]{2,8})?", 1..3);
+    options!(OversightOptions {
+        require_review: option::of(any::<bool>()),
+        require_human_for: option::of(subset(&CATEGORIES, 0)),
+        categories: option::of(btree_map("[a-z]{3,8}", phrases, 0..2)),
+        action: option::of(pick(&[OversightAction::Escalate, OversightAction::Block])),
+        timeout_seconds: option::of(1u64..1_000_000),
+        default_assignee: option::of("[a-z]{1,6}@yourco\\.com"),
+        fail_mode: fail(),
+    })
 }
 
 fn audit() -> impl Strategy<Value = AuditOptions> {
-    (
-        option::of(1u32..=36_500),
-        option::of(any::<bool>()),
-        option::of(any::<bool>()),
-        option::of(any::<bool>()),
-        fail(),
-    )
-        .prop_map(
-            |(retention_days, immutable, log_all_access, hipaa_audit_controls, fail_mode)| {
-                AuditOptions {
-                    retention_days,
-                    immutable,
-                    log_all_access,
-                    hipaa_audit_controls,
-                    fail_mode,
-                }
-            },
-        )
+    options!(AuditOptions {
+        retention_days: option::of(1u32..=36_500),
+        immutable: option::of(any::<bool>()),
+        log_all_access: option::of(any::<bool>()),
+        hipaa_audit_controls: option::of(any::<bool>()),
+        fail_mode: fail(),
+    })
 }
 
 fn options_for(kind: PolicyKind) -> BoxedStrategy<KindOptions> {
@@ -304,15 +234,17 @@ fn entry(with_groups: bool) -> impl Strategy<Value = ChainEntry> {
     })
 }
 
+const PROVIDERS: [ProviderKind; 3] = [
+    ProviderKind::Openai,
+    ProviderKind::Anthropic,
+    ProviderKind::Mock,
+];
+
 fn providers() -> impl Strategy<Value = ProvidersSpec> {
     (
         vec(
             (
-                pick(&[
-                    ProviderKind::Openai,
-                    ProviderKind::Anthropic,
-                    ProviderKind::Mock,
-                ]),
+                pick(&PROVIDERS),
                 0usize..4,
                 option::of((0u32..10_000, 0u32..5)),
             ),

@@ -51,6 +51,11 @@ impl World {
         }
     }
 
+    /// [`World::eval`] of one user message `text` to `model`, without a ticket.
+    fn ask(&self, p: &Principal, model: &str, text: &str, id: &str) -> Decision {
+        self.eval(p, &ChatRequest::user(model, text), id, None)
+    }
+
     fn eval(&self, p: &Principal, r: &ChatRequest, id: &str, ticket: Option<&str>) -> Decision {
         let stores = Stores::new(&self.escalations).with_budget(&self.wallets, &self.tickets);
         let ctx = RequestContext {
@@ -85,6 +90,13 @@ fn owner() -> Principal {
     Principal::new("cfo@yourco.com", "finance", Role::Owner)
 }
 
+/// The ruling that approves a ticket, charging team `to`'s wallet.
+fn approval(to: &str) -> TicketResolution {
+    TicketResolution::Approve {
+        charge_to: team(to),
+    }
+}
+
 fn team(t: &str) -> WalletKey {
     WalletKey::new(WalletScope::Team, t)
 }
@@ -112,31 +124,14 @@ fn seed_allocations_and_team_budgets() {
     assert_eq!(w.wallet(&team("engineering")).reserved, lease.amount);
 
     // settle with the provider's usage: 30 in, 200 out = 0.0000045 + 0.00012
-    let s = w
-        .engine
-        .settle(
-            &w.wallets,
-            &lease.id,
-            &Usage {
-                prompt_tokens: 30,
-                completion_tokens: 200,
-            },
-            NOW,
-        )
-        .unwrap();
+    let usage = Usage {
+        prompt_tokens: 30,
+        completion_tokens: 200,
+    };
+    let settle = || w.engine.settle(&w.wallets, &lease.id, &usage, NOW).unwrap();
+    let s = settle();
     assert_eq!(s.charged, d("0.0001245"));
-    let again = w
-        .engine
-        .settle(
-            &w.wallets,
-            &lease.id,
-            &Usage {
-                prompt_tokens: 30,
-                completion_tokens: 200,
-            },
-            NOW,
-        )
-        .unwrap();
+    let again = settle();
     assert!(again.replay);
     let eng = w.wallet(&team("engineering"));
     assert_eq!((eng.spent, eng.reserved), (d("0.0001245"), Decimal::ZERO));
@@ -236,31 +231,16 @@ fn empty_cascade_opens_a_ticket_and_approval_lets_the_retry_through_once() {
     let member = Principal::new("m@yourco.com", "engineering", Role::Member);
     let other = Principal::new("a@yourco.com", "support", Role::Admin);
     let admin = Principal::new("lead@yourco.com", "engineering", Role::Admin);
-    let approve = TicketResolution::Approve {
-        charge_to: team("engineering"),
+    let approve = approval("engineering");
+    let refusal = |who: &Principal, how: &TicketResolution| {
+        let err = ticket::resolve(&w.tickets, who, &ticket_id, how, NOW).unwrap_err();
+        err.code()
     };
-    assert_eq!(
-        ticket::resolve(&w.tickets, &member, &ticket_id, &approve, NOW)
-            .unwrap_err()
-            .code(),
-        "forbidden"
-    );
-    assert_eq!(
-        ticket::resolve(&w.tickets, &other, &ticket_id, &approve, NOW)
-            .unwrap_err()
-            .code(),
-        "forbidden"
-    );
+    assert_eq!(refusal(&member, &approve), "forbidden");
+    assert_eq!(refusal(&other, &approve), "forbidden");
     // the admin may not charge another team's wallet
-    let elsewhere = TicketResolution::Approve {
-        charge_to: team("support"),
-    };
-    assert_eq!(
-        ticket::resolve(&w.tickets, &admin, &ticket_id, &elsewhere, NOW)
-            .unwrap_err()
-            .code(),
-        "forbidden"
-    );
+    let elsewhere = approval("support");
+    assert_eq!(refusal(&admin, &elsewhere), "forbidden");
     // approval charges the named wallet, which must exist (an empty allocation is enough)
     w.allocate(&admin, &team("engineering"), "0");
     ticket::resolve(&w.tickets, &admin, &ticket_id, &approve, NOW).unwrap();
@@ -308,9 +288,7 @@ fn funding_a_wallet_lets_the_queued_request_through_once() {
         TicketStatus::Fulfilled
     );
     // the ticket cannot be approved any more
-    let approve = TicketResolution::Approve {
-        charge_to: team("support"),
-    };
+    let approve = approval("support");
     assert_eq!(
         ticket::resolve(&w.tickets, &owner(), &ticket_id, &approve, NOW)
             .unwrap_err()
@@ -349,12 +327,7 @@ fn unknown_models_are_refused_never_free() {
     let w = World::new(PACK);
     w.allocate(&owner(), &team("engineering"), "1000");
     let dev = Principal::new("dev@yourco.com", "engineering", Role::Member);
-    let dec = w.eval(
-        &dev,
-        &ChatRequest::user("my-private-finetune", "hi"),
-        "a",
-        None,
-    );
+    let dec = w.ask(&dev, "my-private-finetune", "hi", "a");
     assert_eq!(
         (dec.verdict, dec.status, dec.code()),
         (Verdict::Block, 400, Some("model_price_unknown"))
@@ -377,12 +350,7 @@ fn denied_requests_reserve_nothing_and_failures_release() {
         authenticated: false,
         ..Principal::new("x", "engineering", Role::Member)
     };
-    let dec = w.eval(
-        &anonymous,
-        &ChatRequest::user("gpt-4o-mini", "hi"),
-        "a",
-        None,
-    );
+    let dec = w.ask(&anonymous, "gpt-4o-mini", "hi", "a");
     assert_eq!(dec.status, 401);
     assert!(dec.reservation.is_none() && dec.estimate.is_none());
     assert_eq!(w.wallet(&team("engineering")).reserved, Decimal::ZERO);
@@ -417,12 +385,7 @@ fn denied_requests_reserve_nothing_and_failures_release() {
     w.wallets
         .settle(&lease.id, Decimal::new(1, 4), NOW)
         .unwrap();
-    let again = w.eval(
-        &dev,
-        &ChatRequest::user("gpt-4o-mini", "something else"),
-        "d",
-        None,
-    );
+    let again = w.ask(&dev, "gpt-4o-mini", "something else", "d");
     assert_eq!(
         (again.verdict, again.status, again.code()),
         (Verdict::Block, 409, Some("duplicate_request_id"))
@@ -531,9 +494,7 @@ fn an_approved_ticket_on_a_missing_wallet_keeps_its_approval() {
     let dev = Principal::new("dev@yourco.com", "engineering", Role::Member);
     let req = ChatRequest::user("gpt-4o-mini", "Draft the plan.");
     let id = w.eval(&dev, &req, "r1", None).ticket_id.unwrap();
-    let approve = TicketResolution::Approve {
-        charge_to: team("engineering"),
-    };
+    let approve = approval("engineering");
     ticket::resolve(&w.tickets, &owner(), &id, &approve, NOW).unwrap();
     // the named wallet does not exist yet
     let d = w.eval(&dev, &req, "r2", Some(&id));

@@ -686,8 +686,6 @@ enum Upstream {
 }
 
 impl App {
-    /// Writes a request's closing: its settlement or release and its event, behind; a used
-    /// ticket approval is given back first when the request was not served.
     /// Answers a request refused before its lifecycle began, logs it, and records its event
     /// (within the per-minute bound; beyond it, counted in a summary event).
     pub(crate) fn refuse(
@@ -700,23 +698,9 @@ impl App {
         message: &str,
     ) -> Response<GwBody> {
         tracing::info!(request_id = %rid, status, code, team = principal.and_then(|p| p.team.as_deref()).unwrap_or("-"), "refused");
-        let now = backend::now_ms();
-        let admitted = match self.refusals.lock() {
-            Ok(mut l) => l.admit(&self.org, status, now),
-            Err(_) => keeptrusts_core::event::Admitted {
-                record: true,
-                summary: None,
-            },
-        };
-        if let Some(summary) = admitted.summary {
-            self.commit(Closing::event(summary));
-        }
-        if admitted.record {
-            let mut draft = EventDraft::refused(principal, rid, status, code, now);
-            draft.org.clone_from(&self.org);
-            draft.key_hint = key_hint;
-            self.commit(Closing::event(draft));
-        }
+        let mut draft = EventDraft::refused(principal, rid, status, code, backend::now_ms());
+        draft.key_hint = key_hint;
+        self.refusal_event(draft);
         error(status, code, message, rid)
     }
 

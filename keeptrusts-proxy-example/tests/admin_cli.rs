@@ -9,7 +9,7 @@ use std::time::{Duration, Instant};
 use serde_json::Value;
 
 mod common;
-use common::{call, chat, http, key_args, root, stop, Env};
+use common::{chat, get, http, key_args, root, stop, Env};
 
 fn json(out: &str) -> Value {
     serde_json::from_str(out).unwrap_or_else(|e| panic!("{e}: {out}"))
@@ -216,10 +216,10 @@ fn admin_actions_are_exported_and_verified_with_the_chain() {
     // an admin's own view of their team lists them; a member sees their own rows only
     let lead = env.member_key("support", "lead@yourco.com", Some("admin"));
     let (mut gw, addr) = env.gateway(&[]);
-    let r = call(&addr, "GET", "/v1/events?team=support", &lead, b"");
+    let r = get(&addr, "/v1/events?team=support", &lead);
     assert_eq!(r.status, 200, "{}", r.body);
     assert!(r.body.contains("member.set"), "{}", r.body);
-    let r = call(&addr, "GET", "/v1/events?team=support", &key, b"");
+    let r = get(&addr, "/v1/events?team=support", &key);
     assert!(!r.body.contains("member.set"), "{}", r.body);
     stop(&mut gw);
 }
@@ -319,15 +319,15 @@ fn events_are_paged_and_filtered_by_the_store_with_the_viewers_rules() {
         assert_eq!(refused(&addr, &agent), None, "request {i}");
     }
     assert_eq!(refused(&addr, &lead), None);
-    let get = |key: &str, q: &str| {
-        let r = call(&addr, "GET", &format!("/v1/events?{q}"), key, b"");
+    let page = |key: &str, q: &str| {
+        let r = get(&addr, &format!("/v1/events?{q}"), key);
         (r.status, r.json())
     };
     // pages of three, newest first, until `next` is absent
     let mut seen = Vec::new();
     let mut cursor = String::new();
     loop {
-        let (status, v) = get(&lead, &format!("limit=3&user=agent%40yourco.com{cursor}"));
+        let (status, v) = page(&lead, &format!("limit=3&user=agent%40yourco.com{cursor}"));
         assert_eq!(status, 200, "{v}");
         let rows = v["rows"].as_array().unwrap();
         assert!(rows.len() <= 3);
@@ -343,20 +343,20 @@ fn events_are_paged_and_filtered_by_the_store_with_the_viewers_rules() {
         "newest first: {seen:?}"
     );
     // a member asking for someone else's rows gets their own only
-    let (_, v) = get(&agent, "user=lead%40yourco.com&limit=50");
+    let (_, v) = page(&agent, "user=lead%40yourco.com&limit=50");
     assert!(v["rows"]
         .as_array()
         .unwrap()
         .iter()
         .all(|e| e["user"] == "agent@yourco.com"));
-    let (_, v) = get(&lead, "verdict=block&limit=50");
+    let (_, v) = page(&lead, "verdict=block&limit=50");
     assert!(v["rows"].as_array().unwrap().is_empty(), "{v}");
     // the org roll-up is for owners
-    let (status, _) = get(&root, "team=*&limit=5");
+    let (status, _) = page(&root, "team=*&limit=5");
     assert_eq!(status, 200);
-    let (status, _) = get(&lead, "team=*");
+    let (status, _) = page(&lead, "team=*");
     assert_eq!(status, 403);
-    let r = call(&addr, "GET", "/v1/dashboard/overview?team=*", &root, b"");
+    let r = get(&addr, "/v1/dashboard/overview?team=*", &root);
     assert_eq!(r.status, 200, "{}", r.body);
     assert_eq!(r.json()["days"][0]["requests"], 8, "{}", r.body);
     for bad in [
@@ -366,7 +366,7 @@ fn events_are_paged_and_filtered_by_the_store_with_the_viewers_rules() {
         "from=yesterday",
         "colour=red",
     ] {
-        let (status, v) = get(&lead, bad);
+        let (status, v) = page(&lead, bad);
         assert_eq!(status, 400, "{bad}: {v}");
         assert!(v["error"]["message"].as_str().unwrap().contains('`'), "{v}");
     }

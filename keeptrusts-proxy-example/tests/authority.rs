@@ -6,7 +6,7 @@
 use serde_json::Value;
 
 mod common;
-use common::{call, chat, http, stop, Env};
+use common::{chat, get, http, stop, Env};
 
 /// An org: the owner (in `finance`, also a member of `support`), a support admin and two
 /// support members; returns the keys (owner, admin, member, mate, legal's counsel).
@@ -80,7 +80,7 @@ fn a_team_admin_cannot_fund_or_charge_another_teams_users_wallet() {
     let r = post(&addr, &owner, "/v1/wallets/allocate", &body);
     assert_eq!(r.status, 200, "{}", r.body);
     // a ticket approval may not charge someone else's wallet
-    env.ok(&["wallet", "allocate", "--team", "support", "--amount", "0"]);
+    env.allocate("support", "0");
     env.ok(&[
         "wallet",
         "allocate",
@@ -115,14 +115,14 @@ fn a_team_admin_cannot_fund_or_charge_another_teams_users_wallet() {
 fn members_see_only_their_own_tickets_and_nobody_approves_their_own() {
     let env = Env::new("auth-tickets");
     let [_, admin, member, mate, _] = org(&env);
-    env.ok(&["wallet", "allocate", "--team", "support", "--amount", "0"]);
+    env.allocate("support", "0");
     let (mut gw, addr) = env.gateway(&[]);
     let r = chat(&addr, Some(&member), "gpt-4o", "a long report", &[]);
     assert_eq!(r.status, 402, "{}", r.body);
     let r = chat(&addr, Some(&mate), "gpt-4o", "another report", &[]);
     assert_eq!(r.status, 402, "{}", r.body);
     let list = |key: &str| -> Vec<String> {
-        let r = call(&addr, "GET", "/v1/tickets", key, b"");
+        let r = get(&addr, "/v1/tickets", key);
         assert_eq!(r.status, 200, "{}", r.body);
         r.json()
             .as_array()
@@ -155,7 +155,7 @@ fn a_requester_never_approves_their_own_escalation() {
     let env = Env::new("auth-escalation");
     org(&env);
     env.add_member("legal", "gc@yourco.com", Some("admin"));
-    env.ok(&["wallet", "allocate", "--team", "legal", "--amount", "100"]);
+    env.allocate("legal", "100");
     let gc = env.key("legal", "gc@yourco.com");
     let (mut gw, addr) = env.gateway(&[]);
     // legal's chain escalates every request for review
@@ -189,14 +189,7 @@ fn the_seeds_commands_work_as_written_and_unknown_teams_get_a_suggestion() {
         "--email",
         "dev@yourco.com",
     ]);
-    env.ok(&[
-        "wallet",
-        "allocate",
-        "--team",
-        "Engineering",
-        "--amount",
-        "10",
-    ]);
+    env.allocate("Engineering", "10");
     let balance = env.ok(&["wallet", "balance"]);
     assert!(balance.contains("team:engineering"), "{balance}");
     assert!(

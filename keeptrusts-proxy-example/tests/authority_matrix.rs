@@ -16,7 +16,7 @@ use keeptrusts_core::Storage;
 use serde_json::Value;
 
 mod common;
-use common::{call, http, root, stop, Env};
+use common::{get, http, root, stop, Env};
 
 fn now_ms() -> i64 {
     i64::try_from(
@@ -153,7 +153,7 @@ fn run_case(case: &Value, i: usize) -> Result<(), String> {
         let fail = |m: String| Err(format!("step {k}: {m}"));
         if step["op"] == "authenticate" {
             let secret = run.secret(s(step, "key"));
-            let r = call(&addr, "GET", "/v1/keys", &secret, b"");
+            let r = get(&addr, "/v1/keys", &secret);
             let want = step["expect"]["refused"].as_str().map(str::to_owned);
             if error_code(&r) != want {
                 out = fail(format!("authenticate: expected {want:?}, got {}", r.body));

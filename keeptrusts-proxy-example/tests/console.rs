@@ -15,16 +15,20 @@ struct Browser {
     cookies: BTreeMap<String, String>,
 }
 
+/// A form value as a browser sends it (`application/x-www-form-urlencoded`): letters, digits
+/// and `*-._` as they are, a space as `+`, every other byte as `%XX`.
 fn enc(s: &str) -> String {
-    s.bytes()
-        .map(|b| {
-            if b.is_ascii_alphanumeric() || b"-_.~".contains(&b) {
-                (b as char).to_string()
-            } else {
-                format!("%{b:02X}")
+    let mut out = String::with_capacity(s.len());
+    for b in s.bytes() {
+        match b {
+            b'a'..=b'z' | b'A'..=b'Z' | b'0'..=b'9' | b'*' | b'-' | b'.' | b'_' => {
+                out.push(char::from(b));
             }
-        })
-        .collect()
+            b' ' => out.push('+'),
+            _ => out.push_str(&format!("%{b:02X}")),
+        }
+    }
+    out
 }
 
 impl Browser {
@@ -542,7 +546,7 @@ fn an_admin_manages_members_keys_wallets_tickets_and_escalations() {
     assert!(page.body.contains("class=\"meter\""));
 
     // a ticket: support's wallet runs dry, the admin approves charging it to support
-    env.ok(&["wallet", "allocate", "--team", "support", "--amount", "0"]);
+    env.allocate("support", "0");
     let r = chat(&addr, Some(&ana), "gpt-4o-mini", "hello", &[]);
     assert_eq!(r.status, 402);
     let ticket = r.json()["error"]["ticket_id"].as_str().unwrap().to_owned();
@@ -578,7 +582,7 @@ fn an_admin_manages_members_keys_wallets_tickets_and_escalations() {
 
     // an escalation: legal's request waits; the owner approves it in the console
     let counsel = env.key("legal", "counsel@yourco.com");
-    env.ok(&["wallet", "allocate", "--team", "legal", "--amount", "10"]);
+    env.allocate("legal", "10");
     let text = "Review this contract for jane@example.com";
     let r = chat(&addr, Some(&counsel), "gpt-4o", text, &[]);
     assert_eq!(r.status, 409);
@@ -753,7 +757,7 @@ fn a_hostile_members_forms_are_refused_by_the_api_and_change_nothing() {
     let env = Env::new("console-hostile");
     let [_, _, ana, bo, counsel] = org(&env);
     let (mut gw, addr) = env.gateway(&[]);
-    env.ok(&["wallet", "allocate", "--team", "legal", "--amount", "10"]);
+    env.allocate("legal", "10");
     let r = chat(&addr, Some(&counsel), "gpt-4o", "Review this contract", &[]);
     assert_eq!(r.status, 409);
     let esc = r.json()["error"]["escalation_id"]

@@ -68,9 +68,7 @@ fn load_then_kill(env: &Env, extra: &[&str], key: &str, kill_after: Duration) ->
 /// Kills a loaded gateway `runs` times; returns (answered 200, of which without an event).
 fn crash_runs(env: &Env, extra: &[&str], runs: u32) -> (usize, usize) {
     let key = env.support_team();
-    env.ok(&[
-        "wallet", "allocate", "--team", "support", "--amount", "100000",
-    ]);
+    env.allocate("support", "100000");
     let mut answered = HashSet::new();
     for i in 0..runs {
         // a moment of the load that differs from run to run
@@ -151,9 +149,7 @@ fn a_killed_durable_gateway_never_answered_a_request_it_did_not_record() {
 /// `keeptrusts_store::write_behind`; the test allows 3 s more for a loaded machine).
 fn a_neighbour_releases_the_floats_of_a_killed_gateway(env: &Env) {
     let key = env.support_team();
-    env.ok(&[
-        "wallet", "allocate", "--team", "support", "--amount", "100000",
-    ]);
+    env.allocate("support", "100000");
     let (mut survivor, _) = env.gateway(&[]);
     let answered = load_then_kill(env, &[], &key, Duration::from_millis(400));
     assert!(!answered.is_empty(), "the load ran");

@@ -8,7 +8,7 @@ use std::io::Write;
 use serde_json::Value;
 
 mod common;
-use common::{call, chat, http, post_json, stop, Env};
+use common::{call, chat, get, http, post_json, stop, Env};
 
 #[test]
 fn the_gateway_governs_each_team() {
@@ -22,18 +22,11 @@ fn the_gateway_governs_each_team() {
     let support = env.key("support", "agent@yourco.com");
     let eng = env.key("engineering", "dev@yourco.com");
     let legal = env.key("legal", "counsel@yourco.com");
-    env.ok(&["wallet", "allocate", "--team", "support", "--amount", "5"]);
+    env.allocate("support", "5");
     env.ok(&[
         "wallet", "allocate", "--team", "legal", "--amount", "1000", "--period", "monthly",
     ]);
-    env.ok(&[
-        "wallet",
-        "allocate",
-        "--team",
-        "engineering",
-        "--amount",
-        "0.003",
-    ]);
+    env.allocate("engineering", "0.003");
     let (mut gw, addr) = env.gateway(&["--max-body-bytes", "20000"]);
 
     // no key, a wrong key
@@ -103,14 +96,7 @@ fn the_gateway_governs_each_team() {
     }
     let ticket = ticket.expect("the engineering wallet ran dry");
     // empty the wallet for good, so only the approval can let a request through
-    env.ok(&[
-        "wallet",
-        "allocate",
-        "--team",
-        "engineering",
-        "--amount",
-        "0",
-    ]);
+    env.allocate("engineering", "0");
     env.ok(&[
         "ticket",
         "approve",
@@ -185,19 +171,13 @@ fn the_gateway_governs_each_team() {
     assert_eq!(r.status, 413);
 
     // dashboards: a member may not read another team's
-    let r = call(
-        &addr,
-        "GET",
-        "/v1/dashboard/overview?team=legal",
-        &support,
-        b"",
-    );
+    let r = get(&addr, "/v1/dashboard/overview?team=legal", &support);
     assert_eq!(r.status, 403, "{}", r.body);
-    let r = call(&addr, "GET", "/v1/dashboard/overview", &support, b"");
+    let r = get(&addr, "/v1/dashboard/overview", &support);
     assert_eq!(r.status, 200, "{}", r.body);
 
     // models, health, metrics
-    let r = call(&addr, "GET", "/v1/models", &support, b"");
+    let r = get(&addr, "/v1/models", &support);
     assert!(r.body.contains("gpt-4o-mini"), "{}", r.body);
     let r = http(&addr, "GET", "/metrics", None, &[], b"");
     assert!(
@@ -238,64 +218,33 @@ fn admin_api_creates_teams_members_and_keys_for_owners_only() {
     let owner = env.key("finance", "cfo@yourco.com");
     let clerk = env.key("finance", "clerk@yourco.com");
     let (mut gw, addr) = env.gateway(&[]);
-    let r = call(
-        &addr,
-        "POST",
-        "/v1/teams",
-        &clerk,
-        br#"{"name": "Support"}"#,
-    );
+    let post = |path: &str, key: &str, body: &[u8]| call(&addr, "POST", path, key, body);
+    let r = post("/v1/teams", &clerk, br#"{"name": "Support"}"#);
     assert_eq!(r.status, 403);
-    let r = call(
-        &addr,
-        "POST",
-        "/v1/teams",
-        &owner,
-        br#"{"name": "Support", "description": "tier 1"}"#,
-    );
+    let tier_one = br#"{"name": "Support", "description": "tier 1"}"#;
+    let r = post("/v1/teams", &owner, tier_one);
     assert_eq!(r.status, 201, "{}", r.body);
     assert_eq!(r.json()["slug"], "support");
-    let r = call(
-        &addr,
-        "POST",
-        "/v1/teams",
-        &owner,
-        br#"{"name": "Support"}"#,
-    );
+    let r = post("/v1/teams", &owner, br#"{"name": "Support"}"#);
     assert_eq!(
         (r.status, r.json()["error"]["code"].as_str()),
         (409, Some("conflict"))
     );
-    let r = call(&addr, "POST", "/v1/teams", &owner, br#"{"nmae": "Typo"}"#);
+    let r = post("/v1/teams", &owner, br#"{"nmae": "Typo"}"#);
     assert_eq!(r.status, 400);
-    let r = call(
-        &addr,
-        "POST",
-        "/v1/teams/support/members",
-        &owner,
-        br#"{"email": "agent@yourco.com", "role": "member"}"#,
-    );
+    let member = br#"{"email": "agent@yourco.com", "role": "member"}"#;
+    let r = post("/v1/teams/support/members", &owner, member);
     assert_eq!(r.status, 201, "{}", r.body);
-    let r = call(
-        &addr,
-        "POST",
-        "/v1/keys",
-        &owner,
-        br#"{"team": "support", "email": "agent@yourco.com"}"#,
-    );
+    let new_key = br#"{"team": "support", "email": "agent@yourco.com"}"#;
+    let r = post("/v1/keys", &owner, new_key);
     assert_eq!(r.status, 201, "{}", r.body);
     let agent_key = r.json()["key"].as_str().unwrap().to_owned();
-    let r = call(
-        &addr,
-        "POST",
-        "/v1/wallets/allocate",
-        &owner,
-        br#"{"team": "support", "amount": 1000, "currency": "USD", "period": "monthly"}"#,
-    );
+    let monthly = br#"{"team": "support", "amount": 1000, "currency": "USD", "period": "monthly"}"#;
+    let r = post("/v1/wallets/allocate", &owner, monthly);
     assert_eq!(r.status, 200, "{}", r.body);
     let r = chat(&addr, Some(&agent_key), "gpt-4o-mini", "hello", &[]);
     assert_eq!(r.status, 200, "{}", r.body);
-    let r = call(&addr, "GET", "/v1/wallets/balance", &owner, b"");
+    let r = get(&addr, "/v1/wallets/balance", &owner);
     assert!(r.body.contains("support"), "{}", r.body);
     stop(&mut gw);
 }

@@ -17,7 +17,7 @@ use std::time::{Duration, Instant};
 
 use serde_json::{json, Value};
 
-use common::{call, events, http, ledger, max_biller, pg_env, pg_url, psql, stop, Env, Reply};
+use common::{call, events, get, http, ledger, max_biller, pg_env, pg_url, psql, stop, Env, Reply};
 
 fn pack(env: &Env, provider: &str, queue: &str) -> std::path::PathBuf {
     let p = env.write_pack(&format!(
@@ -104,9 +104,7 @@ fn wait_held(env: &Env, n: usize) -> Vec<String> {
 fn a_held_request_is_released_by_an_approval_from_another_process_and_answers_200() {
     let env = Env::new("held-approve");
     let key = env.support_team();
-    env.ok(&[
-        "wallet", "allocate", "--team", "support", "--amount", "0.10",
-    ]);
+    env.allocate("support", "0.10");
     let (addr, seen) = max_biller(Arc::default());
     let (mut gw, gw_addr) = env.gateway_with(
         &pack(&env, &addr, "{ hold_seconds: 20, max_held_per_team: 2 }"),
@@ -152,14 +150,12 @@ fn a_held_request_is_released_by_an_approval_from_another_process_and_answers_20
 fn funding_a_wallet_releases_a_held_request_and_fulfills_its_ticket() {
     let env = Env::new("held-fund");
     let key = env.support_team();
-    env.ok(&[
-        "wallet", "allocate", "--team", "support", "--amount", "0.10",
-    ]);
+    env.allocate("support", "0.10");
     let (addr, seen) = max_biller(Arc::default());
     let (mut gw, gw_addr) = env.gateway_with(&pack(&env, &addr, "{ hold_seconds: 20 }"), &[]);
     let waiting = send(&gw_addr, &key, "a long report", &[]);
     let tickets = wait_held(&env, 1);
-    env.ok(&["wallet", "allocate", "--team", "support", "--amount", "10"]);
+    env.allocate("support", "10");
     let (r, _) = waiting.join().unwrap();
     assert_eq!(r.status, 200, "{}", r.body);
     assert_eq!(seen.lock().unwrap().len(), 1);
@@ -178,9 +174,7 @@ fn funding_a_wallet_releases_a_held_request_and_fulfills_its_ticket() {
 fn a_denial_a_timeout_a_full_queue_and_a_shutdown_answer_as_documented() {
     let env = Env::new("held-refused");
     let key = env.support_team();
-    env.ok(&[
-        "wallet", "allocate", "--team", "support", "--amount", "0.10",
-    ]);
+    env.allocate("support", "0.10");
     let (addr, seen) = max_biller(Arc::default());
     let (mut gw, gw_addr) = env.gateway_with(
         &pack(&env, &addr, "{ hold_seconds: 30, max_held_per_team: 2 }"),
@@ -283,9 +277,7 @@ fn two_gateways_on_postgres_a_request_held_on_one_is_released_by_an_approval_on_
     let env = pg_env(&url, "held-postgres", &db);
     let key = env.support_team();
     let lead = env.member_key("support", "lead@yourco.com", Some("admin"));
-    env.ok(&[
-        "wallet", "allocate", "--team", "support", "--amount", "0.10",
-    ]);
+    env.allocate("support", "0.10");
     let (addr, seen) = max_biller(Arc::default());
     let p = pack(&env, &addr, "{ hold_seconds: 20 }");
     let (mut a, a_addr) = env.gateway_with(&p, &[]);
@@ -294,7 +286,7 @@ fn two_gateways_on_postgres_a_request_held_on_one_is_released_by_an_approval_on_
     // gateway B lists it as held, and its team's admin approves it there
     let t0 = Instant::now();
     let ticket = loop {
-        let r = call(&b_addr, "GET", "/v1/tickets", &lead, b"");
+        let r = get(&b_addr, "/v1/tickets", &lead);
         assert_eq!(r.status, 200, "{}", r.body);
         let v = r.json();
         let list = v

@@ -233,9 +233,7 @@ fn an_approved_ticket_is_redeemed_by_its_requester_for_its_request_once() {
     let (addr, seen) = max_biller(Arc::clone(&down));
     let (mut gw, gw_addr) = env.gateway_with(&pack(&env, &addr), &[]);
     // 500 output tokens of m-dear ($0.30) do not fit a $0.10 wallet
-    env.ok(&[
-        "wallet", "allocate", "--team", "support", "--amount", "0.10",
-    ]);
+    env.allocate("support", "0.10");
     let body = json!({"model": "m-dear", "max_tokens": 500, "messages": [{"role": "user", "content": "a long report"}]});
     let r = post_json(&gw_addr, "/v1/chat/completions", &key, &body, &[]);
     assert_eq!(r.status, 402, "{}", r.body);

@@ -101,11 +101,9 @@ fn a_receiver_gets_each_event_type_once_signed_and_without_request_text() {
     env.add_member("legal", "gc@yourco.com", Some("admin"));
     let counsel = env.key("legal", "counsel@yourco.com");
     let gc = env.key("legal", "gc@yourco.com");
-    env.ok(&["wallet", "allocate", "--team", "legal", "--amount", "100"]);
+    env.allocate("legal", "100");
     // one request of m-dear (about $0.30) takes support past 50 % of $0.50; the next does not fit
-    env.ok(&[
-        "wallet", "allocate", "--team", "support", "--amount", "0.50",
-    ]);
+    env.allocate("support", "0.50");
     let spare = env.ok(&key_args("support", "agent@yourco.com", &["--json"]));
     let spare: Value = serde_json::from_str(&spare).unwrap();
     let (provider, _) = max_biller(Arc::default());

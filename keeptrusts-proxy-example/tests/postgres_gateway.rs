@@ -48,7 +48,7 @@ fn two_gateways_on_one_postgres_wallet_never_overspend_against_a_maximal_biller(
     let env = pg_env(&url, "postgres-two", &db);
     let key = env.support_team();
     // about nine requests' bounds fit: each reserves ~$0.21 (1,024 output tokens at $200 per 1M)
-    env.ok(&["wallet", "allocate", "--team", "support", "--amount", "2"]);
+    env.allocate("support", "2");
     let (provider, seen) = common::max_biller(std::sync::Arc::default());
     let pack = env.write_pack(&format!(
             "pack: {{ name: pg-two, version: \"1.0\" }}\npolicies: {{ chain: [audit-logger] }}\nproviders:\n  targets:\n    - {{ id: cheap, provider: openai-compatible, model: m-cheap, base_url: \"http://{provider}/v1\", pricing: {{ input_per_1m: \"100\", output_per_1m: \"200\" }} }}\n"

@@ -77,7 +77,7 @@ fn members(env: &Env, team: &str, emails: &[&str]) {
     for e in emails {
         env.add_member(&slug, e, None);
     }
-    env.ok(&["wallet", "allocate", "--team", &slug, "--amount", "100"]);
+    env.allocate(&slug, "100");
 }
 
 fn group_key(env: &Env, team: &str, email: &str, group: &str) -> String {

@@ -81,14 +81,17 @@ pub(crate) trait BatchRows: Rows {
     /// The org chain's head (seq and hash of its last event), locked until commit.
     fn load_head(&mut self, org: &str) -> Result<Option<(u64, String)>, StoreError>;
 
-    /// Writes changed wallets and leases, new events, and each touched org's new head.
-    fn save(
-        &mut self,
-        wallets: &[&Wallet],
-        leases: &[&Lease],
-        events: &[Event],
-        heads: &[(&str, u64, &str)],
-    ) -> Result<(), StoreError>;
+    /// Writes what a batch changed.
+    fn save(&mut self, changes: &Changes<'_>) -> Result<(), StoreError>;
+}
+
+/// What a batch changed: wallets and leases, new events, and each touched org's new head
+/// (org, seq, hash).
+pub(crate) struct Changes<'a> {
+    pub wallets: Vec<&'a Wallet>,
+    pub leases: Vec<&'a Lease>,
+    pub events: &'a [Event],
+    pub heads: Vec<(&'a str, u64, &'a str)>,
 }
 
 /// The org chains a batch appends to: each head loaded once, then advanced in memory.
@@ -174,27 +177,33 @@ pub(crate) fn apply(rows: &mut dyn BatchRows, ops: &[Op]) -> Result<Vec<Done>, S
         });
     }
 
-    let changed_wallets: Vec<&Wallet> = ledger
+    let wallets: Vec<&Wallet> = ledger
         .wallets
         .iter()
         .filter(|(k, w)| crate::ledger::changed(before.wallets.get(*k), *w))
         .map(|(_, w)| w)
         .collect();
-    let changed_leases: Vec<&Lease> = ledger
+    let leases: Vec<&Lease> = ledger
         .leases
         .iter()
         .filter(|(id, l)| crate::ledger::changed(before.leases.get(*id), *l))
         .map(|(_, l)| l)
         .collect();
     let mut seen = HashSet::new();
-    let new_heads: Vec<(&str, u64, &str)> = chain
+    let heads: Vec<(&str, u64, &str)> = chain
         .events
         .iter()
         .rev()
         .filter(|e| seen.insert(e.body.org.as_str()))
         .map(|e| (e.body.org.as_str(), e.seq, e.hash.as_str()))
         .collect();
-    rows.save(&changed_wallets, &changed_leases, &chain.events, &new_heads)?;
+    let events = &chain.events;
+    rows.save(&Changes {
+        wallets,
+        leases,
+        events,
+        heads,
+    })?;
     Ok(done)
 }
 

@@ -23,7 +23,7 @@ use postgres::{Client, Config, NoTls, Statement, Transaction};
 use serde::de::DeserializeOwned;
 use serde::Serialize;
 
-use crate::batch::{self, BatchRows, Combiner, Done, Op};
+use crate::batch::{self, BatchRows, Changes, Combiner, Done, Op};
 use crate::records::{Bind, Sql};
 use crate::tallies::{self, Arg, Columns, Delta, Dialect};
 
@@ -584,13 +584,13 @@ impl BatchRows for PgSql<'_, '_> {
         Ok(Some((u64::try_from(seq).map_err(corrupt)?, hash)))
     }
 
-    fn save(
-        &mut self,
-        wallets: &[&Wallet],
-        leases: &[&Lease],
-        events: &[Event],
-        heads: &[(&str, u64, &str)],
-    ) -> Result<(), StoreError> {
+    fn save(&mut self, changes: &Changes<'_>) -> Result<(), StoreError> {
+        let Changes {
+            wallets,
+            leases,
+            events,
+            heads,
+        } = changes;
         if wallets.is_empty() && leases.is_empty() && events.is_empty() {
             return Ok(());
         }
@@ -680,7 +680,7 @@ impl BatchRows for PgSql<'_, '_> {
                 ],
             )
             .map_err(pg)?;
-        let deltas = tallies::deltas(events, 1)?;
+        let deltas = tallies::deltas(*events, 1)?;
         if !deltas.is_empty() {
             let st = self.statement(ADD_TALLIES)?;
             add_tallies(self.tx, &st, &deltas)?;

@@ -8,19 +8,31 @@ use keeptrusts_core::event::tally::{Tally, TallyKey, TallyQuery};
 use keeptrusts_core::event::Event;
 use keeptrusts_core::ratelimit::{admits, Correction, Hit, RateCounters, Taken};
 use keeptrusts_core::time::Millis;
-use keeptrusts_core::wallet::{Lease, Wallet};
 use keeptrusts_core::StoreError;
-use rusqlite::{params, Connection, OptionalExtension, Transaction, TransactionBehavior};
+use rusqlite::{params, Connection, OptionalExtension, ToSql, Transaction, TransactionBehavior};
 use rust_decimal::Decimal;
 use serde::de::DeserializeOwned;
 use serde::Serialize;
 
-use crate::batch::{self, BatchRows, Combiner, Done, Op};
+use crate::batch::{self, BatchRows, Changes, Combiner, Done, Op};
 use crate::ledger::Rows;
 use crate::records::{Bind, Sql};
 use crate::tallies::{self, Arg, Columns, Delta, Dialect};
 
 mod events;
+
+/// The columns of what a day tally adds up (`tallies` and `team_tallies`).
+macro_rules! tally_figures {
+    () => {
+        "    requests INTEGER NOT NULL,
+    denied INTEGER NOT NULL,
+    policy_events INTEGER NOT NULL,
+    cost TEXT NOT NULL,
+    prompt_tokens INTEGER NOT NULL,
+    completion_tokens INTEGER NOT NULL,
+"
+    };
+}
 
 /// Migrations, applied in order on open; `PRAGMA user_version` records how many ran.
 const MIGRATIONS: &[&str] = &[
@@ -90,7 +102,8 @@ CREATE INDEX events_team_time ON events (org, team, timestamp);
 ",
     // dashboards from day tallies (filled from the existing events on upgrade, see `backfill`),
     // and escalations without reading every event
-    r"
+    concat!(
+        r"
 ALTER TABLE events ADD COLUMN requests INTEGER NOT NULL DEFAULT 0;
 ALTER TABLE events ADD COLUMN denied INTEGER NOT NULL DEFAULT 0;
 ALTER TABLE events ADD COLUMN policy_events INTEGER NOT NULL DEFAULT 0;
@@ -107,37 +120,32 @@ CREATE TABLE tallies (
     day INTEGER NOT NULL,
     usr TEXT NOT NULL,
     model TEXT NOT NULL,
-    requests INTEGER NOT NULL,
-    denied INTEGER NOT NULL,
-    policy_events INTEGER NOT NULL,
-    cost TEXT NOT NULL,
-    prompt_tokens INTEGER NOT NULL,
-    completion_tokens INTEGER NOT NULL,
-    PRIMARY KEY (org, team, day, usr, model)
+",
+        tally_figures!(),
+        r"    PRIMARY KEY (org, team, day, usr, model)
 ) WITHOUT ROWID;
 CREATE INDEX tallies_user ON tallies (org, team, usr, day);
 CREATE INDEX tallies_day ON tallies (org, day);
-",
+"
+    ),
     // the same tallies without the user: what overviews and spend by day and model read
-    r"
+    concat!(
+        r"
 CREATE TABLE team_tallies (
     org TEXT NOT NULL,
     team TEXT NOT NULL,
     day INTEGER NOT NULL,
     model TEXT NOT NULL,
-    requests INTEGER NOT NULL,
-    denied INTEGER NOT NULL,
-    policy_events INTEGER NOT NULL,
-    cost TEXT NOT NULL,
-    prompt_tokens INTEGER NOT NULL,
-    completion_tokens INTEGER NOT NULL,
-    PRIMARY KEY (org, team, day, model)
+",
+        tally_figures!(),
+        r"    PRIMARY KEY (org, team, day, model)
 ) WITHOUT ROWID;
 CREATE INDEX team_tallies_day ON team_tallies (org, day);
 INSERT INTO team_tallies SELECT org, team, day, model, sum(requests), sum(denied),
     sum(policy_events), kt_decimal_sum(cost), sum(prompt_tokens), sum(completion_tokens)
     FROM tallies GROUP BY org, team, day, model;
-",
+"
+    ),
     // rate-limit counters: one row per counter and fixed window
     r"
 CREATE TABLE rate_counters (
@@ -399,23 +407,17 @@ impl BatchRows for SqliteSql<'_, '_> {
             .transpose()
     }
 
-    fn save(
-        &mut self,
-        wallets: &[&Wallet],
-        leases: &[&Lease],
-        events: &[Event],
-        heads: &[(&str, u64, &str)],
-    ) -> Result<(), StoreError> {
-        for w in wallets {
+    fn save(&mut self, changes: &Changes<'_>) -> Result<(), StoreError> {
+        for w in &changes.wallets {
             self.save_wallet(w)?;
         }
-        for l in leases {
+        for l in &changes.leases {
             self.save_lease(l)?;
         }
-        for e in events {
+        for e in changes.events {
             insert_event(self.0, e)?;
         }
-        add_tallies(self.0, &tallies::deltas(events, 1)?)?;
+        add_tallies(self.0, &tallies::deltas(changes.events, 1)?)?;
         let mut head = self
             .0
             .prepare_cached(
@@ -423,7 +425,7 @@ impl BatchRows for SqliteSql<'_, '_> {
                  ON CONFLICT (org) DO UPDATE SET seq = excluded.seq, hash = excluded.hash",
             )
             .map_err(unavailable)?;
-        for (org, seq, hash) in heads {
+        for (org, seq, hash) in &changes.heads {
             let seq = i64::try_from(*seq).map_err(corrupt)?;
             head.execute(params![org, seq, hash]).map_err(unavailable)?;
         }
@@ -431,35 +433,45 @@ impl BatchRows for SqliteSql<'_, '_> {
     }
 }
 
+const INSERT_EVENT: &str = "INSERT INTO events (org, seq, timestamp, body, team, usr, verdict,
+    requests, denied, policy_events, cost, prompt_tokens, completion_tokens, model, escalation)
+    VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13, ?14, ?15)";
+
 fn insert_event(tx: &Transaction<'_>, e: &Event) -> Result<(), StoreError> {
     let seq = i64::try_from(e.seq).map_err(corrupt)?;
     let b = &e.body;
     let c = Columns::of(e)?;
-    tx.prepare_cached(
-        "INSERT INTO events (org, seq, timestamp, body, team, usr, verdict, requests, denied,
-             policy_events, cost, prompt_tokens, completion_tokens, model, escalation)
-         VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13, ?14, ?15)",
-    )
-    .map_err(unavailable)?
-    .execute(params![
+    let body = to_json(e)?;
+    let verdict = b.verdict.as_str();
+    let row: [&dyn ToSql; 7] = [
         &b.org,
-        seq,
-        b.timestamp,
-        to_json(e)?,
-        b.team,
-        b.user,
-        b.verdict.as_str(),
-        c.requests,
-        c.denied,
-        c.policy_events,
-        c.cost,
-        c.prompt_tokens,
-        c.completion_tokens,
-        c.model,
-        c.escalation,
-    ])
-    .map_err(unavailable)?;
+        &seq,
+        &b.timestamp,
+        &body,
+        &b.team,
+        &b.user,
+        &verdict,
+    ];
+    let values = row.into_iter().chain(figures(&c));
+    tx.prepare_cached(INSERT_EVENT)
+        .map_err(unavailable)?
+        .execute(rusqlite::params_from_iter(values))
+        .map_err(unavailable)?;
     Ok(())
+}
+
+/// An event's tally columns as bound values, in the order of the `events` table.
+fn figures(c: &Columns) -> [&dyn ToSql; 8] {
+    [
+        &c.requests,
+        &c.denied,
+        &c.policy_events,
+        &c.cost,
+        &c.prompt_tokens,
+        &c.completion_tokens,
+        &c.model,
+        &c.escalation,
+    ]
 }
 
 /// Adds `deltas` to the day tallies, per user and per team (exact decimal sums); after a prune's
@@ -559,19 +571,11 @@ fn backfill(tx: &Transaction<'_>) -> Result<(), StoreError> {
             .map_err(unavailable)?;
         for e in &events {
             let c = Columns::of(e)?;
+            let seq = i64::try_from(e.seq).map_err(corrupt)?;
+            let key: [&dyn ToSql; 2] = [&e.body.org, &seq];
+            let values = key.into_iter().chain(figures(&c));
             update
-                .execute(params![
-                    e.body.org,
-                    i64::try_from(e.seq).map_err(corrupt)?,
-                    c.requests,
-                    c.denied,
-                    c.policy_events,
-                    c.cost,
-                    c.prompt_tokens,
-                    c.completion_tokens,
-                    c.model,
-                    c.escalation
-                ])
+                .execute(rusqlite::params_from_iter(values))
                 .map_err(unavailable)?;
         }
         add_tallies(tx, &tallies::deltas(&events, 1)?)?;

@@ -4,17 +4,8 @@
 #![allow(clippy::unwrap_used, clippy::indexing_slicing)]
 
 use super::builtin::BuiltinDetector;
+use super::cases::{assert_sound, scan};
 use super::{resolve_overlaps, Detector, EntityType};
-
-fn scan(text: &str) -> Vec<(EntityType, &str)> {
-    let d = BuiltinDetector::new(&BuiltinDetector::all_types(), &[], &[]).unwrap();
-    let mut v = Vec::new();
-    d.scan(text, &mut v);
-    resolve_overlaps(&mut v);
-    v.into_iter()
-        .map(|f| (f.entity, &text[f.start..f.end]))
-        .collect()
-}
 
 /// Every case: `text` holds exactly one finding, `want` of type `e`.
 fn only(cases: &[(&str, &str)], e: EntityType) {
@@ -510,13 +501,7 @@ fn hostile_repetitions_of_value_shapes_stay_sound() {
         "4111 ".repeat(20_000),
         "0 ".repeat(30_000),
     ] {
-        let d = BuiltinDetector::new(&BuiltinDetector::all_types(), &[], &[]).unwrap();
-        let mut v = Vec::new();
-        d.scan(&t, &mut v);
-        for f in &v {
-            assert!(f.start < f.end && f.end <= t.len());
-            assert!(t.is_char_boundary(f.start) && t.is_char_boundary(f.end));
-        }
+        assert_sound(&t);
     }
 }
 

@@ -13,6 +13,8 @@ mod words;
 #[cfg(test)]
 mod cases;
 #[cfg(test)]
+mod cases_rounds;
+#[cfg(test)]
 mod cases_values;
 
 pub use scan::{iban_ok, luhn_digits, LONGEST_VALUE, LOOK_BACK};

@@ -300,6 +300,19 @@ impl<'a> Grant<'a> {
     }
 }
 
+/// A settlement is never negative (a provider's usage cannot refund a wallet).
+///
+/// # Errors
+/// `Invalid` for a negative `actual`.
+pub fn check_settlement(actual: Decimal) -> Result<(), WalletError> {
+    if actual.is_sign_negative() {
+        return Err(WalletError::Invalid(
+            "a settlement cannot be negative".into(),
+        ));
+    }
+    Ok(())
+}
+
 impl Ledger {
     /// Sets or tops up a wallet, creating it if needed.
     ///
@@ -444,11 +457,7 @@ impl Ledger {
         actual: Decimal,
         now: Millis,
     ) -> Result<Settlement, WalletError> {
-        if actual.is_sign_negative() {
-            return Err(WalletError::Invalid(
-                "a settlement cannot be negative".into(),
-            ));
-        }
+        check_settlement(actual)?;
         let lease = self
             .leases
             .get_mut(lease_id)
@@ -569,12 +578,7 @@ pub trait WalletStore: Send + Sync {
     ///
     /// # Errors
     /// As [`Ledger::settle`], or a store failure.
-    fn settle(
-        &self,
-        lease_id: &str,
-        actual: Decimal,
-        now: Millis,
-    ) -> Result<Settlement, WalletError>;
+    fn settle(&self, id: &str, actual: Decimal, now: Millis) -> Result<Settlement, WalletError>;
 
     /// Releases an active lease (the request failed).
     ///
@@ -670,13 +674,8 @@ impl WalletStore for MemoryWallets {
         self.with(|l| l.reserve(request, now))
     }
 
-    fn settle(
-        &self,
-        lease_id: &str,
-        actual: Decimal,
-        now: Millis,
-    ) -> Result<Settlement, WalletError> {
-        self.with(|l| l.settle(lease_id, actual, now))
+    fn settle(&self, id: &str, actual: Decimal, now: Millis) -> Result<Settlement, WalletError> {
+        self.with(|l| l.settle(id, actual, now))
     }
 
     fn release(&self, lease_id: &str, _now: Millis) -> Result<Lease, WalletError> {

@@ -163,18 +163,7 @@ pub(crate) async fn call(
             .await
         }
         (Method::GET, ["v1", "events"]) => {
-            let mut q = match dashboard_query(&actor, Section::Events, &query) {
-                Ok(q) => q,
-                Err(msg) => return error(400, "invalid_request", &msg, &rid),
-            };
-            run(&rid, 200, move || {
-                // `?team=Support` is the team `support`, as everywhere else
-                if q.team != dashboard::ORG_ROLLUP {
-                    q.team = keeptrusts_core::directory::slug_of(store.as_ref(), &q.team)?;
-                }
-                dashboard::load(store.as_ref(), &org, &actor, &q)
-            })
-            .await
+            load_section(store, org, actor, Section::Events, &query, &rid).await
         }
         (Method::GET, ["v1", "dashboard", section]) => {
             let section: Section = match serde_json::from_value(serde_json::Value::String((*section).to_owned())) {
@@ -188,18 +177,7 @@ pub(crate) async fn call(
                     )
                 }
             };
-            let mut q = match dashboard_query(&actor, section, &query) {
-                Ok(q) => q,
-                Err(msg) => return error(400, "invalid_request", &msg, &rid),
-            };
-            run(&rid, 200, move || {
-                // `?team=Support` is the team `support`, as everywhere else
-                if q.team != dashboard::ORG_ROLLUP {
-                    q.team = keeptrusts_core::directory::slug_of(store.as_ref(), &q.team)?;
-                }
-                dashboard::load(store.as_ref(), &org, &actor, &q)
-            })
-            .await
+            load_section(store, org, actor, section, &query, &rid).await
         }
         _ => Err(error(
             404,
@@ -209,6 +187,27 @@ pub(crate) async fn call(
         )),
     };
     out.unwrap_or_else(|r| r)
+}
+
+/// Dashboard `section` for `actor` with the query `?query`.
+async fn load_section(
+    store: Arc<dyn backend::Backend>,
+    org: String,
+    actor: Principal,
+    section: Section,
+    query: &str,
+    rid: &str,
+) -> Result<Response<GwBody>, Response<GwBody>> {
+    let mut q = dashboard_query(&actor, section, query)
+        .map_err(|msg| error(400, "invalid_request", &msg, rid))?;
+    run(rid, 200, move || {
+        // `?team=Support` is the team `support`, as everywhere else
+        if q.team != dashboard::ORG_ROLLUP {
+            q.team = keeptrusts_core::directory::slug_of(store.as_ref(), &q.team)?;
+        }
+        dashboard::load(store.as_ref(), &org, &actor, &q)
+    })
+    .await
 }
 
 /// The query for a section: `?team=` (the caller's own team by default; `*`: the whole org,

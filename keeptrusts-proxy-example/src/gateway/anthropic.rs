@@ -72,6 +72,20 @@ fn push(out: &mut Vec<Value>, role: &str, mut content: Vec<Value>) {
     out.push(json!({"role": role, "content": content}));
 }
 
+/// The calls of an OpenAI message's `tool_calls`: each one's id, function name and arguments
+/// (JSON text; `{}` when absent).
+pub fn tool_calls(message: Option<&Value>) -> impl Iterator<Item = (Value, Value, &str)> {
+    let calls = message
+        .and_then(|m| m.get("tool_calls"))
+        .and_then(Value::as_array);
+    calls.into_iter().flatten().map(|call| {
+        let id = call.get("id").cloned().unwrap_or_default();
+        let name = call.pointer("/function/name").cloned().unwrap_or_default();
+        let args = call.pointer("/function/arguments").and_then(Value::as_str);
+        (id, name, args.unwrap_or("{}"))
+    })
+}
+
 /// The Messages API body for a chat completion request.
 ///
 /// # Errors
@@ -97,21 +111,11 @@ pub fn request_body(
             "user" => push(&mut messages, "user", blocks(content)?),
             "assistant" => {
                 let mut b = blocks(content)?;
-                for call in m
-                    .get("tool_calls")
-                    .and_then(Value::as_array)
-                    .into_iter()
-                    .flatten()
-                {
-                    let args = call
-                        .pointer("/function/arguments")
-                        .and_then(Value::as_str)
-                        .unwrap_or("{}");
+                for (id, name, args) in tool_calls(Some(m)) {
                     let input: Value = serde_json::from_str(args).map_err(|e| {
                         format!("messages[{i}]: tool call arguments are not JSON: {e}")
                     })?;
-                    b.push(json!({"type": "tool_use", "id": call.get("id").cloned().unwrap_or_default(),
-                        "name": call.pointer("/function/name").cloned().unwrap_or_default(), "input": input}));
+                    b.push(json!({"type": "tool_use", "id": id, "name": name, "input": input}));
                 }
                 push(&mut messages, "assistant", b);
             }

@@ -67,6 +67,11 @@ impl Env {
         self.key(team, email)
     }
 
+    /// `kt wallet allocate --team TEAM --amount AMOUNT` (USD, no period).
+    pub fn allocate(&self, team: &str, amount: &str) {
+        self.ok(&["wallet", "allocate", "--team", team, "--amount", amount]);
+    }
+
     /// Writes `text` as `pack.yaml` in the environment's folder; returns its path.
     pub fn write_pack(&self, text: &str) -> PathBuf {
         let p = self.dir.join("pack.yaml");
@@ -85,7 +90,7 @@ impl Env {
     pub fn support_team(&self) -> String {
         self.ok(&["team", "create", "--name", "Support"]);
         let key = self.member_key("support", "agent@yourco.com", None);
-        self.ok(&["wallet", "allocate", "--team", "support", "--amount", "5"]);
+        self.allocate("support", "5");
         key
     }
 
@@ -225,6 +230,11 @@ pub fn call(addr: &str, method: &str, path: &str, key: &str, body: &[u8]) -> Rep
     http(addr, method, path, Some(key), &[], body)
 }
 
+/// `GET path` with `key`.
+pub fn get(addr: &str, path: &str, key: &str) -> Reply {
+    call(addr, "GET", path, key, b"")
+}
+
 /// POSTs `body` as JSON to `path` with `key` as the bearer key.
 pub fn post_json(
     addr: &str,
@@ -339,7 +349,7 @@ pub fn org(env: &Env, owner_team: &str, owner: &str) -> [String; 5] {
     for (team, email, role) in members {
         env.add_member(team, email, Some(role));
     }
-    env.ok(&["wallet", "allocate", "--team", "support", "--amount", "5"]);
+    env.allocate("support", "5");
     members.map(|(team, email, _)| env.key(team, email))
 }
 

@@ -116,22 +116,13 @@ impl WalletStore for WriteBehind {
         Ok(ReserveOutcome::Insufficient)
     }
 
-    fn settle(
-        &self,
-        lease_id: &str,
-        actual: Decimal,
-        now: Millis,
-    ) -> Result<Settlement, WalletError> {
-        if actual.is_sign_negative() {
-            return Err(WalletError::Invalid(
-                "a settlement cannot be negative".into(),
-            ));
-        }
-        if !self.holds(lease_id) {
+    fn settle(&self, id: &str, actual: Decimal, now: Millis) -> Result<Settlement, WalletError> {
+        keeptrusts_core::wallet::check_settlement(actual)?;
+        if !self.holds(id) {
             let store = &self.shared.store;
-            return self.blocking(|| store.settle(lease_id, actual, now))?;
+            return self.blocking(|| store.settle(id, actual, now))?;
         }
-        match self.complete(Some(lease_id), Some(actual), now, None)? {
+        match self.complete(Some(id), Some(actual), now, None)? {
             Some(lease) => Ok(Settlement {
                 lease,
                 charged: actual,
@@ -140,7 +131,7 @@ impl WalletStore for WriteBehind {
             None => {
                 drop(self.wait_batch(lock(&self.shared.state))?);
                 let store = &self.shared.store;
-                self.blocking(|| store.settle(lease_id, actual, now))?
+                self.blocking(|| store.settle(id, actual, now))?
             }
         }
     }

@@ -223,23 +223,14 @@ impl Run<'_> {
         let mut words = [(0usize, 0usize); 4];
         let mut n = 0;
         while n < max.min(4) {
-            let e = k;
-            while k > floor
-                && e - k < 24
-                && (at(b, k - 1).is_ascii_alphabetic()
-                    || at(b, k - 1) >= 0x80
-                    || matches!(at(b, k - 1), b'\'' | b'.' | b'-'))
-            {
-                k -= 1;
-            }
-            // a word cut from a longer token (`charge_to`, `v2to`) is no cue
-            if k == e || (k > floor && (alnum(at(b, k - 1)) || at(b, k - 1) == b'_')) {
+            let Some((s, e)) = self.word_before(k, floor) else {
                 break;
-            }
+            };
             if let Some(w) = words.get_mut(n) {
-                *w = (k, e);
+                *w = (s, e);
             }
             n += 1;
+            k = s;
             let mut spaces = 0;
             while k > floor && at(b, k - 1) == b' ' && spaces < 2 {
                 k -= 1;
@@ -264,6 +255,7 @@ impl Run<'_> {
         {
             k -= 1;
         }
+        // a word cut from a longer token (`charge_to`, `v2to`) is no cue
         if k == e || (k > floor && (alnum(at(b, k - 1)) || at(b, k - 1) == b'_')) {
             return None;
         }

@@ -287,18 +287,8 @@ pub fn from_chat(answer: &Value, request_id: &str) -> Value {
             content.push(json!({"type": "text", "text": t}));
         }
     }
-    for call in message
-        .and_then(|m| m.get("tool_calls"))
-        .and_then(Value::as_array)
-        .into_iter()
-        .flatten()
-    {
-        let args = call
-            .pointer("/function/arguments")
-            .and_then(Value::as_str)
-            .unwrap_or("{}");
-        content.push(json!({"type": "tool_use", "id": call.get("id").cloned().unwrap_or_default(),
-            "name": call.pointer("/function/name").cloned().unwrap_or_default(), "input": input_of(args)}));
+    for (id, name, args) in crate::gateway::anthropic::tool_calls(message) {
+        content.push(json!({"type": "tool_use", "id": id, "name": name, "input": input_of(args)}));
     }
     let u = usage_of(answer);
     json!({"id": format!("msg_{request_id}"), "type": "message", "role": "assistant",

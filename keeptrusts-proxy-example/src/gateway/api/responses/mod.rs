@@ -20,21 +20,11 @@ use serde_json::{json, Map, Value};
 
 use super::{sse_event, text_of, usage_of, Encoder, Unsupported};
 
-/// Fields of a Responses request the translation reads; any other is refused by name.
-const KNOWN: &[&str] = &[
+/// Fields of a Responses request the translation reads besides the [`ECHOED`] settings; any
+/// other field is refused by name.
+const READ: &[&str] = &[
     "model",
     "input",
-    "instructions",
-    "max_output_tokens",
-    "temperature",
-    "top_p",
-    "tools",
-    "tool_choice",
-    "parallel_tool_calls",
-    "text",
-    "reasoning",
-    "user",
-    "metadata",
     "stream",
     "store",
     "truncation",
@@ -82,7 +72,7 @@ pub fn to_chat(v: &Value) -> Result<Value, Unsupported> {
             "include" if val.as_array().is_some_and(|a| !a.is_empty()) => {
                 return refused(k, "is not supported (no extra output items are produced)")
             }
-            _ if KNOWN.contains(&k.as_str()) => {}
+            _ if READ.contains(&k.as_str()) || ECHOED.contains(&k.as_str()) => {}
             _ => return refused(k, "is not supported by the gateway's Responses API"),
         }
     }
@@ -330,7 +320,7 @@ fn part(p: &Value, i: usize, j: usize) -> Result<Value, Unsupported> {
     }
 }
 
-/// Settings of the request a response repeats.
+/// Settings of the request a response repeats (the translation reads them too).
 const ECHOED: &[&str] = &[
     "instructions",
     "max_output_tokens",

@@ -1,0 +1,1 @@
+"""The documents of the development corpus, one module per round (scripts/build-dev-corpus.py)."""
