@@ -2,9 +2,7 @@
 
 use std::sync::Arc;
 
-use keeptrusts_core::StoreError;
-
-pub use keeptrusts_core::Storage as Backend;
+use keeptrusts_core::{Storage, StoreError};
 
 /// Default for `--store`.
 pub const DEFAULT_STORE: &str = "sqlite:keeptrusts.db";
@@ -13,7 +11,7 @@ pub const DEFAULT_STORE: &str = "sqlite:keeptrusts.db";
 ///
 /// # Errors
 /// A message naming the value and what is wrong with it.
-pub fn open(spec: &str) -> Result<Arc<dyn Backend>, String> {
+pub fn open(spec: &str) -> Result<Arc<dyn Storage>, String> {
     keeptrusts_store::open(spec).map_err(|e| format!("--store {e}"))
 }
 
@@ -24,7 +22,7 @@ pub fn open(spec: &str) -> Result<Arc<dyn Backend>, String> {
 /// As [`open`].
 pub fn open_gateway(
     spec: &str,
-) -> Result<(Arc<dyn Backend>, Arc<keeptrusts_store::WriteBehind>), String> {
+) -> Result<(Arc<dyn Storage>, Arc<keeptrusts_store::WriteBehind>), String> {
     keeptrusts_store::open_write_behind(spec, Arc::new(block)).map_err(|e| format!("--store {e}"))
 }
 
@@ -87,7 +85,7 @@ fn blocking<T>(f: impl FnOnce() -> Result<T, StoreError>) -> Result<T, StoreErro
 
 /// The escalation and ticket stores for an evaluation that runs on an async worker: each call
 /// goes through [`block`]. (Reservations go through the write-behind ledger instead.)
-pub struct Inline(pub Arc<dyn Backend>);
+pub struct Inline(pub Arc<dyn Storage>);
 
 keeptrusts_core::forward_escalations!(Inline, |s| s.0.as_ref(), blocking);
 
@@ -95,6 +93,6 @@ keeptrusts_core::forward_tickets!(Inline, |s| s.0.as_ref(), blocking);
 
 /// The store's rate-limit counters for an evaluation on an async worker (the gateway on
 /// PostgreSQL): each call goes through [`block`].
-pub struct InlineRate(pub Arc<dyn Backend>);
+pub struct InlineRate(pub Arc<dyn Storage>);
 
 keeptrusts_core::forward_rate_counters!(InlineRate, |s| s.0.as_ref(), blocking);

@@ -33,12 +33,12 @@ use keeptrusts_core::request::Content;
 use keeptrusts_core::routing::{Router, RouterOptions, Target};
 use keeptrusts_core::{
     ChatRequest, ChatResponse, Engine, MemoryRateCounters, Principal, RateCounters, RequestContext,
-    Stores, Verdict,
+    Storage, Stores, Verdict,
 };
 use rust_decimal::Decimal;
 use tokio::sync::mpsc;
 
-use crate::backend::{self, Backend};
+use crate::backend;
 use api::{Api, Encoder};
 
 pub(crate) mod admin_api;
@@ -126,9 +126,9 @@ type CachedKey = (Principal, Arc<str>, Instant);
 pub(crate) struct App {
     engine: Engine,
     router: Router,
-    store: Arc<dyn Backend>,
+    store: Arc<dyn Storage>,
     /// Reservations, settlements and events of requests: answered from memory, written behind.
-    ledger: Arc<keeptrusts_store::WriteBehind>,
+    write_behind: Arc<keeptrusts_store::WriteBehind>,
     /// Escalations and tickets for evaluations on the async workers.
     inline: backend::Inline,
     org: String,
@@ -140,7 +140,7 @@ pub(crate) struct App {
     /// sets no limit.
     rate: Option<Arc<dyn RateCounters>>,
     durability: Durability,
-    /// How many of the ledger's queued items are committed (told by its writer).
+    /// How many of the write-behind's queued items are committed (told by its writer).
     committed: tokio::sync::watch::Receiver<u64>,
     metrics: Metrics,
     /// Over-budget requests held open for their ticket (`wallets.queue`).
@@ -235,7 +235,7 @@ async fn handle(app: Arc<App>, req: Request<Incoming>) -> Response<GwBody> {
                 app.metrics.render(),
                 app.holds.render(),
                 app.notifier.render(),
-                app.ledger.queue_depth()
+                app.write_behind.queue_depth()
             );
             let mut r = Response::new(GwBody::Full(Some(Bytes::from(text))));
             r.headers_mut().insert(
@@ -469,9 +469,9 @@ pub(crate) async fn exchange(
     let app = Arc::clone(app);
     let team = principal.team.clone().unwrap_or_else(|| "-".into());
     let t_eval = Instant::now();
-    // on this worker: the reservation comes from the ledger's memory; the rare call that must
+    // on this worker: the reservation comes from the write-behind's memory; the rare call that must
     // wait for the store (a first float, an escalation, a ticket) blocks in place
-    let mut stores = Stores::new(&app.inline).with_budget(app.ledger.as_ref(), &app.inline);
+    let mut stores = Stores::new(&app.inline).with_budget(app.write_behind.as_ref(), &app.inline);
     if let Some(rate) = &app.rate {
         stores = stores.with_rate_limits(rate.as_ref(), rate_key);
     }
@@ -725,8 +725,8 @@ impl App {
     }
 
     /// Whether the answer of a closing queued with `receipt` may leave: at once when relaxed;
-    /// when durable, once the ledger committed it (false after [`COMMIT_TIMEOUT`]: the store is
-    /// not taking writes, and the answer is withheld).
+    /// when durable, once the write-behind committed it (false after [`COMMIT_TIMEOUT`]: the
+    /// store is not taking writes, and the answer is withheld).
     async fn released(&self, receipt: u64) -> bool {
         if self.durability == Durability::Relaxed {
             return true;
@@ -781,7 +781,7 @@ impl App {
             tracing::warn!(request_id = %rid, "the provider billed more than was reserved (overrun)");
         }
         let actual = c.actual;
-        match self.ledger.complete(
+        match self.write_behind.complete(
             c.lease.as_deref(),
             c.actual,
             backend::now_ms(),
@@ -794,17 +794,17 @@ impl App {
             }
             Err(e) => tracing::error!(request_id = %rid, "the request's closing was refused: {e}"),
         }
-        self.ledger.receipt()
+        self.write_behind.receipt()
     }
 }
 
 impl App {
-    pub(crate) fn store(&self) -> &Arc<dyn Backend> {
+    pub(crate) fn store(&self) -> &Arc<dyn Storage> {
         &self.store
     }
 
-    pub(crate) fn ledger(&self) -> &Arc<keeptrusts_store::WriteBehind> {
-        &self.ledger
+    pub(crate) fn write_behind(&self) -> &Arc<keeptrusts_store::WriteBehind> {
+        &self.write_behind
     }
 
     pub(crate) fn max_body(&self) -> usize {

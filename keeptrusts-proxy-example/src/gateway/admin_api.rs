@@ -9,7 +9,7 @@ use hyper::{Method, Request, Response};
 use keeptrusts_core::admin::{self, Command, Ctx};
 use keeptrusts_core::dashboard::{self, Query, Section};
 use keeptrusts_core::wallet;
-use keeptrusts_core::{AdminError, Principal};
+use keeptrusts_core::{AdminError, Principal, Storage};
 
 use crate::backend;
 use crate::gateway::{blocking, error, json_response, read_body, App, GwBody};
@@ -85,13 +85,13 @@ pub(crate) async fn call(
     let p: Vec<&str> = parts.iter().map(String::as_str).collect();
     let now = backend::now_ms();
     // what the gateway still holds in memory is written first, so every answer is current
-    let fast = Arc::clone(app.ledger());
-    if let Some(Err(e)) = blocking(move || fast.flush()).await {
+    let write_behind = Arc::clone(app.write_behind());
+    if let Some(Err(e)) = blocking(move || write_behind.flush()).await {
         tracing::warn!(request_id = %rid, "the store did not take the queued writes: {e}");
         return error(503, "store_unavailable", "the store is unavailable", &rid);
     }
     let store = Arc::clone(app.store());
-    let fast = Arc::clone(app.ledger());
+    let write_behind = Arc::clone(app.write_behind());
     let org = app.org().to_owned();
     if let Some((op, status, fields)) = command_route(&method, &p) {
         let command = match command_of(op, fields, body, &query) {
@@ -157,7 +157,7 @@ pub(crate) async fn call(
         (Method::GET, ["v1", "wallets", "balance"]) => {
             run(&rid, 200, move || {
                 // the gateway's view: the unused part of its floats is not shown as reserved
-                let all = keeptrusts_core::WalletStore::list(fast.as_ref(), now)?;
+                let all = keeptrusts_core::WalletStore::list(write_behind.as_ref(), now)?;
                 Ok::<_, AdminError>(wallet::visible(&actor, all))
             })
             .await
@@ -191,7 +191,7 @@ pub(crate) async fn call(
 
 /// Dashboard `section` for `actor` with the query `?query`.
 async fn load_section(
-    store: Arc<dyn backend::Backend>,
+    store: Arc<dyn Storage>,
     org: String,
     actor: Principal,
     section: Section,

@@ -43,7 +43,7 @@ pub fn run(args: &RunArgs) -> u8 {
             return 2;
         }
     };
-    let (store, ledger) = match backend::open_gateway(&args.store) {
+    let (store, write_behind) = match backend::open_gateway(&args.store) {
         Ok(s) => s,
         Err(e) => {
             eprintln!("kt gateway: {e}");
@@ -93,7 +93,7 @@ pub fn run(args: &RunArgs) -> u8 {
     };
     let client = hyper_util::client::legacy::Client::builder(TokioExecutor::new()).build(https);
     let (committed_tx, committed_rx) = tokio::sync::watch::channel(0u64);
-    ledger.on_commit(Box::new(move |c| {
+    write_behind.on_commit(Box::new(move |c| {
         committed_tx.send_replace(c);
     }));
     let rate: Option<Arc<dyn RateCounters>> = if engine.rate_limits().is_empty() {
@@ -109,7 +109,7 @@ pub fn run(args: &RunArgs) -> u8 {
         router,
         inline: backend::Inline(Arc::clone(&store)),
         store,
-        ledger,
+        write_behind,
         org: args.org.clone(),
         keys: Mutex::new(HashMap::new()),
         refusals: Mutex::new(RefusalLimiter::new(REFUSAL_EVENTS_PER_MINUTE)),
@@ -232,7 +232,7 @@ pub(super) async fn serve(app: Arc<App>, listen: SocketAddr) -> u8 {
         let mut ticks = 0u64;
         loop {
             tokio::time::sleep(Duration::from_secs(1)).await;
-            log_ledger_errors(&watcher);
+            log_write_behind_errors(&watcher);
             ticks += 1;
             // rate-limit windows that ended are forgotten once a minute
             if ticks.is_multiple_of(60) {
@@ -291,11 +291,11 @@ pub(super) async fn serve(app: Arc<App>, listen: SocketAddr) -> u8 {
             _ = tokio::time::sleep(Duration::from_millis(50)) => {}
         }
     }
-    // write what the ledger holds and give its floats back
+    // write what the write-behind holds and give its floats back
     app.flush_refusals();
-    let ledger = Arc::clone(&app.ledger);
-    let closed = tokio::task::spawn_blocking(move || ledger.close()).await;
-    log_ledger_errors(&app);
+    let write_behind = Arc::clone(&app.write_behind);
+    let closed = tokio::task::spawn_blocking(move || write_behind.close()).await;
+    log_write_behind_errors(&app);
     match closed {
         Ok(Ok(())) => 0,
         Ok(Err(e)) => {
@@ -309,13 +309,13 @@ pub(super) async fn serve(app: Arc<App>, listen: SocketAddr) -> u8 {
     }
 }
 
-/// Logs operations the ledger's writer had refused (none in normal operation), and what it did
-/// on its own (the floats of a crashed gateway it released).
-pub(super) fn log_ledger_errors(app: &App) {
-    for e in app.ledger.take_errors() {
+/// Logs operations the write-behind's writer had refused (none in normal operation), and what it
+/// did on its own (the floats of a crashed gateway it released).
+pub(super) fn log_write_behind_errors(app: &App) {
+    for e in app.write_behind.take_errors() {
         tracing::error!("store write refused: {e}");
     }
-    for n in app.ledger.take_notices() {
+    for n in app.write_behind.take_notices() {
         tracing::warn!("{n}");
     }
 }
