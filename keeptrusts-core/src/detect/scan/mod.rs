@@ -13,8 +13,8 @@ use std::net::Ipv6Addr;
 
 use super::words::{
     cjk_cue_end, cjk_region_end, everyday_word, last_two, name_flag, name_role, words, Ctx,
-    CueKind, Words, CJK_SURNAMES, FIRMS, KOREAN_SURNAMES, PLACE_PREFIXES, ROLE_WORDS,
-    WEAK_STREET_SUFFIXES,
+    CueKind, Words, CJK_SURNAMES, FIRMS, KOREAN_SURNAMES, NOT_LONE, PERSON_AFTER, PERSON_BEFORE,
+    PLACE_PREFIXES, ROLE_WORDS, WEAK_STREET_SUFFIXES,
 };
 
 /// What introduces a name.
@@ -36,6 +36,7 @@ mod addresses;
 mod checks;
 mod context;
 mod dates;
+mod name_shape;
 mod names;
 mod numbers;
 mod phones;

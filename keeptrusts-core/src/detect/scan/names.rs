@@ -1,6 +1,7 @@
 //! Names: capitalized words after a cue or from the name lists, `Last, First`, CJK and Korean
 //! names after their cues (uppercase tokens such as IBANs and keys are in `tokens.rs`).
 
+use super::name_shape::{fold, name_case, surname_shape};
 use super::*;
 
 impl Run<'_> {
@@ -512,9 +513,6 @@ impl Run<'_> {
                 .any(|w| local.contains(w.as_str()))
     }
 
-    /// Whether `own` (a capitalized word and its dot, at most 32 bytes) may be a title,
-    /// lowercase, with or without its trailing dots: `false` when the title list's filter
-    /// knows neither form and both end in ASCII (lowercasing keeps the filter bits).
     /// Whether the word `s..e` is a chat line's speaker: it opens its line (after a `[…]`
     /// time stamp at most) and `:` follows it.
     fn speaker(&self, s: usize, e: usize) -> bool {
@@ -535,6 +533,34 @@ impl Run<'_> {
             })
     }
 
+    /// Whether the known given name `s..e`, alone, is someone: no everyday word nor a thing's
+    /// name ([`NOT_LONE`]), after a word of [`PERSON_BEFORE`] or before one of [`PERSON_AFTER`]
+    /// (each lower case, on the same line, one space apart).
+    fn lone_given(&self, s: usize, e: usize) -> bool {
+        let b = self.b;
+        let w = self.word_at(s, e);
+        if e - s < 3 || NOT_LONE.binary_search(&w).is_ok() || self.everyday(s, e) {
+            return false;
+        }
+        let lower_word = |ws: usize, we: usize| {
+            let v = self.word_at(ws, we);
+            (!v.is_empty() && v.bytes().all(|c| c.is_ascii_lowercase() || c >= 0x80)).then_some(v)
+        };
+        let after = at(b, e) == b' ' && {
+            let we = run(b, e + 1, 16, |c| c.is_ascii_lowercase());
+            !alnum(at(b, we))
+                && lower_word(e + 1, we).is_some_and(|v| PERSON_AFTER.binary_search(&v).is_ok())
+        };
+        after
+            || (s >= self.last_end + 2
+                && at(b, s - 1) == b' '
+                && self
+                    .word_before(s - 1, self.last_end)
+                    .is_some_and(|(ws, we)| {
+                        lower_word(ws, we).is_some_and(|v| PERSON_BEFORE.binary_search(&v).is_ok())
+                    }))
+    }
+
     /// Whether the capitalized word `s..e` is an everyday English word in lower case.
     fn everyday(&self, s: usize, e: usize) -> bool {
         let mut buf = [0u8; 32];
@@ -542,6 +568,9 @@ impl Run<'_> {
         w.len() < 32 && everyday_word(lower(w, &mut buf))
     }
 
+    /// Whether `own` (a capitalized word and its dot, at most 32 bytes) may be a title,
+    /// lowercase, with or without its trailing dots: `false` when the title list's filter
+    /// knows neither form and both end in ASCII (lowercasing keeps the filter bits).
     fn may_be_title(&self, own: &str) -> bool {
         let bare = own.trim_end_matches('.');
         let (o, w) = (own.as_bytes(), bare.as_bytes());
@@ -795,6 +824,13 @@ impl Run<'_> {
             self.push(EntityType::Person, i, e1, 75);
             return e1;
         }
+        // a lone given name in a sentence: a known given name that is no everyday word, between
+        // a person's word before it or a person's verb after it (`an offer to Tuan`, `Lars
+        // sends`, `Callum and Fatima`)
+        if cue.is_none() && extra == 0 && flags & name_flag::GIVEN != 0 && self.lone_given(i, e1) {
+            self.push(EntityType::Person, i, e1, 70);
+            return e1;
+        }
         // a firm named after its founders (`Morgan Stanley`, `Goldman Sachs`)
         if cue.is_none() && extra == 1 && FIRMS.contains(&self.word_at(i, end)) {
             return end;
@@ -808,74 +844,4 @@ impl Run<'_> {
     }
 
     // ---------- punctuation triggers ----------
-}
-
-/// Whether a capitalized word that is in no list has the ending of a surname in the languages
-/// that mark them (`Horáková`, `Wiśniewski`, `Kowalczyk`, `Petrović`, `Popescu`, `Yılmazoğlu`,
-/// `Papadopoulos`, `Hakobyan`, `Beridze`, `Gunnarsdóttir`, `Shevchenko`): a surname's shape,
-/// a feature no everyday word of those languages has at that length.
-fn surname_shape(word: &str) -> bool {
-    const ENDINGS: &[&str] = &[
-        "ová", "ski", "ska", "wicz", "czyk", "ović", "ević", "ovic", "evic", "escu", "oğlu",
-        "oglu", "opoulos", "poulou", "akis", "idis", "yan", "shvili", "dze", "dóttir", "enko",
-        "chuk", "vich", "ovna",
-    ];
-    word.chars().count() >= 6 && ENDINGS.iter().any(|e| word.ends_with(e))
-}
-
-/// A name word lowercased with its Latin accents dropped, as an e-mail address spells it
-/// (`Siobhán` → `siobhan`, `Łukasz` → `lukasz`); other letters are left out.
-fn fold(word: &str) -> String {
-    word.chars()
-        .filter_map(|c| {
-            let c = c.to_lowercase().next().unwrap_or(c);
-            if c.is_ascii_alphabetic() {
-                return Some(c);
-            }
-            let base = match c {
-                'à' | 'á' | 'â' | 'ã' | 'ä' | 'å' | 'ā' | 'ă' | 'ą' => 'a',
-                'ç' | 'ć' | 'č' => 'c',
-                'ď' | 'đ' => 'd',
-                'è' | 'é' | 'ê' | 'ë' | 'ē' | 'ė' | 'ę' | 'ě' => 'e',
-                'ğ' => 'g',
-                'ì' | 'í' | 'î' | 'ï' | 'ī' | 'į' | 'ı' => 'i',
-                'ł' | 'ľ' | 'ĺ' => 'l',
-                'ñ' | 'ń' | 'ň' => 'n',
-                'ò' | 'ó' | 'ô' | 'õ' | 'ö' | 'ø' | 'ō' | 'ő' => 'o',
-                'ŕ' | 'ř' => 'r',
-                'ś' | 'š' | 'ş' | 'ș' => 's',
-                'ť' | 'ţ' | 'ț' => 't',
-                'ù' | 'ú' | 'û' | 'ü' | 'ū' | 'ů' | 'ű' | 'ų' => 'u',
-                'ý' | 'ÿ' => 'y',
-                'ź' | 'ż' | 'ž' => 'z',
-                _ => return None,
-            };
-            Some(base)
-        })
-        .collect()
-}
-
-/// A name's case after its first letter, from each later character's (lowercase, uppercase,
-/// joiner) flags: at least one lowercase letter, never two capitals in a row (McDonald yes, API
-/// no), and a capital inside only after a short prefix or a joiner (MacLeod, DeShawn,
-/// Smith-Jones; not TestClient, ProviderKind).
-fn name_case(flags: impl Iterator<Item = (bool, bool, bool)>) -> bool {
-    let mut lower = false;
-    let mut prev_upper = true;
-    let mut prev_joiner = false;
-    for (k, (is_lower, is_upper, joiner)) in flags.enumerate() {
-        if is_lower {
-            lower = true;
-            prev_upper = false;
-        } else if is_upper {
-            if prev_upper || (k > 2 && !prev_joiner) {
-                return false;
-            }
-            prev_upper = true;
-        } else {
-            prev_upper = false;
-        }
-        prev_joiner = joiner;
-    }
-    lower
 }

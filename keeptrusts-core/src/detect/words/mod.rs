@@ -7,6 +7,7 @@ use std::sync::OnceLock;
 
 use std::collections::HashMap;
 
+mod around_names;
 mod cjk;
 mod context;
 mod months;
@@ -14,14 +15,16 @@ mod names;
 mod places;
 mod stop_words;
 
+use around_names::{CAPITAL_PARTICLES, HONORIFICS_AFTER};
+pub(crate) use around_names::{FIRMS, NOT_LONE, PERSON_AFTER, PERSON_BEFORE, ROLE_WORDS};
 pub(crate) use cjk::{
     cjk_cue_end, cjk_region_end, CJK_CONTEXT, CJK_NAME_CUES, CJK_REGIONS, CJK_SURNAMES,
     KOREAN_SURNAMES,
 };
 use context::CONTEXT;
 use months::MONTHS;
-use names::{CAPITAL_PARTICLES, HONORIFICS_AFTER, PLACE_AFTER_NAME};
-pub(crate) use names::{FIRMS, PLACE_PREFIXES, ROLE_WORDS};
+use names::PLACE_AFTER_NAME;
+pub(crate) use names::PLACE_PREFIXES;
 use names::{NAME_CUES, NOT_SURNAMES, TITLES, WORD_SURNAMES};
 pub(crate) use places::WEAK_STREET_SUFFIXES;
 use places::{FRENCH_STREETS, GERMAN_STREET_ENDINGS, SPANISH_STREETS, STREET_SUFFIXES, US_STATES};
@@ -367,11 +370,12 @@ pub(crate) fn everyday_word(lower: &str) -> bool {
     false
 }
 
-/// Given names: the hand-written list, then the Tzioumis first names (CC0; see
-/// `scripts/build-name-lists.py`).
+/// Given names: the hand-written list, then the Tzioumis first names (CC0) and the SSA baby
+/// names (public domain; see `scripts/build-name-lists.py`).
 fn given_names() -> impl Iterator<Item = &'static str> {
     lines(include_str!("../../../data/given_names.txt"))
         .chain(lines(include_str!("../../../data/census_given_names.txt")))
+        .chain(lines(include_str!("../../../data/ssa_given_names.txt")))
 }
 
 /// Surnames: the hand-written list, then the 2010 US Census surnames (public domain; see
@@ -471,9 +475,11 @@ pub(crate) fn words() -> Option<&'static Words> {
                     name_flag::WORD_SURNAME,
                 ),
                 (
-                    Box::new(lines(include_str!(
-                        "../../../data/census_word_given_names.txt"
-                    ))),
+                    Box::new(
+                        lines(include_str!("../../../data/census_word_given_names.txt")).chain(
+                            lines(include_str!("../../../data/ssa_word_given_names.txt")),
+                        ),
+                    ),
                     name_flag::WORD_GIVEN,
                 ),
                 (
