@@ -84,6 +84,43 @@ fn dates_of_birth_in_many_forms() {
     );
 }
 
+/// Month names and the phrases that make a date a person's, in the languages the other rules
+/// cover: a visit, an admission, a discharge or a death in Italian, French, Spanish, German,
+/// Portuguese and Dutch is a DATE as `visit on 9 April 2024` is; a birth in Polish, Czech,
+/// Turkish, Dutch and Swedish a DATE_OF_BIRTH; a month-name date with no such phrase stays
+/// unflagged in every language.
+#[test]
+fn month_dates_with_a_persons_phrase_in_more_languages() {
+    only(
+        &[
+            ("Visita del 9 aprile 2024 alle 10", "9 aprile 2024"),
+            ("Hospitalisé le 3 mars 2024", "3 mars 2024"),
+            ("Ingresado el 3 de marzo de 2024", "3 de marzo de 2024"),
+            ("Untersuchung am 3. März 2024", "3. März 2024"),
+            ("Internado em 3 de março de 2024", "3 de março de 2024"),
+            ("Opgenomen op 3 maart 2024", "3 maart 2024"),
+        ],
+        EntityType::Date,
+    );
+    only(
+        &[
+            ("Urodzona 3 marca 1985 r.", "3 marca 1985"),
+            ("Datum narození: 3. března 1985", "3. března 1985"),
+            ("Doğum tarihi: 3 Mart 1985", "3 Mart 1985"),
+            ("Geboren op 12 mei 1990", "12 mei 1990"),
+            ("Född 3 augusti 1985", "3 augusti 1985"),
+        ],
+        EntityType::DateOfBirth,
+    );
+    none(&[
+        "Il film esce il 3 marzo 2024.",
+        "La version sort le 3 mars 2024.",
+        "Die Konferenz beginnt am 3. März 2024.",
+        "De release is op 3 maart 2024.",
+        "Sürüm 3 Mart 2024 tarihinde çıktı.",
+    ]);
+}
+
 #[test]
 fn national_phone_formats() {
     only(
