@@ -627,3 +627,31 @@ fn person_word_lists_are_sorted() {
         assert!(list.windows(2).all(|w| w[0] < w[1]), "{list:?}");
     }
 }
+
+/// A Canadian unit written before the house number with a dash belongs to the address
+/// (`#1204 - 1288 West Georgia Street`); a range of small numbers before a number does not.
+#[test]
+fn a_unit_before_the_number_with_a_dash() {
+    for (text, want) in [
+        (
+            "Ship to #1204 - 1288 West Georgia Street, Vancouver, BC V6E 4R3",
+            "#1204 - 1288 West Georgia Street, Vancouver, BC V6E 4R3",
+        ),
+        (
+            "Address: 1204 - 1288 Homer Street, Vancouver, BC V6B 2Y5",
+            "1204 - 1288 Homer Street, Vancouver, BC V6B 2Y5",
+        ),
+        (
+            "#5 - 200 Bay Street, Toronto, ON M5J 2J5",
+            "#5 - 200 Bay Street, Toronto, ON M5J 2J5",
+        ),
+    ] {
+        assert_eq!(of(text, EntityType::Address), [want], "{text}");
+    }
+    let text = "See pages 12 - 14 Main Street, Springfield, IL 62701";
+    assert_eq!(
+        of(text, EntityType::Address),
+        ["14 Main Street, Springfield, IL 62701"],
+        "{text}"
+    );
+}

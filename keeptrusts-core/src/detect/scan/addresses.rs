@@ -530,9 +530,28 @@ impl Run<'_> {
 
     /// Where an address whose house number is at `s` starts when a unit, and maybe a building,
     /// stand before it on its line (`Flat 3, 27 Kingsley Road`, `Unit 6, Riverside Works, 42
-    /// Wharf Road`): at the unit word; else `s`.
+    /// Wharf Road`, `#1204 - 1288 West Georgia Street`): at the unit; else `s`.
     fn unit_before(&self, s: usize) -> usize {
         let b = self.b;
+        // a Canadian unit written before the number with a dash (`#1204 - 1288 West Georgia
+        // Street`, `1204 - 1288 …`)
+        if s >= self.last_end + 5 && b.get(s - 3..s) == Some(b" - ") {
+            let te = s - 3;
+            let mut ts = te;
+            while ts > self.last_end && te - ts < 7 && at(b, ts - 1).is_ascii_alphanumeric() {
+                ts -= 1;
+            }
+            if at(b, ts).is_ascii_digit() && ts < te {
+                let hash = ts > self.last_end && at(b, ts - 1) == b'#';
+                let start = if hash { ts - 1 } else { ts };
+                // without `#`, a unit of three characters or more (not a range `12 - 14`)
+                if (hash || te - ts >= 3)
+                    && (start == 0 || matches!(at(b, start - 1), b' ' | b'\n' | b':' | b',' | b'('))
+                {
+                    return start;
+                }
+            }
+        }
         let mut k = s;
         for _ in 0..2 {
             if k < self.last_end + 4 || at(b, k - 1) != b' ' || at(b, k - 2) != b',' {
