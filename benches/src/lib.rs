@@ -41,11 +41,7 @@ pub fn adversarial(size: usize) -> String {
         "a:b:".repeat(512),
         "-".repeat(512) + "sk-" + &"1-".repeat(256)
     );
-    let mut s = String::with_capacity(size + unit.len());
-    while s.len() < size {
-        s.push_str(&unit);
-    }
-    s
+    repeat_to(&unit, size)
 }
 
 /// The shapes the issue 20 handlers look at, repeated: CJK cue and region characters (叫, 是,
@@ -62,11 +58,7 @@ pub fn adversarial_i18n(size: usize) -> String {
         "12 Main Street, ".repeat(128),
         "北京市朝阳区".repeat(128)
     );
-    let mut s = String::with_capacity(size + unit.len());
-    while s.len() < size {
-        s.push_str(&unit);
-    }
-    s
+    repeat_to(&unit, size)
 }
 
 /// The shapes the issue 20 value rules look at (round 2), repeated: MAC-like hex pairs, `key: `
@@ -86,9 +78,14 @@ pub fn adversarial_values(size: usize) -> String {
         "Ab1+/".repeat(512),
         "4111 ".repeat(256) + &"05 ".repeat(256)
     );
+    repeat_to(&unit, size)
+}
+
+/// `unit` repeated until the text holds at least `size` bytes.
+fn repeat_to(unit: &str, size: usize) -> String {
     let mut s = String::with_capacity(size + unit.len());
     while s.len() < size {
-        s.push_str(&unit);
+        s.push_str(unit);
     }
     s
 }

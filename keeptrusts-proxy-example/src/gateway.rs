@@ -493,7 +493,8 @@ pub(crate) async fn exchange(
                 // client hammering past its limit cannot fill the store
                 tracing::info!(request_id = %rid, status = 429, code = "rate_limited", team = %team, "refused");
                 app.metrics.record(&team, "rate_limited", started.elapsed());
-                app.refusal_event(a.close.draft);
+                let draft = a.close.draft;
+                app.refusal_event(draft.status, draft.timestamp, || draft);
                 return with_headers(json_response(a.status, &rid, &a.body), &a.rate_headers);
             }
             if matches!(a.verdict, Verdict::Ticket | Verdict::Escalate) {
@@ -698,18 +699,27 @@ impl App {
         message: &str,
     ) -> Response<GwBody> {
         tracing::info!(request_id = %rid, status, code, team = principal.and_then(|p| p.team.as_deref()).unwrap_or("-"), "refused");
-        let mut draft = EventDraft::refused(principal, rid, status, code, backend::now_ms());
-        draft.key_hint = key_hint;
-        self.refusal_event(draft);
+        let now = backend::now_ms();
+        self.refusal_event(status, now, || {
+            let mut draft = EventDraft::refused(principal, rid, status, code, now);
+            draft.key_hint = key_hint;
+            draft
+        });
         error(status, code, message, rid)
     }
 
     /// Records the event of a refusal made inside the lifecycle but bounded like those before it
     /// (a 429): its own event within [`REFUSAL_EVENTS_PER_MINUTE`] per status, beyond that
-    /// counted in the minute's summary event.
-    fn refusal_event(&self, mut draft: EventDraft) {
+    /// counted in the minute's summary event. The draft is made only when it is recorded (a
+    /// flood of refusals costs no event beyond the bound).
+    fn refusal_event(
+        &self,
+        status: u16,
+        now: keeptrusts_core::time::Millis,
+        draft: impl FnOnce() -> EventDraft,
+    ) {
         let admitted = match self.refusals.lock() {
-            Ok(mut l) => l.admit(&self.org, draft.status, draft.timestamp),
+            Ok(mut l) => l.admit(&self.org, status, now),
             Err(_) => keeptrusts_core::event::Admitted {
                 record: true,
                 summary: None,
@@ -719,6 +729,7 @@ impl App {
             self.commit(Closing::event(summary));
         }
         if admitted.record {
+            let mut draft = draft();
             draft.org.clone_from(&self.org);
             self.commit(Closing::event(draft));
         }
