@@ -566,3 +566,52 @@ fn issued_request_ids_are_unguessable() {
     assert!(common < 12, "{a} {b}");
     wb.close().unwrap();
 }
+
+/// A provider (or a caller) that reports a negative cost must not refund a wallet: a negative
+/// settlement is refused by every store — the memory ledger, SQLite, the write-behind ledger on
+/// a lease it holds and on one only the store knows — and leaves the lease active and the
+/// wallet as it was.
+#[test]
+fn a_negative_settlement_never_refunds_a_wallet() {
+    let (path, url) = db("negative");
+    let (store, wb) = open_write_behind(&url, hook()).unwrap();
+    common::fund(store.as_ref(), &team(), 10);
+    let plain = SqliteStore::open(&path).unwrap();
+    let memory = keeptrusts_core::wallet::MemoryWallets::new();
+    common::fund(&memory, &team(), 10);
+    let refund = Decimal::new(-500, 2);
+    let stores: [(&str, &dyn WalletStore); 3] = [
+        ("memory", &memory),
+        ("sqlite", &plain),
+        ("write-behind", wb.as_ref()),
+    ];
+    for (i, (name, s)) in stores.into_iter().enumerate() {
+        let r = request(&format!("neg-{i}"), Decimal::ONE);
+        let ReserveOutcome::Reserved(l) = s.reserve(&r, 5).unwrap() else {
+            panic!("{name}: reserved")
+        };
+        let before = WalletStore::get(s, &team(), 6).unwrap().unwrap();
+        let err = s.settle(&l.id, refund, 6).unwrap_err();
+        assert_eq!(err.code(), "invalid_amount", "{name}: {err}");
+        let after = WalletStore::get(s, &team(), 6).unwrap().unwrap();
+        assert_eq!(
+            (after.spent, after.reserved),
+            (before.spent, before.reserved),
+            "{name}"
+        );
+        let lease = s.lease(&l.id).unwrap().unwrap();
+        assert_eq!(lease.status, LeaseStatus::Active, "{name}");
+    }
+    // a lease the write-behind ledger does not hold (made through the store) goes to the store
+    let r = request("neg-store", Decimal::ONE);
+    let ReserveOutcome::Reserved(l) = plain.reserve(&r, 7).unwrap() else {
+        panic!("reserved")
+    };
+    assert_eq!(
+        wb.settle(&l.id, refund, 8).unwrap_err().code(),
+        "invalid_amount"
+    );
+    wb.flush().unwrap();
+    let w = WalletStore::get(&plain, &team(), 9).unwrap().unwrap();
+    assert!(w.spent >= Decimal::ZERO && w.spent <= w.allocated, "{w:?}");
+}
